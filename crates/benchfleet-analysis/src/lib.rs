@@ -1,0 +1,1 @@
+//! Statistics over measured runs: summaries, intervals, comparisons, change points. No I/O.

@@ -1,0 +1,1 @@
+//! Layered configuration with figment: defaults < project file < environment < flags, with provenance.

@@ -1,0 +1,1 @@
+//! Renders results: terminal table, Markdown, JSON (hyperfine-compatible).

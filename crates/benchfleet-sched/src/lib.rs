@@ -1,0 +1,1 @@
+//! Generic DAG scheduler: dependencies, bounded concurrency, events. Knows nothing about benchmarks or storage.

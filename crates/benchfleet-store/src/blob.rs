@@ -1,0 +1,220 @@
+use std::fmt;
+use std::ops::Range;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::{ErrorKind, Result, StoreError};
+
+/// A validated blob key: a relative path of `/`-separated segments, each made of
+/// `[A-Za-z0-9._-]`, none empty, `.` or `..`. Nothing a key says can escape a store's root.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BlobKey(String);
+
+impl BlobKey {
+    pub const MAX_LEN: usize = 1024;
+
+    pub fn new(key: impl Into<String>) -> Result<Self> {
+        let key = key.into();
+        let bad = |why: &str| {
+            Err(StoreError::new(
+                ErrorKind::InvalidKey,
+                "store",
+                "validate key",
+                format!("{why}; keys are relative paths of [A-Za-z0-9._-] segments"),
+            )
+            .with_key(&key))
+        };
+        if key.is_empty() {
+            return bad("empty key");
+        }
+        if key.len() > Self::MAX_LEN {
+            return bad("key longer than 1024 bytes");
+        }
+        if key.starts_with('/') {
+            return bad("absolute path");
+        }
+        for seg in key.split('/') {
+            if seg.is_empty() {
+                return bad("empty path segment");
+            }
+            if seg == "." || seg == ".." {
+                return bad("`.` or `..` segment");
+            }
+            if !seg.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) {
+                return bad("character outside [A-Za-z0-9._-]");
+            }
+        }
+        Ok(BlobKey(key))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether this key starts with `prefix` (string prefix, as S3 lists).
+    pub fn has_prefix(&self, prefix: &str) -> bool {
+        self.0.starts_with(prefix)
+    }
+}
+
+impl fmt::Display for BlobKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for BlobKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BlobKey({})", self.0)
+    }
+}
+
+/// What `head` and `list` report about a stored blob.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlobMeta {
+    pub key: BlobKey,
+    pub size: u64,
+}
+
+/// Result of a put-if-absent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PutOutcome {
+    /// The blob was written.
+    Created,
+    /// A blob already existed under the key; nothing was written.
+    AlreadyExists,
+}
+
+/// What a backend can do. Callers check this instead of discovering a missing feature late;
+/// the conformance kit gates its behaviour tests on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Capability {
+    /// `put_if_absent` is atomic against concurrent writers (a conditional write), not a
+    /// check-then-write.
+    pub atomic_put_if_absent: bool,
+    /// `get_range` reads only the requested bytes.
+    pub range_reads: bool,
+    /// `list` is supported.
+    pub list: bool,
+    /// `delete` is supported.
+    pub delete: bool,
+    /// `put_many` writes a batch in one transaction.
+    pub batch_put: bool,
+    /// Largest blob the backend accepts, if bounded.
+    pub max_blob_size: Option<u64>,
+}
+
+impl Capability {
+    /// Everything supported, no size bound.
+    pub const FULL: Capability = Capability {
+        atomic_put_if_absent: true,
+        range_reads: true,
+        list: true,
+        delete: true,
+        batch_put: true,
+        max_blob_size: None,
+    };
+}
+
+/// A narrow, async store of immutable blobs.
+///
+/// Implementations are plugins (`plugins/…`); callers usually go through
+/// [`content`](crate::content) (content addressing, verified reads) or [`Storage`](crate::Storage).
+/// Only `name`, `capability`, `put_if_absent`, `get`, `head`, `delete` and `list` are required;
+/// the rest have defaults that a backend overrides when it can do better.
+#[async_trait]
+pub trait BlobStore: Send + Sync + fmt::Debug + 'static {
+    /// Backend name for messages, e.g. `fs:/path/to/root` or `redb`.
+    fn name(&self) -> &str;
+
+    fn capability(&self) -> Capability;
+
+    /// Write `bytes` under `key` unless a blob already exists there.
+    async fn put_if_absent(&self, key: &BlobKey, bytes: Bytes) -> Result<PutOutcome>;
+
+    /// The whole blob. [`ErrorKind::NotFound`] if absent.
+    async fn get(&self, key: &BlobKey) -> Result<Bytes>;
+
+    /// Size (and existence) of a blob; `None` if absent.
+    async fn head(&self, key: &BlobKey) -> Result<Option<BlobMeta>>;
+
+    /// Remove a blob. Deleting an absent key is not an error (idempotent).
+    async fn delete(&self, key: &BlobKey) -> Result<()>;
+
+    /// Every blob whose key starts with `prefix`, sorted by key.
+    async fn list(&self, prefix: &str) -> Result<Vec<BlobMeta>>;
+
+    /// Bytes `range` of a blob (clamped to its end). The default reads the whole blob.
+    async fn get_range(&self, key: &BlobKey, range: Range<u64>) -> Result<Bytes> {
+        let all = self.get(key).await?;
+        let len = all.len() as u64;
+        if range.start > len || range.start > range.end {
+            return Err(StoreError::new(
+                ErrorKind::Other,
+                self.name(),
+                "get_range",
+                format!("range {}..{} outside blob of {len} bytes", range.start, range.end),
+            )
+            .with_key(key));
+        }
+        Ok(all.slice(range.start as usize..range.end.min(len) as usize))
+    }
+
+    /// Put-if-absent for a batch; one transaction where the backend supports it
+    /// ([`Capability::batch_put`]). The default writes one by one.
+    async fn put_many(&self, items: Vec<(BlobKey, Bytes)>) -> Result<Vec<PutOutcome>> {
+        let mut out = Vec::with_capacity(items.len());
+        for (k, b) in items {
+            out.push(self.put_if_absent(&k, b).await?);
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl<T: BlobStore + ?Sized> BlobStore for std::sync::Arc<T> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    fn capability(&self) -> Capability {
+        (**self).capability()
+    }
+    async fn put_if_absent(&self, key: &BlobKey, bytes: Bytes) -> Result<PutOutcome> {
+        (**self).put_if_absent(key, bytes).await
+    }
+    async fn get(&self, key: &BlobKey) -> Result<Bytes> {
+        (**self).get(key).await
+    }
+    async fn head(&self, key: &BlobKey) -> Result<Option<BlobMeta>> {
+        (**self).head(key).await
+    }
+    async fn delete(&self, key: &BlobKey) -> Result<()> {
+        (**self).delete(key).await
+    }
+    async fn list(&self, prefix: &str) -> Result<Vec<BlobMeta>> {
+        (**self).list(prefix).await
+    }
+    async fn get_range(&self, key: &BlobKey, range: Range<u64>) -> Result<Bytes> {
+        (**self).get_range(key, range).await
+    }
+    async fn put_many(&self, items: Vec<(BlobKey, Bytes)>) -> Result<Vec<PutOutcome>> {
+        (**self).put_many(items).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_validation() {
+        for good in ["a", "records/ab/cd/0123", "x.y-z_1/2"] {
+            assert!(BlobKey::new(good).is_ok(), "{good}");
+        }
+        for bad in ["", "/abs", "a//b", "a/../b", "..", "./a", "a/", "sp ace", "a\\b", "é"] {
+            let err = BlobKey::new(bad).unwrap_err();
+            assert_eq!(err.kind, ErrorKind::InvalidKey, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,131 @@
+use std::fmt;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use benchfleet_model::{Digest, Measurement, NodeKind, Outcome, RunId, RunInfo, Timestamp};
+
+use crate::Result;
+
+/// Storage tier a record currently lives in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tier {
+    /// Uncompressed, fast random access.
+    Hot,
+    /// Compressed per record (zstd).
+    Warm,
+    /// Packed into compressed segments (xz).
+    Cold,
+}
+
+impl Tier {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Hot => "hot",
+            Tier::Warm => "warm",
+            Tier::Cold => "cold",
+        }
+    }
+}
+
+impl fmt::Display for Tier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The catalog's row for one stored [`RunRecord`](benchfleet_model::RunRecord): enough to list,
+/// filter and summarise history without reading the record itself (summaries first, raw records
+/// on demand), plus where the record's bytes are.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecordEntry {
+    /// SHA-256 of the record's canonical bytes: its identity in every tier.
+    pub digest: Digest,
+    pub run_id: RunId,
+    pub suite: String,
+    pub name: String,
+    pub kind: NodeKind,
+    pub iteration: u32,
+    pub started_at: Timestamp,
+    pub measurement: Measurement,
+    pub outcome: Outcome,
+    /// Size of the canonical (uncompressed) record in bytes.
+    pub size: u64,
+    pub tier: Tier,
+    /// Tier-specific location (for hot and warm the blob key; for cold `segment#block@offset`).
+    pub location: String,
+}
+
+/// Which runs to list. Empty fields match everything; results are newest first.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunFilter {
+    pub suite: Option<String>,
+    /// Run ids starting with this (abbreviated ids).
+    pub id_prefix: Option<String>,
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+    pub limit: Option<usize>,
+}
+
+/// Which record entries to return. Empty fields match everything.
+/// Results are ordered by (`started_at`, `run_id`, `name`, `iteration`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecordQuery {
+    pub run_id: Option<RunId>,
+    pub suite: Option<String>,
+    /// Exact node name (after expansion).
+    pub name: Option<String>,
+    /// Inclusive lower bound on `started_at`.
+    pub since: Option<Timestamp>,
+    /// Exclusive upper bound on `started_at`.
+    pub until: Option<Timestamp>,
+    pub tier: Option<Tier>,
+    pub limit: Option<usize>,
+}
+
+impl RecordQuery {
+    pub fn run(id: &RunId) -> Self {
+        RecordQuery { run_id: Some(id.clone()), ..Default::default() }
+    }
+
+    /// Whether `e` satisfies every set field (used by backends that filter in memory).
+    pub fn matches(&self, e: &RecordEntry) -> bool {
+        self.run_id.as_ref().is_none_or(|r| *r == e.run_id)
+            && self.suite.as_ref().is_none_or(|s| *s == e.suite)
+            && self.name.as_ref().is_none_or(|n| *n == e.name)
+            && self.since.is_none_or(|t| e.started_at >= t)
+            && self.until.is_none_or(|t| e.started_at < t)
+            && self.tier.is_none_or(|t| e.tier == t)
+    }
+}
+
+impl RunFilter {
+    pub fn matches(&self, r: &RunInfo) -> bool {
+        self.suite.as_ref().is_none_or(|s| *s == r.suite)
+            && self.id_prefix.as_ref().is_none_or(|p| r.run_id.as_str().starts_with(p.as_str()))
+            && self.since.is_none_or(|t| r.started_at >= t)
+            && self.until.is_none_or(|t| r.started_at < t)
+    }
+}
+
+/// Run metadata: invocations and the entries of their records.
+#[async_trait]
+pub trait Catalog: Send + Sync + fmt::Debug + 'static {
+    /// Backend name for messages.
+    fn name(&self) -> &str;
+
+    /// Insert or replace a run's row (status changes as the run progresses).
+    async fn put_run(&self, run: &RunInfo) -> Result<()>;
+
+    async fn get_run(&self, id: &RunId) -> Result<Option<RunInfo>>;
+
+    /// Matching runs, newest first.
+    async fn find_runs(&self, filter: &RunFilter) -> Result<Vec<RunInfo>>;
+
+    /// Insert a batch of entries in one transaction. Idempotent: an entry whose digest is already
+    /// present is left as it is.
+    async fn insert_records(&self, entries: &[RecordEntry]) -> Result<()>;
+
+    async fn query_records(&self, query: &RecordQuery) -> Result<Vec<RecordEntry>>;
+}

@@ -1,0 +1,1 @@
+//! The storage conformance suite every backend plugin runs, gated by capability.

@@ -1,0 +1,1 @@
+//! benchfleet's library facade: composes scheduler, metrics, storage, analysis and reports; names the plugins behind features.

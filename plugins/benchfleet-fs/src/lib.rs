@@ -1,0 +1,1 @@
+//! Local-disk blob store plugin: atomic writes, sharded paths, validated keys.

@@ -1,0 +1,1 @@
+//! redb plugin: embedded run catalog and blob store.
