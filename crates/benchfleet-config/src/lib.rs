@@ -1,1 +1,334 @@
-//! Layered configuration with figment: defaults < project file < environment < flags, with provenance.
+//! benchfleet's layered configuration, built with figment.
+//!
+//! Layers, lowest priority first:
+//! 1. built-in defaults (`config/default.toml`, embedded in the binary),
+//! 2. the project file (`benchfleet.toml` in the working directory, or `--config FILE`),
+//! 3. the environment (`BENCHFLEET_` prefix, `__` between levels: `BENCHFLEET_RUN__JOBS=4`),
+//! 4. command-line flags.
+//!
+//! Every layer is attributed, so errors name the key and the file (or variable) that set it, and
+//! [`show`] prints each effective value with its origin.
+//!
+//! **Architecture invariant:** this is the only crate that uses figment. It knows nothing about
+//! the runner, storage backends or the terminal; it produces plain typed settings.
+//!
+//! ```
+//! let loaded = benchfleet_config::load(&benchfleet_config::Sources::defaults_only()).unwrap();
+//! assert_eq!(loaded.config.storage.root.to_str(), Some(".benchfleet"));
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Toml};
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
+use serde::{Deserialize, Serialize};
+
+/// The built-in defaults, embedded.
+pub const DEFAULT_TOML: &str = include_str!("../../../config/default.toml");
+
+/// Name of the project file looked up in the working directory.
+pub const PROJECT_FILE: &str = "benchfleet.toml";
+
+/// Environment prefix.
+pub const ENV_PREFIX: &str = "BENCHFLEET_";
+
+/// The effective configuration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub storage: StorageConfig,
+    pub run: RunConfig,
+    pub output: OutputConfig,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Root of the embedded default's files.
+    pub root: PathBuf,
+    pub catalog: CatalogConfig,
+    pub hot: BlobConfig,
+}
+
+/// Which catalog backend, and where.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogConfig {
+    pub backend: CatalogBackend,
+    /// Empty: `<root>/catalog.redb`.
+    pub path: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CatalogBackend {
+    Redb,
+}
+
+/// Which blob backend holds a tier, and where.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlobConfig {
+    pub backend: BlobBackend,
+    /// Empty: a default under the storage root.
+    pub path: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BlobBackend {
+    Fs,
+    Redb,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// Concurrent jobs; 0 = available cores.
+    pub jobs: usize,
+    pub keep_going: bool,
+    pub stderr_tail_bytes: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputConfig {
+    pub progress: Progress,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Progress {
+    Auto,
+    Bars,
+    Lines,
+    None,
+}
+
+impl StorageConfig {
+    /// The catalog file, resolved against the root.
+    pub fn catalog_path(&self) -> PathBuf {
+        self.resolve(&self.catalog.path, "catalog.redb")
+    }
+
+    /// The hot tier's location, resolved against the root.
+    pub fn hot_path(&self) -> PathBuf {
+        self.resolve(&self.hot.path, "blobs")
+    }
+
+    fn resolve(&self, path: &str, default: &str) -> PathBuf {
+        if path.is_empty() { self.root.join(default) } else { PathBuf::from(path) }
+    }
+}
+
+/// Where configuration comes from, besides the built-in defaults.
+#[derive(Clone, Debug, Default)]
+pub struct Sources {
+    /// `--config FILE`: must exist. When `None`, `benchfleet.toml` in `project_dir` is used if present.
+    pub config_file: Option<PathBuf>,
+    /// Directory searched for `benchfleet.toml` (usually the working directory); `None` = skip.
+    pub project_dir: Option<PathBuf>,
+    /// Read `BENCHFLEET_*` variables.
+    pub env: bool,
+    /// Command-line overrides as (dotted key, value), e.g. `("run.jobs", 4.into())`.
+    pub flags: Vec<(String, Value)>,
+}
+
+impl Sources {
+    /// Built-in defaults only: no project file, no environment, no flags.
+    pub fn defaults_only() -> Self {
+        Sources::default()
+    }
+
+    /// The usual layering for a command run in `dir`.
+    pub fn standard(dir: impl Into<PathBuf>, config_file: Option<PathBuf>) -> Self {
+        Sources { config_file, project_dir: Some(dir.into()), env: true, flags: Vec::new() }
+    }
+
+    pub fn flag(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.flags.push((key.to_owned(), value.into()));
+        self
+    }
+}
+
+/// A configuration problem: one line per underlying error, each naming the key, what was wrong
+/// and which file or variable set it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file `{}` does not exist; check the --config path", .0.display())]
+    MissingFile(PathBuf),
+    #[error("invalid configuration:\n{}", .0.join("\n"))]
+    Invalid(Vec<String>),
+}
+
+/// The effective configuration and the figment it came from (for [`show`]).
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: Config,
+    pub figment: Figment,
+    /// The project file that was read, if any.
+    pub project_file: Option<PathBuf>,
+}
+
+/// Build the layered figment.
+pub fn figment(sources: &Sources) -> Result<(Figment, Option<PathBuf>), ConfigError> {
+    let mut fig = Figment::from(Named {
+        inner: Toml::string(DEFAULT_TOML),
+        name: "built-in default",
+        source: Some("config/default.toml".into()),
+    });
+    let project = match (&sources.config_file, &sources.project_dir) {
+        (Some(file), _) => {
+            if !file.is_file() {
+                return Err(ConfigError::MissingFile(file.clone()));
+            }
+            Some(file.clone())
+        }
+        (None, Some(dir)) => Some(dir.join(PROJECT_FILE)).filter(|p| p.is_file()),
+        (None, None) => None,
+    };
+    if let Some(file) = &project {
+        fig = fig.merge(Toml::file_exact(file));
+    }
+    if sources.env {
+        // BENCHFLEET_CONFIG and BENCHFLEET_LOG name files and filters, not keys.
+        fig = fig.merge(Env::prefixed(ENV_PREFIX).split("__").ignore(&["config", "log"]));
+    }
+    if !sources.flags.is_empty() {
+        let mut dict = Dict::new();
+        for (key, value) in &sources.flags {
+            insert_dotted(&mut dict, key, value.clone());
+        }
+        fig = fig.merge(Named { inner: DictProvider(dict), name: "command-line flag", source: None });
+    }
+    Ok((fig, project))
+}
+
+/// Load and validate the configuration.
+pub fn load(sources: &Sources) -> Result<Loaded, ConfigError> {
+    let (figment, project_file) = figment(sources)?;
+    let config = figment.extract::<Config>().map_err(|e| ConfigError::Invalid(describe(e)))?;
+    Ok(Loaded { config, figment, project_file })
+}
+
+fn describe(err: figment::Error) -> Vec<String> {
+    err.into_iter()
+        .map(|e| {
+            let key = if e.path.is_empty() { String::from("(top level)") } else { e.path.join(".") };
+            let origin = e.metadata.as_ref().map(|m| origin(m, &e.path)).unwrap_or_default();
+            let mut line = format!("  `{key}`: {}", e.kind);
+            if !origin.is_empty() {
+                let _ = write!(line, " (set by {origin})");
+            }
+            line
+        })
+        .collect()
+}
+
+fn origin(meta: &Metadata, path: &[String]) -> String {
+    let keys: Vec<&str> = path.iter().map(String::as_str).collect();
+    let what = meta.interpolate(&Profile::Default, &keys);
+    match &meta.source {
+        Some(figment::Source::File(p)) => format!("{} `{}`", meta.name, p.display()),
+        Some(figment::Source::Custom(s)) => format!("{} {s}", meta.name),
+        _ if meta.name.starts_with("`BENCHFLEET_") || meta.name.contains("environment") => {
+            format!("environment variable `{ENV_PREFIX}{}`", what.replace('.', "__").to_uppercase())
+        }
+        _ => meta.name.to_string(),
+    }
+}
+
+/// Every effective key with its value and where it came from, one per line, sorted by key:
+/// `run.jobs = 4    # environment variable `BENCHFLEET_RUN__JOBS``.
+pub fn show(loaded: &Loaded) -> String {
+    let mut leaves = BTreeMap::new();
+    if let Ok(data) = loaded.figment.data() {
+        if let Some(dict) = data.get(&Profile::Default) {
+            collect_leaves("", dict, &mut leaves);
+        }
+    }
+    let width = leaves.iter().map(|(k, v)| k.len() + v.len() + 3).max().unwrap_or(0);
+    let mut out = String::new();
+    for (key, value) in &leaves {
+        let from = loaded
+            .figment
+            .find_metadata(key)
+            .map(|m| origin(m, &key.split('.').map(str::to_owned).collect::<Vec<_>>()))
+            .unwrap_or_else(|| "unknown".into());
+        let assignment = format!("{key} = {value}");
+        let _ = writeln!(out, "{assignment:<width$}  # {from}");
+    }
+    out
+}
+
+fn collect_leaves(prefix: &str, dict: &Dict, out: &mut BTreeMap<String, String>) {
+    for (k, v) in dict {
+        let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        match v {
+            Value::Dict(_, d) => collect_leaves(&key, d, out),
+            other => {
+                let text = match other.clone().deserialize::<toml::Value>() {
+                    Ok(t) => t.to_string(),
+                    Err(_) => format!("{other:?}"),
+                };
+                out.insert(key, text);
+            }
+        }
+    }
+}
+
+fn insert_dotted(dict: &mut Dict, key: &str, value: Value) {
+    match key.split_once('.') {
+        None => {
+            dict.insert(key.to_owned(), value);
+        }
+        Some((head, rest)) => {
+            let entry = dict.entry(head.to_owned()).or_insert_with(|| Value::from(Dict::new()));
+            if let Value::Dict(_, inner) = entry {
+                insert_dotted(inner, rest, value);
+            }
+        }
+    }
+}
+
+/// A provider with a name (and optional source) of our choosing, for good attribution.
+struct Named<P> {
+    inner: P,
+    name: &'static str,
+    source: Option<String>,
+}
+
+impl<P: Provider> Provider for Named<P> {
+    fn metadata(&self) -> Metadata {
+        let m = Metadata::named(self.name);
+        match &self.source {
+            Some(s) => m.source(figment::Source::Custom(s.clone())),
+            None => m,
+        }
+    }
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        self.inner.data()
+    }
+}
+
+struct DictProvider(Dict);
+
+impl Provider for DictProvider {
+    fn metadata(&self) -> Metadata {
+        Metadata::named("command-line flag")
+    }
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        Ok(Map::from([(Profile::Default, self.0.clone())]))
+    }
+}
+
+/// Resolve `path` against `dir` unless it is absolute.
+pub fn resolve_in(dir: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() { path.to_owned() } else { dir.join(path) }
+}
+
+#[cfg(test)]
+mod tests;
