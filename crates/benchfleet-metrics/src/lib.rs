@@ -1,1 +1,43 @@
-//! Measures one process run: wall clock, CPU, per-run peak RSS and rusage from the child's own wait4.
+//! Measures one process run: wall clock, CPU, per-run peak RSS and rusage from the child's own
+//! `wait4`, with timeouts, cancellation, isolation and optional hardware counters.
+//!
+//! What this crate is: the measuring layer under benchfleet's runner. [`run`] spawns one child in
+//! its own process group, times it with the monotonic clock from just before the spawn to the
+//! reap, and takes every other figure from `wait4(pid, …, &rusage)` of *that* child — never
+//! `RUSAGE_CHILDREN`, which is a high-water mark over all children ever waited for. Child
+//! problems are never errors: they are an [`Outcome`](benchfleet_model::Outcome).
+//!
+//! Cheap by design: the common path is one posix_spawn (vfork-like) and one blocking `wait4`, no
+//! thread; a pidfd is polled only when a timeout or a [`Kill`] is in play; stderr goes to an
+//! anonymous memory file read after the exit.
+//!
+//! Also here: [`shell_spawn_cost`] (shell mode, like hyperfine).
+//!
+//! Must not depend on: any benchfleet crate but `benchfleet-model`, async runtimes, the store.
+//! Linux only.
+//!
+//! ```
+//! use benchfleet_metrics::{run, ProcessSpec};
+//! use std::time::Duration;
+//!
+//! let mut spec = ProcessSpec::new("sh", ["-c", "exit 3"]);
+//! spec.timeout = Some(Duration::from_secs(10));
+//! let result = run(&spec);
+//! assert_eq!(result.outcome.exit_code(), Some(3));
+//! assert!(result.measurement.wall_ns > 0);
+//! ```
+
+mod counters;
+mod isolation;
+mod kill;
+mod run;
+mod shell;
+mod spec;
+mod sys;
+
+pub use counters::Counters;
+pub use isolation::{MemoryLimitVia, allowed_cpus};
+pub use kill::Kill;
+pub use run::{ProcessResult, run, run_cancellable};
+pub use shell::{ShellCostError, shell_spawn_cost, subtract_overhead};
+pub use spec::{DEFAULT_STDERR_TAIL, ENV_PADDING_VAR, EnvRandomizer, OutputMode, ProcessSpec};

@@ -1,0 +1,212 @@
+//! CPU pinning and memory limits applied to a child between fork and exec.
+
+use std::fs;
+use std::io::{self, Write};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+/// How [`crate::ProcessSpec::memory_limit`] was enforced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemoryLimitVia {
+    /// A fresh cgroup v2 with `memory.max` (counts RSS and page cache of the whole tree).
+    Cgroup,
+    /// `RLIMIT_AS` on the child (address space: counts mappings, inherited by descendants).
+    RlimitAs,
+}
+
+/// CPUs this process may run on (its own affinity mask).
+pub fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: zeroed cpu_set_t is a valid empty set; the pointer is to a live local.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: valid size and pointer.
+    let r = unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    if r != 0 {
+        return Vec::new();
+    }
+    // SAFETY: CPU_ISSET reads the live set for indexes below CPU_SETSIZE.
+    (0..libc::CPU_SETSIZE as usize)
+        .filter(|c| unsafe { libc::CPU_ISSET(*c, &set) })
+        .collect()
+}
+
+/// The affinity mask for `cpus`, or a message naming the CPUs that may be used.
+pub(crate) fn cpu_set(cpus: &[usize]) -> Result<libc::cpu_set_t, String> {
+    let allowed = allowed_cpus();
+    let bad: Vec<usize> = cpus
+        .iter()
+        .copied()
+        .filter(|c| !allowed.contains(c))
+        .collect();
+    if cpus.is_empty() || !bad.is_empty() {
+        return Err(format!(
+            "cannot pin to CPUs {cpus:?}: {} not available; this process may use CPUs {allowed:?}",
+            if cpus.is_empty() {
+                "an empty set is".to_string()
+            } else {
+                format!("{bad:?}")
+            }
+        ));
+    }
+    // SAFETY: zeroed cpu_set_t is a valid empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for c in cpus {
+        // SAFETY: `c` is in `allowed`, hence below CPU_SETSIZE.
+        unsafe { libc::CPU_SET(*c, &mut set) };
+    }
+    Ok(set)
+}
+
+/// A cgroup created for one run; removed on drop (after killing anything left in it).
+#[derive(Debug)]
+pub(crate) struct RunCgroup {
+    dir: PathBuf,
+    procs: OwnedFd,
+}
+
+impl RunCgroup {
+    pub(crate) fn procs_fd(&self) -> RawFd {
+        self.procs.as_raw_fd()
+    }
+}
+
+impl Drop for RunCgroup {
+    fn drop(&mut self) {
+        if fs::remove_dir(&self.dir).is_err() {
+            // Something the run started is still inside: cgroup.kill (Linux ≥ 5.14), then retry.
+            let _ = fs::write(self.dir.join("cgroup.kill"), "1");
+            for _ in 0..50 {
+                if fs::remove_dir(&self.dir).is_ok() {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+        }
+    }
+}
+
+/// Our own cgroup v2 directory, when its subtree has the memory controller enabled and we may
+/// create children in it.
+fn own_cgroup_v2() -> Option<PathBuf> {
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").ok()?;
+    // fields: id parent major:minor root mount-point opts ... - fstype source superopts
+    let mount = mountinfo.lines().find_map(|l| {
+        let (pre, post) = l.split_once(" - ")?;
+        (post.split_whitespace().next()? == "cgroup2")
+            .then(|| pre.split_whitespace().nth(4).map(PathBuf::from))?
+    })?;
+    let cgroup = fs::read_to_string("/proc/self/cgroup").ok()?;
+    let rel = cgroup.lines().find_map(|l| l.strip_prefix("0::"))?;
+    let dir = mount.join(rel.trim_start_matches('/'));
+    let subtree = fs::read_to_string(dir.join("cgroup.subtree_control")).ok()?;
+    subtree
+        .split_whitespace()
+        .any(|c| c == "memory")
+        .then_some(dir)
+}
+
+fn create_cgroup(parent: &Path, limit: u64) -> io::Result<RunCgroup> {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let dir = parent.join(format!(
+        "benchfleet-{}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    ));
+    fs::create_dir(&dir)?;
+    let setup = || -> io::Result<OwnedFd> {
+        fs::OpenOptions::new()
+            .write(true)
+            .open(dir.join("memory.max"))?
+            .write_all(limit.to_string().as_bytes())?;
+        // Without swap the limit is a real RSS limit; ignore failure (no swap accounting).
+        let _ = fs::write(dir.join("memory.swap.max"), "0");
+        Ok(fs::OpenOptions::new()
+            .write(true)
+            .open(dir.join("cgroup.procs"))?
+            .into())
+    };
+    match setup() {
+        Ok(procs) => Ok(RunCgroup { dir, procs }),
+        Err(e) => {
+            let _ = fs::remove_dir(&dir);
+            Err(e)
+        }
+    }
+}
+
+/// How to enforce a memory limit for one run.
+#[derive(Debug)]
+pub(crate) enum MemoryLimit {
+    Cgroup(RunCgroup),
+    Rlimit(u64),
+}
+
+impl MemoryLimit {
+    pub(crate) fn prepare(limit: u64) -> MemoryLimit {
+        match own_cgroup_v2().map(|parent| create_cgroup(&parent, limit)) {
+            Some(Ok(cg)) => MemoryLimit::Cgroup(cg),
+            _ => MemoryLimit::Rlimit(limit),
+        }
+    }
+
+    pub(crate) fn via(&self) -> MemoryLimitVia {
+        match self {
+            MemoryLimit::Cgroup(_) => MemoryLimitVia::Cgroup,
+            MemoryLimit::Rlimit(_) => MemoryLimitVia::RlimitAs,
+        }
+    }
+}
+
+/// Everything the forked child applies to itself before exec. Plain data: the closure that uses
+/// it must stay async-signal-safe.
+#[derive(Clone, Copy)]
+pub(crate) struct ChildSetup {
+    pub cgroup_procs: Option<RawFd>,
+    pub cpus: Option<libc::cpu_set_t>,
+    pub rlimit_as: Option<u64>,
+    pub perf_sock: Option<RawFd>,
+}
+
+impl ChildSetup {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.cgroup_procs.is_none()
+            && self.cpus.is_none()
+            && self.rlimit_as.is_none()
+            && self.perf_sock.is_none()
+    }
+
+    /// Runs in the child between fork and exec.
+    pub(crate) fn apply(&self) -> io::Result<()> {
+        if let Some(fd) = self.cgroup_procs {
+            // SAFETY: writes 1 byte from a static buffer to an fd inherited from the parent.
+            if unsafe { libc::write(fd, b"0".as_ptr().cast(), 1) } != 1 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        if let Some(set) = &self.cpus {
+            // SAFETY: valid size and pointer to a live cpu_set_t.
+            if unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), set) }
+                != 0
+            {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        if let Some(limit) = self.rlimit_as {
+            let rl = libc::rlimit {
+                rlim_cur: limit as libc::rlim_t,
+                rlim_max: limit as libc::rlim_t,
+            };
+            // SAFETY: valid pointer to a live rlimit.
+            if unsafe { libc::setrlimit(libc::RLIMIT_AS, &rl) } != 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        if let Some(sock) = self.perf_sock {
+            crate::counters::child_open_and_send(sock);
+        }
+        Ok(())
+    }
+}

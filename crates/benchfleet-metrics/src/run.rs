@@ -1,0 +1,369 @@
+//! [`run`] and [`run_cancellable`]: spawn one child, measure it from its own `wait4`.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use benchfleet_model::{Measurement, Outcome};
+
+use crate::counters::{self, Counters};
+use crate::isolation::{self, ChildSetup, MemoryLimit, MemoryLimitVia};
+use crate::kill::Kill;
+use crate::spec::{ENV_PADDING_VAR, OutputMode, ProcessSpec};
+use crate::sys;
+
+/// How often a run polls a [`Kill`] that has no eventfd, or a child when pidfds are unavailable.
+const FALLBACK_POLL: Duration = Duration::from_millis(10);
+
+/// The result of one process run. Never an error: problems of the child are in `outcome`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProcessResult {
+    /// Wall clock from just before spawn to the reap; everything else from this child's own
+    /// `wait4` rusage (it includes descendants the child itself waited for).
+    pub measurement: Measurement,
+    pub outcome: Outcome,
+    /// Last [`ProcessSpec::stderr_tail`] bytes of stderr, lossy UTF-8; `None` when empty.
+    pub stderr_tail: Option<String>,
+    /// The first `limit` bytes of stdout with [`OutputMode::Capture`]; `None` with `Null`.
+    pub stdout: Option<Vec<u8>>,
+    /// stdout was longer than the capture limit.
+    pub stdout_truncated: bool,
+    /// How long `spawn` itself took (included in `measurement.wall_ns`): the launcher's share.
+    pub spawn_ns: u64,
+    /// The run was stopped through a [`Kill`].
+    pub cancelled: bool,
+    /// Hardware counters; all `None` unless [`ProcessSpec::counters`] was set and the kernel
+    /// allowed them.
+    pub counters: Counters,
+    /// How the memory limit was enforced, when one was set.
+    pub memory_limit: Option<MemoryLimitVia>,
+}
+
+/// Run `spec` to completion (or its timeout) and measure it. Blocking.
+pub fn run(spec: &ProcessSpec) -> ProcessResult {
+    run_inner(spec, None)
+}
+
+/// Like [`run`], but `cancel.kill(grace)` stops it: SIGTERM to its process group, SIGKILL after
+/// the grace period. The result then has `cancelled: true` and the outcome the signal produced.
+pub fn run_cancellable(spec: &ProcessSpec, cancel: &Kill) -> ProcessResult {
+    run_inner(spec, Some(cancel))
+}
+
+fn spawn_failed(start: Instant, message: String) -> ProcessResult {
+    ProcessResult {
+        measurement: Measurement {
+            wall_ns: elapsed_ns(start),
+            ..Default::default()
+        },
+        outcome: Outcome::SpawnFailed { message },
+        stderr_tail: None,
+        stdout: None,
+        stdout_truncated: false,
+        spawn_ns: elapsed_ns(start),
+        cancelled: false,
+        counters: Counters::default(),
+        memory_limit: None,
+    }
+}
+
+fn elapsed_ns(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+fn describe_spawn_error(spec: &ProcessSpec, err: &io::Error, isolated: bool) -> String {
+    if let Some(cwd) = &spec.cwd
+        && !cwd.is_dir()
+    {
+        return format!(
+            "cannot start `{}`: working directory `{}` does not exist or is not a directory ({err})",
+            spec.program,
+            cwd.display()
+        );
+    }
+    match err.kind() {
+        io::ErrorKind::NotFound => format!(
+            "`{}`: command not found (not in PATH, or the file does not exist) ({err})",
+            spec.program
+        ),
+        io::ErrorKind::PermissionDenied => {
+            format!(
+                "`{}`: permission denied (is it executable?) ({err})",
+                spec.program
+            )
+        }
+        _ if isolated => format!(
+            "cannot start `{}`: applying CPU pinning / memory limit / counters failed ({err})",
+            spec.program
+        ),
+        _ => format!("cannot start `{}`: {err}", spec.program),
+    }
+}
+
+fn run_inner(spec: &ProcessSpec, cancel: Option<&Kill>) -> ProcessResult {
+    let mut cmd = Command::new(&spec.program);
+    cmd.args(&spec.args).stdin(Stdio::null()).process_group(0);
+    for (k, v) in &spec.env {
+        cmd.env(k, v);
+    }
+    if let Some(n) = spec.env_padding {
+        cmd.env(ENV_PADDING_VAR, "X".repeat(n));
+    }
+    if let Some(dir) = &spec.cwd {
+        cmd.current_dir(dir);
+    }
+
+    // Output files: anonymous memory files read after the exit, so no reader thread runs during
+    // the measurement and lingering grandchildren cannot make us wait for an EOF.
+    let stdout_file = match spec.stdout {
+        OutputMode::Null => None,
+        OutputMode::Capture { .. } => sys::anon_file(c"benchfleet-stdout").ok(),
+    };
+    let stderr_file = if spec.stderr_tail == 0 {
+        None
+    } else {
+        sys::anon_file(c"benchfleet-stderr").ok()
+    };
+    cmd.stdout(child_stdio(&stdout_file));
+    cmd.stderr(child_stdio(&stderr_file));
+
+    // Isolation and counters: applied by the child itself between fork and exec.
+    let mut setup = ChildSetup {
+        cgroup_procs: None,
+        cpus: None,
+        rlimit_as: None,
+        perf_sock: None,
+    };
+    if let Some(cpus) = &spec.cpus {
+        match isolation::cpu_set(cpus) {
+            Ok(set) => setup.cpus = Some(set),
+            Err(message) => {
+                return spawn_failed(Instant::now(), format!("`{}`: {message}", spec.program));
+            }
+        }
+    }
+    let memory_limit = spec.memory_limit.map(MemoryLimit::prepare);
+    match &memory_limit {
+        Some(MemoryLimit::Cgroup(cg)) => setup.cgroup_procs = Some(cg.procs_fd()),
+        Some(MemoryLimit::Rlimit(bytes)) => setup.rlimit_as = Some(*bytes),
+        None => {}
+    }
+    let handover = if spec.counters {
+        Some(counters::handover())
+    } else {
+        None
+    };
+    if let Some(Ok(h)) = &handover {
+        setup.perf_sock = Some(h.child.as_raw_fd());
+    }
+    let isolated = !setup.is_empty();
+    if isolated {
+        // SAFETY: `ChildSetup::apply` only makes async-signal-safe syscalls on plain data.
+        unsafe { cmd.pre_exec(move || setup.apply()) };
+    }
+
+    let start = Instant::now();
+    let spawned = cmd.spawn();
+    let spawn_ns = elapsed_ns(start);
+    let child = match spawned {
+        Ok(c) => c,
+        Err(e) => {
+            let message = describe_spawn_error(spec, &e, isolated);
+            return ProcessResult {
+                spawn_ns,
+                ..spawn_failed(start, message)
+            };
+        }
+    };
+    let pid = child.id() as libc::pid_t;
+    drop(cmd); // closes our copies of the child's stdio and setup fds
+    let received = match &handover {
+        Some(Ok(h)) => Some(counters::receive(&h.parent)),
+        _ => None,
+    };
+
+    let deadline = spec.timeout.map(|t| start + t);
+    let (ending, reaped) = watch(pid, deadline, cancel);
+    let end = Instant::now();
+    drop(child); // never waited through std; we reaped it ourselves
+
+    let wall_ns = u64::try_from(end.duration_since(start).as_nanos()).unwrap_or(u64::MAX);
+    let (measurement, outcome, reap_error) = match reaped {
+        Ok((status, ru)) => {
+            let m = sys::measurement_from_rusage(wall_ns, &ru);
+            let outcome = match ending {
+                Ending::TimedOut => Outcome::TimedOut {
+                    timeout_ns: spec
+                        .timeout
+                        .map_or(0, |t| u64::try_from(t.as_nanos()).unwrap_or(u64::MAX)),
+                },
+                _ => outcome_of(status),
+            };
+            (m, outcome, None)
+        }
+        Err(e) => (
+            Measurement {
+                wall_ns,
+                ..Default::default()
+            },
+            Outcome::Failed {
+                exit_code: None,
+                signal: None,
+            },
+            Some(format!(
+                "benchfleet: could not reap `{}` (pid {pid}): {e}; is SIGCHLD ignored?",
+                spec.program
+            )),
+        ),
+    };
+
+    let stderr_tail = stderr_file
+        .as_ref()
+        .and_then(|f| sys::read_tail(f, spec.stderr_tail).ok())
+        .filter(|b| !b.is_empty())
+        .map(|b| sys::tail_to_string(&b))
+        .or(reap_error);
+    let (stdout, stdout_truncated) = match (spec.stdout, &stdout_file) {
+        (OutputMode::Capture { limit }, Some(f)) => match sys::read_head(f, limit) {
+            Ok((bytes, truncated)) => (Some(bytes), truncated),
+            Err(_) => (Some(Vec::new()), false),
+        },
+        (OutputMode::Capture { .. }, None) => (Some(Vec::new()), false),
+        (OutputMode::Null, _) => (None, false),
+    };
+    let counters = match (&handover, &received) {
+        (None, _) => Counters::default(),
+        (Some(Err(e)), _) => {
+            counters::unavailable(format!("could not create the fd hand-over socket: {e}"))
+        }
+        (Some(Ok(_)), Some(r)) => counters::read(r),
+        (Some(Ok(_)), None) => counters::unavailable("no counters received from the child"),
+    };
+    let memory_limit_via = memory_limit.as_ref().map(MemoryLimit::via);
+    drop(memory_limit); // removes the run's cgroup, if any
+
+    ProcessResult {
+        measurement,
+        outcome,
+        stderr_tail,
+        stdout,
+        stdout_truncated,
+        spawn_ns,
+        cancelled: ending == Ending::Cancelled,
+        counters,
+        memory_limit: memory_limit_via,
+    }
+}
+
+fn child_stdio(file: &Option<File>) -> Stdio {
+    match file.as_ref().map(File::try_clone) {
+        Some(Ok(f)) => Stdio::from(f),
+        _ => Stdio::null(),
+    }
+}
+
+fn outcome_of(status: libc::c_int) -> Outcome {
+    if libc::WIFEXITED(status) {
+        match libc::WEXITSTATUS(status) {
+            0 => Outcome::Success,
+            code => Outcome::Failed {
+                exit_code: Some(code),
+                signal: None,
+            },
+        }
+    } else if libc::WIFSIGNALED(status) {
+        Outcome::Failed {
+            exit_code: None,
+            signal: Some(libc::WTERMSIG(status)),
+        }
+    } else {
+        Outcome::Failed {
+            exit_code: None,
+            signal: None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ending {
+    Exited,
+    TimedOut,
+    Cancelled,
+}
+
+type Reaped = io::Result<(libc::c_int, libc::rusage)>;
+
+/// Wait for `pid` to exit, enforcing the deadline and the cancel handle; reap it.
+fn watch(pid: libc::pid_t, deadline: Option<Instant>, cancel: Option<&Kill>) -> (Ending, Reaped) {
+    if deadline.is_none() && cancel.is_none() {
+        // The common, cheapest path: one blocking wait4.
+        return (Ending::Exited, sys::wait4(pid));
+    }
+    let pidfd = sys::pidfd_open(pid);
+    let cancel_fd = cancel.and_then(Kill::event_fd);
+    loop {
+        if cancel.is_some_and(Kill::is_killed) {
+            let grace = cancel.map_or(Duration::ZERO, Kill::grace);
+            stop(pid, pidfd.as_ref().map(sys::raw), grace);
+            return (Ending::Cancelled, sys::wait4(pid));
+        }
+        let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        if remaining == Some(Duration::ZERO) {
+            // The leader is not reaped yet, so its process group id cannot have been reused.
+            sys::signal_group(pid, libc::SIGKILL);
+            return (Ending::TimedOut, sys::wait4(pid));
+        }
+        let exited = match &pidfd {
+            Some(fd) => {
+                // Without an eventfd, wake up periodically to look at the cancel flag.
+                let step = if cancel.is_some() && cancel_fd.is_none() {
+                    Some(remaining.map_or(FALLBACK_POLL, |r| r.min(FALLBACK_POLL)))
+                } else {
+                    remaining
+                };
+                sys::poll_two(fd.as_raw_fd(), cancel_fd, step).exited
+            }
+            None => {
+                if sys::has_exited(pid) {
+                    true
+                } else {
+                    std::thread::sleep(
+                        remaining.map_or(FALLBACK_POLL, |r| r.min(Duration::from_millis(1))),
+                    );
+                    false
+                }
+            }
+        };
+        if exited {
+            return (Ending::Exited, sys::wait4(pid));
+        }
+    }
+}
+
+/// SIGTERM the group, wait up to `grace` for the leader, then SIGKILL the group (before reaping,
+/// so stragglers die too and the group id is still ours).
+fn stop(pid: libc::pid_t, pidfd: Option<std::os::fd::RawFd>, grace: Duration) {
+    if !grace.is_zero() {
+        sys::signal_group(pid, libc::SIGTERM);
+        let until = Instant::now() + grace;
+        loop {
+            if sys::has_exited(pid) {
+                break;
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            match pidfd {
+                Some(fd) => {
+                    sys::poll_two(fd, None, Some(left));
+                }
+                None => std::thread::sleep(left.min(Duration::from_millis(1))),
+            }
+        }
+    }
+    sys::signal_group(pid, libc::SIGKILL);
+}

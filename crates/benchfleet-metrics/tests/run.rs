@@ -1,0 +1,487 @@
+//! Behaviour of `run` / `run_cancellable` against real children (the crate's own probe binary,
+//! `sh`, `sleep`). No timing upper bounds: only lower bounds the kernel guarantees and
+//! invariants.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use benchfleet_metrics::{
+    ENV_PADDING_VAR, Kill, MemoryLimitVia, OutputMode, ProcessResult, ProcessSpec, allowed_cpus,
+    run, run_cancellable, shell_spawn_cost, subtract_overhead,
+};
+use benchfleet_model::{Measurement, Outcome};
+
+const MIB: u64 = 1 << 20;
+
+fn probe(args: &[&str]) -> ProcessSpec {
+    ProcessSpec::new(env!("CARGO_BIN_EXE_benchfleet-probe"), args.iter().copied())
+}
+
+fn captured(spec: ProcessSpec) -> ProcessSpec {
+    ProcessSpec {
+        stdout: OutputMode::Capture { limit: 1 << 16 },
+        ..spec
+    }
+}
+
+fn stdout_text(r: &ProcessResult) -> String {
+    String::from_utf8_lossy(r.stdout.as_deref().unwrap_or_default())
+        .trim_end()
+        .to_string()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("benchfleet-metrics")
+        .join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn sleep_wall_covers_the_sleep_and_cpu_stays_below_wall() {
+    let r = run(&ProcessSpec::new("sleep", ["0.05"]));
+    assert_eq!(r.outcome, Outcome::Success, "{r:?}");
+    let m = r.measurement;
+    assert!(m.wall_ns >= 50_000_000, "wall {} ns < 50 ms", m.wall_ns);
+    // A single-threaded sleeper cannot use more CPU than wall time.
+    assert!(m.user_ns + m.sys_ns <= m.wall_ns, "{m:?}");
+    assert!(m.max_rss_bytes > 0, "{m:?}");
+    assert!(
+        r.spawn_ns <= m.wall_ns,
+        "spawn {} > wall {}",
+        r.spawn_ns,
+        m.wall_ns
+    );
+}
+
+#[test]
+fn cpu_time_is_the_childs_own() {
+    for ms in [30u64, 120] {
+        let r = run(&probe(&["spin", &ms.to_string()]));
+        assert_eq!(r.outcome, Outcome::Success, "{r:?}");
+        let cpu = r.measurement.user_ns + r.measurement.sys_ns;
+        // The probe burns exactly this much CPU time by its own clock; rusage is tick-accounted,
+        // so allow one scheduler tick (≤ 10 ms at HZ=100) of slack below.
+        assert!(
+            cpu + 10_000_000 >= ms * 1_000_000,
+            "{ms} ms spin reported {cpu} ns CPU"
+        );
+        assert!(r.measurement.wall_ns >= cpu / 2, "{:?}", r.measurement);
+    }
+}
+
+#[test]
+fn peak_rss_is_per_run_not_a_high_water_mark() {
+    let big = run(&probe(&["alloc", "64"]));
+    assert_eq!(big.outcome, Outcome::Success, "{big:?}");
+    assert!(
+        big.measurement.max_rss_bytes >= 60 * MIB,
+        "64 MiB run: {:?}",
+        big.measurement
+    );
+    assert!(
+        big.measurement.minor_faults >= (60 * MIB / 4096) / 2,
+        "{:?}",
+        big.measurement
+    );
+    // Same process, afterwards: RUSAGE_CHILDREN would still say ≥ 64 MiB here.
+    for spec in [
+        probe(&["alloc", "1"]),
+        ProcessSpec::new("true", Vec::<String>::new()),
+    ] {
+        let small = run(&spec);
+        assert_eq!(small.outcome, Outcome::Success, "{small:?}");
+        assert!(
+            small.measurement.max_rss_bytes < 30 * MIB,
+            "{:?} after a 64 MiB run: {:?}",
+            spec.args,
+            small.measurement
+        );
+    }
+}
+
+#[test]
+fn exit_statuses_and_signals_map_to_outcomes() {
+    let cases: &[(&str, Outcome)] = &[
+        ("exit 0", Outcome::Success),
+        (
+            "exit 1",
+            Outcome::Failed {
+                exit_code: Some(1),
+                signal: None,
+            },
+        ),
+        (
+            "exit 3",
+            Outcome::Failed {
+                exit_code: Some(3),
+                signal: None,
+            },
+        ),
+        (
+            "exit 255",
+            Outcome::Failed {
+                exit_code: Some(255),
+                signal: None,
+            },
+        ),
+        (
+            "kill -KILL $$",
+            Outcome::Failed {
+                exit_code: None,
+                signal: Some(9),
+            },
+        ),
+        (
+            "kill -TERM $$",
+            Outcome::Failed {
+                exit_code: None,
+                signal: Some(15),
+            },
+        ),
+        (
+            "kill -SEGV $$",
+            Outcome::Failed {
+                exit_code: None,
+                signal: Some(11),
+            },
+        ),
+    ];
+    for (script, want) in cases {
+        let r = run(&ProcessSpec::shell("sh", script));
+        assert_eq!(&r.outcome, want, "sh -c {script:?}");
+        assert!(!r.cancelled);
+    }
+}
+
+#[test]
+fn spawn_failures_are_outcomes_naming_the_cause() {
+    let not_exec = scratch("spawn").join("not-executable");
+    std::fs::write(&not_exec, "#!/bin/sh\n").unwrap();
+    let missing_dir = scratch("spawn").join("no-such-dir");
+    let cases: Vec<(ProcessSpec, &[&str])> = vec![
+        (
+            ProcessSpec::new("benchfleet-no-such-command-xyz", ["a"]),
+            &["benchfleet-no-such-command-xyz", "not found"],
+        ),
+        (
+            ProcessSpec::new("/nonexistent/bin/tool", Vec::<String>::new()),
+            &["/nonexistent/bin/tool", "not found"],
+        ),
+        (
+            ProcessSpec::new(not_exec.to_str().unwrap(), Vec::<String>::new()),
+            &["not-executable", "permission denied"],
+        ),
+        (
+            ProcessSpec {
+                cwd: Some(missing_dir.clone()),
+                ..ProcessSpec::new("true", Vec::<String>::new())
+            },
+            &["no-such-dir", "working directory"],
+        ),
+        (
+            ProcessSpec {
+                cpus: Some(vec![100_000]),
+                ..ProcessSpec::new("true", Vec::<String>::new())
+            },
+            &["100000", "may use CPUs"],
+        ),
+    ];
+    for (spec, needles) in cases {
+        let r = run(&spec);
+        let Outcome::SpawnFailed { message } = &r.outcome else {
+            panic!("{spec:?} gave {r:?}")
+        };
+        for needle in needles {
+            assert!(message.contains(needle), "{message:?} lacks {needle:?}");
+        }
+        assert_eq!(r.outcome.exit_code(), None);
+    }
+}
+
+fn pid_is_gone(pid: i32) -> bool {
+    // Gone, or a zombie waiting for init to reap it: either way it no longer runs.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z') || rest.starts_with('X')),
+    }
+}
+
+fn wait_until(mut cond: impl FnMut() -> bool) -> bool {
+    let until = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < until {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    cond()
+}
+
+#[test]
+fn timeout_kills_the_whole_process_group() {
+    let spec = ProcessSpec {
+        timeout: Some(Duration::from_millis(200)),
+        ..captured(ProcessSpec::shell("sh", "sleep 30 & echo $!; sleep 30"))
+    };
+    let r = run(&spec);
+    assert_eq!(
+        r.outcome,
+        Outcome::TimedOut {
+            timeout_ns: 200_000_000
+        },
+        "{r:?}"
+    );
+    assert!(r.measurement.wall_ns >= 200_000_000, "{:?}", r.measurement);
+    let grandchild: i32 = stdout_text(&r)
+        .parse()
+        .unwrap_or_else(|_| panic!("no pid printed: {r:?}"));
+    assert!(
+        wait_until(|| pid_is_gone(grandchild)),
+        "grandchild {grandchild} survived the timeout"
+    );
+}
+
+#[test]
+fn a_run_that_finishes_in_time_is_not_timed_out() {
+    let spec = ProcessSpec {
+        timeout: Some(Duration::from_secs(60)),
+        ..ProcessSpec::shell("sh", "exit 4")
+    };
+    assert_eq!(
+        run(&spec).outcome,
+        Outcome::Failed {
+            exit_code: Some(4),
+            signal: None
+        }
+    );
+}
+
+#[test]
+fn stderr_tail_is_bounded_and_absent_when_empty() {
+    let digits = |n: usize| -> String { "0123456789".chars().cycle().take(n).collect() };
+    // (bytes written, tail kept, expected tail)
+    let cases: Vec<(usize, usize, Option<String>)> = vec![
+        (0, 4096, None),
+        (5, 4096, Some(digits(5))),
+        (10_000, 100, Some(digits(10_000)[9_900..].to_string())),
+        (300_000, 7, Some(digits(300_000)[300_000 - 7..].to_string())),
+        (10_000, 0, None),
+    ];
+    for (written, tail, want) in cases {
+        let spec = ProcessSpec {
+            stderr_tail: tail,
+            ..probe(&["stderr", &written.to_string()])
+        };
+        let r = run(&spec);
+        assert_eq!(r.outcome, Outcome::Success);
+        assert_eq!(r.stderr_tail, want, "wrote {written}, kept {tail}");
+    }
+}
+
+#[test]
+fn stdout_is_discarded_by_default_and_captured_up_to_the_limit() {
+    let cases: Vec<(OutputMode, usize, Option<&str>, bool)> = vec![
+        (OutputMode::Null, 100, None, false),
+        (OutputMode::Capture { limit: 100 }, 0, Some(""), false),
+        (
+            OutputMode::Capture { limit: 100 },
+            12,
+            Some("012345678901"),
+            false,
+        ),
+        (
+            OutputMode::Capture { limit: 10 },
+            1000,
+            Some("0123456789"),
+            true,
+        ),
+    ];
+    for (mode, written, want, truncated) in cases {
+        let r = run(&ProcessSpec {
+            stdout: mode,
+            ..probe(&["stdout", &written.to_string()])
+        });
+        assert_eq!(
+            r.stdout.as_deref(),
+            want.map(str::as_bytes),
+            "{mode:?} {written}"
+        );
+        assert_eq!(r.stdout_truncated, truncated, "{mode:?} {written}");
+    }
+}
+
+#[test]
+fn env_cwd_and_env_padding_are_applied() {
+    let dir = scratch("cwd").canonicalize().unwrap();
+    let with_env = ProcessSpec {
+        env: vec![("BENCHFLEET_TEST_VAR".into(), "hello world".into())],
+        ..captured(probe(&["env", "BENCHFLEET_TEST_VAR"]))
+    };
+    assert_eq!(stdout_text(&run(&with_env)), "hello world");
+    let overridden = ProcessSpec {
+        env: vec![("HOME".into(), "/elsewhere".into())],
+        ..captured(probe(&["env", "HOME"]))
+    };
+    assert_eq!(stdout_text(&run(&overridden)), "/elsewhere");
+    let in_dir = ProcessSpec {
+        cwd: Some(dir.clone()),
+        ..captured(probe(&["pwd"]))
+    };
+    assert_eq!(stdout_text(&run(&in_dir)), dir.display().to_string());
+    for n in [0usize, 1, 333, 4095] {
+        let padded = ProcessSpec {
+            env_padding: Some(n),
+            ..captured(probe(&["env", ENV_PADDING_VAR]))
+        };
+        assert_eq!(stdout_text(&run(&padded)).len(), n);
+    }
+}
+
+#[test]
+fn kill_terminates_a_running_group_and_escalates_after_grace() {
+    // (script, grace, expected signal): a plain sleeper dies of SIGTERM; one ignoring SIGTERM
+    // is SIGKILLed after the grace period.
+    let cases = [
+        ("sleep 30", Duration::from_secs(5), 15),
+        (
+            "trap '' TERM; sleep 30 & wait; sleep 30",
+            Duration::from_millis(100),
+            9,
+        ),
+        ("sleep 30", Duration::ZERO, 9),
+    ];
+    for (script, grace, signal) in cases {
+        let kill = Kill::new();
+        let k = kill.clone();
+        let spec = ProcessSpec::shell("sh", script);
+        let handle = std::thread::spawn(move || run_cancellable(&spec, &k));
+        std::thread::sleep(Duration::from_millis(100));
+        kill.kill(grace);
+        let r = handle.join().unwrap();
+        assert!(r.cancelled, "{script}: {r:?}");
+        assert_eq!(
+            r.outcome,
+            Outcome::Failed {
+                exit_code: None,
+                signal: Some(signal)
+            },
+            "{script}"
+        );
+    }
+}
+
+#[test]
+fn a_killed_handle_stops_runs_started_later() {
+    let kill = Kill::new();
+    kill.kill(Duration::ZERO);
+    assert!(kill.is_killed());
+    let r = run_cancellable(&ProcessSpec::new("sleep", ["30"]), &kill);
+    assert!(r.cancelled);
+    assert_eq!(
+        r.outcome,
+        Outcome::Failed {
+            exit_code: None,
+            signal: Some(9)
+        }
+    );
+}
+
+#[test]
+fn an_untouched_handle_does_not_disturb_the_run() {
+    let r = run_cancellable(&ProcessSpec::shell("sh", "exit 7"), &Kill::new());
+    assert!(!r.cancelled);
+    assert_eq!(
+        r.outcome,
+        Outcome::Failed {
+            exit_code: Some(7),
+            signal: None
+        }
+    );
+}
+
+#[test]
+fn counters_are_counts_or_unavailable_never_zero() {
+    let r = run(&ProcessSpec {
+        counters: true,
+        ..probe(&["spin", "20"])
+    });
+    assert_eq!(r.outcome, Outcome::Success, "{r:?}");
+    let c = &r.counters;
+    for v in [c.instructions, c.cycles] {
+        assert_ne!(v, Some(0), "{c:?}");
+    }
+    if c.instructions.is_none() || c.cycles.is_none() {
+        assert!(
+            c.unavailable.as_deref().is_some_and(|w| !w.is_empty()),
+            "missing counter without a reason: {c:?}"
+        );
+    } else {
+        // 20 ms of a busy loop is millions of instructions on any CPU.
+        assert!(c.instructions > Some(1_000_000), "{c:?}");
+    }
+    let plain = run(&probe(&["exit", "0"]));
+    assert_eq!(plain.counters, Default::default());
+}
+
+#[test]
+fn cpu_affinity_is_applied_to_the_child() {
+    for cpu in allowed_cpus() {
+        let r = run(&ProcessSpec {
+            cpus: Some(vec![cpu]),
+            ..captured(probe(&["cpus"]))
+        });
+        assert_eq!(stdout_text(&r), cpu.to_string(), "{r:?}");
+    }
+}
+
+#[test]
+fn memory_limit_stops_a_run_that_exceeds_it() {
+    // (MiB allocated, limit MiB, succeeds)
+    for (alloc, limit, ok) in [(256u64, 64u64, false), (4, 256, true)] {
+        let spec = ProcessSpec {
+            memory_limit: Some(limit * MIB),
+            ..probe(&["alloc", &alloc.to_string()])
+        };
+        let r = run(&spec);
+        assert_eq!(
+            r.outcome.is_success(),
+            ok,
+            "alloc {alloc} MiB under {limit} MiB: {r:?}"
+        );
+        assert!(
+            matches!(
+                r.memory_limit,
+                Some(MemoryLimitVia::Cgroup | MemoryLimitVia::RlimitAs)
+            ),
+            "{r:?}"
+        );
+    }
+}
+
+#[test]
+fn shell_spawn_cost_is_measured_and_subtracted() {
+    let cost = shell_spawn_cost("sh", 5).unwrap();
+    assert!(cost.wall_ns > 0 && cost.max_rss_bytes > 0, "{cost:?}");
+    let measured = Measurement {
+        wall_ns: cost.wall_ns * 3,
+        user_ns: 0,
+        ..cost
+    };
+    let net = subtract_overhead(&measured, &cost);
+    assert_eq!(net.wall_ns, cost.wall_ns * 2);
+    assert_eq!(net.user_ns, 0, "saturates");
+    assert_eq!(net.max_rss_bytes, cost.max_rss_bytes, "not additive, kept");
+
+    let errors = [
+        shell_spawn_cost("sh", 0).unwrap_err().to_string(),
+        shell_spawn_cost("/no/such/shell", 3)
+            .unwrap_err()
+            .to_string(),
+    ];
+    assert!(errors[0].contains("at least one sample"), "{}", errors[0]);
+    assert!(errors[1].contains("/no/such/shell"), "{}", errors[1]);
+}
