@@ -1,1 +1,342 @@
-//! redb plugin: embedded run catalog and blob store.
+//! redb plugin: an embedded run [`Catalog`] and [`BlobStore`] in one redb database file.
+//!
+//! - **One writer, many readers.** Every write (blob puts and deletes, `put_run`,
+//!   `insert_records`) is sent to a single writer thread that drains whatever is queued and
+//!   applies it in **one** write transaction (group commit): concurrent `put_if_absent` calls
+//!   share a commit and its fsync. Reads run on tokio's blocking pool against MVCC snapshots
+//!   (`begin_read`) and never wait for the writer.
+//! - **Catalog layout.** `runs` (run id → JSON [`RunInfo`]), `runs_by_suite` (suite, run id),
+//!   `records` keyed by (started_at, run id, name, iteration, digest) so that
+//!   [`Catalog::query_records`] is a range scan in the documented order, secondary indexes
+//!   `records_by_run` / `records_by_suite` / `records_by_name` keyed by (value, primary key), and
+//!   `record_digests` (digest → primary key) making inserts idempotent by digest.
+//! - **Blobs** live in `blobs` (key → bytes) with their sizes in `blob_sizes`, so `head` and
+//!   `list` never read blob bytes. A blob is one redb value, so range reads load the whole value
+//!   (`Capability::range_reads` is `false`).
+//! - Opening a database that another process holds, or a file that is not a redb database,
+//!   fails with an error naming the file and saying what to do.
+//!
+//! **Architecture invariant:** depends on `benchfleet-store` and `benchfleet-model` only inside
+//! the workspace, plus `redb`. Nothing outside this crate sees a redb type.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! use benchfleet_store::{BlobKey, BlobStore, Catalog, RunFilter};
+//! let dir = tempfile::tempdir().unwrap();
+//! let store = benchfleet_redb::RedbStore::open(dir.path().join("db/catalog.redb")).unwrap();
+//! let key = BlobKey::new("records/ab/cd/abcd").unwrap();
+//! store.put_if_absent(&key, "hello".into()).await.unwrap();
+//! assert_eq!(store.get(&key).await.unwrap(), "hello");
+//! assert!(store.find_runs(&RunFilter::default()).await.unwrap().is_empty());
+//! # }
+//! ```
+
+mod blob;
+mod catalog;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefinition};
+use tokio::sync::{mpsc, oneshot};
+
+use benchfleet_store::{BlobKey, ErrorKind, Result, StoreError};
+
+use writer::{Done, Job, Work};
+
+/// Primary key of a record entry: (started_at ns, run id, name, iteration, digest).
+pub(crate) type RecKey<'a> = (i64, &'a str, &'a str, u32, [u8; 32]);
+/// Key of a secondary index: (indexed value, then the primary key).
+pub(crate) type IdxKey<'a> = (&'a str, i64, &'a str, &'a str, u32, [u8; 32]);
+
+pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+pub(crate) const BLOBS: TableDefinition<&str, &[u8]> = TableDefinition::new("blobs");
+pub(crate) const BLOB_SIZES: TableDefinition<&str, u64> = TableDefinition::new("blob_sizes");
+pub(crate) const RUNS: TableDefinition<&str, &[u8]> = TableDefinition::new("runs");
+pub(crate) const RUNS_BY_SUITE: TableDefinition<(&str, &str), ()> =
+    TableDefinition::new("runs_by_suite");
+pub(crate) const RECORDS: TableDefinition<RecKey, &[u8]> = TableDefinition::new("records");
+pub(crate) const RECORD_DIGESTS: TableDefinition<[u8; 32], RecKey> =
+    TableDefinition::new("record_digests");
+pub(crate) const RECORDS_BY_RUN: TableDefinition<IdxKey, ()> =
+    TableDefinition::new("records_by_run");
+pub(crate) const RECORDS_BY_SUITE: TableDefinition<IdxKey, ()> =
+    TableDefinition::new("records_by_suite");
+pub(crate) const RECORDS_BY_NAME: TableDefinition<IdxKey, ()> =
+    TableDefinition::new("records_by_name");
+
+/// Layout version stored in `meta`; bump on incompatible table changes.
+const LAYOUT_VERSION: u64 = 1;
+
+/// Largest blob accepted: redb's value limit (3 GiB) minus room for the key.
+pub const MAX_BLOB_SIZE: u64 = 3 * 1024 * 1024 * 1024 - 64 * 1024;
+
+/// How a [`RedbStore`] commits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RedbOptions {
+    /// Make every commit durable before it returns (default `true`). With `false` commits use
+    /// `Durability::None`: still atomic, but recent ones may be lost on power failure.
+    pub fsync: bool,
+    /// Most jobs (puts, deletes, catalog writes) the writer folds into one transaction.
+    pub max_batch_jobs: usize,
+    /// Soft bound on the blob bytes folded into one transaction (a single larger job still goes
+    /// through, alone).
+    pub max_batch_bytes: usize,
+}
+
+impl Default for RedbOptions {
+    fn default() -> Self {
+        RedbOptions {
+            fsync: true,
+            max_batch_jobs: 4096,
+            max_batch_bytes: 64 << 20,
+        }
+    }
+}
+
+/// A redb database used as run catalog and blob store. Share it with `Arc`; dropping the last
+/// handle waits for queued writes to commit and closes the file.
+#[derive(Debug)]
+pub struct RedbStore {
+    db: Arc<Database>,
+    name: String,
+    path: PathBuf,
+    tx: Option<mpsc::UnboundedSender<Job>>,
+    writer: Option<JoinHandle<()>>,
+}
+
+impl RedbStore {
+    /// Open or create the database at `path` (creating parent directories), durable commits.
+    pub fn open(path: impl AsRef<Path>) -> Result<RedbStore> {
+        Self::open_with(path, RedbOptions::default())
+    }
+
+    /// [`RedbStore::open`] with explicit [`RedbOptions`].
+    pub fn open_with(path: impl AsRef<Path>, options: RedbOptions) -> Result<RedbStore> {
+        let path = path.as_ref().to_path_buf();
+        let name = format!("redb:{}", path.display());
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| StoreError::io(name.clone(), "open", e).with_key(parent.display()))?;
+        }
+        let db = Database::create(&path).map_err(|e| open_error(&name, &path, e))?;
+        init_tables(&db).map_err(|e| map_err(&name, "open", e))?;
+        let db = Arc::new(db);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let writer = {
+            let (db, writer_name) = (db.clone(), name.clone());
+            std::thread::Builder::new()
+                .name("benchfleet-redb-writer".into())
+                .spawn(move || writer::run(&db, &writer_name, options, rx))
+                .map_err(|e| StoreError::io(name.clone(), "start writer thread", e))?
+        };
+        Ok(RedbStore {
+            db,
+            name,
+            path,
+            tx: Some(tx),
+            writer: Some(writer),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Fault injection for the conformance kit and `tier verify` tests: flip one byte of the blob
+    /// stored under `key`, bypassing every check. Returns `false` if there is no such non-empty
+    /// blob. Never call this on data you care about.
+    pub fn inject_corruption(&self, key: &BlobKey) -> Result<bool> {
+        let run = || -> Result<bool, redb::Error> {
+            let txn = self.db.begin_write()?;
+            let flipped = {
+                let mut blobs = txn.open_table(BLOBS)?;
+                let Some(mut bytes) = blobs.get(key.as_str())?.map(|v| v.value().to_vec()) else {
+                    return Ok(false);
+                };
+                let Some(mid) = bytes.len().checked_sub(1).map(|last| last / 2) else {
+                    return Ok(false);
+                };
+                bytes[mid] ^= 0x01;
+                blobs.insert(key.as_str(), bytes.as_slice())?;
+                true
+            };
+            txn.commit()?;
+            Ok(flipped)
+        };
+        run().map_err(|e| map_err(&self.name, "inject_corruption", e).with_key(key))
+    }
+
+    /// Send `work` to the writer thread and wait for its transaction to commit.
+    async fn write(&self, op: &'static str, work: Work) -> Result<Done> {
+        let (reply, rx) = oneshot::channel();
+        let gone = || {
+            StoreError::new(
+                ErrorKind::Other,
+                self.name.clone(),
+                op,
+                "the redb writer thread has stopped (it panicked?)",
+            )
+        };
+        self.tx
+            .as_ref()
+            .ok_or_else(gone)?
+            .send(Job { work, reply })
+            .map_err(|_| gone())?;
+        rx.await.map_err(|_| gone())?
+    }
+
+    /// Run `f` against a read snapshot on the blocking pool.
+    async fn read<T: Send + 'static>(
+        &self,
+        op: &'static str,
+        f: impl FnOnce(&redb::ReadTransaction) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T> {
+        let db = self.db.clone();
+        let name = self.name.clone();
+        let res = tokio::task::spawn_blocking(move || {
+            let txn = db.begin_read().map_err(|e| map_err(&name, op, e))?;
+            f(&txn).map_err(|e| match e {
+                Error::Db(e) => map_err(&name, op, e),
+                Error::Store(e) => e,
+            })
+        })
+        .await;
+        res.unwrap_or_else(|join| {
+            Err(StoreError::new(
+                ErrorKind::Other,
+                self.name.clone(),
+                op,
+                format!("read task failed: {join}"),
+            ))
+        })
+    }
+}
+
+impl Drop for RedbStore {
+    fn drop(&mut self) {
+        // Closing the channel lets the writer finish what is queued and exit; joining it makes
+        // sure the file is closed (and its lock released) when `drop` returns.
+        drop(self.tx.take());
+        if let Some(w) = self.writer.take() {
+            let _ = w.join();
+        }
+    }
+}
+
+/// Errors inside read closures: redb's, or one already in store terms (e.g. undecodable JSON).
+#[derive(Debug)]
+pub(crate) enum Error {
+    Db(redb::Error),
+    Store(StoreError),
+}
+
+impl<E: Into<redb::Error>> From<E> for Error {
+    fn from(e: E) -> Self {
+        Error::Db(e.into())
+    }
+}
+
+fn init_tables(db: &Database) -> Result<(), redb::Error> {
+    let txn = db.begin_write()?;
+    {
+        let mut meta = txn.open_table(META)?;
+        let found = meta.get("layout_version")?.map(|v| v.value());
+        match found {
+            None => {
+                meta.insert("layout_version", LAYOUT_VERSION)?;
+            }
+            Some(v) if v == LAYOUT_VERSION => {}
+            Some(v) => {
+                return Err(redb::Error::Corrupted(format!(
+                    "benchfleet layout version {v}, this build understands {LAYOUT_VERSION}; use a matching benchfleet"
+                )));
+            }
+        }
+        txn.open_table(BLOBS)?;
+        txn.open_table(BLOB_SIZES)?;
+        txn.open_table(RUNS)?;
+        txn.open_table(RUNS_BY_SUITE)?;
+        txn.open_table(RECORDS)?;
+        txn.open_table(RECORD_DIGESTS)?;
+        txn.open_table(RECORDS_BY_RUN)?;
+        txn.open_table(RECORDS_BY_SUITE)?;
+        txn.open_table(RECORDS_BY_NAME)?;
+    }
+    txn.commit()?;
+    Ok(())
+}
+
+fn open_error(name: &str, path: &Path, e: DatabaseError) -> StoreError {
+    let file = path.display();
+    match e {
+        DatabaseError::DatabaseAlreadyOpen => StoreError::new(
+            ErrorKind::Other,
+            name,
+            "open",
+            format!(
+                "database file {file} is locked: another process (or another store in this process) has it open; \
+                 stop it or point this store at another file"
+            ),
+        ),
+        DatabaseError::UpgradeRequired(v) => StoreError::new(
+            ErrorKind::Other,
+            name,
+            "open",
+            format!(
+                "database file {file} uses redb file format {v}, which this build cannot read; upgrade benchfleet"
+            ),
+        ),
+        DatabaseError::Storage(redb::StorageError::Io(io))
+            if io.kind() == std::io::ErrorKind::UnexpectedEof =>
+        {
+            not_a_database(name, path, io.to_string())
+        }
+        DatabaseError::Storage(redb::StorageError::Corrupted(msg)) => {
+            not_a_database(name, path, msg)
+        }
+        DatabaseError::Storage(redb::StorageError::Io(io)) => {
+            let mut err = StoreError::io(name, "open", io);
+            err.message = format!("cannot open database file {file}: {}", err.message);
+            err
+        }
+        other => StoreError::new(
+            ErrorKind::Other,
+            name,
+            "open",
+            format!("cannot open database file {file}: {other}"),
+        )
+        .with_source(other),
+    }
+}
+
+fn not_a_database(name: &str, path: &Path, why: impl std::fmt::Display) -> StoreError {
+    StoreError::new(
+        ErrorKind::Corrupt,
+        name,
+        "open",
+        format!(
+            "{} is not a readable redb database (corrupt, truncated, or another kind of file: {why}); \
+             move it aside and restore a backup, or point the store at a new file",
+            path.display()
+        ),
+    )
+}
+
+/// A redb error during `op`, in store terms.
+pub(crate) fn map_err(name: &str, op: &'static str, e: impl Into<redb::Error>) -> StoreError {
+    let e: redb::Error = e.into();
+    match e {
+        redb::Error::Io(io) => StoreError::io(name, op, io),
+        redb::Error::Corrupted(msg) => StoreError::new(
+            ErrorKind::Corrupt,
+            name,
+            op,
+            format!("the database is corrupt ({msg}); restore a backup or rebuild it"),
+        ),
+        other => StoreError::new(ErrorKind::Other, name, op, other.to_string()).with_source(other),
+    }
+}

@@ -1,0 +1,193 @@
+//! The single writer thread: drains queued jobs and applies them in one write transaction.
+
+use bytes::Bytes;
+use redb::{Database, Durability, ReadableTable, WriteTransaction};
+use tokio::sync::{mpsc, oneshot};
+
+use benchfleet_model::RunInfo;
+use benchfleet_store::{BlobKey, PutOutcome, RecordEntry, Result};
+
+use crate::{
+    BLOB_SIZES, BLOBS, RECORD_DIGESTS, RECORDS, RECORDS_BY_NAME, RECORDS_BY_RUN, RECORDS_BY_SUITE,
+    RUNS, RUNS_BY_SUITE, RecKey, RedbOptions, map_err,
+};
+
+/// One write, as queued by an async caller. JSON is encoded by the caller, off this thread.
+#[derive(Debug)]
+pub(crate) enum Work {
+    Put(Vec<(BlobKey, Bytes)>),
+    Delete(BlobKey),
+    PutRun {
+        id: String,
+        suite: String,
+        json: Vec<u8>,
+    },
+    InsertRecords(Vec<(RecordEntry, Vec<u8>)>),
+}
+
+impl Work {
+    fn bytes(&self) -> usize {
+        match self {
+            Work::Put(items) => items.iter().map(|(_, b)| b.len()).sum(),
+            Work::InsertRecords(items) => items.iter().map(|(_, j)| j.len()).sum(),
+            Work::PutRun { json, .. } => json.len(),
+            Work::Delete(_) => 0,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) enum Done {
+    Put(Vec<PutOutcome>),
+    Unit,
+}
+
+#[derive(Debug)]
+pub(crate) struct Job {
+    pub work: Work,
+    pub reply: oneshot::Sender<Result<Done>>,
+}
+
+/// The writer loop; returns when every sender is gone and the queue is empty.
+pub(crate) fn run(
+    db: &Database,
+    name: &str,
+    options: RedbOptions,
+    mut rx: mpsc::UnboundedReceiver<Job>,
+) {
+    let mut batch = Vec::new();
+    while let Some(first) = rx.blocking_recv() {
+        let mut bytes = first.work.bytes();
+        batch.push(first);
+        while batch.len() < options.max_batch_jobs && bytes < options.max_batch_bytes {
+            match rx.try_recv() {
+                Ok(job) => {
+                    bytes += job.work.bytes();
+                    batch.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        commit(db, name, options, &mut batch);
+    }
+}
+
+/// Apply `batch` in one transaction and answer every job. If the transaction fails and there
+/// was more than one job, retry each alone so one bad job cannot fail its neighbours.
+fn commit(db: &Database, name: &str, options: RedbOptions, batch: &mut Vec<Job>) {
+    match apply(db, options, batch.iter().map(|j| &j.work)) {
+        Ok(results) => {
+            for (job, done) in batch.drain(..).zip(results) {
+                let _ = job.reply.send(Ok(done));
+            }
+        }
+        Err(_) if batch.len() > 1 => {
+            for job in batch.drain(..) {
+                let res = apply(db, options, std::iter::once(&job.work))
+                    .map(|mut v| v.pop().unwrap_or(Done::Unit))
+                    .map_err(|e| map_err(name, "write", e));
+                let _ = job.reply.send(res);
+            }
+        }
+        Err(e) => {
+            let err = map_err(name, "write", e);
+            for job in batch.drain(..) {
+                let _ = job.reply.send(Err(clone_err(&err)));
+            }
+        }
+    }
+}
+
+fn clone_err(e: &benchfleet_store::StoreError) -> benchfleet_store::StoreError {
+    let mut c =
+        benchfleet_store::StoreError::new(e.kind, e.backend.clone(), e.op, e.message.clone());
+    c.key = e.key.clone();
+    c
+}
+
+fn apply<'a>(
+    db: &Database,
+    options: RedbOptions,
+    works: impl Iterator<Item = &'a Work>,
+) -> Result<Vec<Done>, redb::Error> {
+    let mut txn = db.begin_write()?;
+    if !options.fsync {
+        txn.set_durability(Durability::None)?;
+    }
+    let mut out = Vec::new();
+    for w in works {
+        out.push(apply_one(&txn, w)?);
+    }
+    txn.commit()?;
+    Ok(out)
+}
+
+/// Write blobs under keys that are absent (sizes first: checking existence never reads bytes).
+pub(crate) fn put_blobs(
+    txn: &WriteTransaction,
+    items: &[(BlobKey, Bytes)],
+) -> Result<Vec<PutOutcome>, redb::Error> {
+    let mut blobs = txn.open_table(BLOBS)?;
+    let mut sizes = txn.open_table(BLOB_SIZES)?;
+    let mut out = Vec::with_capacity(items.len());
+    for (k, b) in items {
+        if sizes.get(k.as_str())?.is_some() {
+            out.push(PutOutcome::AlreadyExists);
+        } else {
+            blobs.insert(k.as_str(), b.as_ref())?;
+            sizes.insert(k.as_str(), b.len() as u64)?;
+            out.push(PutOutcome::Created);
+        }
+    }
+    Ok(out)
+}
+
+fn apply_one(txn: &WriteTransaction, work: &Work) -> Result<Done, redb::Error> {
+    match work {
+        Work::Put(items) => Ok(Done::Put(put_blobs(txn, items)?)),
+        Work::Delete(k) => {
+            txn.open_table(BLOBS)?.remove(k.as_str())?;
+            txn.open_table(BLOB_SIZES)?.remove(k.as_str())?;
+            Ok(Done::Unit)
+        }
+        Work::PutRun { id, suite, json } => {
+            let mut runs = txn.open_table(RUNS)?;
+            let old_suite = runs
+                .insert(id.as_str(), json.as_slice())?
+                .and_then(|old| serde_json::from_slice::<RunInfo>(old.value()).ok())
+                .map(|r| r.suite);
+            let mut by_suite = txn.open_table(RUNS_BY_SUITE)?;
+            if let Some(old) = old_suite.filter(|s| s != suite) {
+                by_suite.remove((old.as_str(), id.as_str()))?;
+            }
+            by_suite.insert((suite.as_str(), id.as_str()), ())?;
+            Ok(Done::Unit)
+        }
+        Work::InsertRecords(entries) => {
+            let mut records = txn.open_table(RECORDS)?;
+            let mut digests = txn.open_table(RECORD_DIGESTS)?;
+            let mut by_run = txn.open_table(RECORDS_BY_RUN)?;
+            let mut by_suite = txn.open_table(RECORDS_BY_SUITE)?;
+            let mut by_name = txn.open_table(RECORDS_BY_NAME)?;
+            for (e, json) in entries {
+                let d = *e.digest.as_bytes();
+                if digests.get(d)?.is_some() {
+                    continue; // idempotent: the first insert of a digest wins
+                }
+                let (t, run, name, it) = (
+                    e.started_at.0,
+                    e.run_id.as_str(),
+                    e.name.as_str(),
+                    e.iteration,
+                );
+                let pk: RecKey = (t, run, name, it, d);
+                records.insert(pk, json.as_slice())?;
+                digests.insert(d, pk)?;
+                by_run.insert((run, t, run, name, it, d), ())?;
+                by_suite.insert((e.suite.as_str(), t, run, name, it, d), ())?;
+                by_name.insert((name, t, run, name, it, d), ())?;
+            }
+            Ok(Done::Unit)
+        }
+    }
+}
