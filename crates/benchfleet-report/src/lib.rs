@@ -1,1 +1,42 @@
-//! Renders results: terminal table, Markdown, JSON (hyperfine-compatible).
+//! Renders benchmark results as text and bytes: a terminal table, Markdown, hyperfine-compatible
+//! JSON.
+//!
+//! **Architecture invariant:** renderers return `String`s / values and never touch the terminal:
+//! no printing, no colour or width detection, no files. The CLI decides where output goes.
+//! Inside the workspace this crate depends on `benchfleet-model` (records) and
+//! `benchfleet-analysis` (statistics) only; every number shown comes from
+//! [`benchfleet_analysis::Summary`] over the same grouped runs, so `run` and `show` print
+//! identical figures for identical records.
+//!
+//! ```
+//! use benchfleet_model::{Measurement, NodeKind, Outcome, RunRecord, Timestamp, SCHEMA_VERSION};
+//! let rec = |i: u32, ms: u64| RunRecord {
+//!     schema_version: SCHEMA_VERSION,
+//!     run_id: "01HZY3K4MZ8Q6X2V1B0C9D7E5F".parse().unwrap(),
+//!     suite: "demo".into(),
+//!     name: "sleep".into(),
+//!     kind: NodeKind::Benchmark,
+//!     command: "sleep 0.01".into(),
+//!     parameters: Default::default(),
+//!     iteration: i,
+//!     started_at: Timestamp(0),
+//!     measurement: Measurement { wall_ns: ms * 1_000_000, ..Default::default() },
+//!     outcome: Outcome::Success,
+//!     stderr_tail: None,
+//!     tags: Default::default(),
+//! };
+//! let results = benchfleet_report::group_records(&[rec(1, 12), rec(0, 10)]);
+//! assert_eq!(results[0].times, [0.010, 0.012]);
+//! let json = benchfleet_report::hyperfine_json(&results);
+//! assert_eq!(json["results"][0]["mean"], 0.011);
+//! assert!(benchfleet_report::markdown(&results).contains("11.00 ms"));
+//! ```
+
+mod json;
+mod result;
+mod table;
+pub mod units;
+
+pub use json::{JSON_SCHEMA_VERSION, hyperfine_json};
+pub use result::{BenchmarkResult, group_records};
+pub use table::{markdown, terminal_table};

@@ -1,0 +1,50 @@
+//! hyperfine-compatible JSON export (documented in `docs/json-format.md`).
+
+use serde_json::{Value, json};
+
+use crate::BenchmarkResult;
+
+/// Version of the JSON export format (`schema_version` in every result). Bump on any
+/// incompatible change; fields may be added without a bump.
+pub const JSON_SCHEMA_VERSION: u32 = 1;
+
+/// `{"results": [...]}` with hyperfine's field names (`command`, `mean`, `stddev`, `median`,
+/// `user`, `system`, `min`, `max`, `times`, `memory_usage_byte`, `exit_codes`, `parameters`) plus
+/// benchfleet's own (`name`, `kind`, `run_id`, `schema_version`, `p95`, `p99`, `mad`,
+/// `max_rss_bytes`).
+///
+/// Statistics are over successful runs; `times`, `memory_usage_byte`, `max_rss_bytes` and
+/// `exit_codes` list every run (aligned by index). When no run succeeded the statistics are
+/// `null`. See `docs/json-format.md`.
+pub fn hyperfine_json(results: &[BenchmarkResult]) -> Value {
+    json!({ "results": results.iter().map(one).collect::<Vec<_>>() })
+}
+
+fn one(r: &BenchmarkResult) -> Value {
+    let s = r.wall();
+    let stat = |f: fn(&benchfleet_analysis::Summary) -> f64| s.as_ref().map(f);
+    json!({
+        "command": r.command,
+        "mean": stat(|s| s.mean),
+        "stddev": s.as_ref().and_then(|s| s.stddev),
+        "median": stat(|s| s.median),
+        "user": r.mean_user(),
+        "system": r.mean_system(),
+        "min": stat(|s| s.min),
+        "max": stat(|s| s.max),
+        "times": r.times,
+        "memory_usage_byte": r.max_rss_bytes,
+        "exit_codes": r.exit_codes,
+        "parameters": r.parameters,
+        "name": r.name,
+        "kind": r.kind.as_str(),
+        "run_id": r.run_id.as_str(),
+        "schema_version": JSON_SCHEMA_VERSION,
+        "p95": stat(|s| s.p95),
+        "p99": stat(|s| s.p99),
+        "mad": stat(|s| s.mad),
+        "max_rss_bytes": r.max_rss_bytes,
+        "runs": r.runs(),
+        "failures": r.failures,
+    })
+}
