@@ -1,1 +1,133 @@
-//! The storage conformance suite every backend plugin runs, gated by capability.
+//! The storage conformance suite: one set of behaviour tests that every backend plugin runs,
+//! gated by the backend's [`Capability`](benchfleet_store::Capability).
+//!
+//! A plugin author writes one file, `tests/conformance.rs`: a [`Harness`] that makes a fresh,
+//! empty store (and, if it can, flips a stored byte), then one macro call. Each behaviour
+//! becomes its own `#[tokio::test]`, so a failure names the behaviour. When the suite passes, the
+//! plugin is done.
+//!
+//! - [`blob_store_conformance!`] runs the [`blob`] behaviours: put/get/get-range (clamping and
+//!   out-of-range errors), head, list-prefix (sorted, exact prefix), idempotent delete,
+//!   idempotent put-if-absent, `put_many`, concurrent writers of one key and of many keys, a
+//!   64 MiB blob written and read back whole and as a stream of range reads, a corrupted byte
+//!   detected by [`content::get`](benchfleet_store::content::get), hostile keys and prefixes.
+//! - [`catalog_conformance!`] runs the [`catalog`] behaviours: batch insert and query by run,
+//!   suite, name, tier and time range in the documented order, idempotent re-insert, `put_run`
+//!   upsert, `find_runs` newest first with filters and limit.
+//!
+//! Behaviours a backend's capability rules out are reported as skipped on stderr.
+//! The generated tests use `::tokio`, so the plugin needs `tokio` among its (dev-)dependencies.
+//!
+//! **Architecture invariant:** depends on `benchfleet-store` and `benchfleet-model` only inside
+//! the workspace; it knows no backend (backends depend on it, as a dev-dependency).
+//!
+//! ```text
+//! // plugins/benchfleet-fs/tests/conformance.rs
+//! use benchfleet_testkit::Harness;
+//! struct Fs(tempfile::TempDir);
+//! impl Harness for Fs {
+//!     type Store = benchfleet_fs::FsStore;
+//!     async fn make(&self) -> Self::Store { benchfleet_fs::FsStore::open(self.0.path()).unwrap() }
+//! }
+//! benchfleet_testkit::blob_store_conformance!(Fs(tempfile::tempdir().unwrap()));
+//! ```
+
+use std::future::Future;
+
+use benchfleet_store::{BlobKey, BlobStore, Catalog};
+
+pub mod blob;
+pub mod catalog;
+pub mod data;
+
+/// Makes fresh blob stores for the conformance suite.
+pub trait Harness: Send + Sync {
+    type Store: BlobStore;
+
+    /// A new, empty store. Called once per behaviour test; the harness outlives the store.
+    fn make(&self) -> impl Future<Output = Self::Store> + Send;
+
+    /// Flip one byte of the blob stored under `key`, behind the store's back. Return `false` if
+    /// this harness cannot (the corruption behaviour is then skipped).
+    fn corrupt(&self, store: &Self::Store, key: &BlobKey) -> bool {
+        let _ = (store, key);
+        false
+    }
+}
+
+/// Makes fresh catalogs for the conformance suite.
+pub trait CatalogHarness: Send + Sync {
+    type Catalog: Catalog;
+
+    /// A new, empty catalog. Called once per behaviour test.
+    fn make_catalog(&self) -> impl Future<Output = Self::Catalog> + Send;
+}
+
+/// Note on stderr that a behaviour was skipped, and why.
+pub(crate) fn skip(behaviour: &str, backend: &str, why: &str) {
+    eprintln!("conformance: `{behaviour}` skipped for {backend}: {why}");
+}
+
+/// One `#[tokio::test]` per [`blob`] behaviour, in a module named `blob_store_conformance`.
+/// The argument is an expression evaluated afresh in each test, yielding a [`Harness`].
+#[macro_export]
+macro_rules! blob_store_conformance {
+    ($harness:expr) => {
+        $crate::__conformance_tests!(
+            blob_store_conformance,
+            blob,
+            $harness,
+            [
+                put_get_roundtrip,
+                missing_keys,
+                get_range,
+                list_prefix,
+                delete_is_idempotent,
+                put_if_absent_is_idempotent,
+                put_many_outcomes,
+                concurrent_writers_same_key,
+                concurrent_writers_different_keys,
+                large_blob_64_mib,
+                corrupted_byte_detected,
+                invalid_keys_refused,
+            ]
+        );
+    };
+}
+
+/// One `#[tokio::test]` per [`catalog`] behaviour, in a module named `catalog_conformance`.
+/// The argument is an expression evaluated afresh in each test, yielding a [`CatalogHarness`].
+#[macro_export]
+macro_rules! catalog_conformance {
+    ($harness:expr) => {
+        $crate::__conformance_tests!(
+            catalog_conformance,
+            catalog,
+            $harness,
+            [
+                query_records_filters_and_order,
+                insert_records_is_idempotent,
+                put_run_upserts,
+                find_runs_newest_first_with_filters,
+            ]
+        );
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_tests {
+    ($module:ident, $suite:ident, $harness:expr, [$($test:ident),* $(,)?]) => {
+        mod $module {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    let harness = $harness;
+                    $crate::$suite::$test(&harness).await;
+                }
+            )*
+        }
+    };
+}

@@ -75,10 +75,10 @@ fn candidate_runs(
             ids.push(id.to_owned());
         }
         for id in ids.iter().rev() {
-            if let Some(run) = read_run(txn, id)? {
-                if push(run) {
-                    break;
-                }
+            if let Some(run) = read_run(txn, id)?
+                && push(run)
+            {
+                break;
             }
         }
         return Ok(());

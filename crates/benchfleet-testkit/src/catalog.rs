@@ -1,0 +1,321 @@
+//! [`Catalog`] behaviours. Each function is one test of [`catalog_conformance!`]
+//! (crate::catalog_conformance). Expected results are computed from the data with the
+//! documented semantics ([`RecordQuery::matches`], [`RunFilter::matches`], the promised order),
+//! never hard-coded.
+
+use benchfleet_model::{RunInfo, RunStatus, Timestamp};
+use benchfleet_store::{Catalog, RecordEntry, RecordQuery, RunFilter, Tier};
+
+use crate::{CatalogHarness, data};
+
+/// Three runs in two suites, two benchmarks each, three iterations; some entries warm.
+/// Deliberately shuffled (not in query order).
+fn fixture() -> (Vec<RunInfo>, Vec<RecordEntry>) {
+    let runs = vec![
+        data::run(1, "alpha", 1_000),
+        data::run(2, "beta", 2_000),
+        data::run(3, "alpha", 3_000),
+    ];
+    let mut entries = Vec::new();
+    for r in runs.iter().rev() {
+        for name in ["zeta", "eta"] {
+            for it in (0..3).rev() {
+                // Same start time for both names of an iteration: the order must fall back to
+                // the name. Iteration 0 of run 2 starts before run 1 ends (interleaved runs).
+                let t = r.started_at.0 + i64::from(it) * 600;
+                let tier = if it == 1 { Tier::Warm } else { Tier::Hot };
+                entries.push(data::entry(&r.run_id, &r.suite, name, it, t, tier));
+            }
+        }
+    }
+    (runs, entries)
+}
+
+fn expected(all: &[RecordEntry], q: &RecordQuery) -> Vec<RecordEntry> {
+    let mut want: Vec<RecordEntry> = all.iter().filter(|e| q.matches(e)).cloned().collect();
+    want.sort_by(data::record_order);
+    want.truncate(q.limit.unwrap_or(usize::MAX));
+    want
+}
+
+fn ids(entries: &[RecordEntry]) -> Vec<String> {
+    entries
+        .iter()
+        .map(|e| format!("{}@{} {}#{}", e.run_id, e.started_at.0, e.name, e.iteration))
+        .collect()
+}
+
+/// A batch inserted at once is queryable by run, suite, name, tier and time range (inclusive
+/// `since`, exclusive `until`), with limit, in (started_at, run_id, name, iteration) order.
+pub async fn query_records_filters_and_order<H: CatalogHarness>(h: &H) {
+    let cat = h.make_catalog().await;
+    let (runs, all) = fixture();
+    cat.insert_records(&all)
+        .await
+        .unwrap_or_else(|e| panic!("{}: insert_records: {e}", cat.name()));
+    let (r1, r2) = (runs[0].run_id.clone(), runs[1].run_id.clone());
+    let t = Timestamp;
+    let queries = [
+        RecordQuery::default(),
+        RecordQuery::run(&r1),
+        RecordQuery::run(&r2),
+        RecordQuery {
+            suite: Some("alpha".into()),
+            ..Default::default()
+        },
+        RecordQuery {
+            suite: Some("gamma".into()),
+            ..Default::default()
+        },
+        RecordQuery {
+            name: Some("eta".into()),
+            ..Default::default()
+        },
+        RecordQuery {
+            name: Some("et".into()),
+            ..Default::default()
+        },
+        RecordQuery {
+            since: Some(t(1_600)),
+            ..Default::default()
+        },
+        RecordQuery {
+            until: Some(t(2_000)),
+            ..Default::default()
+        },
+        RecordQuery {
+            since: Some(t(1_600)),
+            until: Some(t(3_000)),
+            ..Default::default()
+        },
+        RecordQuery {
+            suite: Some("alpha".into()),
+            name: Some("zeta".into()),
+            since: Some(t(1_001)),
+            ..Default::default()
+        },
+        RecordQuery {
+            run_id: Some(r1.clone()),
+            until: Some(t(1_600)),
+            ..Default::default()
+        },
+        RecordQuery {
+            run_id: Some(r1.clone()),
+            suite: Some("beta".into()),
+            ..Default::default()
+        },
+        RecordQuery {
+            tier: Some(Tier::Warm),
+            ..Default::default()
+        },
+        RecordQuery {
+            name: Some("zeta".into()),
+            tier: Some(Tier::Hot),
+            limit: Some(3),
+            ..Default::default()
+        },
+        RecordQuery {
+            limit: Some(4),
+            ..Default::default()
+        },
+        RecordQuery {
+            limit: Some(0),
+            ..Default::default()
+        },
+    ];
+    for q in &queries {
+        let got = cat
+            .query_records(q)
+            .await
+            .unwrap_or_else(|e| panic!("{}: query {q:?}: {e}", cat.name()));
+        let want = expected(&all, q);
+        assert_eq!(ids(&got), ids(&want), "{}: query {q:?}", cat.name());
+        assert_eq!(
+            got,
+            want,
+            "{}: entries differ from those inserted for {q:?}",
+            cat.name()
+        );
+    }
+    // Sanity of the fixture itself, so the oracle above is not vacuous.
+    assert_eq!(expected(&all, &RecordQuery::run(&r1)).len(), 6);
+    assert!(
+        expected(
+            &all,
+            &RecordQuery {
+                tier: Some(Tier::Warm),
+                ..Default::default()
+            }
+        )
+        .len()
+            < all.len()
+    );
+}
+
+/// Re-inserting entries (even with changed fields) whose digest is present changes nothing;
+/// new digests in the same batch are added.
+pub async fn insert_records_is_idempotent<H: CatalogHarness>(h: &H) {
+    let cat = h.make_catalog().await;
+    let (runs, all) = fixture();
+    let (first, rest) = all.split_at(5);
+    cat.insert_records(first).await.expect("first batch");
+    let mut again: Vec<RecordEntry> = first.to_vec();
+    for e in &mut again {
+        e.location = "elsewhere".into();
+        e.tier = Tier::Cold;
+    }
+    again.extend_from_slice(rest);
+    again.extend_from_slice(rest); // duplicates inside one batch too
+    cat.insert_records(&again).await.expect("second batch");
+    cat.insert_records(&[]).await.expect("empty batch");
+    let got = cat
+        .query_records(&RecordQuery::default())
+        .await
+        .expect("query");
+    assert_eq!(
+        got,
+        expected(&all, &RecordQuery::default()),
+        "{}: after re-insert",
+        cat.name()
+    );
+    let run_entries = cat
+        .query_records(&RecordQuery::run(&runs[0].run_id))
+        .await
+        .expect("query run");
+    assert_eq!(
+        run_entries.len(),
+        6,
+        "{}: entries of one run after re-insert",
+        cat.name()
+    );
+}
+
+/// `put_run` inserts, then replaces the row (status, finish time, even suite); `get_run` and
+/// `find_runs` see only the latest version; an unknown id is `None`.
+pub async fn put_run_upserts<H: CatalogHarness>(h: &H) {
+    let cat = h.make_catalog().await;
+    let mut run = data::run(7, "alpha", 5_000);
+    assert_eq!(
+        cat.get_run(&run.run_id).await.expect("get_run"),
+        None,
+        "{}",
+        cat.name()
+    );
+    cat.put_run(&run).await.expect("put_run");
+    assert_eq!(
+        cat.get_run(&run.run_id).await.expect("get_run").as_ref(),
+        Some(&run),
+        "{}",
+        cat.name()
+    );
+    run.status = RunStatus::Succeeded;
+    run.finished_at = Some(Timestamp(9_000));
+    run.tags.insert("git.commit".into(), "abc123".into());
+    cat.put_run(&run).await.expect("put_run again");
+    assert_eq!(
+        cat.get_run(&run.run_id).await.expect("get_run").as_ref(),
+        Some(&run),
+        "{}: after upsert",
+        cat.name()
+    );
+    run.suite = "beta".into();
+    cat.put_run(&run).await.expect("put_run with a new suite");
+    let all = cat
+        .find_runs(&RunFilter::default())
+        .await
+        .expect("find_runs");
+    assert_eq!(all, vec![run.clone()], "{}: one row per run id", cat.name());
+    for (suite, want) in [("beta", vec![run.clone()]), ("alpha", vec![])] {
+        let filter = RunFilter {
+            suite: Some(suite.into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            cat.find_runs(&filter).await.expect("find_runs"),
+            want,
+            "{}: suite {suite}",
+            cat.name()
+        );
+    }
+    assert_eq!(
+        cat.get_run(&data::run_id(8)).await.expect("get_run"),
+        None,
+        "{}",
+        cat.name()
+    );
+}
+
+/// `find_runs` returns matching runs newest first (run ids are time-ordered), honouring suite,
+/// id prefix, since/until and limit.
+pub async fn find_runs_newest_first_with_filters<H: CatalogHarness>(h: &H) {
+    let cat = h.make_catalog().await;
+    let runs: Vec<RunInfo> = (0..40u32)
+        .map(|n| {
+            data::run(
+                n * 3 + 1,
+                if n % 3 == 0 { "beta" } else { "alpha" },
+                1_000 * i64::from(n),
+            )
+        })
+        .collect();
+    for r in runs.iter().rev() {
+        cat.put_run(r).await.expect("put_run");
+    }
+    let prefix = runs[33].run_id.as_str()[..24].to_owned();
+    let t = |s| Some(Timestamp(s));
+    let filters = [
+        RunFilter::default(),
+        RunFilter {
+            suite: Some("beta".into()),
+            ..Default::default()
+        },
+        RunFilter {
+            suite: Some("nope".into()),
+            ..Default::default()
+        },
+        RunFilter {
+            id_prefix: Some(prefix.clone()),
+            ..Default::default()
+        },
+        RunFilter {
+            id_prefix: Some(runs[5].run_id.to_string()),
+            ..Default::default()
+        },
+        RunFilter {
+            since: t(10_000),
+            until: t(20_000),
+            ..Default::default()
+        },
+        RunFilter {
+            limit: Some(3),
+            ..Default::default()
+        },
+        RunFilter {
+            limit: Some(0),
+            ..Default::default()
+        },
+        RunFilter {
+            suite: Some("alpha".into()),
+            since: t(5_000),
+            limit: Some(4),
+            ..Default::default()
+        },
+        RunFilter {
+            suite: Some("beta".into()),
+            id_prefix: Some(prefix),
+            ..Default::default()
+        },
+    ];
+    for f in &filters {
+        let mut want: Vec<RunInfo> = runs.iter().filter(|r| f.matches(r)).cloned().collect();
+        want.sort_by(|a, b| b.run_id.cmp(&a.run_id));
+        want.truncate(f.limit.unwrap_or(usize::MAX));
+        let got = cat
+            .find_runs(f)
+            .await
+            .unwrap_or_else(|e| panic!("{}: find_runs {f:?}: {e}", cat.name()));
+        let names = |v: &[RunInfo]| v.iter().map(|r| r.run_id.to_string()).collect::<Vec<_>>();
+        assert_eq!(names(&got), names(&want), "{}: find_runs {f:?}", cat.name());
+        assert_eq!(got, want, "{}: rows differ for {f:?}", cat.name());
+    }
+}
