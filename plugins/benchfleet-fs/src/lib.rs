@@ -237,15 +237,20 @@ fn create_dirs(root: &Path, dir: &Path, fsync: bool) -> io::Result<()> {
             Ok(())
         }
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(prefix_conflict(dir)),
         Err(e) => Err(e),
     }
 }
 
 /// Write one blob (without the final directory fsync, which the caller does once per directory).
 fn put_file(inner: &Inner, path: &Path, bytes: &[u8]) -> io::Result<PutOutcome> {
-    if fs::symlink_metadata(path).is_ok() {
+    if let Ok(meta) = fs::symlink_metadata(path) {
         // Cheap early exit; the link below is what decides atomically.
-        return Ok(PutOutcome::AlreadyExists);
+        return if meta.is_file() {
+            Ok(PutOutcome::AlreadyExists)
+        } else {
+            Err(prefix_conflict(path))
+        };
     }
     let dir = path.parent().unwrap_or(&inner.root);
     create_dirs(&inner.root, dir, inner.options.fsync)?;
@@ -264,11 +269,26 @@ fn put_file(inner: &Inner, path: &Path, bytes: &[u8]) -> io::Result<PutOutcome> 
     drop(f);
     match fs::hard_link(&tmp, path) {
         Ok(()) => Ok(PutOutcome::Created),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(PutOutcome::AlreadyExists),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            if fs::symlink_metadata(path).is_ok_and(|m| m.is_file()) {
+                Ok(PutOutcome::AlreadyExists)
+            } else {
+                Err(prefix_conflict(path))
+            }
+        }
         Err(e) => Err(e),
     }
     // `_guard` unlinks the temporary name; the directory fsync that follows covers both the new
     // link and the unlink.
+}
+
+/// On disk a key cannot be both a blob and the directory of longer keys (`a` and `a/b`).
+fn prefix_conflict(path: &Path) -> io::Error {
+    io::Error::other(format!(
+        "{} is both a blob and a directory of longer keys; on the fs backend no key may be a \
+         `/`-prefix of another (content keys never are)",
+        path.display()
+    ))
 }
 
 fn not_a_blob(e: &io::Error) -> bool {
@@ -544,5 +564,89 @@ mod tests {
         ] {
             assert_eq!(is_key_segment(name), is_key, "{name}");
         }
+    }
+
+    fn key(s: &str) -> BlobKey {
+        BlobKey::new(s).unwrap()
+    }
+
+    /// Every file name under `dir`, recursively.
+    fn all_names(dir: &Path, out: &mut Vec<String>) {
+        for e in fs::read_dir(dir).unwrap() {
+            let e = e.unwrap();
+            out.push(e.file_name().to_string_lossy().into_owned());
+            if e.file_type().unwrap().is_dir() {
+                all_names(&e.path(), out);
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn no_temporary_files_are_left_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::open(dir.path()).unwrap();
+        store
+            .put_if_absent(&key("a/b/c"), "x".into())
+            .await
+            .unwrap();
+        store
+            .put_if_absent(&key("a/b/c"), "y".into())
+            .await
+            .unwrap();
+        store
+            .put_many(vec![
+                (key("m/1"), "1".into()),
+                (key("m/2"), "2".into()),
+                (key("a/b/c"), "z".into()),
+            ])
+            .await
+            .unwrap();
+        // Failed puts clean up too: a key that is a directory of other keys, and one below a blob.
+        for bad in ["a/b", "a/b/c/d"] {
+            let err = store
+                .put_if_absent(&key(bad), "bad".into())
+                .await
+                .unwrap_err();
+            assert!(
+                err.message.contains("both a blob and a directory"),
+                "{bad}: {err}"
+            );
+        }
+        let mut names = Vec::new();
+        all_names(dir.path(), &mut names);
+        assert!(
+            names.iter().all(|n| is_key_segment(n)),
+            "leftover files: {names:?}"
+        );
+        assert_eq!(names.len(), 6, "{names:?}"); // a, b, c, m, 1, 2 and nothing else
+    }
+
+    #[tokio::test]
+    async fn list_does_not_follow_symlinks_out_of_the_root() {
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join("secret"), "s").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::open(dir.path()).unwrap();
+        store.put_if_absent(&key("in/a"), "a".into()).await.unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("in/link")).unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret"), dir.path().join("in/file"))
+            .unwrap();
+        let listed: Vec<String> = store
+            .list("")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.key.to_string())
+            .collect();
+        assert_eq!(listed, ["in/a"]);
+    }
+
+    #[test]
+    fn open_refuses_a_file_as_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        fs::write(&file, "x").unwrap();
+        let err = FsStore::open(&file).unwrap_err();
+        assert!(err.to_string().contains(&*file.to_string_lossy()), "{err}");
     }
 }

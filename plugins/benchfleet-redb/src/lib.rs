@@ -291,7 +291,10 @@ fn open_error(name: &str, path: &Path, e: DatabaseError) -> StoreError {
             ),
         ),
         DatabaseError::Storage(redb::StorageError::Io(io))
-            if io.kind() == std::io::ErrorKind::UnexpectedEof =>
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::InvalidData
+            ) =>
         {
             not_a_database(name, path, io.to_string())
         }
@@ -340,3 +343,6 @@ pub(crate) fn map_err(name: &str, op: &'static str, e: impl Into<redb::Error>) -
         other => StoreError::new(ErrorKind::Other, name, op, other.to_string()).with_source(other),
     }
 }
+
+#[cfg(test)]
+mod tests;
