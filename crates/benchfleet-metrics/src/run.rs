@@ -103,8 +103,66 @@ fn describe_spawn_error(spec: &ProcessSpec, err: &io::Error, isolated: bool) -> 
     }
 }
 
+thread_local! {
+    /// `(program, PATH) -> absolute path`, so repeated runs skip the `PATH` walk (one failed
+    /// `execve` per entry before the right one, in every child).
+    static RESOLVED: std::cell::RefCell<std::collections::HashMap<(String, std::ffi::OsString), std::path::PathBuf>> =
+        Default::default();
+}
+
+/// The program to exec: `spec.program` resolved through `PATH` once per thread when that is
+/// unambiguous (a bare name, `PATH` not overridden by the spec, only absolute `PATH` entries);
+/// otherwise the name as given, for std's own lookup and error.
+fn program_path(spec: &ProcessSpec) -> std::path::PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    let name = &spec.program;
+    if name.is_empty() || name.contains('/') || spec.env.iter().any(|(k, _)| k == "PATH") {
+        return name.into();
+    }
+    let Some(path) = std::env::var_os("PATH") else {
+        return name.into();
+    };
+    let key = (name.clone(), path);
+    if let Some(hit) = RESOLVED.with(|c| c.borrow().get(&key).cloned()) {
+        return hit;
+    }
+    let dirs: Vec<&std::path::Path> = key
+        .1
+        .as_bytes()
+        .split(|b| *b == b':')
+        .map(|d| std::path::Path::new(std::ffi::OsStr::from_bytes(d)))
+        .collect();
+    if dirs.iter().any(|d| !d.is_absolute()) {
+        return name.into();
+    }
+    let found = dirs
+        .iter()
+        .map(|d| d.join(name))
+        .find(|p| is_executable_file(p));
+    match found {
+        Some(p) => {
+            RESOLVED.with(|c| c.borrow_mut().insert(key, p.clone()));
+            p
+        }
+        None => name.into(),
+    }
+}
+
+fn is_executable_file(path: &std::path::Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return false;
+    };
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `c` is a valid NUL-terminated path.
+    meta.is_file() && unsafe { libc::access(c.as_ptr(), libc::X_OK) } == 0
+}
+
 fn run_inner(spec: &ProcessSpec, cancel: Option<&Kill>) -> ProcessResult {
-    let mut cmd = Command::new(&spec.program);
+    let mut cmd = Command::new(program_path(spec));
+    cmd.arg0(&spec.program);
     cmd.args(&spec.args).stdin(Stdio::null()).process_group(0);
     for (k, v) in &spec.env {
         cmd.env(k, v);

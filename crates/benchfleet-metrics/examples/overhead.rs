@@ -1,0 +1,66 @@
+//! End-to-end launcher overhead: run a command N times through `benchfleet_metrics::run` and
+//! print the total wall time, to compare with `hyperfine -N --runs N <command>`.
+//!
+//! ```text
+//! cargo build --release -p benchfleet-metrics --example overhead
+//! time target/release/examples/overhead 1000 true
+//! time hyperfine -N --runs 1000 true
+//! ```
+
+use std::time::Instant;
+
+use benchfleet_metrics::{ProcessSpec, run};
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let runs: u32 = args.next().and_then(|n| n.parse().ok()).unwrap_or(1000);
+    let program = args.next().unwrap_or_else(|| "true".into());
+    let rest: Vec<String> = args.collect();
+    let mut spec = ProcessSpec::new(program, rest);
+    // `BENCHFLEET_STDERR_TAIL=0` measures the cost of the stderr memory file.
+    if let Some(tail) = std::env::var("BENCHFLEET_STDERR_TAIL")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        spec.stderr_tail = tail;
+    }
+    // `BENCHFLEET_BASELINE=std|std-pgroup`: a bare std::process::Command loop (what hyperfine
+    // does, without any measurement), to separate launcher cost from the cost of spawning at all.
+    if let Ok(mode) = std::env::var("BENCHFLEET_BASELINE") {
+        use std::os::unix::process::CommandExt;
+        use std::process::{Command, Stdio};
+        let start = Instant::now();
+        for _ in 0..runs {
+            let mut cmd = Command::new(&spec.program);
+            cmd.args(&spec.args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            if mode == "std-pgroup" {
+                cmd.process_group(0);
+            }
+            let _ = cmd.status();
+        }
+        println!(
+            "{runs} runs in {:.3} s end-to-end ({mode} baseline)",
+            start.elapsed().as_secs_f64()
+        );
+        return;
+    }
+    let start = Instant::now();
+    let (mut wall, mut spawn, mut failures) = (0u128, 0u128, 0u32);
+    for _ in 0..runs {
+        let r = run(&spec);
+        wall += u128::from(r.measurement.wall_ns);
+        spawn += u128::from(r.spawn_ns);
+        failures += u32::from(!r.outcome.is_success());
+    }
+    let total = start.elapsed();
+    let n = u128::from(runs.max(1));
+    println!(
+        "{runs} runs in {:.3} s end-to-end; mean measured wall {:.1} µs, mean spawn {:.1} µs, {failures} failed",
+        total.as_secs_f64(),
+        wall as f64 / n as f64 / 1e3,
+        spawn as f64 / n as f64 / 1e3,
+    );
+}
