@@ -38,6 +38,7 @@ mod sys;
 pub use counters::Counters;
 pub use isolation::{MemoryLimitVia, allowed_cpus};
 pub use kill::Kill;
+pub mod stats;
 pub use run::{ProcessResult, run, run_cancellable};
 pub use shell::{ShellCostError, shell_spawn_cost, subtract_overhead};
 pub use spec::{DEFAULT_STDERR_TAIL, ENV_PADDING_VAR, EnvRandomizer, OutputMode, ProcessSpec};
