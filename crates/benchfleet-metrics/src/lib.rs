@@ -11,7 +11,8 @@
 //! thread; a pidfd is polled only when a timeout or a [`Kill`] is in play; stderr goes to an
 //! anonymous memory file read after the exit.
 //!
-//! Also here: [`shell_spawn_cost`] (shell mode, like hyperfine).
+//! Also here: [`shell_spawn_cost`] (shell mode, like hyperfine), [`Sampler`] (system load from
+//! `/proc` while a suite runs, with a noise verdict), and statistics that stay small ([`stats`]).
 //!
 //! Must not depend on: any benchfleet crate but `benchfleet-model`, async runtimes, the store.
 //! Linux only.
@@ -31,14 +32,18 @@ mod counters;
 mod isolation;
 mod kill;
 mod run;
+mod sampler;
 mod shell;
 mod spec;
+pub mod stats;
 mod sys;
 
 pub use counters::Counters;
 pub use isolation::{MemoryLimitVia, allowed_cpus};
 pub use kill::Kill;
-pub mod stats;
 pub use run::{ProcessResult, run, run_cancellable};
+pub use sampler::{
+    CoreUsage, NoiseThresholds, NoiseVerdict, Sample, Sampler, SamplerError, SystemSeries,
+};
 pub use shell::{ShellCostError, shell_spawn_cost, subtract_overhead};
 pub use spec::{DEFAULT_STDERR_TAIL, ENV_PADDING_VAR, EnvRandomizer, OutputMode, ProcessSpec};

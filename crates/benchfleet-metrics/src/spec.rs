@@ -113,3 +113,28 @@ impl EnvRandomizer {
         (z % self.max as u64) as usize
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_padding_is_seeded_bounded_and_varied() {
+        for (seed, max) in [(0u64, 4096usize), (42, 4096), (7, 3), (1, 1), (9, 0)] {
+            let a: Vec<usize> = std::iter::repeat_with({
+                let mut r = EnvRandomizer::new(seed, max);
+                move || r.next_padding()
+            })
+            .take(200)
+            .collect();
+            let mut again = EnvRandomizer::new(seed, max);
+            assert!(
+                a.iter().all(|n| *n == again.next_padding()),
+                "same seed, same sizes"
+            );
+            assert!(a.iter().all(|n| *n < max.max(1)), "{seed} {max}: {a:?}");
+            let distinct: std::collections::BTreeSet<_> = a.iter().collect();
+            assert_eq!(distinct.len() > 1, max > 1, "{seed} {max}");
+        }
+    }
+}
