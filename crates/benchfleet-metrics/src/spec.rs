@@ -35,6 +35,8 @@ pub struct ProcessSpec {
     /// Working directory of the child; the parent's when `None`.
     pub cwd: Option<PathBuf>,
     /// On expiry the whole process group is killed (SIGKILL) and the outcome is `TimedOut`.
+    /// Without a timeout (or when the child exits in time) background processes it leaves
+    /// behind are not killed: a job may legitimately start a server.
     pub timeout: Option<Duration>,
     pub stdout: OutputMode,
     /// Keep at most this many trailing stderr bytes (0: stderr goes to `/dev/null`).

@@ -36,23 +36,12 @@ pub(crate) fn anon_file(name: &std::ffi::CStr) -> io::Result<File> {
         // SAFETY: memfd_create returned a fresh fd we own.
         return Ok(unsafe { File::from_raw_fd(fd) });
     }
-    let dir = std::env::temp_dir();
+    use std::os::unix::fs::OpenOptionsExt;
     std::fs::OpenOptions::new()
         .read(true)
         .write(true)
-        .custom_flags_tmpfile()
-        .open(&dir)
-}
-
-trait TmpfileExt {
-    fn custom_flags_tmpfile(&mut self) -> &mut Self;
-}
-
-impl TmpfileExt for std::fs::OpenOptions {
-    fn custom_flags_tmpfile(&mut self) -> &mut Self {
-        use std::os::unix::fs::OpenOptionsExt;
-        self.custom_flags(libc::O_TMPFILE)
-    }
+        .custom_flags(libc::O_TMPFILE)
+        .open(std::env::temp_dir())
 }
 
 /// The last `limit` bytes of `file` (read at its current size, without moving the offset).

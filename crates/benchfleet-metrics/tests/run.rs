@@ -344,22 +344,31 @@ fn env_cwd_and_env_padding_are_applied() {
 #[test]
 fn kill_terminates_a_running_group_and_escalates_after_grace() {
     // (script, grace, expected signal): a plain sleeper dies of SIGTERM; one ignoring SIGTERM
-    // is SIGKILLed after the grace period.
+    // is SIGKILLed after the grace period. Each script touches `$READY` once set up, so the kill
+    // never races the shell's start.
     let cases = [
-        ("sleep 30", Duration::from_secs(5), 15),
+        ("touch \"$READY\"; sleep 30", Duration::from_secs(5), 15),
         (
-            "trap '' TERM; sleep 30 & wait; sleep 30",
+            "trap '' TERM; touch \"$READY\"; sleep 30 & wait; sleep 30",
             Duration::from_millis(100),
             9,
         ),
-        ("sleep 30", Duration::ZERO, 9),
+        ("touch \"$READY\"; sleep 30", Duration::ZERO, 9),
     ];
-    for (script, grace, signal) in cases {
+    for (i, (script, grace, signal)) in cases.into_iter().enumerate() {
+        let ready = scratch("kill").join(format!("ready-{i}"));
+        let _ = std::fs::remove_file(&ready);
         let kill = Kill::new();
         let k = kill.clone();
-        let spec = ProcessSpec::shell("sh", script);
+        let spec = ProcessSpec {
+            env: vec![("READY".into(), ready.display().to_string())],
+            ..ProcessSpec::shell("sh", script)
+        };
         let handle = std::thread::spawn(move || run_cancellable(&spec, &k));
-        std::thread::sleep(Duration::from_millis(100));
+        assert!(
+            wait_until(|| ready.exists()),
+            "{script}: never became ready"
+        );
         kill.kill(grace);
         let r = handle.join().unwrap();
         assert!(r.cancelled, "{script}: {r:?}");
