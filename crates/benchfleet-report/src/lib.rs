@@ -1,5 +1,6 @@
 //! Renders benchmark results as text and bytes: a terminal table, Markdown, hyperfine-compatible
-//! JSON.
+//! JSON, CSV, JUnit XML, Bencher Metric Format, comparisons (table, Markdown, JSON) and a
+//! self-contained HTML report with SVG plots (plotters).
 //!
 //! **Architecture invariant:** renderers return `String`s / values and never touch the terminal:
 //! no printing, no colour or width detection, no files. The CLI decides where output goes.
@@ -32,11 +33,37 @@
 //! assert!(benchfleet_report::markdown(&results).contains("11.00 ms"));
 //! ```
 
+mod bmf;
+mod comparison;
+mod csv;
+mod html;
 mod json;
+mod junit;
+pub mod plots;
 mod result;
+mod runs;
 mod table;
 pub mod units;
 
+pub use bmf::bmf_json;
+pub use comparison::{
+    ComparisonSet, NamedComparison, compare_results, comparison_json, comparison_markdown,
+    comparison_table,
+};
+pub use csv::csv;
+pub use html::{HistorySeries, HtmlReport, html_report};
 pub use json::{JSON_SCHEMA_VERSION, hyperfine_json};
+pub use junit::junit_xml;
 pub use result::{BenchmarkResult, group_records};
+pub use runs::{RunRow, format_timestamp, runs_table};
 pub use table::{markdown, terminal_table};
+
+/// A report that could not be rendered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReportError {
+    /// plotters refused to draw (e.g. a degenerate axis range).
+    #[error(
+        "could not draw a plot: {0}; report the data that caused it (the other formats still work)"
+    )]
+    Plot(String),
+}

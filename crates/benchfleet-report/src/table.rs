@@ -5,7 +5,7 @@ use comfy_table::{CellAlignment, ContentArrangement, Table, presets};
 use crate::BenchmarkResult;
 use crate::units::{format_bytes, format_duration, format_in, time_unit};
 
-const HEADER: [&str; 10] = [
+pub(crate) const HEADER: [&str; 10] = [
     "Benchmark",
     "Mean ± σ",
     "Min … Max",
@@ -18,10 +18,11 @@ const HEADER: [&str; 10] = [
     "Status",
 ];
 /// Columns holding numbers (right-aligned).
-const NUMERIC: [bool; 10] = [false, true, true, true, true, true, true, true, true, false];
+pub(crate) const NUMERIC: [bool; 10] =
+    [false, true, true, true, true, true, true, true, true, false];
 
 /// One table row per result: the same cells for the terminal and Markdown.
-fn row(r: &BenchmarkResult) -> [String; 10] {
+pub(crate) fn row(r: &BenchmarkResult) -> [String; 10] {
     let dash = || "-".to_string();
     let runs = if r.failed() == 0 {
         r.runs().to_string()
