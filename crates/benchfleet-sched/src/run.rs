@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::pin;
-use std::task::Poll;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use tokio::task::{JoinError, JoinSet};
@@ -356,6 +356,23 @@ struct Runner<'a, T, F, E> {
     rng: u64,
 }
 
+/// Attempts completing at their first poll before the loop yields to the runtime.
+const INLINE_BUDGET: u32 = 256;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Admitted {
+    /// Admitted all it could.
+    Done,
+    /// Stopped early to yield (the ready queue may not be empty).
+    Yield,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Started {
+    Inline,
+    Spawned,
+}
+
 /// What woke the loop.
 enum Wake {
     Done(Result<Report, JoinError>),
@@ -377,7 +394,11 @@ where
             if self.stopped.is_none() && token.is_cancelled() {
                 self.stop(StopReason::Cancelled);
             }
-            self.admit();
+            if self.admit() == Admitted::Yield {
+                // Many attempts completed inline in a row: let other tasks of the runtime run.
+                tokio::task::yield_now().await;
+                continue;
+            }
             let waiting_retry = self.stopped.is_none() && self.delayed.iter().any(|d| !d.queued);
             if self.running.is_empty() && !waiting_retry {
                 // Nothing running and nothing admissible: an empty ready queue (every node that
@@ -423,11 +444,21 @@ where
 
     /// Starts ready nodes while a slot is free and the budget has room. Nodes that do not fit are
     /// passed over (a smaller one behind them may start) and stay queued in order.
-    fn admit(&mut self) {
-        if self.stopped.is_some() {
-            return;
-        }
+    fn admit(&mut self) -> Admitted {
+        let mut result = Admitted::Done;
+        let mut inline_left = INLINE_BUDGET;
         while self.running.len() < self.options.concurrency {
+            if self.stopped.is_some() {
+                break;
+            }
+            if self.options.cancel.is_cancelled() {
+                self.stop(StopReason::Cancelled);
+                break;
+            }
+            if inline_left == 0 {
+                result = Admitted::Yield;
+                break;
+            }
             let Some(node) = self.ready.pop() else { break };
             let needs = match self.options.budget {
                 None => Resources::ZERO,
@@ -440,14 +471,20 @@ where
                     needs
                 }
             };
-            self.start(node, needs);
+            if self.start(node, needs) == Started::Inline {
+                inline_left -= 1;
+            }
         }
         for node in self.deferred.drain(..) {
             self.ready.push(node);
         }
+        result
     }
 
-    fn start(&mut self, node: NodeId, needs: Resources) {
+    /// Starts one attempt. Its first poll happens here, inline: an attempt that is ready at once
+    /// (a cache hit, an in-process no-op) completes without a spawn; otherwise it is spawned on
+    /// the runtime (and polled again there, with the task's own waker).
+    fn start(&mut self, node: NodeId, needs: Resources) -> Started {
         let i = node.index();
         self.attempts[i] += 1;
         let attempt = self.attempts[i];
@@ -465,12 +502,28 @@ where
         };
         let fut = (self.exec)(ctx, task);
         let idx = node.raw();
-        self.running
-            .spawn(async move { (idx, needs, run_attempt(fut, timeout).await) });
+        let mut attempt = Box::pin(async move { (idx, needs, run_attempt(fut, timeout).await) });
+        match attempt
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+        {
+            Poll::Ready(report) => {
+                self.on_report(report);
+                Started::Inline
+            }
+            Poll::Pending => {
+                self.running.spawn(attempt);
+                Started::Spawned
+            }
+        }
     }
 
     fn on_done(&mut self, done: Result<Report, JoinError>) -> Result<(), SchedError> {
-        let (idx, held, attempt) = done.map_err(SchedError::Runtime)?;
+        self.on_report(done.map_err(SchedError::Runtime)?);
+        Ok(())
+    }
+
+    fn on_report(&mut self, (idx, held, attempt): Report) {
         self.used = self.used.saturating_sub(held);
         let node = NodeId::from_index(idx as usize);
         match attempt {
@@ -490,7 +543,6 @@ where
                 false,
             ),
         }
-        Ok(())
     }
 
     /// A failed attempt: retry after a backoff if allowed, else final.

@@ -22,6 +22,9 @@ struct NodeGen {
     max_attempts: u32,
     cpu: u64,
     mem: u64,
+    /// Yield before and after the step (first poll Pending: the attempt is spawned), else the
+    /// attempt may complete at its first poll, inline.
+    yields: bool,
 }
 
 fn node_gen() -> impl Strategy<Value = NodeGen> {
@@ -31,14 +34,18 @@ fn node_gen() -> impl Strategy<Value = NodeGen> {
         1u32..4,
         0u64..=4,
         0u64..=4,
+        any::<bool>(),
     )
-        .prop_map(|(deps, behaviour, max_attempts, cpu, mem)| NodeGen {
-            deps,
-            behaviour,
-            max_attempts,
-            cpu,
-            mem,
-        })
+        .prop_map(
+            |(deps, behaviour, max_attempts, cpu, mem, yields)| NodeGen {
+                deps,
+                behaviour,
+                max_attempts,
+                cpu,
+                mem,
+                yields,
+            },
+        )
 }
 
 #[derive(Clone, Debug)]
@@ -200,7 +207,11 @@ fn check(case: Case) -> Result<(), TestCaseError> {
                 let deps = deps.clone();
                 let step = job.step(ctx.attempt);
                 let res = job.res;
+                let yields = case.nodes[ctx.node.index()].yields;
                 async move {
+                    if yields {
+                        tokio::task::yield_now().await;
+                    }
                     let i = ctx.node.index();
                     obs.runs[i].fetch_add(1, Ordering::SeqCst);
                     for d in &deps[i] {
@@ -219,7 +230,9 @@ fn check(case: Case) -> Result<(), TestCaseError> {
                     obs.max_cpu.fetch_max(c, Ordering::SeqCst);
                     obs.max_mem.fetch_max(m, Ordering::SeqCst);
                     let out = perform(ctx, step, None).await;
-                    tokio::task::yield_now().await;
+                    if yields {
+                        tokio::task::yield_now().await;
+                    }
                     obs.running.fetch_sub(1, Ordering::SeqCst);
                     obs.cpu.fetch_sub(res.cpu_millis, Ordering::SeqCst);
                     obs.mem.fetch_sub(res.memory_bytes, Ordering::SeqCst);

@@ -220,7 +220,7 @@ fn fail_fast_stops_admission() {
 #[test]
 fn fail_fast_lets_running_tasks_finish() {
     // Two slots: 0 and 1 run together; 1's failure stops admission, 0 still finishes.
-    let d = dag(jobs(&[Step::Succeed, Step::Fail, Step::Succeed]), &[]);
+    let d = dag(jobs(&[Step::Yield, Step::Fail, Step::Succeed]), &[]);
     let out = exec(
         &d,
         &Options {
@@ -566,4 +566,49 @@ fn bad_options_are_errors() {
 fn empty_dag_runs_nothing() {
     let out = exec(&Dag::new(), &Options::default()).unwrap();
     assert!(out.states.is_empty() && out.events.is_empty());
+}
+
+#[test]
+fn long_inline_runs_yield_and_still_see_cancellation() {
+    // 2000 nodes ready at their first poll (more than the loop completes inline before yielding);
+    // node 700 of a chain cancels the run from inside the executor.
+    let n = 2000;
+    let edges: Vec<(usize, usize)> = (1..n).map(|i| (i, i - 1)).collect();
+    let d = {
+        let mut d = Dag::new();
+        for _ in 0..n {
+            d.add_node(Job::default());
+        }
+        for &(a, b) in &edges {
+            d.add_dependency(id(a), id(b));
+        }
+        d
+    };
+    for cancel_at in [None, Some(700)] {
+        let options = Options::default();
+        let token = options.cancel.clone();
+        let s = paused_runtime().block_on(async {
+            run(
+                &d,
+                &options,
+                |ctx, job| {
+                    if Some(ctx.node.index()) == cancel_at {
+                        token.cancel();
+                    }
+                    perform(ctx.clone(), job.step(ctx.attempt), None)
+                },
+                |_| {},
+            )
+            .await
+            .unwrap()
+        });
+        let counts = s.counts();
+        match cancel_at {
+            None => assert_eq!(counts.succeeded, n),
+            Some(k) => {
+                assert_eq!((counts.succeeded, counts.cancelled), (k + 1, n - k - 1));
+                assert_eq!(s.stopped, Some(StopReason::Cancelled));
+            }
+        }
+    }
 }

@@ -19,6 +19,8 @@ pub enum Step {
     Panic,
     /// Waits for the cancel token, then succeeds.
     WaitCancel,
+    /// Yields to the runtime a few times (so the first poll is Pending), then succeeds.
+    Yield,
 }
 
 /// A task following a script: attempt k does `script[k-1]` (the last step repeats).
@@ -81,10 +83,10 @@ impl Drop for DropFlag {
     }
 }
 
-/// Runs one attempt of `job` as scripted.
+/// Runs one attempt of `job` as scripted. Does not yield first: a Succeed/Cache/Fail step is
+/// ready at its first poll.
 pub async fn perform(ctx: TaskCtx, step: Step, dropped: Option<Arc<AtomicBool>>) -> TaskOutcome {
     let _guard = dropped.map(DropFlag);
-    tokio::task::yield_now().await;
     match step {
         Step::Succeed => TaskOutcome::Succeeded,
         Step::Cache => TaskOutcome::Cached,
@@ -92,6 +94,12 @@ pub async fn perform(ctx: TaskCtx, step: Step, dropped: Option<Arc<AtomicBool>>)
         Step::FailRetryable => TaskOutcome::retryable(format!("node {} flaked", ctx.node)),
         Step::Hang => std::future::pending().await,
         Step::Panic => panic!("boom in {}", ctx.node),
+        Step::Yield => {
+            for _ in 0..3 {
+                tokio::task::yield_now().await;
+            }
+            TaskOutcome::Succeeded
+        }
         Step::WaitCancel => {
             ctx.cancel.cancelled().await;
             TaskOutcome::Succeeded
