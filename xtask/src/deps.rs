@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use cargo_metadata::{DependencyKind, MetadataCommand};
 
 /// A crate's normal and build dependencies, split into workspace crates and third-party ones.
@@ -16,7 +16,10 @@ pub struct Edges {
 
 /// Check the real workspace; returns the number of crates checked.
 pub fn check_workspace() -> Result<usize> {
-    let meta = MetadataCommand::new().no_deps().exec().context("cargo metadata failed")?;
+    let meta = MetadataCommand::new()
+        .no_deps()
+        .exec()
+        .context("cargo metadata failed")?;
     let root = meta.workspace_root.clone();
     let members: Vec<String> = meta.packages.iter().map(|p| p.name.to_string()).collect();
     let mut graph = BTreeMap::new();
@@ -27,7 +30,10 @@ pub fn check_workspace() -> Result<usize> {
             .and_then(|d| d.strip_prefix(&root).ok())
             .map(|d| d.to_string())
             .unwrap_or_default();
-        let mut e = Edges { dir, ..Default::default() };
+        let mut e = Edges {
+            dir,
+            ..Default::default()
+        };
         for d in &p.dependencies {
             if d.kind == DependencyKind::Development {
                 continue;
@@ -42,7 +48,10 @@ pub fn check_workspace() -> Result<usize> {
     }
     let violations = check(&graph);
     if !violations.is_empty() {
-        bail!("dependency rules broken (see ARCHITECTURE.md):\n  {}", violations.join("\n  "));
+        bail!(
+            "dependency rules broken (see ARCHITECTURE.md):\n  {}",
+            violations.join("\n  ")
+        );
     }
     Ok(graph.len())
 }
@@ -55,7 +64,9 @@ fn allowed_workspace(krate: &str, dir: &str) -> Option<&'static [&'static str]> 
     }
     Some(match krate {
         "benchfleet-model" => &[],
-        "benchfleet-sched" | "benchfleet-metrics" | "benchfleet-store" | "benchfleet-analysis" => MODEL,
+        "benchfleet-sched" | "benchfleet-metrics" | "benchfleet-store" | "benchfleet-analysis" => {
+            MODEL
+        }
         "benchfleet-report" => &["benchfleet-model", "benchfleet-analysis"],
         "benchfleet-config" => MODEL,
         "benchfleet-testkit" => &["benchfleet-model", "benchfleet-store"],
@@ -78,18 +89,27 @@ const RESERVED: &[(&str, &str)] = &[
 /// All rule violations in `graph`, as sentences.
 pub fn check(graph: &BTreeMap<String, Edges>) -> Vec<String> {
     let mut out = Vec::new();
-    let is_plugin = |name: &str| graph.get(name).is_some_and(|e| e.dir.starts_with("plugins/"));
+    let is_plugin = |name: &str| {
+        graph
+            .get(name)
+            .is_some_and(|e| e.dir.starts_with("plugins/"))
+    };
     for (krate, edges) in graph {
         if let Some(allowed) = allowed_workspace(krate, &edges.dir) {
             for dep in &edges.workspace {
                 if !allowed.contains(&dep.as_str()) {
-                    out.push(format!("{krate} must not depend on {dep} (allowed: {})", list(allowed)));
+                    out.push(format!(
+                        "{krate} must not depend on {dep} (allowed: {})",
+                        list(allowed)
+                    ));
                 }
             }
         }
         for dep in &edges.workspace {
             if is_plugin(dep) && krate != "benchfleet" {
-                out.push(format!("{krate} names plugin {dep}; only the facade `benchfleet` may"));
+                out.push(format!(
+                    "{krate} names plugin {dep}; only the facade `benchfleet` may"
+                ));
             }
             if dep == "benchfleet-cli" {
                 out.push(format!("{krate} depends on the CLI; nothing may"));
@@ -105,14 +125,21 @@ pub fn check(graph: &BTreeMap<String, Edges>) -> Vec<String> {
 }
 
 fn list(xs: &[&str]) -> String {
-    if xs.is_empty() { "nothing in the workspace".into() } else { xs.join(", ") }
+    if xs.is_empty() {
+        "nothing in the workspace".into()
+    } else {
+        xs.join(", ")
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn graph(edges: &[(&str, &str, &[&str], &[&str])]) -> BTreeMap<String, Edges> {
+    /// (crate, directory, workspace deps, external deps)
+    type Spec<'a> = (&'a str, &'a str, &'a [&'a str], &'a [&'a str]);
+
+    fn graph(edges: &[Spec<'_>]) -> BTreeMap<String, Edges> {
         edges
             .iter()
             .map(|(name, dir, ws, ext)| {
@@ -133,33 +160,94 @@ mod tests {
 
     #[test]
     fn violations_are_found() {
-        let cases: &[(&[(&str, &str, &[&str], &[&str])], &str)] = &[
-            (&[("benchfleet-model", "crates/benchfleet-model", &["benchfleet-store"], &[])], "benchfleet-model must not depend on benchfleet-store"),
-            (&[("benchfleet-sched", "crates/benchfleet-sched", &["benchfleet-store"], &[])], "benchfleet-sched must not depend on benchfleet-store"),
-            (&[("benchfleet-fs", "plugins/benchfleet-fs", &["benchfleet-analysis"], &[])], "benchfleet-fs must not depend on benchfleet-analysis"),
+        let cases: &[(&[Spec<'_>], &str)] = &[
+            (
+                &[(
+                    "benchfleet-model",
+                    "crates/benchfleet-model",
+                    &["benchfleet-store"],
+                    &[],
+                )],
+                "benchfleet-model must not depend on benchfleet-store",
+            ),
+            (
+                &[(
+                    "benchfleet-sched",
+                    "crates/benchfleet-sched",
+                    &["benchfleet-store"],
+                    &[],
+                )],
+                "benchfleet-sched must not depend on benchfleet-store",
+            ),
+            (
+                &[(
+                    "benchfleet-fs",
+                    "plugins/benchfleet-fs",
+                    &["benchfleet-analysis"],
+                    &[],
+                )],
+                "benchfleet-fs must not depend on benchfleet-analysis",
+            ),
             (
                 &[
                     ("benchfleet-fs", "plugins/benchfleet-fs", &[], &[]),
-                    ("benchfleet-report", "crates/benchfleet-report", &["benchfleet-fs"], &[]),
+                    (
+                        "benchfleet-report",
+                        "crates/benchfleet-report",
+                        &["benchfleet-fs"],
+                        &[],
+                    ),
                 ],
                 "names plugin benchfleet-fs",
             ),
-            (&[("benchfleet-report", "crates/benchfleet-report", &[], &["figment"])], "uses figment; only benchfleet-config"),
-            (&[("benchfleet", "crates/benchfleet", &[], &["clap"])], "uses clap; only benchfleet-cli"),
-            (&[("benchfleet", "crates/benchfleet", &["benchfleet-cli"], &[])], "depends on the CLI"),
+            (
+                &[(
+                    "benchfleet-report",
+                    "crates/benchfleet-report",
+                    &[],
+                    &["figment"],
+                )],
+                "uses figment; only benchfleet-config",
+            ),
+            (
+                &[("benchfleet", "crates/benchfleet", &[], &["clap"])],
+                "uses clap; only benchfleet-cli",
+            ),
+            (
+                &[("benchfleet", "crates/benchfleet", &["benchfleet-cli"], &[])],
+                "depends on the CLI",
+            ),
         ];
         for (g, needle) in cases {
             let v = check(&graph(g));
-            assert!(v.iter().any(|s| s.contains(needle)), "expected {needle:?} in {v:?}");
+            assert!(
+                v.iter().any(|s| s.contains(needle)),
+                "expected {needle:?} in {v:?}"
+            );
         }
     }
 
     #[test]
     fn allowed_edges_pass() {
         let g = graph(&[
-            ("benchfleet-fs", "plugins/benchfleet-fs", &["benchfleet-store", "benchfleet-model"], &["tokio"]),
-            ("benchfleet", "crates/benchfleet", &["benchfleet-fs", "benchfleet-sched"], &[]),
-            ("benchfleet-cli", "crates/benchfleet-cli", &["benchfleet", "benchfleet-config"], &["clap"]),
+            (
+                "benchfleet-fs",
+                "plugins/benchfleet-fs",
+                &["benchfleet-store", "benchfleet-model"],
+                &["tokio"],
+            ),
+            (
+                "benchfleet",
+                "crates/benchfleet",
+                &["benchfleet-fs", "benchfleet-sched"],
+                &[],
+            ),
+            (
+                "benchfleet-cli",
+                "crates/benchfleet-cli",
+                &["benchfleet", "benchfleet-config"],
+                &["clap"],
+            ),
         ]);
         assert_eq!(check(&g), Vec::<String>::new());
     }

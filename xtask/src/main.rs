@@ -11,7 +11,7 @@ mod deps;
 
 use std::process::{Command, ExitCode};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -20,12 +20,15 @@ fn main() -> ExitCode {
     let result = match task {
         "test" => test(rest),
         "ci" => ci(rest),
-        "deps" => deps::check_workspace().map(|n| println!("dependency rules hold ({n} workspace crates checked)")),
+        "deps" => deps::check_workspace()
+            .map(|n| println!("dependency rules hold ({n} workspace crates checked)")),
         "help" | "-h" | "--help" => {
             println!("usage: cargo xtask <test|ci|deps> [extra args for cargo test]");
             Ok(())
         }
-        other => Err(anyhow::anyhow!("unknown task `{other}`; try `cargo xtask help`")),
+        other => Err(anyhow::anyhow!(
+            "unknown task `{other}`; try `cargo xtask help`"
+        )),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -42,7 +45,9 @@ fn cargo() -> Command {
 
 fn run(mut cmd: Command) -> Result<()> {
     eprintln!("$ {}", display(&cmd));
-    let status = cmd.status().with_context(|| format!("could not start `{}`", display(&cmd)))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("could not start `{}`", display(&cmd)))?;
     if !status.success() {
         bail!("`{}` failed with {status}", display(&cmd));
     }
@@ -60,7 +65,8 @@ fn display(cmd: &Command) -> String {
 /// Run every test of the workspace.
 fn test(extra: &[String]) -> Result<()> {
     let mut cmd = cargo();
-    cmd.args(["test", "--workspace", "--no-fail-fast"]).args(extra);
+    cmd.args(["test", "--workspace", "--no-fail-fast"])
+        .args(extra);
     run(cmd)
 }
 
@@ -70,7 +76,14 @@ fn ci(extra: &[String]) -> Result<()> {
     fmt.args(["fmt", "--all", "--check"]);
     run(fmt).context("formatting differs: run `cargo fmt --all`")?;
     let mut clippy = cargo();
-    clippy.args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]);
+    clippy.args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]);
     run(clippy)?;
     let n = deps::check_workspace()?;
     println!("dependency rules hold ({n} workspace crates checked)");

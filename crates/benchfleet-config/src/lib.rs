@@ -22,7 +22,9 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use figment::providers::{Env, Format, Toml};
-use figment::value::{Dict, Map, Value};
+/// A configuration value (for command-line overrides).
+pub use figment::value::Value;
+use figment::value::{Dict, Map};
 use figment::{Figment, Metadata, Profile, Provider};
 use serde::{Deserialize, Serialize};
 
@@ -120,7 +122,11 @@ impl StorageConfig {
     }
 
     fn resolve(&self, path: &str, default: &str) -> PathBuf {
-        if path.is_empty() { self.root.join(default) } else { PathBuf::from(path) }
+        if path.is_empty() {
+            self.root.join(default)
+        } else {
+            PathBuf::from(path)
+        }
     }
 }
 
@@ -145,7 +151,12 @@ impl Sources {
 
     /// The usual layering for a command run in `dir`.
     pub fn standard(dir: impl Into<PathBuf>, config_file: Option<PathBuf>) -> Self {
-        Sources { config_file, project_dir: Some(dir.into()), env: true, flags: Vec::new() }
+        Sources {
+            config_file,
+            project_dir: Some(dir.into()),
+            env: true,
+            flags: Vec::new(),
+        }
     }
 
     pub fn flag(mut self, key: &str, value: impl Into<Value>) -> Self {
@@ -195,14 +206,22 @@ pub fn figment(sources: &Sources) -> Result<(Figment, Option<PathBuf>), ConfigEr
     }
     if sources.env {
         // BENCHFLEET_CONFIG and BENCHFLEET_LOG name files and filters, not keys.
-        fig = fig.merge(Env::prefixed(ENV_PREFIX).split("__").ignore(&["config", "log"]));
+        fig = fig.merge(
+            Env::prefixed(ENV_PREFIX)
+                .split("__")
+                .ignore(&["config", "log"]),
+        );
     }
     if !sources.flags.is_empty() {
         let mut dict = Dict::new();
         for (key, value) in &sources.flags {
             insert_dotted(&mut dict, key, value.clone());
         }
-        fig = fig.merge(Named { inner: DictProvider(dict), name: "command-line flag", source: None });
+        fig = fig.merge(Named {
+            inner: DictProvider(dict),
+            name: "command-line flag",
+            source: None,
+        });
     }
     Ok((fig, project))
 }
@@ -210,15 +229,29 @@ pub fn figment(sources: &Sources) -> Result<(Figment, Option<PathBuf>), ConfigEr
 /// Load and validate the configuration.
 pub fn load(sources: &Sources) -> Result<Loaded, ConfigError> {
     let (figment, project_file) = figment(sources)?;
-    let config = figment.extract::<Config>().map_err(|e| ConfigError::Invalid(describe(e)))?;
-    Ok(Loaded { config, figment, project_file })
+    let config = figment
+        .extract::<Config>()
+        .map_err(|e| ConfigError::Invalid(describe(e)))?;
+    Ok(Loaded {
+        config,
+        figment,
+        project_file,
+    })
 }
 
 fn describe(err: figment::Error) -> Vec<String> {
     err.into_iter()
         .map(|e| {
-            let key = if e.path.is_empty() { String::from("(top level)") } else { e.path.join(".") };
-            let origin = e.metadata.as_ref().map(|m| origin(m, &e.path)).unwrap_or_default();
+            let key = if e.path.is_empty() {
+                String::from("(top level)")
+            } else {
+                e.path.join(".")
+            };
+            let origin = e
+                .metadata
+                .as_ref()
+                .map(|m| origin(m, &e.path))
+                .unwrap_or_default();
             let mut line = format!("  `{key}`: {}", e.kind);
             if !origin.is_empty() {
                 let _ = write!(line, " (set by {origin})");
@@ -235,7 +268,10 @@ fn origin(meta: &Metadata, path: &[String]) -> String {
         Some(figment::Source::File(p)) => format!("{} `{}`", meta.name, p.display()),
         Some(figment::Source::Custom(s)) => format!("{} {s}", meta.name),
         _ if meta.name.starts_with("`BENCHFLEET_") || meta.name.contains("environment") => {
-            format!("environment variable `{ENV_PREFIX}{}`", what.replace('.', "__").to_uppercase())
+            format!(
+                "environment variable `{ENV_PREFIX}{}`",
+                what.replace('.', "__").to_uppercase()
+            )
         }
         _ => meta.name.to_string(),
     }
@@ -245,12 +281,16 @@ fn origin(meta: &Metadata, path: &[String]) -> String {
 /// `run.jobs = 4    # environment variable `BENCHFLEET_RUN__JOBS``.
 pub fn show(loaded: &Loaded) -> String {
     let mut leaves = BTreeMap::new();
-    if let Ok(data) = loaded.figment.data() {
-        if let Some(dict) = data.get(&Profile::Default) {
-            collect_leaves("", dict, &mut leaves);
-        }
+    if let Ok(data) = loaded.figment.data()
+        && let Some(dict) = data.get(&Profile::Default)
+    {
+        collect_leaves("", dict, &mut leaves);
     }
-    let width = leaves.iter().map(|(k, v)| k.len() + v.len() + 3).max().unwrap_or(0);
+    let width = leaves
+        .iter()
+        .map(|(k, v)| k.len() + v.len() + 3)
+        .max()
+        .unwrap_or(0);
     let mut out = String::new();
     for (key, value) in &leaves {
         let from = loaded
@@ -266,7 +306,11 @@ pub fn show(loaded: &Loaded) -> String {
 
 fn collect_leaves(prefix: &str, dict: &Dict, out: &mut BTreeMap<String, String>) {
     for (k, v) in dict {
-        let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        let key = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
         match v {
             Value::Dict(_, d) => collect_leaves(&key, d, out),
             other => {
@@ -286,7 +330,9 @@ fn insert_dotted(dict: &mut Dict, key: &str, value: Value) {
             dict.insert(key.to_owned(), value);
         }
         Some((head, rest)) => {
-            let entry = dict.entry(head.to_owned()).or_insert_with(|| Value::from(Dict::new()));
+            let entry = dict
+                .entry(head.to_owned())
+                .or_insert_with(|| Value::from(Dict::new()));
             if let Value::Dict(_, inner) = entry {
                 insert_dotted(inner, rest, value);
             }
@@ -327,7 +373,11 @@ impl Provider for DictProvider {
 
 /// Resolve `path` against `dir` unless it is absolute.
 pub fn resolve_in(dir: &Path, path: &Path) -> PathBuf {
-    if path.is_absolute() { path.to_owned() } else { dir.join(path) }
+    if path.is_absolute() {
+        path.to_owned()
+    } else {
+        dir.join(path)
+    }
 }
 
 #[cfg(test)]

@@ -1,3 +1,6 @@
+// figment::Jail closures return figment::Error, which is large by design.
+#![allow(clippy::result_large_err)]
+
 use figment::Jail;
 
 use super::*;
@@ -17,20 +20,32 @@ fn defaults_load() {
     assert!(l.config.run.keep_going);
     assert_eq!(l.config.storage.catalog.backend, CatalogBackend::Redb);
     assert_eq!(l.config.storage.hot.backend, BlobBackend::Fs);
-    assert_eq!(l.config.storage.catalog_path(), PathBuf::from(".benchfleet/catalog.redb"));
-    assert_eq!(l.config.storage.hot_path(), PathBuf::from(".benchfleet/blobs"));
+    assert_eq!(
+        l.config.storage.catalog_path(),
+        PathBuf::from(".benchfleet/catalog.redb")
+    );
+    assert_eq!(
+        l.config.storage.hot_path(),
+        PathBuf::from(".benchfleet/blobs")
+    );
 }
 
 #[test]
 fn layers_override_in_order() {
     Jail::expect_with(|jail| {
-        jail.create_file(PROJECT_FILE, "[run]\njobs = 3\nkeep_going = false\n[storage]\nroot = 'here'\n")?;
+        jail.create_file(
+            PROJECT_FILE,
+            "[run]\njobs = 3\nkeep_going = false\n[storage]\nroot = 'here'\n",
+        )?;
         let l = load_in(jail, &[]).unwrap();
         assert_eq!((l.config.run.jobs, l.config.run.keep_going), (3, false));
         jail.set_env("BENCHFLEET_RUN__JOBS", "5");
         let l = load_in(jail, &[]).unwrap();
         assert_eq!(l.config.run.jobs, 5, "environment beats the project file");
-        assert!(!l.config.run.keep_going, "untouched keys keep the project file's value");
+        assert!(
+            !l.config.run.keep_going,
+            "untouched keys keep the project file's value"
+        );
         let l = load_in(jail, &[("run.jobs", 7.into())]).unwrap();
         assert_eq!(l.config.run.jobs, 7, "flags beat the environment");
         assert_eq!(l.config.storage.root, PathBuf::from("here"));
@@ -45,10 +60,21 @@ fn show_names_the_origin_of_each_value() {
         jail.set_env("BENCHFLEET_RUN__KEEP_GOING", "false");
         let l = load_in(jail, &[("output.progress", "none".into())]).unwrap();
         let text = show(&l);
-        let line = |key: &str| text.lines().find(|l| l.starts_with(key)).unwrap().to_owned();
+        let line = |key: &str| {
+            text.lines()
+                .find(|l| l.starts_with(key))
+                .unwrap()
+                .to_owned()
+        };
         assert!(line("run.jobs").contains("benchfleet.toml"), "{text}");
-        assert!(line("run.keep_going").contains("BENCHFLEET_RUN__KEEP_GOING"), "{text}");
-        assert!(line("output.progress").contains("command-line flag"), "{text}");
+        assert!(
+            line("run.keep_going").contains("BENCHFLEET_RUN__KEEP_GOING"),
+            "{text}"
+        );
+        assert!(
+            line("output.progress").contains("command-line flag"),
+            "{text}"
+        );
         assert!(line("storage.root").contains("built-in default"), "{text}");
         assert!(line("run.jobs").starts_with("run.jobs = 3"), "{text}");
         Ok(())
@@ -61,7 +87,10 @@ fn errors_name_key_and_origin() {
     let cases: &[(&str, &[&str])] = &[
         ("[run]\njobs = 'many'\n", &["run.jobs", "benchfleet.toml"]),
         ("[run]\njbos = 2\n", &["jbos", "benchfleet.toml"]),
-        ("[storage.hot]\nbackend = 'floppy'\n", &["storage.hot.backend", "floppy", "fs"]),
+        (
+            "[storage.hot]\nbackend = 'floppy'\n",
+            &["storage.hot.backend", "floppy", "fs"],
+        ),
         ("[output]\nprogress = 3\n", &["output.progress"]),
     ];
     for (file, needles) in cases {
@@ -89,8 +118,11 @@ fn env_errors_name_the_variable() {
 
 #[test]
 fn missing_config_file_is_an_error() {
-    let err = load(&Sources { config_file: Some("/nonexistent/x.toml".into()), ..Default::default() })
-        .unwrap_err();
+    let err = load(&Sources {
+        config_file: Some("/nonexistent/x.toml".into()),
+        ..Default::default()
+    })
+    .unwrap_err();
     assert!(matches!(err, ConfigError::MissingFile(_)));
     assert!(err.to_string().contains("/nonexistent/x.toml"));
 }

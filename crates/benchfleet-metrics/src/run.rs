@@ -42,6 +42,23 @@ pub struct ProcessResult {
     pub memory_limit: Option<MemoryLimitVia>,
 }
 
+impl ProcessResult {
+    /// A run that never started, with `message` saying why.
+    pub fn spawn_failed(message: impl Into<String>) -> Self {
+        ProcessResult {
+            measurement: Measurement::default(),
+            outcome: Outcome::SpawnFailed { message: message.into() },
+            stderr_tail: None,
+            stdout: None,
+            stdout_truncated: false,
+            spawn_ns: 0,
+            cancelled: false,
+            counters: Counters::default(),
+            memory_limit: None,
+        }
+    }
+}
+
 /// Run `spec` to completion (or its timeout) and measure it. Blocking.
 pub fn run(spec: &ProcessSpec) -> ProcessResult {
     run_inner(spec, None)

@@ -91,7 +91,9 @@ pub struct ParseDigestError {
 impl FromStr for Digest {
     type Err = ParseDigestError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = || ParseDigestError { input: s.to_owned() };
+        let err = || ParseDigestError {
+            input: s.to_owned(),
+        };
         if s.len() != 64 {
             return Err(err());
         }

@@ -36,7 +36,9 @@ pub struct ParseDurationError {
 impl FromStr for DurationSpec {
     type Err = ParseDurationError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = || ParseDurationError { input: s.to_owned() };
+        let err = || ParseDurationError {
+            input: s.to_owned(),
+        };
         let t = s.trim();
         let split = t
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -53,7 +55,7 @@ impl FromStr for DurationSpec {
             _ => return Err(err()),
         };
         let secs = value * scale;
-        if !secs.is_finite() || secs < 0.0 || secs > 1e9 {
+        if !secs.is_finite() || !(0.0..=1e9).contains(&secs) {
             return Err(err());
         }
         Ok(DurationSpec(Duration::from_secs_f64(secs)))
@@ -65,7 +67,7 @@ impl fmt::Display for DurationSpec {
         let d = self.0;
         if d.subsec_nanos() == 0 {
             write!(f, "{}s", d.as_secs())
-        } else if d < Duration::from_secs(1) && d.as_nanos() % 1_000_000 == 0 {
+        } else if d < Duration::from_secs(1) && d.as_nanos().is_multiple_of(1_000_000) {
             write!(f, "{}ms", d.as_millis())
         } else {
             write!(f, "{}s", d.as_secs_f64())
@@ -91,7 +93,9 @@ impl<'de> Deserialize<'de> for DurationSpec {
         impl serde::de::Visitor<'_> for V {
             type Value = DurationSpec;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a duration: seconds as a number, or a string such as \"500ms\" or \"3s\"")
+                f.write_str(
+                    "a duration: seconds as a number, or a string such as \"500ms\" or \"3s\"",
+                )
             }
             fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<DurationSpec, E> {
                 if v.is_finite() && (0.0..=1e9).contains(&v) {

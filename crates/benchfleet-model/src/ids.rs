@@ -14,7 +14,9 @@ pub struct RunId(String);
 
 /// A run id that is not 26 Crockford base-32 characters.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{input}` is not a run id: expected 26 characters of 0-9 and A-Z (as printed by `benchfleet history`)")]
+#[error(
+    "`{input}` is not a run id: expected 26 characters of 0-9 and A-Z (as printed by `benchfleet history`)"
+)]
 pub struct ParseRunIdError {
     pub input: String,
 }
@@ -26,7 +28,8 @@ impl RunId {
     pub fn is_valid_prefix(s: &str) -> bool {
         !s.is_empty()
             && s.len() <= Self::LEN
-            && s.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
     }
 
     pub fn as_str(&self) -> &str {
@@ -41,7 +44,9 @@ impl FromStr for RunId {
         if up.len() == Self::LEN && Self::is_valid_prefix(&up) {
             Ok(RunId(up))
         } else {
-            Err(ParseRunIdError { input: s.to_owned() })
+            Err(ParseRunIdError {
+                input: s.to_owned(),
+            })
         }
     }
 }
@@ -112,6 +117,9 @@ mod tests {
     fn run_id_serde_validates() {
         assert!(serde_json::from_str::<RunId>("\"nope\"").is_err());
         let id: RunId = serde_json::from_str("\"01HZY3K4MZ8Q6X2V1B0C9D7E5F\"").unwrap();
-        assert_eq!(serde_json::to_string(&id).unwrap(), "\"01HZY3K4MZ8Q6X2V1B0C9D7E5F\"");
+        assert_eq!(
+            serde_json::to_string(&id).unwrap(),
+            "\"01HZY3K4MZ8Q6X2V1B0C9D7E5F\""
+        );
     }
 }

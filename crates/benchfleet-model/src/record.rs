@@ -104,8 +104,12 @@ impl Outcome {
     pub fn describe(&self) -> String {
         match self {
             Outcome::Success => "ok".into(),
-            Outcome::Failed { exit_code: Some(c), .. } => format!("exit {c}"),
-            Outcome::Failed { signal: Some(s), .. } => format!("killed by signal {s}"),
+            Outcome::Failed {
+                exit_code: Some(c), ..
+            } => format!("exit {c}"),
+            Outcome::Failed {
+                signal: Some(s), ..
+            } => format!("killed by signal {s}"),
             Outcome::Failed { .. } => "failed".into(),
             Outcome::TimedOut { timeout_ns } => {
                 format!("timed out after {:.3}s", *timeout_ns as f64 / 1e9)
@@ -240,8 +244,15 @@ mod tests {
             parameters: [("z".to_string(), "1".to_string()), ("a".into(), "2".into())].into(),
             iteration: 3,
             started_at: Timestamp(1_700_000_000_000_000_000),
-            measurement: Measurement { wall_ns: 10_000_000, max_rss_bytes: 4096, ..Default::default() },
-            outcome: Outcome::Failed { exit_code: Some(2), signal: None },
+            measurement: Measurement {
+                wall_ns: 10_000_000,
+                max_rss_bytes: 4096,
+                ..Default::default()
+            },
+            outcome: Outcome::Failed {
+                exit_code: Some(2),
+                signal: None,
+            },
             stderr_tail: Some("boom".into()),
             tags: BTreeMap::new(),
         }
@@ -271,8 +282,22 @@ mod tests {
     #[test]
     fn outcome_exit_codes() {
         assert_eq!(Outcome::Success.exit_code(), Some(0));
-        assert_eq!(Outcome::Failed { exit_code: Some(3), signal: None }.exit_code(), Some(3));
+        assert_eq!(
+            Outcome::Failed {
+                exit_code: Some(3),
+                signal: None
+            }
+            .exit_code(),
+            Some(3)
+        );
         assert_eq!(Outcome::TimedOut { timeout_ns: 1 }.exit_code(), None);
-        assert_eq!(Outcome::Failed { exit_code: None, signal: Some(9) }.describe(), "killed by signal 9");
+        assert_eq!(
+            Outcome::Failed {
+                exit_code: None,
+                signal: Some(9)
+            }
+            .describe(),
+            "killed by signal 9"
+        );
     }
 }

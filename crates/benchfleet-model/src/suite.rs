@@ -141,7 +141,10 @@ mod tests {
         .unwrap();
         assert_eq!(s.defaults.warmup, Some(2));
         assert_eq!(s.defaults.min_time.unwrap().0.as_secs(), 1);
-        assert_eq!(s.job[0].command, CommandSpec::Argv(vec!["sh".into(), "-c".into(), "seq 1000 > {out}/x".into()]));
+        assert_eq!(
+            s.job[0].command,
+            CommandSpec::Argv(vec!["sh".into(), "-c".into(), "seq 1000 > {out}/x".into()])
+        );
         let b = &s.benchmark[0];
         assert_eq!(b.timeout.unwrap().0.as_secs(), 10);
         let modes: Vec<String> = b.matrix["mode"].iter().map(|v| v.to_string()).collect();

@@ -41,7 +41,10 @@ impl BlobKey {
             if seg == "." || seg == ".." {
                 return bad("`.` or `..` segment");
             }
-            if !seg.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) {
+            if !seg
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+            {
                 return bad("character outside [A-Za-z0-9._-]");
             }
         }
@@ -154,7 +157,10 @@ pub trait BlobStore: Send + Sync + fmt::Debug + 'static {
                 ErrorKind::Other,
                 self.name(),
                 "get_range",
-                format!("range {}..{} outside blob of {len} bytes", range.start, range.end),
+                format!(
+                    "range {}..{} outside blob of {len} bytes",
+                    range.start, range.end
+                ),
             )
             .with_key(key));
         }
@@ -212,7 +218,9 @@ mod tests {
         for good in ["a", "records/ab/cd/0123", "x.y-z_1/2"] {
             assert!(BlobKey::new(good).is_ok(), "{good}");
         }
-        for bad in ["", "/abs", "a//b", "a/../b", "..", "./a", "a/", "sp ace", "a\\b", "é"] {
+        for bad in [
+            "", "/abs", "a//b", "a/../b", "..", "./a", "a/", "sp ace", "a\\b", "é",
+        ] {
             let err = BlobKey::new(bad).unwrap_err();
             assert_eq!(err.kind, ErrorKind::InvalidKey, "{bad}");
         }

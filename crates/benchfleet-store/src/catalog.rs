@@ -86,7 +86,10 @@ pub struct RecordQuery {
 
 impl RecordQuery {
     pub fn run(id: &RunId) -> Self {
-        RecordQuery { run_id: Some(id.clone()), ..Default::default() }
+        RecordQuery {
+            run_id: Some(id.clone()),
+            ..Default::default()
+        }
     }
 
     /// Whether `e` satisfies every set field (used by backends that filter in memory).
@@ -103,7 +106,10 @@ impl RecordQuery {
 impl RunFilter {
     pub fn matches(&self, r: &RunInfo) -> bool {
         self.suite.as_ref().is_none_or(|s| *s == r.suite)
-            && self.id_prefix.as_ref().is_none_or(|p| r.run_id.as_str().starts_with(p.as_str()))
+            && self
+                .id_prefix
+                .as_ref()
+                .is_none_or(|p| r.run_id.as_str().starts_with(p.as_str()))
             && self.since.is_none_or(|t| r.started_at >= t)
             && self.until.is_none_or(|t| r.started_at < t)
     }

@@ -31,8 +31,20 @@ pub struct StoreError {
 }
 
 impl StoreError {
-    pub fn new(kind: ErrorKind, backend: impl Into<String>, op: &'static str, message: impl Into<String>) -> Self {
-        StoreError { kind, backend: backend.into(), op, key: None, message: message.into(), source: None }
+    pub fn new(
+        kind: ErrorKind,
+        backend: impl Into<String>,
+        op: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
+        StoreError {
+            kind,
+            backend: backend.into(),
+            op,
+            key: None,
+            message: message.into(),
+            source: None,
+        }
     }
 
     pub fn with_key(mut self, key: impl fmt::Display) -> Self {
@@ -54,9 +66,11 @@ impl StoreError {
         use std::io::ErrorKind as K;
         let kind = match err.kind() {
             K::NotFound => ErrorKind::NotFound,
-            K::Interrupted | K::TimedOut | K::WouldBlock | K::ConnectionReset | K::ConnectionAborted => {
-                ErrorKind::Transient
-            }
+            K::Interrupted
+            | K::TimedOut
+            | K::WouldBlock
+            | K::ConnectionReset
+            | K::ConnectionAborted => ErrorKind::Transient,
             _ => ErrorKind::Other,
         };
         StoreError::new(kind, backend, op, err.to_string()).with_source(err)
@@ -79,6 +93,8 @@ impl fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
     }
 }

@@ -4,7 +4,9 @@ use bytes::Bytes;
 
 use benchfleet_model::{RunId, RunRecord};
 
-use crate::{content, BlobStore, Catalog, ErrorKind, RecordEntry, RecordQuery, Result, StoreError, Tier};
+use crate::{
+    BlobStore, Catalog, ErrorKind, RecordEntry, RecordQuery, Result, StoreError, Tier, content,
+};
 
 /// Namespace of hot, uncompressed records in the blob store.
 pub const RECORDS_NS: &str = "records";
@@ -63,12 +65,17 @@ impl Storage {
                     "read record",
                     format!("record is in the {other} tier, which this storage has not configured"),
                 )
-                .with_key(entry.digest))
+                .with_key(entry.digest));
             }
         };
         RunRecord::from_canonical_bytes(&bytes).map_err(|e| {
-            StoreError::new(ErrorKind::Decode, self.blobs.name(), "decode record", e.to_string())
-                .with_key(entry.digest)
+            StoreError::new(
+                ErrorKind::Decode,
+                self.blobs.name(),
+                "decode record",
+                e.to_string(),
+            )
+            .with_key(entry.digest)
         })
     }
 

@@ -1,1 +1,92 @@
-//! benchfleet's library facade: composes scheduler, metrics, storage, analysis and reports; names the plugins behind features.
+//! benchfleet as a library: the facade that composes the scheduler, the measurement code, storage,
+//! analysis and reports into the runner the CLI drives.
+//!
+//! **Architecture invariant:** this is the only crate that names storage plugins, each behind a
+//! cargo feature (`fs` and `redb`, on by default: the embedded default). It knows nothing about
+//! the terminal, flags or figment: the CLI resolves configuration into the plain settings here.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), benchfleet::Error> {
+//! use benchfleet::{open_storage, runner, suite, StorageSettings};
+//! let suite = suite::load("config/examples/quickstart.toml".as_ref(), ".benchfleet/out".as_ref())?;
+//! let storage = open_storage(&StorageSettings::embedded(".benchfleet"))?;
+//! let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+//! let outcome = runner::run_suite(&suite, &storage, &Default::default(), tx).await?;
+//! println!("{} records stored in run {}", outcome.records.len(), outcome.run.run_id);
+//! # Ok(()) }
+//! ```
+
+mod error;
+pub mod host;
+mod open;
+pub mod runner;
+pub mod suite;
+
+pub use benchfleet_analysis as analysis;
+pub use benchfleet_metrics as metrics;
+pub use benchfleet_model as model;
+pub use benchfleet_report as report;
+pub use benchfleet_sched as sched;
+pub use benchfleet_store as store;
+
+pub use error::Error;
+pub use open::{BlobChoice, CatalogChoice, StorageSettings, open_storage};
+
+use benchfleet_model::{RunId, RunInfo, RunRecord};
+use benchfleet_store::{RunFilter, Storage};
+
+/// Find one run by full id, unique id prefix (case-insensitive), or `latest`.
+pub async fn find_run(storage: &Storage, what: &str) -> Result<RunInfo, Error> {
+    if what.eq_ignore_ascii_case("latest") || what.eq_ignore_ascii_case("last") {
+        let mut runs = storage
+            .catalog
+            .find_runs(&RunFilter {
+                limit: Some(1),
+                ..Default::default()
+            })
+            .await?;
+        return runs
+            .pop()
+            .ok_or_else(|| Error::RunNotFound(what.to_owned()));
+    }
+    let prefix = what.to_ascii_uppercase();
+    if !RunId::is_valid_prefix(&prefix) {
+        return Err(Error::RunNotFound(what.to_owned()));
+    }
+    if let Ok(id) = prefix.parse::<RunId>()
+        && let Some(run) = storage.catalog.get_run(&id).await?
+    {
+        return Ok(run);
+    }
+    let mut runs = storage
+        .catalog
+        .find_runs(&RunFilter {
+            id_prefix: Some(prefix),
+            limit: Some(2),
+            ..Default::default()
+        })
+        .await?;
+    match runs.len() {
+        0 => Err(Error::RunNotFound(what.to_owned())),
+        1 => Ok(runs.remove(0)),
+        _ => {
+            let count = storage
+                .catalog
+                .find_runs(&RunFilter {
+                    id_prefix: Some(what.to_ascii_uppercase()),
+                    ..Default::default()
+                })
+                .await?
+                .len();
+            Err(Error::AmbiguousRun {
+                prefix: what.to_owned(),
+                count,
+            })
+        }
+    }
+}
+
+/// Every record of a run, read back from storage and verified, in catalog order.
+pub async fn load_records(storage: &Storage, run: &RunId) -> Result<Vec<RunRecord>, Error> {
+    Ok(storage.read_run(run).await?)
+}

@@ -1,0 +1,290 @@
+//! One function per subcommand.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use benchfleet::model::RunInfo;
+use benchfleet::report;
+use benchfleet::runner::{self, RunOptions};
+use benchfleet::store::RunFilter;
+use benchfleet::{BlobChoice, CatalogChoice, StorageSettings};
+use benchfleet_config::{BlobBackend, CatalogBackend, Config, Loaded, Sources};
+
+use crate::cli::{Cli, Command, ConfigCommand, Format, HistoryArgs, RunArgs, ShowArgs};
+use crate::exit;
+use crate::progress::{self, Mode};
+
+pub async fn dispatch(cli: Cli) -> Result<u8> {
+    let cwd = std::env::current_dir().context("cannot read the working directory")?;
+    match cli.command {
+        Command::Run(args) => {
+            let loaded = load_config(&cwd, cli.config.clone(), run_flags(&args))?;
+            run(&cwd, &loaded.config, args).await
+        }
+        Command::History(args) => {
+            let loaded = load_config(&cwd, cli.config.clone(), Vec::new())?;
+            history(&cwd, &loaded.config, args).await
+        }
+        Command::Show(args) => {
+            let loaded = load_config(&cwd, cli.config.clone(), Vec::new())?;
+            show(&cwd, &loaded.config, args).await
+        }
+        Command::Config(ConfigCommand::Show) => {
+            let loaded = load_config(&cwd, cli.config.clone(), Vec::new())?;
+            if let Some(p) = &loaded.project_file {
+                emit(&format!("# project file: {}\n", p.display()));
+            }
+            emit(&benchfleet_config::show(&loaded));
+            Ok(exit::OK)
+        }
+    }
+}
+
+/// Map an error to the documented exit code: bad input is 2, everything else 3.
+pub fn exit_code_for(err: &anyhow::Error) -> u8 {
+    for cause in err.chain() {
+        if let Some(e) = cause.downcast_ref::<benchfleet::Error>() {
+            return if e.is_user_input() {
+                exit::USAGE
+            } else {
+                exit::INTERNAL
+            };
+        }
+        if cause
+            .downcast_ref::<benchfleet_config::ConfigError>()
+            .is_some()
+        {
+            return exit::USAGE;
+        }
+    }
+    exit::INTERNAL
+}
+
+fn load_config(
+    cwd: &Path,
+    file: Option<PathBuf>,
+    flags: Vec<(String, benchfleet_config::Value)>,
+) -> Result<Loaded> {
+    let mut sources = Sources::standard(cwd, file);
+    sources.flags = flags;
+    Ok(benchfleet_config::load(&sources)?)
+}
+
+fn run_flags(args: &RunArgs) -> Vec<(String, benchfleet_config::Value)> {
+    let mut flags = Vec::new();
+    if let Some(j) = args.jobs {
+        flags.push(("run.jobs".to_owned(), j.into()));
+    }
+    if args.fail_fast {
+        flags.push(("run.keep_going".to_owned(), false.into()));
+    }
+    if args.keep_going {
+        flags.push(("run.keep_going".to_owned(), true.into()));
+    }
+    if let Some(p) = args.progress {
+        flags.push(("output.progress".to_owned(), p.as_str().into()));
+    }
+    flags
+}
+
+fn storage_settings(cwd: &Path, config: &Config) -> StorageSettings {
+    let s = &config.storage;
+    let abs = |p: PathBuf| benchfleet_config::resolve_in(cwd, &p);
+    StorageSettings {
+        catalog: match s.catalog.backend {
+            CatalogBackend::Redb => CatalogChoice::Redb {
+                path: abs(s.catalog_path()),
+            },
+        },
+        hot: match s.hot.backend {
+            BlobBackend::Fs => BlobChoice::Fs {
+                root: abs(s.hot_path()),
+            },
+            BlobBackend::Redb => BlobChoice::RedbCatalog,
+        },
+    }
+}
+
+async fn run(cwd: &Path, config: &Config, args: RunArgs) -> Result<u8> {
+    let root = benchfleet_config::resolve_in(cwd, &config.storage.root);
+    let suite = benchfleet::suite::load(&args.suite, &root.join("out"))?;
+    // Refuse cycles before touching storage.
+    runner::build_dag(&suite)?;
+    let storage = benchfleet::open_storage(&storage_settings(cwd, config))?;
+
+    let mut tags: BTreeMap<String, String> = args.tags.iter().cloned().collect();
+    if let Some(commit) = benchfleet::host::git_commit() {
+        tags.entry("git.commit".into()).or_insert(commit);
+    }
+    let opts = RunOptions {
+        jobs: config.run.jobs,
+        keep_going: config.run.keep_going,
+        stderr_tail_bytes: config.run.stderr_tail_bytes,
+        tags,
+        ..RunOptions::default()
+    };
+    let cancel = opts.cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!(
+                "\ninterrupted: no new runs will start; everything measured so far is kept in storage"
+            );
+            cancel.cancel();
+        }
+    });
+
+    let mode = Mode::choose(config.output.progress, std::io::stderr().is_terminal());
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let display = tokio::spawn(progress::render(rx, mode, suite.nodes.len()));
+    let outcome = runner::run_suite(&suite, &storage, &opts, tx).await;
+    let _ = display.await;
+    let outcome = outcome?;
+
+    let results = report::group_records(&outcome.records);
+    if !results.is_empty() {
+        emit(&format!("{}\n", report::terminal_table(&results)));
+    }
+    for (name, state) in &outcome.states {
+        use benchfleet::sched::NodeState;
+        match state {
+            NodeState::Failed | NodeState::TimedOut => {
+                let why = results
+                    .iter()
+                    .find(|r| &r.name == name)
+                    .and_then(|r| r.failures.first().cloned())
+                    .unwrap_or_else(|| "failed".into());
+                eprintln!("FAILED  {name}: {why}");
+                if let Some(tail) = results
+                    .iter()
+                    .find(|r| &r.name == name)
+                    .and_then(|r| r.stderr_tail.as_deref())
+                {
+                    for line in tail
+                        .trim_end()
+                        .lines()
+                        .rev()
+                        .take(5)
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                        .rev()
+                    {
+                        eprintln!("        | {line}");
+                    }
+                }
+            }
+            NodeState::Skipped => eprintln!("SKIPPED {name}: a job it needs failed"),
+            NodeState::Cancelled | NodeState::Pending => eprintln!("NOT RUN {name}: interrupted"),
+            _ => {}
+        }
+    }
+    if let Some(path) = &args.export_json {
+        write_file(
+            path,
+            &serde_json::to_string_pretty(&report::hyperfine_json(&results))?,
+        )?;
+    }
+    if let Some(path) = &args.export_markdown {
+        write_file(path, &report::markdown(&results))?;
+    }
+    let run = &outcome.run;
+    eprintln!(
+        "run {} ({}): {} records stored in {}",
+        run.run_id,
+        run.status.as_str(),
+        outcome.records.len(),
+        root.display()
+    );
+    Ok(match run.status {
+        benchfleet::model::RunStatus::Succeeded => exit::OK,
+        benchfleet::model::RunStatus::Interrupted => exit::INTERRUPTED,
+        _ => exit::FAILED,
+    })
+}
+
+fn write_file(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).with_context(|| format!("cannot write `{}`", path.display()))
+}
+
+async fn history(cwd: &Path, config: &Config, args: HistoryArgs) -> Result<u8> {
+    let storage = benchfleet::open_storage(&storage_settings(cwd, config))?;
+    let runs = storage
+        .catalog
+        .find_runs(&RunFilter {
+            suite: args.suite.clone(),
+            limit: Some(args.limit),
+            ..Default::default()
+        })
+        .await?;
+    match args.format {
+        Format::Json => emit(&format!("{}\n", serde_json::to_string_pretty(&runs)?)),
+        Format::Table | Format::Markdown => {
+            if runs.is_empty() {
+                eprintln!(
+                    "no runs stored yet in {}; run a suite with `benchfleet run SUITE`",
+                    config.storage.root.display()
+                );
+            } else {
+                emit(&report::runs_table(
+                    &runs.iter().map(run_row).collect::<Vec<_>>(),
+                    args.format == Format::Markdown,
+                ));
+            }
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn run_row(r: &RunInfo) -> report::RunRow {
+    report::RunRow {
+        run_id: r.run_id.to_string(),
+        suite: r.suite.clone(),
+        started_at: r.started_at,
+        finished_at: r.finished_at,
+        status: r.status.as_str().to_owned(),
+        commit: r
+            .tags
+            .get("git.commit")
+            .map(|c| c.chars().take(10).collect()),
+    }
+}
+
+async fn show(cwd: &Path, config: &Config, args: ShowArgs) -> Result<u8> {
+    let storage = benchfleet::open_storage(&storage_settings(cwd, config))?;
+    let run = benchfleet::find_run(&storage, &args.run).await?;
+    let records = benchfleet::load_records(&storage, &run.run_id).await?;
+    let results = report::group_records(&records);
+    match args.format {
+        Format::Table => {
+            eprintln!(
+                "run {} of suite `{}` ({}), {} records",
+                run.run_id,
+                run.suite,
+                run.status.as_str(),
+                records.len()
+            );
+            emit(&format!("{}\n", report::terminal_table(&results)));
+        }
+        Format::Markdown => emit(&report::markdown(&results)),
+        Format::Json => emit(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&report::hyperfine_json(&results))?
+        )),
+    }
+    Ok(exit::OK)
+}
+
+/// Write to stdout; a closed pipe (`benchfleet show … | head`) ends the program quietly.
+pub fn emit(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(i32::from(exit::OK));
+        }
+        eprintln!("error: cannot write to standard output: {e}");
+        std::process::exit(i32::from(exit::INTERNAL));
+    }
+}

@@ -1,0 +1,408 @@
+//! Running an expanded suite: schedule the DAG, measure every run, store every record.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::mpsc::UnboundedSender;
+
+use benchfleet_metrics::{Kill, ProcessResult, ProcessSpec};
+use benchfleet_model::{NodeKind, RunId, RunInfo, RunRecord, RunStatus, SCHEMA_VERSION};
+use benchfleet_sched::{CancelToken, Dag, Event, NodeId, NodeState, Task, TaskCtx, TaskOutcome};
+use benchfleet_store::Storage;
+
+use crate::suite::{Node, Suite};
+use crate::{Error, host};
+
+/// How to run a suite.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Maximum concurrent nodes; 0 = available cores.
+    pub jobs: usize,
+    /// Keep running independent nodes after a failure.
+    pub keep_going: bool,
+    /// Trailing stderr bytes kept from failed runs.
+    pub stderr_tail_bytes: usize,
+    /// Labels stored with the run and each record.
+    pub tags: BTreeMap<String, String>,
+    /// Cancel to stop admitting work (Ctrl-C); running processes get `grace` then are killed.
+    pub cancel: CancelToken,
+    pub grace: Duration,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            jobs: 0,
+            keep_going: true,
+            stderr_tail_bytes: 4096,
+            tags: BTreeMap::new(),
+            cancel: CancelToken::default(),
+            grace: Duration::from_secs(2),
+        }
+    }
+}
+
+/// What happens while a suite runs, in order, for progress displays and library users.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RunnerEvent {
+    /// The run was registered in the catalog.
+    Started { run_id: RunId, nodes: usize },
+    NodeStarted {
+        node: usize,
+        name: String,
+        kind: NodeKind,
+    },
+    /// One measured run finished (warmups are not reported).
+    Measured {
+        node: usize,
+        iteration: u32,
+        planned: u32,
+        wall: Duration,
+        ok: bool,
+    },
+    /// A node finished and its records are durable in storage.
+    NodeFinished {
+        node: usize,
+        name: String,
+        state: NodeState,
+        runs: usize,
+        failure: Option<String>,
+    },
+    /// Not run because a node it needs failed.
+    NodeSkipped {
+        node: usize,
+        name: String,
+        because: String,
+    },
+    /// Cancellation was requested: nothing new starts.
+    Cancelling,
+}
+
+/// The result of a whole run.
+#[derive(Clone, Debug)]
+pub struct RunOutcome {
+    pub run: RunInfo,
+    /// Every stored record, in catalog order (started_at, name, iteration).
+    pub records: Vec<RunRecord>,
+    /// Final state of each node, in suite order.
+    pub states: Vec<(String, NodeState)>,
+}
+
+impl RunOutcome {
+    pub fn failed_nodes(&self) -> usize {
+        self.states
+            .iter()
+            .filter(|(_, s)| matches!(s, NodeState::Failed | NodeState::TimedOut))
+            .count()
+    }
+    pub fn skipped_nodes(&self) -> usize {
+        self.states
+            .iter()
+            .filter(|(_, s)| matches!(s, NodeState::Skipped))
+            .count()
+    }
+}
+
+/// State shared by every node's future.
+struct Shared {
+    run_id: RunId,
+    suite: String,
+    tags: BTreeMap<String, String>,
+    storage: Storage,
+    stderr_tail: usize,
+    grace: Duration,
+    events: UnboundedSender<RunnerEvent>,
+    records: Mutex<Vec<RunRecord>>,
+}
+
+/// Build the scheduler's DAG, refusing cycles with the names that form them.
+pub fn build_dag(suite: &Suite) -> Result<Dag<NodeTaskHandle>, Error> {
+    let mut dag = Dag::with_capacity(suite.nodes.len());
+    for node in &suite.nodes {
+        dag.add_node(NodeTaskHandle(Arc::new(node.clone())));
+    }
+    for (i, node) in suite.nodes.iter().enumerate() {
+        for &dep in &node.needs {
+            dag.add_dependency(NodeId::from_index(i), NodeId::from_index(dep));
+        }
+    }
+    dag.check_acyclic().map_err(|c| Error::Cycle {
+        path: suite.source.display().to_string(),
+        cycle: c
+            .cycle
+            .iter()
+            .map(|id| suite.nodes[id.index()].name.clone())
+            .collect(),
+    })?;
+    Ok(dag)
+}
+
+/// A scheduled node (opaque outside the runner).
+#[derive(Debug)]
+pub struct NodeTaskHandle(Arc<Node>);
+
+impl Task for NodeTaskHandle {}
+
+/// Run `suite`, storing every measured run in `storage` as soon as its node finishes.
+///
+/// Failures of commands are not errors: they are recorded, their dependents are skipped, and
+/// the outcome says so. Errors are for problems before anything runs (cycles, storage).
+pub async fn run_suite(
+    suite: &Suite,
+    storage: &Storage,
+    opts: &RunOptions,
+    events: UnboundedSender<RunnerEvent>,
+) -> Result<RunOutcome, Error> {
+    let dag = build_dag(suite)?;
+    let run_id = host::new_run_id();
+    let mut run = RunInfo {
+        schema_version: SCHEMA_VERSION,
+        run_id: run_id.clone(),
+        suite: suite.name.clone(),
+        started_at: host::now(),
+        finished_at: None,
+        status: RunStatus::Running,
+        host: host::host_info(),
+        tags: opts.tags.clone(),
+        source: suite.source.display().to_string(),
+    };
+    storage.catalog.put_run(&run).await?;
+    let _ = events.send(RunnerEvent::Started {
+        run_id: run_id.clone(),
+        nodes: suite.nodes.len(),
+    });
+
+    let shared = Arc::new(Shared {
+        run_id,
+        suite: suite.name.clone(),
+        tags: opts.tags.clone(),
+        storage: storage.clone(),
+        stderr_tail: opts.stderr_tail_bytes,
+        grace: opts.grace,
+        events: events.clone(),
+        records: Mutex::new(Vec::new()),
+    });
+    let sched_opts = benchfleet_sched::Options {
+        concurrency: if opts.jobs == 0 {
+            host::available_cores()
+        } else {
+            opts.jobs
+        },
+        keep_going: opts.keep_going,
+        budget: None,
+        cancel: opts.cancel.clone(),
+    };
+    let exec = |ctx: TaskCtx, task: &NodeTaskHandle| {
+        let node = task.0.clone();
+        let shared = shared.clone();
+        async move { measure_node(ctx, node, shared).await }
+    };
+    let names: Vec<&str> = suite.nodes.iter().map(|n| n.name.as_str()).collect();
+    let on_event = |e: &Event| match e {
+        Event::Skipped { node, because } => {
+            let _ = events.send(RunnerEvent::NodeSkipped {
+                node: node.index(),
+                name: names[node.index()].to_owned(),
+                because: names[because.index()].to_owned(),
+            });
+        }
+        Event::Cancelled => {
+            let _ = events.send(RunnerEvent::Cancelling);
+        }
+        _ => {}
+    };
+    let summary = benchfleet_sched::run(&dag, &sched_opts, exec, on_event)
+        .await
+        .map_err(|e| Error::Schedule(e.to_string()))?;
+
+    let states: Vec<(String, NodeState)> = suite
+        .nodes
+        .iter()
+        .zip(&summary.states)
+        .map(|(n, s)| (n.name.clone(), *s))
+        .collect();
+    let any_failed = states
+        .iter()
+        .any(|(_, s)| !matches!(s, NodeState::Succeeded | NodeState::Cached));
+    run.finished_at = Some(host::now());
+    run.status = if opts.cancel.is_cancelled() {
+        RunStatus::Interrupted
+    } else if any_failed {
+        RunStatus::Failed
+    } else {
+        RunStatus::Succeeded
+    };
+    storage.catalog.put_run(&run).await?;
+
+    let mut records = std::mem::take(&mut *shared.records.lock().expect("records lock"));
+    sort_like_catalog(&mut records);
+    Ok(RunOutcome {
+        run,
+        records,
+        states,
+    })
+}
+
+/// The order in which the catalog returns a run's records.
+pub fn sort_like_catalog(records: &mut [RunRecord]) {
+    records.sort_by(|a, b| {
+        (a.started_at, &a.run_id, &a.name, a.iteration).cmp(&(
+            b.started_at,
+            &b.run_id,
+            &b.name,
+            b.iteration,
+        ))
+    });
+}
+
+async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> TaskOutcome {
+    let index = ctx.node.index();
+    let _ = shared.events.send(RunnerEvent::NodeStarted {
+        node: index,
+        name: node.name.clone(),
+        kind: node.kind,
+    });
+    let finish = |state: NodeState, runs: usize, failure: Option<String>| {
+        let _ = shared.events.send(RunnerEvent::NodeFinished {
+            node: index,
+            name: node.name.clone(),
+            state,
+            runs,
+            failure: failure.clone(),
+        });
+        match failure {
+            None => TaskOutcome::Succeeded,
+            Some(message) => TaskOutcome::Failed {
+                message,
+                retryable: false,
+            },
+        }
+    };
+
+    if let Err(e) = std::fs::create_dir_all(&node.out_dir) {
+        let msg = format!(
+            "cannot create output directory `{}`: {e}",
+            node.out_dir.display()
+        );
+        return finish(NodeState::Failed, 0, Some(msg));
+    }
+    let mut spec = ProcessSpec::new(node.program.clone(), node.args.clone());
+    spec.env = node
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    spec.env
+        .push(("BENCHFLEET_OUT".into(), node.out_dir.display().to_string()));
+    spec.env
+        .push(("BENCHFLEET_RUN_ID".into(), shared.run_id.to_string()));
+    spec.cwd = node.cwd.clone();
+    spec.timeout = node.timeout;
+    spec.stderr_tail = shared.stderr_tail;
+    let spec = Arc::new(spec);
+
+    let mut failure = None;
+    for _ in 0..node.policy.warmup {
+        if ctx.cancel.is_cancelled() {
+            break;
+        }
+        let r = run_one(&spec, &ctx.cancel, shared.grace).await;
+        if !r.outcome.is_success() && !ctx.cancel.is_cancelled() {
+            failure = Some(describe_failure("warmup run", &r));
+            break;
+        }
+    }
+
+    let mut records = Vec::new();
+    let mut planned: Option<u32> = None;
+    let mut iteration = 0u32;
+    while failure.is_none() && !ctx.cancel.is_cancelled() {
+        let started_at = host::now();
+        let r = run_one(&spec, &ctx.cancel, shared.grace).await;
+        if ctx.cancel.is_cancelled() && !r.outcome.is_success() {
+            // Killed by cancellation: not a measurement of the command.
+            break;
+        }
+        let ok = r.outcome.is_success();
+        let wall = Duration::from_nanos(r.measurement.wall_ns);
+        let total = *planned.get_or_insert_with(|| node.policy.run_count(wall));
+        if !ok {
+            failure = Some(describe_failure("run", &r));
+        }
+        records.push(RunRecord {
+            schema_version: SCHEMA_VERSION,
+            run_id: shared.run_id.clone(),
+            suite: shared.suite.clone(),
+            name: node.name.clone(),
+            kind: node.kind,
+            command: node.command.clone(),
+            parameters: node.parameters.clone(),
+            iteration,
+            started_at,
+            measurement: r.measurement,
+            outcome: r.outcome,
+            stderr_tail: if ok { None } else { r.stderr_tail },
+            tags: shared.tags.clone(),
+        });
+        let _ = shared.events.send(RunnerEvent::Measured {
+            node: index,
+            iteration,
+            planned: total,
+            wall,
+            ok,
+        });
+        iteration += 1;
+        if iteration >= total {
+            break;
+        }
+    }
+
+    let runs = records.len();
+    if !records.is_empty() {
+        if let Err(e) = shared.storage.write_records(&records).await {
+            let msg = format!("measured {runs} runs but could not store them: {e}");
+            return finish(NodeState::Failed, runs, Some(msg));
+        }
+        shared.records.lock().expect("records lock").extend(records);
+    }
+    match failure {
+        Some(f) => finish(NodeState::Failed, runs, Some(f)),
+        None if ctx.cancel.is_cancelled() && (runs as u32) < planned.unwrap_or(1) => {
+            finish(NodeState::Cancelled, runs, None)
+        }
+        None => finish(NodeState::Succeeded, runs, None),
+    }
+}
+
+/// One process run on the blocking pool, killed (after `grace`) if the run is cancelled.
+async fn run_one(spec: &Arc<ProcessSpec>, cancel: &CancelToken, grace: Duration) -> ProcessResult {
+    let kill = Kill::new();
+    let (spec2, kill2) = (spec.clone(), kill.clone());
+    let mut handle =
+        tokio::task::spawn_blocking(move || benchfleet_metrics::run_cancellable(&spec2, &kill2));
+    let joined = tokio::select! {
+        r = &mut handle => r,
+        _ = cancel.cancelled() => {
+            kill.kill(grace);
+            handle.await
+        }
+    };
+    joined
+        .unwrap_or_else(|e| ProcessResult::spawn_failed(format!("measurement thread failed: {e}")))
+}
+
+fn describe_failure(what: &str, r: &ProcessResult) -> String {
+    let mut msg = format!("{what} {}", r.outcome.describe());
+    if let Some(tail) = r
+        .stderr_tail
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
+        let last: Vec<&str> = tail.lines().rev().take(3).collect();
+        msg.push_str(": ");
+        msg.push_str(&last.into_iter().rev().collect::<Vec<_>>().join(" | "));
+    }
+    msg
+}

@@ -1,0 +1,525 @@
+//! Reading a suite file and expanding it into concrete nodes: matrices, placeholders, needs.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use benchfleet_model::{CommandSpec, Defaults, NodeKind, NodeSpec, SuiteFile};
+
+use crate::Error;
+
+/// How many measured runs a node gets (hyperfine's rules).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunPolicy {
+    pub warmup: u32,
+    /// Exactly this many runs, when set.
+    pub runs: Option<u32>,
+    pub min_runs: u32,
+    pub max_runs: Option<u32>,
+    /// Keep measuring until this much time was spent (bounded by `max_runs`).
+    pub min_time: Duration,
+}
+
+impl RunPolicy {
+    /// hyperfine's defaults for benchmarks: no warmup, at least 10 runs and at least 3 s.
+    pub const BENCHMARK: RunPolicy = RunPolicy {
+        warmup: 0,
+        runs: None,
+        min_runs: 10,
+        max_runs: None,
+        min_time: Duration::from_secs(3),
+    };
+    /// Jobs run once.
+    pub const JOB: RunPolicy = RunPolicy {
+        warmup: 0,
+        runs: Some(1),
+        min_runs: 1,
+        max_runs: Some(1),
+        min_time: Duration::ZERO,
+    };
+
+    /// Total measured runs, given the wall time of the first measured run.
+    pub fn run_count(&self, first_run: Duration) -> u32 {
+        if let Some(n) = self.runs {
+            return n.max(1);
+        }
+        let per = first_run.as_secs_f64().max(1e-9);
+        let by_time = (self.min_time.as_secs_f64() / per)
+            .ceil()
+            .min(u32::MAX as f64) as u32;
+        let n = by_time.max(self.min_runs).max(1);
+        self.max_runs.map_or(n, |m| n.min(m.max(1)))
+    }
+}
+
+/// A concrete DAG node after expansion.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Node {
+    /// Unique name after matrix expansion.
+    pub name: String,
+    pub kind: NodeKind,
+    /// The command as displayed and recorded (placeholders substituted).
+    pub command: String,
+    pub program: String,
+    pub args: Vec<String>,
+    pub parameters: BTreeMap<String, String>,
+    /// Indexes (into [`Suite::nodes`]) of the nodes this one needs.
+    pub needs: Vec<usize>,
+    pub env: BTreeMap<String, String>,
+    pub cwd: Option<PathBuf>,
+    pub timeout: Option<Duration>,
+    pub policy: RunPolicy,
+    /// This node's own output directory (`{out}`).
+    pub out_dir: PathBuf,
+}
+
+/// An expanded suite, ready to schedule.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Suite {
+    pub name: String,
+    pub description: Option<String>,
+    /// The file it came from.
+    pub source: PathBuf,
+    pub nodes: Vec<Node>,
+}
+
+/// Read and expand a suite file. `out_root` is where node output directories live
+/// (`<out_root>/<suite>/<node>`).
+pub fn load(path: &Path, out_root: &Path) -> Result<Suite, Error> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::SuiteIo {
+        path: path.to_owned(),
+        source: e,
+    })?;
+    let file: SuiteFile = toml::from_str(&text).map_err(|e| suite_parse_error(path, &text, e))?;
+    expand(&file, path, out_root)
+}
+
+fn suite_parse_error(path: &Path, text: &str, e: toml::de::Error) -> Error {
+    let Some(span) = e.span() else {
+        return Error::Suite {
+            path: path.to_owned(),
+            line: 0,
+            col: 0,
+            message: e.message().to_owned(),
+        };
+    };
+    let start = span.start.min(text.len());
+    let before = &text[..start];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let col = start - line_start + 1;
+    // Quote the offending line so that the key is named even when the parser's message is not.
+    let source_line = text[line_start..].lines().next().unwrap_or_default().trim();
+    let message = if source_line.is_empty() {
+        e.message().to_owned()
+    } else {
+        format!("{} (at `{source_line}`)", e.message())
+    };
+    Error::Suite {
+        path: path.to_owned(),
+        line,
+        col,
+        message,
+    }
+}
+
+fn invalid(path: &Path, message: String) -> Error {
+    Error::Suite {
+        path: path.to_owned(),
+        line: 0,
+        col: 0,
+        message,
+    }
+}
+
+/// Expand a parsed suite file.
+pub fn expand(file: &SuiteFile, source: &Path, out_root: &Path) -> Result<Suite, Error> {
+    let suite_name = file.suite.name.trim();
+    if suite_name.is_empty() {
+        return Err(invalid(
+            source,
+            "`suite.name` is empty; give the suite a name".into(),
+        ));
+    }
+    let suite_dir = out_root.join(sanitize(suite_name));
+
+    struct Pending<'a> {
+        spec: &'a NodeSpec,
+        kind: NodeKind,
+        base: &'a str,
+        params: BTreeMap<String, String>,
+        name: String,
+    }
+    let mut pending = Vec::new();
+    let mut bases: HashMap<&str, NodeKind> = HashMap::new();
+    let specs = file
+        .job
+        .iter()
+        .map(|s| (s, NodeKind::Job))
+        .chain(file.benchmark.iter().map(|s| (s, NodeKind::Benchmark)));
+    for (spec, kind) in specs {
+        let what = format!("{} `{}`", kind.as_str(), spec.name);
+        if spec.name.trim().is_empty() {
+            return Err(invalid(
+                source,
+                format!("a [[{}]] has an empty `name`", kind.as_str()),
+            ));
+        }
+        if bases.insert(&spec.name, kind).is_some() {
+            return Err(invalid(
+                source,
+                format!("two nodes are named `{}`; names must be unique", spec.name),
+            ));
+        }
+        for (k, values) in &spec.matrix {
+            if values.is_empty() {
+                return Err(invalid(
+                    source,
+                    format!("{what}: matrix key `{k}` has no values"),
+                ));
+            }
+            if !is_ident(k) || k == "out" {
+                return Err(invalid(
+                    source,
+                    format!("{what}: matrix key `{k}` must be a plain identifier other than `out`"),
+                ));
+            }
+        }
+        for params in cross_product(&spec.matrix) {
+            let name = if params.is_empty() {
+                spec.name.clone()
+            } else if spec.name.contains('{') {
+                substitute(&spec.name, &params, None)
+            } else {
+                let p: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                format!("{}[{}]", spec.name, p.join(","))
+            };
+            pending.push(Pending {
+                spec,
+                kind,
+                base: &spec.name,
+                params,
+                name,
+            });
+        }
+    }
+
+    // Unique expanded names.
+    let mut by_name = HashMap::new();
+    for (i, p) in pending.iter().enumerate() {
+        if let Some(j) = by_name.insert(p.name.clone(), i) {
+            return Err(invalid(
+                source,
+                format!(
+                    "nodes `{}` and `{}` both expand to `{}`; put every matrix key in the name, e.g. `{}-{{{}}}`",
+                    pending[j].base,
+                    p.base,
+                    p.name,
+                    p.base,
+                    p.params.keys().next().map(String::as_str).unwrap_or("key")
+                ),
+            ));
+        }
+    }
+
+    let mut nodes = Vec::with_capacity(pending.len());
+    for p in &pending {
+        let spec = p.spec;
+        let what = format!("{} `{}`", p.kind.as_str(), p.name);
+        // Resolve needs: a base name (all its expansions whose shared parameters agree with ours)
+        // or an exact expanded name.
+        let mut needs = Vec::new();
+        let mut out_of: BTreeMap<String, PathBuf> = BTreeMap::new();
+        for need in &spec.needs {
+            let matches: Vec<usize> = if bases.contains_key(need.as_str()) {
+                pending
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, q)| {
+                        q.base == need
+                            && q.params
+                                .iter()
+                                .all(|(k, v)| p.params.get(k).is_none_or(|mine| mine == v))
+                    })
+                    .map(|(i, _)| i)
+                    .collect()
+            } else if let Some(&i) = by_name.get(need.as_str()) {
+                vec![i]
+            } else {
+                let known: Vec<&str> = bases.keys().copied().collect();
+                return Err(invalid(
+                    source,
+                    format!(
+                        "{what} needs `{need}`, which is not a job or benchmark in this suite (known: {})",
+                        sorted(known)
+                    ),
+                ));
+            };
+            if matches.is_empty() {
+                return Err(invalid(
+                    source,
+                    format!(
+                        "{what} needs `{need}`, but no expansion of it has matching parameters"
+                    ),
+                ));
+            }
+            if matches.len() == 1 {
+                out_of.insert(
+                    need.clone(),
+                    suite_dir.join(sanitize(&pending[matches[0]].name)),
+                );
+            }
+            needs.extend(matches);
+        }
+        needs.sort_unstable();
+        needs.dedup();
+
+        let out_dir = suite_dir.join(sanitize(&p.name));
+        let subst = |text: &str| -> Result<String, Error> {
+            check_out_refs(text, &spec.needs, &out_of)
+                .map_err(|m| invalid(source, format!("{what}: {m}")))?;
+            Ok(substitute(text, &p.params, Some((&out_dir, &out_of))))
+        };
+        let shell = spec.shell.clone().or_else(|| file.defaults.shell.clone());
+        let (command, program, args) = match (&spec.command, shell) {
+            (CommandSpec::Line(line), Some(sh)) => {
+                let line = subst(line)?;
+                (line.clone(), sh, vec!["-c".to_owned(), line])
+            }
+            (CommandSpec::Line(line), None) => {
+                let words = shell_words::split(line).map_err(|e| {
+                    invalid(source, format!("{what}: cannot split command {line:?} into words: {e}; check the quotes, or set `shell = \"sh\"`"))
+                })?;
+                let words = words
+                    .iter()
+                    .map(|w| subst(w))
+                    .collect::<Result<Vec<_>, _>>()?;
+                split_program(&what, source, words)?
+            }
+            (CommandSpec::Argv(argv), None) => {
+                let words = argv
+                    .iter()
+                    .map(|w| subst(w))
+                    .collect::<Result<Vec<_>, _>>()?;
+                split_program(&what, source, words)?
+            }
+            (CommandSpec::Argv(argv), Some(sh)) => {
+                let words = argv
+                    .iter()
+                    .map(|w| subst(w))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let line = shell_words::join(&words);
+                (line.clone(), sh, vec!["-c".to_owned(), line])
+            }
+        };
+        let mut env = file.defaults.env.clone();
+        for (k, v) in &spec.env {
+            env.insert(k.clone(), subst(v)?);
+        }
+        let cwd = spec
+            .cwd
+            .as_ref()
+            .or(file.defaults.cwd.as_ref())
+            .map(|c| subst(c).map(PathBuf::from))
+            .transpose()?;
+        let policy = policy_for(p.kind, spec, &file.defaults, &what, source)?;
+        nodes.push(Node {
+            name: p.name.clone(),
+            kind: p.kind,
+            command,
+            program,
+            args,
+            parameters: p.params.clone(),
+            needs,
+            env,
+            cwd,
+            timeout: spec.timeout.or(file.defaults.timeout).map(|d| d.0),
+            policy,
+            out_dir,
+        });
+    }
+    if nodes.is_empty() {
+        return Err(invalid(
+            source,
+            "the suite has no [[job]] or [[benchmark]]; add at least one".into(),
+        ));
+    }
+    Ok(Suite {
+        name: suite_name.to_owned(),
+        description: file.suite.description.clone(),
+        source: source.to_owned(),
+        nodes,
+    })
+}
+
+fn policy_for(
+    kind: NodeKind,
+    spec: &NodeSpec,
+    d: &Defaults,
+    what: &str,
+    source: &Path,
+) -> Result<RunPolicy, Error> {
+    let base = match kind {
+        NodeKind::Benchmark => RunPolicy::BENCHMARK,
+        NodeKind::Job => RunPolicy::JOB,
+    };
+    // Jobs run once unless the node itself asks for more; suite defaults apply to benchmarks.
+    let inherit = kind == NodeKind::Benchmark;
+    let pick = |own: Option<u32>, def: Option<u32>| own.or(if inherit { def } else { None });
+    let policy = RunPolicy {
+        warmup: pick(spec.warmup, d.warmup).unwrap_or(base.warmup),
+        runs: pick(spec.runs, d.runs).or(base.runs),
+        min_runs: pick(spec.min_runs, d.min_runs).unwrap_or(base.min_runs),
+        max_runs: pick(spec.max_runs, d.max_runs).or(base.max_runs),
+        min_time: spec
+            .min_time
+            .or(if inherit { d.min_time } else { None })
+            .map_or(base.min_time, |t| t.0),
+    };
+    if policy.runs == Some(0) {
+        return Err(invalid(
+            source,
+            format!("{what}: `runs` must be at least 1"),
+        ));
+    }
+    if let Some(max) = policy.max_runs
+        && max < policy.min_runs
+        && policy.runs.is_none()
+    {
+        return Err(invalid(
+            source,
+            format!(
+                "{what}: `max_runs` ({max}) is smaller than `min_runs` ({}); raise max_runs or lower min_runs",
+                policy.min_runs
+            ),
+        ));
+    }
+    Ok(policy)
+}
+
+fn split_program(
+    what: &str,
+    source: &Path,
+    mut words: Vec<String>,
+) -> Result<(String, String, Vec<String>), Error> {
+    if words.is_empty() || words[0].is_empty() {
+        return Err(invalid(source, format!("{what}: `command` is empty")));
+    }
+    let line = shell_words::join(&words);
+    let program = words.remove(0);
+    Ok((line, program, words))
+}
+
+/// All combinations of matrix values, in a stable order (keys sorted, values as written).
+fn cross_product(
+    matrix: &BTreeMap<String, Vec<benchfleet_model::MatrixValue>>,
+) -> Vec<BTreeMap<String, String>> {
+    let mut out = vec![BTreeMap::new()];
+    for (k, values) in matrix {
+        let mut next = Vec::with_capacity(out.len() * values.len());
+        for combo in &out {
+            for v in values {
+                let mut c = combo.clone();
+                c.insert(k.clone(), v.to_string());
+                next.push(c);
+            }
+        }
+        out = next;
+    }
+    out
+}
+
+/// Replace `{key}` with parameter values, `{out}` with the node's output directory and
+/// `{out.NAME}` with the output directory of needed node NAME. Other braces are left alone
+/// (as hyperfine does), so `awk '{print $1}'` works unchanged.
+fn substitute(
+    text: &str,
+    params: &BTreeMap<String, String>,
+    outs: Option<(&Path, &BTreeMap<String, PathBuf>)>,
+) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find('{') {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 1..];
+        let Some(end) = after.find('}') else {
+            out.push_str(&rest[start..]);
+            return out;
+        };
+        let key = &after[..end];
+        let replacement = match (key, outs) {
+            ("out", Some((own, _))) => Some(own.display().to_string()),
+            (k, Some((_, others))) if k.starts_with("out.") => {
+                others.get(&k[4..]).map(|p| p.display().to_string())
+            }
+            (k, _) => params.get(k).cloned(),
+        };
+        match replacement {
+            Some(r) => {
+                out.push_str(&r);
+                rest = &after[end + 1..];
+            }
+            None => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `{out.NAME}` must name a node listed in `needs` that resolves to a single expansion.
+fn check_out_refs(
+    text: &str,
+    needs: &[String],
+    resolved: &BTreeMap<String, PathBuf>,
+) -> Result<(), String> {
+    let mut rest = text;
+    while let Some(i) = rest.find("{out.") {
+        let after = &rest[i + 5..];
+        let Some(end) = after.find('}') else { break };
+        let name = &after[..end];
+        if !needs.iter().any(|n| n == name) {
+            return Err(format!(
+                "`{{out.{name}}}` refers to `{name}`, which is not in `needs`; add it to `needs`"
+            ));
+        }
+        if !resolved.contains_key(name) {
+            return Err(format!(
+                "`{{out.{name}}}` is ambiguous: `{name}` expands to several nodes; give both the same matrix key so they pair up, or name one expansion in `needs`"
+            ));
+        }
+        rest = &after[end..];
+    }
+    Ok(())
+}
+
+fn is_ident(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// A name made safe for a single path component.
+/// Never `.`, `..` or hidden: a leading dot becomes `_`.
+pub fn sanitize(name: &str) -> String {
+    name.chars()
+        .enumerate()
+        .map(|(i, c)| match c {
+            '.' if i == 0 => '_',
+            c if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '=' | ',') => c,
+            _ => '_',
+        })
+        .collect()
+}
+
+fn sorted(mut v: Vec<&str>) -> String {
+    v.sort_unstable();
+    v.join(", ")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,236 @@
+use super::*;
+
+fn expand_str(toml_text: &str) -> Result<Suite, Error> {
+    let file: SuiteFile = toml::from_str(toml_text)
+        .map_err(|e| suite_parse_error(Path::new("s.toml"), toml_text, e))?;
+    expand(&file, Path::new("s.toml"), Path::new("/o"))
+}
+
+fn names(s: &Suite) -> Vec<&str> {
+    s.nodes.iter().map(|n| n.name.as_str()).collect()
+}
+
+#[test]
+fn matrix_expands_to_cross_product_with_placeholders() {
+    let s = expand_str(
+        r#"
+        [suite]
+        name = "q"
+        [[job]]
+        name = "gen-{size}"
+        command = "seq {size}"
+        matrix = { size = [10, 20] }
+        [[benchmark]]
+        name = "sort"
+        command = "sort -{flag} {out.gen}/in"
+        needs = ["gen"]
+        matrix = { size = [10, 20], flag = ["n", "g"] }
+        "#,
+    )
+    .unwrap();
+    assert_eq!(
+        names(&s),
+        [
+            "gen-10",
+            "gen-20",
+            "sort[flag=n,size=10]",
+            "sort[flag=n,size=20]",
+            "sort[flag=g,size=10]",
+            "sort[flag=g,size=20]"
+        ]
+    );
+    let b = &s.nodes[3];
+    // Pairs up with the job expansion that has the same `size`.
+    assert_eq!(b.needs, vec![1]);
+    assert_eq!(b.program, "sort");
+    assert_eq!(b.args, vec!["-n".to_string(), "/o/q/gen-20/in".into()]);
+    assert_eq!(b.parameters["size"], "20");
+    assert_eq!(s.nodes[0].command, "seq 10");
+}
+
+#[test]
+fn shell_commands_and_out_dirs() {
+    let s = expand_str(
+        r#"
+        [suite]
+        name = "q"
+        [defaults]
+        shell = "sh"
+        [[job]]
+        name = "gen"
+        command = "seq 5 > {out}/x"
+        "#,
+    )
+    .unwrap();
+    let n = &s.nodes[0];
+    assert_eq!(
+        (n.program.as_str(), n.args.as_slice()),
+        (
+            "sh",
+            &["-c".to_string(), "seq 5 > /o/q/gen/x".to_string()][..]
+        )
+    );
+    assert_eq!(n.out_dir, PathBuf::from("/o/q/gen"));
+    assert_eq!(n.policy, RunPolicy::JOB);
+}
+
+#[test]
+fn unknown_braces_are_left_alone() {
+    let s = expand_str("[suite]\nname='q'\n[[job]]\nname='a'\ncommand=\"awk '{print $1}' f\"\n")
+        .unwrap();
+    assert_eq!(s.nodes[0].args, vec!["{print $1}".to_string(), "f".into()]);
+}
+
+#[test]
+fn policies_follow_hyperfine_defaults_and_overrides() {
+    let s = expand_str(
+        r#"
+        [suite]
+        name = "q"
+        [defaults]
+        warmup = 2
+        min_time = "1s"
+        [[job]]
+        name = "j"
+        command = "true"
+        [[benchmark]]
+        name = "a"
+        command = "true"
+        [[benchmark]]
+        name = "b"
+        command = "true"
+        runs = 5
+        "#,
+    )
+    .unwrap();
+    assert_eq!(
+        s.nodes[0].policy,
+        RunPolicy::JOB,
+        "suite defaults do not turn jobs into benchmarks"
+    );
+    let a = &s.nodes[1].policy;
+    assert_eq!(
+        (a.warmup, a.min_runs, a.runs, a.min_time),
+        (2, 10, None, Duration::from_secs(1))
+    );
+    assert_eq!(s.nodes[2].policy.runs, Some(5));
+}
+
+#[test]
+fn run_count_rules() {
+    let p = RunPolicy::BENCHMARK;
+    let ms = Duration::from_millis;
+    // (policy, first run, expected count)
+    let cases = [
+        (p.clone(), ms(1), 3000),
+        (p.clone(), ms(1000), 10),
+        (p.clone(), ms(10_000), 10),
+        (
+            RunPolicy {
+                max_runs: Some(50),
+                ..p.clone()
+            },
+            ms(1),
+            50,
+        ),
+        (
+            RunPolicy {
+                runs: Some(7),
+                ..p.clone()
+            },
+            ms(1),
+            7,
+        ),
+        (
+            RunPolicy {
+                min_time: Duration::ZERO,
+                min_runs: 3,
+                ..p.clone()
+            },
+            ms(1),
+            3,
+        ),
+    ];
+    for (policy, first, want) in cases {
+        assert_eq!(policy.run_count(first), want, "{policy:?} {first:?}");
+    }
+}
+
+/// Each malformed suite must fail with a message that names the problem.
+#[test]
+fn bad_suites_are_explained() {
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "[suite]\nname='q'\n[[benchmark]]\nname='a'\ncommand='true'\nrusn=3\n",
+            &["rusn", "line 6"],
+        ),
+        (
+            "[suite]\nname='q'\n[[benchmark]]\nname='a'\ncommand='true'\nruns='x'\n",
+            &["runs", "line 6"],
+        ),
+        (
+            "[suite]\nname='q'\n[[benchmark]]\nname='a'\ncommand='true'\nneeds=['zz']\n",
+            &["needs `zz`", "known: a"],
+        ),
+        (
+            "[suite]\nname='q'\n[[job]]\nname='a'\ncommand='true'\n[[benchmark]]\nname='a'\ncommand='true'\n",
+            &["two nodes are named `a`"],
+        ),
+        (
+            "[suite]\nname='q'\n[[benchmark]]\nname='a'\ncommand='x {out.b}'\n[[job]]\nname='b'\ncommand='true'\n",
+            &["not in `needs`"],
+        ),
+        (
+            "[suite]\nname='q'\n[[benchmark]]\nname='a'\ncommand=\"echo 'oops\"\n",
+            &["quotes"],
+        ),
+        (
+            "[suite]\nname='q'\n[[benchmark]]\nname='a'\ncommand=''\n",
+            &["empty"],
+        ),
+        (
+            "[suite]\nname='q'\n[[benchmark]]\nname='a'\ncommand='true'\nmatrix={n=[]}\n",
+            &["no values"],
+        ),
+        (
+            "[suite]\nname='q'\n[[benchmark]]\nname='a'\ncommand='true'\nruns=0\n",
+            &["at least 1"],
+        ),
+        (
+            "[suite]\nname='q'\n[[benchmark]]\nname='a'\ncommand='true'\nmin_runs=5\nmax_runs=2\n",
+            &["max_runs", "min_runs"],
+        ),
+        ("[suite]\nname='q'\n", &["no [[job]] or [[benchmark]]"]),
+        (
+            "[suite]\nname='q'\n[[benchmark]]\nname='a-{n}'\ncommand='true'\nmatrix={n=[1,1]}\n",
+            &["both expand to `a-1`"],
+        ),
+        (
+            "[suite]\nname='q'\n[[benchmark]]\nname='a'\ncommand='true'\ntimeout='soon'\n",
+            &["soon", "duration"],
+        ),
+    ];
+    for (text, needles) in cases {
+        let err = expand_str(text).unwrap_err().to_string();
+        for n in *needles {
+            assert!(err.contains(n), "error for {text:?} lacks {n:?}:\n{err}");
+        }
+        assert!(
+            err.contains("s.toml"),
+            "error does not name the file: {err}"
+        );
+    }
+}
+
+#[test]
+fn sanitize_never_escapes() {
+    for (name, want) in [
+        ("a/b", "a_b"),
+        ("..", "_."),
+        ("x y", "x_y"),
+        ("ok-1.2", "ok-1.2"),
+        (".hidden", "_hidden"),
+    ] {
+        assert_eq!(sanitize(name), want);
+    }
+}

@@ -1,0 +1,7 @@
+//! End-to-end tests: run the real `benchfleet` binary on small suites in a temporary directory
+//! and check what it stored, printed and exported.
+
+mod support;
+
+mod failures;
+mod run;

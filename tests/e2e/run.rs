@@ -1,0 +1,171 @@
+use crate::support::{Workdir, f64s, result};
+
+const SLEEP_SUITE: &str = r#"
+[suite]
+name = "e2e"
+
+[[job]]
+name = "prepare"
+shell = "sh"
+command = "printf 'hello\n' > {out}/greeting"
+
+[[benchmark]]
+name = "sleep"
+command = "sleep 0.05"
+runs = 5
+
+[[benchmark]]
+name = "cat-{n}"
+command = "cat {out.prepare}/greeting"
+needs = ["prepare"]
+matrix = { n = [1, 2] }
+runs = 3
+"#;
+
+#[test]
+fn a_suite_runs_is_stored_exported_and_shown_identically() {
+    let w = Workdir::new();
+    let suite = w.file("suite.toml", SLEEP_SUITE);
+    let out = w.run(&[
+        "run",
+        suite.to_str().unwrap(),
+        "--export-json",
+        "out.json",
+        "--export-markdown",
+        "out.md",
+        "--tag",
+        "branch=test",
+    ]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert!(
+        out.stdout().contains("sleep") && out.stdout().contains("cat-1"),
+        "{out:?}"
+    );
+
+    let exported: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(w.path().join("out.json")).unwrap()).unwrap();
+    let sleep = result(&exported, "sleep");
+    let times = f64s(&sleep["times"]);
+    assert_eq!(times.len(), 5);
+    // Physical lower bound; the upper bound is a unit/plausibility check, not a performance claim.
+    assert!(times.iter().all(|&t| t >= 0.05), "{times:?}");
+    let median = sleep["median"].as_f64().unwrap();
+    assert!((0.05..0.08).contains(&median), "median {median}");
+    let mean = sleep["mean"].as_f64().unwrap();
+    assert!((mean - times.iter().sum::<f64>() / 5.0).abs() < 1e-9);
+    for field in [
+        "command",
+        "mean",
+        "stddev",
+        "median",
+        "user",
+        "system",
+        "min",
+        "max",
+        "times",
+        "exit_codes",
+        "parameters",
+        "name",
+        "p95",
+        "p99",
+        "max_rss_bytes",
+        "run_id",
+        "schema_version",
+    ] {
+        assert!(
+            sleep.get(field).is_some(),
+            "missing field {field} in {sleep}"
+        );
+    }
+    let rss = sleep["max_rss_bytes"].as_array().unwrap();
+    assert_eq!(rss.len(), 5);
+    assert!(rss.iter().all(|r| r.as_u64().unwrap() > 0), "{rss:?}");
+    assert_eq!(sleep["exit_codes"], serde_json::json!([0, 0, 0, 0, 0]));
+    assert_eq!(
+        result(&exported, "cat-2")["parameters"],
+        serde_json::json!({"n": "2"})
+    );
+    assert!(
+        std::fs::read_to_string(w.path().join("out.md"))
+            .unwrap()
+            .contains("`sleep`")
+    );
+
+    // Read back from storage: the same numbers, field for field.
+    let run_id = sleep["run_id"].as_str().unwrap().to_owned();
+    let shown = w.json(&["show", &run_id, "--format", "json"]);
+    assert_eq!(shown, exported);
+    let by_prefix = w.json(&["show", &run_id[..10], "--format", "json"]);
+    assert_eq!(by_prefix, exported);
+
+    // The table printed by `run` and by `show` are identical too.
+    let table = w.run(&["show", "latest"]).stdout();
+    assert_eq!(table.trim(), out.stdout().trim());
+
+    // Every run record is in the store: 1 job run + 5 + 3 + 3.
+    let files = walk(&w.path().join(".benchfleet/blobs"));
+    assert_eq!(files, 12, "one blob per run record");
+
+    let history = w.json(&["history", "--format", "json"]);
+    assert_eq!(history[0]["run_id"], run_id.as_str());
+    assert_eq!(history[0]["status"], "succeeded");
+    assert_eq!(history[0]["tags"]["branch"], "test");
+}
+
+#[test]
+fn history_is_newest_first() {
+    let w = Workdir::new();
+    let suite = w.file(
+        "s.toml",
+        "[suite]\nname='h'\n[[job]]\nname='t'\ncommand='true'\n",
+    );
+    for _ in 0..3 {
+        assert_eq!(w.run(&["run", suite.to_str().unwrap()]).code(), 0);
+    }
+    let h = w.json(&["history", "--format", "json"]);
+    let ids: Vec<&str> = h
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["run_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 3);
+    let mut sorted = ids.clone();
+    sorted.sort_unstable_by(|a, b| b.cmp(a));
+    assert_eq!(ids, sorted);
+    let limited = w.json(&["history", "--format", "json", "--limit", "1"]);
+    assert_eq!(limited.as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn configuration_layers_reach_the_runner() {
+    let w = Workdir::new();
+    let suite = w.file(
+        "s.toml",
+        "[suite]\nname='c'\n[[job]]\nname='t'\ncommand='true'\n",
+    );
+    w.file("benchfleet.toml", "[storage]\nroot = 'from-project-file'\n");
+    assert_eq!(w.run(&["run", suite.to_str().unwrap()]).code(), 0);
+    assert!(w.path().join("from-project-file/catalog.redb").is_file());
+
+    let mut c = w.cmd(&["run", suite.to_str().unwrap()]);
+    c.env("BENCHFLEET_STORAGE__ROOT", "from-env");
+    assert!(c.status().unwrap().success());
+    assert!(w.path().join("from-env/catalog.redb").is_file());
+
+    let shown = w.run(&["config", "show"]).stdout();
+    assert!(
+        shown.contains("storage.root = \"from-project-file\""),
+        "{shown}"
+    );
+    assert!(shown.contains("benchfleet.toml"), "{shown}");
+}
+
+fn walk(dir: &std::path::Path) -> usize {
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() { n += walk(&p) } else { n += 1 }
+    }
+    n
+}
