@@ -47,7 +47,9 @@ impl ProcessResult {
     pub fn spawn_failed(message: impl Into<String>) -> Self {
         ProcessResult {
             measurement: Measurement::default(),
-            outcome: Outcome::SpawnFailed { message: message.into() },
+            outcome: Outcome::SpawnFailed {
+                message: message.into(),
+            },
             stderr_tail: None,
             stdout: None,
             stdout_truncated: false,
