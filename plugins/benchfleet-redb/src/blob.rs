@@ -10,7 +10,7 @@ use benchfleet_store::{
 };
 
 use crate::writer::{Done, Work};
-use crate::{BLOB_SIZES, BLOBS, MAX_BLOB_SIZE, RedbStore};
+use crate::{BLOBS, LARGE_BLOBS, LARGE_SIZES, MAX_BLOB_SIZE, RedbStore};
 
 impl RedbStore {
     fn check_size(&self, key: &BlobKey, len: usize) -> Result<()> {
@@ -87,15 +87,29 @@ impl BlobStore for RedbStore {
     }
 
     async fn get(&self, key: &BlobKey) -> Result<Bytes> {
-        let k = key.clone();
-        let found = self
-            .read("get", move |txn| {
-                let t = txn.open_table(BLOBS)?;
-                Ok(t.get(k.as_str())?
-                    .map(|v| Bytes::copy_from_slice(v.value())))
+        // Small blobs (records are ~1 KiB) are read right here; large ones on the blocking pool.
+        let small = self
+            .read_now("get", |txn| {
+                if let Some(v) = txn.open_table(BLOBS)?.get(key.as_str())? {
+                    return Ok(Some(Some(Bytes::copy_from_slice(v.value()))));
+                }
+                let large = txn.open_table(LARGE_SIZES)?.get(key.as_str())?.is_some();
+                Ok(if large { None } else { Some(None) })
             })
-            .await
             .map_err(|e| e.with_key(key))?;
+        let found = match small {
+            Some(found) => found,
+            None => {
+                let k = key.clone();
+                self.read("get", move |txn| {
+                    let t = txn.open_table(LARGE_BLOBS)?;
+                    Ok(t.get(k.as_str())?
+                        .map(|v| Bytes::copy_from_slice(v.value())))
+                })
+                .await
+                .map_err(|e| e.with_key(key))?
+            }
+        };
         found.ok_or_else(|| StoreError::not_found(self.name.clone(), "get", key))
     }
 
@@ -104,18 +118,20 @@ impl BlobStore for RedbStore {
         let r = range.clone();
         let found = self
             .read("get_range", move |txn| {
-                let t = txn.open_table(BLOBS)?;
-                let Some(v) = t.get(k.as_str())? else {
-                    return Ok(None);
-                };
-                let all = v.value();
-                let len = all.len() as u64;
-                if r.start > len || r.start > r.end {
-                    return Ok(Some(Err(len)));
+                for table in [BLOBS, LARGE_BLOBS] {
+                    let t = txn.open_table(table)?;
+                    let Some(v) = t.get(k.as_str())? else {
+                        continue;
+                    };
+                    let all = v.value();
+                    let len = all.len() as u64;
+                    if r.start > len || r.start > r.end {
+                        return Ok(Some(Err(len)));
+                    }
+                    let slice = &all[r.start as usize..r.end.min(len) as usize];
+                    return Ok(Some(Ok(Bytes::copy_from_slice(slice))));
                 }
-                Ok(Some(Ok(Bytes::copy_from_slice(
-                    &all[r.start as usize..r.end.min(len) as usize],
-                ))))
+                Ok(None)
             })
             .await
             .map_err(|e| e.with_key(key))?;
@@ -136,14 +152,21 @@ impl BlobStore for RedbStore {
     }
 
     async fn head(&self, key: &BlobKey) -> Result<Option<BlobMeta>> {
-        let k = key.clone();
-        self.read("head", move |txn| {
-            let t = txn.open_table(BLOB_SIZES)?;
-            let size = t.get(k.as_str())?.map(|v| v.value());
-            Ok(size.map(|size| BlobMeta { key: k, size }))
-        })
-        .await
-        .map_err(|e| e.with_key(key))
+        let size = self
+            .read_now("head", |txn| {
+                if let Some(v) = txn.open_table(BLOBS)?.get(key.as_str())? {
+                    return Ok(Some(v.value().len() as u64));
+                }
+                Ok(txn
+                    .open_table(LARGE_SIZES)?
+                    .get(key.as_str())?
+                    .map(|v| v.value()))
+            })
+            .map_err(|e| e.with_key(key))?;
+        Ok(size.map(|size| BlobMeta {
+            key: key.clone(),
+            size,
+        }))
     }
 
     async fn delete(&self, key: &BlobKey) -> Result<()> {
@@ -156,22 +179,28 @@ impl BlobStore for RedbStore {
     async fn list(&self, prefix: &str) -> Result<Vec<BlobMeta>> {
         let prefix = prefix.to_owned();
         self.read("list", move |txn| {
-            let t = txn.open_table(BLOB_SIZES)?;
             let mut out = Vec::new();
-            for item in t.range(prefix.as_str()..)? {
+            let mut push = |k: &str, size: u64| {
+                // Keys were validated on the way in; one that no longer validates is skipped.
+                if let Ok(key) = BlobKey::new(k) {
+                    out.push(BlobMeta { key, size });
+                }
+            };
+            for item in txn.open_table(BLOBS)?.range(prefix.as_str()..)? {
                 let (k, v) = item?;
-                let k = k.value();
-                if !k.starts_with(prefix.as_str()) {
+                if !k.value().starts_with(prefix.as_str()) {
                     break;
                 }
-                // Keys were validated on the way in; a stored key that no longer validates is skipped.
-                if let Ok(key) = BlobKey::new(k) {
-                    out.push(BlobMeta {
-                        key,
-                        size: v.value(),
-                    });
-                }
+                push(k.value(), v.value().len() as u64);
             }
+            for item in txn.open_table(LARGE_SIZES)?.range(prefix.as_str()..)? {
+                let (k, v) = item?;
+                if !k.value().starts_with(prefix.as_str()) {
+                    break;
+                }
+                push(k.value(), v.value());
+            }
+            out.sort_by(|a, b| a.key.cmp(&b.key));
             Ok(out)
         })
         .await

@@ -4,15 +4,17 @@
 //!   `insert_records`) is sent to a single writer thread that drains whatever is queued and
 //!   applies it in **one** write transaction (group commit): concurrent `put_if_absent` calls
 //!   share a commit and its fsync. Reads run on tokio's blocking pool against MVCC snapshots
-//!   (`begin_read`) and never wait for the writer.
+//!   (`begin_read`) and never wait for the writer. Blobs up to [`INLINE_READ_MAX`] are read on the
+//!   calling thread (cheaper than the hop to the blocking pool), larger ones on the blocking pool.
 //! - **Catalog layout.** `runs` (run id → JSON [`RunInfo`]), `runs_by_suite` (suite, run id),
 //!   `records` keyed by (started_at, run id, name, iteration, digest) so that
 //!   [`Catalog::query_records`] is a range scan in the documented order, secondary indexes
 //!   `records_by_run` / `records_by_suite` / `records_by_name` keyed by (value, primary key), and
 //!   `record_digests` (digest → primary key) making inserts idempotent by digest.
-//! - **Blobs** live in `blobs` (key → bytes) with their sizes in `blob_sizes`, so `head` and
-//!   `list` never read blob bytes. A blob is one redb value, so range reads load the whole value
-//!   (`Capability::range_reads` is `false`).
+//! - **Blobs** up to [`INLINE_READ_MAX`] live in `blobs` (key → bytes: one B-tree write per
+//!   put); larger ones in `large_blobs`, with their sizes in `large_blob_sizes` so that `head`
+//!   and `list` never load large bytes. A blob is one redb value, so range reads load the whole
+//!   value (`Capability::range_reads` is `false`).
 //! - Opening a database that another process holds, or a file that is not a redb database,
 //!   fails with an error naming the file and saying what to do.
 //!
@@ -52,8 +54,11 @@ pub(crate) type RecKey<'a> = (i64, &'a str, &'a str, u32, [u8; 32]);
 pub(crate) type IdxKey<'a> = (&'a str, i64, &'a str, &'a str, u32, [u8; 32]);
 
 pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// Blobs up to [`INLINE_READ_MAX`] bytes: one B-tree write per put, read inline.
 pub(crate) const BLOBS: TableDefinition<&str, &[u8]> = TableDefinition::new("blobs");
-pub(crate) const BLOB_SIZES: TableDefinition<&str, u64> = TableDefinition::new("blob_sizes");
+/// Larger blobs, with their sizes kept apart so `head` and `list` never load their bytes.
+pub(crate) const LARGE_BLOBS: TableDefinition<&str, &[u8]> = TableDefinition::new("large_blobs");
+pub(crate) const LARGE_SIZES: TableDefinition<&str, u64> = TableDefinition::new("large_blob_sizes");
 pub(crate) const RUNS: TableDefinition<&str, &[u8]> = TableDefinition::new("runs");
 pub(crate) const RUNS_BY_SUITE: TableDefinition<(&str, &str), ()> =
     TableDefinition::new("runs_by_suite");
@@ -72,6 +77,10 @@ const LAYOUT_VERSION: u64 = 1;
 
 /// Largest blob accepted: redb's value limit (3 GiB) minus room for the key.
 pub const MAX_BLOB_SIZE: u64 = 3 * 1024 * 1024 * 1024 - 64 * 1024;
+
+/// Blobs up to this size are read on the calling task's thread (a few cached pages, microseconds);
+/// larger ones on tokio's blocking pool.
+pub const INLINE_READ_MAX: u64 = 64 * 1024;
 
 /// How a [`RedbStore`] commits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -152,18 +161,18 @@ impl RedbStore {
     pub fn inject_corruption(&self, key: &BlobKey) -> Result<bool> {
         let run = || -> Result<bool, redb::Error> {
             let txn = self.db.begin_write()?;
-            let flipped = {
-                let mut blobs = txn.open_table(BLOBS)?;
+            let mut flipped = false;
+            for table in [BLOBS, LARGE_BLOBS] {
+                let mut blobs = txn.open_table(table)?;
                 let Some(mut bytes) = blobs.get(key.as_str())?.map(|v| v.value().to_vec()) else {
-                    return Ok(false);
+                    continue;
                 };
-                let Some(mid) = bytes.len().checked_sub(1).map(|last| last / 2) else {
-                    return Ok(false);
-                };
-                bytes[mid] ^= 0x01;
-                blobs.insert(key.as_str(), bytes.as_slice())?;
-                true
-            };
+                if let Some(last) = bytes.len().checked_sub(1) {
+                    bytes[last / 2] ^= 0x01;
+                    blobs.insert(key.as_str(), bytes.as_slice())?;
+                    flipped = true;
+                }
+            }
             txn.commit()?;
             Ok(flipped)
         };
@@ -187,6 +196,23 @@ impl RedbStore {
             .send(Job { work, reply })
             .map_err(|_| gone())?;
         rx.await.map_err(|_| gone())?
+    }
+
+    /// Run `f` against a read snapshot on the calling thread. Only for lookups bounded to a few
+    /// pages (small values), which cost less than a hop to the blocking pool.
+    fn read_now<T>(
+        &self,
+        op: &'static str,
+        f: impl FnOnce(&redb::ReadTransaction) -> Result<T, Error>,
+    ) -> Result<T> {
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(|e| map_err(&self.name, op, e))?;
+        f(&txn).map_err(|e| match e {
+            Error::Db(e) => map_err(&self.name, op, e),
+            Error::Store(e) => e,
+        })
     }
 
     /// Run `f` against a read snapshot on the blocking pool.
@@ -257,7 +283,8 @@ fn init_tables(db: &Database) -> Result<(), redb::Error> {
             }
         }
         txn.open_table(BLOBS)?;
-        txn.open_table(BLOB_SIZES)?;
+        txn.open_table(LARGE_BLOBS)?;
+        txn.open_table(LARGE_SIZES)?;
         txn.open_table(RUNS)?;
         txn.open_table(RUNS_BY_SUITE)?;
         txn.open_table(RECORDS)?;

@@ -8,8 +8,8 @@ use benchfleet_model::RunInfo;
 use benchfleet_store::{BlobKey, PutOutcome, RecordEntry, Result};
 
 use crate::{
-    BLOB_SIZES, BLOBS, RECORD_DIGESTS, RECORDS, RECORDS_BY_NAME, RECORDS_BY_RUN, RECORDS_BY_SUITE,
-    RUNS, RUNS_BY_SUITE, RecKey, RedbOptions, map_err,
+    BLOBS, INLINE_READ_MAX, LARGE_BLOBS, LARGE_SIZES, RECORD_DIGESTS, RECORDS, RECORDS_BY_NAME,
+    RECORDS_BY_RUN, RECORDS_BY_SUITE, RUNS, RUNS_BY_SUITE, RecKey, RedbOptions, map_err,
 };
 
 /// One write, as queued by an async caller. JSON is encoded by the caller, off this thread.
@@ -122,22 +122,32 @@ fn apply<'a>(
     Ok(out)
 }
 
-/// Write blobs under keys that are absent (sizes first: checking existence never reads bytes).
+/// Write blobs under keys that are absent (small and large blobs share one key space).
 pub(crate) fn put_blobs(
     txn: &WriteTransaction,
     items: &[(BlobKey, Bytes)],
 ) -> Result<Vec<PutOutcome>, redb::Error> {
     let mut blobs = txn.open_table(BLOBS)?;
-    let mut sizes = txn.open_table(BLOB_SIZES)?;
+    let mut sizes = txn.open_table(LARGE_SIZES)?;
+    let mut large = None;
     let mut out = Vec::with_capacity(items.len());
     for (k, b) in items {
-        if sizes.get(k.as_str())?.is_some() {
+        let k = k.as_str();
+        if blobs.get(k)?.is_some() || sizes.get(k)?.is_some() {
             out.push(PutOutcome::AlreadyExists);
-        } else {
-            blobs.insert(k.as_str(), b.as_ref())?;
-            sizes.insert(k.as_str(), b.len() as u64)?;
-            out.push(PutOutcome::Created);
+            continue;
         }
+        if b.len() as u64 <= INLINE_READ_MAX {
+            blobs.insert(k, b.as_ref())?;
+        } else {
+            let large = match &mut large {
+                Some(t) => t,
+                None => large.insert(txn.open_table(LARGE_BLOBS)?),
+            };
+            large.insert(k, b.as_ref())?;
+            sizes.insert(k, b.len() as u64)?;
+        }
+        out.push(PutOutcome::Created);
     }
     Ok(out)
 }
@@ -147,7 +157,8 @@ fn apply_one(txn: &WriteTransaction, work: &Work) -> Result<Done, redb::Error> {
         Work::Put(items) => Ok(Done::Put(put_blobs(txn, items)?)),
         Work::Delete(k) => {
             txn.open_table(BLOBS)?.remove(k.as_str())?;
-            txn.open_table(BLOB_SIZES)?.remove(k.as_str())?;
+            txn.open_table(LARGE_BLOBS)?.remove(k.as_str())?;
+            txn.open_table(LARGE_SIZES)?.remove(k.as_str())?;
             Ok(Done::Unit)
         }
         Work::PutRun { id, suite, json } => {
