@@ -50,19 +50,56 @@ fn overhead(c: &mut Criterion) {
             })
         })
     });
+    g.bench_function("tokio_spawn_join_yield", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let handles: Vec<_> = (0..N)
+                    .map(|i| {
+                        tokio::spawn(async move {
+                            tokio::task::yield_now().await;
+                            black_box(i)
+                        })
+                    })
+                    .collect();
+                for h in handles {
+                    black_box(h.await.unwrap());
+                }
+            })
+        })
+    });
     let cores = Options::default().concurrency;
     for concurrency in [cores, 64, 1024] {
+        let options = Options {
+            concurrency,
+            ..Options::default()
+        };
+        // Ready at the first poll: completes inline, no spawn.
         g.bench_function(format!("sched_dag_j{concurrency}"), |b| {
-            let options = Options {
-                concurrency,
-                ..Options::default()
-            };
             b.iter(|| {
                 let s = rt
                     .block_on(run(
                         &dag,
                         &options,
                         |_, _| async { TaskOutcome::Succeeded },
+                        |e| {
+                            black_box(e);
+                        },
+                    ))
+                    .unwrap();
+                assert!(s.all_succeeded());
+            })
+        });
+        // Yields once: the first poll is Pending, so every attempt is spawned on the runtime.
+        g.bench_function(format!("sched_dag_yield_j{concurrency}"), |b| {
+            b.iter(|| {
+                let s = rt
+                    .block_on(run(
+                        &dag,
+                        &options,
+                        |_, _| async {
+                            tokio::task::yield_now().await;
+                            TaskOutcome::Succeeded
+                        },
                         |e| {
                             black_box(e);
                         },

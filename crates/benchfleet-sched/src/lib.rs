@@ -58,6 +58,7 @@
 
 mod cancel;
 mod dag;
+mod inflight;
 mod plan;
 mod ready;
 mod resources;

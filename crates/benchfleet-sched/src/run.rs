@@ -7,9 +7,9 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use tokio::task::{JoinError, JoinSet};
 use tokio::time::Instant;
 
+use crate::inflight::InFlight;
 use crate::{
     CancelToken, CycleError, Dag, NodeId, Readiness, Resources, Task, TaskCtx, TaskOutcome,
 };
@@ -238,9 +238,6 @@ pub enum SchedError {
         "benchfleet_sched::run must be awaited inside a tokio runtime (with the time driver enabled)"
     )]
     NoRuntime,
-    /// A spawned attempt was cancelled by the runtime (it is shutting down).
-    #[error("a task was cancelled by the tokio runtime (shutting down?): {0}")]
-    Runtime(#[source] JoinError),
 }
 
 /// How one attempt ended.
@@ -299,14 +296,14 @@ where
         messages: Vec::new(),
         stopped: None,
         finished: 0,
-        running: JoinSet::new(),
+        running: InFlight::new(),
         used: Resources::ZERO,
         deferred: Vec::new(),
         delayed: Vec::new(),
         stack: Vec::new(),
         rng: seed(dag),
     };
-    r.drive().await?;
+    r.drive().await;
     for s in &mut r.states {
         if *s == NodeState::Pending {
             *s = NodeState::Cancelled;
@@ -345,7 +342,7 @@ struct Runner<'a, T, F, E> {
     stopped: Option<StopReason>,
     /// Nodes in a final state.
     finished: usize,
-    running: JoinSet<Report>,
+    running: InFlight<Report>,
     used: Resources,
     /// Scratch: ready nodes popped but not fitting the budget now.
     deferred: Vec<NodeId>,
@@ -375,7 +372,7 @@ enum Started {
 
 /// What woke the loop.
 enum Wake {
-    Done(Result<Report, JoinError>),
+    Done(Report),
     Cancelled,
     RetryDue,
 }
@@ -387,7 +384,7 @@ where
     Fut: Future<Output = TaskOutcome> + Send + 'static,
     E: FnMut(&Event),
 {
-    async fn drive(&mut self) -> Result<(), SchedError> {
+    async fn drive(&mut self) {
         let token = self.options.cancel.clone();
         let mut cancelled = pin!(token.cancelled());
         loop {
@@ -403,7 +400,7 @@ where
             if self.running.is_empty() && !waiting_retry {
                 // Nothing running and nothing admissible: an empty ready queue (every node that
                 // fits did start: with nothing running the whole budget is free), or stopped.
-                return Ok(());
+                return;
             }
             let next_due = if waiting_retry {
                 self.delayed
@@ -416,7 +413,7 @@ where
             };
             let wake = tokio::select! {
                 biased;
-                Some(done) = self.running.join_next(), if !self.running.is_empty() => Wake::Done(done),
+                done = self.running.next(), if !self.running.is_empty() => Wake::Done(done),
                 () = &mut cancelled, if self.stopped.is_none() => Wake::Cancelled,
                 () = async {
                     match next_due {
@@ -427,9 +424,9 @@ where
             };
             match wake {
                 Wake::Done(done) => {
-                    self.on_done(done)?;
-                    while let Some(done) = self.running.try_join_next() {
-                        self.on_done(done)?;
+                    self.on_report(done);
+                    while let Some(done) = self.running.try_next() {
+                        self.on_report(done);
                     }
                 }
                 Wake::Cancelled => self.stop(StopReason::Cancelled),
@@ -516,11 +513,6 @@ where
                 Started::Spawned
             }
         }
-    }
-
-    fn on_done(&mut self, done: Result<Report, JoinError>) -> Result<(), SchedError> {
-        self.on_report(done.map_err(SchedError::Runtime)?);
-        Ok(())
     }
 
     fn on_report(&mut self, (idx, held, attempt): Report) {

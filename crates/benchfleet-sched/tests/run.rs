@@ -612,3 +612,29 @@ fn long_inline_runs_yield_and_still_see_cancellation() {
         }
     }
 }
+
+#[test]
+fn dropping_the_run_aborts_running_attempts() {
+    let dropped = Arc::new(AtomicBool::new(false));
+    let d = dag(jobs(&[Step::Hang, Step::Succeed]), &[(1, 0)]);
+    let flag = dropped.clone();
+    paused_runtime().block_on(async {
+        let options = Options::default();
+        let r = tokio::time::timeout(
+            Duration::from_secs(60),
+            run(
+                &d,
+                &options,
+                |ctx, job| perform(ctx.clone(), job.step(ctx.attempt), Some(flag.clone())),
+                |_| {},
+            ),
+        )
+        .await;
+        assert!(r.is_err(), "the hanging attempt cannot finish");
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        // Checked inside the runtime: its shutdown would drop the task anyway.
+        assert!(dropped.load(Ordering::SeqCst));
+    });
+}
