@@ -23,6 +23,13 @@
 //!   backoff with jitter; [`RunSummary::attempts`] records the attempts; a panic in a task is a
 //!   non-retryable failure.
 //!
+//! Execution model: `exec` is called on the scheduler's task and the returned future is polled
+//! once right there. An attempt that is ready at its first poll (a cache hit, an in-process no-op)
+//! completes without being spawned; any other is `tokio::spawn`ed and continues on the runtime's
+//! workers, so attempts run in parallel on a multi-threaded runtime. Keep the first poll short:
+//! put blocking work behind `spawn_blocking`. Dropping the future returned by [`run`] aborts the
+//! spawned attempts (dropping their futures).
+//!
 //! [`Readiness`] is the synchronous core (in-degree counters + priority queue) for callers who
 //! drive their own loop; [`Plan`] analyses a DAG without running it; [`Resources`] has the named
 //! profiles and the host budget.
@@ -71,7 +78,7 @@ pub use plan::Plan;
 pub use ready::Readiness;
 pub use resources::{
     DEFAULT_RESERVE_CPU, DEFAULT_RESERVE_MEM, PROFILES, ResourceError, Resources, fits_replicas,
-    parse_meminfo_total,
+    parse_meminfo_total, replicas_per_profile,
 };
 pub use run::{Counts, Event, NodeState, Options, RunSummary, SchedError, StopReason, run};
 pub use task::{RetryPolicy, Task, TaskCtx, TaskOutcome};

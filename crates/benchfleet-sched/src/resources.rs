@@ -222,6 +222,17 @@ pub fn fits_replicas(profile: Resources, budget: Resources) -> u64 {
     by(profile.cpu_millis, budget.cpu_millis).min(by(profile.memory_bytes, budget.memory_bytes))
 }
 
+/// [`fits_replicas`] for every named profile, smallest first: `(name, profile, replicas)`.
+pub fn replicas_per_profile(budget: Resources) -> Vec<(&'static str, Resources, u64)> {
+    PROFILES
+        .iter()
+        .map(|&(name, c, m)| {
+            let p = Resources::new(c, m);
+            (name, p, fits_replicas(p, budget))
+        })
+        .collect()
+}
+
 /// The `MemTotal` line of a `/proc/meminfo` text, in bytes.
 pub fn parse_meminfo_total(text: &str) -> Result<u64, String> {
     let line = text
@@ -299,6 +310,22 @@ mod tests {
         assert_eq!(
             fits_replicas(Resources::new(0, GIB), Resources::new(0, 3 * GIB)),
             3
+        );
+    }
+
+    #[test]
+    fn replicas_for_every_profile() {
+        let rows = replicas_per_profile(Resources::new(6400, 12 * GIB));
+        let got: Vec<(&str, u64)> = rows.iter().map(|(n, _, k)| (*n, *k)).collect();
+        assert_eq!(
+            got,
+            [
+                ("micro", 12),
+                ("small", 6),
+                ("medium", 3),
+                ("large", 1),
+                ("xlarge", 0)
+            ]
         );
     }
 
