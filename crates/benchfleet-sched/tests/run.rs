@@ -638,3 +638,39 @@ fn dropping_the_run_aborts_running_attempts() {
         assert!(dropped.load(Ordering::SeqCst));
     });
 }
+
+#[test]
+fn a_node_that_does_not_fit_is_passed_over_for_a_smaller_one() {
+    // Budget 2 CPUs. By critical path the order is 0, 1, 2; while 0 (1 CPU) runs, 1 (2 CPUs) does
+    // not fit, so 2 (1 CPU) starts before it.
+    let job = |cpu: u64, est: u64, step: Step| Job {
+        script: vec![step],
+        res: Resources::new(cpu, 0),
+        estimate: Some(Duration::from_secs(est)),
+        ..Job::default()
+    };
+    let d = dag(
+        vec![
+            job(1000, 10, Step::Yield),
+            job(2000, 5, Step::Succeed),
+            job(1000, 1, Step::Yield),
+        ],
+        &[],
+    );
+    let options = Options {
+        concurrency: 4,
+        budget: Some(Resources::new(2000, 0)),
+        ..Options::default()
+    };
+    let out = exec(&d, &options).unwrap();
+    let order: Vec<usize> = out
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Started { node, .. } => Some(node.index()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(order, [0, 2, 1]);
+    assert_eq!(out.states, [Succeeded, Succeeded, Succeeded]);
+}
