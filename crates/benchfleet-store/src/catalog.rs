@@ -5,13 +5,16 @@ use serde::{Deserialize, Serialize};
 
 use benchfleet_model::{Digest, Measurement, NodeKind, Outcome, RunId, RunInfo, Timestamp};
 
-use crate::Result;
+use crate::{ErrorKind, Result, StoreError};
 
 /// Storage tier a record currently lives in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Tier {
     /// Uncompressed, fast random access.
+    #[default]
     Hot,
     /// Compressed per record (zstd).
     Warm,
@@ -134,4 +137,25 @@ pub trait Catalog: Send + Sync + fmt::Debug + 'static {
     async fn insert_records(&self, entries: &[RecordEntry]) -> Result<()>;
 
     async fn query_records(&self, query: &RecordQuery) -> Result<Vec<RecordEntry>>;
+
+    /// Replace the `tier` and `location` of existing entries, all in ONE transaction: either
+    /// every entry moves or none does. Each element is a complete row as returned by
+    /// [`query_records`](Catalog::query_records) with only `tier` and `location` changed; the
+    /// backend finds the stored row by `digest` (or by any other field of the row, all of which are
+    /// unchanged). Idempotent: moving an entry to where it already is succeeds. An entry whose row
+    /// does not exist is [`ErrorKind::NotFound`] and nothing is changed.
+    ///
+    /// This is the commit point of a tier migration (copy → verify → **move** → delete source).
+    /// The default reports [`ErrorKind::Unsupported`], so a catalog without it can still store and
+    /// read the hot tier; `benchfleet tier migrate` then says which backend lacks it.
+    async fn move_records(&self, entries: &[RecordEntry]) -> Result<()> {
+        let _ = entries;
+        Err(StoreError::new(
+            ErrorKind::Unsupported,
+            self.name(),
+            "move_records",
+            "this catalog backend cannot move records between tiers (Catalog::move_records is not \
+             implemented); tier migration needs it",
+        ))
+    }
 }

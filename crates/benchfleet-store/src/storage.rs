@@ -2,25 +2,78 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use benchfleet_model::{RunId, RunRecord};
+use benchfleet_model::{Digest, RunId, RunRecord};
 
+use crate::cache::{ByteLru, CacheKey, CacheStats};
+use crate::codec::{self, HOT_NS, Location};
 use crate::{
-    BlobStore, Catalog, ErrorKind, RecordEntry, RecordQuery, Result, StoreError, Tier, content,
+    BlobStore, Catalog, ErrorKind, RecordEntry, RecordQuery, Result, StoreError, Tier, TierPolicy,
+    content,
 };
 
 /// Namespace of hot, uncompressed records in the blob store.
-pub const RECORDS_NS: &str = "records";
+pub const RECORDS_NS: &str = HOT_NS;
 
-/// A catalog and a blob store, composed: what the runner writes results into and reads them from.
+/// The blob store of each tier. They may be the same store: namespaces keep them apart.
+#[derive(Clone, Debug)]
+pub struct TierStores {
+    pub hot: Arc<dyn BlobStore>,
+    pub warm: Arc<dyn BlobStore>,
+    pub cold: Arc<dyn BlobStore>,
+}
+
+impl TierStores {
+    /// One store for every tier.
+    pub fn single(store: Arc<dyn BlobStore>) -> Self {
+        TierStores {
+            hot: store.clone(),
+            warm: store.clone(),
+            cold: store,
+        }
+    }
+
+    pub fn get(&self, tier: Tier) -> &Arc<dyn BlobStore> {
+        match tier {
+            Tier::Hot => &self.hot,
+            Tier::Warm => &self.warm,
+            Tier::Cold => &self.cold,
+        }
+    }
+}
+
+/// A catalog and the tiers' blob stores, composed: what the runner writes results into and
+/// reads them from. Reads are transparent across tiers and go through a shared byte-bounded
+/// LRU cache; every read is verified against the record's SHA-256.
 #[derive(Clone, Debug)]
 pub struct Storage {
     pub catalog: Arc<dyn Catalog>,
+    /// The hot tier's blob store (new records, migration journals).
     pub blobs: Arc<dyn BlobStore>,
+    pub tiers: TierStores,
+    pub policy: TierPolicy,
+    cache: Arc<ByteLru>,
 }
 
 impl Storage {
+    /// One blob store for every tier, default policy.
     pub fn new(catalog: Arc<dyn Catalog>, blobs: Arc<dyn BlobStore>) -> Self {
-        Storage { catalog, blobs }
+        Self::tiered(catalog, TierStores::single(blobs), TierPolicy::default())
+    }
+
+    /// A store per tier and a policy.
+    pub fn tiered(catalog: Arc<dyn Catalog>, tiers: TierStores, policy: TierPolicy) -> Self {
+        let cache = Arc::new(ByteLru::new(policy.cache_bytes));
+        Storage {
+            catalog,
+            blobs: tiers.hot.clone(),
+            tiers,
+            policy,
+            cache,
+        }
+    }
+
+    pub fn cache_stats(&self) -> CacheStats {
+        self.cache.stats()
     }
 
     /// Store a batch of records in the hot tier: bytes first (one batch), then their catalog
@@ -31,22 +84,15 @@ impl Storage {
         let mut entries = Vec::with_capacity(records.len());
         for r in records {
             let bytes = r.canonical_bytes();
-            let digest = benchfleet_model::Digest::of(&bytes);
+            let digest = Digest::of(&bytes);
             let key = content::key_for(RECORDS_NS, &digest);
-            entries.push(RecordEntry {
+            entries.push(entry_for(
+                r,
                 digest,
-                run_id: r.run_id.clone(),
-                suite: r.suite.clone(),
-                name: r.name.clone(),
-                kind: r.kind,
-                iteration: r.iteration,
-                started_at: r.started_at,
-                measurement: r.measurement,
-                outcome: r.outcome.clone(),
-                size: bytes.len() as u64,
-                tier: Tier::Hot,
-                location: key.to_string(),
-            });
+                bytes.len() as u64,
+                Tier::Hot,
+                key.to_string(),
+            ));
             items.push((key, Bytes::from(bytes)));
         }
         self.blobs.put_many(items).await?;
@@ -54,20 +100,9 @@ impl Storage {
         Ok(entries)
     }
 
-    /// Read one record back, verified against its digest.
+    /// Read one record back, verified against its digest, from whichever tier holds it.
     pub async fn read_record(&self, entry: &RecordEntry) -> Result<RunRecord> {
-        let bytes = match entry.tier {
-            Tier::Hot => content::get(&*self.blobs, RECORDS_NS, &entry.digest).await?,
-            other => {
-                return Err(StoreError::new(
-                    ErrorKind::Unsupported,
-                    self.blobs.name(),
-                    "read record",
-                    format!("record is in the {other} tier, which this storage has not configured"),
-                )
-                .with_key(entry.digest));
-            }
-        };
+        let bytes = self.read_bytes(entry).await?;
         RunRecord::from_canonical_bytes(&bytes).map_err(|e| {
             StoreError::new(
                 ErrorKind::Decode,
@@ -79,6 +114,149 @@ impl Storage {
         })
     }
 
+    /// A record's canonical bytes, verified. If the entry's location is gone (a migration moved
+    /// the record after the entry was read), the catalog is asked again and the new location
+    /// is read.
+    pub async fn read_bytes(&self, entry: &RecordEntry) -> Result<Bytes> {
+        if let Some(b) = self.cache.get(&CacheKey::Record(entry.digest)) {
+            return Ok(b);
+        }
+        let bytes = match self.read_uncached(entry).await {
+            Ok(b) => b,
+            Err(e) if e.is_not_found() => {
+                let fresh = self.current_entry(entry).await?;
+                match fresh {
+                    Some(f) if f.location != entry.location || f.tier != entry.tier => {
+                        self.read_uncached(&f).await?
+                    }
+                    _ => return Err(e),
+                }
+            }
+            Err(e) => return Err(e),
+        };
+        self.cache
+            .insert(CacheKey::Record(entry.digest), bytes.clone());
+        Ok(bytes)
+    }
+
+    /// The catalog's current row for `entry`'s record.
+    pub async fn current_entry(&self, entry: &RecordEntry) -> Result<Option<RecordEntry>> {
+        let rows = self
+            .catalog
+            .query_records(&RecordQuery {
+                run_id: Some(entry.run_id.clone()),
+                name: Some(entry.name.clone()),
+                since: Some(entry.started_at),
+                until: Some(benchfleet_model::Timestamp(
+                    entry.started_at.0.saturating_add(1),
+                )),
+                ..Default::default()
+            })
+            .await?;
+        Ok(rows.into_iter().find(|r| r.digest == entry.digest))
+    }
+
+    /// Read without the record cache (blocks and dictionaries may still come from the cache).
+    /// Always verified.
+    pub(crate) async fn read_uncached(&self, entry: &RecordEntry) -> Result<Bytes> {
+        let loc = Location::parse(entry.tier, &entry.location)?;
+        self.read_location(&entry.digest, entry.size, &loc).await
+    }
+
+    pub(crate) async fn read_location(
+        &self,
+        digest: &Digest,
+        size: u64,
+        loc: &Location,
+    ) -> Result<Bytes> {
+        let store = self.tiers.get(loc.tier());
+        let bytes = match loc {
+            Location::Hot { key } => store.get(key).await?,
+            Location::Warm { key, dict } => {
+                let raw = store.get(key).await?;
+                let dict_bytes = match dict {
+                    Some(d) => Some(self.dictionary(d).await?),
+                    None => None,
+                };
+                let size = usize::try_from(size).unwrap_or(usize::MAX);
+                Bytes::from(codec::warm_decompress(
+                    key,
+                    &raw,
+                    dict_bytes.as_deref(),
+                    size,
+                )?)
+            }
+            Location::Cold {
+                segment,
+                block_offset,
+                block_len,
+                offset,
+                len,
+            } => {
+                let block = self.cold_block(segment, *block_offset, *block_len).await?;
+                let (start, end) = (*offset as usize, (*offset + *len) as usize);
+                if end > block.len() {
+                    return Err(StoreError::new(
+                        ErrorKind::Corrupt,
+                        store.name(),
+                        "read cold record",
+                        format!(
+                            "record at {start}..{end} lies outside its block of {} bytes",
+                            block.len()
+                        ),
+                    )
+                    .with_key(loc));
+                }
+                block.slice(start..end)
+            }
+        };
+        content::verify(store.name(), loc.key(), digest, &bytes)?;
+        Ok(bytes)
+    }
+
+    /// A decompressed cold block: one range read, one xz stream.
+    async fn cold_block(&self, segment: &crate::BlobKey, offset: u64, len: u64) -> Result<Bytes> {
+        let key = CacheKey::Block(segment.clone(), offset);
+        if let Some(b) = self.cache.get(&key) {
+            return Ok(b);
+        }
+        let raw = self
+            .tiers
+            .cold
+            .get_range(segment, offset..offset + len)
+            .await?;
+        if raw.len() as u64 != len {
+            return Err(StoreError::new(
+                ErrorKind::Corrupt,
+                self.tiers.cold.name(),
+                "read cold block",
+                format!(
+                    "block at {offset} should be {len} bytes but the segment gave {}; the segment is truncated",
+                    raw.len()
+                ),
+            )
+            .with_key(segment));
+        }
+        let plain = Bytes::from(codec::xz_decompress(&format!("{segment}#{offset}"), &raw)?);
+        self.cache.insert(key, plain.clone());
+        Ok(plain)
+    }
+
+    /// A warm dictionary by id, verified against it.
+    pub(crate) async fn dictionary(&self, id: &Digest) -> Result<Bytes> {
+        let key = CacheKey::Dict(*id);
+        if let Some(b) = self.cache.get(&key) {
+            return Ok(b);
+        }
+        let b = content::get(&*self.tiers.warm, codec::DICT_NS, id).await?;
+        self.cache.insert(key, b.clone());
+        Ok(b)
+    }
+
+    pub(crate) fn forget(&self, key: &CacheKey) {
+        self.cache.remove(key);
+    }
+
     /// Every record of a run, in catalog order.
     pub async fn read_run(&self, id: &RunId) -> Result<Vec<RunRecord>> {
         let entries = self.catalog.query_records(&RecordQuery::run(id)).await?;
@@ -87,5 +265,29 @@ impl Storage {
             out.push(self.read_record(e).await?);
         }
         Ok(out)
+    }
+}
+
+/// The hot catalog row of `r`.
+pub(crate) fn entry_for(
+    r: &RunRecord,
+    digest: Digest,
+    size: u64,
+    tier: Tier,
+    location: String,
+) -> RecordEntry {
+    RecordEntry {
+        digest,
+        run_id: r.run_id.clone(),
+        suite: r.suite.clone(),
+        name: r.name.clone(),
+        kind: r.kind,
+        iteration: r.iteration,
+        started_at: r.started_at,
+        measurement: r.measurement,
+        outcome: r.outcome.clone(),
+        size,
+        tier,
+        location,
     }
 }

@@ -1,0 +1,446 @@
+//! The tiers' encodings and the location strings that name them.
+//!
+//! - hot: `records/ab/cd/<record sha256>` — the canonical bytes as they are.
+//! - warm: `warm/ab/cd/<record sha256>-<dict id>` holding one zstd frame, compressed with the
+//!   suite's dictionary; the location is `<key>?dict=<dictionary sha256>` (or just `<key>` with
+//!   no dictionary). Dictionaries live under `dicts/ab/cd/<sha256 of the dictionary>`.
+//! - cold: `cold/ab/cd/<segment sha256>`, a segment of independent xz streams (blocks); the
+//!   location `<segment key>#<block offset>+<block length>@<offset>+<length>` is the index: one
+//!   range read of the block, one block decompression, one slice.
+
+use std::io::{Read as _, Write as _};
+
+use benchfleet_model::Digest;
+
+use crate::{BlobKey, ErrorKind, Result, StoreError, Tier, content};
+
+/// Namespace of hot records.
+pub const HOT_NS: &str = "records";
+/// Namespace of warm records.
+pub const WARM_NS: &str = "warm";
+/// Namespace of warm dictionaries (content-addressed).
+pub const DICT_NS: &str = "dicts";
+/// Namespace of the suite → dictionary pointers.
+pub const SUITE_DICT_NS: &str = "dict-suites";
+/// Namespace of cold segments (content-addressed).
+pub const COLD_NS: &str = "cold";
+/// Namespace of migration journals (in the hot store).
+pub const JOURNAL_NS: &str = "tier-journal";
+
+/// Where a record's bytes are, parsed from [`RecordEntry::location`](crate::RecordEntry).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Location {
+    Hot {
+        key: BlobKey,
+    },
+    Warm {
+        key: BlobKey,
+        dict: Option<Digest>,
+    },
+    Cold {
+        segment: BlobKey,
+        block_offset: u64,
+        block_len: u64,
+        offset: u64,
+        len: u64,
+    },
+}
+
+fn bad_location(loc: &str, why: &str) -> StoreError {
+    StoreError::new(
+        ErrorKind::Decode,
+        "catalog",
+        "parse location",
+        format!("malformed record location ({why}); run `benchfleet tier verify`"),
+    )
+    .with_key(loc)
+}
+
+impl Location {
+    pub fn hot(digest: &Digest) -> Self {
+        Location::Hot {
+            key: content::key_for(HOT_NS, digest),
+        }
+    }
+
+    pub fn warm(digest: &Digest, dict: Option<Digest>) -> Self {
+        let hex = digest.to_hex();
+        let dict_id = dict.map_or_else(|| "raw".to_owned(), |d| d.short(16));
+        let key = BlobKey::new(format!(
+            "{WARM_NS}/{}/{}/{hex}-{dict_id}",
+            &hex[..2],
+            &hex[2..4]
+        ))
+        .expect("hex digests make valid keys");
+        Location::Warm { key, dict }
+    }
+
+    pub fn tier(&self) -> Tier {
+        match self {
+            Location::Hot { .. } => Tier::Hot,
+            Location::Warm { .. } => Tier::Warm,
+            Location::Cold { .. } => Tier::Cold,
+        }
+    }
+
+    /// The blob holding the record (for cold, the whole segment).
+    pub fn key(&self) -> &BlobKey {
+        match self {
+            Location::Hot { key } | Location::Warm { key, .. } => key,
+            Location::Cold { segment, .. } => segment,
+        }
+    }
+
+    /// Parse a catalog location for `tier`.
+    pub fn parse(tier: Tier, loc: &str) -> Result<Self> {
+        let key = |s: &str| BlobKey::new(s).map_err(|_| bad_location(loc, "invalid blob key"));
+        match tier {
+            Tier::Hot => Ok(Location::Hot { key: key(loc)? }),
+            Tier::Warm => match loc.split_once("?dict=") {
+                Some((k, d)) => Ok(Location::Warm {
+                    key: key(k)?,
+                    dict: Some(
+                        d.parse()
+                            .map_err(|_| bad_location(loc, "dictionary id is not a digest"))?,
+                    ),
+                }),
+                None => Ok(Location::Warm {
+                    key: key(loc)?,
+                    dict: None,
+                }),
+            },
+            Tier::Cold => {
+                let (seg, rest) = loc
+                    .split_once('#')
+                    .ok_or_else(|| bad_location(loc, "no `#` before the block"))?;
+                let (block, rec) = rest
+                    .split_once('@')
+                    .ok_or_else(|| bad_location(loc, "no `@` before the offset"))?;
+                let pair = |s: &str| -> Result<(u64, u64)> {
+                    let (a, b) = s
+                        .split_once('+')
+                        .ok_or_else(|| bad_location(loc, "expected OFFSET+LENGTH"))?;
+                    let n = |x: &str| {
+                        x.parse::<u64>()
+                            .map_err(|_| bad_location(loc, "offset or length is not a number"))
+                    };
+                    Ok((n(a)?, n(b)?))
+                };
+                let (block_offset, block_len) = pair(block)?;
+                let (offset, len) = pair(rec)?;
+                Ok(Location::Cold {
+                    segment: key(seg)?,
+                    block_offset,
+                    block_len,
+                    offset,
+                    len,
+                })
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Hot { key } => write!(f, "{key}"),
+            Location::Warm { key, dict: None } => write!(f, "{key}"),
+            Location::Warm { key, dict: Some(d) } => write!(f, "{key}?dict={d}"),
+            Location::Cold {
+                segment,
+                block_offset,
+                block_len,
+                offset,
+                len,
+            } => write!(f, "{segment}#{block_offset}+{block_len}@{offset}+{len}"),
+        }
+    }
+}
+
+fn codec_err(op: &'static str, key: &impl std::fmt::Display, e: std::io::Error) -> StoreError {
+    StoreError::new(
+        ErrorKind::Corrupt,
+        "codec",
+        op,
+        format!("{e}; the stored object is damaged (run `benchfleet tier verify`)"),
+    )
+    .with_key(key)
+    .with_source(e)
+}
+
+/// Train a zstd dictionary of at most `max_bytes` on `samples`; `None` when there is too little
+/// material for one to help (zstd refuses, or the samples are tiny).
+pub fn train_dictionary(samples: &[&[u8]], max_bytes: usize) -> Option<Vec<u8>> {
+    let total: usize = samples.iter().map(|s| s.len()).sum();
+    if max_bytes == 0 || samples.len() < 8 || total < 4 * 1024 {
+        return None;
+    }
+    // zstd wants roughly 10–100x the dictionary size in samples.
+    let size = max_bytes.min(total / 10).max(1024);
+    match zstd::dict::from_samples(samples, size) {
+        Ok(d) if !d.is_empty() => Some(d),
+        Ok(_) => None,
+        Err(e) => {
+            tracing::debug!("zstd dictionary training declined: {e}");
+            None
+        }
+    }
+}
+
+/// Compresses warm records with one prepared dictionary (reused for a whole batch).
+pub struct WarmEncoder {
+    inner: zstd::bulk::Compressor<'static>,
+}
+
+impl std::fmt::Debug for WarmEncoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WarmEncoder")
+    }
+}
+
+impl WarmEncoder {
+    pub fn new(level: i32, dict: Option<&[u8]>) -> Result<Self> {
+        let inner = match dict {
+            Some(d) => zstd::bulk::Compressor::with_dictionary(level, d),
+            None => zstd::bulk::Compressor::new(level),
+        }
+        .map_err(|e| codec_err("zstd init", &"warm", e))?;
+        Ok(WarmEncoder { inner })
+    }
+
+    pub fn compress(&mut self, bytes: &[u8]) -> Result<Vec<u8>> {
+        self.inner
+            .compress(bytes)
+            .map_err(|e| codec_err("zstd compress", &"warm", e))
+    }
+}
+
+/// Decompress one warm record of `size` bytes.
+pub fn warm_decompress(
+    key: &BlobKey,
+    bytes: &[u8],
+    dict: Option<&[u8]>,
+    size: usize,
+) -> Result<Vec<u8>> {
+    let mut d = match dict {
+        Some(dict) => zstd::bulk::Decompressor::with_dictionary(dict),
+        None => zstd::bulk::Decompressor::new(),
+    }
+    .map_err(|e| codec_err("zstd init", key, e))?;
+    d.decompress(bytes, size)
+        .map_err(|e| codec_err("zstd decompress", key, e))
+}
+
+fn xz_stream(level: u32, block_bytes: usize) -> std::io::Result<liblzma::stream::Stream> {
+    let mut opts = liblzma::stream::LzmaOptions::new_preset(level)?;
+    // A dictionary larger than the block buys nothing and costs memory on both sides.
+    let dict = u32::try_from(block_bytes.next_power_of_two().max(4096)).unwrap_or(u32::MAX);
+    opts.dict_size(dict);
+    let mut filters = liblzma::stream::Filters::new();
+    filters.lzma2(&opts);
+    Ok(liblzma::stream::Stream::new_stream_encoder(
+        &filters,
+        liblzma::stream::Check::Crc32,
+    )?)
+}
+
+/// Compress one cold block as a complete xz stream.
+pub fn xz_compress(level: u32, block: &[u8]) -> Result<Vec<u8>> {
+    let run = || -> std::io::Result<Vec<u8>> {
+        let stream = xz_stream(level, block.len())?;
+        let mut enc =
+            liblzma::write::XzEncoder::new_stream(Vec::with_capacity(block.len() / 4), stream);
+        enc.write_all(block)?;
+        enc.finish()
+    };
+    run().map_err(|e| codec_err("xz compress", &"cold block", e))
+}
+
+/// Decompress one cold block (a complete xz stream) of `expected` bytes at most.
+pub fn xz_decompress(key: &impl std::fmt::Display, bytes: &[u8]) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(bytes.len() * 6);
+    liblzma::read::XzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .map_err(|e| codec_err("xz decompress", key, e))?;
+    Ok(out)
+}
+
+/// Where one record went in a segment under construction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Placement {
+    pub digest: Digest,
+    pub block_offset: u64,
+    pub block_len: u64,
+    pub offset: u64,
+    pub len: u64,
+}
+
+/// Packs records into independent xz blocks of about `block_bytes` each.
+#[derive(Debug)]
+pub struct SegmentBuilder {
+    level: u32,
+    block_bytes: usize,
+    segment: Vec<u8>,
+    block: Vec<u8>,
+    pending: Vec<(Digest, u64, u64)>,
+    placed: Vec<Placement>,
+}
+
+impl SegmentBuilder {
+    pub fn new(level: u32, block_bytes: usize) -> Self {
+        SegmentBuilder {
+            level,
+            block_bytes,
+            segment: Vec::new(),
+            block: Vec::with_capacity(block_bytes),
+            pending: Vec::new(),
+            placed: Vec::new(),
+        }
+    }
+
+    /// Append a record; closes the current block when it reaches the block size.
+    pub fn push(&mut self, digest: Digest, bytes: &[u8]) -> Result<()> {
+        self.pending
+            .push((digest, self.block.len() as u64, bytes.len() as u64));
+        self.block.extend_from_slice(bytes);
+        if self.block.len() >= self.block_bytes {
+            self.close_block()?;
+        }
+        Ok(())
+    }
+
+    fn close_block(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let compressed = xz_compress(self.level, &self.block)?;
+        let block_offset = self.segment.len() as u64;
+        let block_len = compressed.len() as u64;
+        self.segment.extend_from_slice(&compressed);
+        for (digest, offset, len) in self.pending.drain(..) {
+            self.placed.push(Placement {
+                digest,
+                block_offset,
+                block_len,
+                offset,
+                len,
+            });
+        }
+        self.block.clear();
+        Ok(())
+    }
+
+    /// Compressed bytes so far (closed blocks only).
+    pub fn compressed_len(&self) -> usize {
+        self.segment.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.placed.is_empty() && self.pending.is_empty()
+    }
+
+    /// Close the last block; the segment's bytes and where each record is.
+    pub fn finish(mut self) -> Result<(Vec<u8>, Vec<Placement>)> {
+        self.close_block()?;
+        Ok((self.segment, self.placed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_round_trip() {
+        let d = Digest::of(b"record");
+        let dict = Digest::of(b"dict");
+        let seg = content::key_for(COLD_NS, &Digest::of(b"segment"));
+        for loc in [
+            Location::hot(&d),
+            Location::warm(&d, Some(dict)),
+            Location::warm(&d, None),
+            Location::Cold {
+                segment: seg,
+                block_offset: 12,
+                block_len: 3456,
+                offset: 789,
+                len: 1011,
+            },
+        ] {
+            let text = loc.to_string();
+            assert_eq!(Location::parse(loc.tier(), &text).unwrap(), loc, "{text}");
+        }
+    }
+
+    #[test]
+    fn malformed_locations_are_decode_errors() {
+        for (tier, loc) in [
+            (Tier::Hot, "../x"),
+            (Tier::Warm, "warm/ab?dict=zz"),
+            (Tier::Cold, "cold/ab"),
+            (Tier::Cold, "cold/ab#1+2"),
+            (Tier::Cold, "cold/ab#1+2@x+3"),
+            (Tier::Cold, "cold/ab#12@3+4"),
+        ] {
+            let err = Location::parse(tier, loc).unwrap_err();
+            assert_eq!(err.kind, ErrorKind::Decode, "{loc}");
+        }
+    }
+
+    #[test]
+    fn segment_blocks_decode_independently() {
+        let records: Vec<Vec<u8>> = (0..300)
+            .map(|i| format!("{{\"i\":{i},\"pad\":\"{}\"}}", "x".repeat(i % 97)).into_bytes())
+            .collect();
+        let mut b = SegmentBuilder::new(6, 4096);
+        for r in &records {
+            b.push(Digest::of(r), r).unwrap();
+        }
+        let (segment, placed) = b.finish().unwrap();
+        assert_eq!(placed.len(), records.len());
+        let blocks: std::collections::BTreeSet<u64> =
+            placed.iter().map(|p| p.block_offset).collect();
+        assert!(blocks.len() > 1, "expected several blocks");
+        for (p, r) in placed.iter().zip(&records) {
+            let block = &segment[p.block_offset as usize..(p.block_offset + p.block_len) as usize];
+            let plain = xz_decompress(&"test", block).unwrap();
+            assert_eq!(
+                &plain[p.offset as usize..(p.offset + p.len) as usize],
+                &r[..]
+            );
+        }
+    }
+
+    #[test]
+    fn warm_round_trip_with_and_without_dictionary() {
+        let records: Vec<Vec<u8>> = (0..200)
+            .map(|i| {
+                format!(
+                    "{{\"suite\":\"s\",\"name\":\"bench-{}\",\"wall_ns\":{}}}",
+                    i % 7,
+                    i * 7919
+                )
+                .into_bytes()
+            })
+            .collect();
+        let samples: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
+        let dict = train_dictionary(&samples, 4096);
+        for d in [None, dict.as_deref()] {
+            let mut enc = WarmEncoder::new(3, d).unwrap();
+            for r in &records {
+                let z = enc.compress(r).unwrap();
+                let key = BlobKey::new("k").unwrap();
+                assert_eq!(warm_decompress(&key, &z, d, r.len()).unwrap(), *r);
+            }
+        }
+        // A damaged frame is reported, not returned.
+        let mut enc = WarmEncoder::new(3, None).unwrap();
+        let mut z = enc.compress(&records[0]).unwrap();
+        let mid = z.len() / 2;
+        z[mid] ^= 0xff;
+        let key = BlobKey::new("k").unwrap();
+        if let Ok(out) = warm_decompress(&key, &z, None, records[0].len()) {
+            assert_ne!(out, records[0]);
+        }
+    }
+}
