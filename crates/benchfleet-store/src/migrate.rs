@@ -130,6 +130,11 @@ impl FaultPlan {
         Ok(FaultPlan::new(phase, after, FaultAction::Abort))
     }
 
+    /// Events of the plan's phase seen so far (a plan with `after == u64::MAX` just counts).
+    pub fn seen(&self) -> u64 {
+        self.seen.load(Ordering::SeqCst)
+    }
+
     fn hit(&self, phase: Phase) -> Result<()> {
         if phase != self.phase {
             return Ok(());
