@@ -53,6 +53,36 @@ pub struct StorageConfig {
     pub root: PathBuf,
     pub catalog: CatalogConfig,
     pub hot: BlobConfig,
+    /// Where warm (zstd) records live.
+    pub warm: BlobConfig,
+    /// Where cold (xz segment) records live.
+    pub cold: BlobConfig,
+    /// When records move between tiers, and how each tier compresses.
+    pub policy: TierPolicyConfig,
+}
+
+/// `[storage.policy]`: ages, compression levels and sizes of the tiered store.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TierPolicyConfig {
+    /// Records older than this many days leave the hot tier.
+    pub hot_days: u32,
+    /// Records older than this many days leave the warm tier for the cold one.
+    pub warm_days: u32,
+    /// zstd level of the warm tier (1–22).
+    pub warm_level: i32,
+    /// Largest zstd dictionary trained per suite, bytes; 0 disables dictionaries.
+    pub warm_dictionary_bytes: usize,
+    /// xz preset of the cold tier (0–9).
+    pub cold_level: u32,
+    /// Uncompressed bytes per independently compressed cold block.
+    pub cold_block_bytes: usize,
+    /// Target compressed size of a cold segment, bytes.
+    pub cold_segment_bytes: usize,
+    /// Byte bound of the read cache; 0 disables it.
+    pub cache_bytes: u64,
+    /// Records per warm migration batch.
+    pub migrate_batch_records: usize,
 }
 
 /// Which catalog backend, and where.
@@ -93,6 +123,12 @@ pub struct RunConfig {
     pub jobs: usize,
     pub keep_going: bool,
     pub stderr_tail_bytes: usize,
+    /// Reuse stored results of unchanged nodes.
+    pub cache: bool,
+    /// Fraction of the host's CPUs kept free when admitting jobs by their resources.
+    pub reserve_cpu: f64,
+    /// Fraction of the host's memory kept free when admitting jobs by their resources.
+    pub reserve_memory: f64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -121,12 +157,70 @@ impl StorageConfig {
         self.resolve(&self.hot.path, "blobs")
     }
 
+    /// The warm tier's location, resolved against the root.
+    pub fn warm_path(&self) -> PathBuf {
+        self.resolve(&self.warm.path, "warm")
+    }
+
+    /// The cold tier's location, resolved against the root.
+    pub fn cold_path(&self) -> PathBuf {
+        self.resolve(&self.cold.path, "cold")
+    }
+
     fn resolve(&self, path: &str, default: &str) -> PathBuf {
         if path.is_empty() {
             self.root.join(default)
         } else {
             PathBuf::from(path)
         }
+    }
+}
+
+impl TierPolicyConfig {
+    /// Values that cannot work together, as (dotted key, what is wrong).
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let key = |k: &str| format!("storage.policy.{k}");
+        let mut out = Vec::new();
+        if self.warm_days < self.hot_days {
+            out.push((
+                key("warm_days"),
+                format!(
+                    "{} is less than hot_days ({}); records would skip the warm tier",
+                    self.warm_days, self.hot_days
+                ),
+            ));
+        }
+        if !(1..=22).contains(&self.warm_level) {
+            out.push((
+                key("warm_level"),
+                format!("{} is not a zstd level (1–22)", self.warm_level),
+            ));
+        }
+        if self.cold_level > 9 {
+            out.push((
+                key("cold_level"),
+                format!("{} is not an xz preset (0–9)", self.cold_level),
+            ));
+        }
+        if !(1024..=64 * 1024 * 1024).contains(&self.cold_block_bytes) {
+            out.push((
+                key("cold_block_bytes"),
+                format!("{} is outside 1 KiB–64 MiB", self.cold_block_bytes),
+            ));
+        }
+        if self.cold_segment_bytes < self.cold_block_bytes / 8 {
+            out.push((
+                key("cold_segment_bytes"),
+                format!(
+                    "{} is far below cold_block_bytes ({})",
+                    self.cold_segment_bytes, self.cold_block_bytes
+                ),
+            ));
+        }
+        if self.migrate_batch_records == 0 {
+            out.push((key("migrate_batch_records"), "must be at least 1".into()));
+        }
+        out
     }
 }
 
@@ -232,6 +326,21 @@ pub fn load(sources: &Sources) -> Result<Loaded, ConfigError> {
     let config = figment
         .extract::<Config>()
         .map_err(|e| ConfigError::Invalid(describe(e)))?;
+    let problems = config.storage.policy.problems();
+    if !problems.is_empty() {
+        return Err(ConfigError::Invalid(
+            problems
+                .into_iter()
+                .map(|(key, what)| {
+                    let origin = figment
+                        .find_metadata(&key)
+                        .map(|m| origin(m, &key.split('.').map(str::to_owned).collect::<Vec<_>>()))
+                        .unwrap_or_default();
+                    format!("  `{key}`: {what} (set by {origin})")
+                })
+                .collect(),
+        ));
+    }
     Ok(Loaded {
         config,
         figment,

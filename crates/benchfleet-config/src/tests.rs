@@ -92,6 +92,38 @@ fn errors_name_key_and_origin() {
             &["storage.hot.backend", "floppy", "fs"],
         ),
         ("[output]\nprogress = 3\n", &["output.progress"]),
+        (
+            "[storage.cold]\nbackend = 'tape'\n",
+            &["storage.cold.backend", "tape", "benchfleet.toml"],
+        ),
+        (
+            "[storage.policy]\nhot_days = 30\nwarm_days = 10\n",
+            &[
+                "storage.policy.warm_days",
+                "less than hot_days",
+                "benchfleet.toml",
+            ],
+        ),
+        (
+            "[storage.policy]\nwarm_level = 40\n",
+            &["storage.policy.warm_level", "zstd level", "benchfleet.toml"],
+        ),
+        (
+            "[storage.policy]\ncold_level = 12\n",
+            &["storage.policy.cold_level", "xz preset"],
+        ),
+        (
+            "[storage.policy]\ncold_block_bytes = 10\n",
+            &["storage.policy.cold_block_bytes", "1 KiB"],
+        ),
+        (
+            "[storage.policy]\nmigrate_batch_records = 0\n",
+            &["storage.policy.migrate_batch_records"],
+        ),
+        (
+            "[storage.policy]\nhot_dyas = 3\n",
+            &["hot_dyas", "benchfleet.toml"],
+        ),
     ];
     for (file, needles) in cases {
         Jail::expect_with(|jail| {
@@ -125,4 +157,36 @@ fn missing_config_file_is_an_error() {
     .unwrap_err();
     assert!(matches!(err, ConfigError::MissingFile(_)));
     assert!(err.to_string().contains("/nonexistent/x.toml"));
+}
+
+#[test]
+fn tier_defaults_and_overrides() {
+    let l = load(&Sources::defaults_only()).unwrap();
+    let s = &l.config.storage;
+    assert_eq!(
+        (s.warm.backend, s.cold.backend),
+        (BlobBackend::Fs, BlobBackend::Fs)
+    );
+    assert_eq!(s.warm_path(), PathBuf::from(".benchfleet/warm"));
+    assert_eq!(s.cold_path(), PathBuf::from(".benchfleet/cold"));
+    let p = &s.policy;
+    assert_eq!((p.hot_days, p.warm_days, p.warm_level), (7, 90, 3));
+    assert_eq!(p.cache_bytes, 512 * 1024 * 1024);
+    assert!(p.problems().is_empty());
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            PROJECT_FILE,
+            "[storage.cold]\nbackend = 'redb'\npath = '/data/cold'\n[storage.policy]\nhot_days = 1\n",
+        )?;
+        jail.set_env("BENCHFLEET_STORAGE__POLICY__WARM_DAYS", "30");
+        let l = load_in(jail, &[("storage.policy.cold_level", 9.into())]).unwrap();
+        let s = &l.config.storage;
+        assert_eq!(s.cold.backend, BlobBackend::Redb);
+        assert_eq!(s.cold_path(), PathBuf::from("/data/cold"));
+        assert_eq!(
+            (s.policy.hot_days, s.policy.warm_days, s.policy.cold_level),
+            (1, 30, 9)
+        );
+        Ok(())
+    });
 }
