@@ -30,6 +30,14 @@ pub enum Command {
     Run(RunArgs),
     /// List stored runs, newest first.
     History(HistoryArgs),
+    /// Compare two runs, tags or exported JSON files: ratio, interval, p-values, verdict.
+    Compare(crate::analyze::CompareArgs),
+    /// Render one stored run as HTML (with history plots), Markdown, JSON, CSV, JUnit or BMF.
+    Report(crate::analyze::ReportArgs),
+    /// Import hyperfine, criterion or Bencher Metric Format results into history.
+    Import(crate::analyze::ImportArgs),
+    /// Run a suite at several concurrency levels and print speedup and efficiency.
+    Scale(crate::analyze::ScaleArgs),
     /// Print one stored run's results, read back from storage.
     Show(ShowArgs),
     /// Inspect the configuration.
@@ -101,6 +109,17 @@ pub struct HistoryArgs {
     pub limit: usize,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// Show this benchmark's series across all stored runs (one value per run: the mean of its
+    /// successful runs) instead of the run list.
+    #[arg(long, value_name = "NAME")]
+    pub benchmark: Option<String>,
+    /// Metric of the series: wall, user, sys, cpu, rss, minor-faults, major-faults,
+    /// voluntary-cs, involuntary-cs, block-in, block-out [default: wall].
+    #[arg(long, requires = "benchmark")]
+    pub metric: Option<String>,
+    /// Detect change points in the series.
+    #[arg(long, requires = "benchmark")]
+    pub changes: bool,
 }
 
 #[derive(Debug, Args)]
@@ -124,7 +143,7 @@ pub enum ConfigCommand {
     Show,
 }
 
-fn parse_tag(s: &str) -> Result<(String, String), String> {
+pub(crate) fn parse_tag(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
         _ => Err(format!("`{s}` is not KEY=VALUE")),

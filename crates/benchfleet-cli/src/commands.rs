@@ -24,9 +24,29 @@ pub async fn dispatch(cli: Cli) -> Result<u8> {
             let loaded = load_config(&cwd, cli.config.clone(), run_flags(&args))?;
             run(&cwd, &loaded.config, args).await
         }
+        Command::History(args) if args.benchmark.is_some() => {
+            let loaded = load_config(&cwd, cli.config.clone(), Vec::new())?;
+            crate::analyze::benchmark_history(&cwd, &loaded.config, args).await
+        }
         Command::History(args) => {
             let loaded = load_config(&cwd, cli.config.clone(), Vec::new())?;
             history(&cwd, &loaded.config, args).await
+        }
+        Command::Compare(args) => {
+            let loaded = load_config(&cwd, cli.config.clone(), Vec::new())?;
+            crate::analyze::compare(&cwd, &loaded.config, args).await
+        }
+        Command::Report(args) => {
+            let loaded = load_config(&cwd, cli.config.clone(), Vec::new())?;
+            crate::analyze::report_cmd(&cwd, &loaded.config, args).await
+        }
+        Command::Import(args) => {
+            let loaded = load_config(&cwd, cli.config.clone(), Vec::new())?;
+            crate::analyze::import(&cwd, &loaded.config, args).await
+        }
+        Command::Scale(args) => {
+            let loaded = load_config(&cwd, cli.config.clone(), Vec::new())?;
+            crate::analyze::scale(&cwd, &loaded.config, args).await
         }
         Command::Show(args) => {
             let loaded = load_config(&cwd, cli.config.clone(), Vec::new())?;
@@ -90,7 +110,7 @@ fn run_flags(args: &RunArgs) -> Vec<(String, benchfleet_config::Value)> {
     flags
 }
 
-fn storage_settings(cwd: &Path, config: &Config) -> StorageSettings {
+pub(crate) fn storage_settings(cwd: &Path, config: &Config) -> StorageSettings {
     let s = &config.storage;
     let abs = |p: PathBuf| benchfleet_config::resolve_in(cwd, &p);
     StorageSettings {

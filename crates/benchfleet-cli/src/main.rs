@@ -4,6 +4,7 @@
 //! exit codes) and clap. Everything it does goes through the `benchfleet` facade and the
 //! `benchfleet-config` settings.
 
+mod analyze;
 mod cli;
 mod commands;
 mod progress;

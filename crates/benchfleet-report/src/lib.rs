@@ -42,6 +42,7 @@ mod junit;
 pub mod plots;
 mod result;
 mod runs;
+mod series;
 mod table;
 pub mod units;
 
@@ -56,6 +57,7 @@ pub use json::{JSON_SCHEMA_VERSION, hyperfine_json};
 pub use junit::junit_xml;
 pub use result::{BenchmarkResult, group_records};
 pub use runs::{RunRow, format_timestamp, runs_table};
+pub use series::{HistoryRow, Quantity, history_table, scaling_table};
 pub use table::{markdown, terminal_table};
 
 /// A report that could not be rendered.

@@ -16,8 +16,11 @@
 //! # Ok(()) }
 //! ```
 
+pub mod compare;
 mod error;
+pub mod history;
 pub mod host;
+pub mod import;
 mod open;
 pub mod runner;
 pub mod suite;

@@ -1,0 +1,327 @@
+//! One benchmark's history across stored runs: one value per run (the mean of that run's
+//! successful runs for a metric), and the change points of that series.
+//!
+//! Built from the catalog's [`RecordEntry`](benchfleet_store::RecordEntry) summaries only
+//! (`query_records`), never from raw records, so it stays cheap with long histories.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+
+use serde::Serialize;
+
+use benchfleet_analysis::{AnalysisError, ChangePoint, ChangePointConfig, change_points};
+use benchfleet_model::{Measurement, RunId, Timestamp};
+use benchfleet_report::{HistoryRow, HistorySeries, Quantity};
+use benchfleet_store::{RecordQuery, Storage};
+
+use crate::Error;
+
+/// A measured quantity of every run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Metric {
+    /// Wall-clock time (s).
+    Wall,
+    /// User CPU time (s).
+    User,
+    /// System CPU time (s).
+    Sys,
+    /// User + system CPU time (s).
+    Cpu,
+    /// Peak resident set size (bytes).
+    Rss,
+    MinorFaults,
+    MajorFaults,
+    VoluntaryCs,
+    InvoluntaryCs,
+    BlockIn,
+    BlockOut,
+}
+
+impl Metric {
+    pub const ALL: [Metric; 11] = [
+        Metric::Wall,
+        Metric::User,
+        Metric::Sys,
+        Metric::Cpu,
+        Metric::Rss,
+        Metric::MinorFaults,
+        Metric::MajorFaults,
+        Metric::VoluntaryCs,
+        Metric::InvoluntaryCs,
+        Metric::BlockIn,
+        Metric::BlockOut,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Metric::Wall => "wall",
+            Metric::User => "user",
+            Metric::Sys => "sys",
+            Metric::Cpu => "cpu",
+            Metric::Rss => "rss",
+            Metric::MinorFaults => "minor-faults",
+            Metric::MajorFaults => "major-faults",
+            Metric::VoluntaryCs => "voluntary-cs",
+            Metric::InvoluntaryCs => "involuntary-cs",
+            Metric::BlockIn => "block-in",
+            Metric::BlockOut => "block-out",
+        }
+    }
+
+    /// What the values count: seconds, bytes or events.
+    pub fn quantity(self) -> Quantity {
+        match self {
+            Metric::Wall | Metric::User | Metric::Sys | Metric::Cpu => Quantity::Seconds,
+            Metric::Rss => Quantity::Bytes,
+            _ => Quantity::Count,
+        }
+    }
+
+    /// Unit of [`Metric::value`] for machine-readable output: `s`, `bytes` or `count`.
+    pub fn unit(self) -> &'static str {
+        match self.quantity() {
+            Quantity::Seconds => "s",
+            Quantity::Bytes => "bytes",
+            Quantity::Count => "count",
+        }
+    }
+
+    /// This metric of one run, in seconds, bytes or a count.
+    pub fn value(self, m: &Measurement) -> f64 {
+        match self {
+            Metric::Wall => m.wall_secs(),
+            Metric::User => m.user_secs(),
+            Metric::Sys => m.sys_secs(),
+            Metric::Cpu => m.user_secs() + m.sys_secs(),
+            Metric::Rss => m.max_rss_bytes as f64,
+            Metric::MinorFaults => m.minor_faults as f64,
+            Metric::MajorFaults => m.major_faults as f64,
+            Metric::VoluntaryCs => m.voluntary_context_switches as f64,
+            Metric::InvoluntaryCs => m.involuntary_context_switches as f64,
+            Metric::BlockIn => m.block_in as f64,
+            Metric::BlockOut => m.block_out as f64,
+        }
+    }
+}
+
+impl FromStr for Metric {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim().to_ascii_lowercase().replace('_', "-");
+        let alias = match s.as_str() {
+            "time" | "wall-time" => "wall",
+            "system" => "sys",
+            "max-rss" | "memory" => "rss",
+            other => other,
+        };
+        Metric::ALL
+            .into_iter()
+            .find(|m| m.as_str() == alias)
+            .ok_or_else(|| {
+                format!(
+                    "unknown metric `{s}`; expected one of {}",
+                    Metric::ALL.map(Metric::as_str).join(", ")
+                )
+            })
+    }
+}
+
+/// One run's value in a benchmark's history.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct HistoryPoint {
+    pub run_id: RunId,
+    /// When the run's first record of this benchmark started.
+    pub time: Timestamp,
+    /// Mean of the metric over the run's successful runs of the benchmark.
+    pub value: f64,
+    /// Number of successful runs averaged.
+    pub runs: usize,
+}
+
+/// Which history to read.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HistoryQuery {
+    /// Benchmark name (after matrix expansion).
+    pub name: String,
+    /// Only runs of this suite.
+    pub suite: Option<String>,
+    pub metric: Metric,
+    /// Only runs whose records started before this (exclusive).
+    pub until: Option<Timestamp>,
+    /// Keep only the newest this many points.
+    pub limit: Option<usize>,
+}
+
+impl HistoryQuery {
+    pub fn new(name: impl Into<String>, metric: Metric) -> Self {
+        HistoryQuery {
+            name: name.into(),
+            suite: None,
+            metric,
+            until: None,
+            limit: None,
+        }
+    }
+}
+
+/// The series of one benchmark: one point per stored run that has at least one successful run
+/// of it, oldest first. Runs where every run of the benchmark failed are left out (they have no
+/// value to plot).
+pub async fn benchmark_history(
+    storage: &Storage,
+    q: &HistoryQuery,
+) -> Result<Vec<HistoryPoint>, Error> {
+    let entries = storage
+        .catalog
+        .query_records(&RecordQuery {
+            name: Some(q.name.clone()),
+            suite: q.suite.clone(),
+            until: q.until,
+            ..Default::default()
+        })
+        .await?;
+    // Entries come ordered by (started_at, run_id, …): a run's position is its first entry.
+    let mut order: Vec<RunId> = Vec::new();
+    let mut acc: HashMap<RunId, (Timestamp, f64, usize)> = HashMap::new();
+    for e in &entries {
+        let slot = acc.entry(e.run_id.clone()).or_insert_with(|| {
+            order.push(e.run_id.clone());
+            (e.started_at, 0.0, 0)
+        });
+        slot.0 = slot.0.min(e.started_at);
+        if e.outcome.is_success() {
+            let v = q.metric.value(&e.measurement);
+            if v.is_finite() {
+                slot.1 += v;
+                slot.2 += 1;
+            }
+        }
+    }
+    let mut points: Vec<HistoryPoint> = order
+        .into_iter()
+        .filter_map(|id| {
+            let (time, sum, n) = acc.remove(&id)?;
+            (n > 0).then(|| HistoryPoint {
+                run_id: id,
+                time,
+                value: sum / n as f64,
+                runs: n,
+            })
+        })
+        .collect();
+    points.sort_by(|a, b| (a.time, &a.run_id).cmp(&(b.time, &b.run_id)));
+    if let Some(limit) = q.limit
+        && points.len() > limit
+    {
+        points.drain(..points.len() - limit);
+    }
+    Ok(points)
+}
+
+/// Change points of a history (indexes into `points`), with the default detector settings unless
+/// `cfg` is given. Series shorter than two minimal segments have none.
+pub fn detect_changes(
+    points: &[HistoryPoint],
+    cfg: Option<&ChangePointConfig>,
+) -> Result<Vec<ChangePoint>, AnalysisError> {
+    let series: Vec<f64> = points.iter().map(|p| p.value).collect();
+    change_points(&series, &cfg.copied().unwrap_or_default())
+}
+
+/// A history ready for the HTML report: values in a readable unit (ms, MiB, …).
+pub fn html_series(
+    name: &str,
+    metric: Metric,
+    points: &[HistoryPoint],
+    changes: &[ChangePoint],
+) -> HistorySeries {
+    let values: Vec<f64> = points.iter().map(|p| p.value).collect();
+    let typical = {
+        let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(0.0)
+    };
+    let (unit, scale) = match metric.quantity() {
+        Quantity::Seconds => {
+            let (u, s) = benchfleet_report::units::time_unit(typical);
+            (u.to_owned(), s)
+        }
+        Quantity::Bytes => ("MiB".to_owned(), 1.0 / (1024.0 * 1024.0)),
+        Quantity::Count => ("count".to_owned(), 1.0),
+    };
+    let scaled = |x: f64| x * scale;
+    HistorySeries {
+        name: format!("{name} ({})", metric.as_str()),
+        unit,
+        values: values.iter().map(|v| scaled(*v)).collect(),
+        changes: changes
+            .iter()
+            .map(|c| ChangePoint {
+                before_mean: scaled(c.before_mean),
+                after_mean: scaled(c.after_mean),
+                ..*c
+            })
+            .collect(),
+    }
+}
+
+/// Rows for [`benchfleet_report::history_table`].
+pub fn table_rows(points: &[HistoryPoint]) -> Vec<HistoryRow> {
+    points
+        .iter()
+        .map(|p| HistoryRow {
+            run_id: p.run_id.to_string(),
+            time: p.time,
+            value: p.value,
+            runs: p.runs,
+        })
+        .collect()
+}
+
+/// Stable machine-readable history: `{"schema_version", "benchmark", "suite", "metric", "unit",
+/// "points": [{"index", "run_id", "time", "time_ns", "value", "runs"}], "changes": [{"index",
+/// "run_id", "time", "time_ns", "before_mean", "after_mean", "percent", "p_value"}]}`; `changes`
+/// only when given. Values are in [`Metric::unit`].
+pub fn history_json(
+    q: &HistoryQuery,
+    points: &[HistoryPoint],
+    changes: Option<&[ChangePoint]>,
+) -> serde_json::Value {
+    use serde_json::json;
+    let time = |t: Timestamp| benchfleet_report::format_timestamp(t);
+    let mut v = json!({
+        "schema_version": benchfleet_report::JSON_SCHEMA_VERSION,
+        "benchmark": q.name,
+        "suite": q.suite,
+        "metric": q.metric.as_str(),
+        "unit": q.metric.unit(),
+        "points": points.iter().enumerate().map(|(i, p)| json!({
+            "index": i,
+            "run_id": p.run_id.as_str(),
+            "time": time(p.time),
+            "time_ns": p.time.unix_nanos(),
+            "value": p.value,
+            "runs": p.runs,
+        })).collect::<Vec<_>>(),
+    });
+    if let Some(cs) = changes {
+        v["changes"] = cs
+            .iter()
+            .map(|c| {
+                let p = points.get(c.index);
+                json!({
+                    "index": c.index,
+                    "run_id": p.map(|p| p.run_id.as_str()),
+                    "time": p.map(|p| time(p.time)),
+                    "time_ns": p.map(|p| p.time.unix_nanos()),
+                    "before_mean": c.before_mean,
+                    "after_mean": c.after_mean,
+                    "percent": c.percent,
+                    "p_value": c.p_value,
+                })
+            })
+            .collect();
+    }
+    v
+}
