@@ -3,5 +3,6 @@
 
 mod support;
 
+mod bench;
 mod failures;
 mod run;

@@ -102,8 +102,9 @@ fn a_suite_runs_is_stored_exported_and_shown_identically() {
     let table = w.run(&["show", "latest"]).stdout();
     assert_eq!(table.trim(), out.stdout().trim());
 
-    // Every run record is in the store: 1 job run + 5 + 3 + 3.
-    let files = walk(&w.path().join(".benchfleet/blobs"));
+    // Every run record is in the store: 1 job run + 5 + 3 + 3 (system samples are kept in
+    // their own namespace).
+    let files = walk(&w.path().join(".benchfleet/blobs/records"));
     assert_eq!(files, 12, "one blob per run record");
 
     let history = w.json(&["history", "--format", "json"]);

@@ -28,6 +28,8 @@ pub struct Cli {
 pub enum Command {
     /// Run a suite file: schedule its DAG, measure every run, store every record.
     Run(RunArgs),
+    /// Benchmark commands ad hoc, with hyperfine's flags (interleaved, stored like suite results).
+    Bench(Box<crate::bench::BenchArgs>),
     /// List stored runs, newest first.
     History(HistoryArgs),
     /// Compare two runs, tags or exported JSON files: ratio, interval, p-values, verdict.

@@ -28,6 +28,11 @@ pub async fn dispatch(cli: Cli) -> Result<u8> {
             let loaded = load_config(&cwd, cli.config.clone(), Vec::new())?;
             crate::analyze::benchmark_history(&cwd, &loaded.config, args).await
         }
+        Command::Bench(args) => {
+            let loaded = load_config(&cwd, cli.config.clone(), Vec::new())?;
+            let root = benchfleet_config::resolve_in(&cwd, &loaded.config.storage.root);
+            crate::bench::bench(&root, storage_settings(&cwd, &loaded.config), *args).await
+        }
         Command::History(args) => {
             let loaded = load_config(&cwd, cli.config.clone(), Vec::new())?;
             history(&cwd, &loaded.config, args).await
@@ -198,6 +203,11 @@ async fn run(cwd: &Path, config: &Config, args: RunArgs) -> Result<u8> {
             NodeState::Skipped => eprintln!("SKIPPED {name}: a job it needs failed"),
             NodeState::Cancelled | NodeState::Pending => eprintln!("NOT RUN {name}: interrupted"),
             _ => {}
+        }
+    }
+    if let Some(series) = &outcome.series {
+        for line in benchfleet::bench::describe_series(series) {
+            eprintln!("{line}");
         }
     }
     if let Some(path) = &args.export_json {

@@ -5,6 +5,7 @@
 //! `benchfleet-config` settings.
 
 mod analyze;
+mod bench;
 mod cli;
 mod commands;
 mod progress;

@@ -161,6 +161,34 @@ impl RunRecord {
         Digest::of(&self.canonical_bytes())
     }
 
+    /// Tag with the run's retired instructions (hardware counter), when the kernel allowed it.
+    /// Absent means unavailable, never zero. Kept in `tags` so records without it still parse
+    /// and no struct literal of the schema changes.
+    pub const TAG_INSTRUCTIONS: &'static str = "hw.instructions";
+    /// Tag with the run's CPU cycles (hardware counter); absent when unavailable.
+    pub const TAG_CYCLES: &'static str = "hw.cycles";
+    /// Tag saying whether another measured process ran at the same time (`true`) or the run was
+    /// alone (`false`). Absent in records written before it existed.
+    pub const TAG_CONCURRENT: &'static str = "run.concurrent";
+    /// Tag with the content digest of the run's captured stdout (blob namespace `output`).
+    pub const TAG_STDOUT: &'static str = "output.stdout";
+
+    /// Retired instructions of this run; `None` when unavailable (not requested, no PMU, refused).
+    pub fn instructions(&self) -> Option<u64> {
+        self.tags.get(Self::TAG_INSTRUCTIONS)?.parse().ok()
+    }
+
+    /// CPU cycles of this run; `None` when unavailable.
+    pub fn cycles(&self) -> Option<u64> {
+        self.tags.get(Self::TAG_CYCLES)?.parse().ok()
+    }
+
+    /// `Some(true)` when the run shared the machine with other measured runs, `Some(false)` when
+    /// it ran alone, `None` when not recorded.
+    pub fn concurrent(&self) -> Option<bool> {
+        self.tags.get(Self::TAG_CONCURRENT)?.parse().ok()
+    }
+
     /// Decode a record from its canonical bytes, checking the schema version.
     pub fn from_canonical_bytes(bytes: &[u8]) -> Result<Self, serde_json::Error> {
         let r: RunRecord = serde_json::from_slice(bytes)?;
@@ -229,6 +257,18 @@ pub struct RunInfo {
     pub source: String,
 }
 
+impl RunInfo {
+    /// Tag with the content digest (blob namespace [`RunInfo::SYSTEM_SERIES_NS`]) of the system
+    /// samples taken during the run (JSON of `benchfleet_metrics::SystemSeries`).
+    pub const TAG_SYSTEM_SERIES: &'static str = "system.series";
+    /// Blob namespace of stored system series.
+    pub const SYSTEM_SERIES_NS: &'static str = "system";
+    /// Tag with the mean CPU utilisation over all cores during the run, percent (`12.5`).
+    pub const TAG_SYSTEM_BUSY: &'static str = "system.mean_busy_pct";
+    /// Tag `true` when the machine was judged noisy during the run.
+    pub const TAG_SYSTEM_NOISY: &'static str = "system.noisy";
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,6 +309,34 @@ mod tests {
         // Maps are sorted in the canonical form.
         let text = String::from_utf8(bytes).unwrap();
         assert!(text.find("\"a\"").unwrap() < text.find("\"z\"").unwrap());
+    }
+
+    #[test]
+    fn optional_run_facts_come_from_tags_and_are_none_when_absent() {
+        let check = |tags: &[(&str, &str)], want: (Option<u64>, Option<u64>, Option<bool>)| {
+            let mut r = record();
+            r.tags = tags
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            let back = RunRecord::from_canonical_bytes(&r.canonical_bytes()).unwrap();
+            assert_eq!(
+                (back.instructions(), back.cycles(), back.concurrent()),
+                want,
+                "{tags:?}"
+            );
+        };
+        check(&[], (None, None, None));
+        check(
+            &[
+                (RunRecord::TAG_INSTRUCTIONS, "123"),
+                (RunRecord::TAG_CYCLES, "456"),
+                (RunRecord::TAG_CONCURRENT, "true"),
+            ],
+            (Some(123), Some(456), Some(true)),
+        );
+        check(&[(RunRecord::TAG_CONCURRENT, "false")], (None, None, Some(false)));
+        check(&[(RunRecord::TAG_INSTRUCTIONS, "n/a")], (None, None, None));
     }
 
     #[test]

@@ -17,6 +17,7 @@
 //! ```
 
 pub mod compare;
+pub mod bench;
 mod error;
 pub mod history;
 pub mod host;

@@ -28,6 +28,9 @@ pub struct RunOptions {
     /// Cancel to stop admitting work (Ctrl-C); running processes get `grace` then are killed.
     pub cancel: CancelToken,
     pub grace: Duration,
+    /// Sample the system (CPU, memory, disk, load) at this interval while the suite runs and
+    /// store the series with the run (`None`: off). Default 250 ms.
+    pub sample_interval: Option<Duration>,
 }
 
 impl Default for RunOptions {
@@ -39,6 +42,7 @@ impl Default for RunOptions {
             tags: BTreeMap::new(),
             cancel: CancelToken::default(),
             grace: Duration::from_secs(2),
+            sample_interval: Some(Duration::from_millis(250)),
         }
     }
 }
@@ -87,6 +91,9 @@ pub struct RunOutcome {
     pub records: Vec<RunRecord>,
     /// Final state of each node, in suite order.
     pub states: Vec<(String, NodeState)>,
+    /// System samples taken while the suite ran (stored with the run, see
+    /// [`crate::bench::store_series`]); `None` when sampling was off or unavailable.
+    pub series: Option<benchfleet_metrics::SystemSeries>,
 }
 
 impl RunOutcome {
@@ -212,9 +219,24 @@ pub async fn run_suite(
         }
         _ => {}
     };
+    let sampler = opts
+        .sample_interval
+        .and_then(|i| match benchfleet_metrics::Sampler::start(i) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!("system sampling is off: {e}");
+                None
+            }
+        });
     let summary = benchfleet_sched::run(&dag, &sched_opts, exec, on_event)
         .await
         .map_err(|e| Error::Schedule(e.to_string()))?;
+    let series = sampler.map(benchfleet_metrics::Sampler::stop);
+    if let Some(s) = &series
+        && let Err(e) = crate::bench::store_series(storage, s, &mut run.tags).await
+    {
+        tracing::warn!("could not store the system samples: {e}");
+    }
 
     let states: Vec<(String, NodeState)> = suite
         .nodes
@@ -241,6 +263,7 @@ pub async fn run_suite(
         run,
         records,
         states,
+        series,
     })
 }
 

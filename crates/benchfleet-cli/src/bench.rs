@@ -1,0 +1,786 @@
+//! `benchfleet bench 'cmd1' 'cmd2' …`: ad-hoc benchmarks with hyperfine's flag names and meaning.
+//!
+//! Flags stay raw here ([`BenchArgs`]); [`input`] and [`settings`] resolve them into the facade's
+//! [`BenchInput`] and [`BenchSettings`]; [`bench`] runs, prints and exports.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+
+use benchfleet::StorageSettings;
+use benchfleet::bench::{
+    self, BenchCommand, BenchInput, BenchOutcome, BenchSettings, Order, ParameterScan,
+};
+use benchfleet::metrics::OutputMode;
+use benchfleet::model::{DurationSpec, RunStatus};
+use benchfleet::report::{self, BenchmarkResult};
+use benchfleet::suite::RunPolicy;
+
+use crate::commands::emit;
+use crate::exit;
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// The commands to benchmark. Executed directly (split into words like a shell would, no
+    /// shell) unless -S/--shell is given. `{name}` placeholders take -L/-P values.
+    #[arg(required = true, value_name = "COMMAND")]
+    pub commands: Vec<String>,
+
+    /// Runs of each command before measuring (not recorded).
+    #[arg(short = 'w', long, value_name = "NUM", default_value_t = 0)]
+    pub warmup: u32,
+
+    /// Exactly this many measured runs per command.
+    #[arg(short = 'r', long, value_name = "NUM", conflicts_with_all = ["min_runs", "max_runs"])]
+    pub runs: Option<u32>,
+
+    /// At least this many runs (default 10).
+    #[arg(short = 'm', long, value_name = "NUM")]
+    pub min_runs: Option<u32>,
+
+    /// At most this many runs (default: unlimited).
+    #[arg(short = 'M', long, value_name = "NUM")]
+    pub max_runs: Option<u32>,
+
+    /// Keep measuring each command until this much time was spent (default 3 s; bounded by
+    /// -M): seconds (`0.5`) or with a unit (`500ms`).
+    #[arg(long, value_name = "SECS")]
+    pub min_benchmarking_time: Option<DurationSpec>,
+
+    /// Run before every run (warmups included): once for all commands, or once per command.
+    #[arg(short = 'p', long, value_name = "CMD")]
+    pub prepare: Vec<String>,
+
+    /// Run after every run: once for all commands, or once per command.
+    #[arg(short = 'C', long, value_name = "CMD")]
+    pub conclude: Vec<String>,
+
+    /// Run once before each command's runs.
+    #[arg(short = 's', long, value_name = "CMD")]
+    pub setup: Option<String>,
+
+    /// Run once after each command's runs.
+    #[arg(short = 'c', long, value_name = "CMD")]
+    pub cleanup: Option<String>,
+
+    /// `-L VAR a,b,c`: benchmark once per value, `{VAR}` replaced. Several lists give every
+    /// combination.
+    #[arg(short = 'L', long, num_args = 2, value_names = ["VAR", "VALUES"], action = clap::ArgAction::Append)]
+    pub parameter_list: Vec<String>,
+
+    /// `-P VAR MIN MAX`: benchmark for VAR = MIN, MIN+STEP, … MAX.
+    #[arg(short = 'P', long, num_args = 3, value_names = ["VAR", "MIN", "MAX"])]
+    pub parameter_scan: Vec<String>,
+
+    /// Step of -P (default 1; decimals allowed, e.g. 0.1).
+    #[arg(short = 'D', long, value_name = "DELTA", requires = "parameter_scan")]
+    pub parameter_step_size: Option<String>,
+
+    /// Run commands through this shell (`SHELL -c CMD`) and subtract its spawn time; `none`
+    /// executes directly (the default).
+    #[arg(short = 'S', long, value_name = "SHELL")]
+    pub shell: Option<String>,
+
+    /// Execute directly, without a shell (the default; same as --shell=none).
+    #[arg(short = 'N', conflicts_with = "shell")]
+    pub no_shell: bool,
+
+    /// Record failed runs and keep measuring (the exit code stays 0).
+    #[arg(short = 'i', long)]
+    pub ignore_failure: bool,
+
+    /// Also benchmark this command, first, and report the others relative to it.
+    #[arg(long, value_name = "CMD")]
+    pub reference: Option<String>,
+
+    /// Name of a command in results (once per command, in order; `{VAR}` placeholders allowed).
+    #[arg(short = 'n', long, value_name = "NAME")]
+    pub command_name: Vec<String>,
+
+    /// Write hyperfine-compatible JSON (plus benchfleet's fields).
+    #[arg(long, value_name = "FILE")]
+    pub export_json: Option<PathBuf>,
+
+    /// Write CSV (hyperfine's columns first).
+    #[arg(long, value_name = "FILE")]
+    pub export_csv: Option<PathBuf>,
+
+    /// Write a Markdown table.
+    #[arg(long, value_name = "FILE")]
+    pub export_markdown: Option<PathBuf>,
+
+    /// Runs measured side by side, each pinned to its own CPUs (default 1: one at a time).
+    #[arg(short = 'j', long, value_name = "N", default_value_t = 1)]
+    pub jobs: usize,
+
+    /// Kill a run (its whole process group) after this long; it is recorded as timed out.
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<DurationSpec>,
+
+    /// Shuffle the commands' order in every round (default: round-robin A B A B …).
+    #[arg(long)]
+    pub shuffle: bool,
+
+    /// Seed of the shuffle and of the environment padding (default: random; always recorded).
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+
+    /// Where the commands' stdout goes.
+    #[arg(long, value_enum, default_value_t = OutputArg::Null)]
+    pub output: OutputArg,
+
+    /// With --output=capture, keep at most this many bytes of each run's stdout.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024)]
+    pub output_limit: usize,
+
+    /// Count instructions and cycles (perf_event; reported as unavailable when not allowed).
+    #[arg(long)]
+    pub counters: bool,
+
+    /// Resource profile (micro, small, medium, large, xlarge): CPUs per job and memory limit.
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+
+    /// Memory limit per run, e.g. `512M`, `2G` (cgroup v2 when writable, else RLIMIT_AS).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub memory_limit: Option<u64>,
+
+    /// Interval of system sampling (CPU, memory, disk, load) during the benchmark.
+    #[arg(long, value_name = "DURATION", default_value = "250ms")]
+    pub sample_interval: DurationSpec,
+
+    /// Do not sample the system.
+    #[arg(long)]
+    pub no_sample: bool,
+
+    /// Label stored with the run, e.g. `--tag branch=main` (repeatable).
+    #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = parse_tag)]
+    pub tags: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputArg {
+    /// Discard (/dev/null), like hyperfine.
+    Null,
+    /// Keep the first --output-limit bytes of each run's stdout, stored with the run.
+    Capture,
+}
+
+fn parse_tag(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
+        _ => Err(format!("`{s}` is not KEY=VALUE")),
+    }
+}
+
+/// `1048576`, `512K`, `512M`, `2G`, `1.5G` (binary units) → bytes.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size; write e.g. 512M or 2G"))?;
+    let scale = match unit
+        .trim()
+        .to_ascii_uppercase()
+        .trim_end_matches("IB")
+        .trim_end_matches('B')
+    {
+        "" => 1u64,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        "T" => 1 << 40,
+        _ => return Err(format!("`{s}`: unknown unit `{unit}`; use K, M, G or T")),
+    };
+    let bytes = value * scale as f64;
+    if !(1.0..1.8e19).contains(&bytes) {
+        return Err(format!("`{s}` is out of range"));
+    }
+    Ok(bytes as u64)
+}
+
+/// The facade's inputs from the flags (hyperfine's meaning).
+pub fn input(args: &BenchArgs) -> BenchInput {
+    BenchInput {
+        commands: args.commands.clone(),
+        names: args.command_name.clone(),
+        reference: args.reference.clone(),
+        prepare: args.prepare.clone(),
+        conclude: args.conclude.clone(),
+        setup: args.setup.clone(),
+        cleanup: args.cleanup.clone(),
+        parameter_lists: args
+            .parameter_list
+            .chunks(2)
+            .map(|p| {
+                let values = p
+                    .get(1)
+                    .map(|v| v.split(',').map(str::to_owned).collect())
+                    .unwrap_or_default();
+                (p[0].clone(), values)
+            })
+            .collect(),
+        parameter_scan: (args.parameter_scan.len() == 3).then(|| ParameterScan {
+            name: args.parameter_scan[0].clone(),
+            min: args.parameter_scan[1].clone(),
+            max: args.parameter_scan[2].clone(),
+            step: args.parameter_step_size.clone(),
+        }),
+    }
+}
+
+/// The measurement settings from the flags. `Err` is a usage message.
+pub fn settings(args: &BenchArgs) -> std::result::Result<BenchSettings, String> {
+    let d = RunPolicy::BENCHMARK;
+    let policy = RunPolicy {
+        warmup: args.warmup,
+        runs: args.runs,
+        min_runs: args.min_runs.unwrap_or(d.min_runs),
+        max_runs: args.max_runs,
+        min_time: args.min_benchmarking_time.map_or(d.min_time, |t| t.0),
+    };
+    if policy.runs == Some(0) {
+        return Err("-r/--runs must be at least 1".into());
+    }
+    if let (Some(max), Some(min)) = (args.max_runs, args.min_runs)
+        && max < min
+    {
+        return Err(format!(
+            "-M/--max-runs ({max}) is smaller than -m/--min-runs ({min}); raise one or lower the other"
+        ));
+    }
+    let shell = match args.shell.as_deref() {
+        None | Some("none") => None,
+        Some("") => return Err("-S/--shell: the shell is empty; use e.g. `-S sh`, or -N".into()),
+        Some(s) => Some(s.to_owned()),
+    };
+    if args.jobs == 0 {
+        return Err("-j/--jobs must be at least 1".into());
+    }
+    let (cpus_per_job, profile_mem) = match &args.profile {
+        Some(name) => {
+            let r = benchfleet::sched::Resources::profile(name).map_err(|e| e.to_string())?;
+            (
+                Some(r.cpu_millis.div_ceil(1000).max(1) as usize),
+                Some(r.memory_bytes),
+            )
+        }
+        None => (None, None),
+    };
+    let seed = args.seed.unwrap_or_else(random_seed);
+    Ok(BenchSettings {
+        policy: RunPolicy {
+            // hyperfine: `-M` below the default minimum lowers the minimum.
+            min_runs: match (args.min_runs, args.max_runs) {
+                (None, Some(max)) => policy.min_runs.min(max.max(1)),
+                _ => policy.min_runs,
+            },
+            ..policy
+        },
+        shell,
+        ignore_failure: args.ignore_failure,
+        timeout: args.timeout.map(|t| t.0).filter(|t| !t.is_zero()),
+        order: if args.shuffle {
+            Order::Shuffled
+        } else {
+            Order::Interleaved
+        },
+        seed,
+        output: match args.output {
+            OutputArg::Null => OutputMode::Null,
+            OutputArg::Capture => OutputMode::Capture {
+                limit: args.output_limit,
+            },
+        },
+        jobs: args.jobs,
+        cpus_per_job,
+        memory_limit: args.memory_limit.or(profile_mem),
+        counters: args.counters,
+        sample_interval: (!args.no_sample && !args.sample_interval.0.is_zero())
+            .then_some(args.sample_interval.0),
+        tags: args.tags.iter().cloned().collect(),
+        ..BenchSettings::default()
+    })
+}
+
+fn random_seed() -> u64 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos() as u64;
+    t ^ (u64::from(std::process::id()) << 32)
+}
+
+/// One row of hyperfine's relative-speed summary.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Relative {
+    /// Index of the compared result.
+    pub index: usize,
+    /// Slower mean / faster mean (≥ 1).
+    pub ratio: f64,
+    /// Standard deviation of the ratio (error propagation of both σ/mean).
+    pub stddev: f64,
+    /// The reference is faster than this result.
+    pub faster: bool,
+}
+
+/// Relative speed of every result against the reference (or, without one, the fastest), like
+/// hyperfine's summary. Returns the reference's index and one row per other result with
+/// statistics.
+pub fn relative_speeds(
+    results: &[BenchmarkResult],
+    reference: Option<usize>,
+) -> Option<(usize, Vec<Relative>)> {
+    let stats: Vec<Option<(f64, f64)>> = results
+        .iter()
+        .map(|r| r.wall().map(|s| (s.mean, s.stddev.unwrap_or(0.0))))
+        .collect();
+    let reference = match reference {
+        Some(i) => i,
+        None => {
+            stats
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| s.map(|s| (i, s.0)))
+                .min_by(|a, b| a.1.total_cmp(&b.1))?
+                .0
+        }
+    };
+    let (rm, rs) = (*stats.get(reference)?)?;
+    if rm <= 0.0 {
+        return None;
+    }
+    let mut out = Vec::new();
+    for (i, s) in stats.iter().enumerate() {
+        let Some((m, sd)) = *s else { continue };
+        if i == reference || m <= 0.0 {
+            continue;
+        }
+        let (ratio, faster) = if m >= rm {
+            (m / rm, true)
+        } else {
+            (rm / m, false)
+        };
+        let err = ratio * ((sd / m).powi(2) + (rs / rm).powi(2)).sqrt();
+        out.push(Relative {
+            index: i,
+            ratio,
+            stddev: err,
+            faster,
+        });
+    }
+    Some((reference, out))
+}
+
+/// hyperfine's "Summary … ran x.xx ± y.yy times faster than …" block.
+pub fn summary_text(results: &[BenchmarkResult], reference: Option<usize>) -> Option<String> {
+    if results.len() < 2 {
+        return None;
+    }
+    let (r, rows) = relative_speeds(results, reference)?;
+    if rows.is_empty() {
+        return None;
+    }
+    let mut out = format!("Summary\n  `{}` ran\n", results[r].name);
+    for row in rows {
+        out.push_str(&format!(
+            "    {:.2} ± {:.2} times {} than `{}`\n",
+            row.ratio,
+            row.stddev,
+            if row.faster { "faster" } else { "slower" },
+            results[row.index].name
+        ));
+    }
+    Some(out)
+}
+
+/// Results in command order (the reference first), whatever order the runs happened in.
+fn ordered_results(outcome: &BenchOutcome, commands: &[BenchCommand]) -> Vec<BenchmarkResult> {
+    let mut results = report::group_records(&outcome.records);
+    results.sort_by_key(|r| {
+        commands
+            .iter()
+            .position(|c| c.name == r.name)
+            .unwrap_or(usize::MAX)
+    });
+    results
+}
+
+/// Run `benchfleet bench`.
+pub async fn bench(root: &Path, storage: StorageSettings, args: BenchArgs) -> Result<u8> {
+    let commands = match bench::expand(&input(&args)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(exit::USAGE);
+        }
+    };
+    let settings = match settings(&args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(exit::USAGE);
+        }
+    };
+    let storage = benchfleet::open_storage(&storage)?;
+
+    let kill = settings.kill.clone();
+    let grace = settings.grace;
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\ninterrupted: stopping; everything measured so far is kept in storage");
+            kill.kill(grace);
+        }
+    });
+    eprintln!(
+        "benchmarking {} command{} ({}{}, seed {})",
+        commands.len(),
+        if commands.len() == 1 { "" } else { "s" },
+        match settings.order {
+            Order::Interleaved => "interleaved",
+            Order::Shuffled => "shuffled",
+        },
+        settings
+            .shell
+            .as_deref()
+            .map_or(String::new(), |s| format!(", through {s}")),
+        settings.seed
+    );
+    let outcome = match bench::run_bench(&commands, &settings, &storage).await {
+        Ok(o) => o,
+        Err(e) if e.is_user_input() => {
+            eprintln!("error: {e}");
+            return Ok(exit::USAGE);
+        }
+        Err(e) => return Err(e).context("benchmark failed"),
+    };
+
+    let results = ordered_results(&outcome, &commands);
+    if !results.is_empty() {
+        emit(&format!("{}\n", report::terminal_table(&results)));
+    }
+    if let Some(o) = &outcome.shell_overhead {
+        eprintln!(
+            "shell spawn time subtracted: {:.3} ms",
+            o.wall_ns as f64 / 1e6
+        );
+    }
+    let concurrent = outcome
+        .records
+        .iter()
+        .filter(|r| r.concurrent() == Some(true))
+        .count();
+    if settings.jobs > 1 {
+        eprintln!(
+            "{concurrent} of {} runs ran beside others (-j {})",
+            outcome.records.len(),
+            settings.jobs
+        );
+    }
+    let reference = commands
+        .iter()
+        .position(|c| c.reference)
+        .and_then(|ri| results.iter().position(|r| r.name == commands[ri].name));
+    if let Some(s) = summary_text(&results, reference) {
+        emit(&format!("\n{s}"));
+    }
+    for w in &outcome.warnings {
+        eprintln!("{w}");
+    }
+    for c in &outcome.commands {
+        if let Some(f) = &c.failure {
+            eprintln!("FAILED  {}: {f}", c.name);
+        } else if c.failed_runs > 0 {
+            eprintln!(
+                "note: {}: {} of {} runs failed (ignored with -i; statistics use the successful runs)",
+                c.name, c.failed_runs, c.runs
+            );
+        }
+    }
+
+    if let Some(path) = &args.export_json {
+        write_file(
+            path,
+            &serde_json::to_string_pretty(&report::hyperfine_json(&results))?,
+        )?;
+    }
+    if let Some(path) = &args.export_csv {
+        write_file(path, &report::csv(&results))?;
+    }
+    if let Some(path) = &args.export_markdown {
+        write_file(path, &report::markdown(&results))?;
+    }
+    let run = &outcome.run;
+    eprintln!(
+        "run {} ({}): {} records stored in {}",
+        run.run_id,
+        run.status.as_str(),
+        outcome.records.len(),
+        root.display()
+    );
+    Ok(match run.status {
+        RunStatus::Succeeded => exit::OK,
+        RunStatus::Interrupted => exit::INTERRUPTED,
+        _ => exit::FAILED,
+    })
+}
+
+fn write_file(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).with_context(|| format!("cannot write `{}`", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use std::time::Duration;
+
+    #[derive(Debug, Parser)]
+    struct T {
+        #[command(flatten)]
+        bench: BenchArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<BenchArgs, String> {
+        T::try_parse_from(std::iter::once("bench").chain(args.iter().copied()))
+            .map(|t| t.bench)
+            .map_err(|e| e.to_string())
+    }
+
+    fn expanded(args: &[&str]) -> Vec<(String, String)> {
+        let a = parse(args).unwrap();
+        bench::expand(&input(&a))
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.name, c.command))
+            .collect()
+    }
+
+    fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn parameter_flags_expand_like_hyperfine() {
+        let check = |args: &[&str], want: &[(&str, &str)]| {
+            assert_eq!(expanded(args), pairs(want), "{args:?}");
+        };
+        check(
+            &["-P", "n", "1", "3", "sleep {n}"],
+            &[
+                ("sleep 1", "sleep 1"),
+                ("sleep 2", "sleep 2"),
+                ("sleep 3", "sleep 3"),
+            ],
+        );
+        check(
+            &["-P", "t", "0.1", "0.3", "-D", "0.1", "sleep {t}"],
+            &[
+                ("sleep 0.1", "sleep 0.1"),
+                ("sleep 0.2", "sleep 0.2"),
+                ("sleep 0.3", "sleep 0.3"),
+            ],
+        );
+        check(
+            &["-L", "c", "gzip,xz", "-n", "{c}-fast", "{c} -1 f"],
+            &[("gzip-fast", "gzip -1 f"), ("xz-fast", "xz -1 f")],
+        );
+        check(
+            &["-L", "a", "1,2", "-L", "b", "x,y", "e {a}{b}"],
+            &[
+                ("e 1x", "e 1x"),
+                ("e 1y", "e 1y"),
+                ("e 2x", "e 2x"),
+                ("e 2y", "e 2y"),
+            ],
+        );
+        // The scan and the list combine; commands vary fastest, unknown braces stay.
+        check(
+            &[
+                "-P",
+                "n",
+                "1",
+                "2",
+                "-L",
+                "m",
+                "k",
+                "awk '{print}' {n}{m}",
+                "b{n}",
+            ],
+            &[
+                ("awk '{print}' 1k", "awk '{print}' 1k"),
+                ("b1", "b1"),
+                ("awk '{print}' 2k", "awk '{print}' 2k"),
+                ("b2", "b2"),
+            ],
+        );
+        check(
+            &["--reference", "r", "-n", "A", "a", "b"],
+            &[("r", "r"), ("A", "a"), ("b", "b")],
+        );
+    }
+
+    #[test]
+    fn shell_flags_follow_hyperfine() {
+        let shell = |args: &[&str]| settings(&parse(args).unwrap()).map(|s| s.shell);
+        assert_eq!(shell(&["true"]), Ok(None), "direct by default");
+        assert_eq!(shell(&["-N", "true"]), Ok(None));
+        assert_eq!(shell(&["--shell=none", "true"]), Ok(None));
+        assert_eq!(shell(&["-S", "bash", "true"]), Ok(Some("bash".into())));
+        assert_eq!(shell(&["--shell", "sh", "true"]), Ok(Some("sh".into())));
+        assert!(
+            parse(&["-N", "-S", "bash", "true"]).is_err(),
+            "-N conflicts with -S"
+        );
+    }
+
+    #[test]
+    fn run_count_flags_follow_hyperfine() {
+        let policy = |args: &[&str]| settings(&parse(args).unwrap()).map(|s| s.policy);
+        let p = policy(&["true"]).unwrap();
+        assert_eq!(
+            (p.runs, p.min_runs, p.max_runs, p.min_time),
+            (None, 10, None, Duration::from_secs(3))
+        );
+        let p = policy(&["-r", "5", "-w", "2", "true"]).unwrap();
+        assert_eq!((p.runs, p.warmup), (Some(5), 2));
+        let p = policy(&[
+            "-m",
+            "3",
+            "-M",
+            "7",
+            "--min-benchmarking-time",
+            "500ms",
+            "true",
+        ])
+        .unwrap();
+        assert_eq!(
+            (p.min_runs, p.max_runs, p.min_time),
+            (3, Some(7), Duration::from_millis(500))
+        );
+        let p = policy(&["-M", "4", "true"]).unwrap();
+        assert_eq!(
+            (p.min_runs, p.max_runs),
+            (4, Some(4)),
+            "-M alone lowers the minimum"
+        );
+        assert!(
+            policy(&["-m", "8", "-M", "2", "true"])
+                .unwrap_err()
+                .contains("smaller")
+        );
+        assert!(
+            policy(&["-r", "0", "true"])
+                .unwrap_err()
+                .contains("at least 1")
+        );
+        assert!(
+            parse(&["-r", "3", "-m", "2", "true"]).is_err(),
+            "-r conflicts with -m"
+        );
+        assert!(parse(&["-D", "0.5", "true"]).is_err(), "-D needs -P");
+        assert!(parse(&[]).is_err(), "a command is required");
+    }
+
+    #[test]
+    fn other_flags_resolve() {
+        let s = settings(
+            &parse(&[
+                "--shuffle",
+                "--seed",
+                "9",
+                "-j",
+                "2",
+                "--timeout",
+                "2s",
+                "--output",
+                "capture",
+                "--output-limit",
+                "10",
+                "--memory-limit",
+                "64M",
+                "--no-sample",
+                "--tag",
+                "k=v",
+                "true",
+            ])
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(s.order, Order::Shuffled);
+        assert_eq!(s.seed, 9);
+        assert_eq!(s.jobs, 2);
+        assert_eq!(s.timeout, Some(Duration::from_secs(2)));
+        assert_eq!(s.output, OutputMode::Capture { limit: 10 });
+        assert_eq!(s.memory_limit, Some(64 << 20));
+        assert_eq!(s.sample_interval, None);
+        assert_eq!(s.tags.get("k").map(String::as_str), Some("v"));
+        let s = settings(&parse(&["--profile", "small", "true"]).unwrap()).unwrap();
+        assert_eq!((s.cpus_per_job, s.memory_limit), (Some(1), Some(1 << 30)));
+        assert_eq!(s.sample_interval, Some(Duration::from_millis(250)));
+        assert!(settings(&parse(&["--profile", "huge", "true"]).unwrap()).is_err());
+    }
+
+    #[test]
+    fn sizes_parse_with_binary_units() {
+        for (s, want) in [
+            ("1024", Ok(1024)),
+            ("4K", Ok(4096)),
+            ("1.5G", Ok(3 << 29)),
+            ("2MiB", Ok(2 << 20)),
+        ] {
+            assert_eq!(parse_size(s), want, "{s}");
+        }
+        for bad in ["", "x", "3Q", "0"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn relative_speed_uses_the_reference_or_the_fastest() {
+        let rec = |name: &str, i: u32, ms: u64| benchfleet::model::RunRecord {
+            schema_version: benchfleet::model::SCHEMA_VERSION,
+            run_id: "01HZY3K4MZ8Q6X2V1B0C9D7E5F".parse().unwrap(),
+            suite: "bench".into(),
+            name: name.into(),
+            kind: benchfleet::model::NodeKind::Benchmark,
+            command: name.into(),
+            parameters: Default::default(),
+            iteration: i,
+            started_at: benchfleet::model::Timestamp(0),
+            measurement: benchfleet::model::Measurement {
+                wall_ns: ms * 1_000_000,
+                ..Default::default()
+            },
+            outcome: benchfleet::model::Outcome::Success,
+            stderr_tail: None,
+            tags: Default::default(),
+        };
+        let records = [
+            rec("slow", 0, 20),
+            rec("slow", 1, 20),
+            rec("fast", 0, 10),
+            rec("fast", 1, 10),
+        ];
+        let results = report::group_records(&records);
+        let text = summary_text(&results, None).unwrap();
+        assert!(text.contains("`fast` ran"), "{text}");
+        assert!(
+            text.contains("2.00 ± 0.00 times faster than `slow`"),
+            "{text}"
+        );
+        let text = summary_text(&results, Some(0)).unwrap();
+        assert!(text.contains("`slow` ran"), "{text}");
+        assert!(
+            text.contains("2.00 ± 0.00 times slower than `fast`"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,1155 @@
+//! Ad-hoc benchmarks (`benchfleet bench 'cmd1' 'cmd2' …`): hyperfine's vocabulary, measured the
+//! benchfleet way and stored like suite results.
+//!
+//! Two stages, like the rest of the facade: [`expand`] turns hyperfine-style inputs
+//! ([`BenchInput`]: commands, names, `-L`/`-P` parameters, prepare/conclude/setup/cleanup) into
+//! concrete [`BenchCommand`]s; [`run_bench`] measures them with [`BenchSettings`] and stores one
+//! [`RunRecord`] per measured run plus a [`RunInfo`] with source `bench`.
+//!
+//! The measurement loop interleaves the commands of one comparison (round `r` runs every command
+//! that still needs an `r`-th run: A B A B …, or a seeded shuffle of each round), so machine drift
+//! hits all of them alike. With `jobs > 1`, the runs of one round run side by side, each worker
+//! pinned to its own CPUs, and every record says whether its run was alone.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use benchfleet_metrics::{
+    EnvRandomizer, Kill, OutputMode, ProcessResult, ProcessSpec, Sampler, SystemSeries,
+};
+use benchfleet_model::{
+    Digest, Measurement, NodeKind, RunInfo, RunRecord, RunStatus, SCHEMA_VERSION, Timestamp,
+};
+use benchfleet_store::{Storage, StoreError};
+
+use crate::host;
+use crate::suite::RunPolicy;
+
+/// Suite name of ad-hoc runs in the catalog, and `RunInfo::source`.
+pub const BENCH_SOURCE: &str = "bench";
+/// `RunInfo` tag with the seed of the shuffle and of the environment padding.
+pub const TAG_SEED: &str = "bench.seed";
+/// `RunInfo` tag with the run order: `interleaved` or `shuffled`.
+pub const TAG_ORDER: &str = "bench.order";
+/// `RunInfo` tag with the shell used (absent: commands were executed directly).
+pub const TAG_SHELL: &str = "bench.shell";
+/// `RunInfo` tag with the subtracted shell spawn time, nanoseconds.
+pub const TAG_SHELL_OVERHEAD: &str = "bench.shell_overhead_ns";
+/// hyperfine's environment padding range (`0..4096` bytes).
+pub const ENV_PADDING_MAX: usize = 4096;
+/// Runs of `SHELL -c ''` averaged to estimate the shell's spawn cost.
+pub const SHELL_COST_SAMPLES: u32 = 50;
+/// Blob namespace of captured stdout.
+pub const OUTPUT_NS: &str = "output";
+
+/// Why an ad-hoc benchmark could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// Bad flags or commands: the message says which and what to do.
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Shell(#[from] benchfleet_metrics::ShellCostError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the measurement thread failed: {0}; this is a bug, please report it")]
+    Internal(String),
+}
+
+impl BenchError {
+    /// Whether the user can fix this by changing flags or commands (exit code 2).
+    pub fn is_user_input(&self) -> bool {
+        matches!(self, BenchError::Usage(_) | BenchError::Shell(_))
+    }
+}
+
+fn usage(msg: impl Into<String>) -> BenchError {
+    BenchError::Usage(msg.into())
+}
+
+/// `-P NAME MIN MAX [-D STEP]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParameterScan {
+    pub name: String,
+    pub min: String,
+    pub max: String,
+    pub step: Option<String>,
+}
+
+/// The raw ad-hoc inputs, with hyperfine's meaning.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BenchInput {
+    pub commands: Vec<String>,
+    /// `-n`: one name per command (placeholders allowed), or fewer (the rest use the command).
+    pub names: Vec<String>,
+    /// `--reference`: measured too, listed first, the baseline of relative speeds.
+    pub reference: Option<String>,
+    /// `-p`: once for every command, or once per command (in order).
+    pub prepare: Vec<String>,
+    /// `-C`: once for every command, or once per command.
+    pub conclude: Vec<String>,
+    /// `-s`: run once before each command's runs.
+    pub setup: Option<String>,
+    /// `-c`: run once after each command's runs.
+    pub cleanup: Option<String>,
+    /// `-L NAME a,b,c` (several: cross product, first list outermost).
+    pub parameter_lists: Vec<(String, Vec<String>)>,
+    pub parameter_scan: Option<ParameterScan>,
+}
+
+/// One command to measure, after parameter expansion.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BenchCommand {
+    pub name: String,
+    /// The command with placeholders substituted.
+    pub command: String,
+    pub parameters: BTreeMap<String, String>,
+    pub prepare: Option<String>,
+    pub conclude: Option<String>,
+    pub setup: Option<String>,
+    pub cleanup: Option<String>,
+    /// This is the `--reference` command.
+    pub reference: bool,
+}
+
+/// Values of a parameter scan, like hyperfine: `MIN, MIN+STEP, …` up to and including `MAX`.
+/// Without a step, `MIN` and `MAX` must be integers (step 1). With a decimal step the values are
+/// exact decimals printed with the larger number of fraction digits of `MIN` and `STEP`
+/// (`-P t 0 1 -D 0.25` → `0.00, 0.25, 0.50, 0.75, 1.00`).
+pub fn scan_values(scan: &ParameterScan) -> Result<Vec<String>, BenchError> {
+    const MAX_VALUES: i128 = 100_000;
+    let what = format!("-P/--parameter-scan {}", scan.name);
+    let step_text = scan.step.as_deref().unwrap_or("1");
+    let parse = |label: &str, s: &str| {
+        parse_decimal(s).ok_or_else(|| {
+            usage(format!(
+                "{what}: {label} `{s}` is not a number; write e.g. 1, -3 or 0.25"
+            ))
+        })
+    };
+    let min = parse("MIN", &scan.min)?;
+    let max = parse("MAX", &scan.max)?;
+    let step = parse("step (-D)", step_text)?;
+    if scan.step.is_none() && (min.1 > 0 || max.1 > 0) {
+        return Err(usage(format!(
+            "{what}: MIN and MAX must be integers without -D/--parameter-step-size; add e.g. `-D 0.1` for decimals"
+        )));
+    }
+    let scale = min.1.max(max.1).max(step.1);
+    let at = |d: (i128, u32)| d.0 * 10i128.pow(scale - d.1);
+    let (lo, hi, st) = (at(min), at(max), at(step));
+    if st <= 0 {
+        return Err(usage(format!(
+            "{what}: the step size must be positive (got {step_text})"
+        )));
+    }
+    if hi < lo {
+        return Err(usage(format!(
+            "{what}: empty range: MAX ({}) is smaller than MIN ({})",
+            scan.max, scan.min
+        )));
+    }
+    if (hi - lo) / st + 1 > MAX_VALUES {
+        return Err(usage(format!(
+            "{what}: more than {MAX_VALUES} values; use a larger step"
+        )));
+    }
+    let shown = min.1.max(step.1);
+    let mut out = Vec::new();
+    let mut v = lo;
+    while v <= hi {
+        out.push(format_decimal(v, scale, shown));
+        v += st;
+    }
+    Ok(out)
+}
+
+/// `"-1.25"` → `(-125, 2)`; `None` when not a plain decimal number.
+fn parse_decimal(s: &str) -> Option<(i128, u32)> {
+    let s = s.trim();
+    let (neg, digits) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    if (int.is_empty() && frac.is_empty())
+        || !int.chars().chain(frac.chars()).all(|c| c.is_ascii_digit())
+        || int.len() + frac.len() > 30
+    {
+        return None;
+    }
+    let mantissa: i128 = format!("{int}{frac}").parse().ok()?;
+    Some((if neg { -mantissa } else { mantissa }, frac.len() as u32))
+}
+
+/// `value / 10^scale` printed with `shown` fraction digits (`shown <= scale`; trailing digits
+/// beyond `shown` are always zero for scan values).
+fn format_decimal(value: i128, scale: u32, shown: u32) -> String {
+    let v = value / 10i128.pow(scale - shown);
+    if shown == 0 {
+        return v.to_string();
+    }
+    let p = 10i128.pow(shown);
+    let sign = if v < 0 { "-" } else { "" };
+    format!(
+        "{sign}{}.{:0width$}",
+        v.abs() / p,
+        v.abs() % p,
+        width = shown as usize
+    )
+}
+
+/// Every combination of parameter values, in hyperfine's order (the scan, then each list in the
+/// order given; the first varies slowest). One empty map when there are no parameters.
+pub fn parameter_combinations(
+    input: &BenchInput,
+) -> Result<Vec<BTreeMap<String, String>>, BenchError> {
+    let mut axes: Vec<(String, Vec<String>)> = Vec::new();
+    if let Some(scan) = &input.parameter_scan {
+        axes.push((scan.name.clone(), scan_values(scan)?));
+    }
+    for (name, values) in &input.parameter_lists {
+        if values.is_empty() {
+            return Err(usage(format!(
+                "-L/--parameter-list {name}: no values; write e.g. `-L {name} a,b,c`"
+            )));
+        }
+        axes.push((name.clone(), values.clone()));
+    }
+    for (i, (name, _)) in axes.iter().enumerate() {
+        if name.is_empty() || name.contains(['{', '}']) {
+            return Err(usage(format!(
+                "parameter name `{name}` is invalid; use a plain word such as `size`"
+            )));
+        }
+        if axes[..i].iter().any(|(n, _)| n == name) {
+            return Err(usage(format!(
+                "parameter `{name}` is given twice; each -L/-P name must be unique"
+            )));
+        }
+    }
+    let mut combos = vec![BTreeMap::new()];
+    for (name, values) in &axes {
+        combos = combos
+            .into_iter()
+            .flat_map(|c| {
+                values.iter().map(move |v| {
+                    let mut c = c.clone();
+                    c.insert(name.clone(), v.clone());
+                    c
+                })
+            })
+            .collect();
+    }
+    Ok(combos)
+}
+
+/// Replace `{name}` with parameter values; other braces stay as written (like hyperfine).
+pub fn substitute(text: &str, params: &BTreeMap<String, String>) -> String {
+    let mut out = text.to_owned();
+    for (k, v) in params {
+        out = out.replace(&format!("{{{k}}}"), v);
+    }
+    out
+}
+
+/// Expand hyperfine-style inputs into the commands to measure: the reference first, then for each
+/// parameter combination each command in order (hyperfine's order).
+pub fn expand(input: &BenchInput) -> Result<Vec<BenchCommand>, BenchError> {
+    let n = input.commands.len();
+    if n == 0 {
+        return Err(usage(
+            "no command to benchmark; give at least one, e.g. `benchfleet bench 'sleep 0.1'`",
+        ));
+    }
+    if let Some(empty) = input.commands.iter().position(|c| c.trim().is_empty()) {
+        return Err(usage(format!("command #{} is empty", empty + 1)));
+    }
+    let per_command = |flag: &str, list: &[String]| -> Result<Vec<Option<String>>, BenchError> {
+        match list.len() {
+            0 => Ok(vec![None; n]),
+            1 => Ok(vec![Some(list[0].clone()); n]),
+            k if k == n => Ok(list.iter().cloned().map(Some).collect()),
+            k => Err(usage(format!(
+                "{flag} is given {k} times for {n} commands; give it once (for all) or once per command"
+            ))),
+        }
+    };
+    let prepare = per_command("-p/--prepare", &input.prepare)?;
+    let conclude = per_command("-C/--conclude", &input.conclude)?;
+    let combos = parameter_combinations(input)?;
+    if input.names.len() > n {
+        return Err(usage(format!(
+            "-n/--command-name is given {} times for {n} commands; give at most one name per command",
+            input.names.len()
+        )));
+    }
+
+    let mut out = Vec::with_capacity(n * combos.len() + 1);
+    if let Some(reference) = &input.reference {
+        if reference.trim().is_empty() {
+            return Err(usage("--reference: the command is empty"));
+        }
+        out.push(BenchCommand {
+            name: reference.clone(),
+            command: reference.clone(),
+            parameters: BTreeMap::new(),
+            prepare: (input.prepare.len() == 1).then(|| input.prepare[0].clone()),
+            conclude: (input.conclude.len() == 1).then(|| input.conclude[0].clone()),
+            setup: input.setup.clone(),
+            cleanup: input.cleanup.clone(),
+            reference: true,
+        });
+    }
+    for params in &combos {
+        for (i, cmd) in input.commands.iter().enumerate() {
+            let sub = |s: &Option<String>| s.as_deref().map(|t| substitute(t, params));
+            let command = substitute(cmd, params);
+            let name = match input.names.get(i) {
+                Some(name) => substitute(name, params),
+                None => command.clone(),
+            };
+            out.push(BenchCommand {
+                name,
+                command,
+                parameters: params.clone(),
+                prepare: sub(&prepare[i]),
+                conclude: sub(&conclude[i]),
+                setup: sub(&input.setup),
+                cleanup: sub(&input.cleanup),
+                reference: false,
+            });
+        }
+    }
+    // Names identify results in storage: make duplicates unique rather than merging them.
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for c in &mut out {
+        let k = seen.entry(c.name.clone()).or_insert(0);
+        *k += 1;
+        if *k > 1 {
+            c.name = format!("{} #{}", c.name, k);
+        }
+    }
+    Ok(out)
+}
+
+/// The order of the runs within each round.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Order {
+    /// A B C, A B C, … (the default).
+    Interleaved,
+    /// Each round is a permutation drawn from this seed (recorded with the run).
+    Shuffled,
+}
+
+/// How to measure. `Default` is hyperfine's defaults with benchfleet's execution (direct exec,
+/// interleaved, stdout to /dev/null, env padding on, sampling every 250 ms).
+#[derive(Clone, Debug)]
+pub struct BenchSettings {
+    pub policy: RunPolicy,
+    /// Run every command as `SHELL -c COMMAND` and subtract the shell's spawn cost; `None`:
+    /// executed directly (split into words like a shell would, without one).
+    pub shell: Option<String>,
+    /// `-i`: record failures and keep measuring.
+    pub ignore_failure: bool,
+    pub timeout: Option<Duration>,
+    pub order: Order,
+    /// Seed of the shuffle and of the environment padding.
+    pub seed: u64,
+    pub output: OutputMode,
+    /// Runs measured side by side (each worker pinned to its own CPUs when > 1).
+    pub jobs: usize,
+    /// CPUs per worker when `jobs > 1` (default: the allowed CPUs split evenly, at least 1).
+    pub cpus_per_job: Option<usize>,
+    pub memory_limit: Option<u64>,
+    /// Per-run environment padding (hyperfine's `0..4096` bytes).
+    pub randomize_env: bool,
+    /// Hardware counters (instructions, cycles) through perf_event.
+    pub counters: bool,
+    /// System sampling interval; `None` disables it.
+    pub sample_interval: Option<Duration>,
+    pub stderr_tail: usize,
+    pub tags: BTreeMap<String, String>,
+    /// Stops measuring (Ctrl-C); running processes get `grace` then are killed.
+    pub kill: Kill,
+    pub grace: Duration,
+}
+
+impl Default for BenchSettings {
+    fn default() -> Self {
+        BenchSettings {
+            policy: RunPolicy::BENCHMARK,
+            shell: None,
+            ignore_failure: false,
+            timeout: None,
+            order: Order::Interleaved,
+            seed: 0,
+            output: OutputMode::Null,
+            jobs: 1,
+            cpus_per_job: None,
+            memory_limit: None,
+            randomize_env: true,
+            counters: false,
+            sample_interval: Some(Duration::from_millis(250)),
+            stderr_tail: benchfleet_metrics::DEFAULT_STDERR_TAIL,
+            tags: BTreeMap::new(),
+            kill: Kill::new(),
+            grace: Duration::from_secs(2),
+        }
+    }
+}
+
+/// What happened to one command.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CommandReport {
+    pub name: String,
+    /// Measured runs (records stored).
+    pub runs: usize,
+    /// Why the command stopped early (a failed run without `-i`, or a failing
+    /// prepare/conclude/setup/cleanup command).
+    pub failure: Option<String>,
+    /// Measured runs that failed (with `-i` they are recorded and measuring went on).
+    pub failed_runs: u32,
+}
+
+/// The result of [`run_bench`].
+#[derive(Clone, Debug)]
+pub struct BenchOutcome {
+    pub run: RunInfo,
+    /// Every stored record, in execution order.
+    pub records: Vec<RunRecord>,
+    pub commands: Vec<CommandReport>,
+    /// Mean spawn cost of the shell that was subtracted (shell mode only).
+    pub shell_overhead: Option<Measurement>,
+    pub series: Option<SystemSeries>,
+    /// Human-readable warnings (too short with a shell, oversubscription, sampling, outliers …).
+    pub warnings: Vec<String>,
+}
+
+impl BenchOutcome {
+    /// Commands that stopped because of a failure (without `-i`) or a failing
+    /// prepare/setup/conclude/cleanup command.
+    pub fn failed(&self) -> usize {
+        self.commands.iter().filter(|c| c.failure.is_some()).count()
+    }
+}
+
+/// Build the process spec for one command line, directly or through `shell`.
+pub fn command_spec(command: &str, shell: Option<&str>) -> Result<ProcessSpec, BenchError> {
+    match shell {
+        Some(sh) => Ok(ProcessSpec::shell(sh, command)),
+        None => {
+            let mut words = shell_words::split(command).map_err(|e| {
+                usage(format!(
+                    "cannot split {command:?} into words ({e}); check the quotes, or run it through a shell with -S sh"
+                ))
+            })?;
+            if words.is_empty() {
+                return Err(usage(format!("command {command:?} is empty")));
+            }
+            let program = words.remove(0);
+            Ok(ProcessSpec::new(program, words))
+        }
+    }
+}
+
+/// Physical cores of this machine (unique core/package pairs in sysfs); `None` when unknown.
+pub fn physical_cores() -> Option<usize> {
+    let dir = std::fs::read_dir("/sys/devices/system/cpu").ok()?;
+    let mut cores = std::collections::BTreeSet::new();
+    for e in dir.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !name
+            .strip_prefix("cpu")
+            .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+        {
+            continue;
+        }
+        let read = |f: &str| std::fs::read_to_string(e.path().join("topology").join(f)).ok();
+        if let (Some(core), Some(pkg)) = (read("core_id"), read("physical_package_id")) {
+            cores.insert((pkg.trim().to_owned(), core.trim().to_owned()));
+        }
+    }
+    (!cores.is_empty()).then_some(cores.len())
+}
+
+/// CPU sets for `jobs` workers out of `allowed`, `per_job` each (wrapping around, so sets overlap
+/// when there are not enough CPUs).
+pub fn cpu_sets(allowed: &[usize], jobs: usize, per_job: Option<usize>) -> Vec<Vec<usize>> {
+    if allowed.is_empty() || jobs == 0 {
+        return vec![Vec::new(); jobs];
+    }
+    let per = per_job.unwrap_or(allowed.len() / jobs).max(1);
+    (0..jobs)
+        .map(|j| {
+            (0..per)
+                .map(|k| allowed[(j * per + k) % allowed.len()])
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect()
+        })
+        .collect()
+}
+
+/// The commands' order in round `round` (0-based) among `n` commands.
+pub fn round_order(order: Order, seed: u64, round: u64, n: usize) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..n).collect();
+    if order == Order::Shuffled {
+        // Fisher–Yates with splitmix64, one stream per round (reproducible from the seed).
+        let mut state = seed ^ round.wrapping_mul(0xA24B_AED4_963E_E407);
+        for i in (1..n).rev() {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            idx.swap(i, (z % (i as u64 + 1)) as usize);
+        }
+    }
+    idx
+}
+
+/// Per-command state of the measurement loop.
+struct Cmd {
+    spec: ProcessSpec,
+    prepare: Option<ProcessSpec>,
+    conclude: Option<ProcessSpec>,
+    setup: Option<ProcessSpec>,
+    cleanup: Option<ProcessSpec>,
+    planned: Option<u32>,
+    measured: u32,
+    stopped: Option<String>,
+    failed_runs: u32,
+}
+
+/// One unit of work of a round.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    Warmup,
+    Measure(u32),
+}
+
+/// Tracks overlapping runs: a run is alone when nothing else ran when it started and nothing
+/// started before it ended.
+#[derive(Default)]
+struct Overlap {
+    state: Mutex<(u32, u64)>,
+}
+
+impl Overlap {
+    fn start(&self) -> (bool, u64) {
+        let mut s = self.state.lock().expect("overlap lock");
+        let busy = s.0 > 0;
+        s.0 += 1;
+        s.1 += 1;
+        (busy, s.1)
+    }
+    fn end(&self, started: (bool, u64)) -> bool {
+        let mut s = self.state.lock().expect("overlap lock");
+        s.0 -= 1;
+        started.0 || s.1 != started.1
+    }
+}
+
+/// A measured run, before it becomes a record.
+struct Measured {
+    cmd: usize,
+    iteration: u32,
+    started_at: Timestamp,
+    result: ProcessResult,
+    concurrent: bool,
+}
+
+struct Loop<'a> {
+    settings: &'a BenchSettings,
+    overhead: Option<Measurement>,
+}
+
+impl Loop<'_> {
+    fn aux(&self, spec: &ProcessSpec, what: &str, command: &str) -> Result<(), String> {
+        let r = benchfleet_metrics::run_cancellable(spec, &self.settings.kill);
+        if r.outcome.is_success() || self.settings.kill.is_killed() {
+            return Ok(());
+        }
+        let mut msg = format!("{what} command `{command}` {}", r.outcome.describe());
+        if let Some(tail) = r
+            .stderr_tail
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
+            msg.push_str(&format!(": {}", tail.lines().last().unwrap_or_default()));
+        }
+        Err(msg)
+    }
+
+    /// prepare, the command, conclude. `Err` when a prepare/conclude command failed.
+    fn one(
+        &self,
+        c: &Cmd,
+        src: &BenchCommand,
+        spec: &ProcessSpec,
+        overlap: &Overlap,
+    ) -> Result<(Timestamp, ProcessResult, bool), String> {
+        if let (Some(p), Some(text)) = (&c.prepare, &src.prepare) {
+            self.aux(p, "prepare", text)?;
+        }
+        let started_at = host::now();
+        let token = overlap.start();
+        let mut r = benchfleet_metrics::run_cancellable(spec, &self.settings.kill);
+        let concurrent = overlap.end(token);
+        if let Some(o) = &self.overhead {
+            r.measurement = benchfleet_metrics::subtract_overhead(&r.measurement, o);
+        }
+        if let (Some(p), Some(text)) = (&c.conclude, &src.conclude) {
+            self.aux(p, "conclude", text)?;
+        }
+        Ok((started_at, r, concurrent))
+    }
+}
+
+/// Measure `commands` (blocking). Returns the runs in execution order.
+fn measure(
+    commands: &[BenchCommand],
+    cmds: &mut [Cmd],
+    settings: &BenchSettings,
+    overhead: Option<Measurement>,
+    cpu_sets: &[Vec<usize>],
+) -> Vec<Measured> {
+    let lp = Loop { settings, overhead };
+    let kill = &settings.kill;
+    let overlap = Overlap::default();
+    let mut env = EnvRandomizer::new(settings.seed, ENV_PADDING_MAX);
+    let mut out = Vec::new();
+
+    for (c, src) in cmds.iter_mut().zip(commands) {
+        if kill.is_killed() {
+            break;
+        }
+        if let (Some(s), Some(text)) = (&c.setup, &src.setup)
+            && let Err(e) = lp.aux(s, "setup", text)
+        {
+            c.stopped = Some(e);
+        }
+    }
+
+    let warmup = settings.policy.warmup as u64;
+    let mut round: u64 = 0;
+    loop {
+        if kill.is_killed() {
+            break;
+        }
+        let step_of = |c: &Cmd| -> Option<Step> {
+            if c.stopped.is_some() {
+                return None;
+            }
+            if round < warmup {
+                return Some(Step::Warmup);
+            }
+            match c.planned {
+                Some(p) if c.measured >= p => None,
+                _ => Some(Step::Measure(c.measured)),
+            }
+        };
+        let tasks: Vec<(usize, Step)> =
+            round_order(settings.order, settings.seed, round, cmds.len())
+                .into_iter()
+                .filter_map(|i| step_of(&cmds[i]).map(|s| (i, s)))
+                .collect();
+        if tasks.is_empty() && round >= warmup {
+            break;
+        }
+        round += 1;
+
+        // Prepare each task's spec (env padding drawn in task order, so reproducible).
+        let specs: Vec<ProcessSpec> = tasks
+            .iter()
+            .map(|&(i, _)| {
+                let mut s = cmds[i].spec.clone();
+                if settings.randomize_env {
+                    s.env_padding = Some(env.next_padding());
+                }
+                s
+            })
+            .collect();
+        let results: Vec<Result<(Timestamp, ProcessResult, bool), String>> = if cpu_sets.len() <= 1
+        {
+            let mut v = Vec::with_capacity(tasks.len());
+            for (&(i, _), spec) in tasks.iter().zip(&specs) {
+                if kill.is_killed() {
+                    break;
+                }
+                v.push(lp.one(&cmds[i], &commands[i], spec, &overlap));
+            }
+            v
+        } else {
+            run_parallel(&lp, cmds, commands, &tasks, specs, cpu_sets, &overlap)
+        };
+
+        for (&(i, step), r) in tasks.iter().zip(results) {
+            let c = &mut cmds[i];
+            let (started_at, result, concurrent) = match r {
+                Ok(x) => x,
+                Err(e) => {
+                    c.stopped = Some(e);
+                    continue;
+                }
+            };
+            if kill.is_killed() && !result.outcome.is_success() {
+                // Killed by cancellation: not a measurement of the command.
+                continue;
+            }
+            let ok = result.outcome.is_success();
+            if !ok {
+                c.failed_runs += 1;
+                if !settings.ignore_failure {
+                    let what = if step == Step::Warmup {
+                        "warmup run"
+                    } else {
+                        "run"
+                    };
+                    let mut msg = format!(
+                        "{what} {}; use -i/--ignore-failure to keep measuring",
+                        result.outcome.describe()
+                    );
+                    if let Some(tail) = result
+                        .stderr_tail
+                        .as_deref()
+                        .map(str::trim)
+                        .filter(|t| !t.is_empty())
+                    {
+                        msg.push_str(&format!(" (stderr: {})", tail.lines().last().unwrap_or("")));
+                    }
+                    c.stopped = Some(msg);
+                }
+            }
+            if let Step::Measure(iteration) = step {
+                if c.planned.is_none() {
+                    let first = Duration::from_nanos(result.measurement.wall_ns);
+                    c.planned = Some(settings.policy.run_count(first));
+                }
+                c.measured += 1;
+                out.push(Measured {
+                    cmd: i,
+                    iteration,
+                    started_at,
+                    result,
+                    concurrent,
+                });
+            }
+        }
+    }
+
+    for (c, src) in cmds.iter_mut().zip(commands) {
+        if let (Some(s), Some(text)) = (&c.cleanup, &src.cleanup)
+            && let Err(e) = lp.aux(s, "cleanup", text)
+            && c.stopped.is_none()
+        {
+            c.stopped = Some(e);
+        }
+    }
+    out
+}
+
+type StepResult = Result<(Timestamp, ProcessResult, bool), String>;
+
+/// Run one round's tasks with one worker per CPU set, each pinned to its set.
+fn run_parallel(
+    lp: &Loop<'_>,
+    cmds: &[Cmd],
+    commands: &[BenchCommand],
+    tasks: &[(usize, Step)],
+    specs: Vec<ProcessSpec>,
+    cpu_sets: &[Vec<usize>],
+    overlap: &Overlap,
+) -> Vec<StepResult> {
+    let next = Mutex::new(0usize);
+    let slots: Vec<Mutex<Option<StepResult>>> = tasks.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for cpus in cpu_sets.iter().take(tasks.len()) {
+            let (next, slots, specs) = (&next, &slots, &specs);
+            scope.spawn(move || {
+                loop {
+                    let k = {
+                        let mut n = next.lock().expect("task index lock");
+                        let k = *n;
+                        *n += 1;
+                        k
+                    };
+                    if k >= tasks.len() || lp.settings.kill.is_killed() {
+                        break;
+                    }
+                    let i = tasks[k].0;
+                    let pin = |s: &ProcessSpec| {
+                        let mut s = s.clone();
+                        if !cpus.is_empty() {
+                            s.cpus = Some(cpus.clone());
+                        }
+                        s
+                    };
+                    let c = &cmds[i];
+                    let pinned = Cmd {
+                        spec: pin(&c.spec),
+                        prepare: c.prepare.as_ref().map(pin),
+                        conclude: c.conclude.as_ref().map(pin),
+                        setup: None,
+                        cleanup: None,
+                        planned: None,
+                        measured: 0,
+                        stopped: None,
+                        failed_runs: 0,
+                    };
+                    let r = lp.one(&pinned, &commands[i], &pin(&specs[k]), overlap);
+                    *slots[k].lock().expect("slot lock") = Some(r);
+                }
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .map_while(|s| s.into_inner().expect("slot lock"))
+        .collect()
+}
+
+/// Store `series` as a JSON blob and reference it (plus its average and noise verdict) from
+/// `tags`. Used by ad-hoc runs and suites alike.
+pub async fn store_series(
+    storage: &Storage,
+    series: &SystemSeries,
+    tags: &mut BTreeMap<String, String>,
+) -> Result<Digest, StoreError> {
+    let bytes = serde_json::to_vec(series).expect("SystemSeries serializes");
+    let (digest, _) =
+        benchfleet_store::content::put(&*storage.blobs, RunInfo::SYSTEM_SERIES_NS, bytes.into())
+            .await?;
+    let verdict = series.noisy();
+    tags.insert(RunInfo::TAG_SYSTEM_SERIES.into(), digest.to_hex());
+    tags.insert(
+        RunInfo::TAG_SYSTEM_BUSY.into(),
+        format!("{:.1}", verdict.mean_busy * 100.0),
+    );
+    tags.insert(RunInfo::TAG_SYSTEM_NOISY.into(), verdict.noisy.to_string());
+    Ok(digest)
+}
+
+/// Read back the system series a run stored, if it has one.
+pub async fn load_series(
+    storage: &Storage,
+    run: &RunInfo,
+) -> Result<Option<SystemSeries>, StoreError> {
+    let Some(hex) = run.tags.get(RunInfo::TAG_SYSTEM_SERIES) else {
+        return Ok(None);
+    };
+    let Ok(digest) = hex.parse::<Digest>() else {
+        return Ok(None);
+    };
+    let bytes =
+        benchfleet_store::content::get(&*storage.blobs, RunInfo::SYSTEM_SERIES_NS, &digest).await?;
+    Ok(serde_json::from_slice(&bytes).ok())
+}
+
+/// One line on the machine's state during a run: average utilisation, and why it was noisy.
+pub fn describe_series(series: &SystemSeries) -> Vec<String> {
+    if series.samples.is_empty() {
+        return Vec::new();
+    }
+    let v = series.noisy();
+    let mem = series
+        .samples
+        .iter()
+        .map(|s| s.mem_used_bytes as f64)
+        .sum::<f64>()
+        / series.samples.len() as f64;
+    let mut out = vec![format!(
+        "system: {:.0}% CPU busy on average over {} cores ({:.2} CPUs outside benchfleet), {:.0} MiB memory used, {} samples every {} ms",
+        v.mean_busy * 100.0,
+        series.samples[0].cores.len(),
+        v.foreign_busy_cores,
+        mem / (1024.0 * 1024.0),
+        series.samples.len(),
+        series.interval_ms
+    )];
+    if v.noisy {
+        out.push(format!(
+            "warning: the machine was noisy during the measurement ({}); results may be unreliable — rerun on a quiet machine",
+            v.reasons.join("; ")
+        ));
+    }
+    out
+}
+
+/// Warnings about statistical outliers in each command's successful wall times (classified by
+/// Tukey fences and modified z-score; they stay in the statistics).
+pub fn outlier_warnings(records: &[RunRecord]) -> Vec<String> {
+    let mut by_name: Vec<(&str, Vec<f64>)> = Vec::new();
+    for r in records.iter().filter(|r| r.outcome.is_success()) {
+        match by_name.iter_mut().find(|(n, _)| *n == r.name) {
+            Some((_, v)) => v.push(r.measurement.wall_secs()),
+            None => by_name.push((&r.name, vec![r.measurement.wall_secs()])),
+        }
+    }
+    let mut out = Vec::new();
+    for (name, times) in by_name {
+        if times.len() < 4 {
+            continue;
+        }
+        let rep = benchfleet_metrics::stats::classify_outliers(&times);
+        let severe = rep.severe_high().len() + rep.severe_low().len();
+        let mild = rep.mild_high().len() + rep.mild_low().len();
+        let z = rep
+            .z_outliers(benchfleet_metrics::stats::MODIFIED_Z_THRESHOLD)
+            .len();
+        if severe > 0 || z * 10 >= times.len() {
+            out.push(format!(
+                "warning: `{name}`: statistical outliers in {} runs ({severe} severe, {mild} mild by Tukey fences; {z} with |modified z| > {}). They are kept in the statistics; a quiet machine, more warmup (-w) or more runs help",
+                times.len(),
+                benchfleet_metrics::stats::MODIFIED_Z_THRESHOLD
+            ));
+        }
+    }
+    out
+}
+
+/// Measure `commands` and store the results (a [`RunInfo`] with source `bench`, one record per
+/// measured run). Failures of commands are recorded, not errors.
+pub async fn run_bench(
+    commands: &[BenchCommand],
+    settings: &BenchSettings,
+    storage: &Storage,
+) -> Result<BenchOutcome, BenchError> {
+    if commands.is_empty() {
+        return Err(usage("no command to benchmark"));
+    }
+    let mut warnings = Vec::new();
+    let shell = settings
+        .shell
+        .as_deref()
+        .filter(|s| !s.is_empty() && *s != "none");
+    let aux_spec = |text: &Option<String>| -> Result<Option<ProcessSpec>, BenchError> {
+        text.as_deref()
+            .map(|t| {
+                let mut s = command_spec(t, shell)?;
+                s.timeout = settings.timeout;
+                Ok(s)
+            })
+            .transpose()
+    };
+    let mut cmds = Vec::with_capacity(commands.len());
+    for c in commands {
+        let mut spec = command_spec(&c.command, shell)?;
+        spec.timeout = settings.timeout;
+        spec.stdout = settings.output;
+        spec.stderr_tail = settings.stderr_tail;
+        spec.memory_limit = settings.memory_limit;
+        spec.counters = settings.counters;
+        cmds.push(Cmd {
+            spec,
+            prepare: aux_spec(&c.prepare)?,
+            conclude: aux_spec(&c.conclude)?,
+            setup: aux_spec(&c.setup)?,
+            cleanup: aux_spec(&c.cleanup)?,
+            planned: None,
+            measured: 0,
+            stopped: None,
+            failed_runs: 0,
+        });
+    }
+
+    let jobs = settings.jobs.max(1);
+    let cpu_sets = if jobs > 1 {
+        let allowed = benchfleet_metrics::allowed_cpus();
+        let sets = cpu_sets(&allowed, jobs, settings.cpus_per_job);
+        let physical = physical_cores().unwrap_or(allowed.len());
+        if jobs > physical {
+            warnings.push(format!(
+                "warning: -j {jobs} runs more benchmarks at once than this machine has physical cores ({physical}); concurrent runs disturb each other, compare them with care"
+            ));
+        }
+        let per = sets.first().map_or(1, Vec::len);
+        if jobs * per > allowed.len() {
+            warnings.push(format!(
+                "warning: {jobs} jobs × {per} CPUs each need more than the {} CPUs available; workers share CPUs",
+                allowed.len()
+            ));
+        }
+        sets
+    } else {
+        Vec::new()
+    };
+
+    let run_id = host::new_run_id();
+    let mut tags = settings.tags.clone();
+    tags.insert(
+        TAG_ORDER.into(),
+        match settings.order {
+            Order::Interleaved => "interleaved",
+            Order::Shuffled => "shuffled",
+        }
+        .into(),
+    );
+    tags.insert(TAG_SEED.into(), settings.seed.to_string());
+    let mut run = RunInfo {
+        schema_version: SCHEMA_VERSION,
+        run_id: run_id.clone(),
+        suite: BENCH_SOURCE.into(),
+        started_at: host::now(),
+        finished_at: None,
+        status: RunStatus::Running,
+        host: host::host_info(),
+        tags,
+        source: BENCH_SOURCE.into(),
+    };
+    storage.catalog.put_run(&run).await?;
+
+    let overhead = match shell {
+        Some(sh) => {
+            let sh = sh.to_owned();
+            let sh2 = sh.clone();
+            let cost = tokio::task::spawn_blocking(move || {
+                benchfleet_metrics::shell_spawn_cost(&sh2, SHELL_COST_SAMPLES)
+            })
+            .await
+            .map_err(|e| BenchError::Internal(e.to_string()))??;
+            run.tags.insert(TAG_SHELL.into(), sh.clone());
+            run.tags
+                .insert(TAG_SHELL_OVERHEAD.into(), cost.wall_ns.to_string());
+            Some(cost)
+        }
+        None => None,
+    };
+
+    let sampler = match settings.sample_interval {
+        Some(i) => match Sampler::start(i) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                warnings.push(format!("warning: system sampling is off: {e}"));
+                None
+            }
+        },
+        None => None,
+    };
+
+    let commands_owned: Vec<BenchCommand> = commands.to_vec();
+    let settings_owned = settings.clone();
+    let (measured, cmds) = tokio::task::spawn_blocking(move || {
+        let mut cmds = cmds;
+        let m = measure(
+            &commands_owned,
+            &mut cmds,
+            &settings_owned,
+            overhead,
+            &cpu_sets,
+        );
+        (m, cmds)
+    })
+    .await
+    .map_err(|e| BenchError::Internal(e.to_string()))?;
+    let series = sampler.map(Sampler::stop);
+
+    // Records, captured output.
+    let mut records = Vec::with_capacity(measured.len());
+    for m in measured {
+        let c = &commands[m.cmd];
+        let mut rtags = settings.tags.clone();
+        let counters = &m.result.counters;
+        if let Some(n) = counters.instructions {
+            rtags.insert(RunRecord::TAG_INSTRUCTIONS.into(), n.to_string());
+        }
+        if let Some(n) = counters.cycles {
+            rtags.insert(RunRecord::TAG_CYCLES.into(), n.to_string());
+        }
+        rtags.insert(RunRecord::TAG_CONCURRENT.into(), m.concurrent.to_string());
+        if let Some(out) = m.result.stdout.filter(|o| !o.is_empty()) {
+            let (digest, _) =
+                benchfleet_store::content::put(&*storage.blobs, OUTPUT_NS, out.into()).await?;
+            rtags.insert(RunRecord::TAG_STDOUT.into(), digest.to_hex());
+            if m.result.stdout_truncated {
+                rtags.insert("output.truncated".into(), "true".into());
+            }
+        }
+        let ok = m.result.outcome.is_success();
+        records.push(RunRecord {
+            schema_version: SCHEMA_VERSION,
+            run_id: run_id.clone(),
+            suite: BENCH_SOURCE.into(),
+            name: c.name.clone(),
+            kind: NodeKind::Benchmark,
+            command: c.command.clone(),
+            parameters: c.parameters.clone(),
+            iteration: m.iteration,
+            started_at: m.started_at,
+            measurement: m.result.measurement,
+            outcome: m.result.outcome,
+            stderr_tail: if ok { None } else { m.result.stderr_tail },
+            tags: rtags,
+        });
+    }
+    if !records.is_empty() {
+        storage.write_records(&records).await?;
+    }
+
+    if let Some(s) = &series {
+        if let Err(e) = store_series(storage, s, &mut run.tags).await {
+            warnings.push(format!("warning: could not store the system samples: {e}"));
+        }
+        warnings.extend(describe_series(s));
+    }
+    if let Some(o) = &overhead {
+        for c in commands {
+            let times: Vec<f64> = records
+                .iter()
+                .filter(|r| r.name == c.name && r.outcome.is_success())
+                .map(|r| r.measurement.wall_secs())
+                .collect();
+            if !times.is_empty() && times.iter().sum::<f64>() / (times.len() as f64) < 0.005 {
+                warnings.push(format!(
+                    "warning: `{}` took less than 5 ms on average; the shell's spawn time ({:.2} ms) was subtracted, which cannot be calibrated much more precisely than that. Run without a shell (-N) for accurate numbers",
+                    c.name,
+                    o.wall_ns as f64 / 1e6
+                ));
+            }
+        }
+    }
+    warnings.extend(outlier_warnings(&records));
+    if settings.counters
+        && !records.is_empty()
+        && records.iter().all(|r| r.instructions().is_none())
+    {
+        warnings.push(
+            "warning: hardware counters are unavailable here (no PMU, or perf_event_paranoid forbids them); they are recorded as unavailable, not zero".into(),
+        );
+    }
+
+    let reports: Vec<CommandReport> = commands
+        .iter()
+        .zip(&cmds)
+        .map(|(c, st)| CommandReport {
+            name: c.name.clone(),
+            runs: st.measured as usize,
+            failure: st.stopped.clone(),
+            failed_runs: st.failed_runs,
+        })
+        .collect();
+    let any_failed = reports.iter().any(|r| r.failure.is_some());
+    run.finished_at = Some(host::now());
+    run.status = if settings.kill.is_killed() {
+        RunStatus::Interrupted
+    } else if any_failed {
+        RunStatus::Failed
+    } else {
+        RunStatus::Succeeded
+    };
+    storage.catalog.put_run(&run).await?;
+    Ok(BenchOutcome {
+        run,
+        records,
+        commands: reports,
+        shell_overhead: overhead,
+        series,
+        warnings,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,247 @@
+use super::*;
+
+fn scan(min: &str, max: &str, step: Option<&str>) -> Result<Vec<String>, String> {
+    scan_values(&ParameterScan {
+        name: "x".into(),
+        min: min.into(),
+        max: max.into(),
+        step: step.map(Into::into),
+    })
+    .map_err(|e| e.to_string())
+}
+
+#[test]
+fn parameter_scans_follow_hyperfine() {
+    let ok = |min, max, step, want: &[&str]| {
+        assert_eq!(scan(min, max, step).unwrap(), want, "{min} {max} {step:?}");
+    };
+    ok("1", "5", None, &["1", "2", "3", "4", "5"]);
+    ok("-2", "1", None, &["-2", "-1", "0", "1"]);
+    ok("3", "3", None, &["3"]);
+    ok("0", "10", Some("5"), &["0", "5", "10"]);
+    ok("0", "9", Some("4"), &["0", "4", "8"]);
+    ok("0.3", "0.7", Some("0.2"), &["0.3", "0.5", "0.7"]);
+    ok(
+        "0",
+        "1",
+        Some("0.25"),
+        &["0.00", "0.25", "0.50", "0.75", "1.00"],
+    );
+    // Decimal steps are exact: 0.1 added ten times reaches 1.0 (floats would stop at 0.9).
+    assert_eq!(scan("0", "1", Some("0.1")).unwrap().len(), 11);
+    ok("1.5", "2", Some("0.5"), &["1.5", "2.0"]);
+
+    let err = |min, max, step, needle: &str| {
+        let e = scan(min, max, step).unwrap_err();
+        assert!(e.contains(needle), "{min} {max} {step:?}: {e}");
+    };
+    err("5", "1", None, "empty range");
+    err("1", "5", Some("0"), "must be positive");
+    err("1", "5", Some("-1"), "must be positive");
+    err("0.5", "2", None, "must be integers");
+    err("a", "2", None, "not a number");
+    err("1", "2", Some("x"), "not a number");
+    err("0", "1000000", None, "more than");
+}
+
+fn input(commands: &[&str]) -> BenchInput {
+    BenchInput {
+        commands: commands.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn lists_give_a_cross_product_and_the_commands_vary_fastest() {
+    let mut i = input(&["a {n} {m}", "b {n}"]);
+    i.parameter_lists = vec![
+        ("n".into(), vec!["1".into(), "2".into()]),
+        ("m".into(), vec!["x".into(), "y".into()]),
+    ];
+    let got: Vec<String> = expand(&i).unwrap().into_iter().map(|c| c.command).collect();
+    assert_eq!(
+        got,
+        [
+            "a 1 x", "b 1", "a 1 y", "b 1", "a 2 x", "b 2", "a 2 y", "b 2"
+        ]
+    );
+}
+
+#[test]
+fn names_prepare_and_reference_expand_like_hyperfine() {
+    let mut i = input(&["sleep {t}", "true"]);
+    i.parameter_scan = Some(ParameterScan {
+        name: "t".into(),
+        min: "1".into(),
+        max: "2".into(),
+        step: None,
+    });
+    i.names = vec!["sleep-{t}".into()];
+    i.prepare = vec!["echo {t}".into()];
+    i.setup = Some("mkdir d{t}".into());
+    i.reference = Some("ref".into());
+    let got = expand(&i).unwrap();
+    type View<'a> = (&'a str, &'a str, Option<&'a str>, Option<&'a str>, bool);
+    let view: Vec<View> = got
+        .iter()
+        .map(|c| {
+            (
+                c.name.as_str(),
+                c.command.as_str(),
+                c.prepare.as_deref(),
+                c.setup.as_deref(),
+                c.reference,
+            )
+        })
+        .collect();
+    assert_eq!(
+        view,
+        [
+            ("ref", "ref", Some("echo {t}"), Some("mkdir d{t}"), true),
+            (
+                "sleep-1",
+                "sleep 1",
+                Some("echo 1"),
+                Some("mkdir d1"),
+                false
+            ),
+            ("true", "true", Some("echo 1"), Some("mkdir d1"), false),
+            (
+                "sleep-2",
+                "sleep 2",
+                Some("echo 2"),
+                Some("mkdir d2"),
+                false
+            ),
+            ("true #2", "true", Some("echo 2"), Some("mkdir d2"), false),
+        ]
+    );
+    assert_eq!(got[1].parameters["t"], "1");
+}
+
+#[test]
+fn bad_inputs_are_usage_errors_that_say_what_to_do() {
+    let check = |i: BenchInput, needle: &str| {
+        let e = expand(&i).unwrap_err();
+        assert!(e.is_user_input(), "{e}");
+        assert!(e.to_string().contains(needle), "{e}");
+    };
+    check(input(&[]), "at least one");
+    check(input(&["  "]), "empty");
+    let mut i = input(&["a", "b", "c"]);
+    i.prepare = vec!["p1".into(), "p2".into()];
+    check(i, "once per command");
+    let mut i = input(&["a"]);
+    i.names = vec!["x".into(), "y".into()];
+    check(i, "at most one name");
+    let mut i = input(&["a"]);
+    i.parameter_lists = vec![("n".into(), vec![]), ("m".into(), vec!["1".into()])];
+    check(i, "no values");
+    let mut i = input(&["a"]);
+    i.parameter_lists = vec![
+        ("n".into(), vec!["1".into()]),
+        ("n".into(), vec!["2".into()]),
+    ];
+    check(i, "twice");
+}
+
+#[test]
+fn direct_and_shell_specs() {
+    let s = command_spec("echo 'a b' c", None).unwrap();
+    assert_eq!(
+        (s.program.as_str(), s.args.clone()),
+        ("echo", vec!["a b".to_string(), "c".into()])
+    );
+    let s = command_spec("echo 'a b' | wc", Some("bash")).unwrap();
+    assert_eq!(
+        (s.program.as_str(), s.args.clone()),
+        ("bash", vec!["-c".to_string(), "echo 'a b' | wc".into()])
+    );
+    assert!(
+        command_spec("echo 'unclosed", None)
+            .unwrap_err()
+            .is_user_input()
+    );
+}
+
+#[test]
+fn round_orders_are_round_robin_or_seeded_permutations() {
+    for r in 0..5 {
+        assert_eq!(round_order(Order::Interleaved, 7, r, 4), [0, 1, 2, 3]);
+    }
+    let rounds: Vec<Vec<usize>> = (0..20)
+        .map(|r| round_order(Order::Shuffled, 42, r, 4))
+        .collect();
+    for o in &rounds {
+        let mut sorted = o.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, [0, 1, 2, 3], "a permutation: {o:?}");
+    }
+    let distinct: std::collections::BTreeSet<_> = rounds.iter().collect();
+    assert!(distinct.len() > 1, "rounds differ: {rounds:?}");
+    let again: Vec<Vec<usize>> = (0..20)
+        .map(|r| round_order(Order::Shuffled, 42, r, 4))
+        .collect();
+    assert_eq!(rounds, again, "same seed, same order");
+    let other: Vec<Vec<usize>> = (0..20)
+        .map(|r| round_order(Order::Shuffled, 43, r, 4))
+        .collect();
+    assert_ne!(rounds, other, "another seed, another order");
+}
+
+#[test]
+fn cpu_sets_split_the_allowed_cpus() {
+    let check = |allowed: &[usize], jobs, per, want: &[&[usize]]| {
+        let got = cpu_sets(allowed, jobs, per);
+        let want: Vec<Vec<usize>> = want.iter().map(|w| w.to_vec()).collect();
+        assert_eq!(got, want, "{allowed:?} {jobs} {per:?}");
+    };
+    check(&[0, 1, 2, 3], 2, None, &[&[0, 1], &[2, 3]]);
+    check(&[0, 1, 2, 3], 4, None, &[&[0], &[1], &[2], &[3]]);
+    check(&[0, 1], 3, None, &[&[0], &[1], &[0]]);
+    check(&[4, 5, 6, 7], 2, Some(1), &[&[4], &[5]]);
+    check(&[0, 1], 2, Some(2), &[&[0, 1], &[0, 1]]);
+}
+
+#[test]
+fn overlap_says_whether_a_run_was_alone() {
+    let o = Overlap::default();
+    let a = o.start();
+    assert!(!o.end(a), "alone");
+    let a = o.start();
+    let b = o.start();
+    assert!(o.end(b), "b started while a ran");
+    assert!(o.end(a), "b started while a ran");
+    let a = o.start();
+    assert!(!o.end(a), "alone again");
+}
+
+#[test]
+fn outliers_are_warned_about_per_command() {
+    let rec = |name: &str, i: u32, ms: u64| RunRecord {
+        schema_version: SCHEMA_VERSION,
+        run_id: "01HZY3K4MZ8Q6X2V1B0C9D7E5F".parse().unwrap(),
+        suite: "bench".into(),
+        name: name.into(),
+        kind: NodeKind::Benchmark,
+        command: name.into(),
+        parameters: Default::default(),
+        iteration: i,
+        started_at: Timestamp(0),
+        measurement: Measurement {
+            wall_ns: ms * 1_000_000,
+            ..Default::default()
+        },
+        outcome: benchfleet_model::Outcome::Success,
+        stderr_tail: None,
+        tags: Default::default(),
+    };
+    let mut records: Vec<RunRecord> = (0..20)
+        .map(|i| rec("steady", i, 10 + u64::from(i % 2)))
+        .collect();
+    records
+        .extend((0..20).map(|i| rec("spiky", i, if i == 7 { 100 } else { 10 + u64::from(i % 2) })));
+    let w = outlier_warnings(&records);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].contains("`spiky`") && w[0].contains("kept"), "{w:?}");
+}

@@ -1,0 +1,521 @@
+//! `benchfleet bench`: hyperfine's flags, storage, exports, failures, timeouts, interleaving.
+//! Orders are observed through commands appending to a log file; no timing is asserted.
+
+use std::path::Path;
+
+use crate::support::{Out, Workdir, result};
+
+fn json_file(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{}: not JSON ({e}): {text}", path.display()))
+}
+
+fn bench(w: &Workdir, args: &[&str]) -> Out {
+    let mut all = vec!["bench", "--no-sample"];
+    all.extend_from_slice(args);
+    w.run(&all)
+}
+
+fn log(w: &Workdir) -> Vec<String> {
+    std::fs::read_to_string(w.path().join("log"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Every stored record (raw JSON), read from the fs hot tier.
+fn stored_records(w: &Workdir) -> Vec<serde_json::Value> {
+    fn walk(dir: &Path, out: &mut Vec<serde_json::Value>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.components().any(|c| c.as_os_str() == "records")
+                && let Ok(v) =
+                    serde_json::from_slice::<serde_json::Value>(&std::fs::read(&p).unwrap())
+                && v.get("measurement").is_some()
+            {
+                out.push(v);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&w.path().join(".benchfleet"), &mut out);
+    out
+}
+
+fn append(tag: &str) -> String {
+    format!("sh -c 'echo {tag} >> log'")
+}
+
+#[test]
+fn runs_are_stored_exported_and_shown_like_suite_results() {
+    let w = Workdir::new();
+    let out = bench(
+        &w,
+        &[
+            "-r",
+            "3",
+            "-n",
+            "quick",
+            "true",
+            "sleep 0.001",
+            "--export-json",
+            "o.json",
+            "--export-csv",
+            "o.csv",
+            "--export-markdown",
+            "o.md",
+            "--tag",
+            "who=e2e",
+        ],
+    );
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert!(out.stdout().contains("quick"), "{out:?}");
+    assert!(
+        out.stdout().contains("times faster than"),
+        "relative summary: {out:?}"
+    );
+
+    let json = json_file(&w.path().join("o.json"));
+    for name in ["quick", "sleep 0.001"] {
+        let r = result(&json, name);
+        assert_eq!(r["runs"], 3, "{r}");
+        assert_eq!(r["exit_codes"], serde_json::json!([0, 0, 0]), "{r}");
+    }
+    assert_eq!(result(&json, "quick")["command"], "true");
+    let csv = std::fs::read_to_string(w.path().join("o.csv")).unwrap();
+    assert!(
+        csv.starts_with("command,mean,stddev,median,user,system,min,max"),
+        "{csv}"
+    );
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    let md = std::fs::read_to_string(w.path().join("o.md")).unwrap();
+    assert!(
+        md.contains("`quick`") && md.contains("`sleep 0.001`"),
+        "{md}"
+    );
+
+    // Stored like suite results: history lists it, show reads it back.
+    let runs = w.json(&["history", "--format", "json"]);
+    let run = &runs[0];
+    assert_eq!(run["source"], "bench", "{run}");
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["tags"]["bench.order"], "interleaved", "{run}");
+    assert_eq!(run["tags"]["who"], "e2e", "{run}");
+    assert!(
+        run["tags"]["bench.seed"]
+            .as_str()
+            .is_some_and(|s| s.parse::<u64>().is_ok()),
+        "{run}"
+    );
+    let shown = w.json(&["show", "latest", "--format", "json"]);
+    assert_eq!(
+        result(&shown, "quick")["times"],
+        result(&json, "quick")["times"]
+    );
+
+    // Every rusage field is stored per run; run alone (-j 1); no counters unless asked.
+    let records = stored_records(&w);
+    assert_eq!(records.len(), 6);
+    for r in &records {
+        let m = &r["measurement"];
+        for field in [
+            "wall_ns",
+            "user_ns",
+            "sys_ns",
+            "max_rss_bytes",
+            "minor_faults",
+            "major_faults",
+            "voluntary_context_switches",
+            "involuntary_context_switches",
+            "block_in",
+            "block_out",
+        ] {
+            assert!(m[field].is_u64(), "{field} in {m}");
+        }
+        assert!(m["max_rss_bytes"].as_u64().unwrap() > 0, "{m}");
+        assert_eq!(r["tags"]["run.concurrent"], "false", "{r}");
+        assert!(r["tags"].get("hw.instructions").is_none(), "{r}");
+    }
+}
+
+#[test]
+fn commands_run_round_robin_with_prepare_conclude_setup_and_cleanup() {
+    let w = Workdir::new();
+    let out = bench(
+        &w,
+        &[
+            "-w",
+            "1",
+            "-r",
+            "2",
+            "-s",
+            &append("setup"),
+            "-c",
+            &append("cleanup"),
+            "-p",
+            &append("prep"),
+            "-C",
+            &append("done"),
+            &append("A"),
+            &append("B"),
+        ],
+    );
+    assert_eq!(out.code(), 0, "{out:?}");
+    let mut want: Vec<&str> = vec!["setup", "setup"];
+    for _ in 0..3 {
+        want.extend(["prep", "A", "done", "prep", "B", "done"]);
+    }
+    want.extend(["cleanup", "cleanup"]);
+    assert_eq!(log(&w), want);
+}
+
+#[test]
+fn per_command_prepare_and_a_seeded_shuffle_are_reproducible() {
+    let order = |seed: &str| {
+        let w = Workdir::new();
+        let out = bench(
+            &w,
+            &[
+                "-r",
+                "12",
+                "--shuffle",
+                "--seed",
+                seed,
+                "-p",
+                &append("pa"),
+                "-p",
+                &append("pb"),
+                "-p",
+                &append("pc"),
+                &append("A"),
+                &append("B"),
+                &append("C"),
+            ],
+        );
+        assert_eq!(out.code(), 0, "{out:?}");
+        let runs = w.json(&["history", "--format", "json"]);
+        assert_eq!(runs[0]["tags"]["bench.order"], "shuffled");
+        assert_eq!(runs[0]["tags"]["bench.seed"], seed);
+        let lines = log(&w);
+        assert_eq!(lines.len(), 72, "{lines:?}");
+        let runs: Vec<String> = lines
+            .chunks(2)
+            .map(|pair| {
+                // Each command's own prepare runs right before it.
+                assert_eq!(pair[0], format!("p{}", pair[1].to_lowercase()), "{lines:?}");
+                pair[1].clone()
+            })
+            .collect();
+        for round in runs.chunks(3) {
+            let mut r = round.to_vec();
+            r.sort();
+            assert_eq!(
+                r,
+                ["A", "B", "C"],
+                "every round runs each command once: {runs:?}"
+            );
+        }
+        runs
+    };
+    let a = order("7");
+    assert_eq!(a, order("7"), "same seed, same order");
+    let rounds: std::collections::BTreeSet<&[String]> = a.chunks(3).collect();
+    assert!(rounds.len() > 1, "rounds are shuffled: {a:?}");
+}
+
+#[test]
+fn a_failure_stops_that_command_only_and_fails_the_exit_code() {
+    let w = Workdir::new();
+    let out = bench(
+        &w,
+        &[
+            "-r",
+            "3",
+            "sh -c 'echo broken >&2; exit 3'",
+            "true",
+            "--export-json",
+            "o.json",
+        ],
+    );
+    assert_eq!(out.code(), 1, "{out:?}");
+    assert!(out.stderr().contains("FAILED"), "{out:?}");
+    assert!(
+        out.stderr().contains("exit 3") && out.stderr().contains("-i"),
+        "{out:?}"
+    );
+    let json = json_file(&w.path().join("o.json"));
+    let broken = result(&json, "sh -c 'echo broken >&2; exit 3'");
+    assert_eq!(broken["exit_codes"], serde_json::json!([3]), "{broken}");
+    assert_eq!(
+        result(&json, "true")["runs"],
+        3,
+        "the other command continued"
+    );
+    let runs = w.json(&["history", "--format", "json"]);
+    assert_eq!(runs[0]["status"], "failed");
+}
+
+#[test]
+fn with_ignore_failure_failed_runs_are_recorded_and_measuring_continues() {
+    let w = Workdir::new();
+    let out = bench(
+        &w,
+        &[
+            "-i",
+            "-r",
+            "3",
+            "sh -c 'exit 3'",
+            "true",
+            "--export-json",
+            "o.json",
+        ],
+    );
+    assert_eq!(out.code(), 0, "{out:?}");
+    let json = json_file(&w.path().join("o.json"));
+    let failing = result(&json, "sh -c 'exit 3'");
+    assert_eq!(
+        failing["exit_codes"],
+        serde_json::json!([3, 3, 3]),
+        "{failing}"
+    );
+    assert_eq!(result(&json, "true")["runs"], 3);
+}
+
+#[test]
+fn timeouts_kill_the_run_and_record_it_as_timed_out() {
+    let w = Workdir::new();
+    let out = bench(
+        &w,
+        &[
+            "--timeout",
+            "0.2",
+            "-r",
+            "2",
+            "sleep 30",
+            "true",
+            "--export-json",
+            "o.json",
+        ],
+    );
+    assert_eq!(out.code(), 1, "{out:?}");
+    assert!(out.stderr().contains("timed out"), "{out:?}");
+    let json = json_file(&w.path().join("o.json"));
+    let slow = result(&json, "sleep 30");
+    assert_eq!(slow["exit_codes"], serde_json::json!([null]), "{slow}");
+    assert!(
+        slow["failures"][0].as_str().unwrap().contains("timed out"),
+        "{slow}"
+    );
+    let records = stored_records(&w);
+    assert!(
+        records
+            .iter()
+            .any(|r| r["outcome"]["status"] == "timed_out"),
+        "{records:?}"
+    );
+
+    let w = Workdir::new();
+    let out = bench(&w, &["-i", "--timeout", "0.1", "-r", "2", "sleep 30"]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert_eq!(
+        stored_records(&w).len(),
+        2,
+        "with -i every timed-out run is recorded"
+    );
+}
+
+#[test]
+fn parameter_scans_and_lists_name_and_substitute() {
+    let w = Workdir::new();
+    let out = bench(
+        &w,
+        &[
+            "-r",
+            "1",
+            "-P",
+            "n",
+            "1",
+            "3",
+            "-n",
+            "n-{n}",
+            "sh -c 'echo {n} >> log'",
+            "--export-json",
+            "o.json",
+        ],
+    );
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert_eq!(log(&w), ["1", "2", "3"]);
+    let json = json_file(&w.path().join("o.json"));
+    for n in ["1", "2", "3"] {
+        assert_eq!(result(&json, &format!("n-{n}"))["parameters"]["n"], n);
+    }
+
+    let w = Workdir::new();
+    let out = bench(
+        &w,
+        &[
+            "-r",
+            "1",
+            "-P",
+            "t",
+            "0",
+            "1",
+            "-D",
+            "0.5",
+            "-L",
+            "x",
+            "a,b",
+            "sh -c 'echo {t}{x} >> log'",
+        ],
+    );
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert_eq!(log(&w), ["0.0a", "0.0b", "0.5a", "0.5b", "1.0a", "1.0b"]);
+}
+
+#[test]
+fn bad_flags_are_usage_errors() {
+    let w = Workdir::new();
+    for (args, needle) in [
+        (
+            &["-p", "a", "-p", "b", "x", "y", "z"][..],
+            "once per command",
+        ),
+        (&["-P", "n", "5", "1", "x"][..], "empty range"),
+        (&["-P", "n", "1", "2", "-D", "0", "x"][..], "positive"),
+        (&["-m", "9", "-M", "2", "x"][..], "smaller"),
+        (&["-n", "a", "-n", "b", "x"][..], "at most one name"),
+        (&["'unclosed"][..], "quotes"),
+    ] {
+        let out = bench(&w, args);
+        assert_eq!(out.code(), 2, "{args:?}: {out:?}");
+        assert!(out.stderr().contains(needle), "{args:?}: {out:?}");
+    }
+}
+
+#[test]
+fn shell_mode_subtracts_the_shell_and_records_it() {
+    let w = Workdir::new();
+    let out = bench(&w, &["-S", "sh", "-r", "3", "echo hi | cat"]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert!(
+        out.stderr().contains("shell spawn time subtracted"),
+        "{out:?}"
+    );
+    let runs = w.json(&["history", "--format", "json"]);
+    assert_eq!(runs[0]["tags"]["bench.shell"], "sh");
+    assert!(
+        runs[0]["tags"]["bench.shell_overhead_ns"]
+            .as_str()
+            .is_some()
+    );
+}
+
+#[test]
+fn captured_output_is_stored_bounded() {
+    let w = Workdir::new();
+    let out = bench(
+        &w,
+        &[
+            "-r",
+            "2",
+            "--output",
+            "capture",
+            "--output-limit",
+            "5",
+            "echo hello-world",
+        ],
+    );
+    assert_eq!(out.code(), 0, "{out:?}");
+    let records = stored_records(&w);
+    assert_eq!(records.len(), 2);
+    let digest = records[0]["tags"]["output.stdout"]
+        .as_str()
+        .expect("stdout digest")
+        .to_owned();
+    assert_eq!(records[0]["tags"]["output.truncated"], "true");
+    let blob = w
+        .path()
+        .join(".benchfleet/blobs/output")
+        .join(&digest[0..2])
+        .join(&digest[2..4])
+        .join(&digest);
+    assert_eq!(std::fs::read_to_string(&blob).unwrap(), "hello");
+}
+
+#[test]
+fn parallel_jobs_are_pinned_and_say_they_ran_beside_others() {
+    let w = Workdir::new();
+    let out = bench(
+        &w,
+        &[
+            "-j",
+            "2",
+            "-r",
+            "2",
+            "sh -c 'grep Cpus_allowed_list /proc/self/status >> log'",
+            "sleep 0.05",
+        ],
+    );
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert!(out.stderr().contains("ran beside others"), "{out:?}");
+    let allowed = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("Cpus_allowed_list:")
+                .map(|s| s.trim().to_owned())
+        })
+        .unwrap();
+    let multi = allowed.contains(',') || allowed.contains('-');
+    for line in log(&w) {
+        let cpus = line.split(':').nth(1).unwrap().trim().to_owned();
+        if multi {
+            assert!(
+                !cpus.contains(',') && !cpus.contains('-'),
+                "pinned to one CPU: {line}"
+            );
+        }
+    }
+    for r in stored_records(&w) {
+        assert!(
+            matches!(r["tags"]["run.concurrent"].as_str(), Some("true" | "false")),
+            "{r}"
+        );
+    }
+}
+
+#[test]
+fn system_samples_are_stored_with_the_run() {
+    let w = Workdir::new();
+    let out = w.run(&[
+        "bench",
+        "--sample-interval",
+        "20ms",
+        "-r",
+        "3",
+        "sleep 0.05",
+    ]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert!(out.stderr().contains("CPU busy on average"), "{out:?}");
+    let runs = w.json(&["history", "--format", "json"]);
+    let digest = runs[0]["tags"]["system.series"]
+        .as_str()
+        .expect("series digest")
+        .to_owned();
+    assert!(runs[0]["tags"]["system.noisy"].as_str().is_some());
+    let blob = w
+        .path()
+        .join(".benchfleet/blobs/system")
+        .join(&digest[0..2])
+        .join(&digest[2..4])
+        .join(&digest);
+    let series = json_file(&blob);
+    assert!(
+        !series["samples"].as_array().unwrap().is_empty(),
+        "{series}"
+    );
+}
