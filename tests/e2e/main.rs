@@ -3,6 +3,7 @@
 
 mod support;
 
+mod analyze;
 mod bench;
 mod failures;
 mod run;

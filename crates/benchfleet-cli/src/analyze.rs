@@ -354,7 +354,7 @@ async fn report_inner(cwd: &Path, config: &Config, args: ReportArgs) -> Result<u
             .await?;
             report::html_report(&report::HtmlReport {
                 title: format!(
-                    "benchfleet: {} — run {} ({})",
+                    "{} — run {} ({})",
                     run.suite,
                     run.run_id,
                     report::format_timestamp(run.started_at)

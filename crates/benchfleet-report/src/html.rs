@@ -25,9 +25,10 @@ pub struct HtmlReport<'a> {
     pub scaling: &'a [ScalingPoint],
 }
 
-const CSS: &str = "body{font-family:system-ui,sans-serif;margin:2em auto;max-width:900px;color:#222}\
-table{border-collapse:collapse;margin:1em 0;font-size:14px}td,th{border:1px solid #ccc;padding:3px 8px}\
-td.n{text-align:right;font-variant-numeric:tabular-nums}th{background:#f4f4f4}.bad{color:#c00}.good{color:#080}\
+const CSS: &str = "body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1000px;padding:0 1em;color:#222}\
+h1{font-size:1.5em;overflow-wrap:anywhere}\
+table{border-collapse:collapse;margin:1em 0;font-size:13px}td,th{border:1px solid #ccc;padding:3px 8px}\
+td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}th{background:#f4f4f4}.bad{color:#c00}.good{color:#080}\
 figure{margin:1em 0}svg{max-width:100%;height:auto}pre{background:#f7f7f7;padding:.5em;overflow:auto}";
 
 /// Render the report as one HTML document that works opened from a file: no `<script>`, no

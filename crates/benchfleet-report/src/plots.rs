@@ -168,6 +168,16 @@ pub fn history_svg(
             .configure_mesh()
             .x_desc("run (oldest first)")
             .y_desc(unit)
+            .x_labels(values.len().clamp(2, 12))
+            // Runs are whole numbers: no label at -0.5, 0.5, …
+            .x_label_formatter(&|x| {
+                let i = x.round();
+                if (x - i).abs() < 1e-6 && i >= 0.0 {
+                    format!("{i:.0}")
+                } else {
+                    String::new()
+                }
+            })
             .draw()
             .map_err(err)?;
         chart
