@@ -10,8 +10,8 @@ use benchfleet_store::{
 
 use crate::writer::Work;
 use crate::{
-    Error, IdxKey, RECORDS, RECORDS_BY_NAME, RECORDS_BY_RUN, RECORDS_BY_SUITE, RUNS, RUNS_BY_SUITE,
-    RedbStore,
+    Error, IdxKey, RECORD_DIGESTS, RECORDS, RECORDS_BY_NAME, RECORDS_BY_RUN, RECORDS_BY_SUITE,
+    RUNS, RUNS_BY_SUITE, RedbStore,
 };
 
 fn decode<T: serde::de::DeserializeOwned>(what: &str, id: &str, bytes: &[u8]) -> Result<T, Error> {
@@ -233,5 +233,41 @@ impl Catalog for RedbStore {
         let q = query.clone();
         self.read("query_records", move |txn| run_query(txn, &q))
             .await
+    }
+
+    async fn move_records(&self, entries: &[RecordEntry]) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let digests: Vec<[u8; 32]> = entries.iter().map(|e| *e.digest.as_bytes()).collect();
+        let missing = self
+            .read("move_records", move |txn| {
+                let table = txn.open_table(RECORD_DIGESTS)?;
+                for d in &digests {
+                    if table.get(*d)?.is_none() {
+                        return Ok(Some(*d));
+                    }
+                }
+                Ok(None)
+            })
+            .await?;
+        if let Some(d) = missing {
+            return Err(StoreError::new(
+                ErrorKind::NotFound,
+                &self.name,
+                "move_records",
+                "no catalog entry with this digest; nothing was moved",
+            )
+            .with_key(benchfleet_model::Digest::from_bytes(d)));
+        }
+        let mut items = Vec::with_capacity(entries.len());
+        for e in entries {
+            items.push((
+                e.clone(),
+                encode(&self.name, "move_records", e).map_err(|err| err.with_key(e.digest))?,
+            ));
+        }
+        self.write("move_records", Work::MoveRecords(items)).await?;
+        Ok(())
     }
 }

@@ -129,3 +129,92 @@ async fn concurrent_puts_and_catalog_writes_share_the_writer() {
         (0..64).map(entry).collect::<Vec<_>>()
     );
 }
+
+#[tokio::test]
+async fn move_records_flips_tier_and_location_atomically_and_persists() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.redb");
+    let entries: Vec<RecordEntry> = (0..6).map(entry).collect();
+    {
+        let db = RedbStore::open(&path).unwrap();
+        db.insert_records(&entries).await.unwrap();
+        let moved: Vec<RecordEntry> = entries[..3]
+            .iter()
+            .map(|e| RecordEntry {
+                tier: Tier::Warm,
+                location: format!("warm/{}", e.iteration),
+                ..e.clone()
+            })
+            .collect();
+        db.move_records(&moved).await.unwrap();
+        // Idempotent.
+        db.move_records(&moved).await.unwrap();
+
+        // A batch naming an unknown digest changes nothing.
+        let mut bad = vec![RecordEntry {
+            tier: Tier::Cold,
+            location: "cold/x".into(),
+            ..entries[4].clone()
+        }];
+        let mut unknown = entry(99);
+        unknown.tier = Tier::Cold;
+        bad.push(unknown);
+        let err = db.move_records(&bad).await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::NotFound, "{err}");
+    }
+    let db = RedbStore::open(&path).unwrap();
+    for (q, want) in [
+        (
+            RecordQuery {
+                tier: Some(Tier::Warm),
+                ..Default::default()
+            },
+            vec![0, 1, 2],
+        ),
+        (
+            RecordQuery {
+                tier: Some(Tier::Hot),
+                ..Default::default()
+            },
+            vec![3, 4, 5],
+        ),
+        (
+            RecordQuery {
+                tier: Some(Tier::Cold),
+                ..Default::default()
+            },
+            vec![],
+        ),
+        // Indexes still find the moved rows.
+        (
+            RecordQuery {
+                run_id: Some(run_id()),
+                tier: Some(Tier::Warm),
+                ..Default::default()
+            },
+            vec![0, 1, 2],
+        ),
+        (
+            RecordQuery {
+                name: Some("b".into()),
+                ..Default::default()
+            },
+            vec![0, 1, 2, 3, 4, 5],
+        ),
+    ] {
+        let got = db.query_records(&q).await.unwrap();
+        assert_eq!(
+            got.iter().map(|e| e.iteration).collect::<Vec<_>>(),
+            want,
+            "{q:?}"
+        );
+        for e in &got {
+            let want_loc = if e.iteration < 3 {
+                format!("warm/{}", e.iteration)
+            } else {
+                format!("k{}", e.iteration)
+            };
+            assert_eq!(e.location, want_loc);
+        }
+    }
+}

@@ -23,13 +23,17 @@ pub(crate) enum Work {
         json: Vec<u8>,
     },
     InsertRecords(Vec<(RecordEntry, Vec<u8>)>),
+    /// New JSON for existing record rows (tier and location changed), found by digest.
+    MoveRecords(Vec<(RecordEntry, Vec<u8>)>),
 }
 
 impl Work {
     fn bytes(&self) -> usize {
         match self {
             Work::Put(items) => items.iter().map(|(_, b)| b.len()).sum(),
-            Work::InsertRecords(items) => items.iter().map(|(_, j)| j.len()).sum(),
+            Work::InsertRecords(items) | Work::MoveRecords(items) => {
+                items.iter().map(|(_, j)| j.len()).sum()
+            }
             Work::PutRun { json, .. } => json.len(),
             Work::Delete(_) => 0,
         }
@@ -197,6 +201,22 @@ fn apply_one(txn: &WriteTransaction, work: &Work) -> Result<Done, redb::Error> {
                 by_run.insert((run, t, run, name, it, d), ())?;
                 by_suite.insert((e.suite.as_str(), t, run, name, it, d), ())?;
                 by_name.insert((name, t, run, name, it, d), ())?;
+            }
+            Ok(Done::Unit)
+        }
+        Work::MoveRecords(entries) => {
+            // Only the row's value changes (tier, location); keys and indexes stay. Presence was
+            // checked before queueing and rows are never deleted.
+            let mut records = txn.open_table(RECORDS)?;
+            let digests = txn.open_table(RECORD_DIGESTS)?;
+            for (e, json) in entries {
+                let pk = digests.get(*e.digest.as_bytes())?.map(|v| {
+                    let (t, run, name, it, d) = v.value();
+                    (t, run.to_owned(), name.to_owned(), it, d)
+                });
+                if let Some((t, run, name, it, d)) = pk {
+                    records.insert((t, run.as_str(), name.as_str(), it, d), json.as_slice())?;
+                }
             }
             Ok(Done::Unit)
         }
