@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use benchfleet_store::{BlobStore, Catalog, Storage};
+use benchfleet_store::{BlobStore, Catalog, Storage, TierPolicy, TierStores};
 
 use crate::Error;
 
@@ -14,7 +14,7 @@ pub enum CatalogChoice {
     Redb { path: PathBuf },
 }
 
-/// Which blob backend holds the hot tier.
+/// Which blob backend holds a tier.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BlobChoice {
     /// Files under a directory.
@@ -28,10 +28,15 @@ pub enum BlobChoice {
 pub struct StorageSettings {
     pub catalog: CatalogChoice,
     pub hot: BlobChoice,
+    pub warm: BlobChoice,
+    pub cold: BlobChoice,
+    /// Ages, levels, sizes and cache bound of the tiered store.
+    pub policy: TierPolicy,
 }
 
 impl StorageSettings {
-    /// The embedded default under `root`: catalog in `root/catalog.redb`, records in `root/blobs`.
+    /// The embedded default under `root`: catalog in `root/catalog.redb`, hot records in
+    /// `root/blobs`, warm in `root/warm`, cold in `root/cold`, default policy.
     pub fn embedded(root: impl Into<PathBuf>) -> Self {
         let root = root.into();
         StorageSettings {
@@ -41,19 +46,41 @@ impl StorageSettings {
             hot: BlobChoice::Fs {
                 root: root.join("blobs"),
             },
+            warm: BlobChoice::Fs {
+                root: root.join("warm"),
+            },
+            cold: BlobChoice::Fs {
+                root: root.join("cold"),
+            },
+            policy: TierPolicy::default(),
         }
     }
 }
 
-/// Open the configured storage.
+/// Open the configured storage: the catalog and each tier's blob backend. Tiers naming the same
+/// backend and location share one store (namespaces keep them apart).
 pub fn open_storage(settings: &StorageSettings) -> Result<Storage, Error> {
+    settings.policy.validate()?;
     let CatalogChoice::Redb { path } = &settings.catalog;
     let (catalog, redb_blobs) = open_redb(path)?;
-    let blobs = match &settings.hot {
-        BlobChoice::RedbCatalog => redb_blobs,
-        BlobChoice::Fs { root } => open_fs(root)?,
+    let mut opened: Vec<(BlobChoice, Arc<dyn BlobStore>)> = Vec::new();
+    let mut open = |choice: &BlobChoice| -> Result<Arc<dyn BlobStore>, Error> {
+        if let Some((_, store)) = opened.iter().find(|(c, _)| c == choice) {
+            return Ok(store.clone());
+        }
+        let store = match choice {
+            BlobChoice::RedbCatalog => redb_blobs.clone(),
+            BlobChoice::Fs { root } => open_fs(root)?,
+        };
+        opened.push((choice.clone(), store.clone()));
+        Ok(store)
     };
-    Ok(Storage::new(catalog, blobs))
+    let tiers = TierStores {
+        hot: open(&settings.hot)?,
+        warm: open(&settings.warm)?,
+        cold: open(&settings.cold)?,
+    };
+    Ok(Storage::tiered(catalog, tiers, settings.policy.clone()))
 }
 
 /// One redb database serves as catalog and, optionally, as blob store.
