@@ -42,6 +42,9 @@ pub enum Command {
     Scale(crate::analyze::ScaleArgs),
     /// Print one stored run's results, read back from storage.
     Show(ShowArgs),
+    /// Tiered storage: status, migrate by age (hot → warm → cold), verify, gc.
+    #[command(subcommand)]
+    Tier(crate::tier::TierCommand),
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),

@@ -57,6 +57,11 @@ pub async fn dispatch(cli: Cli) -> Result<u8> {
             let loaded = load_config(&cwd, cli.config.clone(), Vec::new())?;
             show(&cwd, &loaded.config, args).await
         }
+        Command::Tier(cmd) => {
+            let loaded = load_config(&cwd, cli.config.clone(), Vec::new())?;
+            let storage = benchfleet::open_storage(&storage_settings(&cwd, &loaded.config))?;
+            crate::tier::run(storage, cmd).await
+        }
         Command::Config(ConfigCommand::Show) => {
             let loaded = load_config(&cwd, cli.config.clone(), Vec::new())?;
             if let Some(p) = &loaded.project_file {
@@ -130,6 +135,35 @@ pub(crate) fn storage_settings(cwd: &Path, config: &Config) -> StorageSettings {
             },
             BlobBackend::Redb => BlobChoice::RedbCatalog,
         },
+        warm: match s.warm.backend {
+            BlobBackend::Fs => BlobChoice::Fs {
+                root: abs(s.warm_path()),
+            },
+            BlobBackend::Redb => BlobChoice::RedbCatalog,
+        },
+        cold: match s.cold.backend {
+            BlobBackend::Fs => BlobChoice::Fs {
+                root: abs(s.cold_path()),
+            },
+            BlobBackend::Redb => BlobChoice::RedbCatalog,
+        },
+        policy: tier_policy(&s.policy),
+    }
+}
+
+/// `[storage.policy]` as the store's policy.
+fn tier_policy(p: &benchfleet_config::TierPolicyConfig) -> benchfleet::store::TierPolicy {
+    let days = |d: u32| std::time::Duration::from_secs(u64::from(d) * 86_400);
+    benchfleet::store::TierPolicy {
+        hot_max_age: days(p.hot_days),
+        warm_max_age: days(p.warm_days),
+        warm_level: p.warm_level,
+        warm_dictionary_bytes: p.warm_dictionary_bytes,
+        cold_level: p.cold_level,
+        cold_block_bytes: p.cold_block_bytes,
+        cold_segment_bytes: p.cold_segment_bytes,
+        cache_bytes: p.cache_bytes,
+        migrate_batch_records: p.migrate_batch_records,
     }
 }
 

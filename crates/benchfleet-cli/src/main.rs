@@ -9,6 +9,7 @@ mod bench;
 mod cli;
 mod commands;
 mod progress;
+mod tier;
 
 use std::process::ExitCode;
 
