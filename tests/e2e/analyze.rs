@@ -614,7 +614,8 @@ fn scale_runs_the_suite_at_each_level_and_prints_speedup_and_efficiency() {
         command = "sleep 0.1"
         [[job]]
         name = "b"
-        command = "sleep 0.1"
+        shell = "sh"
+        command = "sleep 0.1; echo $BENCHFLEET_SCALE_JOBS >> {out}/levels"
         "#,
     );
     let v = w.json(&[
@@ -653,6 +654,11 @@ fn scale_runs_the_suite_at_each_level_and_prints_speedup_and_efficiency() {
     tagged.sort_unstable();
     assert_eq!(tagged, ["1", "2"]);
 
+    // The commands see their level.
+    let seen = std::fs::read_to_string(w.path().join(".benchfleet/out/par/b/levels")).unwrap();
+    assert_eq!(seen.lines().collect::<Vec<_>>(), ["1", "2"]);
+
+    // A second scale runs everything again (nothing reused), in every format.
     let table = ok(w.run(&["scale", suite.to_str().unwrap(), "--jobs", "1,2"]));
     assert!(
         table.stdout().contains("speedup") && table.stdout().contains("efficiency"),
@@ -662,6 +668,8 @@ fn scale_runs_the_suite_at_each_level_and_prints_speedup_and_efficiency() {
         table.stdout().contains("1.00×") && table.stdout().contains("100%"),
         "{table:?}"
     );
+    let seen = std::fs::read_to_string(w.path().join(".benchfleet/out/par/b/levels")).unwrap();
+    assert_eq!(seen.lines().count(), 4, "every level ran again: {seen:?}");
     let bad = w.run(&["scale", suite.to_str().unwrap(), "--jobs", "0"]);
     assert_eq!(bad.code(), 2, "{bad:?}");
 }

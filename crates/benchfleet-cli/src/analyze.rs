@@ -516,9 +516,18 @@ async fn scale_inner(cwd: &Path, config: &Config, args: ScaleArgs) -> Result<u8>
             tags,
             ..RunOptions::default()
         };
+        // Every level must run every node afresh: a per-level variable (which the commands may
+        // read) gives each node a new cache key, so no stored result is reused.
+        let mut level_suite = suite.clone();
+        let nonce = benchfleet::host::new_run_id().to_string();
+        for node in &mut level_suite.nodes {
+            node.env
+                .insert("BENCHFLEET_SCALE_JOBS".into(), jobs.to_string());
+            node.env.insert("BENCHFLEET_SCALE_ID".into(), nonce.clone());
+        }
         let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
         let start = Instant::now();
-        let outcome = runner::run_suite(&suite, &storage, &opts, tx).await?;
+        let outcome = runner::run_suite(&level_suite, &storage, &opts, tx).await?;
         let secs = start.elapsed().as_secs_f64();
         let ok = outcome.failed_nodes() == 0 && outcome.skipped_nodes() == 0;
         failed |= !ok;
