@@ -7,3 +7,4 @@ mod analyze;
 mod bench;
 mod failures;
 mod run;
+mod tier;

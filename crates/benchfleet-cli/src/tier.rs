@@ -110,8 +110,7 @@ async fn status(storage: &Storage, json: bool) -> Result<u8> {
 async fn migrate(storage: &Storage, args: MigrateArgs) -> Result<u8> {
     let fault = match std::env::var(store::FAULT_ENV) {
         Ok(text) if !text.trim().is_empty() => Some(Arc::new(
-            FaultPlan::parse(&text)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", store::FAULT_ENV))?,
+            FaultPlan::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", store::FAULT_ENV))?,
         )),
         _ => None,
     };

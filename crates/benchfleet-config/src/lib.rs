@@ -299,12 +299,13 @@ pub fn figment(sources: &Sources) -> Result<(Figment, Option<PathBuf>), ConfigEr
         fig = fig.merge(Toml::file_exact(file));
     }
     if sources.env {
-        // BENCHFLEET_CONFIG and BENCHFLEET_LOG name files and filters, not keys.
-        fig = fig.merge(
-            Env::prefixed(ENV_PREFIX)
-                .split("__")
-                .ignore(&["config", "log"]),
-        );
+        // BENCHFLEET_CONFIG and BENCHFLEET_LOG name files and filters, and
+        // BENCHFLEET_FAULT_AFTER is the migration's fault-injection hook: not keys.
+        fig = fig.merge(Env::prefixed(ENV_PREFIX).split("__").ignore(&[
+            "config",
+            "log",
+            "fault_after",
+        ]));
     }
     if !sources.flags.is_empty() {
         let mut dict = Dict::new();
