@@ -501,8 +501,14 @@ impl BlobStore for S3Store {
         if range.start == range.end {
             return sized(self.head(key).await?);
         }
+        // "To the end" for ends no server takes literally (some refuse ends past i64::MAX).
+        let get_range = if range.end > i64::MAX as u64 {
+            GetRange::Offset(range.start)
+        } else {
+            GetRange::Bounded(range.clone())
+        };
         let opts = GetOptions {
-            range: Some(GetRange::Bounded(range.clone())),
+            range: Some(get_range),
             ..Default::default()
         };
         match self.s3.get_opts(&self.path(key), opts).await {

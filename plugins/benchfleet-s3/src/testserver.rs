@@ -3,6 +3,8 @@
 //!
 //! - **Fault injection**: the first `fail_first` requests are answered `503 SlowDown`, so a test
 //!   can show that writes are retried and succeed.
+//! - **Keys that are also prefixes**: s3s-fs stores `a/b` as a file in directory `a`, and answers
+//!   a read of `a` with a 500; S3 says 404 `NoSuchKey`, and so does this server.
 //! - **Atomic conditional writes**: s3s-fs checks `If-None-Match: *` and then writes, so two racing
 //!   creators can both win. Real S3 (and MinIO) decide atomically; this server serialises
 //!   conditional writes so that it behaves like them.
@@ -57,6 +59,7 @@ impl std::fmt::Debug for ServerOptions {
 
 struct State {
     s3: S3Service,
+    root: PathBuf,
     fail_remaining: AtomicU64,
     injected: AtomicU64,
     create_lock: tokio::sync::Mutex<()>,
@@ -109,6 +112,7 @@ pub async fn start(opts: ServerOptions) -> std::io::Result<RunningServer> {
     }
     let state = Arc::new(State {
         s3: builder.build(),
+        root: opts.root.clone(),
         fail_remaining: AtomicU64::new(opts.fail_first),
         injected: AtomicU64::new(0),
         create_lock: tokio::sync::Mutex::new(()),
@@ -152,14 +156,16 @@ async fn handle(
         .is_ok();
     if inject {
         st.injected.fetch_add(1, Ordering::SeqCst);
-        let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
-            <Error><Code>SlowDown</Code><Message>injected fault</Message></Error>";
-        let resp = http::Response::builder()
-            .status(503)
-            .header("content-type", "application/xml")
-            .body(s3s::Body::from(body.to_string()))
-            .map_err(|e| s3s::HttpError::new(Box::new(e)))?;
-        return Ok(resp);
+        return xml_error(503, "SlowDown", "injected fault");
+    }
+    if matches!(*req.method(), http::Method::GET | http::Method::HEAD) {
+        let path = req.uri().path().trim_start_matches('/');
+        let safe = path
+            .split('/')
+            .all(|s| !s.is_empty() && s != "." && s != "..");
+        if safe && path.contains('/') && st.root.join(path).is_dir() {
+            return xml_error(404, "NoSuchKey", "The specified key does not exist.");
+        }
     }
     let conditional = matches!(*req.method(), http::Method::PUT | http::Method::POST)
         && req.headers().contains_key(http::header::IF_NONE_MATCH);
@@ -169,4 +175,19 @@ async fn handle(
         None
     };
     st.s3.call(req.map(s3s::Body::from)).await
+}
+
+fn xml_error(
+    status: u16,
+    code: &str,
+    message: &str,
+) -> Result<http::Response<s3s::Body>, s3s::HttpError> {
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{message}</Message></Error>"
+    );
+    http::Response::builder()
+        .status(status)
+        .header("content-type", "application/xml")
+        .body(s3s::Body::from(body))
+        .map_err(|e| s3s::HttpError::new(Box::new(e)))
 }
