@@ -7,4 +7,5 @@ mod analyze;
 mod bench;
 mod failures;
 mod run;
+mod sched;
 mod tier;

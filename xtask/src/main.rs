@@ -3,10 +3,12 @@
 //! - `test`: every test in the workspace (unit, integration, end-to-end, conformance, doc).
 //! - `ci`: formatting check, clippy with warnings denied, the dependency-rule check, then `test`.
 //! - `deps`: the dependency-rule check alone (see `ARCHITECTURE.md`).
+//! - `bench`: side-by-side benchmarks against the tools users would pick instead.
 //!
 //! The tasks are plain functions over `std::process::Command`; the rule check is also an ordinary
 //! `#[test]`, so `cargo test` enforces it too.
 
+mod bench;
 mod deps;
 
 use std::process::{Command, ExitCode};
@@ -22,8 +24,9 @@ fn main() -> ExitCode {
         "ci" => ci(rest),
         "deps" => deps::check_workspace()
             .map(|n| println!("dependency rules hold ({n} workspace crates checked)")),
+        "bench" => bench::run(rest),
         "help" | "-h" | "--help" => {
-            println!("usage: cargo xtask <test|ci|deps> [extra args for cargo test]");
+            println!("usage: cargo xtask <test|ci|deps|bench> [extra args for cargo test]");
             Ok(())
         }
         other => Err(anyhow::anyhow!(
@@ -39,11 +42,11 @@ fn main() -> ExitCode {
     }
 }
 
-fn cargo() -> Command {
+pub(crate) fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
 
-fn run(mut cmd: Command) -> Result<()> {
+pub(crate) fn run(mut cmd: Command) -> Result<()> {
     eprintln!("$ {}", display(&cmd));
     let status = cmd
         .status()

@@ -30,6 +30,8 @@ pub enum Command {
     Run(RunArgs),
     /// Benchmark commands ad hoc, with hyperfine's flags (interleaved, stored like suite results).
     Bench(Box<crate::bench::BenchArgs>),
+    /// Show a suite's DAG without running it: critical path, width, speedup, what fits this host.
+    Plan(crate::plan::PlanArgs),
     /// List stored runs, newest first.
     History(HistoryArgs),
     /// Compare two runs, tags or exported JSON files: ratio, interval, p-values, verdict.
@@ -58,6 +60,15 @@ pub struct RunArgs {
     /// Maximum number of jobs running at once (default: available cores).
     #[arg(short, long, value_name = "N")]
     pub jobs: Option<usize>,
+
+    /// Continue the latest unfinished run of this suite (same run id): only what did not finish
+    /// runs.
+    #[arg(long)]
+    pub resume: bool,
+
+    /// Run every node, even unchanged ones with a stored result (results are still cached).
+    #[arg(long)]
+    pub no_cache: bool,
 
     /// Stop starting new jobs at the first failure.
     #[arg(long, conflicts_with = "keep_going")]

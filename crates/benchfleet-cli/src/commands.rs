@@ -24,14 +24,18 @@ pub async fn dispatch(cli: Cli) -> Result<u8> {
             let loaded = load_config(&cwd, cli.config.clone(), run_flags(&args))?;
             run(&cwd, &loaded.config, args).await
         }
-        Command::History(args) if args.benchmark.is_some() => {
+        Command::Plan(args) => {
             let loaded = load_config(&cwd, cli.config.clone(), Vec::new())?;
-            crate::analyze::benchmark_history(&cwd, &loaded.config, args).await
+            crate::plan::plan(&cwd, &loaded.config, args).await
         }
         Command::Bench(args) => {
             let loaded = load_config(&cwd, cli.config.clone(), Vec::new())?;
             let root = benchfleet_config::resolve_in(&cwd, &loaded.config.storage.root);
             crate::bench::bench(&root, storage_settings(&cwd, &loaded.config), *args).await
+        }
+        Command::History(args) if args.benchmark.is_some() => {
+            let loaded = load_config(&cwd, cli.config.clone(), Vec::new())?;
+            crate::analyze::benchmark_history(&cwd, &loaded.config, args).await
         }
         Command::History(args) => {
             let loaded = load_config(&cwd, cli.config.clone(), Vec::new())?;
@@ -114,6 +118,9 @@ fn run_flags(args: &RunArgs) -> Vec<(String, benchfleet_config::Value)> {
     if args.keep_going {
         flags.push(("run.keep_going".to_owned(), true.into()));
     }
+    if args.no_cache {
+        flags.push(("run.cache".to_owned(), false.into()));
+    }
     if let Some(p) = args.progress {
         flags.push(("output.progress".to_owned(), p.as_str().into()));
     }
@@ -178,11 +185,41 @@ async fn run(cwd: &Path, config: &Config, args: RunArgs) -> Result<u8> {
     if let Some(commit) = benchfleet::host::git_commit() {
         tags.entry("git.commit".into()).or_insert(commit);
     }
+    let resume = if args.resume {
+        match benchfleet::cache::resumable_run(&storage, &suite.name).await? {
+            Some(run) => {
+                eprintln!(
+                    "resuming run {} ({}): nodes that finished in it are not run again",
+                    run.run_id,
+                    run.status.as_str()
+                );
+                Some(run)
+            }
+            None => {
+                eprintln!(
+                    "nothing to resume: the latest run of suite `{}` finished; starting a new run",
+                    suite.name
+                );
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let budget = benchfleet::sched::Resources::host_budget(
+        config.run.reserve_cpu,
+        config.run.reserve_memory,
+    )
+    .map_err(|e| anyhow::anyhow!("run.reserve_cpu / run.reserve_memory: {e}"))?;
     let opts = RunOptions {
         jobs: config.run.jobs,
         keep_going: config.run.keep_going,
         stderr_tail_bytes: config.run.stderr_tail_bytes,
         tags,
+        use_cache: config.run.cache && !args.no_cache,
+        resume,
+        budget: Some(budget),
+        base_dir: cwd.to_owned(),
         ..RunOptions::default()
     };
     let cancel = opts.cancel.clone();
@@ -205,6 +242,12 @@ async fn run(cwd: &Path, config: &Config, args: RunArgs) -> Result<u8> {
     let results = report::group_records(&outcome.records);
     if !results.is_empty() {
         emit(&format!("{}\n", report::terminal_table(&results)));
+    }
+    if !outcome.reused.is_empty() {
+        let reused = report::group_records(&outcome.reused);
+        let names: Vec<&str> = reused.iter().map(|r| r.name.as_str()).collect();
+        eprintln!("cached (unchanged, not run again): {}", names.join(", "));
+        emit(&format!("{}\n", report::terminal_table(&reused)));
     }
     for (name, state) in &outcome.states {
         use benchfleet::sched::NodeState;

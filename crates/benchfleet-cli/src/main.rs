@@ -7,6 +7,7 @@
 mod analyze;
 mod bench;
 mod cli;
+mod plan;
 mod commands;
 mod progress;
 mod tier;

@@ -64,28 +64,27 @@ pub async fn render(mut rx: UnboundedReceiver<RunnerEvent>, mode: Mode, total: u
         _ => None,
     };
     let mut counts = Counts::default();
-    let mut last_line = Instant::now();
-    while let Some(ev) = rx.recv().await {
+    let started = Instant::now();
+    // Plain mode prints a status line periodically even when nothing finishes.
+    let mut tick = tokio::time::interval(Duration::from_secs(10));
+    tick.tick().await;
+    loop {
+        let ev = tokio::select! {
+            ev = rx.recv() => match ev { Some(ev) => ev, None => break },
+            _ = tick.tick() => {
+                if mode == Mode::Lines {
+                    eprintln!("  [{}] {}", format_elapsed(started.elapsed()), counts.line(total));
+                }
+                continue;
+            }
+        };
         let mut line: Option<String> = None;
         match ev {
             RunnerEvent::Started { run_id, nodes } => {
                 line = Some(format!("run {run_id}: {nodes} nodes"))
             }
-            RunnerEvent::NodeStarted { name, kind, .. } => {
-                counts.running += 1;
-                if let Some(b) = &bar {
-                    b.set_message(format!("{} {name}", kind.as_str()));
-                }
-            }
-            RunnerEvent::Measured {
-                iteration, planned, ..
-            } => {
-                if let Some(b) = &bar {
-                    let msg = b.message();
-                    let base = msg.split(" (run ").next().unwrap_or_default().to_owned();
-                    b.set_message(format!("{base} (run {}/{planned})", iteration + 1));
-                }
-            }
+            RunnerEvent::NodeStarted { .. } => counts.running += 1,
+            RunnerEvent::Measured { .. } => {}
             RunnerEvent::NodeFinished {
                 name,
                 state,
@@ -103,9 +102,10 @@ pub async fn render(mut rx: UnboundedReceiver<RunnerEvent>, mode: Mode, total: u
                 let status = match (&state, &failure) {
                     (_, Some(f)) => format!("FAILED ({f})"),
                     (NodeState::Cancelled, None) => "interrupted".to_owned(),
+                    (NodeState::Cached, None) => "cached".to_owned(),
                     _ => "ok".to_owned(),
                 };
-                line = Some(format!("{name}: {status}, {runs} runs stored"));
+                line = Some(format!("{name}: {status}, {runs} runs"));
                 if let Some(b) = &bar {
                     b.inc(1);
                 }
@@ -121,19 +121,19 @@ pub async fn render(mut rx: UnboundedReceiver<RunnerEvent>, mode: Mode, total: u
                 line = Some("cancelling: running jobs get a grace period".into())
             }
         }
+        if let Some(b) = &bar {
+            b.set_message(counts.line(total));
+        }
         match (mode, line) {
-            (Mode::Bars, Some(l)) => {
+            // On a terminal only failures and notices scroll; the bar carries the counts.
+            (Mode::Bars, Some(l))
+                if l.contains("FAILED") || l.contains("skipped") || l.contains("cancel") =>
+            {
                 if let Some(b) = &bar {
                     b.println(l);
                 }
             }
-            (Mode::Lines, Some(l)) => {
-                eprintln!("{l}");
-                if last_line.elapsed() > Duration::from_secs(5) {
-                    eprintln!("  {}", counts.line(total));
-                    last_line = Instant::now();
-                }
-            }
+            (Mode::Lines, Some(l)) => eprintln!("{l}"),
             _ => {}
         }
     }
@@ -143,4 +143,9 @@ pub async fn render(mut rx: UnboundedReceiver<RunnerEvent>, mode: Mode, total: u
     if mode != Mode::Quiet {
         eprintln!("{}", counts.line(total));
     }
+}
+
+fn format_elapsed(d: Duration) -> String {
+    let s = d.as_secs();
+    format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
 }

@@ -24,10 +24,10 @@ mod ids;
 mod record;
 mod suite;
 
-pub use digest::{Digest, ParseDigestError};
+pub use digest::{Digest, DigestHasher, ParseDigestError};
 pub use duration::{DurationSpec, ParseDurationError};
 pub use ids::{RunId, Timestamp};
 pub use record::{
     HostInfo, Measurement, NodeKind, Outcome, RunInfo, RunRecord, RunStatus, SCHEMA_VERSION,
 };
-pub use suite::{CommandSpec, Defaults, MatrixValue, NodeSpec, SuiteFile, SuiteMeta};
+pub use suite::{ByteSize, CommandSpec, Defaults, MatrixValue, NodeSpec, SuiteFile, SuiteMeta};

@@ -44,6 +44,11 @@ pub struct Defaults {
     pub cwd: Option<String>,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    pub resources: Option<String>,
+    pub cpus: Option<f64>,
+    pub memory: Option<ByteSize>,
+    pub retries: Option<u32>,
+    pub cache: Option<bool>,
 }
 
 /// A command: a string (split into words like a shell would, but run without one unless
@@ -111,6 +116,98 @@ pub struct NodeSpec {
     pub timeout: Option<DurationSpec>,
     /// Run the command through this shell (`sh`, `bash`, …) as `SHELL -c COMMAND`.
     pub shell: Option<String>,
+    /// Resource profile: `micro`, `small`, `medium`, `large` or `xlarge`.
+    pub resources: Option<String>,
+    /// Explicit CPUs this node needs (overrides the profile's).
+    pub cpus: Option<f64>,
+    /// Explicit memory this node needs (overrides the profile's), e.g. `"2GiB"`.
+    pub memory: Option<ByteSize>,
+    /// Extra attempts after a failure, with exponential backoff.
+    pub retries: Option<u32>,
+    /// Files or directories whose contents are part of this node's cache key.
+    #[serde(default)]
+    pub inputs: Vec<String>,
+    /// `false`: always run, never reuse a cached result.
+    pub cache: Option<bool>,
+}
+
+/// A size in bytes, written as an integer or a string with a unit (`"512MiB"`, `"2GiB"`, `"1G"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ByteSize(pub u64);
+
+impl std::str::FromStr for ByteSize {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim();
+        let split = t
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(t.len());
+        let (num, unit) = t.split_at(split);
+        let value: f64 = num.parse().map_err(|_| {
+            format!(
+                "`{s}` is not a size: write bytes (1048576) or a number with a unit (512MiB, 2GiB)"
+            )
+        })?;
+        let scale: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "b" => 1.0,
+            "k" | "kb" => 1e3,
+            "kib" => 1024.0,
+            "m" | "mb" => 1e6,
+            "mib" => 1024.0 * 1024.0,
+            "g" | "gb" => 1e9,
+            "gib" => 1024.0 * 1024.0 * 1024.0,
+            "t" | "tb" => 1e12,
+            "tib" => 1024.0f64.powi(4),
+            other => {
+                return Err(format!(
+                    "`{s}`: unknown size unit `{other}` (use B, KiB, MiB, GiB, TiB, or KB/MB/GB/TB)"
+                ));
+            }
+        };
+        let bytes = value * scale;
+        if !bytes.is_finite() || bytes < 0.0 || bytes > u64::MAX as f64 {
+            return Err(format!("`{s}` is out of range"));
+        }
+        Ok(ByteSize(bytes.round() as u64))
+    }
+}
+
+impl std::fmt::Display for ByteSize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}B", self.0)
+    }
+}
+
+impl Serialize for ByteSize {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = ByteSize;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(
+                    "a size: bytes as an integer, or a string such as \"512MiB\" or \"2GiB\"",
+                )
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<ByteSize, E> {
+                Ok(ByteSize(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ByteSize, E> {
+                u64::try_from(v)
+                    .map(ByteSize)
+                    .map_err(|_| E::custom(format!("{v} is not a size")))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ByteSize, E> {
+                v.parse().map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[cfg(test)]
@@ -149,6 +246,29 @@ mod tests {
         assert_eq!(b.timeout.unwrap().0.as_secs(), 10);
         let modes: Vec<String> = b.matrix["mode"].iter().map(|v| v.to_string()).collect();
         assert_eq!(modes, ["a", "1.5", "true"]);
+    }
+
+    #[test]
+    fn byte_sizes() {
+        for (text, bytes) in [
+            ("512MiB", 512u64 << 20),
+            ("2GiB", 2 << 30),
+            ("1G", 1_000_000_000),
+            ("100", 100),
+            ("1.5KiB", 1536),
+        ] {
+            assert_eq!(text.parse::<ByteSize>().unwrap().0, bytes, "{text}");
+        }
+        for bad in ["", "lots", "5 parsecs", "-1"] {
+            assert!(bad.parse::<ByteSize>().is_err(), "{bad:?}");
+        }
+        let n: NodeSpec =
+            toml::from_str("name='a'\ncommand='x'\nmemory='1GiB'\ninputs=['f']\nretries=2\n")
+                .unwrap();
+        assert_eq!(
+            (n.memory, n.retries, n.inputs.len()),
+            (Some(ByteSize(1 << 30)), Some(2), 1)
+        );
     }
 
     #[test]

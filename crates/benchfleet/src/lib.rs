@@ -16,13 +16,15 @@
 //! # Ok(()) }
 //! ```
 
-pub mod compare;
 pub mod bench;
+pub mod cache;
+pub mod compare;
 mod error;
 pub mod history;
 pub mod host;
 pub mod import;
 mod open;
+pub mod plan;
 pub mod runner;
 pub mod suite;
 

@@ -8,7 +8,9 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use benchfleet_metrics::{Kill, ProcessResult, ProcessSpec};
 use benchfleet_model::{NodeKind, RunId, RunInfo, RunRecord, RunStatus, SCHEMA_VERSION};
-use benchfleet_sched::{CancelToken, Dag, Event, NodeId, NodeState, Task, TaskCtx, TaskOutcome};
+use benchfleet_sched::{
+    CancelToken, Dag, Event, NodeId, NodeState, Resources, RetryPolicy, Task, TaskCtx, TaskOutcome,
+};
 use benchfleet_store::Storage;
 
 use crate::suite::{Node, Suite};
@@ -31,6 +33,15 @@ pub struct RunOptions {
     /// Sample the system (CPU, memory, disk, load) at this interval while the suite runs and
     /// store the series with the run (`None`: off). Default 250 ms.
     pub sample_interval: Option<Duration>,
+    /// Reuse cached results of unchanged nodes (a node's own `cache = false` still opts out).
+    pub use_cache: bool,
+    /// Continue this earlier run (same run id): nodes that already finished in it are not run
+    /// again.
+    pub resume: Option<RunInfo>,
+    /// Resource budget for admission (`None`: only the `jobs` bound applies).
+    pub budget: Option<Resources>,
+    /// Directory against which relative `inputs` are resolved (the working directory).
+    pub base_dir: std::path::PathBuf,
 }
 
 impl Default for RunOptions {
@@ -43,6 +54,10 @@ impl Default for RunOptions {
             cancel: CancelToken::default(),
             grace: Duration::from_secs(2),
             sample_interval: Some(Duration::from_millis(250)),
+            use_cache: true,
+            resume: None,
+            budget: None,
+            base_dir: std::path::PathBuf::from("."),
         }
     }
 }
@@ -94,6 +109,9 @@ pub struct RunOutcome {
     /// System samples taken while the suite ran (stored with the run, see
     /// [`crate::bench::store_series`]); `None` when sampling was off or unavailable.
     pub series: Option<benchfleet_metrics::SystemSeries>,
+    /// Records reused from cache hits or from the run being resumed (stored earlier, not in
+    /// `records`), in catalog order.
+    pub reused: Vec<RunRecord>,
 }
 
 impl RunOutcome {
@@ -121,6 +139,13 @@ struct Shared {
     grace: Duration,
     events: UnboundedSender<RunnerEvent>,
     records: Mutex<Vec<RunRecord>>,
+    /// Records of nodes whose results were reused (cache hits), for display.
+    reused: Mutex<Vec<RunRecord>>,
+    /// Cache key of each node, by index.
+    keys: Vec<benchfleet_model::Digest>,
+    use_cache: bool,
+    /// Nodes that already finished in the run being resumed, by index.
+    finished: Vec<bool>,
 }
 
 /// Build the scheduler's DAG, refusing cycles with the names that form them.
@@ -128,6 +153,18 @@ pub fn build_dag(suite: &Suite) -> Result<Dag<NodeTaskHandle>, Error> {
     let mut dag = Dag::with_capacity(suite.nodes.len());
     for node in &suite.nodes {
         dag.add_node(NodeTaskHandle(Arc::new(node.clone())));
+    }
+    // Admission needs every node to fit the host at all; say which one does not, by name.
+    if let Ok(host) = Resources::host() {
+        if let Some(n) = suite.nodes.iter().find(|n| !n.resources.fits_in(host)) {
+            return Err(Error::Schedule(format!(
+                "{} `{}` needs {} but this host has {}; lower its `resources`/`cpus`/`memory`",
+                n.kind.as_str(),
+                n.name,
+                n.resources,
+                host
+            )));
+        }
     }
     for (i, node) in suite.nodes.iter().enumerate() {
         for &dep in &node.needs {
@@ -149,7 +186,20 @@ pub fn build_dag(suite: &Suite) -> Result<Dag<NodeTaskHandle>, Error> {
 #[derive(Debug)]
 pub struct NodeTaskHandle(Arc<Node>);
 
-impl Task for NodeTaskHandle {}
+impl Task for NodeTaskHandle {
+    fn resources(&self) -> Resources {
+        self.0.resources
+    }
+    fn retry(&self) -> RetryPolicy {
+        if self.0.retries == 0 {
+            RetryPolicy::none()
+        } else {
+            RetryPolicy::attempts(self.0.retries + 1)
+                .with_backoff(Duration::from_millis(200), Duration::from_secs(10))
+                .with_jitter(0.2)
+        }
+    }
+}
 
 /// Run `suite`, storing every measured run in `storage` as soon as its node finishes.
 ///
@@ -162,18 +212,32 @@ pub async fn run_suite(
     events: UnboundedSender<RunnerEvent>,
 ) -> Result<RunOutcome, Error> {
     let dag = build_dag(suite)?;
-    let run_id = host::new_run_id();
-    let mut run = RunInfo {
-        schema_version: SCHEMA_VERSION,
-        run_id: run_id.clone(),
-        suite: suite.name.clone(),
-        started_at: host::now(),
-        finished_at: None,
-        status: RunStatus::Running,
-        host: host::host_info(),
-        tags: opts.tags.clone(),
-        source: suite.source.display().to_string(),
+    let keys = crate::cache::node_keys(suite, &opts.base_dir)?;
+    let (mut run, finished) = match &opts.resume {
+        Some(earlier) => {
+            let finished = crate::cache::finished_nodes(storage, earlier, suite).await?;
+            let mut run = earlier.clone();
+            run.status = RunStatus::Running;
+            run.finished_at = None;
+            run.tags.extend(opts.tags.clone());
+            (run, finished)
+        }
+        None => {
+            let run = RunInfo {
+                schema_version: SCHEMA_VERSION,
+                run_id: host::new_run_id(),
+                suite: suite.name.clone(),
+                started_at: host::now(),
+                finished_at: None,
+                status: RunStatus::Running,
+                host: host::host_info(),
+                tags: opts.tags.clone(),
+                source: suite.source.display().to_string(),
+            };
+            (run, vec![false; suite.nodes.len()])
+        }
     };
+    let run_id = run.run_id.clone();
     storage.catalog.put_run(&run).await?;
     let _ = events.send(RunnerEvent::Started {
         run_id: run_id.clone(),
@@ -189,6 +253,10 @@ pub async fn run_suite(
         grace: opts.grace,
         events: events.clone(),
         records: Mutex::new(Vec::new()),
+        reused: Mutex::new(Vec::new()),
+        keys,
+        use_cache: opts.use_cache,
+        finished,
     });
     let sched_opts = benchfleet_sched::Options {
         concurrency: if opts.jobs == 0 {
@@ -197,7 +265,7 @@ pub async fn run_suite(
             opts.jobs
         },
         keep_going: opts.keep_going,
-        budget: None,
+        budget: opts.budget,
         cancel: opts.cancel.clone(),
     };
     let exec = |ctx: TaskCtx, task: &NodeTaskHandle| {
@@ -230,7 +298,13 @@ pub async fn run_suite(
         });
     let summary = benchfleet_sched::run(&dag, &sched_opts, exec, on_event)
         .await
-        .map_err(|e| Error::Schedule(e.to_string()))?;
+        .map_err(|e| match e {
+            benchfleet_sched::SchedError::TooLarge { node, needs, budget } => Error::Schedule(format!(
+                "`{}` needs {needs} but the budget is {budget} (host minus the reserve in `run.reserve_cpu` / `run.reserve_memory`); lower its resources or the reserve",
+                suite.nodes[node.index()].name
+            )),
+            other => Error::Schedule(other.to_string()),
+        })?;
     let series = sampler.map(benchfleet_metrics::Sampler::stop);
     if let Some(s) = &series
         && let Err(e) = crate::bench::store_series(storage, s, &mut run.tags).await
@@ -259,9 +333,12 @@ pub async fn run_suite(
 
     let mut records = std::mem::take(&mut *shared.records.lock().expect("records lock"));
     sort_like_catalog(&mut records);
+    let mut reused = std::mem::take(&mut *shared.reused.lock().expect("reused lock"));
+    sort_like_catalog(&mut reused);
     Ok(RunOutcome {
         run,
         records,
+        reused,
         states,
         series,
     })
@@ -296,12 +373,33 @@ async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> Tas
         });
         match failure {
             None => TaskOutcome::Succeeded,
+            // Retried only when the node asks for retries (its RetryPolicy).
             Some(message) => TaskOutcome::Failed {
                 message,
-                retryable: false,
+                retryable: true,
             },
         }
     };
+
+    // Already finished in the run being resumed, or an unchanged node with a stored result.
+    let reused = if shared.finished[index] {
+        crate::cache::records_of(&shared.storage, &shared.run_id, &node.name).await
+    } else if shared.use_cache && node.cache {
+        crate::cache::lookup(&shared.storage, &shared.keys[index], &node).await
+    } else {
+        None
+    };
+    if let Some(records) = reused {
+        let _ = shared.events.send(RunnerEvent::NodeFinished {
+            node: index,
+            name: node.name.clone(),
+            state: NodeState::Cached,
+            runs: records.len(),
+            failure: None,
+        });
+        shared.reused.lock().expect("reused lock").extend(records);
+        return TaskOutcome::Cached;
+    }
 
     if let Err(e) = std::fs::create_dir_all(&node.out_dir) {
         let msg = format!(
@@ -337,6 +435,10 @@ async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> Tas
         }
     }
 
+    let mut tags = shared.tags.clone();
+    if ctx.attempt > 1 {
+        tags.insert("attempt".into(), ctx.attempt.to_string());
+    }
     let mut records = Vec::new();
     let mut planned: Option<u32> = None;
     let mut iteration = 0u32;
@@ -366,7 +468,7 @@ async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> Tas
             measurement: r.measurement,
             outcome: r.outcome,
             stderr_tail: if ok { None } else { r.stderr_tail },
-            tags: shared.tags.clone(),
+            tags: tags.clone(),
         });
         let _ = shared.events.send(RunnerEvent::Measured {
             node: index,
@@ -388,6 +490,18 @@ async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> Tas
             return finish(NodeState::Failed, runs, Some(msg));
         }
         shared.records.lock().expect("records lock").extend(records);
+        if failure.is_none() && node.cache && (runs as u32) >= planned.unwrap_or(1) {
+            let entry = crate::cache::CacheEntry {
+                run_id: shared.run_id.clone(),
+                name: node.name.clone(),
+                records: runs,
+            };
+            if let Err(e) =
+                crate::cache::remember(&shared.storage, &shared.keys[index], &entry).await
+            {
+                tracing::warn!("could not record the cache entry of `{}`: {e}", node.name);
+            }
+        }
     }
     match failure {
         Some(f) => finish(NodeState::Failed, runs, Some(f)),

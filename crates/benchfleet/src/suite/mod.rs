@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use benchfleet_model::{CommandSpec, Defaults, NodeKind, NodeSpec, SuiteFile};
 
+use benchfleet_sched::Resources;
+
 use crate::Error;
 
 /// How many measured runs a node gets (hyperfine's rules).
@@ -71,6 +73,14 @@ pub struct Node {
     pub policy: RunPolicy,
     /// This node's own output directory (`{out}`).
     pub out_dir: PathBuf,
+    /// What the node occupies while it runs (admission against the host budget).
+    pub resources: Resources,
+    /// Extra attempts after a failure.
+    pub retries: u32,
+    /// Files and directories whose contents enter the cache key.
+    pub inputs: Vec<PathBuf>,
+    /// Whether a cached result may be reused.
+    pub cache: bool,
 }
 
 /// An expanded suite, ready to schedule.
@@ -243,7 +253,8 @@ pub fn expand(file: &SuiteFile, source: &Path, out_root: &Path) -> Result<Suite,
                     })
                     .map(|(i, _)| i)
                     .collect()
-            } else if let Some(&i) = by_name.get(need.as_str()) {
+            } else if let Some(&i) = by_name.get(substitute(need, &p.params, None).as_str()) {
+                // An exact expanded name, possibly written with this node's placeholders.
                 vec![i]
             } else {
                 let known: Vec<&str> = bases.keys().copied().collect();
@@ -323,6 +334,13 @@ pub fn expand(file: &SuiteFile, source: &Path, out_root: &Path) -> Result<Suite,
             .map(|c| subst(c).map(PathBuf::from))
             .transpose()?;
         let policy = policy_for(p.kind, spec, &file.defaults, &what, source)?;
+        let resources = resources_for(spec, &file.defaults)
+            .map_err(|m| invalid(source, format!("{what}: {m}")))?;
+        let inputs = spec
+            .inputs
+            .iter()
+            .map(|i| subst(i).map(PathBuf::from))
+            .collect::<Result<Vec<_>, _>>()?;
         nodes.push(Node {
             name: p.name.clone(),
             kind: p.kind,
@@ -336,6 +354,10 @@ pub fn expand(file: &SuiteFile, source: &Path, out_root: &Path) -> Result<Suite,
             timeout: spec.timeout.or(file.defaults.timeout).map(|d| d.0),
             policy,
             out_dir,
+            resources,
+            retries: spec.retries.or(file.defaults.retries).unwrap_or(0),
+            inputs,
+            cache: spec.cache.or(file.defaults.cache).unwrap_or(true),
         });
     }
     if nodes.is_empty() {
@@ -350,6 +372,23 @@ pub fn expand(file: &SuiteFile, source: &Path, out_root: &Path) -> Result<Suite,
         source: source.to_owned(),
         nodes,
     })
+}
+
+/// A profile and/or explicit `cpus` / `memory`; explicit values override the profile's.
+fn resources_for(spec: &NodeSpec, d: &Defaults) -> Result<Resources, String> {
+    let profile = spec.resources.as_ref().or(d.resources.as_ref());
+    let base = match profile {
+        Some(name) => Resources::profile(name)
+            .map_err(|e| format!("{e}; profiles are micro, small, medium, large, xlarge"))?,
+        None => Resources::ZERO,
+    };
+    let cpus = spec.cpus.or(d.cpus);
+    let memory = spec.memory.or(d.memory).map(|m| m.0);
+    match (cpus, memory) {
+        (None, None) => Ok(base),
+        (c, m) => Resources::from_cpus(c.unwrap_or(base.cpus()), m.unwrap_or(base.memory_bytes))
+            .map_err(|e| e.to_string()),
+    }
 }
 
 fn policy_for(
@@ -442,7 +481,7 @@ fn substitute(
     while let Some(start) = rest.find('{') {
         out.push_str(&rest[..start]);
         let after = &rest[start + 1..];
-        let Some(end) = after.find('}') else {
+        let Some(end) = closing_brace(after) else {
             out.push_str(&rest[start..]);
             return out;
         };
@@ -469,6 +508,21 @@ fn substitute(
     out
 }
 
+/// The index of the `}` closing a placeholder whose `{` came just before `s`, allowing nested
+/// braces (`{out.gen-{size}}`).
+fn closing_brace(s: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    for (i, c) in s.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' if depth == 0 => return Some(i),
+            '}' => depth -= 1,
+            _ => {}
+        }
+    }
+    None
+}
+
 /// `{out.NAME}` must name a node listed in `needs` that resolves to a single expansion.
 fn check_out_refs(
     text: &str,
@@ -478,7 +532,9 @@ fn check_out_refs(
     let mut rest = text;
     while let Some(i) = rest.find("{out.") {
         let after = &rest[i + 5..];
-        let Some(end) = after.find('}') else { break };
+        let Some(end) = closing_brace(after) else {
+            break;
+        };
         let name = &after[..end];
         if !needs.iter().any(|n| n == name) {
             return Err(format!(

@@ -22,8 +22,8 @@ fn matrix_expands_to_cross_product_with_placeholders() {
         matrix = { size = [10, 20] }
         [[benchmark]]
         name = "sort"
-        command = "sort -{flag} {out.gen}/in"
-        needs = ["gen"]
+        command = "sort -{flag} {out.gen-{size}}/in"
+        needs = ["gen-{size}"]
         matrix = { size = [10, 20], flag = ["n", "g"] }
         "#,
     )
@@ -46,6 +46,43 @@ fn matrix_expands_to_cross_product_with_placeholders() {
     assert_eq!(b.args, vec!["-n".to_string(), "/o/q/gen-20/in".into()]);
     assert_eq!(b.parameters["size"], "20");
     assert_eq!(s.nodes[0].command, "seq 10");
+}
+
+#[test]
+fn needs_by_base_name_pair_up_and_exact_names_work() {
+    let s = expand_str(
+        r#"
+        [suite]
+        name = "q"
+        [[job]]
+        name = "gen"
+        command = "seq {size}"
+        matrix = { size = [1, 2] }
+        [[benchmark]]
+        name = "use-{size}"
+        command = "cat {out.gen}/x"
+        needs = ["gen"]
+        matrix = { size = [1, 2] }
+        [[benchmark]]
+        name = "all"
+        command = "true"
+        needs = ["gen"]
+        [[benchmark]]
+        name = "one"
+        command = "cat {out.gen[size=2]}/x"
+        needs = ["gen[size=2]"]
+        "#,
+    )
+    .unwrap();
+    let by = |n: &str| s.nodes.iter().find(|x| x.name == n).unwrap();
+    assert_eq!(by("use-2").needs, vec![1]);
+    assert_eq!(by("use-2").args, vec!["/o/q/gen_size=2_/x".to_string()]);
+    assert_eq!(
+        by("all").needs,
+        vec![0, 1],
+        "without shared keys every expansion is needed"
+    );
+    assert_eq!(by("one").needs, vec![1]);
 }
 
 #[test]

@@ -1,0 +1,257 @@
+//! Content-addressed caching of node results.
+//!
+//! A node's key is SHA-256 over what determines its result: kind, program and arguments,
+//! environment, working directory, parameters, run controls, the contents of its declared
+//! `inputs`, and the keys of the nodes it needs (so a change upstream invalidates everything
+//! downstream). When storage holds a complete, successful result for the key, the node is not run
+//! again and is reported as `cached`.
+//!
+//! Cache entries are small JSON blobs under `cache/…` in the run's blob store, pointing at the
+//! run whose records hold the result; an entry whose records have gone is ignored.
+
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use benchfleet_model::{Digest, DigestHasher, RunId, RunRecord};
+use benchfleet_store::{RecordQuery, Storage, content};
+
+use crate::Error;
+use crate::suite::{Node, Suite};
+
+const NAMESPACE: &str = "cache";
+/// Bump when the key's composition changes, so old entries stop matching.
+const KEY_VERSION: &str = "benchfleet-cache-v1";
+
+/// What a cache entry says.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheEntry {
+    pub run_id: RunId,
+    pub name: String,
+    /// Number of records the node stored.
+    pub records: usize,
+}
+
+/// The cache key of every node, in suite order. `base` resolves relative input paths.
+pub fn node_keys(suite: &Suite, base: &Path) -> Result<Vec<Digest>, Error> {
+    let order = topological(suite);
+    let mut keys: Vec<Option<Digest>> = vec![None; suite.nodes.len()];
+    for i in order {
+        let node = &suite.nodes[i];
+        let mut h = Digest::hasher();
+        h.field(KEY_VERSION)
+            .field(node.kind.as_str())
+            .field(&node.program);
+        h.field((node.args.len() as u64).to_le_bytes());
+        for a in &node.args {
+            h.field(a);
+        }
+        for (k, v) in &node.env {
+            h.field(k).field(v);
+        }
+        h.field("cwd").field(
+            node.cwd
+                .as_deref()
+                .map(|c| c.display().to_string())
+                .unwrap_or_default(),
+        );
+        for (k, v) in &node.parameters {
+            h.field(k).field(v);
+        }
+        let p = &node.policy;
+        h.field(format!(
+            "{}/{:?}/{}/{:?}/{:?}/{:?}",
+            p.warmup, p.runs, p.min_runs, p.max_runs, p.min_time, node.timeout
+        ));
+        for input in &node.inputs {
+            // Relative inputs are where the command sees them: under the node's working directory.
+            let dir = node
+                .cwd
+                .as_ref()
+                .map_or_else(|| base.to_owned(), |c| base.join(c));
+            let path = dir.join(input);
+            h.field("input").field(input.display().to_string());
+            hash_path(&mut h, &path).map_err(|e| Error::Suite {
+                path: suite.source.clone(),
+                line: 0,
+                col: 0,
+                message: format!(
+                    "input `{}` of {} `{}`: {e}; fix the path in `inputs`",
+                    input.display(),
+                    node.kind.as_str(),
+                    node.name
+                ),
+            })?;
+        }
+        for &dep in &node.needs {
+            h.field("needs")
+                .field(keys[dep].expect("dependencies are keyed first").as_bytes());
+        }
+        keys[i] = Some(h.finish());
+    }
+    Ok(keys
+        .into_iter()
+        .map(|k| k.expect("every node keyed"))
+        .collect())
+}
+
+fn topological(suite: &Suite) -> Vec<usize> {
+    // Needs are resolved and acyclic by the time keys are computed; a simple DFS order suffices.
+    let mut done = vec![false; suite.nodes.len()];
+    let mut order = Vec::with_capacity(suite.nodes.len());
+    fn visit(i: usize, suite: &Suite, done: &mut [bool], order: &mut Vec<usize>) {
+        if done[i] {
+            return;
+        }
+        done[i] = true;
+        for &d in &suite.nodes[i].needs {
+            visit(d, suite, done, order);
+        }
+        order.push(i);
+    }
+    for i in 0..suite.nodes.len() {
+        visit(i, suite, &mut done, &mut order);
+    }
+    order
+}
+
+/// Hash a file's bytes, or a directory's entries (sorted, recursively, names and contents).
+fn hash_path(h: &mut DigestHasher, path: &Path) -> std::io::Result<()> {
+    let meta = std::fs::metadata(path)?;
+    if meta.is_dir() {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<Result<_, _>>()?;
+        entries.sort();
+        h.field("dir");
+        for e in entries {
+            h.field(
+                e.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            );
+            hash_path(h, &e)?;
+        }
+    } else {
+        use std::io::Read;
+        let mut f = std::fs::File::open(path)?;
+        let mut buf = vec![0u8; 64 * 1024];
+        h.field("file").field(meta.len().to_le_bytes());
+        loop {
+            let n = f.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+        }
+    }
+    Ok(())
+}
+
+/// The stored result for `key`, if complete and successful: its records, read back and verified.
+pub async fn lookup(storage: &Storage, key: &Digest, node: &Node) -> Option<Vec<RunRecord>> {
+    let bytes = content_get(storage, key).await?;
+    let entry: CacheEntry = serde_json::from_slice(&bytes).ok()?;
+    if entry.name != node.name {
+        return None;
+    }
+    let q = RecordQuery {
+        run_id: Some(entry.run_id.clone()),
+        name: Some(entry.name.clone()),
+        ..Default::default()
+    };
+    let entries = storage.catalog.query_records(&q).await.ok()?;
+    if entries.len() != entry.records || entries.iter().any(|e| !e.outcome.is_success()) {
+        return None;
+    }
+    if !node.out_dir.is_dir() {
+        // A job's outputs live in its output directory; without them the result cannot be replayed.
+        return None;
+    }
+    let mut records = Vec::with_capacity(entries.len());
+    for e in &entries {
+        records.push(storage.read_record(e).await.ok()?);
+    }
+    Some(records)
+}
+
+async fn content_get(storage: &Storage, key: &Digest) -> Option<Bytes> {
+    storage
+        .blobs
+        .get(&content::key_for(NAMESPACE, key))
+        .await
+        .ok()
+}
+
+/// Remember that `key` produced `records` successful records in `run_id`.
+pub async fn remember(storage: &Storage, key: &Digest, entry: &CacheEntry) -> Result<(), Error> {
+    let blob_key = content::key_for(NAMESPACE, key);
+    let bytes = Bytes::from(serde_json::to_vec(entry).expect("cache entries serialize"));
+    // Entries are replaced when a node is rerun (e.g. with --no-cache): delete, then put.
+    storage.blobs.delete(&blob_key).await?;
+    storage.blobs.put_if_absent(&blob_key, bytes).await?;
+    Ok(())
+}
+
+/// The records a node stored in `run`, when they are all successful (a finished node).
+pub async fn records_of(storage: &Storage, run: &RunId, name: &str) -> Option<Vec<RunRecord>> {
+    let q = RecordQuery {
+        run_id: Some(run.clone()),
+        name: Some(name.to_owned()),
+        ..Default::default()
+    };
+    let entries = storage.catalog.query_records(&q).await.ok()?;
+    if entries.is_empty() || entries.iter().any(|e| !e.outcome.is_success()) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(entries.len());
+    for e in &entries {
+        out.push(storage.read_record(e).await.ok()?);
+    }
+    Some(out)
+}
+
+/// Which nodes of `suite` finished successfully in the earlier run `run` (by suite index).
+/// Records are written when a node finishes, so a node with stored, all-successful records is
+/// complete; anything else (never started, killed mid-way, failed) runs again on resume.
+pub async fn finished_nodes(
+    storage: &Storage,
+    run: &benchfleet_model::RunInfo,
+    suite: &Suite,
+) -> Result<Vec<bool>, Error> {
+    let entries = storage
+        .catalog
+        .query_records(&RecordQuery::run(&run.run_id))
+        .await?;
+    let mut ok: std::collections::HashMap<&str, bool> = std::collections::HashMap::new();
+    for e in &entries {
+        let v = ok.entry(e.name.as_str()).or_insert(true);
+        *v &= e.outcome.is_success();
+    }
+    Ok(suite
+        .nodes
+        .iter()
+        .map(|n| ok.get(n.name.as_str()).copied().unwrap_or(false))
+        .collect())
+}
+
+/// The latest run of `suite` that did not succeed (still `running` after a crash, interrupted, or
+/// failed): what `run --resume` continues. `None` when the latest run succeeded or none exists.
+pub async fn resumable_run(
+    storage: &Storage,
+    suite: &str,
+) -> Result<Option<benchfleet_model::RunInfo>, Error> {
+    let runs = storage
+        .catalog
+        .find_runs(&benchfleet_store::RunFilter {
+            suite: Some(suite.to_owned()),
+            limit: Some(1),
+            ..Default::default()
+        })
+        .await?;
+    Ok(runs
+        .into_iter()
+        .next()
+        .filter(|r| r.status != benchfleet_model::RunStatus::Succeeded))
+}

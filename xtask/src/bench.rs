@@ -1,0 +1,180 @@
+//! `cargo xtask bench <name>`: benchmarks that compare benchfleet with the tool a user would pick
+//! instead, side by side in the same run. Results are printed as ratios; `docs/BENCHMARKS.md`
+//! records them with these commands.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+pub fn run(args: &[String]) -> Result<()> {
+    match args.first().map(String::as_str) {
+        Some("dag-vs-ninja") => {
+            let nodes = arg(args, "--nodes", 10_000)?;
+            let rounds = arg(args, "--rounds", 3)?;
+            dag_vs_ninja(nodes, rounds)
+        }
+        _ => bail!("usage: cargo xtask bench dag-vs-ninja [--nodes N] [--rounds R]"),
+    }
+}
+
+fn arg(args: &[String], name: &str, default: usize) -> Result<usize> {
+    match args.iter().position(|a| a == name) {
+        Some(i) => args
+            .get(i + 1)
+            .context(format!("{name} needs a value"))?
+            .parse()
+            .context(format!("{name} takes a number")),
+        None => Ok(default),
+    }
+}
+
+/// A deterministic random DAG: node i depends on up to 3 distinct random earlier nodes.
+pub fn random_dag(nodes: usize, seed: u64) -> Vec<Vec<usize>> {
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        state >> 33
+    };
+    (0..nodes)
+        .map(|i| {
+            if i == 0 {
+                return Vec::new();
+            }
+            let k = (next() % 4) as usize;
+            let mut deps: Vec<usize> = (0..k).map(|_| (next() as usize) % i).collect();
+            deps.sort_unstable();
+            deps.dedup();
+            deps
+        })
+        .collect()
+}
+
+/// The same DAG as a benchfleet suite (every node a `touch` of its own file) and a build.ninja.
+pub fn write_dag(dir: &Path, dag: &[Vec<usize>]) -> Result<()> {
+    let mut suite = String::from("[suite]\nname = \"dag\"\n[defaults]\ncache = false\n");
+    let mut ninja = String::from("rule touch\n  command = touch $out\n");
+    for (i, deps) in dag.iter().enumerate() {
+        suite.push_str(&format!(
+            "[[job]]\nname = \"n{i}\"\ncommand = [\"touch\", \"out/n{i}\"]\n"
+        ));
+        if !deps.is_empty() {
+            let needs: Vec<String> = deps.iter().map(|d| format!("\"n{d}\"")).collect();
+            suite.push_str(&format!("needs = [{}]\n", needs.join(", ")));
+        }
+        let inputs: Vec<String> = deps.iter().map(|d| format!("out/n{d}")).collect();
+        ninja.push_str(&format!("build out/n{i}: touch | {}\n", inputs.join(" ")));
+    }
+    ninja.push_str("default");
+    for i in 0..dag.len() {
+        ninja.push_str(&format!(" out/n{i}"));
+    }
+    ninja.push('\n');
+    std::fs::write(dir.join("suite.toml"), suite)?;
+    std::fs::write(dir.join("build.ninja"), ninja)?;
+    Ok(())
+}
+
+fn dag_vs_ninja(nodes: usize, rounds: usize) -> Result<()> {
+    if Command::new("ninja").arg("--version").output().is_err() {
+        bail!("ninja is not installed: `apt-get install ninja-build`");
+    }
+    crate::run({
+        let mut c = crate::cargo();
+        c.args(["build", "--release", "-p", "benchfleet-cli"]);
+        c
+    })?;
+    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+    let bin = std::fs::canonicalize(Path::new(&target).join("release/benchfleet"))?;
+    let dag = random_dag(nodes, 42);
+    let edges: usize = dag.iter().map(Vec::len).sum();
+    println!("random DAG: {nodes} nodes, {edges} edges; both tools run 2 jobs at a time");
+    let mut ratios = Vec::new();
+    for round in 1..=rounds {
+        // Alternate which tool goes first, so drift on a shared machine hits both alike.
+        let mut times = [Duration::ZERO; 2];
+        for which in if round % 2 == 1 { [0, 1] } else { [1, 0] } {
+            let dir = tempfile::tempdir()?;
+            write_dag(dir.path(), &dag)?;
+            std::fs::create_dir(dir.path().join("out"))?;
+            let mut cmd = if which == 0 {
+                let mut c = Command::new("ninja");
+                c.args(["-j", "2", "--quiet"]);
+                c
+            } else {
+                let mut c = Command::new(&bin);
+                c.args(["run", "suite.toml", "-j", "2", "--progress", "none"]);
+                c
+            };
+            cmd.current_dir(dir.path())
+                .stdout(std::process::Stdio::null());
+            let start = Instant::now();
+            let status = cmd.status()?;
+            times[which] = start.elapsed();
+            if !status.success() {
+                bail!(
+                    "{} failed with {status}",
+                    if which == 0 { "ninja" } else { "benchfleet" }
+                );
+            }
+            let made = std::fs::read_dir(dir.path().join("out"))?.count();
+            if made != nodes {
+                bail!("expected {nodes} outputs, found {made}");
+            }
+        }
+        let ratio = times[1].as_secs_f64() / times[0].as_secs_f64();
+        println!(
+            "round {round}: ninja {:.2} s, benchfleet {:.2} s, ratio benchfleet/ninja {ratio:.2}",
+            times[0].as_secs_f64(),
+            times[1].as_secs_f64()
+        );
+        ratios.push(ratio);
+    }
+    ratios.sort_by(f64::total_cmp);
+    println!(
+        "median ratio benchfleet/ninja: {:.2} (≤ 1.0 means benchfleet is as fast or faster)",
+        ratios[ratios.len() / 2]
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_dags_point_backwards_and_are_deterministic() {
+        let a = random_dag(500, 7);
+        assert_eq!(a, random_dag(500, 7));
+        assert_ne!(a, random_dag(500, 8));
+        for (i, deps) in a.iter().enumerate() {
+            assert!(
+                deps.len() <= 3 && deps.iter().all(|&d| d < i),
+                "node {i}: {deps:?}"
+            );
+        }
+        assert!(a.iter().any(|d| d.len() == 3));
+    }
+
+    #[test]
+    fn suite_and_ninja_files_describe_the_same_graph() {
+        let dir = tempfile::tempdir().unwrap();
+        let dag = random_dag(20, 1);
+        write_dag(dir.path(), &dag).unwrap();
+        let suite = std::fs::read_to_string(dir.path().join("suite.toml")).unwrap();
+        let ninja = std::fs::read_to_string(dir.path().join("build.ninja")).unwrap();
+        assert_eq!(suite.matches("[[job]]").count(), 20);
+        assert_eq!(ninja.matches("build out/").count(), 20);
+        let edges: usize = dag.iter().map(Vec::len).sum();
+        assert_eq!(
+            suite.matches("\"n").count() - 20,
+            edges,
+            "each need names one node"
+        );
+    }
+}
