@@ -514,16 +514,15 @@ async fn scale_inner(cwd: &Path, config: &Config, args: ScaleArgs) -> Result<u8>
             keep_going: config.run.keep_going,
             stderr_tail_bytes: config.run.stderr_tail_bytes,
             tags,
+            // Every level must run every node afresh: no stored result is reused.
+            use_cache: false,
+            base_dir: cwd.to_owned(),
             ..RunOptions::default()
         };
-        // Every level must run every node afresh: a per-level variable (which the commands may
-        // read) gives each node a new cache key, so no stored result is reused.
+        // Commands may read the level they run at.
         let mut level_suite = suite.clone();
-        let nonce = benchfleet::host::new_run_id().to_string();
         for node in &mut level_suite.nodes {
-            node.env
-                .insert("BENCHFLEET_SCALE_JOBS".into(), jobs.to_string());
-            node.env.insert("BENCHFLEET_SCALE_ID".into(), nonce.clone());
+            node.env.insert("BENCHFLEET_SCALE_JOBS".into(), jobs.to_string());
         }
         let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
         let start = Instant::now();
