@@ -1,0 +1,435 @@
+//! PostgreSQL plugin for benchfleet: a [`Catalog`] and a [`BlobStore`] in one database, through
+//! [`sqlx`], so that a team can run on PostgreSQL alone.
+//!
+//! - **Migrations** are embedded (`sqlx::migrate!`, `migrations/`), versioned, and applied on
+//!   [`PgStore::connect`]; sqlx holds a PostgreSQL advisory lock while migrating, so several
+//!   processes may connect at once.
+//! - **Record entries** live in `bf_records`, partitioned by month of `started_at`
+//!   (`PARTITION BY RANGE`). Partitions are created ahead (this month and the next
+//!   [`PgOptions::partitions_ahead`]) and on demand for older or later timestamps (imports).
+//!   Indexes cover (suite, name, started_at), run and time. A unique key on a partitioned table
+//!   must include the partition key, so the small `bf_record_digests` table holds the global
+//!   "one entry per digest" rule.
+//! - **Daily summaries**: the materialized view `bf_daily_summary` (day, suite, name, metric,
+//!   count, mean, min, max, p95 over successful runs) with the unique index that
+//!   `REFRESH MATERIALIZED VIEW CONCURRENTLY` needs; see [`PgStore::refresh_daily_summary`] and
+//!   [`PgStore::daily_summary`].
+//! - **Batched inserts**: one `INSERT … SELECT FROM UNNEST(arrays)` statement per batch.
+//! - **Blobs**: `bf_blobs` (bytea, stored uncompressed out of line so range reads fetch only the
+//!   chunks they need).
+//! - **Resilience**: a connection pool; transient failures (connection reset or terminated,
+//!   serialization failure, deadlock, server starting up) are retried with exponential backoff;
+//!   an unreachable server is a clear error naming host and port after
+//!   [`PgOptions::connect_timeout`], never a hang.
+//!
+//! Several stores can share one database in separate schemas ([`PgOptions::schema`]).
+//!
+//! **Architecture invariant:** depends on `benchfleet-store` and `benchfleet-model` only inside
+//! the workspace.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), benchfleet_store::StoreError> {
+//! use benchfleet_postgres::{PgOptions, PgStore};
+//! use benchfleet_store::{Catalog, RunFilter};
+//! let store = PgStore::connect("postgres://bench@127.0.0.1:5432/bench", PgOptions::default()).await?;
+//! let runs = store.find_runs(&RunFilter::default()).await?;
+//! store.refresh_daily_summary().await?;
+//! # let _ = runs; Ok(()) }
+//! ```
+
+mod blob;
+mod catalog;
+mod months;
+
+use std::collections::HashSet;
+use std::fmt;
+use std::future::Future;
+use std::str::FromStr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+use benchfleet_store::{ErrorKind, Result, StoreError};
+
+pub use catalog::{DailySummary, SummaryQuery};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
+
+/// How to connect and behave.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PgOptions {
+    /// Schema holding benchfleet's tables (created if missing). `None`: the connection's default
+    /// (`public`). Lets several stores share a database.
+    pub schema: Option<String>,
+    /// Connection pool size.
+    pub max_connections: u32,
+    /// Give up connecting (or waiting for a pooled connection) after this long.
+    pub connect_timeout: Duration,
+    /// Attempts for an operation that fails transiently (1 = no retry).
+    pub max_attempts: u32,
+    /// First backoff between attempts; doubles each time up to `max_backoff`.
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+    /// Monthly partitions created ahead of the current month at connect.
+    pub partitions_ahead: u32,
+    /// `application_name` of the connections (shown in `pg_stat_activity`).
+    pub application_name: String,
+}
+
+impl Default for PgOptions {
+    fn default() -> Self {
+        PgOptions {
+            schema: None,
+            max_connections: 8,
+            connect_timeout: Duration::from_secs(5),
+            max_attempts: 8,
+            initial_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_secs(2),
+            partitions_ahead: 2,
+            application_name: "benchfleet".into(),
+        }
+    }
+}
+
+/// A PostgreSQL-backed [`Catalog`](benchfleet_store::Catalog) and
+/// [`BlobStore`](benchfleet_store::BlobStore).
+pub struct PgStore {
+    pool: PgPool,
+    /// `postgres://user@host:port/db[?schema]`, never the password.
+    name: String,
+    /// `host:port` (or the socket path), for error messages.
+    addr: String,
+    opts: PgOptions,
+    /// Months (as `year * 12 + month0`) whose partition is known to exist.
+    partitions: Mutex<HashSet<i64>>,
+}
+
+impl fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgStore")
+            .field("name", &self.name)
+            .field("opts", &self.opts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `url` with any password replaced by `***`.
+fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (auth_end, _) = rest
+        .char_indices()
+        .find(|(_, c)| matches!(c, '/' | '?'))
+        .unwrap_or((rest.len(), ' '));
+    let authority = &rest[..auth_end];
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{}", &rest[auth_end..]),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+fn valid_schema(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && s.len() <= 63
+}
+
+impl PgStore {
+    /// Connect, create the schema if asked, apply pending migrations and create the partitions
+    /// ahead. Fails with a message naming host and port if the server cannot be reached within
+    /// [`PgOptions::connect_timeout`].
+    pub async fn connect(url: &str, opts: PgOptions) -> Result<PgStore> {
+        let shown = redact_url(url);
+        let conf = |msg: String| StoreError::new(ErrorKind::Other, &shown, "connect", msg);
+        let mut co = PgConnectOptions::from_str(url).map_err(|e| {
+            let text = e.to_string().replace(url, &shown);
+            conf(format!(
+                "invalid PostgreSQL URL (expected postgres://user[:password]@host[:port]/database): {text}"
+            ))
+        })?;
+        co = co.application_name(&opts.application_name);
+        let addr = format!("{}:{}", co.get_host(), co.get_port());
+        let db = co.get_database().unwrap_or("").to_string();
+        let mut name = format!(
+            "postgres://{}@{addr}/{db}",
+            co.get_username()
+        );
+        if let Some(schema) = &opts.schema {
+            if !valid_schema(schema) {
+                return Err(conf(format!(
+                    "schema name `{schema}` must be lowercase letters, digits and `_` (at most 63), starting with a letter or `_`"
+                )));
+            }
+            name.push_str(&format!("?schema={schema}"));
+            co = co.options([("search_path", schema.as_str())]);
+        }
+        let unreachable = |e: &dyn fmt::Display| {
+            StoreError::new(
+                ErrorKind::Transient,
+                &name,
+                "connect",
+                format!(
+                    "cannot reach PostgreSQL at {addr} within {:?}: {e}; check that the server runs and that host and port are right",
+                    opts.connect_timeout
+                ),
+            )
+        };
+        let pool_opts = PgPoolOptions::new()
+            .max_connections(opts.max_connections.max(1))
+            .min_connections(0)
+            .acquire_timeout(opts.connect_timeout)
+            .test_before_acquire(true);
+        let pool = match tokio::time::timeout(
+            opts.connect_timeout + Duration::from_secs(1),
+            pool_opts.connect_with(co),
+        )
+        .await
+        {
+            Ok(Ok(pool)) => pool,
+            Ok(Err(e)) => {
+                return Err(match &e {
+                    sqlx::Error::Database(_) => {
+                        map_sqlx(&name, &addr, "connect", None, e)
+                    }
+                    _ => unreachable(&e),
+                });
+            }
+            Err(_) => return Err(unreachable(&"connection attempt timed out")),
+        };
+        let store = PgStore {
+            pool,
+            name,
+            addr,
+            opts,
+            partitions: Mutex::new(HashSet::new()),
+        };
+        if let Some(schema) = &store.opts.schema {
+            let sql = format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"");
+            let pool = &store.pool;
+            store
+                .retry("create schema", None, || {
+                    let sql = sql.clone();
+                    async move { sqlx::query(sqlx::AssertSqlSafe(sql)).execute(pool).await }
+                })
+                .await?;
+        }
+        store
+            .retry("migrate", None, || async {
+                MIGRATOR.run(&store.pool).await.map_err(|e| match e {
+                    sqlx::migrate::MigrateError::Execute(e) => e,
+                    other => sqlx::Error::Migrate(Box::new(other)),
+                })
+            })
+            .await?;
+        let now = months::month_of_unix_nanos(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as i64)
+                .unwrap_or(0),
+        );
+        let ahead: Vec<i64> = (0..=i64::from(store.opts.partitions_ahead))
+            .map(|i| now + i)
+            .collect();
+        store.ensure_partitions(&ahead).await?;
+        Ok(store)
+    }
+
+    /// The pool, for administration and tests (e.g. terminating connections).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Applied migration versions, oldest first.
+    pub async fn migration_versions(&self) -> Result<Vec<i64>> {
+        self.retry("migration versions", None, || async {
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+                .fetch_all(&self.pool)
+                .await
+        })
+        .await
+    }
+
+    /// Versions of the migrations embedded in this build.
+    pub fn embedded_migrations() -> Vec<i64> {
+        MIGRATOR.iter().map(|m| m.version).collect()
+    }
+
+    /// Make sure the monthly partitions for `months` (as `year * 12 + month0`) exist.
+    pub(crate) async fn ensure_partitions(&self, months: &[i64]) -> Result<()> {
+        let missing: Vec<i64> = {
+            let known = self.partitions.lock().unwrap_or_else(|p| p.into_inner());
+            let mut m: Vec<i64> = months.iter().copied().filter(|m| !known.contains(m)).collect();
+            m.sort_unstable();
+            m.dedup();
+            m
+        };
+        for month in missing {
+            let micros = months::month_start_micros(month);
+            self.retry("create partition", None, || async move {
+                sqlx::query(
+                    "SELECT bf_ensure_partition('epoch'::timestamptz + $1 * interval '1 microsecond')",
+                )
+                .bind(micros)
+                .execute(&self.pool)
+                .await
+            })
+            .await?;
+            self.partitions
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(month);
+        }
+        Ok(())
+    }
+
+    /// Forget which partitions exist (after an insert found one missing).
+    pub(crate) fn forget_partitions(&self) {
+        self.partitions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
+    /// Run `f`, retrying transient failures with exponential backoff.
+    pub(crate) async fn retry<T, F, Fut>(
+        &self,
+        op: &'static str,
+        key: Option<&str>,
+        mut f: F,
+    ) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = std::result::Result<T, sqlx::Error>>,
+    {
+        let mut delay = self.opts.initial_backoff;
+        let mut attempt = 1;
+        loop {
+            match f().await {
+                Ok(v) => return Ok(v),
+                Err(e) if is_transient(&e) && attempt < self.opts.max_attempts => {
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(self.opts.max_backoff);
+                    attempt += 1;
+                }
+                Err(e) => {
+                    let mut err = map_sqlx(&self.name, &self.addr, op, key, e);
+                    if attempt > 1 {
+                        err.message.push_str(&format!(" (after {attempt} attempts)"));
+                    }
+                    return Err(err);
+                }
+            }
+        }
+    }
+}
+
+/// Whether retrying may help: connection trouble, serialization failures, deadlocks, a server
+/// shutting down or starting up.
+fn is_transient(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| {
+            c.starts_with("08") || c.starts_with("57P") || c == "40001" || c == "40P01"
+        }),
+        _ => false,
+    }
+}
+
+pub(crate) fn map_sqlx(
+    backend: &str,
+    addr: &str,
+    op: &'static str,
+    key: Option<&str>,
+    e: sqlx::Error,
+) -> StoreError {
+    let (kind, message) = match &e {
+        sqlx::Error::PoolTimedOut => (
+            ErrorKind::Transient,
+            format!(
+                "no connection to PostgreSQL at {addr}: timed out connecting or waiting for a pooled connection; check that the server runs"
+            ),
+        ),
+        sqlx::Error::Io(io) => (
+            ErrorKind::Transient,
+            format!("connection to PostgreSQL at {addr} failed: {io}"),
+        ),
+        sqlx::Error::RowNotFound => (ErrorKind::NotFound, "no such row".to_string()),
+        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
+            (ErrorKind::Decode, e.to_string())
+        }
+        other if is_transient(other) => (ErrorKind::Transient, other.to_string()),
+        other => (ErrorKind::Other, other.to_string()),
+    };
+    let mut err = StoreError::new(kind, backend, op, message).with_source(e);
+    if let Some(k) = key {
+        err = err.with_key(k);
+    }
+    err
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_redacted() {
+        let cases = [
+            ("postgres://u:secret@h:5432/db", "postgres://u:***@h:5432/db"),
+            ("postgres://u@h/db", "postgres://u@h/db"),
+            ("postgres://h/db?sslmode=disable", "postgres://h/db?sslmode=disable"),
+            ("postgres://u:p%40ss@h", "postgres://u:***@h"),
+            ("not a url", "not a url"),
+        ];
+        for (url, want) in cases {
+            assert_eq!(redact_url(url), want, "{url}");
+        }
+    }
+
+    #[test]
+    fn schema_names() {
+        for good in ["bf", "_x", "bench_2024"] {
+            assert!(valid_schema(good), "{good}");
+        }
+        for bad in ["", "1x", "Bf", "a-b", "a\"b", &"x".repeat(64)] {
+            assert!(!valid_schema(bad), "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn bad_url_is_explained_without_the_password() {
+        let err = PgStore::connect("postgres://u:hunter2@h:notaport/db", PgOptions::default())
+            .await
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("invalid PostgreSQL URL"), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn unreachable_server_names_host_and_port_without_hanging() {
+        // A port nothing listens on: bind one, learn its number, close it.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap();
+        let opts = PgOptions {
+            connect_timeout: Duration::from_millis(500),
+            ..PgOptions::default()
+        };
+        let url = format!("postgres://u:hunter2@127.0.0.1:{port}/db");
+        let err = PgStore::connect(&url, opts).await.unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
+        assert!(text.contains("cannot reach PostgreSQL"), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
+        assert_eq!(err.kind, ErrorKind::Transient);
+    }
+}
