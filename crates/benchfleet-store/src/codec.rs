@@ -215,20 +215,56 @@ impl WarmEncoder {
     }
 }
 
+/// A warm dictionary prepared for decompression (built once per dictionary, shared).
+pub struct PreparedDict(zstd::dict::DecoderDictionary<'static>);
+
+impl std::fmt::Debug for PreparedDict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PreparedDict")
+    }
+}
+
+/// Prepare a dictionary for [`warm_decompress`]. `dict` must be verified against its id first:
+/// zstd only fails on a dictionary with the dictionary magic and a damaged header, which a
+/// verified dictionary (trained by zstd itself) never has.
+pub fn prepare_dictionary(dict: &[u8]) -> PreparedDict {
+    PreparedDict(zstd::dict::DecoderDictionary::copy(dict))
+}
+
+thread_local! {
+    /// One decompression context per thread: creating one costs more than decompressing a record.
+    static DCTX: std::cell::RefCell<zstd::zstd_safe::DCtx<'static>> =
+        std::cell::RefCell::new(zstd::zstd_safe::DCtx::create());
+}
+
 /// Decompress one warm record of `size` bytes.
 pub fn warm_decompress(
     key: &BlobKey,
     bytes: &[u8],
-    dict: Option<&[u8]>,
+    dict: Option<&PreparedDict>,
     size: usize,
 ) -> Result<Vec<u8>> {
-    let mut d = match dict {
-        Some(dict) => zstd::bulk::Decompressor::with_dictionary(dict),
-        None => zstd::bulk::Decompressor::new(),
+    let mut out = Vec::with_capacity(size);
+    let res = DCTX.with(|cell| {
+        let mut dctx = cell.borrow_mut();
+        match dict {
+            Some(d) => dctx.decompress_using_ddict(&mut out, bytes, d.0.as_ddict()),
+            None => dctx.decompress(&mut out, bytes),
+        }
+    });
+    match res {
+        Ok(n) if n == size => Ok(out),
+        Ok(n) => Err(codec_err(
+            "zstd decompress",
+            key,
+            std::io::Error::other(format!("decompressed to {n} bytes, expected {size}")),
+        )),
+        Err(code) => Err(codec_err(
+            "zstd decompress",
+            key,
+            std::io::Error::other(zstd::zstd_safe::get_error_name(code)),
+        )),
     }
-    .map_err(|e| codec_err("zstd init", key, e))?;
-    d.decompress(bytes, size)
-        .map_err(|e| codec_err("zstd decompress", key, e))
 }
 
 fn xz_stream(level: u32, block_bytes: usize) -> std::io::Result<liblzma::stream::Stream> {
@@ -425,12 +461,17 @@ mod tests {
             .collect();
         let samples: Vec<&[u8]> = records.iter().map(Vec::as_slice).collect();
         let dict = train_dictionary(&samples, 4096);
+        assert!(dict.is_some(), "200 similar samples train a dictionary");
         for d in [None, dict.as_deref()] {
+            let prepared = d.map(prepare_dictionary);
             let mut enc = WarmEncoder::new(3, d).unwrap();
             for r in &records {
                 let z = enc.compress(r).unwrap();
                 let key = BlobKey::new("k").unwrap();
-                assert_eq!(warm_decompress(&key, &z, d, r.len()).unwrap(), *r);
+                assert_eq!(
+                    warm_decompress(&key, &z, prepared.as_ref(), r.len()).unwrap(),
+                    *r
+                );
             }
         }
         // A damaged frame is reported, not returned.

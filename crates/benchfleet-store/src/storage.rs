@@ -1,4 +1,5 @@
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
@@ -52,6 +53,8 @@ pub struct Storage {
     pub tiers: TierStores,
     pub policy: TierPolicy,
     cache: Arc<ByteLru>,
+    /// Warm dictionaries prepared for decompression, by id (few: one per suite).
+    prepared: Arc<Mutex<HashMap<Digest, Arc<codec::PreparedDict>>>>,
 }
 
 impl Storage {
@@ -69,6 +72,7 @@ impl Storage {
             tiers,
             policy,
             cache,
+            prepared: Arc::default(),
         }
     }
 
@@ -174,15 +178,15 @@ impl Storage {
             Location::Hot { key } => store.get(key).await?,
             Location::Warm { key, dict } => {
                 let raw = store.get(key).await?;
-                let dict_bytes = match dict {
-                    Some(d) => Some(self.dictionary(d).await?),
+                let prepared = match dict {
+                    Some(d) => Some(self.prepared_dictionary(d).await?),
                     None => None,
                 };
                 let size = usize::try_from(size).unwrap_or(usize::MAX);
                 Bytes::from(codec::warm_decompress(
                     key,
                     &raw,
-                    dict_bytes.as_deref(),
+                    prepared.as_deref(),
                     size,
                 )?)
             }
@@ -251,6 +255,26 @@ impl Storage {
         let b = content::get(&*self.tiers.warm, codec::DICT_NS, id).await?;
         self.cache.insert(key, b.clone());
         Ok(b)
+    }
+
+    async fn prepared_dictionary(&self, id: &Digest) -> Result<Arc<codec::PreparedDict>> {
+        let lock = |m: &Mutex<HashMap<Digest, Arc<codec::PreparedDict>>>| {
+            m.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get(id)
+                .cloned()
+        };
+        if let Some(p) = lock(&self.prepared) {
+            return Ok(p);
+        }
+        let bytes = self.dictionary(id).await?;
+        // `dictionary` verified the bytes against `id`.
+        let p = Arc::new(codec::prepare_dictionary(&bytes));
+        self.prepared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(*id, p.clone());
+        Ok(p)
     }
 
     pub(crate) fn forget(&self, key: &CacheKey) {
