@@ -17,7 +17,9 @@ use benchfleet_store::{Catalog, RecordEntry, Tier};
 use sqlx::postgres::PgPoolCopyExt;
 
 fn entries(round: u32, n: usize, now_ns: i64) -> Vec<RecordEntry> {
-    let run: RunId = format!("01J00000000000000000000{round:03}").parse().expect("run id");
+    let run: RunId = format!("01J00000000000000000000{round:03}")
+        .parse()
+        .expect("run id");
     (0..n)
         .map(|i| {
             let digest = Digest::of(format!("{round}/{i}").as_bytes());
@@ -40,7 +42,12 @@ fn entries(round: u32, n: usize, now_ns: i64) -> Vec<RecordEntry> {
                 outcome: Outcome::Success,
                 size: 900,
                 tier: Tier::Hot,
-                location: format!("records/{}/{}/{}", &digest.to_hex()[..2], &digest.to_hex()[2..4], digest.to_hex()),
+                location: format!(
+                    "records/{}/{}/{}",
+                    &digest.to_hex()[..2],
+                    &digest.to_hex()[2..4],
+                    digest.to_hex()
+                ),
             }
         })
         .collect()
@@ -52,7 +59,9 @@ fn copy_text(batch: &[RecordEntry]) -> String {
     for e in batch {
         let m = &e.measurement;
         let us = e.started_at.0.div_euclid(1_000);
-        let outcome = serde_json::to_string(&e.outcome).unwrap().replace('\\', "\\\\");
+        let outcome = serde_json::to_string(&e.outcome)
+            .unwrap()
+            .replace('\\', "\\\\");
         s.push_str(&format!(
             "\\\\x{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
             e.digest.to_hex(),
@@ -117,7 +126,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = std::env::var("BENCHFLEET_TEST_POSTGRES_URL")
         .map_err(|_| "set BENCHFLEET_TEST_POSTGRES_URL (e.g. from `cargo xtask test`'s server)")?;
     let mut args = std::env::args().skip(1);
-    let n: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(100_000);
+    let n: usize = args
+        .next()
+        .map(|a| a.parse())
+        .transpose()?
+        .unwrap_or(100_000);
     let batch: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(5_000);
     let now_ns = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
@@ -172,10 +185,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ours.push(ours_rate);
         raw.push(raw_rate);
         for s in [&a, &b] {
-            let schema = s.name().rsplit("schema=").next().unwrap_or_default().to_string();
-            sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA \"{schema}\" CASCADE")))
-                .execute(s.pool())
-                .await?;
+            let schema = s
+                .name()
+                .rsplit("schema=")
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP SCHEMA \"{schema}\" CASCADE"
+            )))
+            .execute(s.pool())
+            .await?;
         }
     }
     let (o, r) = (median(ours), median(raw));

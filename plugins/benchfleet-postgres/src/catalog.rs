@@ -272,9 +272,8 @@ impl Catalog for PgStore {
     }
 
     async fn put_run(&self, run: &RunInfo) -> Result<()> {
-        let json = serde_json::to_string(run).map_err(|e| {
-            StoreError::new(ErrorKind::Other, &self.name, "put_run", e.to_string())
-        })?;
+        let json = serde_json::to_string(run)
+            .map_err(|e| StoreError::new(ErrorKind::Other, &self.name, "put_run", e.to_string()))?;
         self.retry("put_run", Some(run.run_id.as_str()), || async {
             sqlx::query(
                 "INSERT INTO bf_runs (run_id, suite, started_ns, info) VALUES ($1, $2, $3, $4::jsonb)

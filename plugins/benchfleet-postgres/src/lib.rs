@@ -158,10 +158,7 @@ impl PgStore {
         co = co.application_name(&opts.application_name);
         let addr = format!("{}:{}", co.get_host(), co.get_port());
         let db = co.get_database().unwrap_or("").to_string();
-        let mut name = format!(
-            "postgres://{}@{addr}/{db}",
-            co.get_username()
-        );
+        let mut name = format!("postgres://{}@{addr}/{db}", co.get_username());
         if let Some(schema) = &opts.schema {
             if !valid_schema(schema) {
                 return Err(conf(format!(
@@ -196,9 +193,7 @@ impl PgStore {
             Ok(Ok(pool)) => pool,
             Ok(Err(e)) => {
                 return Err(match &e {
-                    sqlx::Error::Database(_) => {
-                        map_sqlx(&name, &addr, "connect", None, e)
-                    }
+                    sqlx::Error::Database(_) => map_sqlx(&name, &addr, "connect", None, e),
                     _ => unreachable(&e),
                 });
             }
@@ -250,9 +245,11 @@ impl PgStore {
     /// Applied migration versions, oldest first.
     pub async fn migration_versions(&self) -> Result<Vec<i64>> {
         self.retry("migration versions", None, || async {
-            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
-                .fetch_all(&self.pool)
-                .await
+            sqlx::query_scalar(
+                "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
+            )
+            .fetch_all(&self.pool)
+            .await
         })
         .await
     }
@@ -266,7 +263,11 @@ impl PgStore {
     pub(crate) async fn ensure_partitions(&self, months: &[i64]) -> Result<()> {
         let missing: Vec<i64> = {
             let known = self.partitions.lock().unwrap_or_else(|p| p.into_inner());
-            let mut m: Vec<i64> = months.iter().copied().filter(|m| !known.contains(m)).collect();
+            let mut m: Vec<i64> = months
+                .iter()
+                .copied()
+                .filter(|m| !known.contains(m))
+                .collect();
             m.sort_unstable();
             m.dedup();
             m
@@ -322,7 +323,8 @@ impl PgStore {
                 Err(e) => {
                     let mut err = map_sqlx(&self.name, &self.addr, op, key, e);
                     if attempt > 1 {
-                        err.message.push_str(&format!(" (after {attempt} attempts)"));
+                        err.message
+                            .push_str(&format!(" (after {attempt} attempts)"));
                     }
                     return Err(err);
                 }
@@ -382,9 +384,15 @@ mod tests {
     #[test]
     fn urls_are_redacted() {
         let cases = [
-            ("postgres://u:secret@h:5432/db", "postgres://u:***@h:5432/db"),
+            (
+                "postgres://u:secret@h:5432/db",
+                "postgres://u:***@h:5432/db",
+            ),
             ("postgres://u@h/db", "postgres://u@h/db"),
-            ("postgres://h/db?sslmode=disable", "postgres://h/db?sslmode=disable"),
+            (
+                "postgres://h/db?sslmode=disable",
+                "postgres://h/db?sslmode=disable",
+            ),
             ("postgres://u:p%40ss@h", "postgres://u:***@h"),
             ("not a url", "not a url"),
         ];

@@ -54,9 +54,9 @@ mod tests {
         let cases = [
             (0i64, 1970, 1),
             (-1, 1969, 12),
-            (951_782_400, 2000, 2),  // 2000-02-29
-            (951_868_799, 2000, 2),  // 2000-02-29 23:59:59
-            (951_868_800, 2000, 3),  // 2000-03-01
+            (951_782_400, 2000, 2), // 2000-02-29
+            (951_868_799, 2000, 2), // 2000-02-29 23:59:59
+            (951_868_800, 2000, 3), // 2000-03-01
             (1_700_000_000, 2023, 11),
             (1_704_067_199, 2023, 12),
             (1_704_067_200, 2024, 1),
@@ -64,13 +64,23 @@ mod tests {
         ];
         for (secs, y, m) in cases {
             let got = month_of_unix_nanos(secs * 1_000_000_000);
-            assert_eq!((got.div_euclid(12), got.rem_euclid(12) + 1), (y, m), "{secs}");
+            assert_eq!(
+                (got.div_euclid(12), got.rem_euclid(12) + 1),
+                (y, m),
+                "{secs}"
+            );
         }
     }
 
     #[test]
     fn month_starts_round_trip() {
-        for month in [1970 * 12, 1969 * 12 + 11, 2000 * 12 + 1, 2024 * 12, 1700 * 12 + 5] {
+        for month in [
+            1970 * 12,
+            1969 * 12 + 11,
+            2000 * 12 + 1,
+            2024 * 12,
+            1700 * 12 + 5,
+        ] {
             let start_ns = month_start_micros(month) * 1_000;
             assert_eq!(month_of_unix_nanos(start_ns), month);
             assert_eq!(month_of_unix_nanos(start_ns - 1), month - 1);
@@ -80,7 +90,14 @@ mod tests {
 
     #[test]
     fn micros_round_down() {
-        for (ns, us) in [(0, 0), (999, 0), (1_000, 1), (-1, -1), (-1_000, -1), (-1_001, -2)] {
+        for (ns, us) in [
+            (0, 0),
+            (999, 0),
+            (1_000, 1),
+            (-1, -1),
+            (-1_000, -1),
+            (-1_001, -2),
+        ] {
             assert_eq!(micros_of_nanos(ns), us, "{ns}");
         }
     }

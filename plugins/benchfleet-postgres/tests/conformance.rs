@@ -22,9 +22,8 @@ impl Harness for Pg {
         let pool = store.pool().clone();
         let key = key.as_str().to_owned();
         tokio::task::block_in_place(|| {
-            tokio::runtime::Handle::current().block_on(async move {
-                sqlx_update(&pool, &key).await
-            })
+            tokio::runtime::Handle::current()
+                .block_on(async move { sqlx_update(&pool, &key).await })
         })
     }
 }

@@ -17,7 +17,14 @@ fn run_id(n: u32) -> RunId {
     format!("01J0000000000000000000{n:04}").parse().unwrap()
 }
 
-fn entry(run: u32, name: &str, iteration: u32, started_ns: i64, wall_ns: u64, ok: bool) -> RecordEntry {
+fn entry(
+    run: u32,
+    name: &str,
+    iteration: u32,
+    started_ns: i64,
+    wall_ns: u64,
+    ok: bool,
+) -> RecordEntry {
     let digest = Digest::of(format!("{run}/{name}/{iteration}/{started_ns}/{wall_ns}").as_bytes());
     RecordEntry {
         digest,
@@ -82,18 +89,36 @@ async fn reconnects_after_connections_are_terminated() {
     let now = 1_750_000_000 * 1_000_000_000;
     let batch = move |b: u32| -> Vec<RecordEntry> {
         (0..50)
-            .map(|i| entry(b, "restart", i, now + i64::from(b * 100 + i) * 1000, 1000 + u64::from(i), true))
+            .map(|i| {
+                entry(
+                    b,
+                    "restart",
+                    i,
+                    now + i64::from(b * 100 + i) * 1000,
+                    1000 + u64::from(i),
+                    true,
+                )
+            })
             .collect()
     };
     let mut want = BTreeSet::new();
     for b in 0..3 {
-        store.insert_records(&batch(b)).await.expect("insert before");
+        store
+            .insert_records(&batch(b))
+            .await
+            .expect("insert before");
         want.extend(batch(b).iter().map(|e| e.digest));
     }
     let key = BlobKey::new("restart/blob").unwrap();
-    store.put_if_absent(&key, "before".into()).await.expect("put");
+    store
+        .put_if_absent(&key, "before".into())
+        .await
+        .expect("put");
 
-    assert!(terminate(&admin, &app).await > 0, "the store had no connection to terminate");
+    assert!(
+        terminate(&admin, &app).await > 0,
+        "the store had no connection to terminate"
+    );
 
     // Keep terminating while a writer inserts more batches.
     let writer = {
@@ -110,17 +135,25 @@ async fn reconnects_after_connections_are_terminated() {
             tokio::time::sleep(Duration::from_millis(30)).await;
             terminate(&admin, &app).await;
         }
-        task.await.expect("writer panicked").expect("inserts after termination");
+        task.await
+            .expect("writer panicked")
+            .expect("inserts after termination");
         store
     };
     for b in 3..13 {
         want.extend(batch(b).iter().map(|e| e.digest));
     }
-    let got = writer.query_records(&RecordQuery::default()).await.expect("query");
+    let got = writer
+        .query_records(&RecordQuery::default())
+        .await
+        .expect("query");
     let got_digests: BTreeSet<Digest> = got.iter().map(|e| e.digest).collect();
     assert_eq!(got.len(), got_digests.len(), "duplicated entries");
     assert_eq!(got_digests, want, "entries lost or invented");
-    assert_eq!(writer.get(&key).await.expect("get after termination"), "before");
+    assert_eq!(
+        writer.get(&key).await.expect("get after termination"),
+        "before"
+    );
 }
 
 /// Several processes (here: stores) connecting at once to a fresh schema all migrate safely.
@@ -151,7 +184,14 @@ async fn concurrent_connects_migrate_once() {
         .insert_records(&[entry(1, "shared", 0, 0, 1, true)])
         .await
         .expect("insert");
-    assert_eq!(stores[5].query_records(&RecordQuery::default()).await.unwrap().len(), 1);
+    assert_eq!(
+        stores[5]
+            .query_records(&RecordQuery::default())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 /// Entries of months far apart land in monthly partitions created on demand; time-range queries
@@ -186,7 +226,11 @@ async fn partitions_are_created_on_demand() {
         let want = format!("bf_records_{suffix}");
         assert!(parts.contains(&want), "{want} not in {parts:?}");
     }
-    for (since, until) in [(-86_400i64, 0i64), (0, 2_000_000_000), (915_148_800, 915_148_801)] {
+    for (since, until) in [
+        (-86_400i64, 0i64),
+        (0, 2_000_000_000),
+        (915_148_800, 915_148_801),
+    ] {
         let q = RecordQuery {
             since: Some(Timestamp(since * 1_000_000_000)),
             until: Some(Timestamp(until * 1_000_000_000)),
@@ -219,13 +263,24 @@ async fn daily_summary_matches_the_data() {
     for (d, name, n) in [(0i64, "a", 20u32), (0, "b", 7), (1, "a", 13)] {
         for i in 0..n {
             let wall = 1_000 + u64::from(i * i) * 37 % 997 + (d as u64) * 10;
-            entries.push(entry(d as u32, name, i, day0 + d * DAY_NS + i64::from(i), wall, true));
+            entries.push(entry(
+                d as u32,
+                name,
+                i,
+                day0 + d * DAY_NS + i64::from(i),
+                wall,
+                true,
+            ));
         }
         entries.push(entry(d as u32, name, 999, day0 + d * DAY_NS + 5, 1, false));
     }
     store.insert_records(&entries).await.expect("insert");
     assert!(
-        store.daily_summary(&SummaryQuery::default()).await.unwrap().is_empty(),
+        store
+            .daily_summary(&SummaryQuery::default())
+            .await
+            .unwrap()
+            .is_empty(),
         "summary shows data before a refresh"
     );
     store.refresh_daily_summary().await.expect("refresh");
@@ -263,8 +318,16 @@ async fn daily_summary_matches_the_data() {
     assert_eq!(rows.len(), want.len(), "{rows:?}");
     for (r, w) in rows.iter().zip(&want) {
         assert_eq!((&r.day, &r.name, r.count), (&w.0, &w.1, w.2), "{r:?}");
-        for (got, exp, what) in [(r.mean, w.3, "mean"), (r.min, w.4, "min"), (r.max, w.5, "max"), (r.p95, w.6, "p95")] {
-            assert!((got - exp).abs() <= 1e-9 * exp.abs().max(1.0), "{what} of {r:?}: want {exp}");
+        for (got, exp, what) in [
+            (r.mean, w.3, "mean"),
+            (r.min, w.4, "min"),
+            (r.max, w.5, "max"),
+            (r.p95, w.6, "p95"),
+        ] {
+            assert!(
+                (got - exp).abs() <= 1e-9 * exp.abs().max(1.0),
+                "{what} of {r:?}: want {exp}"
+            );
         }
     }
     store
@@ -280,7 +343,10 @@ async fn daily_summary_matches_the_data() {
         .await
         .expect("summary of c");
     assert_eq!(c.len(), 4, "one row per metric: {c:?}");
-    assert!(c.iter().all(|r| r.count == 1 && r.day == "2025-06-16"), "{c:?}");
+    assert!(
+        c.iter().all(|r| r.count == 1 && r.day == "2025-06-16"),
+        "{c:?}"
+    );
 }
 
 /// Re-inserting entries (whole batch, or mixed with new ones) leaves the stored ones as they were.
@@ -291,7 +357,10 @@ async fn reinsert_keeps_first_version() {
     };
     let store = support::fresh(&url).await;
     let first = entry(3, "x", 0, 1_000, 10, true);
-    store.insert_records(std::slice::from_ref(&first)).await.unwrap();
+    store
+        .insert_records(std::slice::from_ref(&first))
+        .await
+        .unwrap();
     let mut changed = first.clone();
     changed.tier = Tier::Warm;
     changed.location = "elsewhere".into();

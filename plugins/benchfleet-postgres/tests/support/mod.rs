@@ -15,7 +15,9 @@ pub fn url(test: &str) -> Option<String> {
         Ok(u) if !u.is_empty() => Some(u),
         _ => {
             if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!("{ENV_URL} is not set and CI=true: `cargo xtask test` starts a server and sets it");
+                panic!(
+                    "{ENV_URL} is not set and CI=true: `cargo xtask test` starts a server and sets it"
+                );
             }
             eprintln!(
                 "{test}: skipped, {ENV_URL} is not set (run `cargo xtask test`, or point it at a server)"
