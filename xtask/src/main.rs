@@ -10,6 +10,7 @@
 
 mod bench;
 mod deps;
+mod services;
 
 use std::process::{Command, ExitCode};
 
@@ -67,7 +68,10 @@ fn display(cmd: &Command) -> String {
 
 /// Run every test of the workspace.
 fn test(extra: &[String]) -> Result<()> {
+    // A throwaway PostgreSQL and a loopback S3 server for the backends' tests; stopped on drop.
+    let (services, _guard) = services::start()?;
     let mut cmd = cargo();
+    services.apply(&mut cmd);
     cmd.args(["test", "--workspace", "--no-fail-fast"])
         .args(extra);
     run(cmd)

@@ -522,7 +522,8 @@ async fn scale_inner(cwd: &Path, config: &Config, args: ScaleArgs) -> Result<u8>
         // Commands may read the level they run at.
         let mut level_suite = suite.clone();
         for node in &mut level_suite.nodes {
-            node.env.insert("BENCHFLEET_SCALE_JOBS".into(), jobs.to_string());
+            node.env
+                .insert("BENCHFLEET_SCALE_JOBS".into(), jobs.to_string());
         }
         let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
         let start = Instant::now();

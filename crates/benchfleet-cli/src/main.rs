@@ -7,8 +7,8 @@
 mod analyze;
 mod bench;
 mod cli;
-mod plan;
 mod commands;
+mod plan;
 mod progress;
 mod tier;
 

@@ -335,7 +335,10 @@ mod tests {
             ],
             (Some(123), Some(456), Some(true)),
         );
-        check(&[(RunRecord::TAG_CONCURRENT, "false")], (None, None, Some(false)));
+        check(
+            &[(RunRecord::TAG_CONCURRENT, "false")],
+            (None, None, Some(false)),
+        );
         check(&[(RunRecord::TAG_INSTRUCTIONS, "n/a")], (None, None, None));
     }
 

@@ -155,17 +155,18 @@ pub fn build_dag(suite: &Suite) -> Result<Dag<NodeTaskHandle>, Error> {
         dag.add_node(NodeTaskHandle(Arc::new(node.clone())));
     }
     // Admission needs every node to fit the host at all; say which one does not, by name.
-    if let Ok(host) = Resources::host() {
-        if let Some(n) = suite.nodes.iter().find(|n| !n.resources.fits_in(host)) {
-            return Err(Error::Schedule(format!(
-                "{} `{}` needs {} but this host has {}; lower its `resources`/`cpus`/`memory`",
-                n.kind.as_str(),
-                n.name,
-                n.resources,
-                host
-            )));
-        }
+    if let Ok(host) = Resources::host()
+        && let Some(n) = suite.nodes.iter().find(|n| !n.resources.fits_in(host))
+    {
+        return Err(Error::Schedule(format!(
+            "{} `{}` needs {} but this host has {}; lower its `resources`/`cpus`/`memory`",
+            n.kind.as_str(),
+            n.name,
+            n.resources,
+            host
+        )));
     }
+
     for (i, node) in suite.nodes.iter().enumerate() {
         for &dep in &node.needs {
             dag.add_dependency(NodeId::from_index(i), NodeId::from_index(dep));
