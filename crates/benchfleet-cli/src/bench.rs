@@ -13,7 +13,7 @@ use benchfleet::bench::{
     self, BenchCommand, BenchInput, BenchOutcome, BenchSettings, Order, ParameterScan,
 };
 use benchfleet::metrics::OutputMode;
-use benchfleet::model::{DurationSpec, RunStatus};
+use benchfleet::model::DurationSpec;
 use benchfleet::report::{self, BenchmarkResult};
 use benchfleet::suite::RunPolicy;
 
@@ -515,19 +515,11 @@ pub async fn bench(root: &Path, storage: StorageSettings, args: BenchArgs) -> Re
     if let Some(path) = &args.export_markdown {
         write_file(path, &report::markdown(&results))?;
     }
-    let run = &outcome.run;
-    eprintln!(
-        "run {} ({}): {} records stored in {}",
-        run.run_id,
-        run.status.as_str(),
+    Ok(crate::commands::run_footer(
+        &outcome.run,
         outcome.records.len(),
-        root.display()
-    );
-    Ok(match run.status {
-        RunStatus::Succeeded => exit::OK,
-        RunStatus::Interrupted => exit::INTERRUPTED,
-        _ => exit::FAILED,
-    })
+        root,
+    ))
 }
 
 fn write_file(path: &Path, text: &str) -> Result<()> {

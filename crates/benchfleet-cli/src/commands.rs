@@ -296,19 +296,22 @@ async fn run(cwd: &Path, config: &Config, args: RunArgs) -> Result<u8> {
     if let Some(path) = &args.export_markdown {
         write_file(path, &report::markdown(&results))?;
     }
-    let run = &outcome.run;
+    Ok(run_footer(&outcome.run, outcome.records.len(), &root))
+}
+
+/// The closing line of `run` and `bench`, and the exit code the run's status maps to.
+pub(crate) fn run_footer(run: &benchfleet::model::RunInfo, records: usize, root: &Path) -> u8 {
     eprintln!(
-        "run {} ({}): {} records stored in {}",
+        "run {} ({}): {records} records stored in {}",
         run.run_id,
         run.status.as_str(),
-        outcome.records.len(),
         root.display()
     );
-    Ok(match run.status {
+    match run.status {
         benchfleet::model::RunStatus::Succeeded => exit::OK,
         benchfleet::model::RunStatus::Interrupted => exit::INTERRUPTED,
         _ => exit::FAILED,
-    })
+    }
 }
 
 fn write_file(path: &Path, text: &str) -> Result<()> {

@@ -1133,13 +1133,7 @@ pub async fn run_bench(
         .collect();
     let any_failed = reports.iter().any(|r| r.failure.is_some());
     run.finished_at = Some(host::now());
-    run.status = if settings.kill.is_killed() {
-        RunStatus::Interrupted
-    } else if any_failed {
-        RunStatus::Failed
-    } else {
-        RunStatus::Succeeded
-    };
+    run.status = crate::runner::final_status(settings.kill.is_killed(), any_failed);
     storage.catalog.put_run(&run).await?;
     Ok(BenchOutcome {
         run,

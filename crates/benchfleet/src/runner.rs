@@ -323,13 +323,7 @@ pub async fn run_suite(
         .iter()
         .any(|(_, s)| !matches!(s, NodeState::Succeeded | NodeState::Cached));
     run.finished_at = Some(host::now());
-    run.status = if opts.cancel.is_cancelled() {
-        RunStatus::Interrupted
-    } else if any_failed {
-        RunStatus::Failed
-    } else {
-        RunStatus::Succeeded
-    };
+    run.status = final_status(opts.cancel.is_cancelled(), any_failed);
     storage.catalog.put_run(&run).await?;
 
     let mut records = std::mem::take(&mut *shared.records.lock().expect("records lock"));
@@ -343,6 +337,17 @@ pub async fn run_suite(
         states,
         series,
     })
+}
+
+/// How a run ended: interrupted wins over failed, which wins over succeeded.
+pub fn final_status(interrupted: bool, any_failed: bool) -> RunStatus {
+    if interrupted {
+        RunStatus::Interrupted
+    } else if any_failed {
+        RunStatus::Failed
+    } else {
+        RunStatus::Succeeded
+    }
 }
 
 /// The order in which the catalog returns a run's records.
