@@ -299,13 +299,15 @@ pub fn figment(sources: &Sources) -> Result<(Figment, Option<PathBuf>), ConfigEr
         fig = fig.merge(Toml::file_exact(file));
     }
     if sources.env {
-        // BENCHFLEET_CONFIG and BENCHFLEET_LOG name files and filters, and
-        // BENCHFLEET_FAULT_AFTER is the migration's fault-injection hook: not keys.
-        fig = fig.merge(Env::prefixed(ENV_PREFIX).split("__").ignore(&[
-            "config",
-            "log",
-            "fault_after",
-        ]));
+        // BENCHFLEET_CONFIG and BENCHFLEET_LOG name files and filters,
+        // BENCHFLEET_FAULT_AFTER is the migration's fault-injection hook, and BENCHFLEET_TEST_*
+        // point the test suites at their servers: none of them are keys.
+        fig = fig.merge(
+            Env::prefixed(ENV_PREFIX)
+                .filter(|k| !k.as_str().to_ascii_lowercase().starts_with("test_"))
+                .split("__")
+                .ignore(&["config", "log", "fault_after"]),
+        );
     }
     if !sources.flags.is_empty() {
         let mut dict = Dict::new();

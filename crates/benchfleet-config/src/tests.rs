@@ -138,6 +138,29 @@ fn errors_name_key_and_origin() {
 }
 
 #[test]
+fn variables_that_are_not_keys_are_ignored() {
+    Jail::expect_with(|jail| {
+        for var in [
+            "BENCHFLEET_TEST_POSTGRES_URL",
+            "BENCHFLEET_CONFIG",
+            "BENCHFLEET_LOG",
+            "BENCHFLEET_FAULT_AFTER",
+        ] {
+            jail.set_env(var, "x");
+        }
+        load_in(jail, &[]).unwrap();
+        jail.set_env("BENCHFLEET_TSET", "x");
+        assert!(
+            load_in(jail, &[])
+                .unwrap_err()
+                .to_string()
+                .contains("BENCHFLEET_TSET")
+        );
+        Ok(())
+    });
+}
+
+#[test]
 fn env_errors_name_the_variable() {
     Jail::expect_with(|jail| {
         jail.set_env("BENCHFLEET_RUN__JOBS", "lots");
