@@ -781,3 +781,25 @@ fn html_report_opens_in_headless_chromium_without_console_errors() {
         ink * 100.0
     );
 }
+
+#[test]
+fn the_html_report_shows_system_utilisation_sampled_during_the_run() {
+    let w = Workdir::new();
+    // Long enough for several 250 ms samples.
+    let suite = w.file(
+        "u.toml",
+        "[suite]\nname='util'\n[[benchmark]]\nname='nap'\ncommand='sleep 0.3'\nruns=3\n",
+    );
+    assert_eq!(w.run(&["run", suite.to_str().unwrap()]).code(), 0);
+    let out = w.run(&["report", "latest", "--format", "html", "-o", "r.html"]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    let html = std::fs::read_to_string(w.path().join("r.html")).unwrap();
+    let section = &html[html
+        .find("<h2>System utilisation</h2>")
+        .expect("utilisation section")..];
+    assert!(section.contains("Mean over "), "{section}");
+    assert!(
+        section.contains("System utilisation during the run"),
+        "the plot is drawn"
+    );
+}

@@ -352,6 +352,16 @@ async fn report_inner(cwd: &Path, config: &Config, args: ReportArgs) -> Result<u
                 metric,
             )
             .await?;
+            // The system samples stored with the run, if it was sampled; a missing or unreadable
+            // series only leaves the section out.
+            let utilisation = match benchfleet::bench::load_series(&storage, &run).await {
+                Ok(Some(series)) => Some(utilisation_of(&series)),
+                Ok(None) => None,
+                Err(e) => {
+                    tracing::warn!("system samples of run {} unreadable: {e}", run.run_id);
+                    None
+                }
+            };
             report::html_report(&report::HtmlReport {
                 title: format!(
                     "{} — run {} ({})",
@@ -363,6 +373,7 @@ async fn report_inner(cwd: &Path, config: &Config, args: ReportArgs) -> Result<u
                 comparison: comparison.as_ref(),
                 history: &history,
                 scaling: &[],
+                utilisation: utilisation.as_ref(),
             })?
         }
         ReportFormat::Markdown => {
@@ -561,4 +572,27 @@ async fn scale_inner(cwd: &Path, config: &Config, args: ScaleArgs) -> Result<u8>
         return Ok(exit::FAILED);
     }
     Ok(exit::OK)
+}
+
+/// The sampler's series as the plain percentages the HTML report plots.
+fn utilisation_of(series: &benchfleet::metrics::SystemSeries) -> report::plots::Utilisation {
+    let mut u = report::plots::Utilisation::default();
+    for s in &series.samples {
+        let cores = s.cores.len().max(1) as f64;
+        let busy: f64 = s.cores.iter().map(|c| f64::from(c.busy)).sum();
+        u.t_s.push(s.t_ms as f64 / 1000.0);
+        u.cpu_busy_pct.push(100.0 * busy / cores);
+        u.own_busy_pct
+            .push((100.0 * s.own_busy_cores / cores).min(100.0));
+        u.mem_used_pct.push(if s.mem_total_bytes == 0 {
+            0.0
+        } else {
+            100.0 * s.mem_used_bytes as f64 / s.mem_total_bytes as f64
+        });
+    }
+    let verdict = series.noisy();
+    if verdict.noisy {
+        u.note = Some(format!("noisy machine: {}", verdict.reasons.join("; ")));
+    }
+    u
 }

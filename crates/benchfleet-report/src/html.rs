@@ -23,6 +23,8 @@ pub struct HtmlReport<'a> {
     pub comparison: Option<&'a ComparisonSet>,
     pub history: &'a [HistorySeries],
     pub scaling: &'a [ScalingPoint],
+    /// The machine during the run, when it was sampled.
+    pub utilisation: Option<&'a crate::plots::Utilisation>,
 }
 
 const CSS: &str = "body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1000px;padding:0 1em;color:#222}\
@@ -100,6 +102,24 @@ pub fn html_report(r: &HtmlReport<'_>) -> Result<String, ReportError> {
                 body.push_str("</table>\n");
             }
         }
+    }
+    if let Some(u) = r.utilisation.filter(|u| !u.t_s.is_empty()) {
+        body.push_str("<h2>System utilisation</h2>\n");
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+        body.push_str(&format!(
+            "<p>Mean over {} samples: CPU {:.1}% (benchfleet and its commands {:.1}%), memory {:.1}%.</p>\n",
+            u.t_s.len(),
+            mean(&u.cpu_busy_pct),
+            mean(&u.own_busy_pct),
+            mean(&u.mem_used_pct)
+        ));
+        if let Some(note) = &u.note {
+            body.push_str(&format!("<p class=bad>{}</p>\n", esc(note)));
+        }
+        body.push_str(&format!(
+            "<figure>{}</figure>\n",
+            plots::utilisation_svg(u)?
+        ));
     }
     if !r.scaling.is_empty() {
         body.push_str("<h2>Scaling</h2>\n<table><tr><th>jobs</th><th>time</th><th>speedup</th><th>efficiency</th></tr>\n");

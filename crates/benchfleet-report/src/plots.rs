@@ -362,3 +362,66 @@ pub fn scaling_svg(points: &[ScalingPoint]) -> Result<String, ReportError> {
     }
     Ok(svg)
 }
+
+/// The machine during a run, as plain series (the report crate knows no sampler type).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Utilisation {
+    /// Seconds since sampling started, one per sample.
+    pub t_s: Vec<f64>,
+    /// Mean busy share of all cores, percent.
+    pub cpu_busy_pct: Vec<f64>,
+    /// Busy share of all cores spent by benchfleet and its children, percent.
+    pub own_busy_pct: Vec<f64>,
+    /// Memory in use, percent of the total.
+    pub mem_used_pct: Vec<f64>,
+    /// A warning when the machine was judged noisy.
+    pub note: Option<String>,
+}
+
+/// CPU (all, and benchfleet's own share) and memory utilisation over the run.
+pub fn utilisation_svg(u: &Utilisation) -> Result<String, ReportError> {
+    let Some(&last) = u.t_s.last() else {
+        return Ok(String::new());
+    };
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (W, 300)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption("System utilisation during the run", ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(35)
+            .y_label_area_size(50)
+            .build_cartesian_2d(0.0..last.max(1e-3), 0.0..100.0)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("seconds")
+            .y_desc("%")
+            .draw()
+            .map_err(err)?;
+        let series: [(&str, &Vec<f64>, RGBColor); 3] = [
+            ("CPU, all", &u.cpu_busy_pct, BLUE_),
+            ("CPU, benchfleet", &u.own_busy_pct, GREEN_),
+            ("memory", &u.mem_used_pct, GREY_),
+        ];
+        for (label, values, color) in series {
+            chart
+                .draw_series(LineSeries::new(
+                    u.t_s.iter().copied().zip(values.iter().copied()),
+                    color.stroke_width(2),
+                ))
+                .map_err(err)?
+                .label(label)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color));
+        }
+        chart
+            .configure_series_labels()
+            .border_style(BLACK)
+            .background_style(WHITE.mix(0.8))
+            .draw()
+            .map_err(err)?;
+        root.present().map_err(err)?;
+    }
+    Ok(svg)
+}

@@ -245,21 +245,36 @@ fn html_is_self_contained_and_has_every_plot() {
         changes,
     }];
     let scale = scaling(&[(1, 10.0), (2, 5.5), (4, 3.2)]).unwrap();
+    let util = benchfleet_report::plots::Utilisation {
+        t_s: vec![0.25, 0.5, 0.75],
+        cpu_busy_pct: vec![50.0, 70.0, 60.0],
+        own_busy_pct: vec![40.0, 50.0, 45.0],
+        mem_used_pct: vec![10.0, 10.0, 11.0],
+        note: Some("other processes were busy".into()),
+    };
     let html = html_report(&HtmlReport {
         title: "Report <1>".into(),
         results: &r,
         comparison: Some(&set),
         history: &history,
         scaling: &scale,
+        utilisation: Some(&util),
     })
     .unwrap();
     assert!(html.starts_with("<!DOCTYPE html>"));
     assert!(html.contains("<title>Report &lt;1&gt;</title>"));
     assert_eq!(
         html.matches("<svg").count(),
-        4,
-        "distribution, comparison, history, scaling"
+        5,
+        "distribution, comparison, history, utilisation, scaling"
     );
+    assert!(
+        html.contains(
+            "Mean over 3 samples: CPU 60.0% (benchfleet and its commands 45.0%), memory 10.3%"
+        ),
+        "utilisation summary shown"
+    );
+    assert!(html.contains("other processes were busy"));
     for forbidden in ["<script", "src=", "href=", "url(", "@import", "https://"] {
         assert!(
             !html.contains(forbidden),
