@@ -95,8 +95,10 @@ fn resume_after_sigkill_records_every_job_exactly_once() {
     let suite = w.file("s.toml", &text);
     let s = suite.to_str().unwrap();
     let mut child = w.cmd(&["run", s, "-j", "2"]).spawn().unwrap();
-    // A job's record is stored before its slot frees, so once a third job has finished its
-    // command at least one job is durably recorded. Then the CLI dies without warning.
+    // Records are committed in batches (group commit) right after a job's end, and a job starts only after
+    // the records of what it needs are durable. Once a third job has finished its command and a
+    // moment has passed for its commit, the first jobs are durably recorded. Then the
+    // CLI dies without warning.
     let done = || {
         std::fs::read_dir(w.path())
             .unwrap()
@@ -108,6 +110,7 @@ fn resume_after_sigkill_records_every_job_exactly_once() {
     while done() < 3 && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    std::thread::sleep(std::time::Duration::from_millis(300));
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
 

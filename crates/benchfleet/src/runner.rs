@@ -131,6 +131,16 @@ impl RunOutcome {
 
 /// State shared by every node's future.
 struct Shared {
+    /// Commits records in batches (one blob batch and one catalog transaction each), so a node's
+    /// concurrency slot is free as soon as its process is measured.
+    writer: benchfleet_store::BatchWriter,
+    /// Per node: `Some(Ok)` once its records are durable (or it stored none), `Some(Err)` if they
+    /// could not be stored. Dependents wait for their inputs' records before they start.
+    durable: Vec<tokio::sync::watch::Sender<Option<Result<(), String>>>>,
+    /// Background commits still in flight; the run waits for all of them before it ends.
+    pending: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Node names by index, for messages.
+    names: Vec<String>,
     run_id: RunId,
     suite: String,
     tags: BTreeMap<String, String>,
@@ -245,7 +255,16 @@ pub async fn run_suite(
         nodes: suite.nodes.len(),
     });
 
+    // The batching task ends by itself when `shared` (the last writer handle) is dropped.
+    let (writer, _writer_task) =
+        benchfleet_store::BatchWriter::spawn(storage.clone(), group_commit());
     let shared = Arc::new(Shared {
+        writer,
+        durable: (0..suite.nodes.len())
+            .map(|_| tokio::sync::watch::channel(None).0)
+            .collect(),
+        pending: Mutex::new(Vec::new()),
+        names: suite.nodes.iter().map(|n| n.name.clone()).collect(),
         run_id,
         suite: suite.name.clone(),
         tags: opts.tags.clone(),
@@ -297,9 +316,21 @@ pub async fn run_suite(
                 None
             }
         });
-    let summary = benchfleet_sched::run(&dag, &sched_opts, exec, on_event)
-        .await
-        .map_err(|e| match e {
+    let summary = benchfleet_sched::run(&dag, &sched_opts, exec, on_event).await;
+    // Everything measured is committed before the run's final status is written.
+    let pending = std::mem::take(&mut *shared.pending.lock().expect("pending lock"));
+    for p in pending {
+        let _ = p.await;
+    }
+    let store_failures: Vec<String> = shared
+        .durable
+        .iter()
+        .filter_map(|d| d.borrow().as_ref().and_then(|r| r.as_ref().err().cloned()))
+        .collect();
+    for f in &store_failures {
+        tracing::error!("{f}");
+    }
+    let summary = summary.map_err(|e| match e {
             benchfleet_sched::SchedError::TooLarge { node, needs, budget } => Error::Schedule(format!(
                 "`{}` needs {needs} but the budget is {budget} (host minus the reserve in `run.reserve_cpu` / `run.reserve_memory`); lower its resources or the reserve",
                 suite.nodes[node.index()].name
@@ -319,9 +350,10 @@ pub async fn run_suite(
         .zip(&summary.states)
         .map(|(n, s)| (n.name.clone(), *s))
         .collect();
-    let any_failed = states
-        .iter()
-        .any(|(_, s)| !matches!(s, NodeState::Succeeded | NodeState::Cached));
+    let any_failed = !store_failures.is_empty()
+        || states
+            .iter()
+            .any(|(_, s)| !matches!(s, NodeState::Succeeded | NodeState::Cached));
     run.finished_at = Some(host::now());
     run.status = final_status(opts.cancel.is_cancelled(), any_failed);
     storage.catalog.put_run(&run).await?;
@@ -337,6 +369,15 @@ pub async fn run_suite(
         states,
         series,
     })
+}
+
+/// Group commit: no waiting for more records. Whatever queued while the previous commit was
+/// running goes into the next one, so commits batch under load and add no latency when idle.
+fn group_commit() -> benchfleet_store::BatchPolicy {
+    benchfleet_store::BatchPolicy {
+        max_delay: Duration::ZERO,
+        ..Default::default()
+    }
 }
 
 /// How a run ended: interrupted wins over failed, which wins over succeeded.
@@ -404,9 +445,27 @@ async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> Tas
             failure: None,
         });
         shared.reused.lock().expect("reused lock").extend(records);
+        shared.durable[index].send_replace(Some(Ok(())));
         return TaskOutcome::Cached;
     }
 
+    // A node starts only once the records of the nodes it needs are durable, so a crash can never
+    // leave a result stored without the results it was built on.
+    for &dep in &node.needs {
+        let mut rx = shared.durable[dep].subscribe();
+        let stored = match rx.wait_for(Option::is_some).await {
+            Ok(v) => v.clone().unwrap_or(Ok(())),
+            Err(_) => Err("the run ended before it was stored".to_owned()),
+        };
+        if let Err(e) = stored {
+            let msg = format!(
+                "the results of `{}` it needs could not be stored: {e}",
+                dep_name(&shared, dep)
+            );
+            shared.durable[index].send_replace(Some(Ok(())));
+            return finish(NodeState::Failed, 0, Some(msg));
+        }
+    }
     if let Err(e) = std::fs::create_dir_all(&node.out_dir) {
         let msg = format!(
             "cannot create output directory `{}`: {e}",
@@ -490,25 +549,44 @@ async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> Tas
     }
 
     let runs = records.len();
-    if !records.is_empty() {
-        if let Err(e) = shared.storage.write_records(&records).await {
-            let msg = format!("measured {runs} runs but could not store them: {e}");
-            return finish(NodeState::Failed, runs, Some(msg));
-        }
-        shared.records.lock().expect("records lock").extend(records);
-        if failure.is_none() && node.cache && (runs as u32) >= planned.unwrap_or(1) {
-            let entry = crate::cache::CacheEntry {
-                run_id: shared.run_id.clone(),
-                name: node.name.clone(),
-                records: runs,
+    shared
+        .records
+        .lock()
+        .expect("records lock")
+        .extend(records.iter().cloned());
+    // Commit in the background; the slot is free now, dependents wait on `durable`.
+    let complete = failure.is_none() && (runs as u32) >= planned.unwrap_or(1);
+    let commit = {
+        let shared = shared.clone();
+        let node = node.clone();
+        async move {
+            let stored = if records.is_empty() {
+                Ok(())
+            } else {
+                shared.writer.write(records).await.map(|_| ()).map_err(|e| {
+                    format!(
+                        "`{}`: measured {runs} runs but could not store them: {e}",
+                        node.name
+                    )
+                })
             };
-            if let Err(e) =
-                crate::cache::remember(&shared.storage, &shared.keys[index], &entry).await
-            {
-                tracing::warn!("could not record the cache entry of `{}`: {e}", node.name);
+            if stored.is_ok() && complete && node.cache {
+                let entry = crate::cache::CacheEntry {
+                    run_id: shared.run_id.clone(),
+                    name: node.name.clone(),
+                    records: runs,
+                };
+                if let Err(e) =
+                    crate::cache::remember(&shared.storage, &shared.keys[index], &entry).await
+                {
+                    tracing::warn!("could not record the cache entry of `{}`: {e}", node.name);
+                }
             }
+            shared.durable[index].send_replace(Some(stored));
         }
-    }
+    };
+    let handle = tokio::spawn(commit);
+    shared.pending.lock().expect("pending lock").push(handle);
     match failure {
         Some(f) => finish(NodeState::Failed, runs, Some(f)),
         None if ctx.cancel.is_cancelled() && (runs as u32) < planned.unwrap_or(1) => {
@@ -516,6 +594,14 @@ async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> Tas
         }
         None => finish(NodeState::Succeeded, runs, None),
     }
+}
+
+fn dep_name(shared: &Shared, dep: usize) -> String {
+    shared
+        .names
+        .get(dep)
+        .cloned()
+        .unwrap_or_else(|| format!("#{dep}"))
 }
 
 /// One process run on the blocking pool, killed (after `grace`) if the run is cancelled.
