@@ -212,7 +212,20 @@ impl PgStore {
             store
                 .retry("create schema", None, || {
                     let sql = sql.clone();
-                    async move { sqlx::query(sqlx::AssertSqlSafe(sql)).execute(pool).await }
+                    async move {
+                        match sqlx::query(sqlx::AssertSqlSafe(sql)).execute(pool).await {
+                            Ok(_) => Ok(()),
+                            // `IF NOT EXISTS` is not race-free: when another process creates the
+                            // schema at the same moment, this one sees a unique violation (or
+                            // duplicate_schema). Either way the schema now exists.
+                            Err(sqlx::Error::Database(db))
+                                if matches!(db.code().as_deref(), Some("23505" | "42P06")) =>
+                            {
+                                Ok(())
+                            }
+                            Err(e) => Err(e),
+                        }
+                    }
                 })
                 .await?;
         }
