@@ -15,6 +15,9 @@
 //!   suite, name, tier and time range in the documented order, idempotent re-insert, `put_run`
 //!   upsert, `find_runs` newest first with filters and limit.
 //!
+//! - [`server`] is for plugins tested against a real server: where it is (`BENCHFLEET_TEST_*`, set
+//!   by `cargo xtask test`; skip locally, fail in CI when unset) and names that keep tests apart.
+//!
 //! Behaviours a backend's capability rules out are reported as skipped on stderr.
 //! The generated tests use `::tokio`, so the plugin needs `tokio` among its (dev-)dependencies.
 //!
@@ -39,6 +42,7 @@ use benchfleet_store::{BlobKey, BlobStore, Catalog};
 pub mod blob;
 pub mod catalog;
 pub mod data;
+pub mod server;
 
 /// Makes fresh blob stores for the conformance suite.
 pub trait Harness: Send + Sync {

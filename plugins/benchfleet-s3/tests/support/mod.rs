@@ -1,8 +1,7 @@
 //! Shared by the S3 integration tests: where the server is, and fresh stores.
 #![allow(dead_code)]
 
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use benchfleet_s3::{S3Options, S3Retry, S3Store};
 
@@ -24,41 +23,19 @@ pub fn server(test: &str) -> Option<Server> {
             .ok()
             .filter(|v| !v.is_empty())
     };
-    match var("ENDPOINT") {
-        Some(endpoint) => Some(Server {
-            endpoint,
-            bucket: var("BUCKET").unwrap_or_else(|| "benchfleet-test".into()),
-            access_key: var("ACCESS_KEY").unwrap_or_default(),
-            secret_key: var("SECRET_KEY").unwrap_or_default(),
-            region: var("REGION").unwrap_or_else(|| "us-east-1".into()),
-        }),
-        None => {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!(
-                    "BENCHFLEET_TEST_S3_ENDPOINT is not set and CI=true: `cargo xtask test` starts a server and sets it"
-                );
-            }
-            eprintln!(
-                "{test}: skipped, BENCHFLEET_TEST_S3_ENDPOINT is not set (run `cargo xtask test`, or point it at a server)"
-            );
-            None
-        }
-    }
+    let endpoint = benchfleet_testkit::server::server_env("BENCHFLEET_TEST_S3_ENDPOINT", test)?;
+    Some(Server {
+        endpoint,
+        bucket: var("BUCKET").unwrap_or_else(|| "benchfleet-test".into()),
+        access_key: var("ACCESS_KEY").unwrap_or_default(),
+        secret_key: var("SECRET_KEY").unwrap_or_default(),
+        region: var("REGION").unwrap_or_else(|| "us-east-1".into()),
+    })
 }
 
 /// A key prefix no other test uses.
 pub fn fresh_prefix() -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let t = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!(
-        "t{}-{}-{}",
-        std::process::id(),
-        t % 1_000_000_000_000,
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+    benchfleet_testkit::server::unique_name("t", '-')
 }
 
 impl Server {
