@@ -12,7 +12,8 @@
 //! anonymous memory file read after the exit.
 //!
 //! Also here: [`shell_spawn_cost`] (shell mode, like hyperfine), [`Sampler`] (system load from
-//! `/proc` while a suite runs, with a noise verdict), and statistics that stay small ([`stats`]).
+//! `/proc` while a suite runs, with a noise verdict), statistics that stay small ([`stats`]), and
+//! the pure logic of load profiles ([`load`]: steps, rate schedule, windows).
 //!
 //! Must not depend on: any benchfleet crate but `benchfleet-model`, async runtimes, the store.
 //! Linux only.
@@ -31,6 +32,7 @@
 mod counters;
 mod isolation;
 mod kill;
+pub mod load;
 mod run;
 mod sampler;
 mod shell;
