@@ -31,9 +31,7 @@ use serde::{Deserialize, Serialize};
 use benchfleet_model::{Digest, Timestamp};
 
 use crate::cache::CacheKey;
-use crate::codec::{
-    self, DICT_NS, JOURNAL_NS, Location, SUITE_DICT_NS, SegmentBuilder, WarmEncoder,
-};
+use crate::codec::{self, DICT_NS, JOURNAL_NS, Location, SUITE_DICT_NS, SegmentBuilder};
 use crate::{
     BlobKey, ErrorKind, PutOutcome, RecordEntry, RecordQuery, Result, Storage, StoreError, Tier,
     content,
@@ -452,11 +450,9 @@ async fn suite_dictionary(
 }
 
 async fn warm_batch(ctx: &mut Ctx<'_>, suite: &str, old: &[RecordEntry]) -> Result<()> {
+    use futures::StreamExt as _;
     let storage = ctx.storage;
-    let mut sources = Vec::with_capacity(old.len());
-    for e in old {
-        sources.push(storage.read_uncached(e).await?);
-    }
+    let sources = storage.read_many_uncached(old).await?;
     let dict = {
         let samples: Vec<&[u8]> = sources.iter().map(|b| &b[..]).collect();
         if storage.policy.warm_dictionary_bytes == 0 {
@@ -465,34 +461,67 @@ async fn warm_batch(ctx: &mut Ctx<'_>, suite: &str, old: &[RecordEntry]) -> Resu
             suite_dictionary(ctx, suite, &samples).await?
         }
     };
-    let mut enc = WarmEncoder::new(
-        storage.policy.warm_level,
-        dict.as_ref().map(|(_, d)| &d[..]),
-    )?;
     let dict_id = dict.as_ref().map(|(id, _)| *id);
+    // Compression in parallel, one context per worker thread, the dictionary prepared once.
+    let frames = {
+        let refs: Vec<&[u8]> = sources.iter().map(|b| &b[..]).collect();
+        codec::warm_compress_batch(
+            storage.policy.warm_level,
+            dict.as_ref().map(|(_, d)| &d[..]),
+            &refs,
+        )?
+    };
     let mut items = Vec::with_capacity(old.len());
     let mut locs = Vec::with_capacity(old.len());
-    for (e, bytes) in old.iter().zip(&sources) {
-        let z = enc.compress(bytes)?;
+    for ((e, bytes), z) in old.iter().zip(&sources).zip(frames) {
         let loc = Location::warm(&e.digest, dict_id);
         ctx.report.bytes_in += bytes.len() as u64;
         ctx.report.bytes_out += z.len() as u64;
         items.push((loc.key().clone(), Bytes::from(z)));
         locs.push(loc);
     }
+    drop(sources);
     // Phase 1: copy (one batch; one transaction where the backend supports it).
     let written = items.clone();
     storage.tiers.warm.put_many(items).await?;
     for _ in &locs {
         ctx.fault(Phase::Copy)?;
     }
-    // Phase 2: read back and verify. A target left by an interrupted run that does not verify
-    // is replaced once.
-    for ((e, loc), (key, z)) in old.iter().zip(&locs).zip(written) {
-        if let Err(err) = storage.read_location(&e.digest, e.size, loc).await {
+    // Phase 2: read every copy back from the warm store (16 reads in flight), decompress and
+    // check it against the record's SHA-256 (in parallel). A target left by an interrupted run
+    // that does not verify is replaced once.
+    let warm = &storage.tiers.warm;
+    let fetched: Vec<Result<Bytes>> = futures::stream::iter(locs.iter().map(|l| warm.get(l.key())))
+        .buffered(16)
+        .collect()
+        .await;
+    let prepared = match &dict_id {
+        Some(id) => Some(storage.prepared_dictionary(id).await?),
+        None => None,
+    };
+    let mut verdicts: Vec<Option<StoreError>> = Vec::with_capacity(old.len());
+    {
+        let mut frames = Vec::with_capacity(old.len());
+        for ((e, loc), f) in old.iter().zip(&locs).zip(&fetched) {
+            if let Ok(b) = f {
+                let size = usize::try_from(e.size).unwrap_or(usize::MAX);
+                frames.push((loc.key(), &b[..], &e.digest, size));
+            }
+        }
+        let mut checked =
+            codec::warm_verify_batch(warm.name(), &frames, prepared.as_deref()).into_iter();
+        for f in fetched {
+            verdicts.push(match f {
+                Ok(_) => checked.next().and_then(Result::err),
+                Err(e) => Some(e),
+            });
+        }
+    }
+    for (((e, loc), (key, z)), verdict) in old.iter().zip(&locs).zip(written).zip(verdicts) {
+        if let Some(err) = verdict {
             tracing::warn!("replacing a warm copy that does not verify: {err}");
-            storage.tiers.warm.delete(&key).await?;
-            storage.tiers.warm.put_if_absent(&key, z).await?;
+            warm.delete(&key).await?;
+            warm.put_if_absent(&key, z).await?;
             storage.read_location(&e.digest, e.size, loc).await?;
         }
         ctx.fault(Phase::Verify)?;
@@ -515,12 +544,17 @@ async fn migrate_cold(ctx: &mut Ctx<'_>, entries: Vec<RecordEntry>) -> Result<()
     let mut done = 0;
     let mut batch: Vec<RecordEntry> = Vec::new();
     let mut builder = SegmentBuilder::new(policy.cold_level, policy.cold_block_bytes);
-    for e in entries {
-        let bytes = ctx.storage.read_uncached(&e).await?;
-        ctx.report.bytes_in += bytes.len() as u64;
-        builder.push(e.digest, &bytes)?;
-        batch.push(e);
-        if builder.compressed_len() >= policy.cold_segment_bytes {
+    let mut entries = entries.into_iter().peekable();
+    while entries.peek().is_some() {
+        let chunk: Vec<RecordEntry> = entries.by_ref().take(256).collect();
+        let sources = ctx.storage.read_many_uncached(&chunk).await?;
+        for (e, bytes) in chunk.into_iter().zip(sources) {
+            ctx.report.bytes_in += bytes.len() as u64;
+            builder.push(e.digest, &bytes)?;
+            batch.push(e);
+            if builder.compressed_len() < policy.cold_segment_bytes {
+                continue;
+            }
             let full = std::mem::replace(
                 &mut builder,
                 SegmentBuilder::new(policy.cold_level, policy.cold_block_bytes),

@@ -167,6 +167,38 @@ impl Storage {
         self.read_location(&entry.digest, entry.size, &loc).await
     }
 
+    /// [`Storage::read_uncached`] for a batch: hot records are fetched 16 at a time and their
+    /// SHA-256s checked in parallel; records of other tiers are read one by one.
+    pub(crate) async fn read_many_uncached(&self, entries: &[RecordEntry]) -> Result<Vec<Bytes>> {
+        use futures::{StreamExt as _, TryStreamExt as _};
+        if !entries.iter().all(|e| e.tier == Tier::Hot) {
+            let mut out = Vec::with_capacity(entries.len());
+            for e in entries {
+                out.push(self.read_uncached(e).await?);
+            }
+            return Ok(out);
+        }
+        let locs = entries
+            .iter()
+            .map(|e| Location::parse(e.tier, &e.location))
+            .collect::<Result<Vec<_>>>()?;
+        let store = &self.tiers.hot;
+        let fetched: Vec<Bytes> = futures::stream::iter(locs.iter().map(|l| store.get(l.key())))
+            .buffered(16)
+            .try_collect()
+            .await?;
+        let items: Vec<_> = locs
+            .iter()
+            .zip(entries)
+            .zip(&fetched)
+            .map(|((l, e), b)| (l.key(), &b[..], &e.digest))
+            .collect();
+        for r in codec::verify_batch(store.name(), &items) {
+            r?;
+        }
+        Ok(fetched)
+    }
+
     pub(crate) async fn read_location(
         &self,
         digest: &Digest,
@@ -257,7 +289,10 @@ impl Storage {
         Ok(b)
     }
 
-    async fn prepared_dictionary(&self, id: &Digest) -> Result<Arc<codec::PreparedDict>> {
+    pub(crate) async fn prepared_dictionary(
+        &self,
+        id: &Digest,
+    ) -> Result<Arc<codec::PreparedDict>> {
         let lock = |m: &Mutex<HashMap<Digest, Arc<codec::PreparedDict>>>| {
             m.lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -410,7 +410,11 @@ fn put_file(inner: &Inner, path: &Path, bytes: &[u8]) -> io::Result<PutOutcome> 
 /// absent or complete, never partial; only temporary files can be lost or left (they are not
 /// keys: `list` skips them). Nothing is reported written before step 4. Off Linux, step 2 is an
 /// fdatasync per file and step 4 an fsync per touched directory.
-fn put_batch(inner: &Inner, items: &[(BlobKey, Bytes)], paths: &[PathBuf]) -> Result<Vec<PutOutcome>> {
+fn put_batch(
+    inner: &Inner,
+    items: &[(BlobKey, Bytes)],
+    paths: &[PathBuf],
+) -> Result<Vec<PutOutcome>> {
     let name = &inner.name;
     let fsync = inner.options.fsync;
     let per_file = fsync && !cfg!(target_os = "linux");
@@ -419,7 +423,9 @@ fn put_batch(inner: &Inner, items: &[(BlobKey, Bytes)], paths: &[PathBuf]) -> Re
     };
     let mut staged = Vec::with_capacity(items.len());
     for (i, ((key, bytes), path)) in items.iter().zip(paths).enumerate() {
-        if let Some(tmp) = write_temp(inner, path, bytes, per_file, per_file).map_err(|e| err(key, e))? {
+        if let Some(tmp) =
+            write_temp(inner, path, bytes, per_file, per_file).map_err(|e| err(key, e))?
+        {
             staged.push((i, tmp));
         }
     }
@@ -784,9 +790,9 @@ mod tests {
             let racers: Vec<_> = (0..8)
                 .map(|i| {
                     let (store, k) = (store.clone(), k.clone());
-                    tokio::spawn(async move {
-                        store.put_if_absent(&k, Bytes::from(vec![i; 10])).await
-                    })
+                    tokio::spawn(
+                        async move { store.put_if_absent(&k, Bytes::from(vec![i; 10])).await },
+                    )
                 })
                 .collect();
             let mut created = 0;
@@ -805,7 +811,11 @@ mod tests {
                 .await
                 .unwrap();
             use PutOutcome::*;
-            assert_eq!(batch, [AlreadyExists, Created, AlreadyExists], "link_only={link_only}");
+            assert_eq!(
+                batch,
+                [AlreadyExists, Created, AlreadyExists],
+                "link_only={link_only}"
+            );
             assert_eq!(store.get(&key("p/q/s")).await.unwrap(), "s");
             let mut names = Vec::new();
             all_names(dir.path(), &mut names);
