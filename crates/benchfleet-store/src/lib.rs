@@ -46,6 +46,7 @@ mod catalog;
 pub mod codec;
 pub mod content;
 mod error;
+pub mod lease;
 mod maintain;
 pub mod mem;
 mod migrate;

@@ -282,14 +282,25 @@ pub struct GcReport {
     pub removed_bytes: u64,
     /// Keys removed (for the log).
     pub keys: Vec<String>,
+    /// Live writer leases (a running suite or migration): while any exists, orphans are kept,
+    /// since they may be blobs written just before their catalog rows. Rerun gc afterwards.
+    pub active_writers: Vec<String>,
+    /// Orphans kept because of `active_writers`.
+    pub kept: u64,
+    /// Leases of writers that died or expired, removed.
+    pub stale_leases: u64,
 }
 
 /// Finish interrupted migrations, then delete every object in the tier namespaces that no
 /// catalog entry references: copies a crash left before a flip, sources left after one, hot
 /// records whose catalog insert never happened, unused dictionaries.
 ///
-/// Must not run while `benchfleet run` is writing to the same storage: a record's bytes are
-/// written before its catalog entry, and gc would see them as orphans in between.
+/// Safe while suites run or migrations are under way: a record's bytes are written before its
+/// catalog entry, so every writer holds a lease ([`lease`](crate::lease)) and, while any live
+/// lease exists, gc deletes nothing (it reports the holders in
+/// [`GcReport::active_writers`] and what it kept). Leases are checked *after* the objects are
+/// listed, so a blob seen as an orphan was written before the check by a writer that either
+/// still holds its lease (kept) or is gone (a true orphan).
 pub async fn gc(storage: &Storage) -> Result<GcReport> {
     let resumed_batches = crate::migrate::resume(storage).await?;
     let entries = storage
@@ -301,6 +312,28 @@ pub async fn gc(storage: &Storage) -> Result<GcReport> {
         resumed_batches,
         ..Default::default()
     };
+    let now = crate::lease::now_nanos();
+    for (key, info) in crate::lease::leases(&*storage.tiers.hot).await? {
+        if info.is_live(now) {
+            report.active_writers.push(info.to_string());
+        } else {
+            storage.tiers.hot.delete(&key).await?;
+            report.stale_leases += 1;
+        }
+    }
+    if !report.active_writers.is_empty() {
+        report.kept = inv
+            .objects
+            .keys()
+            .filter(|k| !inv.referenced.contains(*k))
+            .count() as u64
+            + inv
+                .dicts
+                .keys()
+                .filter(|k| !inv.dicts_referenced.contains(*k))
+                .count() as u64;
+        return Ok(report);
+    }
     for ((tier, key), size) in &inv.objects {
         if !inv.referenced.contains(&(*tier, key.clone())) {
             storage.tiers.get(*tier).delete(key).await?;

@@ -225,9 +225,18 @@ struct Ctx<'a> {
     storage: &'a Storage,
     opts: &'a MigrateOptions,
     report: MigrateReport,
+    /// Renewed before each batch's copy.
+    lease: Option<&'a crate::lease::Lease>,
 }
 
 impl Ctx<'_> {
+    async fn renew_lease(&self) -> Result<()> {
+        match self.lease {
+            Some(l) => l.hold(&*self.storage.tiers.hot).await,
+            None => Ok(()),
+        }
+    }
+
     fn fault(&self, phase: Phase) -> Result<()> {
         match &self.opts.fault {
             Some(f) => f.hit(phase),
@@ -240,11 +249,27 @@ impl Ctx<'_> {
 /// interrupted batches first.
 pub async fn migrate(storage: &Storage, opts: &MigrateOptions) -> Result<MigrateReport> {
     storage.policy.validate()?;
+    // Targets are unreferenced until their batch flips: hold a lease so `gc` leaves them alone.
+    let lease = crate::lease::Lease::new("migrate", storage.policy.writer_lease);
+    lease.hold(&*storage.tiers.hot).await?;
+    let result = migrate_leased(storage, opts, &lease).await;
+    if let Err(e) = lease.release(&*storage.tiers.hot).await {
+        tracing::warn!("could not release the migration lease (it expires by itself): {e}");
+    }
+    result
+}
+
+async fn migrate_leased(
+    storage: &Storage,
+    opts: &MigrateOptions,
+    lease: &crate::lease::Lease,
+) -> Result<MigrateReport> {
     let now = opts.now.unwrap_or_else(now_timestamp);
     let mut ctx = Ctx {
         storage,
         opts,
         report: MigrateReport::default(),
+        lease: Some(lease),
     };
     resume_journals(&mut ctx).await?;
 
@@ -286,6 +311,7 @@ pub async fn resume(storage: &Storage) -> Result<usize> {
         storage,
         opts: &opts,
         report: MigrateReport::default(),
+        lease: None,
     };
     resume_journals(&mut ctx).await?;
     Ok(ctx.report.resumed_batches)
@@ -482,6 +508,7 @@ async fn warm_batch(ctx: &mut Ctx<'_>, suite: &str, old: &[RecordEntry]) -> Resu
     }
     drop(sources);
     // Phase 1: copy (one batch; one transaction where the backend supports it).
+    ctx.renew_lease().await?;
     let written = items.clone();
     storage.tiers.warm.put_many(items).await?;
     for _ in &locs {
@@ -583,6 +610,7 @@ async fn cold_segment(
     let seg_len = segment.len() as u64;
     let segment = Bytes::from(segment);
     // Phase 1: copy.
+    ctx.renew_lease().await?;
     if storage
         .tiers
         .cold

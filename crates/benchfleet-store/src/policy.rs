@@ -28,6 +28,13 @@ pub struct TierPolicy {
     pub cache_bytes: u64,
     /// Records per warm migration batch (one journal, one catalog transaction each).
     pub migrate_batch_records: usize,
+    /// Outputs larger than this are streamed to the hot tier ([`put_file`](crate::put_file),
+    /// [`put_reader`](crate::put_reader)) instead of held in memory (default 1 MiB).
+    pub stream_threshold_bytes: u64,
+    /// Time to live of a writer's lease ([`Storage::hold_lease`](crate::Storage::hold_lease));
+    /// renewed at half-time while writing, so `tier gc` waits at most this long after a writer
+    /// on another host died (default 10 minutes).
+    pub writer_lease: Duration,
 }
 
 impl Default for TierPolicy {
@@ -42,6 +49,8 @@ impl Default for TierPolicy {
             cold_segment_bytes: 2 * 1024 * 1024,
             cache_bytes: 512 * 1024 * 1024,
             migrate_batch_records: 1000,
+            stream_threshold_bytes: 1024 * 1024,
+            writer_lease: Duration::from_secs(600),
         }
     }
 }
@@ -91,6 +100,12 @@ impl TierPolicy {
         }
         if self.migrate_batch_records == 0 {
             return bad("migration batch size is 0".into());
+        }
+        if self.writer_lease < Duration::from_secs(1) {
+            return bad(format!(
+                "writer lease of {:?} is under a second; writers would spend their time renewing it",
+                self.writer_lease
+            ));
         }
         Ok(())
     }
@@ -158,6 +173,7 @@ mod tests {
         check(|p| p.cold_level = 10, "xz level 10");
         check(|p| p.cold_block_bytes = 10, "block size");
         check(|p| p.migrate_batch_records = 0, "batch");
+        check(|p| p.writer_lease = Duration::ZERO, "writer lease");
         assert!(TierPolicy::default().validate().is_ok());
     }
 }

@@ -7,6 +7,7 @@ use benchfleet_model::{Digest, RunId, RunRecord};
 
 use crate::cache::{ByteLru, CacheKey, CacheStats};
 use crate::codec::{self, HOT_NS, Location};
+use crate::lease::Lease;
 use crate::{
     BlobStore, Catalog, ErrorKind, RecordEntry, RecordQuery, Result, StoreError, Tier, TierPolicy,
     content,
@@ -55,6 +56,8 @@ pub struct Storage {
     cache: Arc<ByteLru>,
     /// Warm dictionaries prepared for decompression, by id (few: one per suite).
     prepared: Arc<Mutex<HashMap<Digest, Arc<codec::PreparedDict>>>>,
+    /// The writer lease shared by every clone (taken on the first write).
+    lease: Arc<Lease>,
 }
 
 impl Storage {
@@ -66,6 +69,7 @@ impl Storage {
     /// A store per tier and a policy.
     pub fn tiered(catalog: Arc<dyn Catalog>, tiers: TierStores, policy: TierPolicy) -> Self {
         let cache = Arc::new(ByteLru::new(policy.cache_bytes));
+        let lease = Arc::new(Lease::new("write", policy.writer_lease));
         Storage {
             catalog,
             blobs: tiers.hot.clone(),
@@ -73,7 +77,22 @@ impl Storage {
             policy,
             cache,
             prepared: Arc::default(),
+            lease,
         }
+    }
+
+    /// Take (or renew) this storage's writer lease, so that `tier gc` leaves blobs written
+    /// before their catalog rows alone (see [`lease`](crate::lease)). [`Storage::write_records`]
+    /// and the streaming puts call it themselves; a runner may call it up front.
+    pub async fn hold_lease(&self) -> Result<()> {
+        self.lease.hold(&*self.tiers.hot).await
+    }
+
+    /// Give the writer lease up once nothing more will be written (end of a run). Idempotent;
+    /// the next write takes a new one. A process that dies without releasing does not block
+    /// `gc` on its own host, and elsewhere only until the lease expires.
+    pub async fn release_lease(&self) -> Result<()> {
+        self.lease.release(&*self.tiers.hot).await
     }
 
     pub fn cache_stats(&self) -> CacheStats {
@@ -99,6 +118,7 @@ impl Storage {
             ));
             items.push((key, Bytes::from(bytes)));
         }
+        self.hold_lease().await?;
         self.blobs.put_many(items).await?;
         self.catalog.insert_records(&entries).await?;
         Ok(entries)

@@ -16,7 +16,7 @@ use benchfleet_store::mem::{MemBlobStore, MemCatalog};
 use benchfleet_store::{
     BatchPolicy, BatchWriter, BlobKey, BlobMeta, BlobStore, Capability, Catalog, ErrorKind,
     FaultAction, FaultPlan, MigrateOptions, Phase, ProblemKind, PutOutcome, RecordEntry,
-    RecordQuery, Result, RunFilter, Storage, Tier, TierPolicy, TierStores,
+    RecordQuery, Result, RunFilter, Storage, Tier, TierPolicy, TierStores, content,
 };
 
 const DAY: i64 = 86_400;
@@ -577,4 +577,149 @@ fn fault_plans_parse() {
         (p.phase, p.after, p.action),
         (Phase::Verify, 4, FaultAction::Abort)
     );
+}
+
+/// A catalog whose `insert_records` waits at a gate: a batch writer caught between storing its
+/// blobs and cataloging them.
+#[derive(Debug)]
+struct Gated {
+    inner: MemCatalog,
+    gate: Arc<tokio::sync::Semaphore>,
+}
+
+#[async_trait]
+impl Catalog for Gated {
+    fn name(&self) -> &str {
+        "gated"
+    }
+    async fn put_run(&self, run: &benchfleet_model::RunInfo) -> Result<()> {
+        self.inner.put_run(run).await
+    }
+    async fn get_run(&self, id: &RunId) -> Result<Option<benchfleet_model::RunInfo>> {
+        self.inner.get_run(id).await
+    }
+    async fn find_runs(&self, f: &RunFilter) -> Result<Vec<benchfleet_model::RunInfo>> {
+        self.inner.find_runs(f).await
+    }
+    async fn insert_records(&self, e: &[RecordEntry]) -> Result<()> {
+        let _pass = self.gate.acquire().await.expect("gate open");
+        self.inner.insert_records(e).await
+    }
+    async fn query_records(&self, q: &RecordQuery) -> Result<Vec<RecordEntry>> {
+        self.inner.query_records(q).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gc_keeps_the_blobs_of_a_pending_batch_writer() {
+    let blobs = Arc::new(MemBlobStore::new());
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let catalog = Arc::new(Gated {
+        inner: MemCatalog::new(),
+        gate: gate.clone(),
+    });
+    let writing = storage_with(blobs.clone(), catalog.clone());
+    let (writer, task) = BatchWriter::spawn(
+        writing.clone(),
+        BatchPolicy {
+            max_records: 1,
+            ..BatchPolicy::default()
+        },
+    );
+    let r = record(21, "g", "pending", 0, 0);
+    let key = content::key_for("records", &r.digest());
+    let pending = tokio::spawn({
+        let (w, r) = (writer.clone(), r.clone());
+        async move { w.write(vec![r]).await }
+    });
+    // The blob is stored; its catalog row waits at the gate.
+    while blobs.head(&key).await.unwrap().is_none() {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    // gc from "another process": its own Storage over the same backends.
+    let collecting = storage_with(blobs.clone(), catalog.clone());
+    let report = benchfleet_store::gc(&collecting).await.unwrap();
+    assert_eq!((report.removed, report.kept), (0, 1), "{report:?}");
+    assert_eq!(report.active_writers.len(), 1, "{report:?}");
+    assert!(
+        report.active_writers[0].starts_with("write by pid"),
+        "{report:?}"
+    );
+    assert!(blobs.head(&key).await.unwrap().is_some());
+
+    gate.add_permits(1000);
+    pending.await.unwrap().unwrap();
+    drop(writer);
+    task.await.unwrap();
+    // Once the writer is done and has released its lease, true orphans go; its record stays.
+    writing.release_lease().await.unwrap();
+    let (orphan, _) = content::put(&*blobs, "records", Bytes::from_static(b"orphan"))
+        .await
+        .unwrap();
+    let report = benchfleet_store::gc(&collecting).await.unwrap();
+    assert!(report.active_writers.is_empty(), "{report:?}");
+    assert_eq!(
+        report.keys,
+        [content::key_for("records", &orphan).to_string()],
+        "{report:?}"
+    );
+    assert!(blobs.head(&key).await.unwrap().is_some());
+    assert_identical(&collecting, &[r]).await;
+}
+
+/// Which leases protect their holder's work: expired ones and those of dead processes on this
+/// host do not (gc removes them and goes on); others do (gc removes nothing).
+#[tokio::test]
+async fn gc_ignores_expired_leases_and_dead_local_holders() {
+    use benchfleet_store::lease::{LEASE_NS, LeaseInfo, host_name};
+    let now = Timestamp::from_unix_seconds(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64,
+    )
+    .0;
+    let hour = 3_600_000_000_000i64;
+    let me = std::process::id();
+    for (what, host, pid, expires_at, live) in [
+        ("expired, this process", host_name(), me, now - hour, false),
+        (
+            "fresh, dead process on this host",
+            host_name(),
+            999_999_999,
+            now + hour,
+            false,
+        ),
+        ("fresh, this process", host_name(), me, now + hour, true),
+        (
+            "fresh, another host",
+            "elsewhere.example".to_owned(),
+            1,
+            now + hour,
+            true,
+        ),
+    ] {
+        let blobs = Arc::new(MemBlobStore::new());
+        let s = storage_with(blobs.clone(), Arc::new(MemCatalog::new()));
+        let info = LeaseInfo {
+            host,
+            pid,
+            purpose: "write".into(),
+            expires_at,
+        };
+        let lease = BlobKey::new(format!("{LEASE_NS}/test-{expires_at}")).unwrap();
+        blobs
+            .put_if_absent(&lease, serde_json::to_vec(&info).unwrap().into())
+            .await
+            .unwrap();
+        content::put(&*blobs, "records", Bytes::from_static(b"orphan"))
+            .await
+            .unwrap();
+        let report = benchfleet_store::gc(&s).await.unwrap();
+        assert_eq!(info.is_live(now), live, "{what}");
+        assert_eq!(report.removed, u64::from(!live), "{what}: {report:?}");
+        assert_eq!(report.kept, u64::from(live), "{what}: {report:?}");
+        assert_eq!(report.stale_leases, u64::from(!live), "{what}: {report:?}");
+        assert_eq!(blobs.head(&lease).await.unwrap().is_some(), live, "{what}");
+    }
 }
