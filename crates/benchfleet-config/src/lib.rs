@@ -85,28 +85,101 @@ pub struct TierPolicyConfig {
     pub migrate_batch_records: usize,
 }
 
-/// Which catalog backend, and where.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// Which catalog backend, and where. `Debug` hides the URL's password.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CatalogConfig {
     pub backend: CatalogBackend,
-    /// Empty: `<root>/catalog.redb`.
+    /// redb: the database file. Empty: `<root>/catalog.redb`.
     pub path: String,
+    /// postgres: `postgres://user[:password]@host[:port]/database` (the password is redacted
+    /// wherever the URL is shown).
+    #[serde(default)]
+    pub url: String,
+    /// postgres: schema holding benchfleet's tables (created if missing). Empty: `public`.
+    #[serde(default)]
+    pub schema: String,
+    /// postgres: connection pool size.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+    /// postgres: give up connecting after this many seconds (never hang on a dead server).
+    #[serde(default = "default_connect_timeout_secs")]
+    pub connect_timeout_secs: u64,
+    /// postgres: attempts of an operation that fails transiently (a restart, a dropped
+    /// connection), with exponential backoff between them; 1 = no retry.
+    #[serde(default = "default_retry_attempts")]
+    pub retry_attempts: u32,
+}
+
+fn default_max_connections() -> u32 {
+    8
+}
+
+fn default_connect_timeout_secs() -> u64 {
+    5
+}
+
+fn default_retry_attempts() -> u32 {
+    10
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CatalogBackend {
     Redb,
+    Postgres,
 }
 
-/// Which blob backend holds a tier, and where.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+impl CatalogBackend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CatalogBackend::Redb => "redb",
+            CatalogBackend::Postgres => "postgres",
+        }
+    }
+}
+
+/// Which blob backend holds a tier, and where. Only the keys of the chosen backend are read;
+/// empty strings mean "not set". `Debug` hides credentials.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BlobConfig {
     pub backend: BlobBackend,
-    /// Empty: a default under the storage root.
+    /// fs: the directory. Empty: a default under the storage root.
     pub path: String,
+    /// postgres: a database of its own. Empty: the catalog's database (catalog must be postgres).
+    #[serde(default)]
+    pub url: String,
+    /// postgres with its own `url`: the schema (empty: `public`).
+    #[serde(default)]
+    pub schema: String,
+    /// s3: bucket name (required).
+    #[serde(default)]
+    pub bucket: String,
+    /// s3: endpoint URL for S3-compatible services (MinIO, …); empty: AWS (or `AWS_ENDPOINT`).
+    #[serde(default)]
+    pub endpoint: String,
+    /// s3: region; empty: `AWS_REGION` / `AWS_DEFAULT_REGION`.
+    #[serde(default)]
+    pub region: String,
+    /// s3: credentials; empty: `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` (and the other
+    /// standard AWS sources). Redacted in `config show`.
+    #[serde(default)]
+    pub access_key_id: String,
+    #[serde(default)]
+    pub secret_access_key: String,
+    /// s3: allow a plain `http://` endpoint (local servers only).
+    #[serde(default)]
+    pub allow_http: bool,
+    /// s3: every object is stored under this key prefix.
+    #[serde(default)]
+    pub prefix: String,
+    /// opendal: the service scheme (`fs`, `memory`, `s3`, …, as built).
+    #[serde(default)]
+    pub scheme: String,
+    /// opendal: the service's options (e.g. `root`); values of secret-looking keys are redacted.
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,6 +187,21 @@ pub struct BlobConfig {
 pub enum BlobBackend {
     Fs,
     Redb,
+    Postgres,
+    S3,
+    Opendal,
+}
+
+impl BlobBackend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BlobBackend::Fs => "fs",
+            BlobBackend::Redb => "redb",
+            BlobBackend::Postgres => "postgres",
+            BlobBackend::S3 => "s3",
+            BlobBackend::Opendal => "opendal",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -173,6 +261,192 @@ impl StorageConfig {
         } else {
             PathBuf::from(path)
         }
+    }
+}
+
+impl StorageConfig {
+    /// Backend settings that cannot work, as (dotted key, what is wrong). Secret values are never
+    /// part of the message.
+    pub fn backend_problems(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let c = &self.catalog;
+        if c.backend == CatalogBackend::Postgres {
+            if c.url.is_empty() {
+                out.push((
+                    "storage.catalog.url".into(),
+                    "is empty, but backend = \"postgres\" needs postgres://user[:password]@host[:port]/database".into(),
+                ));
+            }
+            postgres_problems("storage.catalog", &c.url, &c.schema, &mut out);
+            if c.max_connections == 0 {
+                out.push((
+                    "storage.catalog.max_connections".into(),
+                    "must be at least 1".into(),
+                ));
+            }
+            if c.connect_timeout_secs == 0 {
+                out.push((
+                    "storage.catalog.connect_timeout_secs".into(),
+                    "must be at least 1 (seconds)".into(),
+                ));
+            }
+            if c.retry_attempts == 0 {
+                out.push((
+                    "storage.catalog.retry_attempts".into(),
+                    "must be at least 1 (1 = no retry)".into(),
+                ));
+            }
+        }
+        for (tier, b) in [
+            ("hot", &self.hot),
+            ("warm", &self.warm),
+            ("cold", &self.cold),
+        ] {
+            let key = |k: &str| format!("storage.{tier}.{k}");
+            match b.backend {
+                BlobBackend::Fs => {}
+                BlobBackend::Redb => {
+                    if c.backend != CatalogBackend::Redb {
+                        out.push((
+                            key("backend"),
+                            format!(
+                                "\"redb\" keeps blobs inside the catalog's redb database, but storage.catalog.backend = \"{}\"; use \"fs\", \"postgres\", \"s3\" or \"opendal\"",
+                                c.backend.as_str()
+                            ),
+                        ));
+                    }
+                }
+                BlobBackend::Postgres => {
+                    if b.url.is_empty() && c.backend != CatalogBackend::Postgres {
+                        out.push((
+                            key("url"),
+                            "is empty, so the tier would use the catalog's database, but the catalog is not postgres; set url".into(),
+                        ));
+                    }
+                    postgres_problems(&format!("storage.{tier}"), &b.url, &b.schema, &mut out);
+                }
+                BlobBackend::S3 => {
+                    if b.bucket.is_empty() {
+                        out.push((
+                            key("bucket"),
+                            "is empty, but backend = \"s3\" needs a bucket".into(),
+                        ));
+                    }
+                    if !b.endpoint.is_empty() {
+                        if !(b.endpoint.starts_with("http://")
+                            || b.endpoint.starts_with("https://"))
+                        {
+                            out.push((
+                                key("endpoint"),
+                                format!("`{}` is not an http(s):// URL", redact_url(&b.endpoint)),
+                            ));
+                        } else if b.endpoint.starts_with("http://") && !b.allow_http {
+                            out.push((
+                                key("endpoint"),
+                                format!(
+                                    "`{}` is plain HTTP: use https, or set storage.{tier}.allow_http = true for a local server",
+                                    redact_url(&b.endpoint)
+                                ),
+                            ));
+                        }
+                    }
+                    if b.access_key_id.is_empty() != b.secret_access_key.is_empty() {
+                        out.push((
+                            key(if b.access_key_id.is_empty() { "access_key_id" } else { "secret_access_key" }),
+                            "set access_key_id and secret_access_key together (or neither, to use the AWS environment)".into(),
+                        ));
+                    }
+                }
+                BlobBackend::Opendal => {
+                    if b.scheme.is_empty() {
+                        out.push((
+                            key("scheme"),
+                            "is empty, but backend = \"opendal\" needs a service scheme (e.g. \"fs\")".into(),
+                        ));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+fn postgres_problems(table: &str, url: &str, schema: &str, out: &mut Vec<(String, String)>) {
+    if !url.is_empty() && !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        out.push((
+            format!("{table}.url"),
+            format!(
+                "`{}` is not a PostgreSQL URL; expected postgres://user[:password]@host[:port]/database",
+                redact_url(url)
+            ),
+        ));
+    }
+    let mut chars = schema.chars();
+    let valid = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && schema.len() <= 63;
+    if !schema.is_empty() && !valid {
+        out.push((
+            format!("{table}.schema"),
+            format!(
+                "`{schema}` is not a schema name benchfleet accepts: lowercase letters, digits and `_` (at most 63), starting with a letter or `_`"
+            ),
+        ));
+    }
+}
+
+/// Whether the value of the dotted `key` is a credential, shown only as `<redacted>`: S3 keys,
+/// and OpenDAL options whose name looks secret (key, secret, password, token, credential, …).
+pub fn is_secret_key(key: &str) -> bool {
+    let last = key.rsplit('.').next().unwrap_or(key).to_ascii_lowercase();
+    const WORDS: &[&str] = &[
+        "secret",
+        "password",
+        "passwd",
+        "token",
+        "credential",
+        "access_key",
+        "private",
+        "session",
+        "sas",
+        "signature",
+        "auth",
+    ];
+    last == "access_key_id"
+        || last == "key"
+        || WORDS.iter().any(|w| last.contains(w))
+        || (key.contains("options.") && last.ends_with("_key"))
+}
+
+/// `url` with the password of its `user:password@` part replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..end].rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{}", &rest[end..]),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+/// How a value is shown (`config show`, errors): credentials redacted, URLs without password.
+pub fn shown_value(key: &str, value: &str) -> String {
+    if is_secret_key(key) {
+        if value.is_empty() || value == "\"\"" {
+            value.to_string()
+        } else {
+            "\"<redacted>\"".to_string()
+        }
+    } else if value.contains("://") {
+        redact_url(value)
+    } else {
+        value.to_string()
     }
 }
 
@@ -269,13 +543,62 @@ pub enum ConfigError {
     Invalid(Vec<String>),
 }
 
-/// The effective configuration and the figment it came from (for [`show`]).
-#[derive(Debug)]
+/// The effective configuration and the figment it came from (for [`show`]). `Debug` shows the
+/// configuration (credentials redacted), not the figment's raw values.
 pub struct Loaded {
     pub config: Config,
     pub figment: Figment,
     /// The project file that was read, if any.
     pub project_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Loaded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Loaded")
+            .field("config", &self.config)
+            .field("project_file", &self.project_file)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for CatalogConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CatalogConfig")
+            .field("backend", &self.backend)
+            .field("path", &self.path)
+            .field("url", &redact_url(&self.url))
+            .field("schema", &self.schema)
+            .field("max_connections", &self.max_connections)
+            .field("connect_timeout_secs", &self.connect_timeout_secs)
+            .field("retry_attempts", &self.retry_attempts)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for BlobConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |v: &str| if v.is_empty() { "" } else { "<redacted>" };
+        let options: BTreeMap<&str, String> = self
+            .options
+            .iter()
+            .map(|(k, v)| (k.as_str(), shown_value(&format!("options.{k}"), v)))
+            .collect();
+        f.debug_struct("BlobConfig")
+            .field("backend", &self.backend)
+            .field("path", &self.path)
+            .field("url", &redact_url(&self.url))
+            .field("schema", &self.schema)
+            .field("bucket", &self.bucket)
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("access_key_id", &hidden(&self.access_key_id))
+            .field("secret_access_key", &hidden(&self.secret_access_key))
+            .field("allow_http", &self.allow_http)
+            .field("prefix", &self.prefix)
+            .field("scheme", &self.scheme)
+            .field("options", &options)
+            .finish()
+    }
 }
 
 /// Build the layered figment.
@@ -329,7 +652,8 @@ pub fn load(sources: &Sources) -> Result<Loaded, ConfigError> {
     let config = figment
         .extract::<Config>()
         .map_err(|e| ConfigError::Invalid(describe(e)))?;
-    let problems = config.storage.policy.problems();
+    let mut problems = config.storage.policy.problems();
+    problems.extend(config.storage.backend_problems());
     if !problems.is_empty() {
         return Err(ConfigError::Invalid(
             problems
@@ -364,7 +688,13 @@ fn describe(err: figment::Error) -> Vec<String> {
                 .as_ref()
                 .map(|m| origin(m, &e.path))
                 .unwrap_or_default();
-            let mut line = format!("  `{key}`: {}", e.kind);
+            // A credential of the wrong type must not be echoed back.
+            let kind = if is_secret_key(&key) {
+                "invalid value (not shown: it is a credential)".to_string()
+            } else {
+                e.kind.to_string()
+            };
+            let mut line = format!("  `{key}`: {kind}");
             if !origin.is_empty() {
                 let _ = write!(line, " (set by {origin})");
             }
@@ -430,6 +760,7 @@ fn collect_leaves(prefix: &str, dict: &Dict, out: &mut BTreeMap<String, String>)
                     Ok(t) => t.to_string(),
                     Err(_) => format!("{other:?}"),
                 };
+                let text = shown_value(&key, &text);
                 out.insert(key, text);
             }
         }

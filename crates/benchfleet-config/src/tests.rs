@@ -213,3 +213,199 @@ fn tier_defaults_and_overrides() {
         Ok(())
     });
 }
+
+/// Every documented example config loads through the real layering and selects the backends its
+/// name promises: (file, catalog, hot, warm, cold).
+#[test]
+fn example_configs_resolve() {
+    use BlobBackend::{Fs, Postgres, S3};
+    let cases: &[(&str, CatalogBackend, [BlobBackend; 3])] = &[
+        (
+            "all-postgres.toml",
+            CatalogBackend::Postgres,
+            [Postgres, Postgres, Postgres],
+        ),
+        (
+            "postgres-catalog-s3-tiers.toml",
+            CatalogBackend::Postgres,
+            [S3, S3, S3],
+        ),
+        (
+            "embedded-hot-s3-cold.toml",
+            CatalogBackend::Redb,
+            [Fs, Fs, S3],
+        ),
+    ];
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/examples");
+    for (file, catalog, tiers) in cases {
+        let path = dir.join(file);
+        let l = load(&Sources {
+            config_file: Some(path.clone()),
+            ..Default::default()
+        })
+        .unwrap_or_else(|e| panic!("{file}: {e}"));
+        let s = &l.config.storage;
+        assert_eq!(s.catalog.backend, *catalog, "{file}");
+        assert_eq!(
+            [s.hot.backend, s.warm.backend, s.cold.backend],
+            *tiers,
+            "{file}"
+        );
+        assert!(s.backend_problems().is_empty(), "{file}");
+        // Every key the example sets is attributed to the example file.
+        let text = show(&l);
+        assert!(
+            text.lines()
+                .any(|line| line.starts_with("storage.catalog.backend") && line.contains(*file)),
+            "{file}: {text}"
+        );
+    }
+    // And no other config example exists without a case here (quickstart.toml is a suite).
+    let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".toml") && n != "quickstart.toml")
+        .collect();
+    on_disk.sort();
+    let mut listed: Vec<String> = cases.iter().map(|c| c.0.to_string()).collect();
+    listed.sort();
+    assert_eq!(on_disk, listed);
+}
+
+/// Backend settings that cannot work name the key, the value and where it was set.
+#[test]
+fn backend_errors_name_key_value_and_origin() {
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "[storage.catalog]\nbackend = 'postgres'\n",
+            &["storage.catalog.url", "is empty", "postgres://"],
+        ),
+        (
+            "[storage.catalog]\nbackend = 'postgres'\nurl = 'mysql://u:hunter2@h/db'\n",
+            &[
+                "storage.catalog.url",
+                "mysql://u:***@h/db",
+                "benchfleet.toml",
+            ],
+        ),
+        (
+            "[storage.catalog]\nbackend = 'postgres'\nurl = 'postgres://h/db'\nschema = 'Bad-Name'\n",
+            &["storage.catalog.schema", "Bad-Name", "benchfleet.toml"],
+        ),
+        (
+            "[storage.catalog]\nbackend = 'mongo'\n",
+            &["storage.catalog.backend", "mongo", "postgres"],
+        ),
+        (
+            "[storage.hot]\nbackend = 'postgres'\n",
+            &["storage.hot.url", "catalog is not postgres"],
+        ),
+        (
+            "[storage.catalog]\nbackend = 'postgres'\nurl = 'postgres://h/db'\n[storage.warm]\nbackend = 'redb'\n",
+            &["storage.warm.backend", "redb", "benchfleet.toml"],
+        ),
+        (
+            "[storage.cold]\nbackend = 's3'\n",
+            &["storage.cold.bucket", "is empty"],
+        ),
+        (
+            "[storage.cold]\nbackend = 's3'\nbucket = 'b'\nendpoint = 'http://127.0.0.1:9000'\n",
+            &[
+                "storage.cold.endpoint",
+                "http://127.0.0.1:9000",
+                "allow_http",
+                "benchfleet.toml",
+            ],
+        ),
+        (
+            "[storage.cold]\nbackend = 's3'\nbucket = 'b'\nendpoint = 'ftp://x'\n",
+            &["storage.cold.endpoint", "ftp://x"],
+        ),
+        (
+            "[storage.cold]\nbackend = 's3'\nbucket = 'b'\naccess_key_id = 'AKIA'\n",
+            &["storage.cold.secret_access_key", "together"],
+        ),
+        (
+            "[storage.warm]\nbackend = 'opendal'\n",
+            &["storage.warm.scheme", "is empty"],
+        ),
+        (
+            "[storage.cold]\nbackend = 's3'\nbucket = 'b'\nbuckte = 'c'\n",
+            &["buckte", "benchfleet.toml"],
+        ),
+        (
+            "[storage.cold]\nbackend = 's3'\nbucket = 'b'\nsecret_access_key = 7\n",
+            &["storage.cold.secret_access_key", "credential"],
+        ),
+        (
+            "[storage.catalog]\nbackend = 'postgres'\nurl = 'postgres://h/db'\nconnect_timeout_secs = 0\n",
+            &["storage.catalog.connect_timeout_secs"],
+        ),
+    ];
+    for (file, needles) in cases {
+        Jail::expect_with(|jail| {
+            jail.create_file(PROJECT_FILE, file)?;
+            let err = load_in(jail, &[]).unwrap_err().to_string();
+            for n in *needles {
+                assert!(err.contains(n), "error for {file:?} lacks {n:?}: {err}");
+            }
+            assert!(!err.contains("hunter2"), "{err}");
+            Ok(())
+        });
+    }
+}
+
+/// Credentials never appear in `config show` or in `Debug` output, wherever they were set.
+#[test]
+fn credentials_are_redacted() {
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            PROJECT_FILE,
+            "[storage.catalog]\nbackend = 'postgres'\nurl = 'postgres://bench:hunter2@db:5432/b'\n\
+             [storage.cold]\nbackend = 's3'\nbucket = 'b'\naccess_key_id = 'AKIAEXAMPLE'\n\
+             [storage.warm]\nbackend = 'opendal'\nscheme = 'fs'\n\
+             [storage.warm.options]\nroot = '/data/warm'\npassword = 'pw-opendal'\naccount_key = 'k-opendal'\n",
+        )?;
+        jail.set_env(
+            "BENCHFLEET_STORAGE__COLD__SECRET_ACCESS_KEY",
+            "env-secret-value",
+        );
+        let l = load_in(jail, &[]).unwrap();
+        assert_eq!(l.config.storage.cold.secret_access_key, "env-secret-value");
+        let shown = show(&l);
+        let debug = format!("{l:?}");
+        for text in [&shown, &debug] {
+            for secret in [
+                "hunter2",
+                "AKIAEXAMPLE",
+                "env-secret-value",
+                "pw-opendal",
+                "k-opendal",
+            ] {
+                assert!(!text.contains(secret), "{secret} leaked:\n{text}");
+            }
+        }
+        for (key, want) in [
+            ("storage.catalog.url", "postgres://bench:***@db:5432/b"),
+            ("storage.cold.secret_access_key", "<redacted>"),
+            ("storage.cold.access_key_id", "<redacted>"),
+            ("storage.warm.options.root", "/data/warm"),
+            ("storage.warm.options.password", "<redacted>"),
+        ] {
+            let line = shown
+                .lines()
+                .find(|l| l.starts_with(&format!("{key} ")))
+                .unwrap_or_else(|| panic!("{key} missing:\n{shown}"));
+            assert!(line.contains(want), "{line}");
+        }
+        let secret_line = shown
+            .lines()
+            .find(|l| l.starts_with("storage.cold.secret_access_key"))
+            .unwrap();
+        assert!(
+            secret_line.contains("BENCHFLEET_STORAGE__COLD__SECRET_ACCESS_KEY"),
+            "{secret_line}"
+        );
+        Ok(())
+    });
+}
