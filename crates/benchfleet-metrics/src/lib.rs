@@ -45,7 +45,7 @@ pub use isolation::{MemoryLimitVia, allowed_cpus};
 pub use kill::Kill;
 pub use run::{ProcessResult, run, run_cancellable};
 pub use sampler::{
-    CoreUsage, NoiseThresholds, NoiseVerdict, Sample, Sampler, SamplerError, SystemSeries,
+    CoreUsage, CpuMeter, NoiseThresholds, NoiseVerdict, Sample, Sampler, SamplerError, SystemSeries,
 };
 pub use shell::{ShellCostError, shell_spawn_cost, subtract_overhead};
 pub use spec::{DEFAULT_STDERR_TAIL, ENV_PADDING_VAR, EnvRandomizer, OutputMode, ProcessSpec};

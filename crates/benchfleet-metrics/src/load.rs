@@ -159,8 +159,8 @@ pub struct LoadProfile {
 
 /// Most starts per second a profile may ask for (a start costs tens of microseconds at best).
 pub const MAX_RATE: f64 = 1_000_000.0;
-/// Most runs in flight a profile may ask for.
-pub const MAX_CONCURRENCY: u32 = 10_000;
+/// Most runs in flight a profile may ask for (the executor runs one thread per slot).
+pub const MAX_CONCURRENCY: u32 = 1024;
 
 fn check_concurrency(what: &str, c: u32) -> Result<(), LoadError> {
     if c == 0 {

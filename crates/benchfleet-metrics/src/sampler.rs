@@ -167,6 +167,40 @@ impl Sampler {
     }
 }
 
+/// Live readings for exporters (e.g. a Prometheus endpoint): each [`CpuMeter::read`] returns the
+/// machine over the time since the previous read (or since [`CpuMeter::new`]).
+#[derive(Debug)]
+pub struct CpuMeter {
+    source: ProcSource,
+    prev: Snapshot,
+    start: Instant,
+}
+
+impl CpuMeter {
+    pub fn new() -> Result<CpuMeter, SamplerError> {
+        let source = ProcSource::new();
+        let prev = source.snapshot()?;
+        Ok(CpuMeter {
+            source,
+            prev,
+            start: Instant::now(),
+        })
+    }
+
+    /// The machine since the last read; `None` when `/proc` could not be read this time.
+    pub fn read(&mut self) -> Option<Sample> {
+        let now = self.source.snapshot().ok()?;
+        let sample = sample_between(
+            &self.prev,
+            &now,
+            self.start.elapsed(),
+            self.source.ticks_per_sec,
+        );
+        self.prev = now;
+        Some(sample)
+    }
+}
+
 fn sample_loop(
     source: ProcSource,
     first: Snapshot,
@@ -226,6 +260,7 @@ pub(crate) struct Snapshot {
     own_ticks: u64,
 }
 
+#[derive(Debug)]
 struct ProcSource {
     disks: Vec<String>,
     ticks_per_sec: f64,

@@ -19,7 +19,8 @@ use benchfleet_metrics::{
     EnvRandomizer, Kill, OutputMode, ProcessResult, ProcessSpec, Sampler, SystemSeries,
 };
 use benchfleet_model::{
-    Digest, Measurement, NodeKind, RunInfo, RunRecord, RunStatus, SCHEMA_VERSION, Timestamp,
+    Digest, Measurement, NodeKind, Outcome, RunId, RunInfo, RunRecord, RunStatus, SCHEMA_VERSION,
+    Timestamp,
 };
 use benchfleet_store::{Storage, StoreError};
 
@@ -911,6 +912,52 @@ pub fn outlier_warnings(records: &[RunRecord]) -> Vec<String> {
     out
 }
 
+/// A new run of an ad-hoc source (`bench`, `load`), registered by the caller with
+/// `catalog.put_run`. The suite name is the source.
+pub(crate) fn new_run(run_id: RunId, source: &str, tags: BTreeMap<String, String>) -> RunInfo {
+    RunInfo {
+        schema_version: SCHEMA_VERSION,
+        run_id,
+        suite: source.into(),
+        started_at: host::now(),
+        finished_at: None,
+        status: RunStatus::Running,
+        host: host::host_info(),
+        tags,
+        source: source.into(),
+    }
+}
+
+/// The record of one measured run of an ad-hoc command (stderr kept for failures only).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn record_of(
+    run: &RunInfo,
+    c: &BenchCommand,
+    iteration: u32,
+    started_at: Timestamp,
+    measurement: Measurement,
+    outcome: Outcome,
+    stderr_tail: Option<String>,
+    tags: BTreeMap<String, String>,
+) -> RunRecord {
+    let ok = outcome.is_success();
+    RunRecord {
+        schema_version: SCHEMA_VERSION,
+        run_id: run.run_id.clone(),
+        suite: run.suite.clone(),
+        name: c.name.clone(),
+        kind: NodeKind::Benchmark,
+        command: c.command.clone(),
+        parameters: c.parameters.clone(),
+        iteration,
+        started_at,
+        measurement,
+        outcome,
+        stderr_tail: if ok { None } else { stderr_tail },
+        tags,
+    }
+}
+
 /// Measure `commands` and store the results (a [`RunInfo`] with source `bench`, one record per
 /// measured run). Failures of commands are recorded, not errors.
 pub async fn run_bench(
@@ -989,17 +1036,7 @@ pub async fn run_bench(
         .into(),
     );
     tags.insert(TAG_SEED.into(), settings.seed.to_string());
-    let mut run = RunInfo {
-        schema_version: SCHEMA_VERSION,
-        run_id: run_id.clone(),
-        suite: BENCH_SOURCE.into(),
-        started_at: host::now(),
-        finished_at: None,
-        status: RunStatus::Running,
-        host: host::host_info(),
-        tags,
-        source: BENCH_SOURCE.into(),
-    };
+    let mut run = new_run(run_id.clone(), BENCH_SOURCE, tags);
     storage.catalog.put_run(&run).await?;
 
     let overhead = match shell {
@@ -1068,22 +1105,16 @@ pub async fn run_bench(
                 rtags.insert("output.truncated".into(), "true".into());
             }
         }
-        let ok = m.result.outcome.is_success();
-        records.push(RunRecord {
-            schema_version: SCHEMA_VERSION,
-            run_id: run_id.clone(),
-            suite: BENCH_SOURCE.into(),
-            name: c.name.clone(),
-            kind: NodeKind::Benchmark,
-            command: c.command.clone(),
-            parameters: c.parameters.clone(),
-            iteration: m.iteration,
-            started_at: m.started_at,
-            measurement: m.result.measurement,
-            outcome: m.result.outcome,
-            stderr_tail: if ok { None } else { m.result.stderr_tail },
-            tags: rtags,
-        });
+        records.push(record_of(
+            &run,
+            c,
+            m.iteration,
+            m.started_at,
+            m.result.measurement,
+            m.result.outcome,
+            m.result.stderr_tail,
+            rtags,
+        ));
     }
     if !records.is_empty() {
         storage.write_records(&records).await?;

@@ -23,8 +23,10 @@ mod error;
 pub mod history;
 pub mod host;
 pub mod import;
+pub mod load;
 mod open;
 pub mod plan;
+pub mod prom;
 pub mod runner;
 pub mod suite;
 

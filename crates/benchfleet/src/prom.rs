@@ -1,0 +1,578 @@
+//! The runner's own counters and gauges in the Prometheus/OpenMetrics text exposition: runs
+//! started/finished/failed, nodes per state, queue depth, running jobs, records stored, missed
+//! starts of load profiles, and the machine's CPU utilisation and memory.
+//!
+//! [`RunnerMetrics`] is fed by the runner's event stream ([`RunnerMetrics::apply`] on each
+//! [`RunnerEvent`]; [`tee`] does it for a channel and forwards the events to the progress display)
+//! or directly by `bench` and `load` (the `job_*` and `run_*` methods). [`start`] exposes it: a
+//! file rewritten atomically every interval and at the end, and/or `GET /metrics` on a loopback
+//! address (anything else is refused). Encoding is `prometheus-client`'s (OpenMetrics text, which
+//! Prometheus scrapes; in the classic format the `# EOF` line is a comment).
+//!
+//! ```
+//! use benchfleet::prom::RunnerMetrics;
+//! use benchfleet::runner::RunnerEvent;
+//!
+//! let m = RunnerMetrics::new();
+//! m.apply(&RunnerEvent::Started { run_id: "01J00000000000000000000000".parse().unwrap(), nodes: 3 });
+//! let text = m.encode();
+//! assert!(text.contains("benchfleet_queue_depth 3"));
+//! ```
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
+
+use benchfleet_sched::NodeState;
+
+use crate::runner::RunnerEvent;
+
+/// Node states exported as the `state` label of `benchfleet_nodes`.
+pub const NODE_STATES: [&str; 6] = ["queued", "running", "done", "failed", "cached", "skipped"];
+
+type StateLabel = [(&'static str, &'static str); 1];
+
+/// Counters and gauges of one runner process. Cheap to update from any thread.
+#[derive(Debug)]
+pub struct RunnerMetrics {
+    registry: Registry,
+    runs_started: Counter,
+    runs_finished: Counter,
+    runs_failed: Counter,
+    suite_runs_started: Counter,
+    suite_runs_finished: Counter,
+    nodes: Family<StateLabel, Gauge>,
+    queue_depth: Gauge,
+    running_jobs: Gauge,
+    records_stored: Counter,
+    missed_starts: Counter,
+    cpu_busy: Gauge<f64, AtomicU64>,
+    own_busy: Gauge<f64, AtomicU64>,
+    mem_used: Gauge,
+    load1: Gauge<f64, AtomicU64>,
+    /// Node index → state label, for the per-state gauges.
+    state: Mutex<NodeBook>,
+}
+
+#[derive(Debug, Default)]
+struct NodeBook {
+    total: usize,
+    of: BTreeMap<usize, &'static str>,
+}
+
+impl NodeBook {
+    fn count(&self, label: &str) -> i64 {
+        let known = self.of.values().filter(|s| **s == label).count();
+        let n = if label == "queued" {
+            self.total.saturating_sub(self.of.len()) + known
+        } else {
+            known
+        };
+        i64::try_from(n).unwrap_or(i64::MAX)
+    }
+}
+
+impl Default for RunnerMetrics {
+    fn default() -> Self {
+        RunnerMetrics::new()
+    }
+}
+
+impl RunnerMetrics {
+    pub fn new() -> RunnerMetrics {
+        let mut registry = Registry::with_prefix("benchfleet");
+        let m = RunnerMetrics {
+            runs_started: Counter::default(),
+            runs_finished: Counter::default(),
+            runs_failed: Counter::default(),
+            suite_runs_started: Counter::default(),
+            suite_runs_finished: Counter::default(),
+            nodes: Family::default(),
+            queue_depth: Gauge::default(),
+            running_jobs: Gauge::default(),
+            records_stored: Counter::default(),
+            missed_starts: Counter::default(),
+            cpu_busy: Gauge::default(),
+            own_busy: Gauge::default(),
+            mem_used: Gauge::default(),
+            load1: Gauge::default(),
+            state: Mutex::new(NodeBook::default()),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "runs_started",
+            "Measured process runs started (for suites: counted when the runner reports them, at their end)",
+            m.runs_started.clone(),
+        );
+        registry.register(
+            "runs_finished",
+            "Measured process runs finished, failed ones included",
+            m.runs_finished.clone(),
+        );
+        registry.register(
+            "runs_failed",
+            "Measured process runs that failed (exit code, signal, timeout)",
+            m.runs_failed.clone(),
+        );
+        registry.register(
+            "suite_runs_started",
+            "Suite, bench or load runs started by this process",
+            m.suite_runs_started.clone(),
+        );
+        registry.register(
+            "suite_runs_finished",
+            "Suite, bench or load runs finished by this process",
+            m.suite_runs_finished.clone(),
+        );
+        registry.register(
+            "nodes",
+            "Nodes of the running suite per state (queued, running, done, failed, cached, skipped)",
+            m.nodes.clone(),
+        );
+        registry.register("queue_depth", "Nodes waiting to run", m.queue_depth.clone());
+        registry.register(
+            "running_jobs",
+            "Jobs (suite nodes, or load/bench runs) running now",
+            m.running_jobs.clone(),
+        );
+        registry.register(
+            "records_stored",
+            "Run records durable in storage",
+            m.records_stored.clone(),
+        );
+        registry.register(
+            "missed_starts",
+            "Open-loop load starts that could not happen on time (every slot busy)",
+            m.missed_starts.clone(),
+        );
+        registry.register(
+            "cpu_utilisation",
+            "Mean busy fraction of all cores over the last interval (0..1)",
+            m.cpu_busy.clone(),
+        );
+        registry.register(
+            "own_cpu_cores",
+            "CPUs' worth of time used by benchfleet and the runs it reaped over the last interval",
+            m.own_busy.clone(),
+        );
+        registry.register(
+            "memory_used_bytes",
+            "MemTotal - MemAvailable",
+            m.mem_used.clone(),
+        );
+        registry.register("load1", "1-minute load average", m.load1.clone());
+        for s in NODE_STATES {
+            m.nodes.get_or_create(&[("state", s)]).set(0);
+        }
+        RunnerMetrics { registry, ..m }
+    }
+
+    /// Update from one runner event.
+    pub fn apply(&self, event: &RunnerEvent) {
+        match event {
+            RunnerEvent::Started { nodes, .. } => {
+                self.suite_runs_started.inc();
+                self.book(|b| {
+                    b.total = *nodes;
+                    b.of.clear();
+                });
+            }
+            RunnerEvent::NodeStarted { node, .. } => self.book(|b| {
+                b.of.insert(*node, "running");
+            }),
+            RunnerEvent::Measured { ok, .. } => {
+                self.runs_started.inc();
+                self.runs_finished.inc();
+                if !ok {
+                    self.runs_failed.inc();
+                }
+            }
+            RunnerEvent::NodeFinished {
+                node, state, runs, ..
+            } => {
+                let label = match state {
+                    NodeState::Cached => "cached",
+                    NodeState::Succeeded => "done",
+                    NodeState::Skipped => "skipped",
+                    NodeState::Pending | NodeState::Cancelled => "queued",
+                    NodeState::Failed | NodeState::TimedOut => "failed",
+                };
+                if *state != NodeState::Cached {
+                    self.records_stored.inc_by(*runs as u64);
+                }
+                self.book(|b| {
+                    b.of.insert(*node, label);
+                });
+            }
+            RunnerEvent::NodeSkipped { node, .. } => self.book(|b| {
+                b.of.insert(*node, "skipped");
+            }),
+            RunnerEvent::Cancelling => {}
+        }
+    }
+
+    fn book(&self, f: impl FnOnce(&mut NodeBook)) {
+        let Ok(mut b) = self.state.lock() else {
+            return;
+        };
+        f(&mut b);
+        for s in NODE_STATES {
+            self.nodes.get_or_create(&[("state", s)]).set(b.count(s));
+        }
+        self.queue_depth.set(b.count("queued"));
+        self.running_jobs.set(b.count("running"));
+    }
+
+    /// A bench or load run began with `jobs` planned steps or commands (queued).
+    pub fn run_started(&self, jobs: usize) {
+        self.suite_runs_started.inc();
+        self.queue_depth
+            .set(i64::try_from(jobs).unwrap_or(i64::MAX));
+    }
+
+    /// A bench or load run ended (`ok`: no failure that fails it).
+    pub fn run_finished(&self, _ok: bool) {
+        self.suite_runs_finished.inc();
+        self.queue_depth.set(0);
+        self.running_jobs.set(0);
+    }
+
+    /// A bench or load process run started; `in_flight` runs now (itself included).
+    pub fn job_started(&self, in_flight: u32) {
+        self.runs_started.inc();
+        self.running_jobs.set(i64::from(in_flight));
+    }
+
+    /// A bench or load process run ended.
+    pub fn job_finished(&self, ok: bool) {
+        self.runs_finished.inc();
+        if !ok {
+            self.runs_failed.inc();
+        }
+        self.running_jobs.dec();
+    }
+
+    pub fn missed_start(&self) {
+        self.missed_starts.inc();
+    }
+
+    pub fn records_stored(&self, n: usize) {
+        self.records_stored.inc_by(n as u64);
+    }
+
+    /// The machine over the last interval (from [`benchfleet_metrics::CpuMeter`]).
+    pub fn set_system(&self, s: &benchfleet_metrics::Sample) {
+        if !s.cores.is_empty() {
+            let busy =
+                s.cores.iter().map(|c| f64::from(c.busy)).sum::<f64>() / s.cores.len() as f64;
+            self.cpu_busy.set(busy);
+        }
+        self.own_busy.set(s.own_busy_cores);
+        self.mem_used
+            .set(i64::try_from(s.mem_used_bytes).unwrap_or(i64::MAX));
+        self.load1.set(s.load1);
+    }
+
+    /// Mark the suite run as finished (after the event stream ended).
+    pub fn suite_finished(&self) {
+        self.suite_runs_finished.inc();
+    }
+
+    /// The exposition text (OpenMetrics, ends with `# EOF`).
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// Update `metrics` from every event of `events` and forward it to `forward` (e.g. the progress
+/// display). Ends when `events` closes; the forward channel then closes too.
+pub fn tee(
+    mut events: UnboundedReceiver<RunnerEvent>,
+    metrics: Arc<RunnerMetrics>,
+    forward: UnboundedSender<RunnerEvent>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while let Some(e) = events.recv().await {
+            metrics.apply(&e);
+            let _ = forward.send(e);
+        }
+        metrics.suite_finished();
+    })
+}
+
+/// Why the exposition could not be set up or written.
+#[derive(Debug, thiserror::Error)]
+pub enum PromError {
+    #[error(
+        "--metrics-listen {addr}: only loopback addresses are allowed (127.0.0.1:PORT or [::1]:PORT); the runner's metrics are not meant to be exposed to the network"
+    )]
+    NotLoopback { addr: String },
+    #[error("--metrics-listen {addr}: not an address; write e.g. 127.0.0.1:9464 ({reason})")]
+    BadAddress { addr: String, reason: String },
+    #[error("--metrics-listen {addr}: cannot listen: {source}; is the port in use?")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("--metrics-file {path}: cannot write: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Parse a listen address and refuse anything but loopback.
+pub fn loopback_addr(addr: &str) -> Result<SocketAddr, PromError> {
+    let parsed: SocketAddr =
+        addr.trim()
+            .parse()
+            .map_err(|e: std::net::AddrParseError| PromError::BadAddress {
+                addr: addr.to_owned(),
+                reason: e.to_string(),
+            })?;
+    if !parsed.ip().is_loopback() {
+        return Err(PromError::NotLoopback {
+            addr: addr.to_owned(),
+        });
+    }
+    Ok(parsed)
+}
+
+/// Write `text` to `path` atomically (a temporary file beside it, then rename).
+pub fn write_atomic(path: &Path, text: &str) -> Result<(), PromError> {
+    let err = |source| PromError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "metrics".into());
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, text).map_err(err)?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        err(e)
+    })
+}
+
+/// Where and how often to expose.
+#[derive(Clone, Debug)]
+pub struct PromOptions {
+    pub file: Option<PathBuf>,
+    pub listen: Option<SocketAddr>,
+    /// File rewrite and system reading interval.
+    pub interval: Duration,
+}
+
+impl Default for PromOptions {
+    fn default() -> Self {
+        PromOptions {
+            file: None,
+            listen: None,
+            interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// A running exposition; [`Exposition::finish`] writes the file a last time and stops serving.
+#[derive(Debug)]
+pub struct Exposition {
+    metrics: Arc<RunnerMetrics>,
+    file: Option<PathBuf>,
+    local_addr: Option<SocketAddr>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Exposition {
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.local_addr
+    }
+
+    pub fn metrics(&self) -> &Arc<RunnerMetrics> {
+        &self.metrics
+    }
+
+    /// Take a last system reading, rewrite the file, stop serving.
+    pub async fn finish(self) -> Result<(), PromError> {
+        for t in &self.tasks {
+            t.abort();
+        }
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        if let Some(path) = &self.file {
+            write_atomic(path, &self.metrics.encode())?;
+        }
+        Ok(())
+    }
+}
+
+/// Start exposing `metrics`: bind the listener (loopback only), write the file once now, then
+/// every interval, and read the machine's CPU and memory every interval.
+pub async fn start(
+    metrics: Arc<RunnerMetrics>,
+    opts: &PromOptions,
+) -> Result<Exposition, PromError> {
+    let mut tasks = Vec::new();
+    let mut local_addr = None;
+    if let Some(addr) = opts.listen {
+        if !addr.ip().is_loopback() {
+            return Err(PromError::NotLoopback {
+                addr: addr.to_string(),
+            });
+        }
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| PromError::Bind { addr, source })?;
+        local_addr = listener.local_addr().ok();
+        tasks.push(tokio::spawn(serve(listener, metrics.clone())));
+    }
+    if let Some(path) = &opts.file {
+        write_atomic(path, &metrics.encode())?;
+    }
+    let interval = opts.interval.max(Duration::from_millis(10));
+    let (m, file) = (metrics.clone(), opts.file.clone());
+    tasks.push(tokio::spawn(async move {
+        let mut meter = benchfleet_metrics::CpuMeter::new().ok();
+        let mut tick = tokio::time::interval(interval);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if let Some(s) = meter.as_mut().and_then(benchfleet_metrics::CpuMeter::read) {
+                m.set_system(&s);
+            }
+            if let Some(path) = &file
+                && let Err(e) = write_atomic(path, &m.encode())
+            {
+                tracing::warn!("{e}");
+            }
+        }
+    }));
+    Ok(Exposition {
+        metrics,
+        file: opts.file.clone(),
+        local_addr,
+        tasks,
+    })
+}
+
+/// Content type of the exposition.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Answer HTTP/1.1 requests on `listener`: `GET /metrics` (and `/`) with the exposition, 404 for
+/// other paths, 405 for other methods. One request per connection.
+pub async fn serve(listener: tokio::net::TcpListener, metrics: Arc<RunnerMetrics>) {
+    loop {
+        let Ok((mut conn, _)) = listener.accept().await else {
+            continue;
+        };
+        let metrics = metrics.clone();
+        tokio::spawn(async move {
+            let mut buf = Vec::with_capacity(1024);
+            let mut chunk = [0u8; 1024];
+            // Read the request head (bounded; the body, if any, is ignored).
+            while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 16 * 1024 {
+                match tokio::time::timeout(Duration::from_secs(5), conn.read(&mut chunk)).await {
+                    Ok(Ok(n)) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+                    _ => break,
+                }
+            }
+            let response = respond(&buf, &metrics);
+            let _ = conn.write_all(&response).await;
+            let _ = conn.shutdown().await;
+        });
+    }
+}
+
+/// The full HTTP response to a raw request head.
+pub fn respond(request: &[u8], metrics: &RunnerMetrics) -> Vec<u8> {
+    let head = String::from_utf8_lossy(request);
+    let mut parts = head.lines().next().unwrap_or("").split_whitespace();
+    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let path = target.split('?').next().unwrap_or("");
+    let (status, ctype, body) = match (method, path) {
+        ("GET" | "HEAD", "/metrics" | "/") => ("200 OK", CONTENT_TYPE, metrics.encode()),
+        ("GET" | "HEAD", _) => (
+            "404 Not Found",
+            "text/plain; charset=utf-8",
+            "not found; the metrics are at /metrics\n".to_owned(),
+        ),
+        _ => (
+            "405 Method Not Allowed",
+            "text/plain; charset=utf-8",
+            "only GET /metrics\n".to_owned(),
+        ),
+    };
+    let mut out = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    if method != "HEAD" {
+        out.extend_from_slice(body.as_bytes());
+    }
+    out
+}
+
+/// Parse an exposition into `(series with labels, value)`, checking every line: comments are
+/// `# HELP`, `# TYPE`, `# UNIT` or `# EOF`, samples are `name{labels} value`. For tests and for
+/// anyone checking a metrics file.
+pub fn parse_exposition(text: &str) -> Result<BTreeMap<String, f64>, String> {
+    let mut out = BTreeMap::new();
+    let mut eof = false;
+    for (i, line) in text.lines().enumerate() {
+        let at = |m: &str| format!("line {}: {m}: {line:?}", i + 1);
+        if eof {
+            return Err(at("content after # EOF"));
+        }
+        if let Some(rest) = line.strip_prefix('#') {
+            let word = rest.split_whitespace().next().unwrap_or("");
+            match word {
+                "HELP" | "TYPE" | "UNIT" => {}
+                "EOF" => eof = true,
+                _ => return Err(at("unknown comment")),
+            }
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').ok_or_else(|| at("no value"))?;
+        let name_end = series.find('{').unwrap_or(series.len());
+        let name = &series[..name_end];
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+            || name.starts_with(|c: char| c.is_ascii_digit())
+        {
+            return Err(at("bad metric name"));
+        }
+        if name_end < series.len() && !series.ends_with('}') {
+            return Err(at("unclosed labels"));
+        }
+        let v: f64 = value.parse().map_err(|_| at("value is not a number"))?;
+        if out.insert(series.to_owned(), v).is_some() {
+            return Err(at("duplicate series"));
+        }
+    }
+    if !eof {
+        return Err("no # EOF line at the end".into());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;

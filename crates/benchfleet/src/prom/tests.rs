@@ -1,0 +1,333 @@
+use super::*;
+use benchfleet_model::NodeKind;
+
+fn value(text: &str, series: &str) -> f64 {
+    let parsed = parse_exposition(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    *parsed
+        .get(series)
+        .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+}
+
+fn started(node: usize) -> RunnerEvent {
+    RunnerEvent::NodeStarted {
+        node,
+        name: format!("n{node}"),
+        kind: NodeKind::Benchmark,
+    }
+}
+
+fn finished(node: usize, state: NodeState, runs: usize) -> RunnerEvent {
+    RunnerEvent::NodeFinished {
+        node,
+        name: format!("n{node}"),
+        state,
+        runs,
+        failure: None,
+    }
+}
+
+fn measured(ok: bool) -> RunnerEvent {
+    RunnerEvent::Measured {
+        node: 0,
+        iteration: 0,
+        planned: 1,
+        wall: Duration::from_millis(1),
+        ok,
+    }
+}
+
+#[test]
+fn events_drive_the_counters_and_node_gauges() {
+    // (events, expected series values)
+    let start = RunnerEvent::Started {
+        run_id: "01J00000000000000000000000".parse().unwrap(),
+        nodes: 4,
+    };
+    let cases: Vec<(Vec<RunnerEvent>, Vec<(&str, f64)>)> = vec![
+        (
+            vec![start.clone()],
+            vec![
+                ("benchfleet_queue_depth", 4.0),
+                ("benchfleet_running_jobs", 0.0),
+                ("benchfleet_nodes{state=\"queued\"}", 4.0),
+                ("benchfleet_suite_runs_started_total", 1.0),
+            ],
+        ),
+        (
+            vec![
+                start.clone(),
+                started(0),
+                started(1),
+                measured(true),
+                measured(false),
+            ],
+            vec![
+                ("benchfleet_queue_depth", 2.0),
+                ("benchfleet_running_jobs", 2.0),
+                ("benchfleet_runs_finished_total", 2.0),
+                ("benchfleet_runs_failed_total", 1.0),
+            ],
+        ),
+        (
+            vec![
+                start.clone(),
+                started(0),
+                finished(0, NodeState::Succeeded, 3),
+                started(1),
+                finished(1, NodeState::Failed, 2),
+                started(2),
+                finished(2, NodeState::Cached, 5),
+                RunnerEvent::NodeSkipped {
+                    node: 3,
+                    name: "n3".into(),
+                    because: "n1".into(),
+                },
+            ],
+            vec![
+                ("benchfleet_queue_depth", 0.0),
+                ("benchfleet_running_jobs", 0.0),
+                ("benchfleet_nodes{state=\"done\"}", 1.0),
+                ("benchfleet_nodes{state=\"failed\"}", 1.0),
+                ("benchfleet_nodes{state=\"cached\"}", 1.0),
+                ("benchfleet_nodes{state=\"skipped\"}", 1.0),
+                ("benchfleet_records_stored_total", 5.0),
+            ],
+        ),
+        (
+            // A retried node: failed, then started again and succeeded.
+            vec![
+                start,
+                started(0),
+                finished(0, NodeState::Failed, 0),
+                started(0),
+                finished(0, NodeState::Succeeded, 1),
+            ],
+            vec![
+                ("benchfleet_nodes{state=\"failed\"}", 0.0),
+                ("benchfleet_nodes{state=\"done\"}", 1.0),
+                ("benchfleet_queue_depth", 3.0),
+            ],
+        ),
+    ];
+    for (events, want) in cases {
+        let m = RunnerMetrics::new();
+        for e in &events {
+            m.apply(e);
+        }
+        let text = m.encode();
+        for (series, v) in want {
+            assert_eq!(value(&text, series), v, "{series} after {events:?}");
+        }
+    }
+}
+
+#[test]
+fn bench_and_load_updates_count_jobs() {
+    let m = RunnerMetrics::new();
+    m.run_started(2);
+    m.job_started(1);
+    m.job_started(2);
+    m.job_finished(true);
+    m.missed_start();
+    m.records_stored(1);
+    let text = m.encode();
+    for (series, v) in [
+        ("benchfleet_runs_started_total", 2.0),
+        ("benchfleet_runs_finished_total", 1.0),
+        ("benchfleet_running_jobs", 1.0),
+        ("benchfleet_missed_starts_total", 1.0),
+        ("benchfleet_records_stored_total", 1.0),
+    ] {
+        assert_eq!(value(&text, series), v, "{series}");
+    }
+}
+
+#[test]
+fn exposition_parser_rejects_malformed_text() {
+    for (text, needle) in [
+        ("x 1\n", "EOF"),
+        ("x one\n# EOF\n", "not a number"),
+        ("# EOF\nx 1\n", "after # EOF"),
+        ("x{a=\"b\" 1\n# EOF\n", "unclosed"),
+        ("x 1\nx 2\n# EOF\n", "duplicate"),
+        ("# hello\n# EOF\n", "unknown comment"),
+        ("9x 1\n# EOF\n", "bad metric name"),
+    ] {
+        let e = parse_exposition(text).unwrap_err();
+        assert!(e.contains(needle), "{text:?}: {e}");
+    }
+    assert_eq!(
+        parse_exposition("x{a=\"1\"} 2.5\n# EOF\n").unwrap().len(),
+        1
+    );
+}
+
+#[test]
+fn only_loopback_addresses_are_accepted() {
+    for (addr, ok) in [
+        ("127.0.0.1:9464", true),
+        ("127.0.0.1:0", true),
+        ("[::1]:9464", true),
+        ("0.0.0.0:9464", false),
+        ("192.168.1.10:9464", false),
+        ("[::]:9464", false),
+        ("localhost:9464", false),
+        ("9464", false),
+    ] {
+        assert_eq!(loopback_addr(addr).is_ok(), ok, "{addr}");
+    }
+    assert!(matches!(
+        loopback_addr("0.0.0.0:1"),
+        Err(PromError::NotLoopback { .. })
+    ));
+}
+
+#[test]
+fn http_responses_follow_the_request() {
+    let m = RunnerMetrics::new();
+    for (request, status, has_body) in [
+        ("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", "200 OK", true),
+        ("GET /metrics?x=1 HTTP/1.1\r\n\r\n", "200 OK", true),
+        ("HEAD /metrics HTTP/1.1\r\n\r\n", "200 OK", false),
+        ("GET /other HTTP/1.1\r\n\r\n", "404 Not Found", true),
+        (
+            "POST /metrics HTTP/1.1\r\n\r\n",
+            "405 Method Not Allowed",
+            true,
+        ),
+        ("", "405 Method Not Allowed", true),
+    ] {
+        let r = String::from_utf8(respond(request.as_bytes(), &m)).unwrap();
+        let (head, body) = r.split_once("\r\n\r\n").unwrap();
+        assert!(
+            head.starts_with(&format!("HTTP/1.1 {status}\r\n")),
+            "{request:?}: {head}"
+        );
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("Content-Length: "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(body.is_empty(), !has_body, "{request:?}");
+        if has_body {
+            assert_eq!(body.len(), len, "{request:?}");
+        }
+        if status == "200 OK" && has_body {
+            parse_exposition(body).unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counts_match_a_real_suite_run_and_are_served_and_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite_path = dir.path().join("s.toml");
+    std::fs::write(
+        &suite_path,
+        r#"
+[suite]
+name = "prom"
+[defaults]
+warmup = 0
+[[benchmark]]
+name = "ok"
+command = "true"
+runs = 3
+[[benchmark]]
+name = "bad"
+command = "false"
+runs = 2
+[[job]]
+name = "after-bad"
+command = "true"
+needs = ["bad"]
+"#,
+    )
+    .unwrap();
+    let suite = crate::suite::load(&suite_path, &dir.path().join("out")).unwrap();
+    let storage =
+        crate::open_storage(&crate::StorageSettings::embedded(dir.path().join("db"))).unwrap();
+    let metrics = Arc::new(RunnerMetrics::new());
+    let file = dir.path().join("metrics.prom");
+    let expo = start(
+        metrics.clone(),
+        &PromOptions {
+            file: Some(file.clone()),
+            listen: Some("127.0.0.1:0".parse().unwrap()),
+            interval: Duration::from_millis(50),
+        },
+    )
+    .await
+    .unwrap();
+    let addr = expo.local_addr().unwrap();
+
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let (fwd, mut forwarded) = tokio::sync::mpsc::unbounded_channel();
+    let teed = tee(rx, metrics.clone(), fwd);
+    let opts = crate::runner::RunOptions {
+        jobs: 1,
+        sample_interval: None,
+        use_cache: false,
+        ..Default::default()
+    };
+    let outcome = crate::runner::run_suite(&suite, &storage, &opts, tx)
+        .await
+        .unwrap();
+    teed.await.unwrap();
+    let mut n_forwarded = 0;
+    while forwarded.recv().await.is_some() {
+        n_forwarded += 1;
+    }
+    assert!(n_forwarded > 0, "events reach the progress display");
+
+    // Over loopback HTTP.
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = String::new();
+    conn.read_to_string(&mut response).await.unwrap();
+    let (head, served) = response.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
+
+    expo.finish().await.unwrap();
+    let written = std::fs::read_to_string(&file).unwrap();
+
+    let failed_runs = outcome
+        .records
+        .iter()
+        .filter(|r| !r.outcome.is_success())
+        .count();
+    let states = |s: NodeState| outcome.states.iter().filter(|(_, st)| *st == s).count() as f64;
+    for text in [served, written.as_str()] {
+        assert_eq!(
+            value(text, "benchfleet_runs_finished_total"),
+            outcome.records.len() as f64
+        );
+        assert_eq!(
+            value(text, "benchfleet_runs_failed_total"),
+            failed_runs as f64
+        );
+        assert_eq!(
+            value(text, "benchfleet_records_stored_total"),
+            outcome.records.len() as f64
+        );
+        assert_eq!(
+            value(text, "benchfleet_nodes{state=\"done\"}"),
+            states(NodeState::Succeeded)
+        );
+        assert_eq!(
+            value(text, "benchfleet_nodes{state=\"skipped\"}"),
+            states(NodeState::Skipped)
+        );
+        assert_eq!(value(text, "benchfleet_queue_depth"), 0.0);
+        assert_eq!(value(text, "benchfleet_running_jobs"), 0.0);
+        assert_eq!(value(text, "benchfleet_suite_runs_finished_total"), 1.0);
+    }
+    assert!(
+        failed_runs > 0 && states(NodeState::Skipped) == 1.0,
+        "{:?}",
+        outcome.states
+    );
+}
