@@ -1,8 +1,11 @@
 use std::fmt;
 use std::ops::Range;
 
+use std::pin::Pin;
+
 use async_trait::async_trait;
 use bytes::Bytes;
+use futures::{Stream, StreamExt as _};
 
 use crate::{ErrorKind, Result, StoreError};
 
@@ -120,6 +123,22 @@ impl Capability {
     };
 }
 
+/// The chunks of a blob written with [`BlobStore::put_stream`]. An `Err` item aborts the put:
+/// nothing is stored under the key.
+pub type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
+
+/// A [`ByteStream`] over chunks produced by an iterator (lazily: each chunk is made when the
+/// backend asks for it).
+pub fn byte_stream(
+    chunks: impl IntoIterator<Item = std::io::Result<Bytes>, IntoIter: Send + 'static>,
+) -> ByteStream {
+    Box::pin(futures::stream::iter(chunks))
+}
+
+/// How much the default [`BlobStore::put_stream`] buffers before refusing (512 MiB), for backends
+/// without a streaming put and without a smaller [`Capability::max_blob_size`].
+pub const STREAM_BUFFER_LIMIT: u64 = 512 * 1024 * 1024;
+
 /// A narrow, async store of immutable blobs.
 ///
 /// Implementations are plugins (`plugins/…`); callers usually go through
@@ -167,6 +186,48 @@ pub trait BlobStore: Send + Sync + fmt::Debug + 'static {
         Ok(all.slice(range.start as usize..range.end.min(len) as usize))
     }
 
+    /// Put-if-absent of a blob given as a stream of chunks, so large values (a captured output)
+    /// need not be held in memory whole. Contract: the blob appears under `key` only after the
+    /// stream has ended without error; if any item is an `Err`, nothing is stored and that error
+    /// is returned ([`ErrorKind::Other`], or `Transient` when the I/O error says so).
+    ///
+    /// The default collects the chunks into memory and calls [`BlobStore::put_if_absent`],
+    /// refusing ([`ErrorKind::Unsupported`]) as soon as the total passes
+    /// [`Capability::max_blob_size`] or [`STREAM_BUFFER_LIMIT`]. Backends that can write chunk by
+    /// chunk override it and return `true` from [`BlobStore::streams_puts`].
+    async fn put_stream(&self, key: &BlobKey, mut stream: ByteStream) -> Result<PutOutcome> {
+        let limit = self
+            .capability()
+            .max_blob_size
+            .unwrap_or(u64::MAX)
+            .min(STREAM_BUFFER_LIMIT);
+        let mut buf = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk =
+                chunk.map_err(|e| StoreError::io(self.name(), "put_stream", e).with_key(key))?;
+            if (buf.len() + chunk.len()) as u64 > limit {
+                return Err(StoreError::new(
+                    ErrorKind::Unsupported,
+                    self.name(),
+                    "put_stream",
+                    format!(
+                        "this backend buffers streamed puts in memory and the blob passed {limit} \
+                         bytes; store large outputs on a backend that streams (fs)"
+                    ),
+                )
+                .with_key(key));
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        self.put_if_absent(key, Bytes::from(buf)).await
+    }
+
+    /// Whether [`BlobStore::put_stream`] writes chunk by chunk with bounded memory (the default
+    /// buffers the whole blob).
+    fn streams_puts(&self) -> bool {
+        false
+    }
+
     /// Put-if-absent for a batch; one transaction where the backend supports it
     /// ([`Capability::batch_put`]). The default writes one by one.
     async fn put_many(&self, items: Vec<(BlobKey, Bytes)>) -> Result<Vec<PutOutcome>> {
@@ -206,6 +267,12 @@ impl<T: BlobStore + ?Sized> BlobStore for std::sync::Arc<T> {
     }
     async fn put_many(&self, items: Vec<(BlobKey, Bytes)>) -> Result<Vec<PutOutcome>> {
         (**self).put_many(items).await
+    }
+    async fn put_stream(&self, key: &BlobKey, stream: ByteStream) -> Result<PutOutcome> {
+        (**self).put_stream(key, stream).await
+    }
+    fn streams_puts(&self) -> bool {
+        (**self).streams_puts()
     }
 }
 

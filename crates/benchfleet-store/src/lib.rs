@@ -54,8 +54,12 @@ mod policy;
 mod storage;
 
 pub use batch::{BatchPolicy, BatchStats, BatchWriter};
-pub use blob::{BlobKey, BlobMeta, BlobStore, Capability, PutOutcome};
+pub use blob::{
+    BlobKey, BlobMeta, BlobStore, ByteStream, Capability, PutOutcome, STREAM_BUFFER_LIMIT,
+    byte_stream,
+};
 pub use catalog::{Catalog, RecordEntry, RecordQuery, RunFilter, Tier};
+pub use content::{OUTPUTS_NS, StreamedBlob, put_file, put_reader};
 pub use error::{ErrorKind, StoreError};
 pub use maintain::{
     GcReport, Problem, ProblemKind, StatusReport, TierStatus, VerifyReport, gc, status, verify,

@@ -124,6 +124,26 @@ impl Storage {
         Ok(entries)
     }
 
+    /// Stream a large output file into the hot tier ([`content::put_file`] under
+    /// [`OUTPUTS_NS`](crate::OUTPUTS_NS)), content-addressed, without holding it in memory; the
+    /// writer lease is held meanwhile. Use it for outputs over
+    /// [`TierPolicy::stream_threshold_bytes`].
+    pub async fn put_output_file(&self, path: &std::path::Path) -> Result<content::StreamedBlob> {
+        self.hold_lease().await?;
+        content::put_file(&*self.tiers.hot, content::OUTPUTS_NS, path).await
+    }
+
+    /// [`Storage::put_output_file`] for a reader (e.g. a child's stdout), spooled through a
+    /// temporary file in `spool_dir` ([`content::put_reader`]).
+    pub async fn put_output_reader<R: tokio::io::AsyncRead + Unpin + Send>(
+        &self,
+        reader: R,
+        spool_dir: &std::path::Path,
+    ) -> Result<content::StreamedBlob> {
+        self.hold_lease().await?;
+        content::put_reader(&*self.tiers.hot, content::OUTPUTS_NS, reader, spool_dir).await
+    }
+
     /// Read one record back, verified against its digest, from whichever tier holds it.
     pub async fn read_record(&self, entry: &RecordEntry) -> Result<RunRecord> {
         let bytes = self.read_bytes(entry).await?;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use benchfleet_model::Digest;
-use benchfleet_store::{BlobKey, BlobStore, ErrorKind, PutOutcome, content};
+use benchfleet_store::{BlobKey, BlobStore, ErrorKind, PutOutcome, byte_stream, content};
 
 use crate::{Harness, data, skip};
 
@@ -503,6 +503,104 @@ pub async fn large_blob_64_mib<H: Harness>(h: &H) {
         "{}: bytes streamed by range reads",
         store.name()
     );
+}
+
+/// A 64 MiB blob written with [`BlobStore::put_stream`] as 64 chunks of 1 MiB, each generated
+/// only when the backend asks for it, reads back intact (by 4 MiB range reads); a second
+/// streamed put of the key is `AlreadyExists` and changes nothing; a stream that fails midway
+/// stores nothing.
+pub async fn stream_put_64_mib<H: Harness>(h: &H) {
+    const CHUNKS: u64 = 64;
+    const CHUNK: usize = 1 << 20;
+    const SIZE: u64 = CHUNKS * CHUNK as u64;
+    let store = h.make().await;
+    if store.capability().max_blob_size.is_some_and(|m| m < SIZE) {
+        return skip(
+            "stream_put_64_mib",
+            store.name(),
+            "max_blob_size is below 64 MiB",
+        );
+    }
+    let chunks = |seed: u64| (0..CHUNKS).map(move |i| Ok(data::bytes(seed + i, CHUNK)));
+    let want = {
+        let mut hasher = Digest::hasher();
+        for c in chunks(1000) {
+            hasher.update(c.expect("generated"));
+        }
+        hasher.finish()
+    };
+    let k = key("stream/blob");
+    let name = store.name().to_owned();
+    assert_eq!(
+        store
+            .put_stream(&k, byte_stream(chunks(1000)))
+            .await
+            .unwrap_or_else(|e| panic!("{name}: streamed put of 64 MiB: {e}")),
+        PutOutcome::Created,
+        "{name}"
+    );
+    let read_back = || async {
+        let mut hasher = Digest::hasher();
+        let mut offset = 0u64;
+        loop {
+            let chunk = store
+                .get_range(&k, offset..offset + (4 << 20))
+                .await
+                .expect("range read");
+            if chunk.is_empty() {
+                break;
+            }
+            offset += chunk.len() as u64;
+            hasher.update(&chunk);
+        }
+        (offset, hasher.finish())
+    };
+    assert_eq!(
+        read_back().await,
+        (SIZE, want),
+        "{name}: streamed blob read back"
+    );
+    assert_eq!(
+        store
+            .put_stream(&k, byte_stream(chunks(2000).take(2)))
+            .await
+            .expect("second streamed put"),
+        PutOutcome::AlreadyExists,
+        "{name}"
+    );
+    assert_eq!(
+        read_back().await,
+        (SIZE, want),
+        "{name}: after a second put"
+    );
+
+    let broken = key("stream/broken");
+    let failing = chunks(3000)
+        .take(3)
+        .chain(std::iter::once(Err(std::io::Error::other(
+            "the source failed",
+        ))));
+    let err = store
+        .put_stream(&broken, byte_stream(failing))
+        .await
+        .expect_err("a failing stream must fail the put");
+    assert!(
+        err.to_string().contains("the source failed"),
+        "{name}: {err}"
+    );
+    assert_eq!(
+        store.head(&broken).await.expect("head"),
+        None,
+        "{name}: partial blob stored"
+    );
+    let listed: Vec<String> = store
+        .list("stream/")
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|m| m.key.to_string())
+        .collect();
+    assert_eq!(listed, ["stream/blob"], "{name}");
 }
 
 /// A byte flipped behind the store's back is caught by [`content::get`] as `Corrupt`.

@@ -9,11 +9,14 @@
 //! - [`blob_store_conformance!`] runs the [`blob`] behaviours: put/get/get-range (clamping and
 //!   out-of-range errors), head, list-prefix (sorted, exact prefix), idempotent delete,
 //!   idempotent put-if-absent, `put_many`, concurrent writers of one key and of many keys, a
-//!   64 MiB blob written and read back whole and as a stream of range reads, a corrupted byte
+//!   64 MiB blob written and read back whole and as a stream of range reads, a 64 MiB blob
+//!   written as a stream of chunks ([`put_stream`](benchfleet_store::BlobStore::put_stream); a
+//!   failing stream stores nothing), a corrupted byte
 //!   detected by [`content::get`](benchfleet_store::content::get), hostile keys and prefixes.
 //! - [`catalog_conformance!`] runs the [`catalog`] behaviours: batch insert and query by run,
 //!   suite, name, tier and time range in the documented order, idempotent re-insert, `put_run`
-//!   upsert, `find_runs` newest first with filters and limit.
+//!   upsert, `find_runs` newest first with filters and limit, `move_records` (the commit point
+//!   of tier migration) atomic and idempotent.
 //!
 //! - [`server`] is for plugins tested against a real server: where it is (`BENCHFLEET_TEST_*`, set
 //!   by `cargo xtask test`; skip locally, fail in CI when unset) and names that keep tests apart.
@@ -92,6 +95,7 @@ macro_rules! blob_store_conformance {
                 concurrent_writers_same_key,
                 concurrent_writers_different_keys,
                 large_blob_64_mib,
+                stream_put_64_mib,
                 corrupted_byte_detected,
                 invalid_keys_refused,
             ]
@@ -113,6 +117,7 @@ macro_rules! catalog_conformance {
                 insert_records_is_idempotent,
                 put_run_upserts,
                 find_runs_newest_first_with_filters,
+                move_records_is_atomic_and_idempotent,
             ]
         );
     };

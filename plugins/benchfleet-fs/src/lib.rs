@@ -42,7 +42,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use benchfleet_store::{
-    BlobKey, BlobMeta, BlobStore, Capability, ErrorKind, PutOutcome, Result, StoreError,
+    BlobKey, BlobMeta, BlobStore, ByteStream, Capability, ErrorKind, PutOutcome, Result, StoreError,
 };
 
 /// How an [`FsStore`] makes writes durable.
@@ -560,6 +560,60 @@ impl BlobStore for FsStore {
             })
     }
 
+    /// Chunk by chunk into a temporary file (memory: one chunk), then fdatasync, the atomic
+    /// no-replace publish and the directory fsync of [`BlobStore::put_if_absent`]. If the stream
+    /// fails, the temporary file is removed and nothing is stored.
+    async fn put_stream(&self, key: &BlobKey, mut stream: ByteStream) -> Result<PutOutcome> {
+        use futures::StreamExt as _;
+        let path = self.path_of(key)?;
+        let p = path.clone();
+        let staged = self
+            .blocking("put_stream", Some(key), move |inner| {
+                write_temp(inner, &p, &[], inner.options.fsync, false)
+            })
+            .await?;
+        let Some(tmp) = staged else {
+            return Ok(PutOutcome::AlreadyExists);
+        };
+        let tmp = Arc::new(tmp);
+        while let Some(chunk) = stream.next().await {
+            let chunk =
+                chunk.map_err(|e| StoreError::io(self.name(), "put_stream", e).with_key(key))?;
+            let t = tmp.clone();
+            self.blocking("put_stream", Some(key), move |_| {
+                OpenOptions::new()
+                    .append(true)
+                    .open(&t.path)?
+                    .write_all(&chunk)
+            })
+            .await?;
+        }
+        let tmp = Arc::into_inner(tmp).ok_or_else(|| {
+            StoreError::new(
+                ErrorKind::Other,
+                self.name(),
+                "put_stream",
+                "temporary file still shared",
+            )
+            .with_key(key)
+        })?;
+        self.blocking("put_stream", Some(key), move |inner| {
+            if inner.options.fsync {
+                File::open(&tmp.path)?.sync_data()?;
+            }
+            let outcome = publish(inner, tmp, &path)?;
+            if outcome == PutOutcome::Created && inner.options.fsync {
+                fsync_dir(path.parent().unwrap_or(&inner.root))?;
+            }
+            Ok(outcome)
+        })
+        .await
+    }
+
+    fn streams_puts(&self) -> bool {
+        true
+    }
+
     async fn get(&self, key: &BlobKey) -> Result<Bytes> {
         let path = self.path_of(key)?;
         let res = self
@@ -821,6 +875,50 @@ mod tests {
             all_names(dir.path(), &mut names);
             assert_eq!(names.len(), 4, "link_only={link_only}: {names:?}"); // p q r s
         }
+    }
+
+    /// A streamed put goes to disk chunk by chunk: while the stream is still open, the bytes
+    /// already handed over are in the temporary file, not held in memory; nothing is visible
+    /// under the key until the stream ends.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_streamed_put_is_on_disk_before_the_stream_ends() {
+        const MIB: usize = 1 << 20;
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::open(dir.path()).unwrap();
+        let k = key("big/out");
+        // Capacity 1: once chunk n+2 is accepted, the store has taken chunk n+1, so it has
+        // finished writing chunk n.
+        let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(1);
+        let stream = futures::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        });
+        let put = tokio::spawn({
+            let (store, k) = (store.clone(), k.clone());
+            async move { store.put_stream(&k, Box::pin(stream)).await }
+        });
+        for i in 0..42u8 {
+            tx.send(Ok(Bytes::from(vec![i; MIB]))).await.unwrap();
+        }
+        let on_disk: u64 = fs::read_dir(dir.path().join("big"))
+            .unwrap()
+            .map(|e| e.unwrap())
+            .filter(|e| e.file_name().to_string_lossy().contains("~tmp"))
+            .map(|e| e.metadata().unwrap().len())
+            .sum();
+        assert!(
+            on_disk >= 40 * MIB as u64,
+            "{on_disk} bytes in the temporary file"
+        );
+        assert_eq!(store.head(&k).await.unwrap(), None);
+        drop(tx);
+        assert_eq!(put.await.unwrap().unwrap(), PutOutcome::Created);
+        let got = store.get(&k).await.unwrap();
+        assert_eq!(got.len(), 42 * MIB);
+        assert!(
+            got.chunks(MIB)
+                .enumerate()
+                .all(|(i, c)| c.iter().all(|&b| b == i as u8))
+        );
     }
 
     #[tokio::test]
