@@ -6,6 +6,8 @@ mod support;
 mod analyze;
 mod bench;
 mod failures;
+mod load;
+mod metrics;
 mod run;
 mod sched;
 mod tier;

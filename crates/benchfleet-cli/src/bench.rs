@@ -157,6 +157,9 @@ pub struct BenchArgs {
     /// Label stored with the run, e.g. `--tag branch=main` (repeatable).
     #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = parse_tag)]
     pub tags: Vec<(String, String)>,
+
+    #[command(flatten)]
+    pub metrics: crate::load::MetricsArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -420,14 +423,16 @@ pub async fn bench(root: &Path, storage: StorageSettings, args: BenchArgs) -> Re
             return Ok(exit::USAGE);
         }
     };
-    let settings = match settings(&args) {
+    let mut settings = match settings(&args) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
             return Ok(exit::USAGE);
         }
     };
-    let storage = benchfleet::open_storage(&storage)?;
+    let storage = benchfleet::open_storage(&storage).await?;
+    let expo = crate::load::start_metrics(&args.metrics).await?;
+    settings.metrics = expo.as_ref().map(|e| e.metrics().clone());
 
     let kill = settings.kill.clone();
     let grace = settings.grace;
@@ -459,6 +464,9 @@ pub async fn bench(root: &Path, storage: StorageSettings, args: BenchArgs) -> Re
         }
         Err(e) => return Err(e).context("benchmark failed"),
     };
+    if let Some(e) = expo {
+        e.finish().await?;
+    }
 
     let results = ordered_results(&outcome, &commands);
     if !results.is_empty() {

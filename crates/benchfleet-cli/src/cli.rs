@@ -30,6 +30,9 @@ pub enum Command {
     Run(RunArgs),
     /// Benchmark commands ad hoc, with hyperfine's flags (interleaved, stored like suite results).
     Bench(Box<crate::bench::BenchArgs>),
+    /// Throughput benchmark: run a command under a load profile (soak, stress, spike); ops/s and
+    /// latency percentiles per step and per time window.
+    Load(Box<crate::load::LoadArgs>),
     /// Show a suite's DAG without running it: critical path, width, speedup, what fits this host.
     Plan(crate::plan::PlanArgs),
     /// List stored runs, newest first.
@@ -94,6 +97,9 @@ pub struct RunArgs {
     /// Progress display.
     #[arg(long, value_enum)]
     pub progress: Option<ProgressArg>,
+
+    #[command(flatten)]
+    pub metrics: crate::load::MetricsArgs,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

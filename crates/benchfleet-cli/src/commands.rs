@@ -33,6 +33,11 @@ pub async fn dispatch(cli: Cli) -> Result<u8> {
             let root = benchfleet_config::resolve_in(&cwd, &loaded.config.storage.root);
             crate::bench::bench(&root, storage_settings(&cwd, &loaded.config), *args).await
         }
+        Command::Load(args) => {
+            let loaded = load_config(&cwd, cli.config.clone(), Vec::new())?;
+            let root = benchfleet_config::resolve_in(&cwd, &loaded.config.storage.root);
+            crate::load::load(&root, storage_settings(&cwd, &loaded.config), *args).await
+        }
         Command::History(args) if args.benchmark.is_some() => {
             let loaded = load_config(&cwd, cli.config.clone(), Vec::new())?;
             crate::analyze::benchmark_history(&cwd, &loaded.config, args).await
@@ -234,9 +239,14 @@ async fn run(cwd: &Path, config: &Config, args: RunArgs) -> Result<u8> {
 
     let mode = Mode::choose(config.output.progress, std::io::stderr().is_terminal());
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let expo = crate::load::start_metrics(&args.metrics).await?;
+    let (tx, rx) = crate::load::tee_events(expo.as_ref(), tx, rx);
     let display = tokio::spawn(progress::render(rx, mode, suite.nodes.len()));
     let outcome = runner::run_suite(&suite, &storage, &opts, tx).await;
     let _ = display.await;
+    if let Some(e) = expo {
+        e.finish().await?;
+    }
     let outcome = outcome?;
 
     let results = report::group_records(&outcome.records);

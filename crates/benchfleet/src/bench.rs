@@ -375,6 +375,8 @@ pub struct BenchSettings {
     /// Stops measuring (Ctrl-C); running processes get `grace` then are killed.
     pub kill: Kill,
     pub grace: Duration,
+    /// Runner metrics to update (runs started/finished/failed, running jobs, records stored).
+    pub metrics: Option<std::sync::Arc<crate::prom::RunnerMetrics>>,
 }
 
 impl Default for BenchSettings {
@@ -397,6 +399,7 @@ impl Default for BenchSettings {
             tags: BTreeMap::new(),
             kill: Kill::new(),
             grace: Duration::from_secs(2),
+            metrics: None,
         }
     }
 }
@@ -546,6 +549,10 @@ impl Overlap {
         s.1 += 1;
         (busy, s.1)
     }
+    /// Runs in flight now.
+    fn running(&self) -> u32 {
+        self.state.lock().expect("overlap lock").0
+    }
     fn end(&self, started: (bool, u64)) -> bool {
         let mut s = self.state.lock().expect("overlap lock");
         s.0 -= 1;
@@ -598,8 +605,15 @@ impl Loop<'_> {
         }
         let started_at = host::now();
         let token = overlap.start();
+        let metrics = self.settings.metrics.as_deref();
+        if let Some(m) = metrics {
+            m.job_started(overlap.running());
+        }
         let mut r = benchfleet_metrics::run_cancellable(spec, &self.settings.kill);
         let concurrent = overlap.end(token);
+        if let Some(m) = metrics {
+            m.job_finished(r.outcome.is_success());
+        }
         if let Some(o) = &self.overhead {
             r.measurement = benchfleet_metrics::subtract_overhead(&r.measurement, o);
         }
@@ -1038,6 +1052,9 @@ pub async fn run_bench(
     tags.insert(TAG_SEED.into(), settings.seed.to_string());
     let mut run = new_run(run_id.clone(), BENCH_SOURCE, tags);
     storage.catalog.put_run(&run).await?;
+    if let Some(m) = &settings.metrics {
+        m.run_started(commands.len());
+    }
 
     let overhead = match shell {
         Some(sh) => {
@@ -1118,6 +1135,9 @@ pub async fn run_bench(
     }
     if !records.is_empty() {
         storage.write_records(&records).await?;
+        if let Some(m) = &settings.metrics {
+            m.records_stored(records.len());
+        }
     }
 
     if let Some(s) = &series {
@@ -1166,6 +1186,9 @@ pub async fn run_bench(
     run.finished_at = Some(host::now());
     run.status = crate::runner::final_status(settings.kill.is_killed(), any_failed);
     storage.catalog.put_run(&run).await?;
+    if let Some(m) = &settings.metrics {
+        m.run_finished(!any_failed);
+    }
     Ok(BenchOutcome {
         run,
         records,

@@ -142,6 +142,8 @@ struct Job {
     seq: u64,
     step: usize,
     intended: Duration,
+    /// Runs in flight when it was dispatched, itself included.
+    in_flight: u32,
 }
 
 /// How long a waiting dispatcher sleeps at most before looking at the kill flag again.
@@ -175,7 +177,6 @@ pub fn execute(
                         Err(_) => break,
                     };
                     let Ok(job) = job else { break };
-                    let in_flight = slots.lock().map_or(1, |s| s.in_flight);
                     let started_at = host::now();
                     let start = since(Instant::now());
                     let result = benchfleet_metrics::run_cancellable(spec, kill);
@@ -191,7 +192,7 @@ pub fn execute(
                         start,
                         end,
                         started_at,
-                        in_flight,
+                        in_flight: job.in_flight,
                         result,
                     })));
                 }
@@ -203,30 +204,28 @@ pub fn execute(
         }
 
         let mut seq = 0u64;
-        // Take a slot for `step` before `deadline` (None: wait as long as the step lasts).
-        let take = |concurrency: u32, deadline: Instant| -> bool {
-            let Ok(mut s) = slots.lock() else {
-                return false;
-            };
+        // Take one of `concurrency` slots before `deadline`; the runs then in flight.
+        let take = |concurrency: u32, deadline: Instant| -> Option<u32> {
+            let mut s = slots.lock().ok()?;
             loop {
                 if kill.is_killed() {
-                    return false;
+                    return None;
                 }
                 if s.in_flight < concurrency {
                     s.in_flight += 1;
                     events(LoadEvent::Started {
                         in_flight: s.in_flight,
                     });
-                    return true;
+                    return Some(s.in_flight);
                 }
                 let now = Instant::now();
                 if now >= deadline {
-                    return false;
+                    return None;
                 }
-                match freed.wait_timeout(s, (deadline - now).min(KILL_POLL)) {
-                    Ok((guard, _)) => s = guard,
-                    Err(_) => return false,
-                }
+                s = freed
+                    .wait_timeout(s, (deadline - now).min(KILL_POLL))
+                    .ok()?
+                    .0;
             }
         };
         if profile.open_loop() {
@@ -242,11 +241,12 @@ pub fn execute(
                     std::thread::sleep(left.min(KILL_POLL));
                 }
                 let concurrency = profile.steps[token.step].concurrency;
-                if take(concurrency, t0 + token.deadline) {
+                if let Some(in_flight) = take(concurrency, t0 + token.deadline) {
                     let job = Job {
                         seq,
                         step: token.step,
                         intended: token.at,
+                        in_flight,
                     };
                     seq += 1;
                     if tx.send(job).is_err() {
@@ -268,11 +268,12 @@ pub fn execute(
                 let Some(step) = profile.step_at(now) else {
                     break;
                 };
-                if take(step.concurrency, t0 + step.end()) {
+                if let Some(in_flight) = take(step.concurrency, t0 + step.end()) {
                     let job = Job {
                         seq,
                         step: step.index,
                         intended: since(Instant::now()),
+                        in_flight,
                     };
                     seq += 1;
                     if tx.send(job).is_err() {
