@@ -9,7 +9,7 @@ mod generator;
 
 use std::hint::black_box;
 
-use benchfleet_sched::{Options, Readiness, TaskOutcome, run};
+use benchfleet_sched::{Options, Placement, Readiness, TaskOutcome, run};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use generator::random_dag;
 
@@ -89,13 +89,37 @@ fn overhead(c: &mut Criterion) {
                 assert!(s.all_succeeded());
             })
         });
-        // Yields once: the first poll is Pending, so every attempt is spawned on the runtime.
+        // Yields once: the first poll is Pending, so every attempt is polled again later (by the
+        // scheduler's task: Placement::Local, the default).
         g.bench_function(format!("sched_dag_yield_j{concurrency}"), |b| {
             b.iter(|| {
                 let s = rt
                     .block_on(run(
                         &dag,
                         &options,
+                        |_, _| async {
+                            tokio::task::yield_now().await;
+                            TaskOutcome::Succeeded
+                        },
+                        |e| {
+                            black_box(e);
+                        },
+                    ))
+                    .unwrap();
+                assert!(s.all_succeeded());
+            })
+        });
+        // The same, with every pending attempt `tokio::spawn`ed (Placement::Spawned).
+        let spawned = Options {
+            placement: Placement::Spawned,
+            ..options.clone()
+        };
+        g.bench_function(format!("sched_dag_yield_spawned_j{concurrency}"), |b| {
+            b.iter(|| {
+                let s = rt
+                    .block_on(run(
+                        &dag,
+                        &spawned,
                         |_, _| async {
                             tokio::task::yield_now().await;
                             TaskOutcome::Succeeded

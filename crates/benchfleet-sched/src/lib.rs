@@ -25,10 +25,11 @@
 //!
 //! Execution model: `exec` is called on the scheduler's task and the returned future is polled
 //! once right there. An attempt that is ready at its first poll (a cache hit, an in-process no-op)
-//! completes without being spawned; any other is `tokio::spawn`ed and continues on the runtime's
-//! workers, so attempts run in parallel on a multi-threaded runtime. Keep the first poll short:
-//! put blocking work behind `spawn_blocking`. Dropping the future returned by [`run`] aborts the
-//! spawned attempts (dropping their futures).
+//! completes at once. Any other goes on where [`Options::placement`] says: by default
+//! ([`Placement::Local`]) it is polled by the scheduler's own task, so a completion costs no
+//! cross-thread wake-up; with [`Placement::Spawned`] it is `tokio::spawn`ed and runs in parallel
+//! on the runtime's workers. Either way keep `poll` short: put blocking or CPU-heavy work behind
+//! `spawn_blocking`. Dropping the future returned by [`run`] drops (aborts) the running attempts.
 //!
 //! [`Readiness`] is the synchronous core (in-degree counters + priority queue) for callers who
 //! drive their own loop; [`Plan`] analyses a DAG without running it; [`Resources`] has the named
@@ -80,5 +81,7 @@ pub use resources::{
     DEFAULT_RESERVE_CPU, DEFAULT_RESERVE_MEM, PROFILES, ResourceError, Resources, fits_replicas,
     parse_meminfo_total, replicas_per_profile,
 };
-pub use run::{Counts, Event, NodeState, Options, RunSummary, SchedError, StopReason, run};
+pub use run::{
+    Counts, Event, NodeState, Options, Placement, RunSummary, SchedError, StopReason, run,
+};
 pub use task::{RetryPolicy, Task, TaskCtx, TaskOutcome};

@@ -28,6 +28,22 @@ pub struct Options {
     pub budget: Option<Resources>,
     /// Cancelling it stops admission; running tasks see it in [`TaskCtx::cancel`] and are awaited.
     pub cancel: CancelToken,
+    /// Where attempts are polled after their first poll (default [`Placement::Local`]).
+    pub placement: Placement,
+}
+
+/// Where an attempt that is not ready at its first poll goes on running.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Placement {
+    /// Polled by the scheduler's own task, like `FuturesUnordered`/`buffer_unordered`: the
+    /// cheapest hand-off (a completion wakes only the scheduler, on its own thread). Attempts
+    /// share one task, so an attempt must not block or compute for long in `poll`: put blocking
+    /// or CPU-heavy work behind `spawn_blocking` (as a process runner does anyway).
+    #[default]
+    Local,
+    /// Each attempt is `tokio::spawn`ed: attempts that compute in `poll` run in parallel on a
+    /// multi-threaded runtime, at the price of a cross-thread wake-up per completion.
+    Spawned,
 }
 
 impl Default for Options {
@@ -37,6 +53,7 @@ impl Default for Options {
             keep_going: true,
             budget: None,
             cancel: CancelToken::new(),
+            placement: Placement::default(),
         }
     }
 }
@@ -296,7 +313,7 @@ where
         messages: Vec::new(),
         stopped: None,
         finished: 0,
-        running: InFlight::new(),
+        running: InFlight::new(options.placement),
         used: Resources::ZERO,
         deferred: Vec::new(),
         delayed: Vec::new(),
@@ -367,7 +384,7 @@ enum Admitted {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Started {
     Inline,
-    Spawned,
+    Pending,
 }
 
 /// What woke the loop.
@@ -479,8 +496,8 @@ where
     }
 
     /// Starts one attempt. Its first poll happens here, inline: an attempt that is ready at once
-    /// (a cache hit, an in-process no-op) completes without a spawn; otherwise it is spawned on
-    /// the runtime (and polled again there, with the task's own waker).
+    /// (a cache hit, an in-process no-op) completes right away; otherwise it joins the running set
+    /// and is polled again where [`Options::placement`] says, with a real waker.
     fn start(&mut self, node: NodeId, needs: Resources) -> Started {
         let i = node.index();
         self.attempts[i] += 1;
@@ -509,8 +526,8 @@ where
                 Started::Inline
             }
             Poll::Pending => {
-                self.running.spawn(attempt);
-                Started::Spawned
+                self.running.push(attempt);
+                Started::Pending
             }
         }
     }

@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use benchfleet_sched::{
-    Dag, Event, NodeId, NodeState, Options, Plan, Resources, RetryPolicy, SchedError, run,
+    Dag, Event, NodeId, NodeState, Options, Placement, Plan, Resources, RetryPolicy, SchedError,
+    run,
 };
 use common::{Job, Step, paused_runtime, perform, threaded_runtime};
 use proptest::prelude::*;
@@ -55,6 +56,7 @@ struct Case {
     budget: Option<(u64, u64)>,
     threaded: bool,
     jitter: f64,
+    placement: Placement,
 }
 
 fn case() -> impl Strategy<Value = Case> {
@@ -64,14 +66,18 @@ fn case() -> impl Strategy<Value = Case> {
         prop::option::of((4u64..10, 4u64..10)),
         any::<bool>(),
         0.0f64..=1.0,
+        prop_oneof![Just(Placement::Local), Just(Placement::Spawned)],
     )
-        .prop_map(|(nodes, concurrency, budget, threaded, jitter)| Case {
-            nodes,
-            concurrency,
-            budget,
-            threaded,
-            jitter,
-        })
+        .prop_map(
+            |(nodes, concurrency, budget, threaded, jitter, placement)| Case {
+                nodes,
+                concurrency,
+                budget,
+                threaded,
+                jitter,
+                placement,
+            },
+        )
 }
 
 const BASE: Duration = Duration::from_millis(40);
@@ -190,6 +196,7 @@ fn check(case: Case) -> Result<(), TestCaseError> {
     let options = Options {
         concurrency: case.concurrency,
         budget: case.budget.map(|(c, m)| Resources::new(c, m)),
+        placement: case.placement,
         ..Options::default()
     };
     let rt = if case.threaded {

@@ -287,6 +287,9 @@ pub async fn run_suite(
         keep_going: opts.keep_going,
         budget: opts.budget,
         cancel: opts.cancel.clone(),
+        // Nodes wait on processes (on the blocking pool) and storage: polling them on the
+        // scheduler's task saves a cross-thread wake-up per node.
+        placement: benchfleet_sched::Placement::Local,
     };
     let exec = |ctx: TaskCtx, task: &NodeTaskHandle| {
         let node = task.0.clone();
