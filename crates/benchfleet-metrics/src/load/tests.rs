@@ -49,7 +49,10 @@ fn soak(duration: u64, concurrency: u32, rate: Option<f64>) -> LoadProfile {
 }
 
 /// `(t in ms, expected (step, concurrency, rate))` for every case.
-fn check_at(p: &LoadProfile, cases: &[(u64, Option<(usize, u32, Option<f64>)>)]) {
+/// (step index, concurrency, rate) in force.
+type InForce = Option<(usize, u32, Option<f64>)>;
+
+fn check_at(p: &LoadProfile, cases: &[(u64, InForce)]) {
     for &(t, want) in cases {
         let got = p.step_at(ms(t)).map(|s| (s.index, s.concurrency, s.rate));
         assert_eq!(got, want, "{:?} at {t} ms", p.kind);

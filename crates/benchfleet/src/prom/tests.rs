@@ -43,7 +43,8 @@ fn events_drive_the_counters_and_node_gauges() {
         run_id: "01J00000000000000000000000".parse().unwrap(),
         nodes: 4,
     };
-    let cases: Vec<(Vec<RunnerEvent>, Vec<(&str, f64)>)> = vec![
+    type Case = (Vec<RunnerEvent>, Vec<(&'static str, f64)>);
+    let cases: Vec<Case> = vec![
         (
             vec![start.clone()],
             vec![
