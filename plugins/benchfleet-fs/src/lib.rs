@@ -5,16 +5,23 @@
 //!   sharded in two levels by [`benchfleet_store::content::key_for`] (`records/ab/cd/abcd…`), so
 //!   no directory grows unboundedly.
 //! - **Atomic, durable put-if-absent.** The bytes go to a temporary file in the target's
-//!   directory (created with `O_EXCL`), which is fsynced and then *hard-linked* to the final name.
-//!   `link(2)` fails if the name exists, so of concurrent writers of one key exactly one creates
-//!   it and the others get [`PutOutcome::AlreadyExists`]; nobody ever sees a partial blob. The
-//!   directory is fsynced before success is reported (and so is each directory this store
-//!   created on the way). Temporary names contain `~`, which no key can, so `list` never
-//!   reports them.
+//!   directory (created with `O_EXCL`), which is fdatasynced and then given its final name with
+//!   `renameat2(RENAME_NOREPLACE)` (one syscall; where the file system refuses it, `link(2)` and
+//!   an unlink of the temporary name). Both fail if the name exists, so of concurrent writers of
+//!   one key exactly one creates it and the others get [`PutOutcome::AlreadyExists`]; nobody
+//!   ever sees a partial blob. The directory is fsynced before success is reported (and so is
+//!   each directory this store created on the way). Temporary names contain `~`, which no key
+//!   can, so `list` never reports them.
+//! - **Batches** (`put_many`, what the runner's batch writer uses) make the same guarantee with
+//!   two `syncfs(2)` flushes per batch instead of one fsync per blob: all temporary files are
+//!   written, one flush makes their data durable, they are published, a second flush makes the
+//!   names durable. See `put_batch` for why that is as crash-safe. Off Linux, per-file fsyncs.
+//! - **Streaming puts** (`put_stream`) write chunk by chunk into the temporary file.
 //! - **Defence in depth.** Keys are validated by [`BlobKey`]; [`resolve`] re-checks lexically
 //!   that the resulting path stays inside the root and refuses otherwise
 //!   ([`ErrorKind::InvalidKey`]). `list` never follows symbolic links.
-//! - All blocking I/O runs on tokio's blocking pool.
+//! - Blocking I/O runs in place on a multi-thread tokio runtime (`block_in_place`, which hands
+//!   the worker's other tasks to another thread) and on the blocking pool otherwise.
 //!
 //! **Architecture invariant:** depends on `benchfleet-store` and `benchfleet-model` only inside
 //! the workspace; it knows nothing of catalogs, tiers or the CLI.
@@ -410,6 +417,11 @@ fn put_file(inner: &Inner, path: &Path, bytes: &[u8]) -> io::Result<PutOutcome> 
 /// absent or complete, never partial; only temporary files can be lost or left (they are not
 /// keys: `list` skips them). Nothing is reported written before step 4. Off Linux, step 2 is an
 /// fdatasync per file and step 4 an fsync per touched directory.
+///
+/// Costs to know: `syncfs` flushes every dirty page of the whole file system, other programs'
+/// included, so on a file system busy with other writers one flush takes longer (it is still
+/// two flushes per batch instead of one per blob). Linux before 5.8 does not report write-back
+/// errors from `syncfs`; there a failing disk could go unnoticed until `tier verify`.
 fn put_batch(
     inner: &Inner,
     items: &[(BlobKey, Bytes)],

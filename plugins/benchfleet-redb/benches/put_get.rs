@@ -1,6 +1,7 @@
 //! Issue 5, benchmark 1 for redb: 1 KiB record put and get throughput through `RedbStore`,
 //! unbatched and batched, next to raw redb transactions with the same durability (every commit
-//! fsynced), in the same run. Run: `cargo bench -p benchfleet-redb --bench put_get`.
+//! fsynced), in the same run. Single raw gets are measured twice: called directly, and from
+//! async code through `block_on` exactly as the plugin's get is called. Run: `cargo bench -p benchfleet-redb --bench put_get`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -106,6 +107,17 @@ fn bench(c: &mut Criterion) {
             let t = txn.open_table(RAW).unwrap();
             let v = t.get(pick().as_str()).unwrap().unwrap();
             Bytes::copy_from_slice(v.value())
+        })
+    });
+    // The same raw read, called from async code the way the plugin is (`block_on` of a future).
+    g.bench_function(BenchmarkId::new("raw", "unbatched_from_async"), |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let txn = raw.begin_read().unwrap();
+                let t = txn.open_table(RAW).unwrap();
+                let v = t.get(pick().as_str()).unwrap().unwrap();
+                Bytes::copy_from_slice(v.value())
+            })
         })
     });
     g.bench_function(BenchmarkId::new("plugin", "unbatched"), |b| {
