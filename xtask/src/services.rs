@@ -14,6 +14,9 @@
 //! [`Services::apply`] sets these same variables on the `cargo test` command, which is how the
 //! tests find the servers (`BENCHFLEET_TEST_S3_SERVER_BIN` also names the server binary, so a
 //! test can start its own instance, e.g. with `--fail-first N` for fault injection).
+//! For a cluster it started, it also sets `BENCHFLEET_TEST_PG_CTL` and `BENCHFLEET_TEST_PG_DATA`,
+//! so that a test can restart the server in the middle of a suite (the log stays in the data
+//! directory's parent, `postgres.log`).
 
 use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, TcpListener};
@@ -32,6 +35,11 @@ pub const ENV_S3_ACCESS_KEY: &str = "BENCHFLEET_TEST_S3_ACCESS_KEY";
 pub const ENV_S3_SECRET_KEY: &str = "BENCHFLEET_TEST_S3_SECRET_KEY";
 pub const ENV_S3_REGION: &str = "BENCHFLEET_TEST_S3_REGION";
 pub const ENV_S3_SERVER_BIN: &str = "BENCHFLEET_TEST_S3_SERVER_BIN";
+/// The throwaway cluster's `pg_ctl` and data directory, so that a test can restart the server
+/// (`pg_ctl restart -m fast`, run as the data directory's owner). Only set for a cluster this run
+/// started.
+pub const ENV_PG_CTL: &str = "BENCHFLEET_TEST_PG_CTL";
+pub const ENV_PG_DATA: &str = "BENCHFLEET_TEST_PG_DATA";
 
 /// An S3-compatible endpoint the tests may use.
 #[derive(Clone)]
@@ -60,6 +68,8 @@ pub struct Services {
     pub s3: Option<S3Endpoint>,
     /// The S3 test server binary, when this run built it.
     pub s3_server_bin: Option<PathBuf>,
+    /// `pg_ctl` and the data directory of the cluster this run started.
+    pub pg_ctl: Option<(PathBuf, PathBuf)>,
 }
 
 impl Services {
@@ -77,6 +87,9 @@ impl Services {
         }
         if let Some(bin) = &self.s3_server_bin {
             cmd.env(ENV_S3_SERVER_BIN, bin);
+        }
+        if let Some((pg_ctl, data)) = &self.pg_ctl {
+            cmd.env(ENV_PG_CTL, pg_ctl).env(ENV_PG_DATA, data);
         }
     }
 }
@@ -118,6 +131,7 @@ pub fn start() -> Result<(Services, Guard)> {
                 let pg = PgCluster::start(&bin).context("starting a throwaway PostgreSQL")?;
                 eprintln!("services: PostgreSQL {} ({})", pg.url, bin.display());
                 services.postgres_url = Some(pg.url.clone());
+                services.pg_ctl = Some((pg.bin.join("pg_ctl"), pg.dir.path().join("data")));
                 guard.postgres = Some(pg);
             }
             None if ci() => bail!(

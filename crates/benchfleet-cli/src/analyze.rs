@@ -56,8 +56,8 @@ fn is_user_input(e: &anyhow::Error) -> bool {
     })
 }
 
-fn open(cwd: &Path, config: &Config) -> Result<Storage> {
-    Ok(benchfleet::open_storage(&storage_settings(cwd, config))?)
+async fn open(cwd: &Path, config: &Config) -> Result<Storage> {
+    Ok(benchfleet::open_storage(&storage_settings(cwd, config)).await?)
 }
 
 fn write_output(path: Option<&Path>, text: &str) -> Result<()> {
@@ -141,7 +141,7 @@ async fn compare_inner(cwd: &Path, config: &Config, args: CompareArgs) -> Result
     let needs_storage = !benchfleet::compare::is_file(&args.baseline)
         || !benchfleet::compare::is_file(&args.candidate);
     let storage = if needs_storage {
-        Some(open(cwd, config)?)
+        Some(open(cwd, config).await?)
     } else {
         None
     };
@@ -207,7 +207,7 @@ async fn benchmark_history_inner(cwd: &Path, config: &Config, args: HistoryArgs)
         .unwrap_or("wall")
         .parse()
         .map_err(Usage)?;
-    let storage = open(cwd, config)?;
+    let storage = open(cwd, config).await?;
     let q = HistoryQuery {
         suite: args.suite.clone(),
         ..HistoryQuery::new(name.clone(), metric)
@@ -322,7 +322,7 @@ async fn histories(
 
 async fn report_inner(cwd: &Path, config: &Config, args: ReportArgs) -> Result<u8> {
     let metric: Metric = args.metric.parse().map_err(Usage)?;
-    let storage = open(cwd, config)?;
+    let storage = open(cwd, config).await?;
     let run = benchfleet::find_run(&storage, &args.run).await?;
     let records = benchfleet::load_records(&storage, &run.run_id).await?;
     let results = report::group_records(&records);
@@ -457,7 +457,7 @@ async fn import_inner(cwd: &Path, config: &Config, args: ImportArgs) -> Result<u
     };
     // Parse everything before opening (and possibly creating) storage.
     benchfleet::import::read(&args.path, args.format.into())?;
-    let storage = open(cwd, config)?;
+    let storage = open(cwd, config).await?;
     let runs = benchfleet::import::import(&storage, &args.path, args.format.into(), &opts).await?;
     for r in &runs {
         for note in &r.notes {
@@ -513,7 +513,7 @@ async fn scale_inner(cwd: &Path, config: &Config, args: ScaleArgs) -> Result<u8>
     let root = benchfleet_config::resolve_in(cwd, &config.storage.root);
     let suite = benchfleet::suite::load(&args.suite, &root.join("out"))?;
     runner::build_dag(&suite)?;
-    let storage = open(cwd, config)?;
+    let storage = open(cwd, config).await?;
     let mut measured: Vec<(u32, f64)> = Vec::new();
     let mut runs = Vec::new();
     let mut failed = false;

@@ -50,6 +50,9 @@ pub enum Command {
     /// Tiered storage: status, migrate by age (hot → warm → cold), verify, gc.
     #[command(subcommand)]
     Tier(crate::tier::TierCommand),
+    /// Shared catalog database maintenance: refresh and print the daily summary (PostgreSQL).
+    #[command(subcommand)]
+    Db(crate::db::DbCommand),
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),

@@ -68,8 +68,12 @@ pub async fn dispatch(cli: Cli) -> Result<u8> {
         }
         Command::Tier(cmd) => {
             let loaded = load_config(&cwd, cli.config.clone(), Vec::new())?;
-            let storage = benchfleet::open_storage(&storage_settings(&cwd, &loaded.config))?;
+            let storage = benchfleet::open_storage(&storage_settings(&cwd, &loaded.config)).await?;
             crate::tier::run(storage, cmd).await
+        }
+        Command::Db(cmd) => {
+            let loaded = load_config(&cwd, cli.config.clone(), Vec::new())?;
+            crate::db::run(storage_settings(&cwd, &loaded.config), cmd).await
         }
         Command::Config(ConfigCommand::Show) => {
             let loaded = load_config(&cwd, cli.config.clone(), Vec::new())?;
@@ -135,30 +139,51 @@ fn run_flags(args: &RunArgs) -> Vec<(String, benchfleet_config::Value)> {
 pub(crate) fn storage_settings(cwd: &Path, config: &Config) -> StorageSettings {
     let s = &config.storage;
     let abs = |p: PathBuf| benchfleet_config::resolve_in(cwd, &p);
+    let c = &s.catalog;
+    let pg = |schema: &str| benchfleet::PgSettings {
+        schema: (!schema.is_empty()).then(|| schema.to_owned()),
+        max_connections: c.max_connections,
+        connect_timeout: std::time::Duration::from_secs(c.connect_timeout_secs),
+        max_attempts: c.retry_attempts,
+    };
+    let some = |v: &str| (!v.is_empty()).then(|| v.to_owned());
+    let blob = |b: &benchfleet_config::BlobConfig, path: PathBuf| match b.backend {
+        BlobBackend::Fs => BlobChoice::Fs { root: abs(path) },
+        BlobBackend::Redb => BlobChoice::RedbCatalog,
+        BlobBackend::Postgres if b.url.is_empty() => BlobChoice::PostgresCatalog,
+        BlobBackend::Postgres => BlobChoice::Postgres {
+            url: b.url.clone(),
+            options: pg(&b.schema),
+        },
+        BlobBackend::S3 => BlobChoice::S3 {
+            options: benchfleet::S3Settings {
+                bucket: b.bucket.clone(),
+                endpoint: some(&b.endpoint),
+                region: some(&b.region),
+                access_key_id: some(&b.access_key_id),
+                secret_access_key: some(&b.secret_access_key),
+                allow_http: b.allow_http,
+                prefix: b.prefix.clone(),
+            },
+        },
+        BlobBackend::Opendal => BlobChoice::Opendal {
+            scheme: b.scheme.clone(),
+            options: b.options.clone(),
+        },
+    };
     StorageSettings {
-        catalog: match s.catalog.backend {
+        catalog: match c.backend {
             CatalogBackend::Redb => CatalogChoice::Redb {
                 path: abs(s.catalog_path()),
             },
-        },
-        hot: match s.hot.backend {
-            BlobBackend::Fs => BlobChoice::Fs {
-                root: abs(s.hot_path()),
+            CatalogBackend::Postgres => CatalogChoice::Postgres {
+                url: c.url.clone(),
+                options: pg(&c.schema),
             },
-            BlobBackend::Redb => BlobChoice::RedbCatalog,
         },
-        warm: match s.warm.backend {
-            BlobBackend::Fs => BlobChoice::Fs {
-                root: abs(s.warm_path()),
-            },
-            BlobBackend::Redb => BlobChoice::RedbCatalog,
-        },
-        cold: match s.cold.backend {
-            BlobBackend::Fs => BlobChoice::Fs {
-                root: abs(s.cold_path()),
-            },
-            BlobBackend::Redb => BlobChoice::RedbCatalog,
-        },
+        hot: blob(&s.hot, s.hot_path()),
+        warm: blob(&s.warm, s.warm_path()),
+        cold: blob(&s.cold, s.cold_path()),
         policy: tier_policy(&s.policy),
     }
 }
@@ -176,6 +201,8 @@ fn tier_policy(p: &benchfleet_config::TierPolicyConfig) -> benchfleet::store::Ti
         cold_segment_bytes: p.cold_segment_bytes,
         cache_bytes: p.cache_bytes,
         migrate_batch_records: p.migrate_batch_records,
+        // Fields without a configuration key keep the store's defaults.
+        ..benchfleet::store::TierPolicy::default()
     }
 }
 
@@ -184,7 +211,7 @@ async fn run(cwd: &Path, config: &Config, args: RunArgs) -> Result<u8> {
     let suite = benchfleet::suite::load(&args.suite, &root.join("out"))?;
     // Refuse cycles before touching storage.
     runner::build_dag(&suite)?;
-    let storage = benchfleet::open_storage(&storage_settings(cwd, config))?;
+    let storage = benchfleet::open_storage(&storage_settings(cwd, config)).await?;
 
     let mut tags: BTreeMap<String, String> = args.tags.iter().cloned().collect();
     if let Some(commit) = benchfleet::host::git_commit() {
@@ -329,7 +356,7 @@ fn write_file(path: &Path, text: &str) -> Result<()> {
 }
 
 async fn history(cwd: &Path, config: &Config, args: HistoryArgs) -> Result<u8> {
-    let storage = benchfleet::open_storage(&storage_settings(cwd, config))?;
+    let storage = benchfleet::open_storage(&storage_settings(cwd, config)).await?;
     let runs = storage
         .catalog
         .find_runs(&RunFilter {
@@ -372,7 +399,7 @@ fn run_row(r: &RunInfo) -> report::RunRow {
 }
 
 async fn show(cwd: &Path, config: &Config, args: ShowArgs) -> Result<u8> {
-    let storage = benchfleet::open_storage(&storage_settings(cwd, config))?;
+    let storage = benchfleet::open_storage(&storage_settings(cwd, config)).await?;
     let run = benchfleet::find_run(&storage, &args.run).await?;
     let records = benchfleet::load_records(&storage, &run.run_id).await?;
     let results = report::group_records(&records);

@@ -8,6 +8,7 @@ mod analyze;
 mod bench;
 mod cli;
 mod commands;
+mod db;
 mod load;
 mod plan;
 mod progress;

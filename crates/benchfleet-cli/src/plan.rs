@@ -24,8 +24,10 @@ pub async fn plan(cwd: &Path, config: &Config, args: PlanArgs) -> Result<u8> {
     let settings = storage_settings(cwd, config);
     // Estimates come from history when there is a store; planning never creates one.
     let catalog = benchfleet_config::resolve_in(cwd, &config.storage.catalog_path());
-    let storage = if catalog.exists() {
-        Some(benchfleet::open_storage(&settings)?)
+    let storage = if catalog.exists()
+        || config.storage.catalog.backend == benchfleet_config::CatalogBackend::Postgres
+    {
+        Some(benchfleet::open_storage(&settings).await?)
     } else {
         None
     };

@@ -4,9 +4,9 @@
 //! never hard-coded.
 
 use benchfleet_model::{RunInfo, RunStatus, Timestamp};
-use benchfleet_store::{Catalog, RecordEntry, RecordQuery, RunFilter, Tier};
+use benchfleet_store::{Catalog, ErrorKind, RecordEntry, RecordQuery, RunFilter, Tier};
 
-use crate::{CatalogHarness, data};
+use crate::{CatalogHarness, data, skip};
 
 /// Three runs in two suites, two benchmarks each, three iterations; some entries warm.
 /// Deliberately shuffled (not in query order).
@@ -318,4 +318,128 @@ pub async fn find_runs_newest_first_with_filters<H: CatalogHarness>(h: &H) {
         assert_eq!(names(&got), names(&want), "{}: find_runs {f:?}", cat.name());
         assert_eq!(got, want, "{}: rows differ for {f:?}", cat.name());
     }
+}
+
+/// `move_records` replaces tier and location of existing rows in one transaction: moved rows
+/// read back moved (and still match by every other field), moving again is a no-op, a batch
+/// naming one unknown digest is `NotFound` and changes nothing, an empty batch is fine. A catalog
+/// that reports `Unsupported` (the trait's default) is skipped: it cannot commit migrations.
+pub async fn move_records_is_atomic_and_idempotent<H: CatalogHarness>(h: &H) {
+    let cat = h.make_catalog().await;
+    let (runs, mut all) = fixture();
+    cat.insert_records(&all).await.expect("insert_records");
+    let moved_to = |e: &RecordEntry, tier: Tier| RecordEntry {
+        tier,
+        location: format!("{}/{}#{}", tier.as_str(), e.digest.to_hex(), e.iteration),
+        ..e.clone()
+    };
+    // Every entry of run 1 to cold (some are hot, some warm), run 2's hot entries to warm.
+    let batch: Vec<RecordEntry> = all
+        .iter()
+        .filter_map(|e| {
+            if e.run_id == runs[0].run_id {
+                Some(moved_to(e, Tier::Cold))
+            } else if e.run_id == runs[1].run_id && e.tier == Tier::Hot {
+                Some(moved_to(e, Tier::Warm))
+            } else {
+                None
+            }
+        })
+        .collect();
+    match cat.move_records(&batch).await {
+        Ok(()) => {}
+        Err(e) if e.kind == ErrorKind::Unsupported => {
+            skip(
+                "move_records_is_atomic_and_idempotent",
+                cat.name(),
+                "move_records is not implemented (tier migration is refused)",
+            );
+            return;
+        }
+        Err(e) => panic!("{}: move_records: {e}", cat.name()),
+    }
+    for m in &batch {
+        let slot = all
+            .iter_mut()
+            .find(|e| e.digest == m.digest)
+            .expect("fixture entry");
+        *slot = m.clone();
+    }
+    let check = |what: &str, got: Vec<RecordEntry>, q: &RecordQuery| {
+        assert_eq!(
+            got,
+            expected(&all, q),
+            "{}: {what}: query {q:?}",
+            cat.name()
+        );
+    };
+    let queries = [
+        RecordQuery::default(),
+        RecordQuery {
+            tier: Some(Tier::Cold),
+            ..Default::default()
+        },
+        RecordQuery {
+            tier: Some(Tier::Hot),
+            ..Default::default()
+        },
+        RecordQuery::run(&runs[1].run_id),
+    ];
+    for q in &queries {
+        check(
+            "after a move",
+            cat.query_records(q).await.expect("query"),
+            q,
+        );
+    }
+
+    // Moving to where they already are succeeds and changes nothing; so does an empty batch.
+    cat.move_records(&batch).await.expect("move again");
+    cat.move_records(&[]).await.expect("empty batch");
+    for q in &queries {
+        check(
+            "after moving again",
+            cat.query_records(q).await.expect("query"),
+            q,
+        );
+    }
+
+    // One unknown digest: NotFound, and the known entry in the same batch stays where it was.
+    let known = all
+        .iter()
+        .find(|e| e.run_id == runs[2].run_id && e.tier == Tier::Hot)
+        .expect("a hot entry of run 3");
+    let unknown = data::entry(&data::run_id(99), "alpha", "ghost", 0, 9_999, Tier::Hot);
+    let bad = vec![moved_to(known, Tier::Warm), moved_to(&unknown, Tier::Warm)];
+    let err = cat
+        .move_records(&bad)
+        .await
+        .expect_err("a batch naming an unknown digest must fail");
+    assert_eq!(err.kind, ErrorKind::NotFound, "{}: {err}", cat.name());
+    for q in &queries {
+        check(
+            "after a refused batch",
+            cat.query_records(q).await.expect("query"),
+            q,
+        );
+    }
+    // Sanity of the fixture: the batch moved both hot and warm entries, and left some alone.
+    assert!(batch.iter().any(|e| e.tier == Tier::Warm));
+    assert!(all.iter().any(|e| e.tier == Tier::Hot));
+}
+
+#[cfg(test)]
+mod tests {
+    //! The in-memory catalog of `benchfleet-store` runs the suite here (the store crate cannot
+    //! depend on the kit).
+    struct Mem;
+
+    impl crate::CatalogHarness for Mem {
+        type Catalog = benchfleet_store::mem::MemCatalog;
+        async fn make_catalog(&self) -> Self::Catalog {
+            benchfleet_store::mem::MemCatalog::new()
+        }
+    }
+
+    crate::catalog_conformance!(Mem);
 }

@@ -2,14 +2,15 @@
 //! analysis and reports into the runner the CLI drives.
 //!
 //! **Architecture invariant:** this is the only crate that names storage plugins, each behind a
-//! cargo feature (`fs` and `redb`, on by default: the embedded default). It knows nothing about
+//! cargo feature (`fs` and `redb`, on by default: the embedded default; `postgres`, `s3` and
+//! `opendal` for team-scale backends, enabled by the CLI). It knows nothing about
 //! the terminal, flags or figment: the CLI resolves configuration into the plain settings here.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), benchfleet::Error> {
 //! use benchfleet::{open_storage, runner, suite, StorageSettings};
 //! let suite = suite::load("config/examples/quickstart.toml".as_ref(), ".benchfleet/out".as_ref())?;
-//! let storage = open_storage(&StorageSettings::embedded(".benchfleet"))?;
+//! let storage = open_storage(&StorageSettings::embedded(".benchfleet")).await?;
 //! let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
 //! let outcome = runner::run_suite(&suite, &storage, &Default::default(), tx).await?;
 //! println!("{} records stored in run {}", outcome.records.len(), outcome.run.run_id);
@@ -38,7 +39,10 @@ pub use benchfleet_sched as sched;
 pub use benchfleet_store as store;
 
 pub use error::Error;
-pub use open::{BlobChoice, CatalogChoice, StorageSettings, open_storage};
+pub use open::{
+    BlobChoice, CatalogChoice, DailySummaryQuery, DailySummaryRow, PgSettings, S3Settings,
+    StorageSettings, daily_summary, open_storage, redact_url, refresh_daily_summary,
+};
 
 use benchfleet_model::{RunId, RunInfo, RunRecord};
 use benchfleet_store::{RunFilter, Storage};

@@ -472,4 +472,62 @@ impl Catalog for PgStore {
             .await?;
         rows.iter().map(|r| self.record_from_row(r)).collect()
     }
+
+    async fn move_records(&self, entries: &[RecordEntry]) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        // One row per digest (the first wins), like `insert_records`.
+        let mut seen = HashSet::with_capacity(entries.len());
+        let (mut digests, mut tiers, mut locations) = (Vec::new(), Vec::new(), Vec::new());
+        for e in entries {
+            if seen.insert(e.digest) {
+                digests.push(e.digest.as_bytes().to_vec());
+                tiers.push(e.tier.as_str());
+                locations.push(e.location.clone());
+            }
+        }
+        // One transaction: update every row, and roll back if any digest has no row.
+        let missing: Option<Vec<u8>> = self
+            .retry("move_records", None, || async {
+                let mut tx = self.pool.begin().await?;
+                let moved: Vec<Vec<u8>> = sqlx::query_scalar(MOVE_RECORDS)
+                    .bind(&digests)
+                    .bind(&tiers)
+                    .bind(&locations)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                if moved.len() == digests.len() {
+                    tx.commit().await?;
+                    return Ok(None);
+                }
+                tx.rollback().await?;
+                let moved: HashSet<Vec<u8>> = moved.into_iter().collect();
+                Ok(digests.iter().find(|d| !moved.contains(*d)).cloned())
+            })
+            .await?;
+        match missing {
+            None => Ok(()),
+            Some(d) => {
+                let mut err = StoreError::new(
+                    ErrorKind::NotFound,
+                    &self.name,
+                    "move_records",
+                    "no catalog entry with this digest; nothing was moved",
+                );
+                if let Ok(d) = <[u8; 32]>::try_from(d.as_slice()) {
+                    err = err.with_key(Digest::from_bytes(d));
+                }
+                Err(err)
+            }
+        }
+    }
 }
+
+/// Set tier and location of the rows whose digests are given (distinct); returns the digests of
+/// the rows it found. Each digest has one row (`bf_record_digests`), in one partition.
+const MOVE_RECORDS: &str = "
+UPDATE bf_records AS r SET tier = u.tier, location = u.location
+FROM UNNEST($1::bytea[], $2::text[], $3::text[]) AS u(digest, tier, location)
+WHERE r.digest = u.digest
+RETURNING r.digest";

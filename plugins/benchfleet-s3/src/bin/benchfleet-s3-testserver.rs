@@ -6,6 +6,10 @@
 //! ```
 //! Prints `listening http://127.0.0.1:PORT` on stdout once it accepts connections, and exits
 //! when its standard input is closed (so it never outlives the process that started it).
+//! Standard input also takes commands, one per line, each answered by one line on stdout:
+//! `fail N` (answer the next N requests `503 SlowDown`; reply `ok`) and `injected` (reply
+//! `injected K`, the number of faults served so far), so a test can make the server fail in the
+//! middle of a run.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -73,11 +77,35 @@ async fn main() -> ExitCode {
         }
     };
     println!("listening {}", server.endpoint);
-    // Exit when the parent closes our stdin (or dies).
-    let _ = tokio::task::spawn_blocking(|| {
-        let mut sink = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink)
+    // Commands on stdin, one per line; exit when the parent closes it (or dies).
+    let server = std::sync::Arc::new(server);
+    let control = server.clone();
+    let _ = tokio::task::spawn_blocking(move || {
+        use std::io::{BufRead, Write};
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { break };
+            let reply = command(&control, line.trim());
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{reply}").and_then(|()| out.flush());
+        }
     })
     .await;
     ExitCode::SUCCESS
+}
+
+/// `fail N`: answer the next N requests with 503 SlowDown (reply `ok`); `injected`: how many
+/// requests were answered with an injected fault so far (reply `injected K`).
+fn command(server: &benchfleet_s3::testserver::RunningServer, line: &str) -> String {
+    let mut words = line.split_whitespace();
+    match (words.next(), words.next()) {
+        (Some("fail"), Some(n)) => match n.parse() {
+            Ok(n) => {
+                server.fail_next(n);
+                "ok".into()
+            }
+            Err(e) => format!("error: fail {n}: {e}"),
+        },
+        (Some("injected"), None) => format!("injected {}", server.injected_faults()),
+        _ => format!("error: unknown command `{line}` (fail N | injected)"),
+    }
 }
