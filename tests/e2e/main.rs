@@ -4,6 +4,7 @@
 mod support;
 
 mod analyze;
+mod backends;
 mod bench;
 mod failures;
 mod load;

@@ -18,7 +18,8 @@
 //! - **Blobs**: `bf_blobs` (bytea, stored uncompressed out of line so range reads fetch only the
 //!   chunks they need).
 //! - **Resilience**: a connection pool; transient failures (connection reset or terminated,
-//!   serialization failure, deadlock, server starting up) are retried with exponential backoff;
+//!   refused while the server restarts, serialization failure, deadlock, server shutting down or
+//!   starting up) are retried with exponential backoff, for at most [`PgOptions::retry_for`];
 //!   an unreachable server is a clear error naming host and port after
 //!   [`PgOptions::connect_timeout`], never a hang.
 //!
@@ -71,6 +72,9 @@ pub struct PgOptions {
     /// First backoff between attempts; doubles each time up to `max_backoff`.
     pub initial_backoff: Duration,
     pub max_backoff: Duration,
+    /// Stop retrying an operation once this much time has passed since its first attempt (so
+    /// a server that stays down is an error, not a hang), whatever `max_attempts` says.
+    pub retry_for: Duration,
     /// Monthly partitions created ahead of the current month at connect.
     pub partitions_ahead: u32,
     /// `application_name` of the connections (shown in `pg_stat_activity`).
@@ -86,6 +90,7 @@ impl Default for PgOptions {
             max_attempts: 8,
             initial_backoff: Duration::from_millis(50),
             max_backoff: Duration::from_secs(2),
+            retry_for: Duration::from_secs(30),
             partitions_ahead: 2,
             application_name: "benchfleet".into(),
         }
@@ -325,10 +330,15 @@ impl PgStore {
     {
         let mut delay = self.opts.initial_backoff;
         let mut attempt = 1;
+        let start = std::time::Instant::now();
         loop {
             match f().await {
                 Ok(v) => return Ok(v),
-                Err(e) if is_transient(&e) && attempt < self.opts.max_attempts => {
+                Err(e)
+                    if is_transient(&e)
+                        && attempt < self.opts.max_attempts
+                        && start.elapsed() + delay < self.opts.retry_for =>
+                {
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(self.opts.max_backoff);
                     attempt += 1;
@@ -346,11 +356,15 @@ impl PgStore {
     }
 }
 
-/// Whether retrying may help: connection trouble, serialization failures, deadlocks, a server
-/// shutting down or starting up.
+/// Whether retrying may help: connection trouble (reset, refused while the server restarts, no
+/// pooled connection within the timeout), serialization failures, deadlocks, a server shutting
+/// down (57P01) or starting up (57P03).
 fn is_transient(e: &sqlx::Error) -> bool {
     match e {
-        sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Io(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::PoolTimedOut => true,
         sqlx::Error::Database(db) => db.code().is_some_and(|c| {
             c.starts_with("08") || c.starts_with("57P") || c == "40001" || c == "40P01"
         }),
