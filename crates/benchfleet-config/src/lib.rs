@@ -372,7 +372,7 @@ impl StorageConfig {
 }
 
 fn postgres_problems(table: &str, url: &str, schema: &str, out: &mut Vec<(String, String)>) {
-    if !url.is_empty() && !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+    if !(url.is_empty() || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
         out.push((
             format!("{table}.url"),
             format!(
