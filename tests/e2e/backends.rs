@@ -641,3 +641,52 @@ matrix = { n = [1, 2, 3, 4] }
     assert_eq!(verify["checked"].as_u64(), Some(n), "{verify}");
     assert_eq!(verify["orphans"].as_u64(), Some(0), "{verify}");
 }
+
+/// Without any server: a PostgreSQL catalog nobody listens for is an error naming host and port
+/// (exit 3), after the connect timeout rather than a hang, and the password in the URL shows
+/// nowhere; `config show` redacts every credential it prints.
+#[test]
+fn unreachable_postgres_and_credentials_are_reported_safely() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    let w = Workdir::new();
+    w.file(
+        "suite.toml",
+        "[suite]\nname = \"x\"\n[[benchmark]]\nname = \"t\"\ncommand = \"true\"\nruns = 1\n",
+    );
+    w.file(
+        "benchfleet.toml",
+        &format!(
+            "[storage.catalog]\nbackend = \"postgres\"\nurl = \"postgres://bench:hunter2@127.0.0.1:{port}/b\"\n\
+             connect_timeout_secs = 1\n[storage.hot]\nbackend = \"postgres\"\n\
+             [storage.cold]\nbackend = \"s3\"\nbucket = \"b\"\naccess_key_id = \"AKIAEXAMPLE\"\n\
+             secret_access_key = \"s3-secret-value\"\n",
+        ),
+    );
+    for args in [
+        &["run", "suite.toml"][..],
+        &["history"][..],
+        &["db", "refresh"][..],
+    ] {
+        let out = w.run(args);
+        assert_eq!(out.code(), 3, "{args:?}: {out:?}");
+        let text = format!("{}{}", out.stdout(), out.stderr());
+        assert!(
+            text.contains(&format!("127.0.0.1:{port}")),
+            "{args:?}: {text}"
+        );
+        assert!(text.contains("cannot reach PostgreSQL"), "{args:?}: {text}");
+        for secret in ["hunter2", "AKIAEXAMPLE", "s3-secret-value"] {
+            assert!(!text.contains(secret), "{args:?}: {secret} in {text}");
+        }
+    }
+    let out = w.run(&["config", "show"]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    let text = out.stdout();
+    for secret in ["hunter2", "AKIAEXAMPLE", "s3-secret-value"] {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
+    assert!(text.contains("postgres://bench:***@127.0.0.1"), "{text}");
+}
