@@ -247,10 +247,9 @@ needs = ["bad"]
     )
     .unwrap();
     let suite = crate::suite::load(&suite_path, &dir.path().join("out")).unwrap();
-    let storage =
-        crate::open_storage(&crate::StorageSettings::embedded(dir.path().join("db")))
-            .await
-            .unwrap();
+    let storage = crate::open_storage(&crate::StorageSettings::embedded(dir.path().join("db")))
+        .await
+        .unwrap();
     let metrics = Arc::new(RunnerMetrics::new());
     let file = dir.path().join("metrics.prom");
     let expo = start(
