@@ -170,3 +170,71 @@ fn walk(dir: &std::path::Path) -> usize {
     }
     n
 }
+
+/// Suite files take hyperfine's run controls: `setup` once, `prepare`/`conclude` around every
+/// run (warmups too), `cleanup` once at the end, also after a failure. Each hook appends its name
+/// to a log in the node's output directory; the log is the order in which they ran.
+#[test]
+fn suite_hooks_run_in_hyperfines_order_and_their_failures_fail_the_node() {
+    struct Case {
+        name: &'static str,
+        /// Extra lines for the benchmark (after `command`).
+        extra: &'static str,
+        code: i32,
+        log: &'static [&'static str],
+    }
+    let all = "setup = \"echo setup >> {out}/log\"\nprepare = \"echo prepare >> {out}/log\"\n\
+               conclude = \"echo conclude >> {out}/log\"\ncleanup = \"echo cleanup >> {out}/log\"\n";
+    let cases = [
+        Case {
+            name: "all hooks, one warmup, two runs",
+            extra: "",
+            code: 0,
+            log: &[
+                "setup", "prepare", "run", "conclude", // warmup
+                "prepare", "run", "conclude", "prepare", "run", "conclude", "cleanup",
+            ],
+        },
+        Case {
+            name: "a failing prepare fails the node before its run; cleanup still runs",
+            extra: "prepare = \"sh -c 'echo prepare >> {out}/log; exit 3'\"\n",
+            code: 1,
+            log: &["setup", "prepare", "cleanup"],
+        },
+        Case {
+            name: "a failing setup runs nothing else",
+            extra: "setup = \"false\"\n",
+            code: 1,
+            log: &[],
+        },
+    ];
+    for case in cases {
+        let w = Workdir::new();
+        // Hooks of the node override the defaults; the defaults give every hook.
+        let suite = format!(
+            "[suite]\nname = \"hooks\"\n[defaults]\nshell = \"sh\"\n{all}\n[[benchmark]]\nname = \"b\"\n\
+             command = \"echo run >> {{out}}/log\"\nwarmup = 1\nruns = 2\n{}",
+            case.extra
+        );
+        let path = w.file("suite.toml", &suite);
+        let out = w.run(&["run", path.to_str().unwrap()]);
+        assert_eq!(out.code(), case.code, "{}: {out:?}", case.name);
+        let log = std::fs::read_to_string(w.path().join(".benchfleet/out/hooks/b/log"))
+            .unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        assert_eq!(lines, case.log, "{}", case.name);
+        if case.code != 0 {
+            let field = if case.extra.starts_with("prepare") {
+                "prepare"
+            } else {
+                "setup"
+            };
+            assert!(
+                out.stderr().contains(&format!("`{field}` command"))
+                    || out.stdout().contains(&format!("`{field}` command")),
+                "{}: the failure names the hook: {out:?}",
+                case.name
+            );
+        }
+    }
+}

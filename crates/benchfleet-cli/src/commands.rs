@@ -294,6 +294,14 @@ async fn run(cwd: &Path, config: &Config, args: RunArgs) -> Result<u8> {
                     .iter()
                     .find(|r| &r.name == name)
                     .and_then(|r| r.failures.first().cloned())
+                    .or_else(|| {
+                        // Failed before or around its runs (a hook, its output directory).
+                        outcome
+                            .failures
+                            .iter()
+                            .find(|(n, _)| n == name)
+                            .map(|(_, m)| m.clone())
+                    })
                     .unwrap_or_else(|| "failed".into());
                 eprintln!("FAILED  {name}: {why}");
                 if let Some(tail) = results

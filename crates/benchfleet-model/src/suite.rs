@@ -49,6 +49,15 @@ pub struct Defaults {
     pub memory: Option<ByteSize>,
     pub retries: Option<u32>,
     pub cache: Option<bool>,
+    /// Run once before this node's first run (hyperfine `--setup`); not measured.
+    pub setup: Option<CommandSpec>,
+    /// Run before every run, warmups included (hyperfine `--prepare`); not measured.
+    pub prepare: Option<CommandSpec>,
+    /// Run after every run, warmups included (hyperfine `--conclude`); not measured.
+    pub conclude: Option<CommandSpec>,
+    /// Run once after this node's last run (hyperfine `--cleanup`), also after a failed run;
+    /// not measured.
+    pub cleanup: Option<CommandSpec>,
 }
 
 /// A command: a string (split into words like a shell would, but run without one unless
@@ -129,6 +138,15 @@ pub struct NodeSpec {
     pub inputs: Vec<String>,
     /// `false`: always run, never reuse a cached result.
     pub cache: Option<bool>,
+    /// Run once before this node's first run (hyperfine `--setup`); not measured.
+    pub setup: Option<CommandSpec>,
+    /// Run before every run, warmups included (hyperfine `--prepare`); not measured.
+    pub prepare: Option<CommandSpec>,
+    /// Run after every run, warmups included (hyperfine `--conclude`); not measured.
+    pub conclude: Option<CommandSpec>,
+    /// Run once after this node's last run (hyperfine `--cleanup`), also after a failed run;
+    /// not measured.
+    pub cleanup: Option<CommandSpec>,
 }
 
 /// A size in bytes, written as an integer or a string with a unit (`"512MiB"`, `"2GiB"`, `"1G"`).

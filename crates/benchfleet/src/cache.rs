@@ -64,6 +64,14 @@ pub fn node_keys(suite: &Suite, base: &Path) -> Result<Vec<Digest>, Error> {
             "{}/{:?}/{}/{:?}/{:?}/{:?}",
             p.warmup, p.runs, p.min_runs, p.max_runs, p.min_time, node.timeout
         ));
+        // Only nodes with hooks hash them, so keys of nodes without any stay as they were.
+        for (field, c) in node.hooks.iter() {
+            h.field(field).field(&c.program);
+            h.field((c.args.len() as u64).to_le_bytes());
+            for a in &c.args {
+                h.field(a);
+            }
+        }
         for input in &node.inputs {
             // Relative inputs are where the command sees them: under the node's working directory.
             let dir = node
@@ -254,4 +262,41 @@ pub async fn resumable_run(
         .into_iter()
         .next()
         .filter(|r| r.status != benchfleet_model::RunStatus::Succeeded))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key_of(node_lines: &str) -> Digest {
+        let text = format!("[suite]\nname = \"k\"\n[[benchmark]]\nname = \"b\"\n{node_lines}");
+        let file: benchfleet_model::SuiteFile = toml::from_str(&text).unwrap();
+        let suite = crate::suite::expand(&file, Path::new("k.toml"), Path::new("/o")).unwrap();
+        node_keys(&suite, Path::new("/")).unwrap()[0]
+    }
+
+    /// Every part of a node that changes what runs changes its key; the same text, the same key.
+    #[test]
+    fn keys_change_with_everything_that_changes_what_runs() {
+        let base = "command = \"true\"\n";
+        let variants = [
+            "command = \"false\"\n",
+            "command = \"true\"\nenv = { A = \"1\" }\n",
+            "command = \"true\"\ncwd = \"sub\"\n",
+            "command = \"true\"\nruns = 3\n",
+            "command = \"true\"\nsetup = \"make\"\n",
+            "command = \"true\"\nprepare = \"sync\"\n",
+            "command = \"true\"\nconclude = \"sync\"\n",
+            "command = \"true\"\ncleanup = \"rm x\"\n",
+            "command = \"true\"\nprepare = \"make\"\n",
+        ];
+        let k = key_of(base);
+        assert_eq!(k, key_of(base), "deterministic");
+        let mut seen = vec![k];
+        for v in variants {
+            let kv = key_of(v);
+            assert!(!seen.contains(&kv), "{v:?} must have its own key");
+            seen.push(kv);
+        }
+    }
 }

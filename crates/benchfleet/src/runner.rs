@@ -106,6 +106,8 @@ pub struct RunOutcome {
     pub records: Vec<RunRecord>,
     /// Final state of each node, in suite order.
     pub states: Vec<(String, NodeState)>,
+    /// Why each failed or timed-out node failed (node name, message), in finishing order.
+    pub failures: Vec<(String, String)>,
     /// System samples taken while the suite ran (stored with the run, see
     /// [`crate::bench::store_series`]); `None` when sampling was off or unavailable.
     pub series: Option<benchfleet_metrics::SystemSeries>,
@@ -365,11 +367,17 @@ pub async fn run_suite(
     sort_like_catalog(&mut records);
     let mut reused = std::mem::take(&mut *shared.reused.lock().expect("reused lock"));
     sort_like_catalog(&mut reused);
+    let failures = summary
+        .messages
+        .iter()
+        .map(|(id, m)| (suite.nodes[id.index()].name.clone(), m.clone()))
+        .collect();
     Ok(RunOutcome {
         run,
         records,
         reused,
         states,
+        failures,
         series,
     })
 }
@@ -491,9 +499,16 @@ async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> Tas
     spec.stderr_tail = shared.stderr_tail;
     let spec = Arc::new(spec);
 
-    let mut failure = None;
+    let hooks = Hooks::new(&node, &spec);
+    let setup = hooks.run(&hooks.setup, &ctx.cancel, &shared).await;
+    let setup_ok = setup.is_ok();
+    let mut failure = setup.err();
     for _ in 0..node.policy.warmup {
-        if ctx.cancel.is_cancelled() {
+        if failure.is_some() || ctx.cancel.is_cancelled() {
+            break;
+        }
+        if let Err(e) = hooks.run(&hooks.prepare, &ctx.cancel, &shared).await {
+            failure = Some(e);
             break;
         }
         let r = run_one(&spec, &ctx.cancel, shared.grace).await;
@@ -501,6 +516,7 @@ async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> Tas
             failure = Some(describe_failure("warmup run", &r));
             break;
         }
+        failure = hooks.run(&hooks.conclude, &ctx.cancel, &shared).await.err();
     }
 
     let mut tags = shared.tags.clone();
@@ -511,6 +527,10 @@ async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> Tas
     let mut planned: Option<u32> = None;
     let mut iteration = 0u32;
     while failure.is_none() && !ctx.cancel.is_cancelled() {
+        if let Err(e) = hooks.run(&hooks.prepare, &ctx.cancel, &shared).await {
+            failure = Some(e);
+            break;
+        }
         let started_at = host::now();
         let r = run_one(&spec, &ctx.cancel, shared.grace).await;
         if ctx.cancel.is_cancelled() && !r.outcome.is_success() {
@@ -546,8 +566,20 @@ async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> Tas
             ok,
         });
         iteration += 1;
+        if failure.is_none()
+            && let Err(e) = hooks.run(&hooks.conclude, &ctx.cancel, &shared).await
+        {
+            failure = Some(e);
+        }
         if iteration >= total {
             break;
+        }
+    }
+    // Cleanup runs whenever setup did, even after a failed run (like hyperfine's --cleanup).
+    if setup_ok {
+        let cleaned = hooks.run(&hooks.cleanup, &ctx.cancel, &shared).await;
+        if failure.is_none() {
+            failure = cleaned.err();
         }
     }
 
@@ -596,6 +628,53 @@ async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> Tas
             finish(NodeState::Cancelled, runs, None)
         }
         None => finish(NodeState::Succeeded, runs, None),
+    }
+}
+
+/// A node's unmeasured commands, as process specs sharing its environment, directory and
+/// timeout.
+struct Hooks {
+    setup: Option<(&'static str, Arc<ProcessSpec>)>,
+    prepare: Option<(&'static str, Arc<ProcessSpec>)>,
+    conclude: Option<(&'static str, Arc<ProcessSpec>)>,
+    cleanup: Option<(&'static str, Arc<ProcessSpec>)>,
+}
+
+impl Hooks {
+    fn new(node: &Node, main: &ProcessSpec) -> Hooks {
+        let spec = |field: &'static str, c: &Option<crate::suite::Command>| {
+            c.as_ref().map(|c| {
+                let mut s = main.clone();
+                s.program = c.program.clone();
+                s.args = c.args.clone();
+                (field, Arc::new(s))
+            })
+        };
+        let h = &node.hooks;
+        Hooks {
+            setup: spec("setup", &h.setup),
+            prepare: spec("prepare", &h.prepare),
+            conclude: spec("conclude", &h.conclude),
+            cleanup: spec("cleanup", &h.cleanup),
+        }
+    }
+
+    /// Runs one hook (if the node has it); a failure is the node's failure message.
+    async fn run(
+        &self,
+        hook: &Option<(&'static str, Arc<ProcessSpec>)>,
+        cancel: &CancelToken,
+        shared: &Shared,
+    ) -> Result<(), String> {
+        let Some((field, spec)) = hook else {
+            return Ok(());
+        };
+        let r = run_one(spec, cancel, shared.grace).await;
+        if r.outcome.is_success() || cancel.is_cancelled() {
+            Ok(())
+        } else {
+            Err(describe_failure(&format!("`{field}` command"), &r))
+        }
     }
 }
 

@@ -81,6 +81,41 @@ pub struct Node {
     pub inputs: Vec<PathBuf>,
     /// Whether a cached result may be reused.
     pub cache: bool,
+    /// Unmeasured commands around the runs (hyperfine's setup/prepare/conclude/cleanup).
+    pub hooks: Hooks,
+}
+
+/// A command ready to spawn, with the line it is displayed and recorded as.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Command {
+    pub line: String,
+    pub program: String,
+    pub args: Vec<String>,
+}
+
+/// A node's unmeasured commands, with its placeholders, shell, environment and directory.
+/// `setup` runs once before the first run, `prepare` before every run (warmups too), `conclude`
+/// after every run, `cleanup` once after the last run (also when a run failed).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Hooks {
+    pub setup: Option<Command>,
+    pub prepare: Option<Command>,
+    pub conclude: Option<Command>,
+    pub cleanup: Option<Command>,
+}
+
+impl Hooks {
+    /// Each hook with its field name, in the order they first run.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &Command)> {
+        [
+            ("setup", &self.setup),
+            ("prepare", &self.prepare),
+            ("conclude", &self.conclude),
+            ("cleanup", &self.cleanup),
+        ]
+        .into_iter()
+        .filter_map(|(k, c)| c.as_ref().map(|c| (k, c)))
+    }
 }
 
 /// An expanded suite, ready to schedule.
@@ -292,36 +327,66 @@ pub fn expand(file: &SuiteFile, source: &Path, out_root: &Path) -> Result<Suite,
             Ok(substitute(text, &p.params, Some((&out_dir, &out_of))))
         };
         let shell = spec.shell.clone().or_else(|| file.defaults.shell.clone());
-        let (command, program, args) = match (&spec.command, shell) {
-            (CommandSpec::Line(line), Some(sh)) => {
-                let line = subst(line)?;
-                (line.clone(), sh, vec!["-c".to_owned(), line])
-            }
-            (CommandSpec::Line(line), None) => {
-                let words = shell_words::split(line).map_err(|e| {
-                    invalid(source, format!("{what}: cannot split command {line:?} into words: {e}; check the quotes, or set `shell = \"sh\"`"))
-                })?;
-                let words = words
-                    .iter()
-                    .map(|w| subst(w))
-                    .collect::<Result<Vec<_>, _>>()?;
-                split_program(&what, source, words)?
-            }
-            (CommandSpec::Argv(argv), None) => {
-                let words = argv
-                    .iter()
-                    .map(|w| subst(w))
-                    .collect::<Result<Vec<_>, _>>()?;
-                split_program(&what, source, words)?
-            }
-            (CommandSpec::Argv(argv), Some(sh)) => {
-                let words = argv
-                    .iter()
-                    .map(|w| subst(w))
-                    .collect::<Result<Vec<_>, _>>()?;
-                let line = shell_words::join(&words);
-                (line.clone(), sh, vec!["-c".to_owned(), line])
-            }
+        let build = |spec: &CommandSpec, field: &str| -> Result<Command, Error> {
+            let what = if field == "command" {
+                what.clone()
+            } else {
+                format!("{what} `{field}`")
+            };
+            let (line, program, args) = match (spec, &shell) {
+                (CommandSpec::Line(line), Some(sh)) => {
+                    let line = subst(line)?;
+                    (line.clone(), sh.clone(), vec!["-c".to_owned(), line])
+                }
+                (CommandSpec::Line(line), None) => {
+                    let words = shell_words::split(line).map_err(|e| {
+                        invalid(source, format!("{what}: cannot split command {line:?} into words: {e}; check the quotes, or set `shell = \"sh\"`"))
+                    })?;
+                    let words = words
+                        .iter()
+                        .map(|w| subst(w))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    split_program(&what, source, words)?
+                }
+                (CommandSpec::Argv(argv), None) => {
+                    let words = argv
+                        .iter()
+                        .map(|w| subst(w))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    split_program(&what, source, words)?
+                }
+                (CommandSpec::Argv(argv), Some(sh)) => {
+                    let words = argv
+                        .iter()
+                        .map(|w| subst(w))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    let line = shell_words::join(&words);
+                    (line.clone(), sh.clone(), vec!["-c".to_owned(), line])
+                }
+            };
+            Ok(Command {
+                line,
+                program,
+                args,
+            })
+        };
+        let Command {
+            line: command,
+            program,
+            args,
+        } = build(&spec.command, "command")?;
+        let hook = |own: &Option<CommandSpec>, default: &Option<CommandSpec>, field: &str| {
+            own.as_ref()
+                .or(default.as_ref())
+                .map(|c| build(c, field))
+                .transpose()
+        };
+        let d = &file.defaults;
+        let hooks = Hooks {
+            setup: hook(&spec.setup, &d.setup, "setup")?,
+            prepare: hook(&spec.prepare, &d.prepare, "prepare")?,
+            conclude: hook(&spec.conclude, &d.conclude, "conclude")?,
+            cleanup: hook(&spec.cleanup, &d.cleanup, "cleanup")?,
         };
         let mut env = file.defaults.env.clone();
         for (k, v) in &spec.env {
@@ -358,6 +423,7 @@ pub fn expand(file: &SuiteFile, source: &Path, out_root: &Path) -> Result<Suite,
             retries: spec.retries.or(file.defaults.retries).unwrap_or(0),
             inputs,
             cache: spec.cache.or(file.defaults.cache).unwrap_or(true),
+            hooks,
         });
     }
     if nodes.is_empty() {

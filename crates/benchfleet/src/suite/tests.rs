@@ -271,3 +271,60 @@ fn sanitize_never_escapes() {
         assert_eq!(sanitize(name), want);
     }
 }
+
+#[test]
+fn hooks_inherit_defaults_and_take_placeholders_and_the_shell() {
+    let s = expand_str(
+        r#"
+        [suite]
+        name = "q"
+        [defaults]
+        setup = "make -C {out}"
+        cleanup = ["rm", "-rf", "{out}/tmp"]
+        [[benchmark]]
+        name = "b-{n}"
+        command = "run {n}"
+        prepare = "sync {n}"
+        matrix = { n = [1] }
+        [[benchmark]]
+        name = "c"
+        command = "true"
+        shell = "bash"
+        setup = "echo own"
+        "#,
+    )
+    .unwrap();
+    let cmd = |c: &Option<Command>| c.as_ref().map(|c| (c.program.clone(), c.args.clone()));
+    let b = &s.nodes[0].hooks;
+    let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        cmd(&b.setup),
+        Some(("make".into(), words(&["-C", "/o/q/b-1"])))
+    );
+    assert_eq!(cmd(&b.prepare), Some(("sync".into(), words(&["1"]))));
+    assert_eq!(b.conclude, None);
+    assert_eq!(
+        cmd(&b.cleanup),
+        Some(("rm".into(), words(&["-rf", "/o/q/b-1/tmp"])))
+    );
+    let c = &s.nodes[1].hooks;
+    // The node's own hook wins over the default; its shell runs it.
+    assert_eq!(
+        cmd(&c.setup),
+        Some(("bash".into(), words(&["-c", "echo own"])))
+    );
+    assert_eq!(
+        c.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+        ["setup", "cleanup"]
+    );
+}
+
+#[test]
+fn a_hook_with_bad_quotes_is_an_error_naming_the_node_and_field() {
+    let err = expand_str(
+        "[suite]\nname = \"q\"\n[[benchmark]]\nname = \"b\"\ncommand = \"true\"\nprepare = \"echo 'unclosed\"\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("benchmark `b` `prepare`"), "{err}");
+}
