@@ -183,9 +183,14 @@ fn shape_of(v: &serde_json::Value) -> Vec<String> {
 /// `tier migrate --now`, and `history`, `history --benchmark`, `show` answer with the shape of the
 /// embedded default's answers (same benchmarks, same record counts, same JSON keys); `tier verify`
 /// passes; `db refresh` refreshes the summary and `db summary` reports every benchmark.
+/// The test cluster is shared: the test that stops it takes this for writing, every other test
+/// using it for reading, so no test sees an outage it did not ask for.
+static SHARED_POSTGRES: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
 #[test]
 fn quickstart_on_postgres_and_s3_has_the_embedded_shape() {
     const TEST: &str = "quickstart_on_postgres_and_s3_has_the_embedded_shape";
+    let _cluster = SHARED_POSTGRES.read().unwrap_or_else(|e| e.into_inner());
     let Some(url) = server_env("BENCHFLEET_TEST_POSTGRES_URL", TEST) else {
         return;
     };
@@ -393,6 +398,7 @@ impl Drop for Stopped {
 #[test]
 fn postgres_going_down_mid_suite_loses_nothing() {
     const TEST: &str = "postgres_going_down_mid_suite_loses_nothing";
+    let _cluster = SHARED_POSTGRES.write().unwrap_or_else(|e| e.into_inner());
     let Some(url) = server_env("BENCHFLEET_TEST_POSTGRES_URL", TEST) else {
         return;
     };
