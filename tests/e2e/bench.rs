@@ -52,7 +52,7 @@ fn append(tag: &str) -> String {
 
 #[test]
 fn runs_are_stored_exported_and_shown_like_suite_results() {
-    let w = Workdir::new();
+    let w = Workdir::with_fs_hot();
     let out = bench(
         &w,
         &[
@@ -287,7 +287,7 @@ fn with_ignore_failure_failed_runs_are_recorded_and_measuring_continues() {
 
 #[test]
 fn timeouts_kill_the_run_and_record_it_as_timed_out() {
-    let w = Workdir::new();
+    let w = Workdir::with_fs_hot();
     let out = bench(
         &w,
         &[
@@ -318,7 +318,7 @@ fn timeouts_kill_the_run_and_record_it_as_timed_out() {
         "{records:?}"
     );
 
-    let w = Workdir::new();
+    let w = Workdir::with_fs_hot();
     let out = bench(&w, &["-i", "--timeout", "0.1", "-r", "2", "sleep 30"]);
     assert_eq!(out.code(), 0, "{out:?}");
     assert_eq!(
@@ -416,7 +416,7 @@ fn shell_mode_subtracts_the_shell_and_records_it() {
 
 #[test]
 fn captured_output_is_stored_bounded() {
-    let w = Workdir::new();
+    let w = Workdir::with_fs_hot();
     let out = bench(
         &w,
         &[
@@ -490,7 +490,7 @@ fn parallel_jobs_are_pinned_and_say_they_ran_beside_others() {
 
 #[test]
 fn system_samples_are_stored_with_the_run() {
-    let w = Workdir::new();
+    let w = Workdir::with_fs_hot();
     let out = w.run(&[
         "bench",
         "--sample-interval",

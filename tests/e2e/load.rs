@@ -48,7 +48,7 @@ fn tag<'a>(r: &'a serde_json::Value, key: &str) -> &'a str {
 
 #[test]
 fn a_soak_reports_windows_and_stores_every_run() {
-    let w = Workdir::new();
+    let w = Workdir::with_fs_hot();
     let out = load(
         &w,
         &[
@@ -107,7 +107,7 @@ fn a_soak_reports_windows_and_stores_every_run() {
 
 #[test]
 fn a_stress_ramps_concurrency_per_step_and_tags_records_with_their_step() {
-    let w = Workdir::new();
+    let w = Workdir::with_fs_hot();
     let out = load(
         &w,
         &[

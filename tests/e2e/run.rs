@@ -102,10 +102,10 @@ fn a_suite_runs_is_stored_exported_and_shown_identically() {
     let table = w.run(&["show", "latest"]).stdout();
     assert_eq!(table.trim(), out.stdout().trim());
 
-    // Every run record is in the store: 1 job run + 5 + 3 + 3 (system samples are kept in
+    // Every run record is in the hot tier: 1 job run + 5 + 3 + 3 (system samples are kept in
     // their own namespace).
-    let files = walk(&w.path().join(".benchfleet/blobs/records"));
-    assert_eq!(files, 12, "one blob per run record");
+    let status = w.json(&["tier", "status", "--json"]);
+    assert_eq!(status["tiers"][0]["records"], 12, "{status}");
 
     let history = w.json(&["history", "--format", "json"]);
     assert_eq!(history[0]["run_id"], run_id.as_str());
@@ -160,15 +160,6 @@ fn configuration_layers_reach_the_runner() {
         "{shown}"
     );
     assert!(shown.contains("benchfleet.toml"), "{shown}");
-}
-
-fn walk(dir: &std::path::Path) -> usize {
-    let mut n = 0;
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() { n += walk(&p) } else { n += 1 }
-    }
-    n
 }
 
 /// Suite files take hyperfine's run controls: `setup` once, `prepare`/`conclude` around every

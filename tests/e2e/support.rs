@@ -13,6 +13,14 @@ impl Workdir {
         }
     }
 
+    /// Like [`new`](Self::new), with the hot tier on local files (one per record), for tests that
+    /// read what was stored straight from the fs layout.
+    pub fn with_fs_hot() -> Self {
+        let w = Self::new();
+        w.file("benchfleet.toml", "[storage.hot]\nbackend = \"fs\"\n");
+        w
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }

@@ -148,6 +148,10 @@ pub(crate) fn storage_settings(cwd: &Path, config: &Config) -> StorageSettings {
     };
     let some = |v: &str| (!v.is_empty()).then(|| v.to_owned());
     let blob = |b: &benchfleet_config::BlobConfig, path: PathBuf| match b.backend {
+        BlobBackend::Catalog => match c.backend {
+            CatalogBackend::Redb => BlobChoice::RedbCatalog,
+            CatalogBackend::Postgres => BlobChoice::PostgresCatalog,
+        },
         BlobBackend::Fs => BlobChoice::Fs { root: abs(path) },
         BlobBackend::Redb => BlobChoice::RedbCatalog,
         BlobBackend::Postgres if b.url.is_empty() => BlobChoice::PostgresCatalog,

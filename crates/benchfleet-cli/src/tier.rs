@@ -215,6 +215,19 @@ async fn gc(storage: &Storage, json: bool) -> Result<u8> {
             r.removed,
             human_bytes(r.removed_bytes)
         ));
+        if r.stale_leases > 0 {
+            emit(&format!(
+                "removed {} writer leases of processes that are gone\n",
+                r.stale_leases
+            ));
+        }
+        if !r.active_writers.is_empty() {
+            eprintln!(
+                "kept {} unreferenced objects: still being written by {}; rerun `benchfleet tier gc` when they finish",
+                r.kept,
+                r.active_writers.join(", ")
+            );
+        }
     }
     Ok(exit::OK)
 }

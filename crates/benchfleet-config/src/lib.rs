@@ -185,6 +185,8 @@ pub struct BlobConfig {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BlobBackend {
+    /// Inside the catalog's own database, whichever it is (redb file or PostgreSQL).
+    Catalog,
     Fs,
     Redb,
     Postgres,
@@ -195,6 +197,7 @@ pub enum BlobBackend {
 impl BlobBackend {
     pub fn as_str(self) -> &'static str {
         match self {
+            BlobBackend::Catalog => "catalog",
             BlobBackend::Fs => "fs",
             BlobBackend::Redb => "redb",
             BlobBackend::Postgres => "postgres",
@@ -304,7 +307,7 @@ impl StorageConfig {
         ] {
             let key = |k: &str| format!("storage.{tier}.{k}");
             match b.backend {
-                BlobBackend::Fs => {}
+                BlobBackend::Catalog | BlobBackend::Fs => {}
                 BlobBackend::Redb => {
                     if c.backend != CatalogBackend::Redb {
                         out.push((

@@ -19,7 +19,7 @@ fn defaults_load() {
     assert_eq!(l.config.run.jobs, 0);
     assert!(l.config.run.keep_going);
     assert_eq!(l.config.storage.catalog.backend, CatalogBackend::Redb);
-    assert_eq!(l.config.storage.hot.backend, BlobBackend::Fs);
+    assert_eq!(l.config.storage.hot.backend, BlobBackend::Catalog);
     assert_eq!(
         l.config.storage.catalog_path(),
         PathBuf::from(".benchfleet/catalog.redb")
@@ -218,7 +218,7 @@ fn tier_defaults_and_overrides() {
 /// name promises: (file, catalog, hot, warm, cold).
 #[test]
 fn example_configs_resolve() {
-    use BlobBackend::{Fs, Postgres, S3};
+    use BlobBackend::{Fs, Postgres, Redb, S3};
     let cases: &[(&str, CatalogBackend, [BlobBackend; 3])] = &[
         (
             "all-postgres.toml",
@@ -233,7 +233,7 @@ fn example_configs_resolve() {
         (
             "embedded-hot-s3-cold.toml",
             CatalogBackend::Redb,
-            [Fs, Fs, S3],
+            [Redb, Fs, S3],
         ),
     ];
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/examples");

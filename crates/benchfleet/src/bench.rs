@@ -1186,6 +1186,7 @@ pub async fn run_bench(
     run.finished_at = Some(host::now());
     run.status = crate::runner::final_status(settings.kill.is_killed(), any_failed);
     storage.catalog.put_run(&run).await?;
+    crate::runner::release_lease(storage).await;
     if let Some(m) = &settings.metrics {
         m.run_finished(!any_failed);
     }

@@ -496,6 +496,7 @@ pub async fn run_load(
     run.finished_at = Some(host::now());
     run.status = crate::runner::final_status(killed, total.failed > 0 && !settings.ignore_failure);
     storage.catalog.put_run(&run).await?;
+    crate::runner::release_lease(storage).await;
     if let Some(m) = &metrics {
         m.run_finished(total.failed == 0 || settings.ignore_failure);
     }

@@ -163,17 +163,15 @@ pub struct StorageSettings {
 }
 
 impl StorageSettings {
-    /// The embedded default under `root`: catalog in `root/catalog.redb`, hot records in
-    /// `root/blobs`, warm in `root/warm`, cold in `root/cold`, default policy.
+    /// The embedded default under `root`: catalog and hot records in `root/catalog.redb`, warm
+    /// in `root/warm`, cold in `root/cold`, default policy.
     pub fn embedded(root: impl Into<PathBuf>) -> Self {
         let root = root.into();
         StorageSettings {
             catalog: CatalogChoice::Redb {
                 path: root.join("catalog.redb"),
             },
-            hot: BlobChoice::Fs {
-                root: root.join("blobs"),
-            },
+            hot: BlobChoice::RedbCatalog,
             warm: BlobChoice::Fs {
                 root: root.join("warm"),
             },

@@ -362,6 +362,7 @@ pub async fn run_suite(
     run.finished_at = Some(host::now());
     run.status = final_status(opts.cancel.is_cancelled(), any_failed);
     storage.catalog.put_run(&run).await?;
+    crate::runner::release_lease(storage).await;
 
     let mut records = std::mem::take(&mut *shared.records.lock().expect("records lock"));
     sort_like_catalog(&mut records);
@@ -380,6 +381,14 @@ pub async fn run_suite(
         failures,
         series,
     })
+}
+
+/// Nothing more will be written: give the storage's writer lease up, so `tier gc` may remove
+/// orphans again (a lease left behind only lasts until its holder's process is gone).
+pub(crate) async fn release_lease(storage: &Storage) {
+    if let Err(e) = storage.release_lease().await {
+        tracing::warn!("could not release the writer lease: {e}");
+    }
 }
 
 /// Group commit: no waiting for more records. Whatever queued while the previous commit was
