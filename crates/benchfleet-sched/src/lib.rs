@@ -3,7 +3,7 @@
 //! [`Event`]s.
 //!
 //! **Architecture invariant:** this crate knows nothing about benchmarks, processes or storage.
-//! It depends on no workspace crate: only `tokio` and `thiserror`. A node is any [`Task`]; how
+//! It depends on no workspace crate: only `tokio`, `futures-util` and `thiserror`. A node is any [`Task`]; how
 //! a node is executed is the caller's closure, which returns a future of a [`TaskOutcome`].
 //!
 //! Semantics of [`run`]:
