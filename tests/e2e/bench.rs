@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::support::{Out, Workdir, result};
+use crate::support::{Out, Workdir, result, stored_records};
 
 fn json_file(path: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -23,27 +23,6 @@ fn log(w: &Workdir) -> Vec<String> {
         .lines()
         .map(str::to_owned)
         .collect()
-}
-
-/// Every stored record (raw JSON), read from the fs hot tier.
-fn stored_records(w: &Workdir) -> Vec<serde_json::Value> {
-    fn walk(dir: &Path, out: &mut Vec<serde_json::Value>) {
-        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                walk(&p, out);
-            } else if p.components().any(|c| c.as_os_str() == "records")
-                && let Ok(v) =
-                    serde_json::from_slice::<serde_json::Value>(&std::fs::read(&p).unwrap())
-                && v.get("measurement").is_some()
-            {
-                out.push(v);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(&w.path().join(".benchfleet"), &mut out);
-    out
 }
 
 fn append(tag: &str) -> String {

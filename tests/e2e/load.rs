@@ -1,9 +1,7 @@
 //! `benchfleet load`: soak and stress structure, records stored with their step and window,
 //! open-loop starts accounted for. No timing is asserted: only structure and counts.
 
-use std::path::Path;
-
-use crate::support::{Out, Workdir};
+use crate::support::{Out, Workdir, stored_records};
 
 fn load(w: &Workdir, args: &[&str]) -> Out {
     let mut all = vec!["load", "--no-sample", "--export-json", "load.json"];
@@ -14,26 +12,6 @@ fn load(w: &Workdir, args: &[&str]) -> Out {
 fn export(w: &Workdir) -> serde_json::Value {
     let text = std::fs::read_to_string(w.path().join("load.json")).expect("load.json written");
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-}
-
-/// Every stored record (raw JSON) of the fs hot tier.
-fn stored_records(w: &Workdir) -> Vec<serde_json::Value> {
-    fn walk(dir: &Path, out: &mut Vec<serde_json::Value>) {
-        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                walk(&p, out);
-            } else if let Ok(bytes) = std::fs::read(&p)
-                && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes)
-                && v.get("measurement").is_some()
-            {
-                out.push(v);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(&w.path().join(".benchfleet"), &mut out);
-    out
 }
 
 fn u(v: &serde_json::Value) -> u64 {

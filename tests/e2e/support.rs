@@ -100,3 +100,25 @@ pub fn f64s(v: &serde_json::Value) -> Vec<f64> {
         .map(|x| x.as_f64().expect("number"))
         .collect()
 }
+
+/// Every stored run record (raw JSON), read from the fs hot tier of a
+/// [`Workdir::with_fs_hot`] directory.
+pub fn stored_records(w: &Workdir) -> Vec<serde_json::Value> {
+    fn walk(dir: &Path, out: &mut Vec<serde_json::Value>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.components().any(|c| c.as_os_str() == "records")
+                && let Ok(bytes) = std::fs::read(&p)
+                && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes)
+                && v.get("measurement").is_some()
+            {
+                out.push(v);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&w.path().join(".benchfleet"), &mut out);
+    out
+}

@@ -159,3 +159,31 @@ pub trait Catalog: Send + Sync + fmt::Debug + 'static {
         ))
     }
 }
+
+/// One row of a catalog's pre-aggregated daily summary (successful runs only), for backends that
+/// keep one (PostgreSQL's materialized view).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct DailySummary {
+    /// UTC day, `YYYY-MM-DD`.
+    pub day: String,
+    pub suite: String,
+    pub name: String,
+    /// `wall_ns`, `user_ns`, `sys_ns` or `max_rss_bytes`.
+    pub metric: String,
+    pub count: i64,
+    pub mean: f64,
+    pub min: f64,
+    pub max: f64,
+    pub p95: f64,
+}
+
+/// Which daily summary rows to return; empty fields match everything. Days are `YYYY-MM-DD`,
+/// `since_day` inclusive, `until_day` exclusive. Rows come ordered by (day, suite, name, metric).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SummaryQuery {
+    pub suite: Option<String>,
+    pub name: Option<String>,
+    pub metric: Option<String>,
+    pub since_day: Option<String>,
+    pub until_day: Option<String>,
+}

@@ -58,7 +58,7 @@ pub use blob::{
     BlobKey, BlobMeta, BlobStore, ByteStream, Capability, PutOutcome, STREAM_BUFFER_LIMIT,
     byte_stream,
 };
-pub use catalog::{Catalog, RecordEntry, RecordQuery, RunFilter, Tier};
+pub use catalog::{Catalog, DailySummary, RecordEntry, RecordQuery, RunFilter, SummaryQuery, Tier};
 pub use content::{OUTPUTS_NS, StreamedBlob, put_file, put_reader};
 pub use error::{ErrorKind, StoreError};
 pub use maintain::{

@@ -391,32 +391,10 @@ fn open_opendal(
     Err(Error::BackendMissing("opendal"))
 }
 
-/// One row of a catalog's pre-aggregated daily summary (successful runs only).
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
-pub struct DailySummaryRow {
-    /// UTC day, `YYYY-MM-DD`.
-    pub day: String,
-    pub suite: String,
-    pub name: String,
-    /// `wall_ns`, `user_ns`, `sys_ns` or `max_rss_bytes`.
-    pub metric: String,
-    pub count: i64,
-    pub mean: f64,
-    pub min: f64,
-    pub max: f64,
-    pub p95: f64,
-}
-
-/// Which daily summary rows to read; empty fields match everything. Days are `YYYY-MM-DD`,
-/// `since_day` inclusive, `until_day` exclusive.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct DailySummaryQuery {
-    pub suite: Option<String>,
-    pub name: Option<String>,
-    pub metric: Option<String>,
-    pub since_day: Option<String>,
-    pub until_day: Option<String>,
-}
+/// A row of the catalog's daily summary (see [`daily_summary`]).
+pub use benchfleet_store::DailySummary as DailySummaryRow;
+/// Which daily summary rows to read (see [`daily_summary`]).
+pub use benchfleet_store::SummaryQuery as DailySummaryQuery;
 
 /// Refresh the catalog's pre-aggregated daily summary without blocking readers
 /// (`REFRESH MATERIALIZED VIEW CONCURRENTLY` on PostgreSQL). `Ok(None)`: this catalog backend
@@ -461,29 +439,7 @@ async fn summary_postgres(
     q: &DailySummaryQuery,
 ) -> Result<Vec<DailySummaryRow>, Error> {
     let store = connect_postgres(url, options).await?;
-    let rows = store
-        .daily_summary(&benchfleet_postgres::SummaryQuery {
-            suite: q.suite.clone(),
-            name: q.name.clone(),
-            metric: q.metric.clone(),
-            since_day: q.since_day.clone(),
-            until_day: q.until_day.clone(),
-        })
-        .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| DailySummaryRow {
-            day: r.day,
-            suite: r.suite,
-            name: r.name,
-            metric: r.metric,
-            count: r.count,
-            mean: r.mean,
-            min: r.min,
-            max: r.max,
-            p95: r.p95,
-        })
-        .collect())
+    Ok(store.daily_summary(q).await?)
 }
 
 #[cfg(not(feature = "postgres"))]

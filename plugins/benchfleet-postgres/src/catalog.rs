@@ -15,32 +15,7 @@ use benchfleet_store::{
 use crate::PgStore;
 use crate::months::{micros_of_nanos, month_of_unix_nanos};
 
-/// One row of the `bf_daily_summary` materialized view (successful runs only).
-#[derive(Clone, Debug, PartialEq)]
-pub struct DailySummary {
-    /// UTC day, `YYYY-MM-DD`.
-    pub day: String,
-    pub suite: String,
-    pub name: String,
-    /// `wall_ns`, `user_ns`, `sys_ns` or `max_rss_bytes`.
-    pub metric: String,
-    pub count: i64,
-    pub mean: f64,
-    pub min: f64,
-    pub max: f64,
-    pub p95: f64,
-}
-
-/// Which summary rows to return; empty fields match everything. Days are `YYYY-MM-DD`,
-/// `since` inclusive, `until` exclusive. Ordered by (day, suite, name, metric).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SummaryQuery {
-    pub suite: Option<String>,
-    pub name: Option<String>,
-    pub metric: Option<String>,
-    pub since_day: Option<String>,
-    pub until_day: Option<String>,
-}
+pub use benchfleet_store::{DailySummary, SummaryQuery};
 
 fn kind_str(k: NodeKind) -> &'static str {
     k.as_str()
