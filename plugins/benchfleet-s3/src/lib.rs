@@ -405,7 +405,14 @@ impl BlobStore for S3Store {
         {
             Ok(_) => Ok(PutOutcome::Created),
             Err(e) if is_exists(&e) => Ok(PutOutcome::AlreadyExists),
-            Err(e) => Err(self.err("put_if_absent", Some(key), e)),
+            // A server may refuse a conditional PUT of an existing key before it has read the
+            // body and close the connection, which the client sees as a broken pipe rather than
+            // a 412. If the object is there now, the put has nothing left to do (keys are
+            // content-addressed, so whoever wrote it wrote these bytes).
+            Err(e) => match self.head(key).await {
+                Ok(Some(_)) => Ok(PutOutcome::AlreadyExists),
+                _ => Err(self.err("put_if_absent", Some(key), e)),
+            },
         }
     }
 
