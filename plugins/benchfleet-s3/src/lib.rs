@@ -55,6 +55,10 @@ use benchfleet_store::{
 #[cfg(feature = "testserver")]
 pub mod testserver;
 
+/// Conditional PUTs at least this large that fail are checked with a HEAD: a server may refuse
+/// them before reading the body and close the connection (a broken pipe, not a 412).
+const EARLY_REFUSAL_BYTES: usize = 256 << 10;
+
 /// Retry policy for requests that fail transiently (5xx, throttling, connection errors).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct S3Retry {
@@ -398,6 +402,7 @@ impl BlobStore for S3Store {
             mode: PutMode::Create,
             ..Default::default()
         };
+        let large = bytes.len() >= EARLY_REFUSAL_BYTES;
         match self
             .s3
             .put_opts(&self.path(key), PutPayload::from(bytes), opts)
@@ -407,12 +412,12 @@ impl BlobStore for S3Store {
             Err(e) if is_exists(&e) => Ok(PutOutcome::AlreadyExists),
             // A server may refuse a conditional PUT of an existing key before it has read the
             // body and close the connection, which the client sees as a broken pipe rather than
-            // a 412. If the object is there now, the put has nothing left to do (keys are
-            // content-addressed, so whoever wrote it wrote these bytes).
-            Err(e) => match self.head(key).await {
-                Ok(Some(_)) => Ok(PutOutcome::AlreadyExists),
-                _ => Err(self.err("put_if_absent", Some(key), e)),
-            },
+            // a 412. That only happens when the body is larger than the socket buffers. If the
+            // object is there now, the put is done: put-if-absent of an existing key.
+            Err(_) if large && matches!(self.head(key).await, Ok(Some(_))) => {
+                Ok(PutOutcome::AlreadyExists)
+            }
+            Err(e) => Err(self.err("put_if_absent", Some(key), e)),
         }
     }
 
