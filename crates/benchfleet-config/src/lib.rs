@@ -423,20 +423,7 @@ pub fn is_secret_key(key: &str) -> bool {
         || (key.contains("options.") && last.ends_with("_key"))
 }
 
-/// `url` with the password of its `user:password@` part replaced by `***`.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..end].rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***@{host}{}", &rest[end..]),
-            None => url.to_string(),
-        },
-        None => url.to_string(),
-    }
-}
+pub use benchfleet_model::redact_url;
 
 /// How a value is shown (`config show`, errors): credentials redacted, URLs without password.
 pub fn shown_value(key: &str, value: &str) -> String {

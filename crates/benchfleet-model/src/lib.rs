@@ -22,6 +22,7 @@ mod digest;
 mod duration;
 mod ids;
 mod record;
+mod redact;
 mod suite;
 
 pub use digest::{Digest, DigestHasher, ParseDigestError};
@@ -30,4 +31,5 @@ pub use ids::{RunId, Timestamp};
 pub use record::{
     HostInfo, Measurement, NodeKind, Outcome, RunInfo, RunRecord, RunStatus, SCHEMA_VERSION,
 };
+pub use redact::redact_url;
 pub use suite::{ByteSize, CommandSpec, Defaults, MatrixValue, NodeSpec, SuiteFile, SuiteMeta};

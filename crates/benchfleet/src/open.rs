@@ -101,20 +101,7 @@ pub enum BlobChoice {
     },
 }
 
-/// `url` with any password replaced by `***`.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..end].rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***@{host}{}", &rest[end..]),
-            None => url.to_string(),
-        },
-        None => url.to_string(),
-    }
-}
+pub use benchfleet_model::redact_url;
 
 impl fmt::Debug for CatalogChoice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -119,24 +119,7 @@ impl fmt::Debug for PgStore {
     }
 }
 
-/// `url` with any password replaced by `***`.
-fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let (auth_end, _) = rest
-        .char_indices()
-        .find(|(_, c)| matches!(c, '/' | '?'))
-        .unwrap_or((rest.len(), ' '));
-    let authority = &rest[..auth_end];
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***@{host}{}", &rest[auth_end..]),
-            None => url.to_string(),
-        },
-        None => url.to_string(),
-    }
-}
+use benchfleet_model::redact_url;
 
 fn valid_schema(s: &str) -> bool {
     let mut chars = s.chars();
@@ -407,26 +390,6 @@ pub(crate) fn map_sqlx(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn urls_are_redacted() {
-        let cases = [
-            (
-                "postgres://u:secret@h:5432/db",
-                "postgres://u:***@h:5432/db",
-            ),
-            ("postgres://u@h/db", "postgres://u@h/db"),
-            (
-                "postgres://h/db?sslmode=disable",
-                "postgres://h/db?sslmode=disable",
-            ),
-            ("postgres://u:p%40ss@h", "postgres://u:***@h"),
-            ("not a url", "not a url"),
-        ];
-        for (url, want) in cases {
-            assert_eq!(redact_url(url), want, "{url}");
-        }
-    }
 
     #[test]
     fn schema_names() {
