@@ -32,4 +32,6 @@ pub use record::{
     HostInfo, Measurement, NodeKind, Outcome, RunInfo, RunRecord, RunStatus, SCHEMA_VERSION,
 };
 pub use redact::redact_url;
-pub use suite::{ByteSize, CommandSpec, Defaults, MatrixValue, NodeSpec, SuiteFile, SuiteMeta};
+pub use suite::{
+    ByteSize, CommandSpec, Defaults, LoadSpec, MatrixValue, NodeSpec, SuiteFile, SuiteMeta,
+};

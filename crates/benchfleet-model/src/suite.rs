@@ -147,6 +147,45 @@ pub struct NodeSpec {
     /// Run once after this node's last run (hyperfine `--cleanup`), also after a failed run;
     /// not measured.
     pub cleanup: Option<CommandSpec>,
+    /// Run the command under a load profile (what `benchfleet load` does) instead of a number
+    /// of runs.
+    pub load: Option<LoadSpec>,
+}
+
+/// A node's `load` table: run the command repeatedly at a concurrency and/or target rate
+/// following a profile, as `benchfleet load` does. The keys are that command's flags
+/// (`--max-concurrency` is `max_concurrency`); which ones apply depends on `profile`. Values are
+/// checked when the suite is expanded, not here.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadSpec {
+    /// `soak` (the default), `stress` or `spike`.
+    pub profile: Option<String>,
+    /// Length of a soak or spike; for stress, divided into `steps` when `step_duration` is not
+    /// given.
+    pub duration: Option<DurationSpec>,
+    /// Runs in flight at most (soak), of the first step (stress), outside the burst (spike).
+    pub concurrency: Option<u32>,
+    /// Runs started per second (open loop); without it a new run starts as soon as one ends.
+    pub rate: Option<f64>,
+    /// Stress: number of steps.
+    pub steps: Option<u32>,
+    /// Stress: length of each step.
+    pub step_duration: Option<DurationSpec>,
+    /// Stress: concurrency of the last step.
+    pub max_concurrency: Option<u32>,
+    /// Stress: rate of the last step (ramps from `rate`).
+    pub max_rate: Option<f64>,
+    /// Spike: concurrency outside the burst.
+    pub baseline: Option<u32>,
+    /// Spike: concurrency during the burst.
+    pub burst: Option<u32>,
+    /// Spike: length of the burst.
+    pub burst_duration: Option<DurationSpec>,
+    /// Spike: rate during the burst.
+    pub burst_rate: Option<f64>,
+    /// Length of the reporting windows.
+    pub window: Option<DurationSpec>,
 }
 
 /// A size in bytes, written as an integer or a string with a unit (`"512MiB"`, `"2GiB"`, `"1G"`).
@@ -287,6 +326,26 @@ mod tests {
             (n.memory, n.retries, n.inputs.len()),
             (Some(ByteSize(1 << 30)), Some(2), 1)
         );
+    }
+
+    #[test]
+    fn a_load_table_reads_numbers_and_durations() {
+        let n: NodeSpec = toml::from_str(
+            "name='a'\ncommand='x'\nload={ profile='soak', concurrency=4, rate=200, duration='30s', window=1 }\n",
+        )
+        .unwrap();
+        let l = n.load.unwrap();
+        assert_eq!(l.profile.as_deref(), Some("soak"));
+        assert_eq!(
+            (l.concurrency, l.rate),
+            (Some(4), Some(200.0)),
+            "an integer rate is a rate"
+        );
+        assert_eq!(l.duration.unwrap().0.as_secs(), 30);
+        assert_eq!(l.window.unwrap().0.as_secs(), 1);
+        let err = toml::from_str::<NodeSpec>("name='a'\ncommand='x'\nload={ concurency=4 }\n")
+            .unwrap_err();
+        assert!(err.to_string().contains("concurency"), "{err}");
     }
 
     #[test]
