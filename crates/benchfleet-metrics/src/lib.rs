@@ -43,7 +43,7 @@ mod sys;
 pub use counters::Counters;
 pub use isolation::{MemoryLimitVia, allowed_cpus};
 pub use kill::Kill;
-pub use run::{ProcessResult, run, run_cancellable};
+pub use run::{CapturedOutput, ProcessResult, run, run_cancellable};
 pub use sampler::{
     CoreUsage, CpuMeter, NoiseThresholds, NoiseVerdict, Sample, Sampler, SamplerError, SystemSeries,
 };

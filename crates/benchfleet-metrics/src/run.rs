@@ -18,8 +18,111 @@ use crate::sys;
 /// How often a run polls a [`Kill`] that has no eventfd, or a child when pidfds are unavailable.
 const FALLBACK_POLL: Duration = Duration::from_millis(10);
 
+/// The captured stdout of one run ([`OutputMode::Capture`]): its first `limit` bytes, in an
+/// unlinked temporary file that disappears when this is dropped. Nothing of it is in memory;
+/// read it with [`CapturedOutput::reader`] (bounded buffers) or, when it is small,
+/// [`CapturedOutput::to_vec`].
+#[derive(Debug)]
+pub struct CapturedOutput {
+    file: File,
+    len: u64,
+    truncated: bool,
+}
+
+impl CapturedOutput {
+    /// Bytes kept (at most the capture limit).
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The child wrote more than the limit; the rest was dropped.
+    pub fn truncated(&self) -> bool {
+        self.truncated
+    }
+
+    /// The file holding the kept bytes, from offset 0 (use positional reads, or
+    /// [`CapturedOutput::reader`], rather than moving its shared offset).
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
+    /// A path that opens this (unlinked) file while `self` lives: `/proc/self/fd/N`. For APIs
+    /// that take a path, e.g. streaming it into storage.
+    ///
+    /// Each open gets its own offset. A process the run started that outlives it and keeps
+    /// writing to its stdout can still append to the file; [`CapturedOutput::len`] is what was
+    /// there when the run ended.
+    pub fn proc_path(&self) -> std::path::PathBuf {
+        format!("/proc/self/fd/{}", self.file.as_raw_fd()).into()
+    }
+
+    /// A reader over the kept bytes from the start, independent of any other reader.
+    pub fn reader(&self) -> impl io::Read + '_ {
+        CapturedReader {
+            file: &self.file,
+            pos: 0,
+            end: self.len,
+        }
+    }
+
+    /// The kept bytes in memory: for small captures (check [`CapturedOutput::len`] first).
+    pub fn to_vec(&self) -> io::Result<Vec<u8>> {
+        let len = usize::try_from(self.len).map_err(io::Error::other)?;
+        let bytes = sys::read_range(&self.file, 0, len)?;
+        if bytes.len() != len {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "the captured output shrank from {len} to {} bytes",
+                    bytes.len()
+                ),
+            ));
+        }
+        Ok(bytes)
+    }
+}
+
+struct CapturedReader<'a> {
+    file: &'a File,
+    pos: u64,
+    end: u64,
+}
+
+impl io::Read for CapturedReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let want = (self.end - self.pos).min(buf.len() as u64) as usize;
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = self.file.read_at(&mut buf[..want], self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+/// After the child exited: cut the capture file to `limit` bytes.
+fn finish_capture(file: File, limit: usize) -> io::Result<CapturedOutput> {
+    let written = file.metadata()?.len();
+    let limit = limit as u64;
+    let truncated = written > limit;
+    if truncated {
+        // Frees the dropped bytes' blocks at once rather than when the file is closed.
+        file.set_len(limit)?;
+    }
+    Ok(CapturedOutput {
+        file,
+        len: written.min(limit),
+        truncated,
+    })
+}
+
 /// The result of one process run. Never an error: problems of the child are in `outcome`.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Debug)]
 pub struct ProcessResult {
     /// Wall clock from just before spawn to the reap; everything else from this child's own
     /// `wait4` rusage (it includes descendants the child itself waited for).
@@ -27,10 +130,10 @@ pub struct ProcessResult {
     pub outcome: Outcome,
     /// Last [`ProcessSpec::stderr_tail`] bytes of stderr, lossy UTF-8; `None` when empty.
     pub stderr_tail: Option<String>,
-    /// The first `limit` bytes of stdout with [`OutputMode::Capture`]; `None` with `Null`.
-    pub stdout: Option<Vec<u8>>,
-    /// stdout was longer than the capture limit.
-    pub stdout_truncated: bool,
+    /// The first `limit` bytes of stdout with [`OutputMode::Capture`] (in a file, see
+    /// [`CapturedOutput`]); `None` with `Null`, or when the capture could not be read back (said
+    /// in `stderr_tail`).
+    pub stdout: Option<CapturedOutput>,
     /// How long `spawn` itself took (included in `measurement.wall_ns`): the launcher's share.
     pub spawn_ns: u64,
     /// The run was stopped through a [`Kill`].
@@ -52,7 +155,6 @@ impl ProcessResult {
             },
             stderr_tail: None,
             stdout: None,
-            stdout_truncated: false,
             spawn_ns: 0,
             cancelled: false,
             counters: Counters::default(),
@@ -81,7 +183,6 @@ fn spawn_failed(start: Instant, message: String) -> ProcessResult {
         outcome: Outcome::SpawnFailed { message },
         stderr_tail: None,
         stdout: None,
-        stdout_truncated: false,
         spawn_ns: elapsed_ns(start),
         cancelled: false,
         counters: Counters::default(),
@@ -193,11 +294,28 @@ fn run_inner(spec: &ProcessSpec, cancel: Option<&Kill>) -> ProcessResult {
         cmd.current_dir(dir);
     }
 
-    // Output files: anonymous memory files read after the exit, so no reader thread runs during
-    // the measurement and lingering grandchildren cannot make us wait for an EOF.
+    // Output files, read after the exit, so no reader thread runs during the measurement and
+    // lingering grandchildren cannot make us wait for an EOF. stdout, which may be large, goes
+    // to an unlinked file on disk; stderr, of which only a small tail is kept, to an anonymous
+    // memory file (no inode to allocate on every run).
     let stdout_file = match spec.stdout {
         OutputMode::Null => None,
-        OutputMode::Capture { .. } => sys::anon_file(c"benchfleet-stdout").ok(),
+        OutputMode::Capture { .. } => {
+            let dir = spec.capture_dir.clone().unwrap_or_else(std::env::temp_dir);
+            match sys::spill_file(&dir) {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    return spawn_failed(
+                        Instant::now(),
+                        format!(
+                            "`{}`: cannot create a file for its captured stdout in `{}`: {e}",
+                            spec.program,
+                            dir.display()
+                        ),
+                    );
+                }
+            }
+        }
     };
     let stderr_file = if spec.stderr_tail == 0 {
         None
@@ -297,19 +415,28 @@ fn run_inner(spec: &ProcessSpec, cancel: Option<&Kill>) -> ProcessResult {
         ),
     };
 
-    let stderr_tail = stderr_file
+    let mut stderr_tail = stderr_file
         .as_ref()
         .and_then(|f| sys::read_tail(f, spec.stderr_tail).ok())
         .filter(|b| !b.is_empty())
         .map(|b| sys::tail_to_string(&b))
         .or(reap_error);
-    let (stdout, stdout_truncated) = match (spec.stdout, &stdout_file) {
-        (OutputMode::Capture { limit }, Some(f)) => match sys::read_head(f, limit) {
-            Ok((bytes, truncated)) => (Some(bytes), truncated),
-            Err(_) => (Some(Vec::new()), false),
+    let stdout = match (spec.stdout, stdout_file) {
+        (OutputMode::Capture { limit }, Some(f)) => match finish_capture(f, limit) {
+            Ok(out) => Some(out),
+            Err(e) => {
+                let note = format!(
+                    "benchfleet: could not read the captured stdout of `{}` back: {e}",
+                    spec.program
+                );
+                stderr_tail = Some(match stderr_tail {
+                    Some(t) => format!("{t}\n{note}"),
+                    None => note,
+                });
+                None
+            }
         },
-        (OutputMode::Capture { .. }, None) => (Some(Vec::new()), false),
-        (OutputMode::Null, _) => (None, false),
+        _ => None,
     };
     let counters = match (&handover, &received) {
         (None, _) => Counters::default(),
@@ -327,7 +454,6 @@ fn run_inner(spec: &ProcessSpec, cancel: Option<&Kill>) -> ProcessResult {
         outcome,
         stderr_tail,
         stdout,
-        stdout_truncated,
         spawn_ns,
         cancelled: ending == Ending::Cancelled,
         counters,

@@ -16,10 +16,14 @@ pub enum OutputMode {
     /// `/dev/null` (what hyperfine does by default).
     #[default]
     Null,
-    /// Keep at most the first `limit` bytes (see [`crate::ProcessResult::stdout`]).
+    /// Keep at most the first `limit` bytes (see [`crate::ProcessResult::stdout`]); what the
+    /// child writes beyond them is dropped and the capture is flagged
+    /// [`truncated`](crate::CapturedOutput::truncated).
     ///
-    /// The output is written to an anonymous memory file and read after the child exits, so no
-    /// reader thread runs during the measurement; the whole output is held in memory until then.
+    /// The child writes straight into an unlinked temporary file in
+    /// [`ProcessSpec::capture_dir`], cut to `limit` bytes after it exits: no reader thread runs
+    /// during the measurement, and neither this process's memory nor RAM holds the output (unless
+    /// the directory is a tmpfs), so a limit of gigabytes costs disk, not memory.
     Capture { limit: usize },
 }
 
@@ -39,6 +43,10 @@ pub struct ProcessSpec {
     /// behind are not killed: a job may legitimately start a server.
     pub timeout: Option<Duration>,
     pub stdout: OutputMode,
+    /// Directory of the temporary file [`OutputMode::Capture`] writes to (unlinked: nothing is
+    /// left behind); [`std::env::temp_dir`] when `None`. A directory that cannot hold one makes
+    /// the run `SpawnFailed`, naming it.
+    pub capture_dir: Option<PathBuf>,
     /// Keep at most this many trailing stderr bytes (0: stderr goes to `/dev/null`).
     pub stderr_tail: usize,
     /// Pin the child (and everything it starts) to these CPU numbers (`sched_setaffinity`).
@@ -74,6 +82,7 @@ impl ProcessSpec {
             cwd: None,
             timeout: None,
             stdout: OutputMode::Null,
+            capture_dir: None,
             stderr_tail: DEFAULT_STDERR_TAIL,
             cpus: None,
             memory_limit: None,

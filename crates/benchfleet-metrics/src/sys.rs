@@ -44,6 +44,54 @@ pub(crate) fn anon_file(name: &std::ffi::CStr) -> io::Result<File> {
         .open(std::env::temp_dir())
 }
 
+/// An unlinked temporary file in `dir` (`O_TMPFILE`; on a filesystem without it, a file created
+/// under a unique name and unlinked at once), for output that may be large: it lives on disk,
+/// not in memory, and disappears with its last descriptor.
+pub(crate) fn spill_file(dir: &std::path::Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmpfile = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_TMPFILE)
+        .mode(0o600)
+        .open(dir);
+    match tmpfile {
+        Ok(f) => return Ok(f),
+        // EISDIR / EOPNOTSUPP / EINVAL: no O_TMPFILE here; anything else is a real error.
+        Err(e)
+            if !matches!(
+                e.raw_os_error(),
+                Some(libc::EISDIR | libc::EOPNOTSUPP | libc::EINVAL)
+            ) =>
+        {
+            return Err(e);
+        }
+        Err(_) => {}
+    }
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    loop {
+        let path = dir.join(format!(
+            ".benchfleet-capture.{}.{}",
+            std::process::id(),
+            SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+        {
+            Ok(f) => {
+                std::fs::remove_file(&path)?;
+                return Ok(f);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// The last `limit` bytes of `file` (read at its current size, without moving the offset).
 pub(crate) fn read_tail(file: &File, limit: usize) -> io::Result<Vec<u8>> {
     let len = file.metadata()?.len();
@@ -51,14 +99,7 @@ pub(crate) fn read_tail(file: &File, limit: usize) -> io::Result<Vec<u8>> {
     read_range(file, start, (len - start) as usize)
 }
 
-/// The first `limit` bytes of `file`, and whether there was more.
-pub(crate) fn read_head(file: &File, limit: usize) -> io::Result<(Vec<u8>, bool)> {
-    let len = file.metadata()?.len();
-    let take = len.min(limit as u64) as usize;
-    Ok((read_range(file, 0, take)?, len > take as u64))
-}
-
-fn read_range(file: &File, start: u64, len: usize) -> io::Result<Vec<u8>> {
+pub(crate) fn read_range(file: &File, start: u64, len: usize) -> io::Result<Vec<u8>> {
     use std::os::unix::fs::FileExt;
     let mut buf = vec![0u8; len];
     let mut done = 0;

@@ -25,9 +25,23 @@ fn captured(spec: ProcessSpec) -> ProcessSpec {
 }
 
 fn stdout_text(r: &ProcessResult) -> String {
-    String::from_utf8_lossy(r.stdout.as_deref().unwrap_or_default())
-        .trim_end()
-        .to_string()
+    let bytes = r
+        .stdout
+        .as_ref()
+        .map(|o| o.to_vec().expect("read the capture"))
+        .unwrap_or_default();
+    String::from_utf8_lossy(&bytes).trim_end().to_string()
+}
+
+/// `VmHWM` (peak resident set) of this test process, in bytes.
+fn peak_rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/self/status");
+    kib * 1024
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -284,19 +298,41 @@ fn stderr_tail_is_bounded_and_absent_when_empty() {
 
 #[test]
 fn stdout_is_discarded_by_default_and_captured_up_to_the_limit() {
-    let cases: Vec<(OutputMode, usize, Option<&str>, bool)> = vec![
+    let digits = |n: usize| -> Vec<u8> { b"0123456789".iter().copied().cycle().take(n).collect() };
+    // (mode, bytes written, bytes kept (None: not captured), truncated)
+    let cases: Vec<(OutputMode, usize, Option<Vec<u8>>, bool)> = vec![
         (OutputMode::Null, 100, None, false),
-        (OutputMode::Capture { limit: 100 }, 0, Some(""), false),
+        (OutputMode::Capture { limit: 100 }, 0, Some(vec![]), false),
         (
             OutputMode::Capture { limit: 100 },
             12,
-            Some("012345678901"),
+            Some(digits(12)),
             false,
         ),
         (
             OutputMode::Capture { limit: 10 },
+            10,
+            Some(digits(10)),
+            false,
+        ),
+        (
+            OutputMode::Capture { limit: 10 },
+            11,
+            Some(digits(10)),
+            true,
+        ),
+        (
+            OutputMode::Capture { limit: 10 },
             1000,
-            Some("0123456789"),
+            Some(digits(10)),
+            true,
+        ),
+        (OutputMode::Capture { limit: 0 }, 5, Some(vec![]), true),
+        // Larger than a pipe buffer and the stream chunk, cut off mid-way.
+        (
+            OutputMode::Capture { limit: 300_001 },
+            1_000_000,
+            Some(digits(300_001)),
             true,
         ),
     ];
@@ -305,13 +341,92 @@ fn stdout_is_discarded_by_default_and_captured_up_to_the_limit() {
             stdout: mode,
             ..probe(&["stdout", &written.to_string()])
         });
-        assert_eq!(
-            r.stdout.as_deref(),
-            want.map(str::as_bytes),
-            "{mode:?} {written}"
-        );
-        assert_eq!(r.stdout_truncated, truncated, "{mode:?} {written}");
+        assert_eq!(r.outcome, Outcome::Success, "{mode:?} {written}: {r:?}");
+        let Some(out) = &r.stdout else {
+            assert_eq!(want, None, "{mode:?} {written}: nothing captured");
+            continue;
+        };
+        let want = want.expect("captured although Null");
+        assert_eq!(out.len(), want.len() as u64, "{mode:?} {written}");
+        assert_eq!(out.is_empty(), want.is_empty(), "{mode:?} {written}");
+        assert_eq!(out.to_vec().unwrap(), want, "{mode:?} {written}");
+        let mut streamed = Vec::new();
+        std::io::Read::read_to_end(&mut out.reader(), &mut streamed).unwrap();
+        assert_eq!(streamed, want, "{mode:?} {written}: reader");
+        // What is kept is all the file holds: the rest was cut off, not just hidden.
+        assert_eq!(out.file().metadata().unwrap().len(), want.len() as u64);
+        assert_eq!(std::fs::read(out.proc_path()).unwrap(), want);
+        assert_eq!(out.truncated(), truncated, "{mode:?} {written}");
     }
+}
+
+#[test]
+fn a_big_capture_lives_in_a_file_not_in_memory() {
+    const SIZE: u64 = 64 * MIB;
+    let before = peak_rss();
+    let r = run(&ProcessSpec {
+        stdout: OutputMode::Capture {
+            limit: 1 << 30, // 1 GiB: usable without 1 GiB of memory
+        },
+        ..ProcessSpec::new("head", ["-c", &SIZE.to_string(), "/dev/zero"])
+    });
+    assert_eq!(r.outcome, Outcome::Success, "{r:?}");
+    let out = r.stdout.as_ref().expect("captured");
+    assert_eq!((out.len(), out.truncated()), (SIZE, false));
+    // Read it back through the bounded reader: every byte, in 64 KiB steps.
+    let mut reader = out.reader();
+    let mut buf = vec![0xffu8; 64 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = std::io::Read::read(&mut reader, &mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        assert!(buf[..n].iter().all(|b| *b == 0), "at {total}");
+        total += n as u64;
+    }
+    assert_eq!(total, SIZE);
+    // Neither the capture nor the read-back went through this process's memory (other tests in
+    // this binary run beside it, hence a margin well below the output's size rather than 0).
+    let grown = peak_rss().saturating_sub(before);
+    assert!(
+        grown < SIZE / 4,
+        "peak RSS grew by {grown} bytes for a {SIZE}-byte capture"
+    );
+}
+
+#[test]
+fn capture_dir_is_used_and_left_empty_and_a_missing_one_is_named() {
+    let dir = scratch("capture-dir");
+    let r = run(&ProcessSpec {
+        stdout: OutputMode::Capture { limit: 100 },
+        capture_dir: Some(dir.clone()),
+        ..probe(&["stdout", "5"])
+    });
+    assert_eq!(stdout_text(&r), "01234");
+    // The file is unlinked: it is only reachable through the result.
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+    let link = std::fs::read_link(r.stdout.as_ref().unwrap().proc_path()).unwrap();
+    assert!(
+        link.starts_with(dir.canonicalize().unwrap()),
+        "{}",
+        link.display()
+    );
+
+    let missing = dir.join("does-not-exist");
+    let r = run(&ProcessSpec {
+        stdout: OutputMode::Capture { limit: 100 },
+        capture_dir: Some(missing.clone()),
+        ..probe(&["stdout", "5"])
+    });
+    match &r.outcome {
+        Outcome::SpawnFailed { message } => assert!(
+            message.contains(&missing.display().to_string()) && message.contains("captured"),
+            "{message}"
+        ),
+        other => panic!("expected SpawnFailed, got {other:?}"),
+    }
+    assert!(r.stdout.is_none());
 }
 
 #[test]

@@ -10,9 +10,10 @@ use benchfleet_model::Digest;
 
 use crate::{BlobKey, BlobStore, ByteStream, ErrorKind, PutOutcome, Result, StoreError};
 
-/// Namespace of large outputs streamed into the hot store ([`put_file`], [`put_reader`]). They
-/// are not records: `tier gc` and migration leave them alone.
-pub const OUTPUTS_NS: &str = "outputs";
+/// Namespace of captured outputs in the hot store, streamed ([`put_file`], [`put_reader`]) or
+/// put whole (`bench` has stored its captures here, as `output/…`, from the start). They are not
+/// records: `tier gc` and migration leave them alone.
+pub const OUTPUTS_NS: &str = "output";
 
 /// Bytes read (and handed to the backend) at a time by the streaming puts.
 pub const STREAM_CHUNK: usize = 256 * 1024;

@@ -16,7 +16,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use benchfleet_metrics::{
-    EnvRandomizer, Kill, OutputMode, ProcessResult, ProcessSpec, Sampler, SystemSeries,
+    CapturedOutput, EnvRandomizer, Kill, OutputMode, ProcessResult, ProcessSpec, Sampler,
+    SystemSeries,
 };
 use benchfleet_model::{
     Digest, Measurement, NodeKind, Outcome, RunId, RunInfo, RunRecord, RunStatus, SCHEMA_VERSION,
@@ -41,8 +42,8 @@ pub const TAG_SHELL_OVERHEAD: &str = "bench.shell_overhead_ns";
 pub const ENV_PADDING_MAX: usize = 4096;
 /// Runs of `SHELL -c ''` averaged to estimate the shell's spawn cost.
 pub const SHELL_COST_SAMPLES: u32 = 50;
-/// Blob namespace of captured stdout.
-pub const OUTPUT_NS: &str = "output";
+/// Blob namespace of captured stdout: the store's one namespace of outputs, streamed or not.
+pub const OUTPUT_NS: &str = benchfleet_store::OUTPUTS_NS;
 
 /// Why an ad-hoc benchmark could not run.
 #[derive(Debug, thiserror::Error)]
@@ -567,6 +568,42 @@ struct Measured {
     started_at: Timestamp,
     result: ProcessResult,
     concurrent: bool,
+    /// Digest of its captured stdout, already stored, and whether it was truncated.
+    output: Option<(Digest, bool)>,
+}
+
+/// Stores captured outputs from the measuring thread as each run finishes, so that none waits
+/// in a temporary file (an open descriptor and its disk space) until the end of the benchmark.
+struct OutputSink {
+    storage: Storage,
+    rt: tokio::runtime::Handle,
+}
+
+impl OutputSink {
+    /// At or above the policy's `stream_threshold_bytes`, streamed from the capture's file with
+    /// bounded memory ([`Storage::put_output_file`]); smaller ones read and put at once. Both
+    /// land content-addressed in [`OUTPUT_NS`] of the hot tier.
+    fn store(&self, out: &CapturedOutput) -> Result<Digest, String> {
+        let storage = &self.storage;
+        self.rt.block_on(async {
+            if out.len() >= storage.policy.stream_threshold_bytes {
+                let put = storage
+                    .put_output_file(&out.proc_path())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(put.digest)
+            } else {
+                let bytes = out
+                    .to_vec()
+                    .map_err(|e| format!("cannot read the captured output back: {e}"))?;
+                let (digest, _) =
+                    benchfleet_store::content::put(&*storage.blobs, OUTPUT_NS, bytes.into())
+                        .await
+                        .map_err(|e| e.to_string())?;
+                Ok(digest)
+            }
+        })
+    }
 }
 
 struct Loop<'a> {
@@ -631,6 +668,7 @@ fn measure(
     settings: &BenchSettings,
     overhead: Option<Measurement>,
     cpu_sets: &[Vec<usize>],
+    outputs: &OutputSink,
 ) -> Vec<Measured> {
     let lp = Loop { settings, overhead };
     let kill = &settings.kill;
@@ -745,12 +783,24 @@ fn measure(
                     c.planned = Some(settings.policy.run_count(first));
                 }
                 c.measured += 1;
+                let mut result = result;
+                let output = match result.stdout.take().filter(|o| !o.is_empty()) {
+                    None => None,
+                    Some(o) => match outputs.store(&o) {
+                        Ok(digest) => Some((digest, o.truncated())),
+                        Err(e) => {
+                            c.stopped = Some(format!("could not store its captured output: {e}"));
+                            None
+                        }
+                    },
+                };
                 out.push(Measured {
                     cmd: i,
                     iteration,
                     started_at,
                     result,
                     concurrent,
+                    output,
                 });
             }
         }
@@ -1086,6 +1136,10 @@ pub async fn run_bench(
 
     let commands_owned: Vec<BenchCommand> = commands.to_vec();
     let settings_owned = settings.clone();
+    let outputs = OutputSink {
+        storage: storage.clone(),
+        rt: tokio::runtime::Handle::current(),
+    };
     let (measured, cmds) = tokio::task::spawn_blocking(move || {
         let mut cmds = cmds;
         let m = measure(
@@ -1094,6 +1148,7 @@ pub async fn run_bench(
             &settings_owned,
             overhead,
             &cpu_sets,
+            &outputs,
         );
         (m, cmds)
     })
@@ -1114,11 +1169,9 @@ pub async fn run_bench(
             rtags.insert(RunRecord::TAG_CYCLES.into(), n.to_string());
         }
         rtags.insert(RunRecord::TAG_CONCURRENT.into(), m.concurrent.to_string());
-        if let Some(out) = m.result.stdout.filter(|o| !o.is_empty()) {
-            let (digest, _) =
-                benchfleet_store::content::put(&*storage.blobs, OUTPUT_NS, out.into()).await?;
+        if let Some((digest, truncated)) = m.output {
             rtags.insert(RunRecord::TAG_STDOUT.into(), digest.to_hex());
-            if m.result.stdout_truncated {
+            if truncated {
                 rtags.insert("output.truncated".into(), "true".into());
             }
         }
