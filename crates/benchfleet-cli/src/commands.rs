@@ -205,8 +205,8 @@ fn tier_policy(p: &benchfleet_config::TierPolicyConfig) -> benchfleet::store::Ti
         cold_segment_bytes: p.cold_segment_bytes,
         cache_bytes: p.cache_bytes,
         migrate_batch_records: p.migrate_batch_records,
-        // Fields without a configuration key keep the store's defaults.
-        ..benchfleet::store::TierPolicy::default()
+        stream_threshold_bytes: p.stream_threshold_bytes.0,
+        writer_lease: p.writer_lease.as_duration(),
     }
 }
 

@@ -20,6 +20,9 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use benchfleet_model::{ByteSize, DurationSpec};
 
 use figment::providers::{Env, Format, Toml};
 /// A configuration value (for command-line overrides).
@@ -83,6 +86,13 @@ pub struct TierPolicyConfig {
     pub cache_bytes: u64,
     /// Records per warm migration batch.
     pub migrate_batch_records: usize,
+    /// Captured outputs of at least this size are streamed into the hot tier from the file they
+    /// were captured to; smaller ones are stored in one put. Bytes, or a size such as `"1MiB"`.
+    pub stream_threshold_bytes: ByteSize,
+    /// Time to live of a writer's lease (renewed at half-time while writing): how long
+    /// `tier gc` waits at most after a writer on another host died. A duration such as `"10m"`,
+    /// at least a second.
+    pub writer_lease: DurationSpec,
 }
 
 /// Which catalog backend, and where. `Debug` hides the URL's password.
@@ -483,6 +493,15 @@ impl TierPolicyConfig {
         }
         if self.migrate_batch_records == 0 {
             out.push((key("migrate_batch_records"), "must be at least 1".into()));
+        }
+        if self.writer_lease.as_duration() < Duration::from_secs(1) {
+            out.push((
+                key("writer_lease"),
+                format!(
+                    "{} is under a second; writers would spend their time renewing it (the default is 10m)",
+                    self.writer_lease
+                ),
+            ));
         }
         out
     }

@@ -409,3 +409,137 @@ fn credentials_are_redacted() {
         Ok(())
     });
 }
+
+/// `storage.policy.stream_threshold_bytes` (a byte size) and `storage.policy.writer_lease` (a
+/// duration): good values in every spelling, from the file, the environment and flags; bad ones
+/// rejected naming the key, the value and where it was set; both shown by `config show`.
+#[test]
+fn stream_threshold_and_writer_lease() {
+    let p = load(&Sources::defaults_only())
+        .unwrap()
+        .config
+        .storage
+        .policy;
+    assert_eq!(p.stream_threshold_bytes, ByteSize(1 << 20));
+    assert_eq!(p.writer_lease.as_duration(), Duration::from_secs(600));
+
+    // (file's [storage.policy] lines, threshold bytes, lease seconds)
+    let good: &[(&str, u64, f64)] = &[
+        (
+            "stream_threshold_bytes = 4096\nwriter_lease = 90\n",
+            4096,
+            90.0,
+        ),
+        (
+            "stream_threshold_bytes = '2MiB'\nwriter_lease = '10m'\n",
+            2 << 20,
+            600.0,
+        ),
+        (
+            "stream_threshold_bytes = '1MB'\nwriter_lease = '1h'\n",
+            1_000_000,
+            3600.0,
+        ),
+        (
+            "stream_threshold_bytes = '1.5KiB'\nwriter_lease = '1500ms'\n",
+            1536,
+            1.5,
+        ),
+        ("stream_threshold_bytes = 0\nwriter_lease = 1\n", 0, 1.0),
+    ];
+    for (lines, bytes, secs) in good {
+        Jail::expect_with(|jail| {
+            jail.create_file(PROJECT_FILE, &format!("[storage.policy]\n{lines}"))?;
+            let l = load_in(jail, &[]).unwrap_or_else(|e| panic!("{lines:?}: {e}"));
+            let p = &l.config.storage.policy;
+            assert_eq!(p.stream_threshold_bytes.0, *bytes, "{lines:?}");
+            assert_eq!(
+                p.writer_lease.as_duration().as_secs_f64(),
+                *secs,
+                "{lines:?}"
+            );
+            Ok(())
+        });
+    }
+
+    // (file's [storage.policy] line, what the error must name besides the file)
+    let bad: &[(&str, &[&str])] = &[
+        (
+            "stream_threshold_bytes = '1XB'",
+            &["storage.policy.stream_threshold_bytes", "1XB", "unit"],
+        ),
+        (
+            "stream_threshold_bytes = 'lots'",
+            &["storage.policy.stream_threshold_bytes", "lots"],
+        ),
+        (
+            "stream_threshold_bytes = -5",
+            &["storage.policy.stream_threshold_bytes", "-5"],
+        ),
+        (
+            "stream_threshold_bytes = true",
+            &["storage.policy.stream_threshold_bytes", "size"],
+        ),
+        (
+            "writer_lease = '500ms'",
+            &["storage.policy.writer_lease", "500ms", "under a second"],
+        ),
+        (
+            "writer_lease = 0",
+            &["storage.policy.writer_lease", "0s", "under a second"],
+        ),
+        (
+            "writer_lease = '10 parsecs'",
+            &["storage.policy.writer_lease", "10 parsecs"],
+        ),
+        ("writer_lease = -1", &["storage.policy.writer_lease", "-1"]),
+    ];
+    for (line, needles) in bad {
+        Jail::expect_with(|jail| {
+            jail.create_file(PROJECT_FILE, &format!("[storage.policy]\n{line}\n"))?;
+            let err = load_in(jail, &[]).unwrap_err().to_string();
+            for n in needles.iter().chain(&["benchfleet.toml"]) {
+                assert!(err.contains(n), "error for {line:?} lacks {n:?}: {err}");
+            }
+            Ok(())
+        });
+    }
+
+    Jail::expect_with(|jail| {
+        jail.set_env("BENCHFLEET_STORAGE__POLICY__STREAM_THRESHOLD_BYTES", "3MiB");
+        let l = load_in(jail, &[("storage.policy.writer_lease", "2m".into())]).unwrap();
+        let p = &l.config.storage.policy;
+        assert_eq!(p.stream_threshold_bytes.0, 3 << 20);
+        assert_eq!(p.writer_lease.as_duration(), Duration::from_secs(120));
+        let text = show(&l);
+        let line = |key: &str| {
+            text.lines()
+                .find(|l| l.starts_with(key))
+                .unwrap_or_else(|| panic!("no {key} in {text}"))
+                .to_owned()
+        };
+        let threshold = line("storage.policy.stream_threshold_bytes");
+        assert!(
+            threshold.contains("\"3MiB\"")
+                && threshold.contains("BENCHFLEET_STORAGE__POLICY__STREAM_THRESHOLD_BYTES"),
+            "{threshold}"
+        );
+        let lease = line("storage.policy.writer_lease");
+        assert!(
+            lease.contains("\"2m\"") && lease.contains("command-line flag"),
+            "{lease}"
+        );
+
+        jail.set_env("BENCHFLEET_STORAGE__POLICY__WRITER_LEASE", "soon");
+        let err = load(&Sources::standard(jail.directory(), None))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("storage.policy.writer_lease")
+                && err.contains("soon")
+                && err.contains("BENCHFLEET_STORAGE__POLICY__WRITER_LEASE"),
+            "{err}"
+        );
+        Ok(())
+    });
+}
