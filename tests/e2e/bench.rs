@@ -425,6 +425,88 @@ fn captured_output_is_stored_bounded() {
     assert_eq!(std::fs::read_to_string(&blob).unwrap(), "hello");
 }
 
+/// Outputs at or above `storage.policy.stream_threshold_bytes` (several MiB here, the threshold
+/// lowered to 1 MiB explicitly) are streamed into the store from the file they were captured to,
+/// below it put whole; either way the stored blob is byte for byte what the command printed, cut
+/// at `--output-limit`, and named by the same record tags.
+#[test]
+fn big_captured_outputs_are_stored_byte_identical() {
+    let w = Workdir::new();
+    w.file(
+        "benchfleet.toml",
+        "[storage.hot]\nbackend = \"fs\"\n[storage.policy]\nstream_threshold_bytes = \"1MiB\"\n",
+    );
+    // Pseudo-random bytes (so no two chunks are alike), not a multiple of any buffer size.
+    let size = 5 * 1024 * 1024 + 17;
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let data: Vec<u8> = (0..size)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect();
+    std::fs::write(w.path().join("data.bin"), &data).unwrap();
+
+    // (--output-limit, bytes kept, truncated)
+    let cases = [
+        (8 * 1024 * 1024, size, false), // all of it, streamed
+        (3 * 1024 * 1024 + 5, 3 * 1024 * 1024 + 5, true), // cut, still streamed
+        (1000, 1000, true),             // cut below the threshold: one put
+    ];
+    for (limit, kept, truncated) in cases {
+        let out = bench(
+            &w,
+            &[
+                "-N",
+                "-r",
+                "2",
+                "--output",
+                "capture",
+                "--output-limit",
+                &limit.to_string(),
+                "-n",
+                &format!("cat-{limit}"),
+                "cat data.bin",
+            ],
+        );
+        assert_eq!(out.code(), 0, "{out:?}");
+        let records: Vec<_> = stored_records(&w)
+            .into_iter()
+            .filter(|r| r["name"] == format!("cat-{limit}"))
+            .collect();
+        assert_eq!(records.len(), 2, "limit {limit}");
+        for r in &records {
+            let digest = r["tags"]["output.stdout"]
+                .as_str()
+                .unwrap_or_else(|| panic!("limit {limit}: no stdout digest in {r}"));
+            assert_eq!(
+                r["tags"].get("output.truncated").and_then(|t| t.as_str()),
+                truncated.then_some("true"),
+                "limit {limit}"
+            );
+            let blob = w
+                .path()
+                .join(".benchfleet/blobs/output")
+                .join(&digest[0..2])
+                .join(&digest[2..4])
+                .join(digest);
+            let stored = std::fs::read(&blob)
+                .unwrap_or_else(|e| panic!("limit {limit}: {}: {e}", blob.display()));
+            assert_eq!(stored.len(), kept, "limit {limit}");
+            assert!(stored == data[..kept], "limit {limit}: stored bytes differ");
+        }
+    }
+    // Nothing is left behind beside the store (the capture files are unlinked).
+    let mut names: Vec<String> = std::fs::read_dir(w.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, [".benchfleet", "benchfleet.toml", "data.bin"]);
+}
+
 #[test]
 fn parallel_jobs_are_pinned_and_say_they_ran_beside_others() {
     let w = Workdir::new();
