@@ -284,6 +284,12 @@ async fn run(cwd: &Path, config: &Config, args: RunArgs) -> Result<u8> {
     if !results.is_empty() {
         emit(&format!("{}\n", report::terminal_table(&results)));
     }
+    for load in &outcome.loads {
+        emit(&format!("{}\n", crate::load::node_summary(load)));
+        for w in &load.report.warnings {
+            eprintln!("{}: {}", load.name, benchfleet::load::in_table_terms(w));
+        }
+    }
     if !outcome.reused.is_empty() {
         let reused = report::group_records(&outcome.reused);
         let names: Vec<&str> = reused.iter().map(|r| r.name.as_str()).collect();
@@ -345,7 +351,12 @@ async fn run(cwd: &Path, config: &Config, args: RunArgs) -> Result<u8> {
     if let Some(path) = &args.export_markdown {
         write_file(path, &report::markdown(&results))?;
     }
-    Ok(run_footer(&outcome.run, outcome.records.len(), &root))
+    let load_records: usize = outcome.loads.iter().map(|l| l.report.records).sum();
+    Ok(run_footer(
+        &outcome.run,
+        outcome.records.len() + load_records,
+        &root,
+    ))
 }
 
 /// The closing line of `run` and `bench`, and the exit code the run's status maps to.

@@ -1,9 +1,11 @@
 //! `benchfleet load COMMAND --profile soak|stress|spike …`: throughput benchmarks, plus the
 //! `--metrics-file` / `--metrics-listen` flags shared by `run`, `bench` and `load`.
 //!
-//! Flags stay raw here ([`LoadArgs`], [`MetricsArgs`]); [`profile`] resolves them into the
-//! metrics crate's [`LoadProfile`]; [`load`] runs, prints the per-step and per-window tables and
-//! exports.
+//! Flags stay raw here ([`LoadArgs`], [`MetricsArgs`]); [`profile`] turns them into the
+//! parameters a suite node's `load` table holds ([`LoadSpec`], same names) and resolves them with
+//! the facade's [`benchfleet::load::plan`], so the command and suites share one vocabulary and
+//! one set of checks; [`load`] runs, prints the per-step and per-window tables ([`period_table`],
+//! also used by `run` for load nodes) and exports.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -13,9 +15,9 @@ use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 
 use benchfleet::StorageSettings;
-use benchfleet::load::{LoadOutcome, LoadSettings};
-use benchfleet::metrics::load::{LoadProfile, Period, SoakSpec, SpikeSpec, StressSpec};
-use benchfleet::model::DurationSpec;
+use benchfleet::load::{LoadOutcome, LoadPlan, LoadSettings, MissingDuration};
+use benchfleet::metrics::load::{LoadProfile, Period};
+use benchfleet::model::{DurationSpec, LoadSpec};
 use benchfleet::prom::{self, Exposition, PromOptions, RunnerMetrics};
 use benchfleet::runner::RunnerEvent;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
@@ -98,6 +100,17 @@ pub enum ProfileArg {
     Spike,
 }
 
+impl ProfileArg {
+    /// The profile's name, as a suite's `load.profile` spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProfileArg::Soak => "soak",
+            ProfileArg::Stress => "stress",
+            ProfileArg::Spike => "spike",
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct LoadArgs {
     /// The command to run repeatedly. Executed directly (split into words) unless -S is given.
@@ -112,9 +125,10 @@ pub struct LoadArgs {
     #[arg(long, value_name = "DURATION")]
     pub duration: Option<DurationSpec>,
 
-    /// Runs in flight at most (soak), of the first step (stress).
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    pub concurrency: u32,
+    /// Runs in flight at most (soak), of the first step (stress), outside the burst (spike)
+    /// [default: 1].
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<u32>,
 
     /// Open loop: start this many runs per second whatever the completions do (a start that
     /// finds every slot busy until the next is due is counted as missed). Without it: closed
@@ -122,9 +136,9 @@ pub struct LoadArgs {
     #[arg(long, value_name = "PER_SEC")]
     pub rate: Option<f64>,
 
-    /// Stress: number of steps.
-    #[arg(long, value_name = "N", default_value_t = 5)]
-    pub steps: u32,
+    /// Stress: number of steps [default: 5].
+    #[arg(long, value_name = "N")]
+    pub steps: Option<u32>,
 
     /// Stress: length of each step (default 2s, or --duration / --steps).
     #[arg(long, value_name = "DURATION")]
@@ -198,48 +212,43 @@ pub struct LoadArgs {
     pub metrics: MetricsArgs,
 }
 
-/// The profile the flags describe. `Err` is a usage message naming the flag.
-pub fn profile(args: &LoadArgs) -> std::result::Result<LoadProfile, String> {
-    let secs = |d: Option<DurationSpec>, default: f64| {
-        d.map_or(std::time::Duration::from_secs_f64(default), |d| d.0)
-    };
-    let r = match args.profile {
-        ProfileArg::Soak => LoadProfile::soak(&SoakSpec {
-            duration: secs(args.duration, 10.0),
-            concurrency: args.concurrency,
-            rate: args.rate,
-        }),
-        ProfileArg::Stress => {
-            let step_duration = match (args.step_duration, args.duration) {
-                (Some(d), _) => d.0,
-                (None, Some(total)) => total.0 / args.steps.max(1),
-                (None, None) => std::time::Duration::from_secs(2),
-            };
-            LoadProfile::stress(&StressSpec {
-                start_concurrency: args.concurrency,
-                max_concurrency: args
-                    .max_concurrency
-                    .unwrap_or(args.concurrency.saturating_mul(args.steps.max(1))),
-                steps: args.steps,
-                step_duration,
-                rate: args.rate,
-                max_rate: args.max_rate,
-            })
-        }
-        ProfileArg::Spike => {
-            let duration = secs(args.duration, 10.0);
-            let baseline = args.baseline.unwrap_or(args.concurrency);
-            LoadProfile::spike(&SpikeSpec {
-                duration,
-                baseline,
-                burst: args.burst.unwrap_or(baseline.saturating_mul(4)),
-                burst_duration: args.burst_duration.map_or(duration / 5, |d| d.0),
-                rate: args.rate,
-                burst_rate: args.burst_rate,
-            })
-        }
-    };
-    r.map_err(|e| e.to_string())
+/// The load parameters the flags give: the keys of a suite node's `load` table.
+pub fn spec(args: &LoadArgs) -> LoadSpec {
+    LoadSpec {
+        profile: Some(args.profile.as_str().to_owned()),
+        duration: args.duration,
+        concurrency: args.concurrency,
+        rate: args.rate,
+        steps: args.steps,
+        step_duration: args.step_duration,
+        max_concurrency: args.max_concurrency,
+        max_rate: args.max_rate,
+        baseline: args.baseline,
+        burst: args.burst,
+        burst_duration: args.burst_duration,
+        burst_rate: args.burst_rate,
+        window: Some(args.window),
+    }
+}
+
+/// The profile the flags describe, with the command's default durations. `Err` is a usage
+/// message naming the flag.
+pub fn profile(args: &LoadArgs) -> std::result::Result<LoadPlan, String> {
+    benchfleet::load::plan(&spec(args), MissingDuration::Default).map_err(|e| e.to_string())
+}
+
+/// The short summary `run` prints for a load node: its name, the per-step table and the total
+/// (the per-window table is in the records' `load.window` tags).
+pub fn node_summary(load: &benchfleet::load::NodeLoadOutcome) -> String {
+    let r = &load.report;
+    format!(
+        "{} (load: {} profile, {} records)\n{}{}",
+        load.name,
+        load.profile.kind.as_str(),
+        r.records,
+        period_table("step", &r.steps),
+        period_table("total", std::slice::from_ref(&r.total))
+    )
 }
 
 fn ms(ns: u64) -> String {
@@ -344,7 +353,7 @@ pub fn export_json(
 }
 
 pub async fn load(root: &Path, storage: StorageSettings, args: LoadArgs) -> Result<u8> {
-    let profile = match profile(&args) {
+    let plan = match profile(&args) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("error: {e}");
@@ -362,10 +371,10 @@ pub async fn load(root: &Path, storage: StorageSettings, args: LoadArgs) -> Resu
     let storage = benchfleet::open_storage(&storage).await?;
     let expo = start_metrics(&args.metrics).await?;
 
-    let mut settings = LoadSettings::new(args.command.clone(), profile.clone());
+    let profile = plan.profile.clone();
+    let mut settings = LoadSettings::new(args.command.clone(), plan);
     settings.name = args.command_name.clone();
     settings.shell = shell;
-    settings.window = args.window.0;
     settings.timeout = args.timeout.map(|t| t.0).filter(|t| !t.is_zero());
     settings.ignore_failure = args.ignore_failure;
     settings.tags = args.tags.iter().cloned().collect();
@@ -451,7 +460,7 @@ mod tests {
     fn flags_resolve_into_profiles() {
         type Steps = Vec<(u32, Option<f64>, u128)>;
         let steps = |args: &[&str]| -> Result<Steps, String> {
-            let p = profile(&parse(args)?)?;
+            let p = profile(&parse(args)?)?.profile;
             Ok(p.steps
                 .iter()
                 .map(|s| (s.concurrency, s.rate, s.duration.as_millis()))
@@ -558,11 +567,60 @@ mod tests {
                 "--burst-duration",
             ),
             (&["--max-rate", "3", "true"][..], "--rate"),
+            (
+                &["--steps", "3", "true"][..],
+                "--steps does not apply to a soak",
+            ),
+            (
+                &[
+                    "--profile",
+                    "spike",
+                    "--concurrency",
+                    "2",
+                    "--baseline",
+                    "3",
+                    "true",
+                ][..],
+                "--baseline (3) and --concurrency (2)",
+            ),
+            (
+                &[
+                    "--profile",
+                    "stress",
+                    "--steps",
+                    "2",
+                    "--duration",
+                    "1s",
+                    "--step-duration",
+                    "1s",
+                    "true",
+                ][..],
+                "--step-duration",
+            ),
         ] {
             let e = parse(args)
                 .and_then(|a| profile(&a).map(|_| ()))
                 .unwrap_err();
             assert!(e.contains(needle), "{args:?}: {e}");
+        }
+    }
+
+    /// A suite node's `load` table and this command take the same parameters, under the same
+    /// names (`max_concurrency` is `--max-concurrency`).
+    #[test]
+    fn every_load_table_key_is_a_flag() {
+        use clap::CommandFactory;
+        let cmd = T::command();
+        let flags: Vec<String> = cmd
+            .get_arguments()
+            .filter_map(|a| a.get_long().map(str::to_owned))
+            .collect();
+        for key in benchfleet::load::LOAD_KEYS {
+            let flag = key.replace('_', "-");
+            assert!(
+                flags.contains(&flag),
+                "`load.{key}` has no --{flag}: {flags:?}"
+            );
         }
     }
 
@@ -598,7 +656,7 @@ mod tests {
             .unwrap(),
         )
         .unwrap();
-        let stats = benchfleet::metrics::load::LoadStats::new(&p, Duration::from_secs(1)).unwrap();
+        let stats = benchfleet::metrics::load::LoadStats::new(&p.profile, p.window).unwrap();
         let text = period_table("step", &stats.steps());
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 4, "{text}");

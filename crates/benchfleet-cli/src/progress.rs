@@ -84,7 +84,7 @@ pub async fn render(mut rx: UnboundedReceiver<RunnerEvent>, mode: Mode, total: u
                 line = Some(format!("run {run_id}: {nodes} nodes"))
             }
             RunnerEvent::NodeStarted { .. } => counts.running += 1,
-            RunnerEvent::Measured { .. } => {}
+            RunnerEvent::RunStarted { .. } | RunnerEvent::Measured { .. } => {}
             RunnerEvent::NodeFinished {
                 name,
                 state,

@@ -72,6 +72,12 @@ pub fn node_keys(suite: &Suite, base: &Path) -> Result<Vec<Digest>, Error> {
                 h.field(a);
             }
         }
+        // Only load nodes hash their (resolved) profile, so other keys stay as they were.
+        if let Some(load) = &node.load {
+            h.field("load")
+                .field(serde_json::to_string(&load.profile).expect("profiles serialize"))
+                .field(load.window.as_nanos().to_le_bytes());
+        }
         for input in &node.inputs {
             // Relative inputs are where the command sees them: under the node's working directory.
             let dir = node
@@ -289,6 +295,11 @@ mod tests {
             "command = \"true\"\nconclude = \"sync\"\n",
             "command = \"true\"\ncleanup = \"rm x\"\n",
             "command = \"true\"\nprepare = \"make\"\n",
+            "command = \"true\"\nload = { duration = \"1s\" }\n",
+            "command = \"true\"\nload = { duration = \"2s\" }\n",
+            "command = \"true\"\nload = { duration = \"1s\", window = \"500ms\" }\n",
+            "command = \"true\"\nload = { duration = \"1s\", rate = 10 }\n",
+            "command = \"true\"\nload = { profile = \"stress\", steps = 2, duration = \"1s\" }\n",
         ];
         let k = key_of(base);
         assert_eq!(k, key_of(base), "deterministic");
@@ -298,5 +309,14 @@ mod tests {
             assert!(!seen.contains(&kv), "{v:?} must have its own key");
             seen.push(kv);
         }
+        // The key is over the resolved profile: the same load written two ways is one key.
+        assert_eq!(
+            key_of(
+                "command = \"true\"\nload = { profile = \"stress\", steps = 2, duration = \"1s\" }\n"
+            ),
+            key_of(
+                "command = \"true\"\nload = { profile = \"stress\", steps = 2, step_duration = \"500ms\" }\n"
+            ),
+        );
     }
 }

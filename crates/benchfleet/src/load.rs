@@ -1,6 +1,12 @@
-//! Throughput benchmarks (`benchfleet load`): run one command repeatedly under a load profile
-//! ([`benchfleet_metrics::load`]: soak, stress, spike) and report throughput and latency
-//! percentiles per time window and per step. Every run is stored as a record, like `bench`.
+//! Throughput benchmarks (`benchfleet load`, and suite nodes with a `load` table): run one
+//! command repeatedly under a load profile ([`benchfleet_metrics::load`]: soak, stress, spike) and
+//! report throughput and latency percentiles per time window and per step. Every run is stored as
+//! a record, like `bench`.
+//!
+//! [`plan`] turns the parameters (a [`LoadSpec`]: the `load` command's flags, or a suite node's
+//! `load` table, the same keys) into a profile; [`drive`] runs it and stores the records of any
+//! run, under any name: [`run_load`] wraps it in a run of its own (the `load` command), the suite
+//! runner calls it for a node inside the suite's run ([`run_node`]).
 //!
 //! The executor is a pool of worker threads (one per slot of the largest step) fed by one
 //! dispatcher. Closed loop (no rate): the dispatcher starts a run whenever fewer than the step's
@@ -14,13 +20,20 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use benchfleet_metrics::load::{Completion, LoadProfile, LoadStats, Period};
+use benchfleet_metrics::load::{
+    Completion, LoadError, LoadProfile, LoadStats, Period, ProfileKind, SoakSpec, SpikeSpec,
+    StressSpec,
+};
 use benchfleet_metrics::{Kill, ProcessResult, ProcessSpec, Sampler, SystemSeries};
-use benchfleet_model::{RunInfo, RunRecord, Timestamp};
+use benchfleet_model::{LoadSpec, NodeKind, RunId, RunInfo, RunRecord, SCHEMA_VERSION, Timestamp};
+use benchfleet_sched::CancelToken;
 use benchfleet_store::{Storage, StoreError};
+use tokio::sync::mpsc::UnboundedSender;
 
-use crate::bench::{self, BenchCommand, BenchError};
+use crate::bench::{self, BenchError};
 use crate::host;
+use crate::prom::RunnerMetrics;
+use crate::runner::RunnerEvent;
 
 /// `RunInfo::source` and suite name of load runs.
 pub const LOAD_SOURCE: &str = "load";
@@ -56,9 +69,8 @@ pub struct LoadSettings {
     pub name: Option<String>,
     /// Run as `SHELL -c COMMAND` (no spawn-cost subtraction: latency includes the shell).
     pub shell: Option<String>,
-    pub profile: LoadProfile,
-    /// Length of the reporting windows.
-    pub window: Duration,
+    /// The profile and the length of its reporting windows.
+    pub plan: LoadPlan,
     /// Kill a run (its process group) after this long; it counts as failed.
     pub timeout: Option<Duration>,
     /// Failed runs do not fail the run (exit code 0); they are always counted and stored.
@@ -74,14 +86,13 @@ pub struct LoadSettings {
 }
 
 impl LoadSettings {
-    /// Defaults: direct execution, 1 s windows, no timeout, sampling every 250 ms.
-    pub fn new(command: impl Into<String>, profile: LoadProfile) -> Self {
+    /// Defaults: direct execution, no timeout, sampling every 250 ms.
+    pub fn new(command: impl Into<String>, plan: LoadPlan) -> Self {
         LoadSettings {
             command: command.into(),
             name: None,
             shell: None,
-            profile,
-            window: Duration::from_secs(1),
+            plan,
             timeout: None,
             ignore_failure: false,
             stderr_tail: benchfleet_metrics::DEFAULT_STDERR_TAIL,
@@ -111,8 +122,8 @@ pub struct LoadOutcome {
 /// What the executor reports, in completion order.
 #[derive(Debug)]
 pub enum LoadEvent {
-    /// A run started (`in_flight` includes it).
-    Started { in_flight: u32 },
+    /// Run number `seq` (0-based, in start order) is about to start; `in_flight` includes it.
+    Started { seq: u64, in_flight: u32 },
     /// A run ended.
     Done(Box<Done>),
     /// An open-loop start of `step` due at `at` found every slot busy until its deadline.
@@ -204,8 +215,8 @@ pub fn execute(
         }
 
         let mut seq = 0u64;
-        // Take one of `concurrency` slots before `deadline`; the runs then in flight.
-        let take = |concurrency: u32, deadline: Instant| -> Option<u32> {
+        // Take one of `concurrency` slots before `deadline` for run `seq`; the runs then in flight.
+        let take = |concurrency: u32, deadline: Instant, seq: u64| -> Option<u32> {
             let mut s = slots.lock().ok()?;
             loop {
                 if kill.is_killed() {
@@ -214,6 +225,7 @@ pub fn execute(
                 if s.in_flight < concurrency {
                     s.in_flight += 1;
                     events(LoadEvent::Started {
+                        seq,
                         in_flight: s.in_flight,
                     });
                     return Some(s.in_flight);
@@ -241,7 +253,7 @@ pub fn execute(
                     std::thread::sleep(left.min(KILL_POLL));
                 }
                 let concurrency = profile.steps[token.step].concurrency;
-                if let Some(in_flight) = take(concurrency, t0 + token.deadline) {
+                if let Some(in_flight) = take(concurrency, t0 + token.deadline, seq) {
                     let job = Job {
                         seq,
                         step: token.step,
@@ -268,7 +280,7 @@ pub fn execute(
                 let Some(step) = profile.step_at(now) else {
                     break;
                 };
-                if let Some(in_flight) = take(step.concurrency, t0 + step.end()) {
+                if let Some(in_flight) = take(step.concurrency, t0 + step.end(), seq) {
                     let job = Job {
                         seq,
                         step: step.index,
@@ -292,7 +304,7 @@ pub enum LoadRunError {
     #[error(transparent)]
     Bench(#[from] BenchError),
     #[error(transparent)]
-    Profile(#[from] benchfleet_metrics::load::LoadError),
+    Profile(#[from] LoadError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("the load executor failed: {0}; this is a bug, please report it")]
@@ -310,6 +322,514 @@ impl LoadRunError {
     }
 }
 
+/// The keys of a suite node's `load` table ([`LoadSpec`]), in the order they are checked. Each
+/// is also a flag of `benchfleet load`: `max_concurrency` is `--max-concurrency`.
+pub const LOAD_KEYS: [&str; 13] = [
+    "profile",
+    "duration",
+    "concurrency",
+    "rate",
+    "steps",
+    "step_duration",
+    "max_concurrency",
+    "max_rate",
+    "baseline",
+    "burst",
+    "burst_duration",
+    "burst_rate",
+    "window",
+];
+
+/// The keys a profile takes; any other is an error rather than silently ignored.
+fn keys_of(kind: ProfileKind) -> &'static [&'static str] {
+    match kind {
+        ProfileKind::Soak => &["profile", "duration", "concurrency", "rate", "window"],
+        ProfileKind::Stress => &[
+            "profile",
+            "duration",
+            "concurrency",
+            "rate",
+            "steps",
+            "step_duration",
+            "max_concurrency",
+            "max_rate",
+            "window",
+        ],
+        ProfileKind::Spike => &[
+            "profile",
+            "duration",
+            "concurrency",
+            "rate",
+            "baseline",
+            "burst",
+            "burst_duration",
+            "burst_rate",
+            "window",
+        ],
+    }
+}
+
+/// The keys of `spec` that are set, in [`LOAD_KEYS`] order.
+fn given_keys(spec: &LoadSpec) -> Vec<&'static str> {
+    let d = |v: &Option<benchfleet_model::DurationSpec>| v.is_some();
+    let set = [
+        spec.profile.is_some(),
+        d(&spec.duration),
+        spec.concurrency.is_some(),
+        spec.rate.is_some(),
+        spec.steps.is_some(),
+        d(&spec.step_duration),
+        spec.max_concurrency.is_some(),
+        spec.max_rate.is_some(),
+        spec.baseline.is_some(),
+        spec.burst.is_some(),
+        d(&spec.burst_duration),
+        spec.burst_rate.is_some(),
+        d(&spec.window),
+    ];
+    LOAD_KEYS
+        .iter()
+        .zip(set)
+        .filter_map(|(k, on)| on.then_some(*k))
+        .collect()
+}
+
+fn flag(key: &str) -> String {
+    format!("--{}", key.replace('_', "-"))
+}
+
+/// What to do when the parameters leave a duration out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MissingDuration {
+    /// The `load` command's defaults: 10 s for soak and spike, steps of 2 s for stress.
+    Default,
+    /// An error: a suite file says how long its load runs.
+    Refuse,
+}
+
+/// Length of the reporting windows when the parameters do not say.
+pub const DEFAULT_WINDOW: Duration = Duration::from_secs(1);
+
+/// A load's resolved shape: the profile and the length of its reporting windows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoadPlan {
+    pub profile: LoadProfile,
+    pub window: Duration,
+}
+
+/// Resolve load parameters into a plan, with the `load` command's defaults: profile `soak`,
+/// concurrency 1, 5 stress steps ramping to `concurrency × steps`, a spike's baseline at
+/// `concurrency`, its burst at 4 × baseline for a fifth of the duration, 1 s windows.
+///
+/// Errors name the parameters as the `load` command's flags (`--max-concurrency`);
+/// [`in_table_terms`] rewrites them for a suite's `load` table. A key the profile does not take,
+/// and parameters that contradict each other, are errors.
+pub fn plan(spec: &LoadSpec, missing: MissingDuration) -> Result<LoadPlan, LoadError> {
+    let kind: ProfileKind = spec
+        .profile
+        .as_deref()
+        .unwrap_or("soak")
+        .parse()
+        .map_err(|e: LoadError| LoadError(format!("--profile: {e}")))?;
+    let takes = keys_of(kind);
+    if let Some(k) = given_keys(spec).into_iter().find(|k| !takes.contains(k)) {
+        let list: Vec<String> = takes.iter().map(|k| flag(k)).collect();
+        return Err(LoadError(format!(
+            "{} does not apply to a {} profile, which takes {}",
+            flag(k),
+            kind.as_str(),
+            list.join(", ")
+        )));
+    }
+    let missing_duration = |key: &str, default: Duration| match missing {
+        MissingDuration::Default => Ok(default),
+        MissingDuration::Refuse => Err(LoadError(format!(
+            "{key} is missing: say how long the load runs, e.g. 30s"
+        ))),
+    };
+    let d = |v: Option<benchfleet_model::DurationSpec>| v.map(|d| d.0);
+    let profile = match kind {
+        ProfileKind::Soak => LoadProfile::soak(&SoakSpec {
+            duration: match d(spec.duration) {
+                Some(t) => t,
+                None => missing_duration("--duration", Duration::from_secs(10))?,
+            },
+            concurrency: spec.concurrency.unwrap_or(1),
+            rate: spec.rate,
+        })?,
+        ProfileKind::Stress => {
+            let steps = spec.steps.unwrap_or(5);
+            let step_duration = match (d(spec.step_duration), d(spec.duration)) {
+                (Some(step), Some(total)) if step.checked_mul(steps) != Some(total) => {
+                    return Err(LoadError(format!(
+                        "--step-duration ({step:?}) × --steps ({steps}) is not --duration ({total:?}); give one of --duration and --step-duration"
+                    )));
+                }
+                (Some(step), _) => step,
+                (None, Some(total)) => total / steps.max(1),
+                (None, None) => {
+                    missing_duration("--step-duration (or --duration)", Duration::from_secs(2))?
+                }
+            };
+            let concurrency = spec.concurrency.unwrap_or(1);
+            LoadProfile::stress(&StressSpec {
+                start_concurrency: concurrency,
+                max_concurrency: spec
+                    .max_concurrency
+                    .unwrap_or(concurrency.saturating_mul(steps.max(1))),
+                steps,
+                step_duration,
+                rate: spec.rate,
+                max_rate: spec.max_rate,
+            })?
+        }
+        ProfileKind::Spike => {
+            let duration = match d(spec.duration) {
+                Some(t) => t,
+                None => missing_duration("--duration", Duration::from_secs(10))?,
+            };
+            let baseline = match (spec.baseline, spec.concurrency) {
+                (Some(b), Some(c)) if b != c => {
+                    return Err(LoadError(format!(
+                        "--baseline ({b}) and --concurrency ({c}) both set the concurrency outside the burst; give one of them"
+                    )));
+                }
+                (b, c) => b.or(c).unwrap_or(1),
+            };
+            LoadProfile::spike(&SpikeSpec {
+                duration,
+                baseline,
+                burst: spec.burst.unwrap_or(baseline.saturating_mul(4)),
+                burst_duration: d(spec.burst_duration).unwrap_or(duration / 5),
+                rate: spec.rate,
+                burst_rate: spec.burst_rate,
+            })?
+        }
+    };
+    let window = d(spec.window).unwrap_or(DEFAULT_WINDOW);
+    LoadStats::new(&profile, window)?; // checks the window
+    Ok(LoadPlan { profile, window })
+}
+
+/// A message of [`plan`] or [`LoadReport::warnings`], which name the `load` command's flags, in
+/// the terms of a suite node's `load` table: `--max-concurrency` becomes `` `load.max_concurrency` ``.
+/// Anything that is not one of [`LOAD_KEYS`] is left as it is.
+pub fn in_table_terms(message: &str) -> String {
+    let mut out = String::with_capacity(message.len() + 16);
+    let mut rest = message;
+    while let Some(i) = rest.find("--") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        let end = after
+            .find(|c: char| !(c.is_ascii_lowercase() || c == '-'))
+            .unwrap_or(after.len());
+        let word = after[..end].trim_end_matches('-');
+        let key = word.replace('-', "_");
+        if !word.is_empty() && LOAD_KEYS.contains(&key.as_str()) {
+            out.push_str(&format!("`load.{key}`"));
+            rest = &after[word.len()..];
+        } else {
+            out.push_str("--");
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Whose records a load writes: the run, its suite (or source) and the benchmark.
+#[derive(Clone, Debug)]
+pub struct RecordOwner {
+    pub run_id: RunId,
+    pub suite: String,
+    pub name: String,
+    /// The command as displayed and recorded.
+    pub command: String,
+    pub parameters: BTreeMap<String, String>,
+}
+
+impl RecordOwner {
+    /// The record of one run (stderr kept for failures only).
+    fn record(
+        &self,
+        iteration: u32,
+        started_at: Timestamp,
+        result: ProcessResult,
+        tags: BTreeMap<String, String>,
+    ) -> RunRecord {
+        let ok = result.outcome.is_success();
+        RunRecord {
+            schema_version: SCHEMA_VERSION,
+            run_id: self.run_id.clone(),
+            suite: self.suite.clone(),
+            name: self.name.clone(),
+            kind: NodeKind::Benchmark,
+            command: self.command.clone(),
+            parameters: self.parameters.clone(),
+            iteration,
+            started_at,
+            measurement: result.measurement,
+            outcome: result.outcome,
+            stderr_tail: if ok { None } else { result.stderr_tail },
+            tags,
+        }
+    }
+}
+
+/// Hears about a load while it runs, from the executor's threads.
+pub trait LoadObserver: Send + Sync {
+    /// A start, completion or missed start.
+    fn event(&self, _event: &LoadEvent) {}
+    /// `records` more records are durable.
+    fn stored(&self, _records: usize) {}
+}
+
+/// Nobody listens.
+impl LoadObserver for () {}
+
+/// The `load` command updates the runner metrics directly.
+impl LoadObserver for RunnerMetrics {
+    fn event(&self, event: &LoadEvent) {
+        match event {
+            LoadEvent::Started { in_flight, .. } => self.job_started(*in_flight),
+            LoadEvent::Done(d) => self.job_finished(d.result.outcome.is_success()),
+            LoadEvent::Missed { .. } => self.missed_start(),
+        }
+    }
+    fn stored(&self, records: usize) {
+        self.records_stored(records);
+    }
+}
+
+/// A suite node's load as runner events: [`RunnerEvent::RunStarted`] right before each run and
+/// [`RunnerEvent::Measured`] when it ends (with `planned` 0: a load's number of runs is not known
+/// in advance). Records are counted by the node's `NodeFinished`.
+#[derive(Debug)]
+pub struct NodeEvents {
+    pub node: usize,
+    pub events: UnboundedSender<RunnerEvent>,
+}
+
+impl LoadObserver for NodeEvents {
+    fn event(&self, event: &LoadEvent) {
+        let iteration = |seq: u64| u32::try_from(seq).unwrap_or(u32::MAX);
+        let e = match event {
+            LoadEvent::Started { seq, .. } => RunnerEvent::RunStarted {
+                node: self.node,
+                iteration: iteration(*seq),
+            },
+            LoadEvent::Done(d) => RunnerEvent::Measured {
+                node: self.node,
+                iteration: iteration(d.seq),
+                planned: 0,
+                wall: Duration::from_nanos(d.result.measurement.wall_ns),
+                ok: d.result.outcome.is_success(),
+            },
+            LoadEvent::Missed { .. } => return,
+        };
+        let _ = self.events.send(e);
+    }
+}
+
+/// One load to run with [`drive`].
+pub struct LoadJob {
+    pub plan: LoadPlan,
+    /// The process to run, with its timeout and stderr tail.
+    pub spec: ProcessSpec,
+    pub owner: RecordOwner,
+    /// Tags of every record; the `load.*` tags are added.
+    pub tags: BTreeMap<String, String>,
+    /// Stops the load: running processes get `grace`, then are killed. [`drive`] fires it itself
+    /// when records cannot be stored.
+    pub kill: Kill,
+    pub grace: Duration,
+    pub observer: Arc<dyn LoadObserver>,
+}
+
+impl std::fmt::Debug for LoadJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadJob")
+            .field("plan", &self.plan)
+            .field("spec", &self.spec)
+            .field("owner", &self.owner)
+            .field("tags", &self.tags)
+            .field("grace", &self.grace)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a load measured.
+#[derive(Clone, Debug)]
+pub struct LoadReport {
+    /// Records stored (one per run, failed ones included).
+    pub records: usize,
+    pub windows: Vec<Period>,
+    pub steps: Vec<Period>,
+    pub total: Period,
+    /// The first failed run: its outcome and the last line of its stderr.
+    pub first_failure: Option<String>,
+    /// Missed starts and failed runs, naming the `load` command's flags ([`in_table_terms`]).
+    pub warnings: Vec<String>,
+}
+
+/// A suite node's load, in the run's outcome.
+#[derive(Clone, Debug)]
+pub struct NodeLoadOutcome {
+    /// The node's name.
+    pub name: String,
+    pub profile: LoadProfile,
+    pub report: LoadReport,
+}
+
+fn describe_failure(r: &ProcessResult) -> String {
+    let mut msg = r.outcome.describe();
+    if let Some(last) = r
+        .stderr_tail
+        .as_deref()
+        .and_then(|t| t.trim().lines().last())
+        .filter(|l| !l.is_empty())
+    {
+        msg.push_str(": ");
+        msg.push_str(last);
+    }
+    msg
+}
+
+/// Run `job`: start processes as the profile says, window the completions, and store one record
+/// per run (in batches of [`STORE_BATCH`], so a long soak costs constant memory) with the
+/// `load.*` tags. Returns when the profile is over (or the load was killed) and every run in flight
+/// has ended and been stored.
+pub async fn drive(job: &LoadJob, storage: &Storage) -> Result<LoadReport, LoadRunError> {
+    let profile = &job.plan.profile;
+    let mut stats = LoadStats::new(profile, job.plan.window)?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<LoadEvent>();
+    let exec = {
+        let profile = profile.clone();
+        let spec = job.spec.clone();
+        let kill = job.kill.clone();
+        let observer = job.observer.clone();
+        tokio::task::spawn_blocking(move || {
+            let send = move |e: LoadEvent| {
+                observer.event(&e);
+                let _ = tx.send(e);
+            };
+            execute(&profile, &spec, &kill, &send);
+        })
+    };
+
+    let mut batch: Vec<RunRecord> = Vec::with_capacity(STORE_BATCH);
+    let mut stored = 0usize;
+    let mut store_error = None;
+    let mut first_failure = None;
+    while let Some(event) = rx.recv().await {
+        let done = match event {
+            LoadEvent::Missed { step, at } => {
+                stats.missed(step, at);
+                continue;
+            }
+            LoadEvent::Started { .. } => continue,
+            LoadEvent::Done(d) => d,
+        };
+        if job.kill.is_killed() && !done.result.outcome.is_success() {
+            continue; // stopped (Ctrl-C, cancellation): not a measurement of the command
+        }
+        let ok = done.result.outcome.is_success();
+        if !ok && first_failure.is_none() {
+            first_failure = Some(describe_failure(&done.result));
+        }
+        stats.record(&Completion {
+            step: done.step,
+            start: done.start,
+            end: done.end,
+            latency_ns: done.result.measurement.wall_ns,
+            ok,
+        });
+        let step = &profile.steps[done.step];
+        let mut rtags = job.tags.clone();
+        rtags.insert(TAG_PROFILE.into(), profile.kind.as_str().into());
+        rtags.insert(TAG_STEP.into(), done.step.to_string());
+        rtags.insert(TAG_STEP_LABEL.into(), step.label.clone());
+        rtags.insert(TAG_WINDOW.into(), stats.window_of(done.end).to_string());
+        rtags.insert(TAG_CONCURRENCY.into(), step.concurrency.to_string());
+        rtags.insert(TAG_IN_FLIGHT.into(), done.in_flight.to_string());
+        rtags.insert(
+            RunRecord::TAG_CONCURRENT.into(),
+            (done.in_flight > 1).to_string(),
+        );
+        if let Some(rate) = step.rate {
+            rtags.insert(TAG_RATE.into(), format!("{rate}"));
+            rtags.insert(
+                TAG_LAG.into(),
+                done.start
+                    .saturating_sub(done.intended)
+                    .as_nanos()
+                    .to_string(),
+            );
+        }
+        let Done {
+            seq,
+            started_at,
+            result,
+            ..
+        } = *done;
+        batch.push(job.owner.record(
+            u32::try_from(seq).unwrap_or(u32::MAX),
+            started_at,
+            result,
+            rtags,
+        ));
+        if batch.len() >= STORE_BATCH && store_error.is_none() {
+            match storage.write_records(&batch).await {
+                Ok(_) => {
+                    stored += batch.len();
+                    job.observer.stored(batch.len());
+                }
+                Err(e) => {
+                    // Stop the load: measuring on without storing would lose the results.
+                    job.kill.kill(job.grace);
+                    store_error = Some(e);
+                }
+            }
+            batch.clear();
+        }
+    }
+    exec.await
+        .map_err(|e| LoadRunError::Internal(e.to_string()))?;
+    if let Some(e) = store_error {
+        return Err(e.into());
+    }
+    if !batch.is_empty() {
+        storage.write_records(&batch).await?;
+        stored += batch.len();
+        job.observer.stored(batch.len());
+    }
+
+    let total = stats.total();
+    let mut warnings = Vec::new();
+    if total.missed > 0 {
+        let scheduled = total.missed + total.completed + total.failed;
+        warnings.push(format!(
+            "warning: the system could not keep up: {} of {scheduled} scheduled starts were missed (every one of the step's slots was busy until the next start was due); raise --concurrency or lower --rate",
+            total.missed
+        ));
+    }
+    if total.failed > 0 {
+        warnings.push(format!(
+            "warning: {} of {} runs failed; they are stored and counted, latency percentiles use the successful runs",
+            total.failed,
+            total.failed + total.completed
+        ));
+    }
+    Ok(LoadReport {
+        records: stored,
+        windows: stats.windows(),
+        steps: stats.steps(),
+        total,
+        first_failure,
+        warnings,
+    })
+}
+
 /// Run the load and store one record per run (in batches of [`STORE_BATCH`]) plus a
 /// [`RunInfo`] with source `load`.
 pub async fn run_load(
@@ -323,25 +843,20 @@ pub async fn run_load(
     let mut spec = bench::command_spec(&settings.command, shell)?;
     spec.timeout = settings.timeout;
     spec.stderr_tail = settings.stderr_tail;
-    let mut stats = LoadStats::new(&settings.profile, settings.window)?;
-    let command = BenchCommand {
-        name: settings
-            .name
-            .clone()
-            .unwrap_or_else(|| settings.command.clone()),
-        command: settings.command.clone(),
-        parameters: BTreeMap::new(),
-        prepare: None,
-        conclude: None,
-        setup: None,
-        cleanup: None,
-        reference: false,
-    };
+    let profile = &settings.plan.profile;
+    // Refuse a bad window before a run is registered.
+    LoadStats::new(profile, settings.plan.window)?;
+    let name = settings
+        .name
+        .clone()
+        .unwrap_or_else(|| settings.command.clone());
 
-    let profile = &settings.profile;
     let mut tags = settings.tags.clone();
     tags.insert(TAG_PROFILE.into(), profile.kind.as_str().into());
-    tags.insert(TAG_WINDOW_NS.into(), settings.window.as_nanos().to_string());
+    tags.insert(
+        TAG_WINDOW_NS.into(),
+        settings.plan.window.as_nanos().to_string(),
+    );
     if let Some(sh) = shell {
         tags.insert(bench::TAG_SHELL.into(), sh.into());
     }
@@ -364,110 +879,25 @@ pub async fn run_load(
         None => None,
     };
 
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<LoadEvent>();
-    let exec = {
-        let profile = profile.clone();
-        let kill = settings.kill.clone();
-        let metrics = metrics.clone();
-        tokio::task::spawn_blocking(move || {
-            let send = move |e: LoadEvent| {
-                if let Some(m) = &metrics {
-                    match &e {
-                        LoadEvent::Started { in_flight } => m.job_started(*in_flight),
-                        LoadEvent::Done(d) => m.job_finished(d.result.outcome.is_success()),
-                        LoadEvent::Missed { .. } => m.missed_start(),
-                    }
-                }
-                let _ = tx.send(e);
-            };
-            execute(&profile, &spec, &kill, &send);
-        })
+    let job = LoadJob {
+        plan: settings.plan.clone(),
+        spec,
+        owner: RecordOwner {
+            run_id: run.run_id.clone(),
+            suite: run.suite.clone(),
+            name: name.clone(),
+            command: settings.command.clone(),
+            parameters: BTreeMap::new(),
+        },
+        tags: settings.tags.clone(),
+        kill: settings.kill.clone(),
+        grace: settings.grace,
+        observer: match &metrics {
+            Some(m) => m.clone(),
+            None => Arc::new(()),
+        },
     };
-
-    let mut batch: Vec<RunRecord> = Vec::with_capacity(STORE_BATCH);
-    let mut stored = 0usize;
-    let mut store_error = None;
-    while let Some(event) = rx.recv().await {
-        let done = match event {
-            LoadEvent::Missed { step, at } => {
-                stats.missed(step, at);
-                continue;
-            }
-            LoadEvent::Started { .. } => continue,
-            LoadEvent::Done(d) => d,
-        };
-        if settings.kill.is_killed() && !done.result.outcome.is_success() {
-            continue; // stopped by Ctrl-C: not a measurement of the command
-        }
-        let ok = done.result.outcome.is_success();
-        stats.record(&Completion {
-            step: done.step,
-            start: done.start,
-            end: done.end,
-            latency_ns: done.result.measurement.wall_ns,
-            ok,
-        });
-        let step = &profile.steps[done.step];
-        let mut rtags = settings.tags.clone();
-        rtags.insert(TAG_PROFILE.into(), profile.kind.as_str().into());
-        rtags.insert(TAG_STEP.into(), done.step.to_string());
-        rtags.insert(TAG_STEP_LABEL.into(), step.label.clone());
-        rtags.insert(TAG_WINDOW.into(), stats.window_of(done.end).to_string());
-        rtags.insert(TAG_CONCURRENCY.into(), step.concurrency.to_string());
-        rtags.insert(TAG_IN_FLIGHT.into(), done.in_flight.to_string());
-        rtags.insert(
-            RunRecord::TAG_CONCURRENT.into(),
-            (done.in_flight > 1).to_string(),
-        );
-        if let Some(rate) = step.rate {
-            rtags.insert(TAG_RATE.into(), format!("{rate}"));
-            rtags.insert(
-                TAG_LAG.into(),
-                done.start
-                    .saturating_sub(done.intended)
-                    .as_nanos()
-                    .to_string(),
-            );
-        }
-        batch.push(bench::record_of(
-            &run,
-            &command,
-            u32::try_from(done.seq).unwrap_or(u32::MAX),
-            done.started_at,
-            done.result.measurement,
-            done.result.outcome,
-            done.result.stderr_tail,
-            rtags,
-        ));
-        if batch.len() >= STORE_BATCH && store_error.is_none() {
-            match storage.write_records(&batch).await {
-                Ok(_) => {
-                    stored += batch.len();
-                    if let Some(m) = &metrics {
-                        m.records_stored(batch.len());
-                    }
-                }
-                Err(e) => {
-                    // Stop the load: measuring on without storing would lose the results.
-                    settings.kill.kill(settings.grace);
-                    store_error = Some(e);
-                }
-            }
-            batch.clear();
-        }
-    }
-    exec.await
-        .map_err(|e| LoadRunError::Internal(e.to_string()))?;
-    if let Some(e) = store_error {
-        return Err(e.into());
-    }
-    if !batch.is_empty() {
-        storage.write_records(&batch).await?;
-        stored += batch.len();
-        if let Some(m) = &metrics {
-            m.records_stored(batch.len());
-        }
-    }
+    let report = drive(&job, storage).await?;
     let series = sampler.map(Sampler::stop);
     if let Some(s) = &series {
         if let Err(e) = bench::store_series(storage, s, &mut run.tags).await {
@@ -475,23 +905,10 @@ pub async fn run_load(
         }
         warnings.extend(bench::describe_series(s));
     }
+    warnings.extend(report.warnings);
 
-    let total = stats.total();
+    let total = report.total;
     run.tags.insert(TAG_MISSED.into(), total.missed.to_string());
-    if total.missed > 0 {
-        let scheduled = total.missed + total.completed + total.failed;
-        warnings.push(format!(
-            "warning: the system could not keep up: {} of {scheduled} scheduled starts were missed (every one of the step's slots was busy until the next start was due); raise --concurrency or lower --rate",
-            total.missed
-        ));
-    }
-    if total.failed > 0 {
-        warnings.push(format!(
-            "warning: {} of {} runs failed; they are stored and counted, latency percentiles use the successful runs",
-            total.failed,
-            total.failed + total.completed
-        ));
-    }
     let killed = settings.kill.is_killed();
     run.finished_at = Some(host::now());
     run.status = crate::runner::final_status(killed, total.failed > 0 && !settings.ignore_failure);
@@ -502,14 +919,33 @@ pub async fn run_load(
     }
     Ok(LoadOutcome {
         run,
-        name: command.name,
-        records: stored,
-        windows: stats.windows(),
-        steps: stats.steps(),
+        name,
+        records: report.records,
+        windows: report.windows,
+        steps: report.steps,
         total,
         series,
         warnings,
     })
+}
+
+/// Run a suite node's load inside the suite's run ([`drive`]); cancelling `cancel` stops it
+/// (running processes get `job.grace`, then are killed).
+pub async fn run_node(
+    job: &LoadJob,
+    storage: &Storage,
+    cancel: &CancelToken,
+) -> Result<LoadReport, LoadRunError> {
+    let stop = {
+        let (cancel, kill, grace) = (cancel.clone(), job.kill.clone(), job.grace);
+        tokio::spawn(async move {
+            cancel.cancelled().await;
+            kill.kill(grace);
+        })
+    };
+    let report = drive(job, storage).await;
+    stop.abort();
+    report
 }
 
 #[cfg(test)]
@@ -523,6 +959,68 @@ mod tests {
             out.lock().unwrap().push(e);
         });
         out.into_inner().unwrap()
+    }
+
+    /// The keys [`plan`] knows are exactly the fields of a `load` table.
+    #[test]
+    fn load_keys_are_the_fields_of_a_load_table() {
+        let all = serde_json::to_value(LoadSpec::default()).unwrap();
+        let mut fields: Vec<&str> = all
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut keys = LOAD_KEYS.to_vec();
+        fields.sort_unstable();
+        keys.sort_unstable();
+        assert_eq!(fields, keys);
+    }
+
+    #[test]
+    fn plans_take_the_load_commands_defaults_only_when_asked() {
+        let spec = LoadSpec::default();
+        let p = plan(&spec, MissingDuration::Default).unwrap();
+        assert_eq!(
+            (p.profile.kind, p.profile.duration(), p.window),
+            (ProfileKind::Soak, Duration::from_secs(10), DEFAULT_WINDOW)
+        );
+        let e = plan(&spec, MissingDuration::Refuse).unwrap_err();
+        assert!(e.0.starts_with("--duration is missing"), "{e}");
+        let stress = LoadSpec {
+            profile: Some("stress".into()),
+            ..LoadSpec::default()
+        };
+        let p = plan(&stress, MissingDuration::Default).unwrap();
+        let conc: Vec<u32> = p.profile.steps.iter().map(|s| s.concurrency).collect();
+        assert_eq!(conc, [1, 2, 3, 4, 5]);
+        assert_eq!(p.profile.duration(), Duration::from_secs(10));
+    }
+
+    #[test]
+    fn flags_become_table_keys_and_nothing_else_changes() {
+        for (flag_text, table_text) in [
+            (
+                "--max-concurrency (2) is below the starting --concurrency (4)",
+                "`load.max_concurrency` (2) is below the starting `load.concurrency` (4)",
+            ),
+            (
+                "--step-duration (or --duration) is missing",
+                "`load.step_duration` (or `load.duration`) is missing",
+            ),
+            (
+                "--burst-rate needs --rate",
+                "`load.burst_rate` needs `load.rate`",
+            ),
+            (
+                "use --no-cache or -- or --x-y",
+                "use --no-cache or -- or --x-y",
+            ),
+            ("raise --concurrency.", "raise `load.concurrency`."),
+            ("", ""),
+        ] {
+            assert_eq!(in_table_terms(flag_text), table_text);
+        }
     }
 
     #[test]
@@ -547,7 +1045,7 @@ mod tests {
                     assert!(d.start <= d.end);
                     seqs.push(d.seq);
                 }
-                LoadEvent::Started { in_flight } => assert!(*in_flight <= 3),
+                LoadEvent::Started { in_flight, .. } => assert!(*in_flight <= 3),
                 LoadEvent::Missed { .. } => panic!("closed loop never misses: {e:?}"),
             }
         }

@@ -111,7 +111,7 @@ impl RunnerMetrics {
         };
         registry.register(
             "runs_started",
-            "Measured process runs started (for suites: counted when the runner reports them, at their end)",
+            "Measured process runs started (warmups and hooks excluded)",
             m.runs_started.clone(),
         );
         registry.register(
@@ -190,8 +190,10 @@ impl RunnerMetrics {
             RunnerEvent::NodeStarted { node, .. } => self.book(|b| {
                 b.of.insert(*node, "running");
             }),
-            RunnerEvent::Measured { ok, .. } => {
+            RunnerEvent::RunStarted { .. } => {
                 self.runs_started.inc();
+            }
+            RunnerEvent::Measured { ok, .. } => {
                 self.runs_finished.inc();
                 if !ok {
                     self.runs_failed.inc();

@@ -72,7 +72,11 @@ pub enum RunnerEvent {
         name: String,
         kind: NodeKind,
     },
-    /// One measured run finished (warmups are not reported).
+    /// A measured process run is about to start (warmups and hooks are not reported); its
+    /// `Measured` follows when it ends. The runs of a load node overlap.
+    RunStarted { node: usize, iteration: u32 },
+    /// One measured run finished (warmups are not reported). `planned` is 0 for a load node,
+    /// whose number of runs is not known in advance.
     Measured {
         node: usize,
         iteration: u32,
@@ -102,8 +106,13 @@ pub enum RunnerEvent {
 #[derive(Clone, Debug)]
 pub struct RunOutcome {
     pub run: RunInfo,
-    /// Every stored record, in catalog order (started_at, name, iteration).
+    /// Every stored record, in catalog order (started_at, name, iteration), except those of load
+    /// nodes (stored as they complete, possibly millions: read them back with
+    /// [`crate::load_records`]); their summary is in `loads`.
     pub records: Vec<RunRecord>,
+    /// Throughput and latency per step and window of each node with a `load` table that ran, in
+    /// finishing order.
+    pub loads: Vec<crate::load::NodeLoadOutcome>,
     /// Final state of each node, in suite order.
     pub states: Vec<(String, NodeState)>,
     /// Why each failed or timed-out node failed (node name, message), in finishing order.
@@ -153,6 +162,8 @@ struct Shared {
     records: Mutex<Vec<RunRecord>>,
     /// Records of nodes whose results were reused (cache hits), for display.
     reused: Mutex<Vec<RunRecord>>,
+    /// Summaries of the load nodes that ran.
+    loads: Mutex<Vec<crate::load::NodeLoadOutcome>>,
     /// Cache key of each node, by index.
     keys: Vec<benchfleet_model::Digest>,
     use_cache: bool,
@@ -276,6 +287,7 @@ pub async fn run_suite(
         events: events.clone(),
         records: Mutex::new(Vec::new()),
         reused: Mutex::new(Vec::new()),
+        loads: Mutex::new(Vec::new()),
         keys,
         use_cache: opts.use_cache,
         finished,
@@ -373,9 +385,11 @@ pub async fn run_suite(
         .iter()
         .map(|(id, m)| (suite.nodes[id.index()].name.clone(), m.clone()))
         .collect();
+    let loads = std::mem::take(&mut *shared.loads.lock().expect("loads lock"));
     Ok(RunOutcome {
         run,
         records,
+        loads,
         reused,
         states,
         failures,
@@ -535,11 +549,23 @@ async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> Tas
     let mut records = Vec::new();
     let mut planned: Option<u32> = None;
     let mut iteration = 0u32;
-    while failure.is_none() && !ctx.cancel.is_cancelled() {
+    // A load node runs its profile instead of the loop below; its records are already stored.
+    let mut load_runs = 0usize;
+    if let Some(plan) = &node.load
+        && failure.is_none()
+        && !ctx.cancel.is_cancelled()
+    {
+        (load_runs, failure) = measure_load(&node, plan, &spec, index, &tags, &ctx, &shared).await;
+    }
+    while node.load.is_none() && failure.is_none() && !ctx.cancel.is_cancelled() {
         if let Err(e) = hooks.run(&hooks.prepare, &ctx.cancel, &shared).await {
             failure = Some(e);
             break;
         }
+        let _ = shared.events.send(RunnerEvent::RunStarted {
+            node: index,
+            iteration,
+        });
         let started_at = host::now();
         let r = run_one(&spec, &ctx.cancel, shared.grace).await;
         if ctx.cancel.is_cancelled() && !r.outcome.is_success() {
@@ -592,14 +618,16 @@ async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> Tas
         }
     }
 
-    let runs = records.len();
+    let runs = records.len() + load_runs;
+    // An interrupted load is not a complete result.
+    let interrupted_load = node.load.is_some() && ctx.cancel.is_cancelled();
     shared
         .records
         .lock()
         .expect("records lock")
         .extend(records.iter().cloned());
     // Commit in the background; the slot is free now, dependents wait on `durable`.
-    let complete = failure.is_none() && (runs as u32) >= planned.unwrap_or(1);
+    let complete = failure.is_none() && !interrupted_load && (runs as u32) >= planned.unwrap_or(1);
     let commit = {
         let shared = shared.clone();
         let node = node.clone();
@@ -633,10 +661,69 @@ async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> Tas
     shared.pending.lock().expect("pending lock").push(handle);
     match failure {
         Some(f) => finish(NodeState::Failed, runs, Some(f)),
-        None if ctx.cancel.is_cancelled() && (runs as u32) < planned.unwrap_or(1) => {
+        None if interrupted_load
+            || ctx.cancel.is_cancelled() && (runs as u32) < planned.unwrap_or(1) =>
+        {
             finish(NodeState::Cancelled, runs, None)
         }
         None => finish(NodeState::Succeeded, runs, None),
+    }
+}
+
+/// A node with a `load` table: the load engine ([`crate::load::run_node`]) stores its records
+/// in this run as they complete, with the `load.*` tags. Returns the records stored and the
+/// node's failure, if any.
+async fn measure_load(
+    node: &Node,
+    plan: &crate::load::LoadPlan,
+    spec: &ProcessSpec,
+    index: usize,
+    tags: &BTreeMap<String, String>,
+    ctx: &TaskCtx,
+    shared: &Shared,
+) -> (usize, Option<String>) {
+    use crate::load;
+    let job = load::LoadJob {
+        plan: plan.clone(),
+        spec: spec.clone(),
+        owner: load::RecordOwner {
+            run_id: shared.run_id.clone(),
+            suite: shared.suite.clone(),
+            name: node.name.clone(),
+            command: node.command.clone(),
+            parameters: node.parameters.clone(),
+        },
+        tags: tags.clone(),
+        kill: Kill::new(),
+        grace: shared.grace,
+        observer: Arc::new(load::NodeEvents {
+            node: index,
+            events: shared.events.clone(),
+        }),
+    };
+    match load::run_node(&job, &shared.storage, &ctx.cancel).await {
+        Ok(report) => {
+            let failure = report.first_failure.as_ref().map(|f| {
+                let t = &report.total;
+                format!(
+                    "{} of {} runs failed; the first: {f}",
+                    t.failed,
+                    t.failed + t.completed
+                )
+            });
+            let runs = report.records;
+            shared
+                .loads
+                .lock()
+                .expect("loads lock")
+                .push(load::NodeLoadOutcome {
+                    name: node.name.clone(),
+                    profile: plan.profile.clone(),
+                    report,
+                });
+            (runs, failure)
+        }
+        Err(e) => (0, Some(format!("the load could not run: {e}"))),
     }
 }
 

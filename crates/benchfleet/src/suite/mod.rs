@@ -83,6 +83,8 @@ pub struct Node {
     pub cache: bool,
     /// Unmeasured commands around the runs (hyperfine's setup/prepare/conclude/cleanup).
     pub hooks: Hooks,
+    /// Run under this load profile instead of `policy`'s runs (a `load` table).
+    pub load: Option<crate::load::LoadPlan>,
 }
 
 /// A command ready to spawn, with the line it is displayed and recorded as.
@@ -398,7 +400,17 @@ pub fn expand(file: &SuiteFile, source: &Path, out_root: &Path) -> Result<Suite,
             .or(file.defaults.cwd.as_ref())
             .map(|c| subst(c).map(PathBuf::from))
             .transpose()?;
-        let policy = policy_for(p.kind, spec, &file.defaults, &what, source)?;
+        let load =
+            load_for(p.kind, spec, &hooks).map_err(|m| invalid(source, format!("{what}: {m}")))?;
+        let policy = if load.is_some() {
+            // Run controls, including those of [defaults], do not apply to a load.
+            RunPolicy {
+                warmup: 0,
+                ..RunPolicy::BENCHMARK
+            }
+        } else {
+            policy_for(p.kind, spec, &file.defaults, &what, source)?
+        };
         let resources = resources_for(spec, &file.defaults)
             .map_err(|m| invalid(source, format!("{what}: {m}")))?;
         let inputs = spec
@@ -424,6 +436,7 @@ pub fn expand(file: &SuiteFile, source: &Path, out_root: &Path) -> Result<Suite,
             inputs,
             cache: spec.cache.or(file.defaults.cache).unwrap_or(true),
             hooks,
+            load,
         });
     }
     if nodes.is_empty() {
@@ -438,6 +451,52 @@ pub fn expand(file: &SuiteFile, source: &Path, out_root: &Path) -> Result<Suite,
         source: source.to_owned(),
         nodes,
     })
+}
+
+/// A node's `load` table, checked and resolved; `Err` names the key and says what to do.
+fn load_for(
+    kind: NodeKind,
+    spec: &NodeSpec,
+    hooks: &Hooks,
+) -> Result<Option<crate::load::LoadPlan>, String> {
+    let Some(table) = &spec.load else {
+        return Ok(None);
+    };
+    if kind == NodeKind::Job {
+        return Err(
+            "`load` is for [[benchmark]] nodes; a [[job]] runs once (make it a [[benchmark]])"
+                .into(),
+        );
+    }
+    let own_controls = [
+        ("runs", spec.runs.is_some()),
+        ("min_runs", spec.min_runs.is_some()),
+        ("max_runs", spec.max_runs.is_some()),
+        ("min_time", spec.min_time.is_some()),
+        ("warmup", spec.warmup.is_some()),
+    ];
+    if let Some((key, _)) = own_controls.iter().find(|(_, set)| *set) {
+        return Err(format!(
+            "`{key}` cannot be combined with `load`: a load runs for its profile's duration, not a number of runs; remove `{key}`"
+        ));
+    }
+    for (field, c) in [("prepare", &hooks.prepare), ("conclude", &hooks.conclude)] {
+        if c.is_some() {
+            let whence = if field == "prepare" && spec.prepare.is_some()
+                || field == "conclude" && spec.conclude.is_some()
+            {
+                ""
+            } else {
+                " (inherited from [defaults])"
+            };
+            return Err(format!(
+                "`{field}`{whence} cannot be combined with `load`: it runs around every run, and the runs of a load overlap; use `setup` / `cleanup`, which run once around the whole load"
+            ));
+        }
+    }
+    crate::load::plan(table, crate::load::MissingDuration::Refuse)
+        .map(Some)
+        .map_err(|e| crate::load::in_table_terms(&e.to_string()))
 }
 
 /// A profile and/or explicit `cpus` / `memory`; explicit values override the profile's.

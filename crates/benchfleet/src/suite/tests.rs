@@ -328,3 +328,196 @@ fn a_hook_with_bad_quotes_is_an_error_naming_the_node_and_field() {
     .to_string();
     assert!(err.contains("benchmark `b` `prepare`"), "{err}");
 }
+
+fn load_node(lines: &str) -> Result<Suite, Error> {
+    expand_str(&format!(
+        "[suite]\nname = \"q\"\n[[benchmark]]\nname = \"api\"\ncommand = \"true\"\n{lines}\n"
+    ))
+}
+
+#[test]
+fn a_load_table_resolves_into_the_load_commands_profile() {
+    let s = load_node(
+        "load = { profile = \"stress\", concurrency = 2, steps = 2, step_duration = \"300ms\", window = \"100ms\" }",
+    )
+    .unwrap();
+    let plan = s.nodes[0].load.as_ref().expect("a load node");
+    let steps: Vec<(u32, u128)> = plan
+        .profile
+        .steps
+        .iter()
+        .map(|s| (s.concurrency, s.duration.as_millis()))
+        .collect();
+    assert_eq!(steps, [(2, 300), (4, 300)], "ramps to concurrency × steps");
+    assert_eq!(plan.window, Duration::from_millis(100));
+
+    let s = load_node("load = { concurrency = 4, rate = 200, duration = \"30s\" }").unwrap();
+    let plan = s.nodes[0].load.as_ref().unwrap();
+    assert_eq!(plan.profile.kind.as_str(), "soak", "soak is the default");
+    assert_eq!(plan.profile.steps[0].rate, Some(200.0));
+    assert_eq!(plan.window, crate::load::DEFAULT_WINDOW);
+
+    // Run controls of [defaults] do not apply to a load node; they still apply beside it.
+    let s = expand_str(
+        "[suite]\nname='q'\n[defaults]\nwarmup=3\nruns=5\n[[benchmark]]\nname='a'\ncommand='true'\nload={duration='1s'}\n[[benchmark]]\nname='b'\ncommand='true'\n",
+    )
+    .unwrap();
+    assert_eq!(s.nodes[0].policy.warmup, 0);
+    assert_eq!(
+        (s.nodes[1].policy.warmup, s.nodes[1].policy.runs),
+        (3, Some(5))
+    );
+    assert!(s.nodes[1].load.is_none());
+}
+
+/// Each bad `load` table is an error naming the file, the node and the key.
+#[test]
+fn bad_load_tables_are_explained() {
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "load = { profile = \"soke\", duration = 1 }",
+            &["`load.profile`", "soke", "soak, stress or spike"],
+        ),
+        (
+            "load = { concurrency = 0, duration = 1 }",
+            &["`load.concurrency` must be at least 1"],
+        ),
+        (
+            "load = { concurrency = 4 }",
+            &["`load.duration` is missing"],
+        ),
+        (
+            "load = { profile = \"spike\" }",
+            &["`load.duration` is missing"],
+        ),
+        (
+            "load = { profile = \"stress\", steps = 2 }",
+            &["`load.step_duration` (or `load.duration`) is missing"],
+        ),
+        (
+            "load = { duration = 0 }",
+            &["`load.duration` must be longer than zero"],
+        ),
+        (
+            "load = { duration = 1, window = 0 }",
+            &["`load.window` must be longer than zero"],
+        ),
+        (
+            "load = { duration = 1, rate = 0 }",
+            &["`load.rate` must be a positive number"],
+        ),
+        ("load = { duration = 1, rate = -3 }", &["`load.rate`", "-3"]),
+        (
+            "load = { duration = 1, concurrency = 5000 }",
+            &["`load.concurrency` (5000) is above the limit"],
+        ),
+        (
+            "load = { duration = 1, steps = 3 }",
+            &[
+                "`load.steps` does not apply to a soak profile",
+                "`load.duration`",
+            ],
+        ),
+        (
+            "load = { duration = 1, burst = 3 }",
+            &["`load.burst` does not apply to a soak profile"],
+        ),
+        (
+            "load = { profile = \"stress\", duration = 1, baseline = 2 }",
+            &["`load.baseline` does not apply to a stress profile"],
+        ),
+        (
+            "load = { profile = \"spike\", duration = 1, steps = 2 }",
+            &["`load.steps` does not apply to a spike profile"],
+        ),
+        (
+            "load = { profile = \"stress\", concurrency = 4, max_concurrency = 2, duration = 1 }",
+            &["`load.max_concurrency` (2) is below the starting `load.concurrency` (4)"],
+        ),
+        (
+            "load = { profile = \"stress\", steps = 2, step_duration = 1, duration = 3 }",
+            &["`load.step_duration` (1s) × `load.steps` (2) is not `load.duration` (3s)"],
+        ),
+        (
+            "load = { profile = \"stress\", steps = 0, duration = 1 }",
+            &["`load.steps` must be between 1 and 10000"],
+        ),
+        (
+            "load = { profile = \"stress\", max_rate = 5, duration = 1 }",
+            &["`load.max_rate` needs `load.rate`"],
+        ),
+        (
+            "load = { profile = \"spike\", duration = 1, burst_duration = 2 }",
+            &["`load.burst_duration` (2s) must be shorter than `load.duration` (1s)"],
+        ),
+        (
+            "load = { profile = \"spike\", duration = 5, concurrency = 2, baseline = 3 }",
+            &["`load.baseline` (3) and `load.concurrency` (2)"],
+        ),
+        (
+            "load = { profile = \"spike\", duration = 5, burst_rate = 9 }",
+            &["`load.burst_rate` needs `load.rate`"],
+        ),
+        (
+            "runs = 5\nload = { duration = 1 }",
+            &["`runs` cannot be combined with `load`"],
+        ),
+        (
+            "warmup = 1\nload = { duration = 1 }",
+            &["`warmup` cannot be combined with `load`"],
+        ),
+        (
+            "min_time = 1\nload = { duration = 1 }",
+            &["`min_time` cannot be combined with `load`"],
+        ),
+        (
+            "prepare = \"sync\"\nload = { duration = 1 }",
+            &["`prepare` cannot be combined with `load`", "`setup`"],
+        ),
+        (
+            "load = { duration = 1, concurency = 2 }",
+            &["concurency", "line 6"],
+        ),
+        (
+            "load = { duration = 1, concurrency = \"four\" }",
+            &["line 6", "load"],
+        ),
+        (
+            "load = { duration = 1, concurrency = -1 }",
+            &["line 6", "load"],
+        ),
+        ("load = { duration = \"soon\" }", &["soon", "duration"]),
+    ];
+    for (lines, needles) in cases {
+        let err = load_node(lines).unwrap_err().to_string();
+        assert!(err.contains("s.toml"), "{lines}: no file in {err}");
+        // Errors found after parsing name the node; parse errors give the line instead.
+        assert!(
+            err.contains("benchmark `api`") || err.contains("line 6"),
+            "{lines}: no node in {err}"
+        );
+        for n in *needles {
+            assert!(err.contains(n), "{lines}: {err:?} lacks {n:?}");
+        }
+    }
+    // Inherited per-run hooks and a load on a job are refused too, by name.
+    let err = expand_str(
+        "[suite]\nname='q'\n[defaults]\nconclude='sync'\n[[benchmark]]\nname='a'\ncommand='true'\nload={duration=1}\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains(
+            "benchmark `a`: `conclude` (inherited from [defaults]) cannot be combined with `load`"
+        ),
+        "{err}"
+    );
+    let err =
+        expand_str("[suite]\nname='q'\n[[job]]\nname='j'\ncommand='true'\nload={duration=1}\n")
+            .unwrap_err()
+            .to_string();
+    assert!(
+        err.contains("job `j`: `load` is for [[benchmark]] nodes"),
+        "{err}"
+    );
+}
