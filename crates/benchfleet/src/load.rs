@@ -1023,6 +1023,84 @@ mod tests {
         }
     }
 
+    /// A suite node with a `load` table runs through [`drive`] inside the suite's run: every run
+    /// is reported started and measured, its records carry the step tags, and the outcome holds
+    /// the per-step summary instead of the records.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_load_node_runs_inside_the_suites_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.toml");
+        std::fs::write(
+            &path,
+            r#"
+[suite]
+name = "loaded"
+[[benchmark]]
+name = "plain"
+command = "true"
+runs = 2
+[[benchmark]]
+name = "ramp"
+command = "true"
+load = { profile = "stress", steps = 2, step_duration = "250ms", max_concurrency = 2, window = "100ms" }
+"#,
+        )
+        .unwrap();
+        let suite = crate::suite::load(&path, &dir.path().join("out")).unwrap();
+        let storage = crate::open_storage(&crate::StorageSettings::embedded(dir.path().join("db")))
+            .await
+            .unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let opts = crate::runner::RunOptions {
+            jobs: 1,
+            sample_interval: None,
+            ..Default::default()
+        };
+        let outcome = crate::runner::run_suite(&suite, &storage, &opts, tx)
+            .await
+            .unwrap();
+        let (mut started, mut measured) = (0usize, 0usize);
+        while let Some(e) = rx.recv().await {
+            match e {
+                RunnerEvent::RunStarted { node: 1, .. } => started += 1,
+                RunnerEvent::Measured { node: 1, .. } => measured += 1,
+                _ => {}
+            }
+        }
+        assert_eq!(outcome.run.status, benchfleet_model::RunStatus::Succeeded);
+        assert_eq!(
+            outcome.records.len(),
+            2,
+            "only the plain node's records are held"
+        );
+        assert_eq!(outcome.loads.len(), 1);
+        let load = &outcome.loads[0];
+        assert_eq!(load.name, "ramp");
+        let steps: Vec<(&str, u32)> = load
+            .report
+            .steps
+            .iter()
+            .map(|s| (s.label.as_str(), s.concurrency))
+            .collect();
+        assert_eq!(steps, [("step 1", 1), ("step 2", 2)]);
+
+        let stored = crate::load_records(&storage, &outcome.run.run_id)
+            .await
+            .unwrap();
+        let ramp: Vec<&RunRecord> = stored.iter().filter(|r| r.name == "ramp").collect();
+        assert_eq!(ramp.len(), load.report.records);
+        assert_eq!((started, measured), (ramp.len(), ramp.len()));
+        for step in ["0", "1"] {
+            assert!(
+                ramp.iter().any(|r| r.tags[TAG_STEP] == step),
+                "no run of step {step}"
+            );
+        }
+        assert!(ramp.iter().all(|r| r.tags.contains_key(TAG_WINDOW)
+            && r.tags[TAG_PROFILE] == "stress"
+            && r.suite == "loaded"));
+    }
+
     #[test]
     fn closed_loop_never_exceeds_the_steps_concurrency() {
         let profile = LoadProfile::stress(&StressSpec {

@@ -70,6 +70,27 @@ fn events_drive_the_counters_and_node_gauges() {
             ],
         ),
         (
+            // Runs count as started when they start, as finished when they end.
+            vec![
+                start.clone(),
+                started(0),
+                RunnerEvent::RunStarted {
+                    node: 0,
+                    iteration: 0,
+                },
+                measured(true),
+                RunnerEvent::RunStarted {
+                    node: 0,
+                    iteration: 1,
+                },
+            ],
+            vec![
+                ("benchfleet_runs_started_total", 2.0),
+                ("benchfleet_runs_finished_total", 1.0),
+                ("benchfleet_runs_failed_total", 0.0),
+            ],
+        ),
+        (
             vec![
                 start.clone(),
                 started(0),
@@ -331,5 +352,87 @@ needs = ["bad"]
         failed_runs > 0 && states(NodeState::Skipped) == 1.0,
         "{:?}",
         outcome.states
+    );
+}
+
+/// `runs_started` counts a run when it starts: while one is in flight, more runs have started
+/// than finished. The long run waits for a file the test creates only after looking, so no timing
+/// is involved; warmups are not counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_in_flight_is_started_but_not_finished() {
+    let dir = tempfile::tempdir().unwrap();
+    let release = dir.path().join("release");
+    let suite_path = dir.path().join("s.toml");
+    std::fs::write(
+        &suite_path,
+        format!(
+            r#"
+[suite]
+name = "inflight"
+[[benchmark]]
+name = "quick"
+command = "true"
+warmup = 2
+runs = 2
+[[benchmark]]
+name = "wait"
+shell = "sh"
+command = "while [ ! -e '{}' ]; do sleep 0.01; done"
+runs = 1
+needs = ["quick"]
+"#,
+            release.display()
+        ),
+    )
+    .unwrap();
+    let suite = crate::suite::load(&suite_path, &dir.path().join("out")).unwrap();
+    let storage = crate::open_storage(&crate::StorageSettings::embedded(dir.path().join("db")))
+        .await
+        .unwrap();
+    let metrics = Arc::new(RunnerMetrics::new());
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let (fwd, mut forwarded) = tokio::sync::mpsc::unbounded_channel();
+    let teed = tee(rx, metrics.clone(), fwd);
+    let opts = crate::runner::RunOptions {
+        jobs: 1,
+        sample_interval: None,
+        use_cache: false,
+        ..Default::default()
+    };
+    let run = tokio::spawn(async move {
+        crate::runner::run_suite(&suite, &storage, &opts, tx)
+            .await
+            .unwrap()
+    });
+
+    // The tee applies an event before forwarding it.
+    loop {
+        let e = forwarded
+            .recv()
+            .await
+            .expect("the run reports the waiting run");
+        if matches!(e, RunnerEvent::RunStarted { node: 1, .. }) {
+            break;
+        }
+    }
+    let text = metrics.encode();
+    assert_eq!(value(&text, "benchfleet_runs_started_total"), 3.0, "{text}");
+    assert_eq!(
+        value(&text, "benchfleet_runs_finished_total"),
+        2.0,
+        "{text}"
+    );
+
+    std::fs::write(&release, "").unwrap();
+    let outcome = run.await.unwrap();
+    while forwarded.recv().await.is_some() {}
+    teed.await.unwrap();
+    assert_eq!(outcome.records.len(), 3, "warmups are not records");
+    let text = metrics.encode();
+    assert_eq!(value(&text, "benchfleet_runs_started_total"), 3.0, "{text}");
+    assert_eq!(
+        value(&text, "benchfleet_runs_finished_total"),
+        3.0,
+        "{text}"
     );
 }
