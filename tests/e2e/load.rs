@@ -202,3 +202,118 @@ fn bad_profiles_are_usage_errors() {
         assert!(out.stderr().contains(needle), "{args:?}: {out:?}");
     }
 }
+
+/// A suite with a two-step stress node beside a normal node: the stress node's records land in
+/// the suite's run with their step and window tags, `run` prints its step table, and the node is
+/// cached on the next run unless its load parameters change.
+#[test]
+fn a_suite_node_with_a_load_table_runs_its_profile_and_is_cached() {
+    let w = Workdir::with_fs_hot();
+    let suite_text = |step: &str| {
+        format!(
+            r#"
+[suite]
+name = "loadsuite"
+[[benchmark]]
+name = "plain"
+command = "true"
+runs = 3
+[[benchmark]]
+name = "ramp"
+command = "true"
+load = {{ profile = "stress", concurrency = 1, max_concurrency = 2, steps = 2, step_duration = "{step}", window = "100ms" }}
+"#
+        )
+    };
+    let suite = w.file("s.toml", &suite_text("300ms"));
+    let s = suite.to_str().unwrap();
+    let out = w.run(&["run", s]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    for needle in ["ramp (load: stress profile", "step 1", "step 2", "p99 ms"] {
+        assert!(out.stdout().contains(needle), "{needle}: {out:?}");
+    }
+
+    let records = stored_records(&w);
+    let ramp = |records: &[serde_json::Value]| -> Vec<serde_json::Value> {
+        records
+            .iter()
+            .filter(|r| r["name"] == "ramp")
+            .cloned()
+            .collect()
+    };
+    let first = ramp(&records);
+    let plain = records.iter().filter(|r| r["name"] == "plain").count();
+    assert_eq!(plain, 3, "the normal node beside it runs as usual");
+    assert!(!first.is_empty());
+    let run_id = &first[0]["run_id"];
+    for r in &first {
+        assert_eq!(&r["run_id"], run_id, "one run: the suite's");
+        assert_eq!(r["suite"], "loadsuite");
+        assert_eq!(tag(r, "load.profile"), "stress");
+        let step: usize = tag(r, "load.step").parse().unwrap();
+        assert!(step < 2, "{r}");
+        assert_eq!(tag(r, "load.step_label"), format!("step {}", step + 1));
+        assert!(tag(r, "load.window").parse::<u64>().is_ok(), "{r}");
+        let in_flight: usize = tag(r, "load.in_flight").parse().unwrap();
+        assert!(in_flight <= step + 1, "{r}");
+    }
+    for step in ["0", "1"] {
+        assert!(
+            first.iter().any(|r| tag(r, "load.step") == step),
+            "no record of step {step}"
+        );
+    }
+    // The footer counts the load node's records too.
+    let footer = format!("{} records stored", records.len());
+    assert!(out.stderr().contains(&footer), "{footer}: {out:?}");
+
+    // Unchanged: cached, nothing new stored.
+    let out = w.run(&["run", s]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert!(
+        out.stderr()
+            .contains("cached (unchanged, not run again): plain, ramp")
+            || out
+                .stderr()
+                .contains("cached (unchanged, not run again): ramp, plain"),
+        "{out:?}"
+    );
+    assert_eq!(stored_records(&w).len(), records.len(), "{out:?}");
+
+    // A changed load parameter runs the load node again, and only it.
+    w.file("s.toml", &suite_text("250ms"));
+    let out = w.run(&["run", s]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert!(
+        out.stderr()
+            .contains("cached (unchanged, not run again): plain\n"),
+        "{out:?}"
+    );
+    let now = stored_records(&w);
+    let second = ramp(&now);
+    assert!(second.len() > first.len(), "{out:?}");
+    assert!(second.iter().any(|r| &r["run_id"] != run_id));
+    assert_eq!(
+        now.iter().filter(|r| r["name"] == "plain").count(),
+        3,
+        "the unchanged node stayed cached"
+    );
+}
+
+#[test]
+fn a_bad_load_table_is_a_usage_error_naming_file_node_and_key() {
+    let w = Workdir::new();
+    let suite = w.file(
+        "s.toml",
+        "[suite]\nname='bad'\n[[benchmark]]\nname='api'\ncommand='true'\nload={ profile='soak', concurrency=0, duration='1s' }\n",
+    );
+    let out = w.run(&["run", suite.to_str().unwrap()]);
+    assert_eq!(out.code(), 2, "{out:?}");
+    for needle in [
+        "s.toml",
+        "benchmark `api`",
+        "`load.concurrency` must be at least 1",
+    ] {
+        assert!(out.stderr().contains(needle), "{needle}: {out:?}");
+    }
+}
