@@ -410,6 +410,9 @@ pub enum MissingDuration {
 /// Length of the reporting windows when the parameters do not say.
 pub const DEFAULT_WINDOW: Duration = Duration::from_secs(1);
 
+/// Most reporting windows a load may be cut into (each is a row of the report).
+pub const MAX_WINDOWS: u128 = 100_000;
+
 /// A load's resolved shape: the profile and the length of its reporting windows.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LoadPlan {
@@ -508,6 +511,13 @@ pub fn plan(spec: &LoadSpec, missing: MissingDuration) -> Result<LoadPlan, LoadE
     };
     let window = d(spec.window).unwrap_or(DEFAULT_WINDOW);
     LoadStats::new(&profile, window)?; // checks the window
+    let windows = profile.duration().as_nanos() / window.as_nanos().max(1);
+    if windows > MAX_WINDOWS {
+        return Err(LoadError(format!(
+            "--window ({window:?}) cuts the {:?} load into {windows} windows; the most is {MAX_WINDOWS}: use a longer window",
+            profile.duration()
+        )));
+    }
     Ok(LoadPlan { profile, window })
 }
 

@@ -403,6 +403,10 @@ fn bad_load_tables_are_explained() {
             &["`load.window` must be longer than zero"],
         ),
         (
+            "load = { duration = \"1h\", window = \"1ms\" }",
+            &["`load.window` (1ms) cuts", "3600000 windows"],
+        ),
+        (
             "load = { duration = 1, rate = 0 }",
             &["`load.rate` must be a positive number"],
         ),
