@@ -229,10 +229,13 @@ pub async fn records_of(storage: &Storage, run: &RunId, name: &str) -> Option<Ve
 /// Which nodes of `suite` finished successfully in the earlier run `run` (by suite index).
 /// Records are written when a node finishes, so a node with stored, all-successful records is
 /// complete; anything else (never started, killed mid-way, failed) runs again on resume.
+/// A load node stores its records while it runs, so it is complete only when its cache entry
+/// (`keys`, written once the whole load succeeded) points at `run`.
 pub async fn finished_nodes(
     storage: &Storage,
     run: &benchfleet_model::RunInfo,
     suite: &Suite,
+    keys: &[Digest],
 ) -> Result<Vec<bool>, Error> {
     let entries = storage
         .catalog
@@ -243,11 +246,18 @@ pub async fn finished_nodes(
         let v = ok.entry(e.name.as_str()).or_insert(true);
         *v &= e.outcome.is_success();
     }
-    Ok(suite
-        .nodes
-        .iter()
-        .map(|n| ok.get(n.name.as_str()).copied().unwrap_or(false))
-        .collect())
+    let mut finished = Vec::with_capacity(suite.nodes.len());
+    for (n, key) in suite.nodes.iter().zip(keys) {
+        let mut done = ok.get(n.name.as_str()).copied().unwrap_or(false);
+        if done && n.load.is_some() {
+            let entry = content_get(storage, key)
+                .await
+                .and_then(|b| serde_json::from_slice::<CacheEntry>(&b).ok());
+            done = entry.is_some_and(|e| e.run_id == run.run_id && e.name == n.name);
+        }
+        finished.push(done);
+    }
+    Ok(finished)
 }
 
 /// The latest run of `suite` that did not succeed (still `running` after a crash, interrupted, or

@@ -1111,6 +1111,83 @@ load = { profile = "stress", steps = 2, step_duration = "250ms", max_concurrency
             && r.suite == "loaded"));
     }
 
+    /// On resume, a load node that completed in the earlier run is kept; one that was
+    /// interrupted (its records are stored as it runs) runs again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn resume_keeps_a_completed_load_and_reruns_an_interrupted_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.toml");
+        std::fs::write(
+            &path,
+            r#"
+[suite]
+name = "resumed"
+[[benchmark]]
+name = "short"
+command = "true"
+load = { duration = "200ms" }
+[[benchmark]]
+name = "long"
+command = "true"
+load = { duration = "1h" }
+needs = ["short"]
+"#,
+        )
+        .unwrap();
+        let suite = Arc::new(crate::suite::load(&path, &dir.path().join("out")).unwrap());
+        let storage = crate::open_storage(&crate::StorageSettings::embedded(dir.path().join("db")))
+            .await
+            .unwrap();
+        // Runs the suite and cancels it once `long` has a successful run (stored, so the
+        // interrupted node has all-successful records); which nodes started runs.
+        let run = |resume: Option<RunInfo>| {
+            let (suite, storage) = (suite.clone(), storage.clone());
+            async move {
+                let opts = crate::runner::RunOptions {
+                    jobs: 1,
+                    sample_interval: None,
+                    resume,
+                    ..Default::default()
+                };
+                let cancel = opts.cancel.clone();
+                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+                let task = tokio::spawn(async move {
+                    crate::runner::run_suite(&suite, &storage, &opts, tx)
+                        .await
+                        .unwrap()
+                });
+                let mut started = std::collections::BTreeSet::new();
+                while let Some(e) = rx.recv().await {
+                    match e {
+                        RunnerEvent::RunStarted { node, .. } => {
+                            started.insert(node);
+                        }
+                        RunnerEvent::Measured {
+                            node: 1, ok: true, ..
+                        } => cancel.cancel(),
+                        _ => {}
+                    }
+                }
+                (task.await.unwrap(), started)
+            }
+        };
+        let (first, started) = run(None).await;
+        assert_eq!(first.run.status, benchfleet_model::RunStatus::Interrupted);
+        let long = crate::load_records(&storage, &first.run.run_id)
+            .await
+            .unwrap();
+        assert!(
+            long.iter().any(|r| r.name == "long") && long.iter().all(|r| r.outcome.is_success()),
+            "the interrupted load left successful records"
+        );
+        assert_eq!(started, [0, 1].into());
+        let (second, started) = run(Some(first.run.clone())).await;
+        assert_eq!(second.run.run_id, first.run.run_id);
+        assert_eq!(started, [1].into(), "only the interrupted load runs again");
+        assert!(second.reused.iter().all(|r| r.name == "short"));
+        assert!(!second.reused.is_empty());
+    }
+
     #[test]
     fn closed_loop_never_exceeds_the_steps_concurrency() {
         let profile = LoadProfile::stress(&StressSpec {

@@ -239,7 +239,7 @@ pub async fn run_suite(
     let keys = crate::cache::node_keys(suite, &opts.base_dir)?;
     let (mut run, finished) = match &opts.resume {
         Some(earlier) => {
-            let finished = crate::cache::finished_nodes(storage, earlier, suite).await?;
+            let finished = crate::cache::finished_nodes(storage, earlier, suite, &keys).await?;
             let mut run = earlier.clone();
             run.status = RunStatus::Running;
             run.finished_at = None;
