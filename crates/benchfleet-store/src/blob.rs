@@ -237,6 +237,28 @@ pub trait BlobStore: Send + Sync + fmt::Debug + 'static {
         }
         Ok(out)
     }
+
+    /// Remove many blobs (absent keys are not an error), durably once this returns: one
+    /// transaction or one flush where the backend can, instead of one per key. On an error some
+    /// keys may already be gone (deletes are idempotent: retry the whole list). The default runs
+    /// [`BlobStore::delete`] 16 at a time.
+    async fn delete_many(&self, keys: Vec<BlobKey>) -> Result<()> {
+        use futures::StreamExt as _;
+        let mut pending = futures::stream::FuturesUnordered::new();
+        let mut keys = keys.iter();
+        loop {
+            while pending.len() < 16 {
+                match keys.next() {
+                    Some(k) => pending.push(self.delete(k)),
+                    None => break,
+                }
+            }
+            match pending.next().await {
+                Some(done) => done?,
+                None => return Ok(()),
+            }
+        }
+    }
 }
 
 #[async_trait]
@@ -270,6 +292,9 @@ impl<T: BlobStore + ?Sized> BlobStore for std::sync::Arc<T> {
     }
     async fn put_stream(&self, key: &BlobKey, stream: ByteStream) -> Result<PutOutcome> {
         (**self).put_stream(key, stream).await
+    }
+    async fn delete_many(&self, keys: Vec<BlobKey>) -> Result<()> {
+        (**self).delete_many(keys).await
     }
     fn streams_puts(&self) -> bool {
         (**self).streams_puts()

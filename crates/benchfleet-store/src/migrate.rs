@@ -350,14 +350,32 @@ async fn apply(ctx: &Ctx<'_>, journal_key: &BlobKey, journal: &Journal) -> Resul
     let storage = ctx.storage;
     storage.catalog.move_records(&journal.entries).await?;
     ctx.fault(Phase::Flip)?;
+    // Sources per tier (cold is final: a segment is shared by many records and never a source).
+    let mut sources: BTreeMap<Tier, Vec<BlobKey>> = BTreeMap::new();
     for (tier, location) in &journal.sources {
-        if *tier == Tier::Cold {
-            // Cold is final; a segment is shared by many records and never a source.
-            continue;
+        if *tier != Tier::Cold {
+            let loc = Location::parse(*tier, location)?;
+            sources.entry(*tier).or_default().push(loc.key().clone());
         }
-        let loc = Location::parse(*tier, location)?;
-        storage.tiers.get(*tier).delete(loc.key()).await?;
-        ctx.fault(Phase::Delete)?;
+    }
+    // One batched delete per tier (one transaction or flush, not one per record). A kill test
+    // aiming between single deletes gets them one by one, the order a backend without batched
+    // deletes may leave behind.
+    let one_by_one = ctx.opts.fault.as_ref().is_some_and(|f| f.phase == Phase::Delete);
+    for (tier, keys) in sources {
+        let store = storage.tiers.get(tier);
+        if one_by_one {
+            for key in &keys {
+                store.delete(key).await?;
+                ctx.fault(Phase::Delete)?;
+            }
+        } else {
+            let n = keys.len();
+            store.delete_many(keys).await?;
+            for _ in 0..n {
+                ctx.fault(Phase::Delete)?;
+            }
+        }
     }
     storage.tiers.hot.delete(journal_key).await?;
     ctx.fault(Phase::Done)?;

@@ -257,6 +257,62 @@ pub async fn delete_is_idempotent<H: Harness>(h: &H) {
     );
 }
 
+/// `delete_many` removes exactly the keys it is given (small and large blobs, present or
+/// absent, one listed twice), leaves neighbours alone, and an empty list is a no-op.
+pub async fn delete_many_removes_exactly_its_keys<H: Harness>(h: &H) {
+    let store = h.make().await;
+    if !store.capability().delete {
+        return skip(
+            "delete_many_removes_exactly_its_keys",
+            store.name(),
+            "capability.delete is false",
+        );
+    }
+    let name = store.name().to_owned();
+    let keys: Vec<BlobKey> = (0..40).map(|i| key(&format!("delmany/{i:02}"))).collect();
+    let mut items: Vec<(BlobKey, Bytes)> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (k.clone(), data::bytes(i as u64, 100 + i)))
+        .collect();
+    // One blob larger than most backends inline.
+    items[7].1 = data::bytes(7, 3 * 1024 * 1024);
+    store.put_many(items).await.expect("put_many");
+    store
+        .delete_many(Vec::new())
+        .await
+        .unwrap_or_else(|e| panic!("{name}: delete_many of nothing: {e}"));
+    let doomed: Vec<BlobKey> = keys
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 3 != 0)
+        .map(|(_, k)| k.clone())
+        .chain([keys[1].clone(), key("delmany/absent")])
+        .collect();
+    store
+        .delete_many(doomed)
+        .await
+        .unwrap_or_else(|e| panic!("{name}: delete_many: {e}"));
+    for (i, k) in keys.iter().enumerate() {
+        let present = store.head(k).await.expect("head").is_some();
+        assert_eq!(present, i % 3 == 0, "{name}: {k} after delete_many");
+    }
+    if store.capability().list {
+        let listed = store.list("delmany/").await.expect("list");
+        assert_eq!(listed.len(), 14, "{name}: list after delete_many");
+    }
+    // Deleting the same keys again is not an error.
+    store
+        .delete_many(keys.clone())
+        .await
+        .unwrap_or_else(|e| panic!("{name}: second delete_many: {e}"));
+    assert!(
+        store.head(&keys[0]).await.expect("head").is_none(),
+        "{name}: delete_many left {}",
+        keys[0]
+    );
+}
+
 /// A second put under an existing key reports `AlreadyExists` and leaves the bytes alone.
 pub async fn put_if_absent_is_idempotent<H: Harness>(h: &H) {
     let store = h.make().await;

@@ -90,6 +90,7 @@ macro_rules! blob_store_conformance {
                 get_range,
                 list_prefix,
                 delete_is_idempotent,
+                delete_many_removes_exactly_its_keys,
                 put_if_absent_is_idempotent,
                 put_many_outcomes,
                 concurrent_writers_same_key,

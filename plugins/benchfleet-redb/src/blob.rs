@@ -176,6 +176,15 @@ impl BlobStore for RedbStore {
         Ok(())
     }
 
+    /// One write transaction (one durable commit) for all of them.
+    async fn delete_many(&self, keys: Vec<BlobKey>) -> Result<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        self.write("delete_many", Work::DeleteMany(keys)).await?;
+        Ok(())
+    }
+
     async fn list(&self, prefix: &str) -> Result<Vec<BlobMeta>> {
         let prefix = prefix.to_owned();
         self.read("list", move |txn| {

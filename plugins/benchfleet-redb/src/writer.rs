@@ -17,6 +17,7 @@ use crate::{
 pub(crate) enum Work {
     Put(Vec<(BlobKey, Bytes)>),
     Delete(BlobKey),
+    DeleteMany(Vec<BlobKey>),
     PutRun {
         id: String,
         suite: String,
@@ -35,7 +36,7 @@ impl Work {
                 items.iter().map(|(_, j)| j.len()).sum()
             }
             Work::PutRun { json, .. } => json.len(),
-            Work::Delete(_) => 0,
+            Work::Delete(_) | Work::DeleteMany(_) => 0,
         }
     }
 }
@@ -126,6 +127,19 @@ fn apply<'a>(
     Ok(out)
 }
 
+/// Remove blobs (small and large) under `keys`; absent keys are skipped.
+fn delete_blobs(txn: &WriteTransaction, keys: &[BlobKey]) -> Result<(), redb::Error> {
+    let mut blobs = txn.open_table(BLOBS)?;
+    let mut large = txn.open_table(LARGE_BLOBS)?;
+    let mut sizes = txn.open_table(LARGE_SIZES)?;
+    for k in keys {
+        blobs.remove(k.as_str())?;
+        large.remove(k.as_str())?;
+        sizes.remove(k.as_str())?;
+    }
+    Ok(())
+}
+
 /// Write blobs under keys that are absent (small and large blobs share one key space).
 pub(crate) fn put_blobs(
     txn: &WriteTransaction,
@@ -160,9 +174,11 @@ fn apply_one(txn: &WriteTransaction, work: &Work) -> Result<Done, redb::Error> {
     match work {
         Work::Put(items) => Ok(Done::Put(put_blobs(txn, items)?)),
         Work::Delete(k) => {
-            txn.open_table(BLOBS)?.remove(k.as_str())?;
-            txn.open_table(LARGE_BLOBS)?.remove(k.as_str())?;
-            txn.open_table(LARGE_SIZES)?.remove(k.as_str())?;
+            delete_blobs(txn, std::slice::from_ref(k))?;
+            Ok(Done::Unit)
+        }
+        Work::DeleteMany(keys) => {
+            delete_blobs(txn, keys)?;
             Ok(Done::Unit)
         }
         Work::PutRun { id, suite, json } => {
