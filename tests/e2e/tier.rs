@@ -166,7 +166,7 @@ fn quickstart_results_move_through_all_tiers_and_read_back_identically() {
         assert_eq!(v["checked"].as_u64(), Some(n));
         assert_eq!(v["orphans"].as_u64(), Some(0), "{v}");
     }
-    // The source objects are gone: no warm record files remain, and `verify` found no orphan in
+    // The source objects are gone: no warm packs remain, and `verify` found no orphan in
     // any tier (the hot tier lives in the catalog's database).
     let root = w.path().join(".benchfleet");
     assert!(files(&root.join("warm").join("warm")).is_empty());
@@ -242,40 +242,67 @@ fn killed_migrations_lose_nothing_and_rerunning_finishes() {
 
 #[test]
 fn a_flipped_byte_is_reported_by_verify_with_the_record_id() {
-    let (w, _) = stored_run();
+    let (w, n) = stored_run();
     let out = tier(&w, &["tier", "migrate", "--as-of", &date_in(10)], None);
     assert_eq!(out.code(), 0, "{out:?}");
+    // The warm tier holds packs of zstd frames, one frame per record.
     let warm = files(&w.path().join(".benchfleet/warm/warm"));
+    assert!(!warm.is_empty() && warm.len() < n as usize, "{warm:?}");
     let victim = &warm[warm.len() / 2];
     let mut bytes = std::fs::read(victim).unwrap();
     let i = bytes.len() / 2;
     bytes[i] ^= 0x20;
     std::fs::write(victim, bytes).unwrap();
-    // The record's digest is the start of its file name.
-    let digest: String = victim
-        .file_name()
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .chars()
-        .take(64)
-        .collect();
 
+    let (code, v) = verify(&w);
+    assert_eq!(code, 1, "{v}");
+    let problems = v["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "one frame damaged: {v}");
+    let p = &problems[0];
+    assert_eq!(p["kind"], "corrupt", "{v}");
+    // The record reported is the one whose frame holds the flipped byte.
+    let location = p["location"].as_str().unwrap();
+    let pack_name = victim.file_name().unwrap().to_str().unwrap();
+    let span = location
+        .split_once(&format!("{pack_name}@"))
+        .unwrap_or_else(|| panic!("{location} is not a frame of {pack_name}"))
+        .1
+        .split('?')
+        .next()
+        .unwrap();
+    let (offset, len) = span.split_once('+').unwrap();
+    let (offset, len): (usize, usize) = (offset.parse().unwrap(), len.parse().unwrap());
+    assert!(
+        (offset..offset + len).contains(&i),
+        "byte {i} is not in {span}"
+    );
+    // The human report names it by digest.
+    let digest = p["digest"].as_str().unwrap();
     let out = tier(&w, &["tier", "verify"], None);
     assert_eq!(out.code(), 1, "{out:?}");
     let line = out
         .stdout()
         .lines()
-        .find(|l| l.contains(&digest))
+        .find(|l| l.contains(digest))
         .unwrap_or_else(|| panic!("no line names {digest}: {out:?}"))
         .to_owned();
     assert!(line.starts_with("CORRUPT"), "{line}");
-    let (_, v) = verify(&w);
-    assert_eq!(v["problems"].as_array().unwrap().len(), 1, "{v}");
 
-    // A missing object is reported too.
+    // A missing pack is reported for every record in it, and only for those.
     std::fs::remove_file(victim).unwrap();
     let (code, v) = verify(&w);
     assert_eq!(code, 1);
-    assert_eq!(v["problems"][0]["kind"], "missing", "{v}");
+    let problems = v["problems"].as_array().unwrap();
+    assert!(!problems.is_empty(), "{v}");
+    for p in problems {
+        assert_eq!(p["kind"], "missing", "{v}");
+        assert!(p["location"].as_str().unwrap().contains(pack_name), "{v}");
+    }
+    let intact: u64 = v["intact"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|x| x.as_u64().unwrap())
+        .sum();
+    assert_eq!(intact + problems.len() as u64, n, "{v}");
 }

@@ -1,9 +1,14 @@
 //! The tiers' encodings and the location strings that name them.
 //!
 //! - hot: `records/ab/cd/<record sha256>` — the canonical bytes as they are.
-//! - warm: `warm/ab/cd/<record sha256>-<dict id>` holding one zstd frame, compressed with the
-//!   suite's dictionary; the location is `<key>?dict=<dictionary sha256>` (or just `<key>` with
-//!   no dictionary). Dictionaries live under `dicts/ab/cd/<sha256 of the dictionary>`.
+//! - warm: one zstd frame per record, compressed with the suite's dictionary, the frames of one
+//!   migration batch packed end to end in one object `warm/ab/cd/<pack sha256>`. The location
+//!   `<pack key>@<offset>+<length>?dict=<dictionary sha256>` (no `?dict=` without a dictionary)
+//!   is the index: one range read, one frame decompression. A pack is one object instead of a
+//!   file (an inode, a directory entry, a flush, and a discard when deleted) per record.
+//!   Locations without `@` name a whole object holding one frame (`warm/ab/cd/<record
+//!   sha256>-<dict id>`, as stores written before packs have them) and stay readable.
+//!   Dictionaries live under `dicts/ab/cd/<sha256 of the dictionary>`.
 //! - cold: `cold/ab/cd/<segment sha256>`, a segment of independent xz streams (blocks); the
 //!   location `<segment key>#<block offset>+<block length>@<offset>+<length>` is the index: one
 //!   range read of the block, one block decompression, one slice.
@@ -36,6 +41,8 @@ pub enum Location {
     Warm {
         key: BlobKey,
         dict: Option<Digest>,
+        /// `(offset, length)` of the record's frame in a pack; `None`: the whole object.
+        frame: Option<(u64, u64)>,
     },
     Cold {
         segment: BlobKey,
@@ -56,6 +63,18 @@ fn bad_location(loc: &str, why: &str) -> StoreError {
     .with_key(loc)
 }
 
+/// `OFFSET+LENGTH` of a location.
+fn offset_len(loc: &str, s: &str) -> Result<(u64, u64)> {
+    let (a, b) = s
+        .split_once('+')
+        .ok_or_else(|| bad_location(loc, "expected OFFSET+LENGTH"))?;
+    let n = |x: &str| {
+        x.parse::<u64>()
+            .map_err(|_| bad_location(loc, "offset or length is not a number"))
+    };
+    Ok((n(a)?, n(b)?))
+}
+
 impl Location {
     pub fn hot(digest: &Digest) -> Self {
         Location::Hot {
@@ -63,16 +82,13 @@ impl Location {
         }
     }
 
-    pub fn warm(digest: &Digest, dict: Option<Digest>) -> Self {
-        let hex = digest.to_hex();
-        let dict_id = dict.map_or_else(|| "raw".to_owned(), |d| d.short(16));
-        let key = BlobKey::new(format!(
-            "{WARM_NS}/{}/{}/{hex}-{dict_id}",
-            &hex[..2],
-            &hex[2..4]
-        ))
-        .expect("hex digests make valid keys");
-        Location::Warm { key, dict }
+    /// A record's frame at `offset..offset + len` of the warm pack `pack`.
+    pub fn warm_frame(pack: BlobKey, dict: Option<Digest>, offset: u64, len: u64) -> Self {
+        Location::Warm {
+            key: pack,
+            dict,
+            frame: Some((offset, len)),
+        }
     }
 
     pub fn tier(&self) -> Tier {
@@ -96,19 +112,27 @@ impl Location {
         let key = |s: &str| BlobKey::new(s).map_err(|_| bad_location(loc, "invalid blob key"));
         match tier {
             Tier::Hot => Ok(Location::Hot { key: key(loc)? }),
-            Tier::Warm => match loc.split_once("?dict=") {
-                Some((k, d)) => Ok(Location::Warm {
-                    key: key(k)?,
-                    dict: Some(
-                        d.parse()
-                            .map_err(|_| bad_location(loc, "dictionary id is not a digest"))?,
+            Tier::Warm => {
+                let (object, dict) = match loc.split_once("?dict=") {
+                    Some((k, d)) => (
+                        k,
+                        Some(
+                            d.parse()
+                                .map_err(|_| bad_location(loc, "dictionary id is not a digest"))?,
+                        ),
                     ),
-                }),
-                None => Ok(Location::Warm {
-                    key: key(loc)?,
-                    dict: None,
-                }),
-            },
+                    None => (loc, None),
+                };
+                let (k, frame) = match object.split_once('@') {
+                    Some((k, span)) => (k, Some(offset_len(loc, span)?)),
+                    None => (object, None),
+                };
+                Ok(Location::Warm {
+                    key: key(k)?,
+                    dict,
+                    frame,
+                })
+            }
             Tier::Cold => {
                 let (seg, rest) = loc
                     .split_once('#')
@@ -116,18 +140,8 @@ impl Location {
                 let (block, rec) = rest
                     .split_once('@')
                     .ok_or_else(|| bad_location(loc, "no `@` before the offset"))?;
-                let pair = |s: &str| -> Result<(u64, u64)> {
-                    let (a, b) = s
-                        .split_once('+')
-                        .ok_or_else(|| bad_location(loc, "expected OFFSET+LENGTH"))?;
-                    let n = |x: &str| {
-                        x.parse::<u64>()
-                            .map_err(|_| bad_location(loc, "offset or length is not a number"))
-                    };
-                    Ok((n(a)?, n(b)?))
-                };
-                let (block_offset, block_len) = pair(block)?;
-                let (offset, len) = pair(rec)?;
+                let (block_offset, block_len) = offset_len(loc, block)?;
+                let (offset, len) = offset_len(loc, rec)?;
                 Ok(Location::Cold {
                     segment: key(seg)?,
                     block_offset,
@@ -144,8 +158,16 @@ impl std::fmt::Display for Location {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Location::Hot { key } => write!(f, "{key}"),
-            Location::Warm { key, dict: None } => write!(f, "{key}"),
-            Location::Warm { key, dict: Some(d) } => write!(f, "{key}?dict={d}"),
+            Location::Warm { key, dict, frame } => {
+                write!(f, "{key}")?;
+                if let Some((offset, len)) = frame {
+                    write!(f, "@{offset}+{len}")?;
+                }
+                match dict {
+                    Some(d) => write!(f, "?dict={d}"),
+                    None => Ok(()),
+                }
+            }
             Location::Cold {
                 segment,
                 block_offset,
@@ -496,8 +518,20 @@ mod tests {
         let seg = content::key_for(COLD_NS, &Digest::of(b"segment"));
         for loc in [
             Location::hot(&d),
-            Location::warm(&d, Some(dict)),
-            Location::warm(&d, None),
+            Location::warm_frame(content::key_for(WARM_NS, &d), Some(dict), 0, 77),
+            Location::warm_frame(content::key_for(WARM_NS, &d), None, 4096, 1),
+            // Stores written before packs: one object per record.
+            Location::Warm {
+                key: BlobKey::new(format!("{WARM_NS}/ab/cd/{}-raw", d.to_hex())).unwrap(),
+                dict: None,
+                frame: None,
+            },
+            Location::Warm {
+                key: BlobKey::new(format!("{WARM_NS}/ab/cd/{}-{}", d.to_hex(), dict.short(16)))
+                    .unwrap(),
+                dict: Some(dict),
+                frame: None,
+            },
             Location::Cold {
                 segment: seg,
                 block_offset: 12,
@@ -516,6 +550,9 @@ mod tests {
         for (tier, loc) in [
             (Tier::Hot, "../x"),
             (Tier::Warm, "warm/ab?dict=zz"),
+            (Tier::Warm, "warm/ab@12"),
+            (Tier::Warm, "warm/ab@1+x?dict=zz"),
+            (Tier::Warm, "warm/ab@-1+2"),
             (Tier::Cold, "cold/ab"),
             (Tier::Cold, "cold/ab#1+2"),
             (Tier::Cold, "cold/ab#1+2@x+3"),

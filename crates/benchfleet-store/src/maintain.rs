@@ -18,9 +18,11 @@ pub struct TierStatus {
     pub records: u64,
     /// Their canonical (uncompressed) size.
     pub bytes: u64,
-    /// Bytes the tier's objects occupy in the backend (warm: record frames; cold: segments).
+    /// Bytes the tier's objects occupy in the backend (warm: packs of record frames; cold:
+    /// segments).
     pub stored_bytes: u64,
-    /// Objects holding them (hot/warm: one per record; cold: segments).
+    /// Objects holding them (hot: one per record; warm: packs, one per migration batch, and
+    /// one per record from stores written before packs; cold: segments).
     pub objects: u64,
     /// `bytes / stored_bytes` (1.0 for an empty tier).
     pub ratio: f64,
@@ -334,21 +336,26 @@ pub async fn gc(storage: &Storage) -> Result<GcReport> {
                 .count() as u64;
         return Ok(report);
     }
-    for ((tier, key), size) in &inv.objects {
-        if !inv.referenced.contains(&(*tier, key.clone())) {
-            storage.tiers.get(*tier).delete(key).await?;
-            report.removed += 1;
-            report.removed_bytes += size;
-            report.keys.push(key.to_string());
-        }
+    // One batched delete per tier.
+    let mut doomed: BTreeMap<Tier, Vec<BlobKey>> = BTreeMap::new();
+    let orphans = inv
+        .objects
+        .iter()
+        .filter(|(k, _)| !inv.referenced.contains(*k))
+        .map(|((tier, key), size)| (*tier, key, size));
+    let unused_dicts = inv
+        .dicts
+        .iter()
+        .filter(|(k, _)| !inv.dicts_referenced.contains(*k))
+        .map(|(key, size)| (Tier::Warm, key, size));
+    for (tier, key, size) in orphans.chain(unused_dicts) {
+        doomed.entry(tier).or_default().push(key.clone());
+        report.removed += 1;
+        report.removed_bytes += size;
+        report.keys.push(key.to_string());
     }
-    for (key, size) in &inv.dicts {
-        if !inv.dicts_referenced.contains(key) {
-            storage.tiers.warm.delete(key).await?;
-            report.removed += 1;
-            report.removed_bytes += size;
-            report.keys.push(key.to_string());
-        }
+    for (tier, keys) in doomed {
+        storage.tiers.get(tier).delete_many(keys).await?;
     }
     Ok(report)
 }

@@ -21,7 +21,7 @@
 //! [`FaultPlan`] aborts the process after the n-th event of a phase, for the kill tests
 //! (`BENCHFLEET_FAULT_AFTER=flip:1`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use benchfleet_model::{Digest, Timestamp};
 
 use crate::cache::CacheKey;
-use crate::codec::{self, DICT_NS, JOURNAL_NS, Location, SUITE_DICT_NS, SegmentBuilder};
+use crate::codec::{self, DICT_NS, JOURNAL_NS, Location, SUITE_DICT_NS, SegmentBuilder, WARM_NS};
 use crate::{
     BlobKey, ErrorKind, PutOutcome, RecordEntry, RecordQuery, Result, Storage, StoreError, Tier,
     content,
@@ -227,6 +227,8 @@ struct Ctx<'a> {
     report: MigrateReport,
     /// Renewed before each batch's copy.
     lease: Option<&'a crate::lease::Lease>,
+    /// Warm packs some of whose records moved on (see [`reclaim_packs`]).
+    spent_packs: BTreeSet<BlobKey>,
 }
 
 impl Ctx<'_> {
@@ -270,6 +272,7 @@ async fn migrate_leased(
         opts,
         report: MigrateReport::default(),
         lease: Some(lease),
+        spent_packs: BTreeSet::new(),
     };
     resume_journals(&mut ctx).await?;
 
@@ -300,7 +303,34 @@ async fn migrate_leased(
         })
         .await?;
     migrate_warm(&mut ctx, to_warm).await?;
+    reclaim_packs(&mut ctx).await?;
     Ok(ctx.report)
+}
+
+/// Delete the warm packs in `ctx.spent_packs` that no catalog entry points into any more.
+/// A pack still holding a record stays (and is reclaimed when its last record moves); one
+/// missed here (a crash, a pack emptied by a resumed batch) is an orphan for `tier gc`.
+async fn reclaim_packs(ctx: &mut Ctx<'_>) -> Result<()> {
+    if ctx.spent_packs.is_empty() {
+        return Ok(());
+    }
+    let live: BTreeSet<BlobKey> = ctx
+        .storage
+        .catalog
+        .query_records(&RecordQuery {
+            tier: Some(Tier::Warm),
+            ..Default::default()
+        })
+        .await?
+        .iter()
+        .filter_map(|e| Location::parse(e.tier, &e.location).ok())
+        .map(|l| l.key().clone())
+        .collect();
+    let empty: Vec<BlobKey> = std::mem::take(&mut ctx.spent_packs)
+        .into_iter()
+        .filter(|k| !live.contains(k))
+        .collect();
+    ctx.storage.tiers.warm.delete_many(empty).await
 }
 
 /// Finish every batch whose journal survived an interruption (flip, delete sources, drop the
@@ -312,6 +342,7 @@ pub async fn resume(storage: &Storage) -> Result<usize> {
         opts: &opts,
         report: MigrateReport::default(),
         lease: None,
+        spent_packs: BTreeSet::new(),
     };
     resume_journals(&mut ctx).await?;
     Ok(ctx.report.resumed_batches)
@@ -346,22 +377,37 @@ async fn resume_journals(ctx: &mut Ctx<'_>) -> Result<()> {
 }
 
 /// Phases 3 and 4 of a journaled batch. Idempotent.
-async fn apply(ctx: &Ctx<'_>, journal_key: &BlobKey, journal: &Journal) -> Result<()> {
+///
+/// Sources that are whole objects (hot records, warm objects of one record) are deleted here.
+/// Warm packs hold the frames of many records, which may move at different times: they are
+/// added to `ctx.spent_packs` and deleted by [`reclaim_packs`] once no record is left in them.
+async fn apply(ctx: &mut Ctx<'_>, journal_key: &BlobKey, journal: &Journal) -> Result<()> {
     let storage = ctx.storage;
     storage.catalog.move_records(&journal.entries).await?;
     ctx.fault(Phase::Flip)?;
     // Sources per tier (cold is final: a segment is shared by many records and never a source).
     let mut sources: BTreeMap<Tier, Vec<BlobKey>> = BTreeMap::new();
     for (tier, location) in &journal.sources {
-        if *tier != Tier::Cold {
-            let loc = Location::parse(*tier, location)?;
-            sources.entry(*tier).or_default().push(loc.key().clone());
+        match Location::parse(*tier, location)? {
+            Location::Cold { .. } => {}
+            Location::Warm {
+                key,
+                frame: Some(_),
+                ..
+            } => {
+                ctx.spent_packs.insert(key);
+            }
+            loc => sources.entry(*tier).or_default().push(loc.key().clone()),
         }
     }
     // One batched delete per tier (one transaction or flush, not one per record). A kill test
     // aiming between single deletes gets them one by one, the order a backend without batched
     // deletes may leave behind.
-    let one_by_one = ctx.opts.fault.as_ref().is_some_and(|f| f.phase == Phase::Delete);
+    let one_by_one = ctx
+        .opts
+        .fault
+        .as_ref()
+        .is_some_and(|f| f.phase == Phase::Delete);
     for (tier, keys) in sources {
         let store = storage.tiers.get(tier);
         if one_by_one {
@@ -494,7 +540,6 @@ async fn suite_dictionary(
 }
 
 async fn warm_batch(ctx: &mut Ctx<'_>, suite: &str, old: &[RecordEntry]) -> Result<()> {
-    use futures::StreamExt as _;
     let storage = ctx.storage;
     let sources = storage.read_many_uncached(old).await?;
     let dict = {
@@ -506,81 +551,98 @@ async fn warm_batch(ctx: &mut Ctx<'_>, suite: &str, old: &[RecordEntry]) -> Resu
         }
     };
     let dict_id = dict.as_ref().map(|(id, _)| *id);
-    // Compression in parallel, one context per worker thread, the dictionary prepared once.
-    let frames = {
+    // Compression in parallel, one context per worker thread, the dictionary prepared once;
+    // the frames packed end to end in one object.
+    let (pack, spans) = {
         let refs: Vec<&[u8]> = sources.iter().map(|b| &b[..]).collect();
-        codec::warm_compress_batch(
+        let frames = codec::warm_compress_batch(
             storage.policy.warm_level,
             dict.as_ref().map(|(_, d)| &d[..]),
             &refs,
-        )?
+        )?;
+        let mut pack = Vec::with_capacity(frames.iter().map(Vec::len).sum());
+        let mut spans = Vec::with_capacity(frames.len());
+        for z in &frames {
+            spans.push((pack.len() as u64, z.len() as u64));
+            pack.extend_from_slice(z);
+        }
+        (Bytes::from(pack), spans)
     };
-    let mut items = Vec::with_capacity(old.len());
-    let mut locs = Vec::with_capacity(old.len());
-    for ((e, bytes), z) in old.iter().zip(&sources).zip(frames) {
-        let loc = Location::warm(&e.digest, dict_id);
-        ctx.report.bytes_in += bytes.len() as u64;
-        ctx.report.bytes_out += z.len() as u64;
-        items.push((loc.key().clone(), Bytes::from(z)));
-        locs.push(loc);
-    }
+    ctx.report.bytes_in += sources.iter().map(|b| b.len() as u64).sum::<u64>();
     drop(sources);
-    // Phase 1: copy (one batch; one transaction where the backend supports it).
+    let key = content::key_for(WARM_NS, &Digest::of(&pack));
+    // Phase 1: copy (one object).
     ctx.renew_lease().await?;
-    let written = items.clone();
-    storage.tiers.warm.put_many(items).await?;
-    for _ in &locs {
+    let warm = &storage.tiers.warm;
+    if warm.put_if_absent(&key, pack.clone()).await? == PutOutcome::Created {
+        ctx.report.bytes_out += pack.len() as u64;
+    }
+    for _ in old {
         ctx.fault(Phase::Copy)?;
     }
-    // Phase 2: read every copy back from the warm store (16 reads in flight), decompress and
-    // check it against the record's SHA-256 (in parallel). A target left by an interrupted run
-    // that does not verify is replaced once.
-    let warm = &storage.tiers.warm;
-    let fetched: Vec<Result<Bytes>> = futures::stream::iter(locs.iter().map(|l| warm.get(l.key())))
-        .buffered(16)
-        .collect()
-        .await;
+    // Phase 2: read the pack back from the warm store, decompress every frame and check it
+    // against its record's SHA-256 (in parallel). A pack left by an interrupted run that does
+    // not verify is replaced once.
     let prepared = match &dict_id {
         Some(id) => Some(storage.prepared_dictionary(id).await?),
         None => None,
     };
-    let mut verdicts: Vec<Option<StoreError>> = Vec::with_capacity(old.len());
-    {
-        let mut frames = Vec::with_capacity(old.len());
-        for ((e, loc), f) in old.iter().zip(&locs).zip(&fetched) {
-            if let Ok(b) = f {
-                let size = usize::try_from(e.size).unwrap_or(usize::MAX);
-                frames.push((loc.key(), &b[..], &e.digest, size));
-            }
+    let verify = || verify_pack(storage, &key, old, &spans, prepared.as_deref());
+    if let Err(err) = verify().await {
+        if err.kind != ErrorKind::Corrupt && !err.is_not_found() {
+            return Err(err);
         }
-        let mut checked =
-            codec::warm_verify_batch(warm.name(), &frames, prepared.as_deref()).into_iter();
-        for f in fetched {
-            verdicts.push(match f {
-                Ok(_) => checked.next().and_then(Result::err),
-                Err(e) => Some(e),
-            });
-        }
+        tracing::warn!("replacing a warm pack that does not verify: {err}");
+        warm.delete(&key).await?;
+        warm.put_if_absent(&key, pack).await?;
+        verify().await?;
     }
-    for (((e, loc), (key, z)), verdict) in old.iter().zip(&locs).zip(written).zip(verdicts) {
-        if let Some(err) = verdict {
-            tracing::warn!("replacing a warm copy that does not verify: {err}");
-            warm.delete(&key).await?;
-            warm.put_if_absent(&key, z).await?;
-            storage.read_location(&e.digest, e.size, loc).await?;
-        }
+    for _ in old {
         ctx.fault(Phase::Verify)?;
     }
     let new = old
         .iter()
-        .zip(&locs)
-        .map(|(e, loc)| RecordEntry {
+        .zip(&spans)
+        .map(|(e, (offset, len))| RecordEntry {
             tier: Tier::Warm,
-            location: loc.to_string(),
+            location: Location::warm_frame(key.clone(), dict_id, *offset, *len).to_string(),
             ..e.clone()
         })
         .collect();
     commit(ctx, old, new).await
+}
+
+/// Read a warm pack back whole and check every record's frame in it.
+async fn verify_pack(
+    storage: &Storage,
+    key: &BlobKey,
+    old: &[RecordEntry],
+    spans: &[(u64, u64)],
+    dict: Option<&codec::PreparedDict>,
+) -> Result<()> {
+    let warm = &storage.tiers.warm;
+    let back = warm.get(key).await?;
+    let expected = spans.last().map_or(0, |(o, l)| o + l);
+    if back.len() as u64 != expected {
+        return Err(StoreError::new(
+            ErrorKind::Corrupt,
+            warm.name(),
+            "verify warm pack",
+            format!("read back {} bytes, wrote {expected}", back.len()),
+        )
+        .with_key(key));
+    }
+    let frames: Vec<_> = old
+        .iter()
+        .zip(spans)
+        .map(|(e, (o, l))| {
+            let size = usize::try_from(e.size).unwrap_or(usize::MAX);
+            (key, &back[*o as usize..(o + l) as usize], &e.digest, size)
+        })
+        .collect();
+    codec::warm_verify_batch(warm.name(), &frames, dict)
+        .into_iter()
+        .collect()
 }
 
 async fn migrate_cold(ctx: &mut Ctx<'_>, entries: Vec<RecordEntry>) -> Result<()> {
@@ -591,7 +653,8 @@ async fn migrate_cold(ctx: &mut Ctx<'_>, entries: Vec<RecordEntry>) -> Result<()
     let mut builder = SegmentBuilder::new(policy.cold_level, policy.cold_block_bytes);
     let mut entries = entries.into_iter().peekable();
     while entries.peek().is_some() {
-        let chunk: Vec<RecordEntry> = entries.by_ref().take(256).collect();
+        // A chunk about a warm pack's size: each pack is read once or twice.
+        let chunk: Vec<RecordEntry> = entries.by_ref().take(1024).collect();
         let sources = ctx.storage.read_many_uncached(&chunk).await?;
         for (e, bytes) in chunk.into_iter().zip(sources) {
             ctx.report.bytes_in += bytes.len() as u64;

@@ -208,13 +208,46 @@ impl Storage {
     }
 
     /// [`Storage::read_uncached`] for a batch: hot records are fetched 16 at a time and their
-    /// SHA-256s checked in parallel; records of other tiers are read one by one.
+    /// SHA-256s checked in parallel; each warm pack is read once for all its frames; cold
+    /// records are read one by one (through the block cache).
     pub(crate) async fn read_many_uncached(&self, entries: &[RecordEntry]) -> Result<Vec<Bytes>> {
         use futures::{StreamExt as _, TryStreamExt as _};
         if !entries.iter().all(|e| e.tier == Tier::Hot) {
+            // Frames of one warm pack are sliced from one read of the pack; the rest one by one.
+            let mut packs: HashMap<crate::BlobKey, Bytes> = HashMap::new();
             let mut out = Vec::with_capacity(entries.len());
             for e in entries {
-                out.push(self.read_uncached(e).await?);
+                let loc = Location::parse(e.tier, &e.location)?;
+                let Location::Warm {
+                    key,
+                    dict,
+                    frame: Some((offset, len)),
+                } = &loc
+                else {
+                    out.push(self.read_location(&e.digest, e.size, &loc).await?);
+                    continue;
+                };
+                let pack = match packs.get(key) {
+                    Some(p) => p.clone(),
+                    None => {
+                        let p = self.tiers.warm.get(key).await?;
+                        packs.insert(key.clone(), p.clone());
+                        p
+                    }
+                };
+                let span = usize::try_from(*offset).unwrap_or(usize::MAX)
+                    ..usize::try_from(offset + len).unwrap_or(usize::MAX);
+                let Some(frame) = pack.get(span) else {
+                    return Err(truncated(
+                        self.tiers.warm.name(),
+                        &loc,
+                        offset + len,
+                        pack.len(),
+                    ));
+                };
+                let bytes = self.warm_decode(key, dict.as_ref(), frame, e.size).await?;
+                content::verify(self.tiers.warm.name(), key, &e.digest, &bytes)?;
+                out.push(bytes);
             }
             return Ok(out);
         }
@@ -248,19 +281,18 @@ impl Storage {
         let store = self.tiers.get(loc.tier());
         let bytes = match loc {
             Location::Hot { key } => store.get(key).await?,
-            Location::Warm { key, dict } => {
-                let raw = store.get(key).await?;
-                let prepared = match dict {
-                    Some(d) => Some(self.prepared_dictionary(d).await?),
-                    None => None,
+            Location::Warm { key, dict, frame } => {
+                let raw = match frame {
+                    None => store.get(key).await?,
+                    Some((offset, len)) => {
+                        let raw = store.get_range(key, *offset..offset + len).await?;
+                        if raw.len() as u64 != *len {
+                            return Err(truncated(store.name(), loc, *len, raw.len()));
+                        }
+                        raw
+                    }
                 };
-                let size = usize::try_from(size).unwrap_or(usize::MAX);
-                Bytes::from(codec::warm_decompress(
-                    key,
-                    &raw,
-                    prepared.as_deref(),
-                    size,
-                )?)
+                self.warm_decode(key, dict.as_ref(), &raw, size).await?
             }
             Location::Cold {
                 segment,
@@ -290,6 +322,27 @@ impl Storage {
         Ok(bytes)
     }
 
+    /// Decompress one warm frame (of a record of `size` bytes) with its dictionary.
+    async fn warm_decode(
+        &self,
+        key: &crate::BlobKey,
+        dict: Option<&Digest>,
+        frame: &[u8],
+        size: u64,
+    ) -> Result<Bytes> {
+        let prepared = match dict {
+            Some(d) => Some(self.prepared_dictionary(d).await?),
+            None => None,
+        };
+        let size = usize::try_from(size).unwrap_or(usize::MAX);
+        Ok(Bytes::from(codec::warm_decompress(
+            key,
+            frame,
+            prepared.as_deref(),
+            size,
+        )?))
+    }
+
     /// A decompressed cold block: one range read, one xz stream.
     async fn cold_block(&self, segment: &crate::BlobKey, offset: u64, len: u64) -> Result<Bytes> {
         let key = CacheKey::Block(segment.clone(), offset);
@@ -302,16 +355,12 @@ impl Storage {
             .get_range(segment, offset..offset + len)
             .await?;
         if raw.len() as u64 != len {
-            return Err(StoreError::new(
-                ErrorKind::Corrupt,
+            return Err(truncated(
                 self.tiers.cold.name(),
-                "read cold block",
-                format!(
-                    "block at {offset} should be {len} bytes but the segment gave {}; the segment is truncated",
-                    raw.len()
-                ),
-            )
-            .with_key(segment));
+                &format!("{segment}#{offset}"),
+                len,
+                raw.len(),
+            ));
         }
         let plain = Bytes::from(codec::xz_decompress(&format!("{segment}#{offset}"), &raw)?);
         self.cache.insert(key, plain.clone());
@@ -365,6 +414,19 @@ impl Storage {
         }
         Ok(out)
     }
+}
+
+/// A range read that came back short: the object was truncated.
+fn truncated(backend: &str, what: &impl std::fmt::Display, want: u64, got: usize) -> StoreError {
+    StoreError::new(
+        ErrorKind::Corrupt,
+        backend,
+        "range read",
+        format!(
+            "expected {want} bytes but the object gave {got}; it is truncated (run `benchfleet tier verify`)"
+        ),
+    )
+    .with_key(what)
 }
 
 /// The hot catalog row of `r`.

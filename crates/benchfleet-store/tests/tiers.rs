@@ -149,14 +149,16 @@ async fn migration_places_records_by_age_and_reads_are_identical() {
     }
     assert_identical(&s, &records).await;
 
-    // Only the target objects remain: one per hot/warm record, no journals, no orphans.
+    // Only the target objects remain: one per hot record, one pack per warm batch (72 records
+    // of each suite in batches of 50: two packs per suite), no journals, no orphans.
     let status = benchfleet_store::status(&s).await.unwrap();
     assert_eq!(status.orphans, 0, "{status:?}");
     assert_eq!(status.pending_journals, 0);
     let keys = blobs.keys();
     let count = |ns: &str| keys.iter().filter(|k| k.has_prefix(ns)).count();
     assert_eq!(count("records/"), per_age);
-    assert_eq!(count("warm/"), 2 * per_age);
+    assert_eq!(warm_packs(&entries), 4);
+    assert_eq!(count("warm/"), 4);
     assert!(count("cold/") >= 2, "several segments expected at 4 KiB");
     assert_eq!(status.dictionaries, 2, "one dictionary per suite");
     let warm = &status.tiers[1];
@@ -187,6 +189,58 @@ async fn records_move_through_all_three_tiers() {
         let v = benchfleet_store::verify(&s).await.unwrap();
         assert!(v.is_ok() && v.checked == 40 && v.orphans == 0, "{v:?}");
     }
+}
+
+/// A warm pack whose records reach the cold age at different times stays while any record
+/// is left in it, reads stay identical meanwhile, and the pack goes with its last record.
+#[tokio::test]
+async fn a_warm_pack_is_deleted_with_its_last_record() {
+    let blobs = Arc::new(MemBlobStore::new());
+    let s = storage_with(blobs.clone(), Arc::new(MemCatalog::new()));
+    // 40 records 30 days old and 40 records 5 days old, one suite: the first pack of 50 holds
+    // both ages.
+    let records: Vec<RunRecord> = (0..80)
+        .map(|i| record(1 + i / 40, "q", "sort", i, if i < 40 { 30 } else { 5 }))
+        .collect();
+    s.write_records(&records).await.unwrap();
+    let warm_objects = || {
+        blobs
+            .keys()
+            .iter()
+            .filter(|k| k.has_prefix("warm/"))
+            .count()
+    };
+    benchfleet_store::migrate(&s, &opts(NOW / DAY + 10))
+        .await
+        .unwrap();
+    assert_eq!(
+        tier_counts(&all_entries(&s).await),
+        BTreeMap::from([(Tier::Warm, 80)])
+    );
+    assert_eq!(warm_objects(), 2);
+    // 75 days later only the older half is past warm_days (90).
+    benchfleet_store::migrate(&s, &opts(NOW / DAY + 75))
+        .await
+        .unwrap();
+    let entries = all_entries(&s).await;
+    assert_eq!(
+        tier_counts(&entries),
+        BTreeMap::from([(Tier::Warm, 40), (Tier::Cold, 40)])
+    );
+    assert_eq!(warm_objects(), warm_packs(&entries), "the mixed pack stays");
+    assert_eq!(warm_objects(), 2);
+    assert_identical(&s, &records).await;
+    let v = benchfleet_store::verify(&s).await.unwrap();
+    assert!(v.is_ok() && v.orphans == 0, "{v:?}");
+    benchfleet_store::migrate(&s, &opts(NOW / DAY + 100))
+        .await
+        .unwrap();
+    assert_eq!(
+        tier_counts(&all_entries(&s).await),
+        BTreeMap::from([(Tier::Cold, 80)])
+    );
+    assert_eq!(warm_objects(), 0, "every pack went with its last record");
+    assert_identical(&s, &records).await;
 }
 
 /// Crash at `phase` event `n`, then check nothing is lost or doubled, then resume.
@@ -239,8 +293,29 @@ async fn crash_and_resume(phase: Phase, n: u64) {
     );
     assert_eq!(
         keys.iter().filter(|k| k.has_prefix("warm/")).count(),
-        2 * per_age
+        warm_packs(&entries),
+        "{phase:?}:{n}: one warm object per pack in use"
     );
+}
+
+/// Distinct warm packs the entries' frames are in; every warm entry must be a frame of one.
+fn warm_packs(entries: &[RecordEntry]) -> usize {
+    use benchfleet_store::codec::Location;
+    let packs: std::collections::BTreeSet<BlobKey> = entries
+        .iter()
+        .filter(|e| e.tier == Tier::Warm)
+        .map(
+            |e| match Location::parse(Tier::Warm, &e.location).unwrap() {
+                Location::Warm {
+                    key,
+                    frame: Some(_),
+                    ..
+                } => key,
+                other => panic!("warm record outside a pack: {other}"),
+            },
+        )
+        .collect();
+    packs.len()
 }
 
 #[tokio::test]
@@ -289,10 +364,20 @@ async fn verify_reports_flipped_bytes_and_missing_objects_by_record() {
     let warm = pick(Tier::Warm);
     let cold = pick(Tier::Cold);
     flip(&BlobKey::new(&hot.location).unwrap(), |len| len / 2);
-    flip(
-        &BlobKey::new(warm.location.split('?').next().unwrap()).unwrap(),
-        |len| len - 2,
-    );
+    // A byte inside this record's frame of its warm pack.
+    let benchfleet_store::codec::Location::Warm {
+        key: pack,
+        frame: Some((offset, len)),
+        ..
+    } = benchfleet_store::codec::Location::parse(Tier::Warm, &warm.location).unwrap()
+    else {
+        panic!("warm record outside a pack: {}", warm.location)
+    };
+    {
+        let mut b = futures_bytes(&blobs, &pack);
+        b[(offset + len - 2) as usize] ^= 0x01;
+        assert!(blobs.overwrite(&pack, Bytes::from(b)));
+    }
     let cold_loc = benchfleet_store::codec::Location::parse(Tier::Cold, &cold.location).unwrap();
     let benchfleet_store::codec::Location::Cold {
         block_offset,
