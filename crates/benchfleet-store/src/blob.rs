@@ -105,7 +105,8 @@ pub struct Capability {
     pub list: bool,
     /// `delete` is supported.
     pub delete: bool,
-    /// `put_many` writes a batch in one transaction.
+    /// `put_many` writes a batch in one transaction, and `delete_many` removes one in one
+    /// transaction.
     pub batch_put: bool,
     /// Largest blob the backend accepts, if bounded.
     pub max_blob_size: Option<u64>,

@@ -408,7 +408,11 @@ async fn apply(ctx: &mut Ctx<'_>, journal_key: &BlobKey, journal: &Journal) -> R
         .fault
         .as_ref()
         .is_some_and(|f| f.phase == Phase::Delete);
-    for (tier, keys) in sources {
+    // Where the hot store applies a batch in one transaction, the journal goes in the same
+    // transaction as the hot sources: one commit fewer per batch, and still never a journal
+    // gone while a source it names is left.
+    let mut journal_pending = true;
+    for (tier, mut keys) in sources {
         let store = storage.tiers.get(tier);
         if one_by_one {
             for key in &keys {
@@ -417,13 +421,20 @@ async fn apply(ctx: &mut Ctx<'_>, journal_key: &BlobKey, journal: &Journal) -> R
             }
         } else {
             let n = keys.len();
+            let with_journal = tier == Tier::Hot && store.capability().batch_put;
+            if with_journal {
+                keys.push(journal_key.clone());
+            }
             store.delete_many(keys).await?;
             for _ in 0..n {
                 ctx.fault(Phase::Delete)?;
             }
+            journal_pending &= !with_journal;
         }
     }
-    storage.tiers.hot.delete(journal_key).await?;
+    if journal_pending {
+        storage.tiers.hot.delete(journal_key).await?;
+    }
     ctx.fault(Phase::Done)?;
     Ok(())
 }

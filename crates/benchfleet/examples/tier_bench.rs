@@ -9,7 +9,8 @@
 //! cargo run --release -p benchfleet --example tier_bench -- [RECORDS] [DIR]
 //! ```
 //! RECORDS defaults to 20000; DIR (default: a temporary directory) holds the store and the files
-//! given to `zstd`.
+//! given to `zstd`. With `TIER_BENCH_WARM_ONLY=1` it stops after the hot → warm migration (for
+//! profiling it).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -188,13 +189,25 @@ async fn main() {
     // 1000 like the runner's.
     let root = dir.join("store");
     let _ = std::fs::remove_dir_all(&root);
-    let storage = benchfleet::open_storage(&StorageSettings::embedded(&root))
+    let mut settings = StorageSettings::embedded(&root);
+    if let Some(b) = std::env::var("TIER_BENCH_BATCH")
+        .ok()
+        .and_then(|b| b.parse().ok())
+    {
+        settings.policy.migrate_batch_records = b;
+    }
+    let storage = benchfleet::open_storage(&settings)
         .await
         .expect("open the embedded storage");
+    let t = Instant::now();
     for chunk in recs.chunks(1000) {
         storage.write_records(chunk).await.unwrap();
     }
     storage.release_lease().await.unwrap();
+    println!(
+        "stored in the hot tier in batches of 1000: {:.3} s",
+        t.elapsed().as_secs_f64()
+    );
     let as_of = |d: i64| MigrateOptions {
         now: Some(Timestamp::from_unix_seconds(now_s - 200 * DAY + d * DAY)),
         ..Default::default()
@@ -212,6 +225,9 @@ async fn main() {
         "benchfleet hot->warm migration: {ours_secs:.3} s, {ours:.1} MB/s of records (read + verify, zstd -3 with the suite dictionary, write, read back + verify, journal, flip, delete; fsync on)"
     );
 
+    if std::env::var_os("TIER_BENCH_WARM_ONLY").is_some() {
+        return;
+    }
     // The same records through the zstd command-line tool.
     let stream = dir.join("records.jsonl");
     {

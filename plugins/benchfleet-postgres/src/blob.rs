@@ -122,6 +122,22 @@ impl BlobStore for PgStore {
         Ok(())
     }
 
+    /// One statement, so one transaction, for all of them.
+    async fn delete_many(&self, keys: Vec<BlobKey>) -> Result<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<&str> = keys.iter().map(BlobKey::as_str).collect();
+        self.retry("delete_many", None, || async {
+            sqlx::query("DELETE FROM bf_blobs WHERE key = ANY($1::text[])")
+                .bind(&keys)
+                .execute(&self.pool)
+                .await
+        })
+        .await?;
+        Ok(())
+    }
+
     async fn list(&self, prefix: &str) -> Result<Vec<BlobMeta>> {
         // A NUL byte cannot be sent in a text parameter, and no key contains one.
         if prefix.contains('\0') {
