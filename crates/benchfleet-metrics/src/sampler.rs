@@ -407,6 +407,7 @@ pub(crate) fn parse_loadavg(text: &str) -> (f64, f64, f64) {
 }
 
 /// utime + stime + cutime + cstime (fields 14–17) of a `/proc/<pid>/stat` line.
+#[cfg(test)]
 pub(crate) fn parse_self_ticks(text: &str) -> u64 {
     parse_proc_stat(text).map_or(0, |p| p.ticks)
 }
