@@ -97,14 +97,15 @@ async fn concurrent_jobs_are_pinned_memory_limited_and_tagged() {
         let cpus = r.tags.get(TAG_CPUS).expect("pinned");
         let allowed = read("cpus");
         let want: Vec<usize> = cpus.split(',').map(|c| c.parse().unwrap()).collect();
-        let lo = want[0];
-        let hi = want[want.len() - 1];
-        let as_list = if lo == hi {
-            lo.to_string()
-        } else {
-            format!("{lo}-{hi}")
-        };
-        assert_eq!(allowed, as_list, "{}: {:?}", r.name, r.tags);
+        // `Cpus_allowed_list` is like `0-2,5`.
+        let got: Vec<usize> = allowed
+            .split(',')
+            .flat_map(|part| {
+                let (a, b) = part.split_once('-').unwrap_or((part, part));
+                a.parse::<usize>().unwrap()..=b.parse::<usize>().unwrap()
+            })
+            .collect();
+        assert_eq!(got, want, "{}: {:?}", r.name, r.tags);
         pinned.push(want);
         assert_eq!(
             r.tags.get(RunRecord::TAG_CONCURRENT).map(String::as_str),
