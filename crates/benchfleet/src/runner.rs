@@ -230,8 +230,9 @@ struct Shared {
     finished: Vec<bool>,
     /// Processes of this run in flight, to tag each measured run alone or concurrent.
     overlap: Overlap,
-    /// CPU sets of the jobs running at once (`None`: at most one job at a time, no pinning).
-    cpu_slots: Option<CpuSlots>,
+    /// CPUs handed out to the jobs running at once (`None`: at most one job at a time, no
+    /// pinning).
+    cpu_pool: Option<CpuPool>,
     /// Spawn cost of each shell used by a node (or why it could not be measured).
     shell_costs: BTreeMap<String, Result<Measurement, String>>,
 }
@@ -261,54 +262,81 @@ impl Overlap {
     }
 }
 
-/// One CPU set per job that may run at once; a running node holds one.
+/// The CPUs this process may use, handed out to running jobs: each takes its declared `cpus`
+/// (rounded up) or, without a declaration, an even share of the CPUs between the jobs that may
+/// run at once; always the least used CPUs, so jobs get CPUs of their own while there are enough
+/// and share the least busy ones otherwise.
 #[derive(Debug)]
-struct CpuSlots {
-    sets: Vec<Vec<usize>>,
-    taken: Mutex<Vec<bool>>,
+struct CpuPool {
+    cpus: Vec<usize>,
+    /// Jobs holding each CPU of `cpus`.
+    users: Mutex<Vec<u32>>,
+    /// CPUs of a job that declares none.
+    share: usize,
 }
 
-impl CpuSlots {
-    fn take(&self) -> Option<CpuSlot<'_>> {
-        let mut taken = self.taken.lock().expect("cpu slots lock");
-        let i = taken.iter().position(|t| !t)?;
-        taken[i] = true;
-        Some(CpuSlot {
-            slots: self,
-            index: i,
-        })
+impl CpuPool {
+    fn new(cpus: Vec<usize>, width: usize) -> CpuPool {
+        let share = (cpus.len() / width.max(1)).max(1);
+        CpuPool {
+            users: Mutex::new(vec![0; cpus.len()]),
+            cpus,
+            share,
+        }
+    }
+
+    /// CPUs for a job needing `cpus` (0: undeclared), held until the guard is dropped.
+    fn take(&self, cpus: f64) -> CpuSet<'_> {
+        let want = if cpus > 0.0 {
+            (cpus.ceil() as usize).max(1)
+        } else {
+            self.share
+        }
+        .min(self.cpus.len());
+        let mut users = self.users.lock().expect("cpu pool lock");
+        let mut order: Vec<usize> = (0..self.cpus.len()).collect();
+        // Least used first, then in CPU order (stable sort).
+        order.sort_by_key(|&i| users[i]);
+        let mut idx: Vec<usize> = order.into_iter().take(want).collect();
+        idx.sort_unstable();
+        for &i in &idx {
+            users[i] += 1;
+        }
+        CpuSet { pool: self, idx }
     }
 }
 
-/// A CPU set held by a running node, given back on drop.
-struct CpuSlot<'a> {
-    slots: &'a CpuSlots,
-    index: usize,
+/// CPUs held by a running job, given back on drop.
+struct CpuSet<'a> {
+    pool: &'a CpuPool,
+    /// Indexes into the pool's CPUs.
+    idx: Vec<usize>,
 }
 
-impl CpuSlot<'_> {
-    fn cpus(&self) -> &[usize] {
-        &self.slots.sets[self.index]
+impl CpuSet<'_> {
+    fn cpus(&self) -> Vec<usize> {
+        self.idx.iter().map(|&i| self.pool.cpus[i]).collect()
     }
 }
 
-impl Drop for CpuSlot<'_> {
+impl Drop for CpuSet<'_> {
     fn drop(&mut self) {
-        if let Ok(mut t) = self.slots.taken.lock() {
-            t[self.index] = false;
+        if let Ok(mut users) = self.pool.users.lock() {
+            for &i in &self.idx {
+                users[i] = users[i].saturating_sub(1);
+            }
         }
     }
 }
 
 /// How many jobs may run at once, the CPU sets to pin them to, and warnings about it.
-fn plan_isolation(suite: &Suite, concurrency: usize) -> (Option<CpuSlots>, Vec<String>) {
+fn plan_isolation(suite: &Suite, concurrency: usize) -> (Option<CpuPool>, Vec<String>) {
     let width = concurrency.min(suite.nodes.len());
     if width <= 1 {
         return (None, Vec::new());
     }
     let mut warnings = Vec::new();
     let allowed = benchfleet_metrics::allowed_cpus();
-    let sets = crate::cpus::cpu_sets(&allowed, width, None);
     let physical = crate::cpus::physical_cores().unwrap_or(allowed.len());
     if width > physical {
         warnings.push(format!(
@@ -316,10 +344,9 @@ fn plan_isolation(suite: &Suite, concurrency: usize) -> (Option<CpuSlots>, Vec<S
             RunRecord::TAG_CONCURRENT
         ));
     }
-    let per = sets.first().map_or(1, Vec::len);
-    if !allowed.is_empty() && width * per > allowed.len() {
+    if !allowed.is_empty() && width > allowed.len() {
         warnings.push(format!(
-            "{width} jobs × {per} CPU each need more than the {} CPUs available; jobs running at once share CPUs",
+            "up to {width} jobs run at once on {} CPUs; jobs running at once share CPUs",
             allowed.len()
         ));
     }
@@ -330,11 +357,8 @@ fn plan_isolation(suite: &Suite, concurrency: usize) -> (Option<CpuSlots>, Vec<S
             "memory limits of jobs are enforced with RLIMIT_AS (address space, which counts mappings, not only resident memory): no cgroup v2 with the memory controller is delegated to benchfleet here; a program that reserves much address space may fail below its `memory` (records say `{TAG_MEMORY_LIMIT}=rlimit`)"
         ));
     }
-    let slots = (!allowed.is_empty()).then(|| CpuSlots {
-        taken: Mutex::new(vec![false; sets.len()]),
-        sets,
-    });
-    (slots, warnings)
+    let pool = (!allowed.is_empty()).then(|| CpuPool::new(allowed, width));
+    (pool, warnings)
 }
 
 /// Measure the spawn cost of every shell a non-load node runs through (blocking: before
@@ -485,7 +509,7 @@ pub async fn run_suite(
     } else {
         opts.jobs
     };
-    let (cpu_slots, warnings) = plan_isolation(suite, concurrency);
+    let (cpu_pool, warnings) = plan_isolation(suite, concurrency);
     for message in warnings {
         let _ = events.send(RunnerEvent::Warning {
             node: None,
@@ -517,7 +541,7 @@ pub async fn run_suite(
         use_cache: opts.use_cache,
         finished,
         overlap: Overlap::default(),
-        cpu_slots,
+        cpu_pool,
         shell_costs: costs,
     });
     let sched_opts = benchfleet_sched::Options {
@@ -732,11 +756,14 @@ async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> Tas
         return finish(NodeState::Failed, 0, Some(msg));
     }
     // Isolation while other jobs may run: pinned to this job's CPUs, limited to its memory.
-    let slot = shared.cpu_slots.as_ref().and_then(CpuSlots::take);
+    let slot = shared
+        .cpu_pool
+        .as_ref()
+        .map(|p| p.take(node.resources.cpus()));
     let mut iso_tags = BTreeMap::new();
     let mut spec = ProcessSpec::new(node.program.clone(), node.args.clone());
     if let Some(slot) = &slot {
-        spec.cpus = Some(slot.cpus().to_vec());
+        spec.cpus = Some(slot.cpus());
         let list: Vec<String> = slot.cpus().iter().map(usize::to_string).collect();
         iso_tags.insert(TAG_CPUS.to_owned(), list.join(","));
         if node.resources.memory_bytes > 0 {

@@ -351,3 +351,28 @@ command = "true"
         "{line}"
     );
 }
+
+#[test]
+fn running_jobs_get_their_declared_cpus_or_a_share_least_used_first() {
+    let pool = CpuPool::new(vec![0, 1, 2, 3, 6, 7], 3);
+    // Undeclared: an even share (6 CPUs / 3 jobs); declared: rounded up.
+    let a = pool.take(0.0);
+    let b = pool.take(1.5);
+    assert_eq!((a.cpus(), b.cpus()), (vec![0, 1], vec![2, 3]));
+    let c = pool.take(0.5);
+    assert_eq!(c.cpus(), vec![6]);
+    // Only CPU 7 is free: the rest is shared with the least busy.
+    let d = pool.take(3.0);
+    assert_eq!(d.cpus(), vec![0, 1, 7]);
+    drop(b);
+    // Given back: CPUs 2 and 3 are the least used again.
+    assert_eq!(pool.take(0.0).cpus(), vec![2, 3]);
+    // Never more than there are.
+    assert_eq!(pool.take(64.0).cpus(), vec![0, 1, 2, 3, 6, 7]);
+    drop((a, c, d));
+    let one = CpuPool::new(vec![5], 4);
+    assert_eq!(
+        (one.take(0.0).cpus(), one.take(2.0).cpus()),
+        (vec![5], vec![5])
+    );
+}
