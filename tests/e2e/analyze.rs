@@ -7,7 +7,9 @@ use serde_json::{Value, json};
 use crate::support::{Out, Workdir};
 
 /// A one-benchmark suite whose command sleeps `$DELAY` seconds (the same benchmark name for
-/// every delay, as two versions of one program would be).
+/// every delay, as two versions of one program would be). `sh -c` is the command itself, not
+/// shell mode: shell mode subtracts the shell's mean spawn cost, and the tests below rely on a
+/// run of `sleep D` never being measured under D.
 fn sleep_suite(w: &Workdir, file: &str, delay: &str, runs: u32) -> PathBuf {
     w.file(
         file,
@@ -17,8 +19,7 @@ fn sleep_suite(w: &Workdir, file: &str, delay: &str, runs: u32) -> PathBuf {
             name = "cmp"
             [[benchmark]]
             name = "work"
-            shell = "sh"
-            command = "sleep $DELAY"
+            command = ["sh", "-c", "sleep $DELAY"]
             env = {{ DELAY = "{delay}" }}
             runs = {runs}
             "#

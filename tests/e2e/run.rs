@@ -229,3 +229,103 @@ fn suite_hooks_run_in_hyperfines_order_and_their_failures_fail_the_node() {
         }
     }
 }
+
+/// The system series stored with the run (the one JSON blob with `interval_ms`), from a
+/// [`Workdir::with_fs_hot`] directory.
+fn stored_series(w: &Workdir) -> Vec<serde_json::Value> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<serde_json::Value>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if let Ok(bytes) = std::fs::read(&p)
+                && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes)
+                && v.get("interval_ms").is_some()
+            {
+                out.push(v);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&w.path().join(".benchfleet"), &mut out);
+    out
+}
+
+const ONE_JOB: &str = "[suite]\nname = \"s\"\n[[job]]\nname = \"nap\"\ncommand = \"sleep 0.1\"\n";
+
+#[test]
+fn the_sampling_interval_comes_from_the_flag_or_the_config_and_is_checked() {
+    let w = Workdir::with_fs_hot();
+    let suite = w.file("suite.toml", ONE_JOB);
+    let out = w.run(&["run", suite.to_str().unwrap(), "--sample-interval", "20ms"]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    let series = stored_series(&w);
+    assert_eq!(series.len(), 1, "{series:?}");
+    assert_eq!(series[0]["interval_ms"], 20);
+
+    let w = Workdir::new();
+    w.file(
+        "benchfleet.toml",
+        "[storage.hot]\nbackend = \"fs\"\n[run]\nsample_interval = \"30ms\"\n",
+    );
+    let suite = w.file("suite.toml", ONE_JOB);
+    let out = w.run(&["run", suite.to_str().unwrap()]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert_eq!(stored_series(&w)[0]["interval_ms"], 30);
+
+    let out = w.run(&["run", suite.to_str().unwrap(), "--sample-interval", "1ms"]);
+    assert_eq!(out.code(), 2, "{out:?}");
+    let err = out.stderr();
+    assert!(
+        err.contains("run.sample_interval")
+            && err.contains("1ms")
+            && err.contains("command-line flag"),
+        "{err}"
+    );
+}
+
+#[test]
+fn concurrent_suite_runs_are_pinned_tagged_and_warned_about() {
+    let w = Workdir::with_fs_hot();
+    let d = w.path().display();
+    // Two jobs that wait (bounded) for each other, so they certainly overlap.
+    let job = |me: &str, other: &str| {
+        format!(
+            "[[job]]\nname = \"{me}\"\nshell = \"sh\"\nmemory = \"256MiB\"\ncommand = \"touch {d}/{me}.here; i=0; while [ ! -e {d}/{other}.here ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i+1)); done\"\n"
+        )
+    };
+    let suite = w.file(
+        "suite.toml",
+        &format!(
+            "[suite]\nname = \"iso\"\n{}{}",
+            job("a", "b"),
+            job("b", "a")
+        ),
+    );
+    let out = w.run(&["run", suite.to_str().unwrap(), "-j", "2"]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    let records = crate::support::stored_records(&w);
+    assert_eq!(records.len(), 2);
+    let mut methods = Vec::new();
+    for r in &records {
+        let tags = &r["tags"];
+        assert_eq!(tags["run.concurrent"], "true", "{r}");
+        assert!(
+            tags["run.cpus"].as_str().is_some_and(|c| !c.is_empty()),
+            "{r}"
+        );
+        let method = tags["run.memory_limit"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(["cgroup", "rlimit"].contains(&method.as_str()), "{r}");
+        methods.push(method);
+    }
+    // The fallback to RLIMIT_AS is said out loud.
+    assert_eq!(
+        out.stderr()
+            .contains("warning: memory limits of jobs are enforced with RLIMIT_AS"),
+        methods.iter().any(|m| m == "rlimit"),
+        "{out:?}"
+    );
+}

@@ -101,6 +101,11 @@ pub struct RunArgs {
     #[arg(long, value_enum)]
     pub progress: Option<ProgressArg>,
 
+    /// How often the system is sampled while the suite runs, e.g. `100ms` (config key
+    /// `run.sample_interval`, default 250ms; 10ms–10m).
+    #[arg(long, value_name = "DURATION")]
+    pub sample_interval: Option<String>,
+
     #[command(flatten)]
     pub metrics: crate::load::MetricsArgs,
 }

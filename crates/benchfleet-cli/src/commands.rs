@@ -133,6 +133,10 @@ fn run_flags(args: &RunArgs) -> Vec<(String, benchfleet_config::Value)> {
     if let Some(p) = args.progress {
         flags.push(("output.progress".to_owned(), p.as_str().into()));
     }
+    if let Some(i) = &args.sample_interval {
+        // Checked by the configuration, which names the flag when the value is wrong.
+        flags.push(("run.sample_interval".to_owned(), i.as_str().into()));
+    }
     flags
 }
 
@@ -256,6 +260,7 @@ async fn run(cwd: &Path, config: &Config, args: RunArgs) -> Result<u8> {
         resume,
         budget: Some(budget),
         base_dir: cwd.to_owned(),
+        sample_interval: Some(config.run.sample_interval.as_duration()),
         ..RunOptions::default()
     };
     let cancel = opts.cancel.clone();

@@ -78,6 +78,14 @@ pub async fn render(mut rx: UnboundedReceiver<RunnerEvent>, mode: Mode, total: u
                 continue;
             }
         };
+        // Warnings are not progress: they are printed in every mode, above the bar.
+        if let Some(w) = ev.warning() {
+            match &bar {
+                Some(b) => b.println(&w),
+                None => eprintln!("{w}"),
+            }
+            continue;
+        }
         let mut line: Option<String> = None;
         match ev {
             RunnerEvent::Started { run_id, nodes } => {
@@ -120,6 +128,7 @@ pub async fn render(mut rx: UnboundedReceiver<RunnerEvent>, mode: Mode, total: u
             RunnerEvent::Cancelling => {
                 line = Some("cancelling: running jobs get a grace period".into())
             }
+            RunnerEvent::Warning { .. } | RunnerEvent::Outliers { .. } => {}
         }
         if let Some(b) = &bar {
             b.set_message(counts.line(total));

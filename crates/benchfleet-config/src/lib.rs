@@ -230,6 +230,33 @@ pub struct RunConfig {
     pub reserve_cpu: f64,
     /// Fraction of the host's memory kept free when admitting jobs by their resources.
     pub reserve_memory: f64,
+    /// How often the system (CPU per core, memory, disk, load) is sampled while a suite runs,
+    /// e.g. `"250ms"`; between [`RunConfig::MIN_SAMPLE_INTERVAL`] and
+    /// [`RunConfig::MAX_SAMPLE_INTERVAL`].
+    pub sample_interval: DurationSpec,
+}
+
+impl RunConfig {
+    /// Sampling more often costs more CPU (a `/proc` scan) than it tells.
+    pub const MIN_SAMPLE_INTERVAL: Duration = Duration::from_millis(10);
+    /// Sampling less often leaves most suites with one sample, and no noise verdict worth it.
+    pub const MAX_SAMPLE_INTERVAL: Duration = Duration::from_secs(600);
+
+    /// Values that cannot work, as (dotted key, what is wrong).
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let i = self.sample_interval.as_duration();
+        if !(Self::MIN_SAMPLE_INTERVAL..=Self::MAX_SAMPLE_INTERVAL).contains(&i) {
+            out.push((
+                "run.sample_interval".to_owned(),
+                format!(
+                    "{} is outside 10ms–10m (the default is 250ms)",
+                    self.sample_interval
+                ),
+            ));
+        }
+        out
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -663,6 +690,7 @@ pub fn load(sources: &Sources) -> Result<Loaded, ConfigError> {
         .map_err(|e| ConfigError::Invalid(describe(e)))?;
     let mut problems = config.storage.policy.problems();
     problems.extend(config.storage.backend_problems());
+    problems.extend(config.run.problems());
     if !problems.is_empty() {
         return Err(ConfigError::Invalid(
             problems

@@ -543,3 +543,84 @@ fn stream_threshold_and_writer_lease() {
         Ok(())
     });
 }
+
+/// `run.sample_interval`: a duration, 250ms by default, checked against its bounds with the key,
+/// the value and where it was set.
+#[test]
+fn run_sample_interval_is_a_bounded_duration() {
+    let d = load(&Sources::defaults_only()).unwrap();
+    assert_eq!(
+        d.config.run.sample_interval.as_duration(),
+        Duration::from_millis(250)
+    );
+    let good: &[(&str, Duration)] = &[
+        ("'10ms'", Duration::from_millis(10)),
+        ("'1s'", Duration::from_secs(1)),
+        ("'10m'", Duration::from_secs(600)),
+    ];
+    for (value, want) in good {
+        Jail::expect_with(|jail| {
+            jail.create_file(PROJECT_FILE, &format!("[run]\nsample_interval = {value}\n"))?;
+            let l = load_in(jail, &[]).unwrap();
+            assert_eq!(l.config.run.sample_interval.as_duration(), *want, "{value}");
+            Ok(())
+        });
+    }
+    let bad: &[(&str, &[&str])] = &[
+        (
+            "'0ms'",
+            &[
+                "run.sample_interval",
+                "0",
+                "outside 10ms–10m",
+                "benchfleet.toml",
+            ],
+        ),
+        (
+            "'5ms'",
+            &["run.sample_interval", "5ms", "outside", "benchfleet.toml"],
+        ),
+        (
+            "'1h'",
+            &["run.sample_interval", "3600s", "outside", "benchfleet.toml"],
+        ),
+        (
+            "'often'",
+            &["run.sample_interval", "often", "benchfleet.toml"],
+        ),
+    ];
+    for (value, needles) in bad {
+        Jail::expect_with(|jail| {
+            jail.create_file(PROJECT_FILE, &format!("[run]\nsample_interval = {value}\n"))?;
+            let err = load_in(jail, &[]).unwrap_err().to_string();
+            for n in *needles {
+                assert!(err.contains(n), "error for {value} lacks {n:?}: {err}");
+            }
+            Ok(())
+        });
+    }
+    Jail::expect_with(|jail| {
+        jail.set_env("BENCHFLEET_RUN__SAMPLE_INTERVAL", "2ms");
+        let err = load(&Sources::standard(jail.directory(), None))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("run.sample_interval") && err.contains("BENCHFLEET_RUN__SAMPLE_INTERVAL"),
+            "{err}"
+        );
+        // A flag wins over the environment, and is named when it is wrong.
+        let l = load_in(jail, &[("run.sample_interval", "100ms".into())]).unwrap();
+        assert_eq!(
+            l.config.run.sample_interval.as_duration(),
+            Duration::from_millis(100)
+        );
+        let err = load_in(jail, &[("run.sample_interval", "1ms".into())])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("run.sample_interval") && err.contains("command-line flag"),
+            "{err}"
+        );
+        Ok(())
+    });
+}

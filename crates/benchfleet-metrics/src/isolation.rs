@@ -90,22 +90,59 @@ impl Drop for RunCgroup {
 
 /// Our own cgroup v2 directory, when its subtree has the memory controller enabled and we may
 /// create children in it.
+///
+/// In practice this is rare: cgroup v2 lets a non-root cgroup enable controllers for its
+/// children only while it has no processes of its own ("no internal processes"), and benchfleet
+/// lives in its cgroup. It works when benchfleet runs in the root cgroup of a pure v2 host or of
+/// a cgroup namespace whose manager enabled `memory` there; on hybrid hosts (controllers on v1,
+/// an empty `unified` v2 tree) and in ordinary containers and login sessions it does not, and
+/// [`MemoryLimit::prepare`] falls back to `RLIMIT_AS`. [`memory_limit_method`] says which.
 fn own_cgroup_v2() -> Option<PathBuf> {
     let mountinfo = fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let cgroup = fs::read_to_string("/proc/self/cgroup").ok()?;
+    delegated_memory_cgroup(&mountinfo, &cgroup)
+}
+
+/// The cgroup v2 directory named by `/proc/self/cgroup` (`proc_cgroup`) under the cgroup2 mount
+/// of `mountinfo`, if its `cgroup.subtree_control` enables `memory` (so a child created there
+/// gets `memory.max`).
+pub(crate) fn delegated_memory_cgroup(mountinfo: &str, proc_cgroup: &str) -> Option<PathBuf> {
     // fields: id parent major:minor root mount-point opts ... - fstype source superopts
     let mount = mountinfo.lines().find_map(|l| {
         let (pre, post) = l.split_once(" - ")?;
         (post.split_whitespace().next()? == "cgroup2")
             .then(|| pre.split_whitespace().nth(4).map(PathBuf::from))?
     })?;
-    let cgroup = fs::read_to_string("/proc/self/cgroup").ok()?;
-    let rel = cgroup.lines().find_map(|l| l.strip_prefix("0::"))?;
-    let dir = mount.join(rel.trim_start_matches('/'));
+    let rel = proc_cgroup.lines().find_map(|l| l.strip_prefix("0::"))?;
+    let dir = mount.join(rel.trim().trim_start_matches('/'));
     let subtree = fs::read_to_string(dir.join("cgroup.subtree_control")).ok()?;
     subtree
         .split_whitespace()
         .any(|c| c == "memory")
         .then_some(dir)
+}
+
+/// How a memory limit ([`crate::ProcessSpec::memory_limit`]) would be enforced on this host
+/// now: [`MemoryLimitVia::Cgroup`] when this process's cgroup v2 delegates the memory
+/// controller to children, otherwise [`MemoryLimitVia::RlimitAs`]. A run reports the method it
+/// actually used in [`crate::ProcessResult::memory_limit`] (creating the cgroup can still fail,
+/// e.g. without write permission, and then falls back the same way).
+pub fn memory_limit_method() -> MemoryLimitVia {
+    if own_cgroup_v2().is_some() {
+        MemoryLimitVia::Cgroup
+    } else {
+        MemoryLimitVia::RlimitAs
+    }
+}
+
+impl MemoryLimitVia {
+    /// `cgroup` or `rlimit` (the value of the `run.memory_limit` record tag).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemoryLimitVia::Cgroup => "cgroup",
+            MemoryLimitVia::RlimitAs => "rlimit",
+        }
+    }
 }
 
 fn create_cgroup(parent: &Path, limit: u64) -> io::Result<RunCgroup> {
@@ -208,5 +245,80 @@ impl ChildSetup {
             crate::counters::child_open_and_send(sock);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_cgroup_is_used_only_where_the_memory_controller_is_delegated() {
+        let root = std::env::temp_dir().join(format!("benchfleet-cg-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        for (dir, controllers) in [("on", "cpu memory io"), ("off", "cpu io"), ("empty", "")] {
+            fs::create_dir_all(root.join("svc").join(dir)).unwrap();
+            fs::write(
+                root.join("svc").join(dir).join("cgroup.subtree_control"),
+                controllers,
+            )
+            .unwrap();
+        }
+        let v2 = format!(
+            "22 1 0:5 / /proc rw - proc proc rw\n41 31 0:38 / {} rw,relatime - cgroup2 cgroup2 rw\n",
+            root.display()
+        );
+        // A hybrid host: the memory controller is on v1, v2 is mounted but empty.
+        let v1_only = "35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n";
+        let cases: &[(&str, &str, Option<PathBuf>)] = &[
+            (&v2, "0::/svc/on\n", Some(root.join("svc/on"))),
+            (&v2, "4:memory:/x\n0::/svc/on\n", Some(root.join("svc/on"))),
+            (&v2, "0::/svc/off\n", None),
+            (&v2, "0::/svc/empty\n", None),
+            (&v2, "0::/svc/missing\n", None),
+            (&v2, "4:memory:/svc/on\n", None),
+            (v1_only, "0::/svc/on\n", None),
+        ];
+        for (mountinfo, cgroup, want) in cases {
+            assert_eq!(
+                &delegated_memory_cgroup(mountinfo, cgroup),
+                want,
+                "{mountinfo:?} {cgroup:?}"
+            );
+        }
+        let _ = fs::remove_dir_all(&root);
+        assert_eq!(
+            (
+                MemoryLimitVia::Cgroup.as_str(),
+                MemoryLimitVia::RlimitAs.as_str()
+            ),
+            ("cgroup", "rlimit")
+        );
+    }
+
+    #[test]
+    fn a_limited_run_reports_the_method_this_host_supports() {
+        // What the host offers decides the method: a cgroup only where `memory` is delegated to
+        // our cgroup's children, RLIMIT_AS otherwise (hybrid v1/v2 hosts, containers, sessions).
+        let expected = match (
+            fs::read_to_string("/proc/self/mountinfo"),
+            fs::read_to_string("/proc/self/cgroup"),
+        ) {
+            (Ok(m), Ok(c)) if delegated_memory_cgroup(&m, &c).is_some() => MemoryLimitVia::Cgroup,
+            _ => MemoryLimitVia::RlimitAs,
+        };
+        assert_eq!(memory_limit_method(), expected);
+        let mut spec = crate::ProcessSpec::new("sh", ["-c", "exit 0"]);
+        spec.memory_limit = Some(1 << 30);
+        let r = crate::run(&spec);
+        assert!(r.outcome.is_success(), "{:?}", r.outcome);
+        if expected == MemoryLimitVia::RlimitAs {
+            assert_eq!(r.memory_limit, Some(MemoryLimitVia::RlimitAs));
+        } else {
+            // Creating the cgroup may still be refused (permissions): then it falls back.
+            assert!(r.memory_limit.is_some());
+        }
+        let unlimited = crate::run(&crate::ProcessSpec::new("sh", ["-c", "exit 0"]));
+        assert_eq!(unlimited.memory_limit, None);
     }
 }

@@ -50,7 +50,8 @@ pub struct Sample {
     pub load1: f64,
     pub load5: f64,
     pub load15: f64,
-    /// CPUs' worth of time used by this process and the children it reaped during the interval.
+    /// CPUs' worth of time used during the interval by this process and its descendants: the
+    /// ones still running (read from their `/proc/<pid>/stat`) and the ones already reaped.
     pub own_busy_cores: f64,
 }
 
@@ -66,7 +67,7 @@ pub struct SystemSeries {
 pub struct NoiseThresholds {
     /// Mean steal fraction above which the machine is noisy (default 5 %).
     pub max_steal: f64,
-    /// CPUs' worth of busy time outside this process and its children (default 0.5).
+    /// CPUs' worth of busy time outside this process and its descendants (default 0.5).
     pub max_foreign_busy_cores: f64,
 }
 
@@ -97,20 +98,24 @@ impl SystemSeries {
         self.noisy_with(&NoiseThresholds::default())
     }
 
+    /// Foreign load is the machine's busy time minus our own over the whole series, not per
+    /// sample: the two come from different counters read at slightly different instants, so one
+    /// sample may see our CPU time a little early and the next a little late. Clamping each
+    /// sample at zero would count every late reading as foreign load and never the early one that
+    /// cancels it.
     pub fn noisy_with(&self, t: &NoiseThresholds) -> NoiseVerdict {
-        let (mut steal, mut busy, mut cells, mut foreign) = (0.0, 0.0, 0usize, 0.0);
+        let (mut steal, mut busy, mut cells, mut own) = (0.0, 0.0, 0usize, 0.0);
         for s in &self.samples {
-            let total_busy: f64 = s.cores.iter().map(|c| f64::from(c.busy)).sum();
             steal += s.cores.iter().map(|c| f64::from(c.steal)).sum::<f64>();
-            busy += total_busy;
+            busy += s.cores.iter().map(|c| f64::from(c.busy)).sum::<f64>();
             cells += s.cores.len();
-            foreign += (total_busy - s.own_busy_cores).max(0.0);
+            own += s.own_busy_cores;
         }
         if cells == 0 {
             return NoiseVerdict::default();
         }
         let mean_steal = steal / cells as f64;
-        let foreign_busy_cores = foreign / self.samples.len() as f64;
+        let foreign_busy_cores = (busy - own).max(0.0) / self.samples.len() as f64;
         let mut reasons = Vec::new();
         if mean_steal > t.max_steal {
             reasons.push(format!(
@@ -256,7 +261,7 @@ pub(crate) struct Snapshot {
     mem_available: u64,
     disk_sectors: (u64, u64),
     load: (f64, f64, f64),
-    /// utime + stime + cutime + cstime of this process, in ticks.
+    /// CPU time of this process and its descendants, in ticks (see [`own_tree_ticks`]).
     own_ticks: u64,
 }
 
@@ -292,9 +297,7 @@ impl ProcSource {
         let load = std::fs::read_to_string("/proc/loadavg")
             .map(|s| parse_loadavg(&s))
             .unwrap_or_default();
-        let own_ticks = std::fs::read_to_string("/proc/self/stat")
-            .map(|s| parse_self_ticks(&s))
-            .unwrap_or_default();
+        let own_ticks = own_tree_ticks(Path::new("/proc"), std::process::id());
         Ok(Snapshot {
             at: Some(Instant::now()),
             cpus,
@@ -404,16 +407,110 @@ pub(crate) fn parse_loadavg(text: &str) -> (f64, f64, f64) {
 }
 
 /// utime + stime + cutime + cstime (fields 14–17) of a `/proc/<pid>/stat` line.
+#[cfg(test)]
 pub(crate) fn parse_self_ticks(text: &str) -> u64 {
-    let Some((_, rest)) = text.rsplit_once(')') else {
+    parse_proc_stat(text).map_or(0, |p| p.ticks)
+}
+
+/// The fields of a `/proc/<pid>/stat` line the sampler needs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct ProcTicks {
+    pub ppid: u32,
+    /// utime + stime + cutime + cstime: the process's own CPU time plus that of the children
+    /// it reaped (which include what those had reaped).
+    pub ticks: u64,
+    /// cutime + cstime alone: changes whenever the process reaps a child.
+    pub reaped: u64,
+}
+
+/// ppid (field 4) and the CPU times (fields 14–17) of a `/proc/<pid>/stat` line; `None` when
+/// the line is not one (the command name, field 2, may contain spaces and parentheses).
+pub(crate) fn parse_proc_stat(text: &str) -> Option<ProcTicks> {
+    let (_, rest) = text.rsplit_once(')')?;
+    // `rest` starts at field 3 (state).
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ppid = f.get(1)?.parse().ok()?;
+    let n = |i: usize| {
+        f.get(i)
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(0)
+            .max(0) as u64
+    };
+    Some(ProcTicks {
+        ppid,
+        ticks: n(11) + n(12) + n(13) + n(14),
+        reaped: n(13) + n(14),
+    })
+}
+
+/// CPU time, in ticks, of process `pid` and all its descendants, from the `proc` directory: its
+/// own utime + stime + cutime + cstime, plus the same of every live descendant (found by walking
+/// ppid links). A child's time only enters its parent's cutime/cstime once it is reaped, so
+/// without the live descendants a benchmark running for several sampling intervals would look
+/// like a foreign process until it exits. A reaped descendant's time moves into its parent's
+/// counters, so the sum stays continuous; a descendant that is re-parented away (a daemon that
+/// double-forks) leaves the tree and counts as foreign from then on.
+///
+/// When `pid` reaps a child while the tree is read, the child could be counted twice or not at
+/// all; the read is retried (a few times) until the reaped counters of `pid` did not move.
+pub(crate) fn own_tree_ticks(proc: &Path, pid: u32) -> u64 {
+    let own = || {
+        std::fs::read_to_string(proc.join(pid.to_string()).join("stat"))
+            .ok()
+            .and_then(|s| parse_proc_stat(&s))
+    };
+    let mut total = 0;
+    for _ in 0..3 {
+        let Some(before) = own() else {
+            return 0;
+        };
+        let descendants = descendant_ticks(proc, pid);
+        let Some(after) = own() else {
+            return 0;
+        };
+        total = after.ticks + descendants;
+        if after.reaped == before.reaped {
+            break;
+        }
+    }
+    total
+}
+
+/// Sum of utime + stime + cutime + cstime of the live descendants of `pid` under `proc`.
+fn descendant_ticks(proc: &Path, pid: u32) -> u64 {
+    let Ok(entries) = std::fs::read_dir(proc) else {
         return 0;
     };
-    // `rest` starts at field 3 (state).
-    rest.split_whitespace()
-        .skip(11)
-        .take(4)
-        .map(|v| v.parse::<i64>().unwrap_or(0).max(0) as u64)
-        .sum()
+    let mut children: std::collections::HashMap<u32, Vec<(u32, u64)>> =
+        std::collections::HashMap::new();
+    for e in entries.flatten() {
+        let Some(p) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        if p == pid {
+            continue;
+        }
+        // Processes come and go while we read: a vanished one simply is not counted.
+        if let Some(t) = std::fs::read_to_string(e.path().join("stat"))
+            .ok()
+            .and_then(|s| parse_proc_stat(&s))
+        {
+            children.entry(t.ppid).or_default().push((p, t.ticks));
+        }
+    }
+    let mut sum = 0;
+    let mut queue = vec![pid];
+    // A pid is visited once even if ppid links were read mid-change and form a loop.
+    let mut seen = std::collections::HashSet::from([pid]);
+    while let Some(p) = queue.pop() {
+        for &(c, ticks) in children.get(&p).map(Vec::as_slice).unwrap_or_default() {
+            if seen.insert(c) {
+                sum += ticks;
+                queue.push(c);
+            }
+        }
+    }
+    sum
 }
 
 /// Whole physical disks: `/sys/block` entries backed by a device (no loop, ram, dm or md).
@@ -550,6 +647,24 @@ intr 12345\nctxt 99\n";
                 "other processes",
             ),
             (series(&[(&[(1.0, 0.0), (1.0, 0.0)], 2.0)]), false, ""),
+            // Our CPU read late in one sample and early in the next cancels out.
+            (
+                series(&[
+                    (&[(1.0, 0.0), (0.0, 0.0)], 0.0),
+                    (&[(1.0, 0.0), (0.0, 0.0)], 2.0),
+                ]),
+                false,
+                "",
+            ),
+            // Still flagged when the foreign load is real across the series.
+            (
+                series(&[
+                    (&[(1.0, 0.0), (1.0, 0.0)], 0.0),
+                    (&[(1.0, 0.0), (1.0, 0.0)], 2.0),
+                ]),
+                true,
+                "other processes",
+            ),
             (SystemSeries::default(), false, ""),
         ];
         for (s, noisy, keyword) in cases {
@@ -561,6 +676,146 @@ intr 12345\nctxt 99\n";
             );
             assert_eq!(v.reasons.is_empty(), !noisy);
         }
+    }
+
+    /// A fake `/proc` with `(pid, ppid, utime, stime, cutime, cstime)` entries.
+    fn fake_proc(name: &str, procs: &[(u32, u32, u64, u64, u64, u64)]) -> std::path::PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("benchfleet-proc-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for (pid, ppid, ut, st, cut, cst) in procs {
+            let d = dir.join(pid.to_string());
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(
+                d.join("stat"),
+                format!(
+                    "{pid} (a (b) c) R {ppid} 1 1 0 -1 0 0 0 0 0 {ut} {st} {cut} {cst} 20 0 1 0"
+                ),
+            )
+            .unwrap();
+        }
+        std::fs::create_dir_all(dir.join("self")).unwrap();
+        std::fs::write(dir.join("stat"), "cpu 1 2 3\n").unwrap();
+        dir
+    }
+
+    #[test]
+    fn own_cpu_counts_live_descendants_and_not_foreign_processes() {
+        let dir = fake_proc(
+            "tree",
+            &[
+                // us, having reaped children worth 5 ticks
+                (10, 1, 100, 20, 4, 1),
+                // a running benchmark and the compiler it started
+                (11, 10, 300, 30, 0, 0),
+                (12, 11, 50, 5, 7, 0),
+                // a foreign busy process, and a daemon our child left behind (re-parented)
+                (13, 1, 9000, 900, 0, 0),
+                (14, 1, 70, 0, 0, 0),
+            ],
+        );
+        let cases: &[(u32, u64)] = &[
+            (10, 125 + 330 + 62),
+            (11, 330 + 62),
+            (12, 62),
+            (14, 70),
+            (99, 0),
+        ];
+        for &(pid, want) in cases {
+            assert_eq!(own_tree_ticks(&dir, pid), want, "pid {pid}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(
+            parse_proc_stat("7 (x) S 3 1 1 0 -1 0 0 0 0 0 1 2 3 4 20"),
+            Some(ProcTicks {
+                ppid: 3,
+                ticks: 10,
+                reaped: 7
+            })
+        );
+        assert_eq!(parse_proc_stat("garbage"), None);
+    }
+
+    /// A CPU-bound child that has not been reaped yet, spinning until killed.
+    struct Spinner(std::process::Child);
+
+    impl Spinner {
+        fn start() -> Spinner {
+            Spinner(
+                std::process::Command::new("sh")
+                    .args(["-c", "while :; do :; done"])
+                    .spawn()
+                    .unwrap(),
+            )
+        }
+
+        fn ticks(&self) -> u64 {
+            let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.0.id())).unwrap();
+            parse_self_ticks(&stat)
+        }
+
+        /// Wait (bounded) until the child has used at least `ticks` of CPU.
+        fn wait_for_ticks(&self, ticks: u64) -> u64 {
+            for _ in 0..4000 {
+                let t = self.ticks();
+                if t >= ticks {
+                    return t;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            panic!("the spinning child never got {ticks} ticks of CPU");
+        }
+    }
+
+    impl Drop for Spinner {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    #[test]
+    fn a_running_child_counts_as_own_cpu_before_it_is_reaped() {
+        let own = || parse_self_ticks(&std::fs::read_to_string("/proc/self/stat").unwrap());
+        let spinner = Spinner::start();
+        let child = spinner.wait_for_ticks(30);
+        let self_before = own();
+        let tree = own_tree_ticks(Path::new("/proc"), std::process::id());
+        assert!(
+            tree >= self_before + child,
+            "tree {tree} < self {self_before} + running child {child}"
+        );
+    }
+
+    #[test]
+    fn sampler_attributes_a_long_running_child_to_benchfleet() {
+        // The child runs across many sampling intervals and is still running when sampling stops:
+        // its CPU time must show up as ours, not as another process's.
+        let interval = Duration::from_millis(20);
+        let sampler = Sampler::start(interval).unwrap();
+        let spinner = Spinner::start();
+        let child_secs = spinner.wait_for_ticks(40) as f64 / ProcSource::new().ticks_per_sec;
+        let series = sampler.stop();
+        assert!(
+            series.samples.len() >= 3,
+            "{} samples",
+            series.samples.len()
+        );
+        let mut prev_ms = 0;
+        let own_secs: f64 = series
+            .samples
+            .iter()
+            .map(|s| {
+                let secs = s.t_ms.saturating_sub(prev_ms) as f64 / 1000.0;
+                prev_ms = s.t_ms;
+                s.own_busy_cores * secs
+            })
+            .sum();
+        assert!(
+            own_secs >= 0.5 * child_secs,
+            "own CPU {own_secs:.3}s over the samples, but the running child alone used {child_secs:.3}s"
+        );
+        drop(spinner);
     }
 
     #[test]

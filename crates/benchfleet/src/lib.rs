@@ -20,6 +20,7 @@
 pub mod bench;
 pub mod cache;
 pub mod compare;
+pub mod cpus;
 mod error;
 pub mod history;
 pub mod host;

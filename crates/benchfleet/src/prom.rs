@@ -219,7 +219,9 @@ impl RunnerMetrics {
             RunnerEvent::NodeSkipped { node, .. } => self.book(|b| {
                 b.of.insert(*node, "skipped");
             }),
-            RunnerEvent::Cancelling => {}
+            RunnerEvent::Cancelling
+            | RunnerEvent::Warning { .. }
+            | RunnerEvent::Outliers { .. } => {}
         }
     }
 

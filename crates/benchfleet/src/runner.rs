@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedSender;
 
-use benchfleet_metrics::{Kill, ProcessResult, ProcessSpec};
-use benchfleet_model::{NodeKind, RunId, RunInfo, RunRecord, RunStatus, SCHEMA_VERSION};
+use benchfleet_metrics::{Kill, MemoryLimitVia, ProcessResult, ProcessSpec};
+use benchfleet_model::{
+    Measurement, NodeKind, RunId, RunInfo, RunRecord, RunStatus, SCHEMA_VERSION,
+};
 use benchfleet_sched::{
     CancelToken, Dag, Event, NodeId, NodeState, Resources, RetryPolicy, Task, TaskCtx, TaskOutcome,
 };
@@ -15,6 +17,21 @@ use benchfleet_store::Storage;
 
 use crate::suite::{Node, Suite};
 use crate::{Error, host};
+
+/// Record tag: how the node's memory limit was enforced, `cgroup` or `rlimit` (absent: no
+/// limit). Jobs get their `memory` (or their profile's) as a limit when several may run at once.
+pub const TAG_MEMORY_LIMIT: &str = "run.memory_limit";
+/// Record tag: the CPUs the run was pinned to, e.g. `0,1` (absent: not pinned, `-j 1`).
+pub const TAG_CPUS: &str = "run.cpus";
+/// Record tag: the shell the command ran through (absent: executed directly).
+pub const TAG_SHELL: &str = "run.shell";
+/// Record tag: the shell's mean spawn time subtracted from the run's times, nanoseconds.
+pub const TAG_SHELL_OVERHEAD: &str = "run.shell_overhead_ns";
+/// Runs of `SHELL -c ''` averaged to estimate a shell's spawn cost (as `bench` does).
+pub const SHELL_COST_SAMPLES: u32 = 50;
+/// A shell-mode node faster than this on average gets a warning: the subtracted spawn cost
+/// cannot be calibrated much more precisely.
+pub const SHELL_SHORT_MEAN: Duration = Duration::from_millis(5);
 
 /// How to run a suite.
 #[derive(Clone, Debug)]
@@ -100,6 +117,48 @@ pub enum RunnerEvent {
     },
     /// Cancellation was requested: nothing new starts.
     Cancelling,
+    /// Something that makes measurements less trustworthy, or made differently than one might
+    /// assume: more concurrent jobs than physical cores, the memory-limit method, shell spawn
+    /// cost on very short commands. `node` when it concerns one node.
+    Warning {
+        node: Option<usize>,
+        message: String,
+    },
+    /// A benchmark node's successful wall times contain statistical outliers (Tukey fences and
+    /// modified z-score, as `bench` classifies them). They stay in the statistics.
+    Outliers {
+        node: usize,
+        name: String,
+        /// Successful runs classified.
+        runs: usize,
+        /// Beyond the outer Tukey fences (3 IQR).
+        severe: usize,
+        /// Between the inner (1.5 IQR) and outer fences.
+        mild: usize,
+        /// With |modified z-score| above [`benchfleet_metrics::stats::MODIFIED_Z_THRESHOLD`].
+        z_outliers: usize,
+    },
+}
+
+impl RunnerEvent {
+    /// The warning line a display prints for this event, if it is a warning.
+    pub fn warning(&self) -> Option<String> {
+        match self {
+            RunnerEvent::Warning { message, .. } => Some(format!("warning: {message}")),
+            RunnerEvent::Outliers {
+                name,
+                runs,
+                severe,
+                mild,
+                z_outliers,
+                ..
+            } => Some(format!(
+                "warning: `{name}`: statistical outliers in {runs} runs ({severe} severe, {mild} mild by Tukey fences; {z_outliers} with |modified z| > {}). They are kept in the statistics; a quiet machine, more `warmup` or more runs help",
+                benchfleet_metrics::stats::MODIFIED_Z_THRESHOLD
+            )),
+            _ => None,
+        }
+    }
 }
 
 /// The result of a whole run.
@@ -169,6 +228,177 @@ struct Shared {
     use_cache: bool,
     /// Nodes that already finished in the run being resumed, by index.
     finished: Vec<bool>,
+    /// Processes of this run in flight, to tag each measured run alone or concurrent.
+    overlap: Overlap,
+    /// CPUs handed out to the jobs running at once (`None`: at most one job at a time, no
+    /// pinning).
+    cpu_pool: Option<CpuPool>,
+    /// Spawn cost of each shell used by a node (or why it could not be measured).
+    shell_costs: BTreeMap<String, Result<Measurement, String>>,
+}
+
+/// Tracks overlapping processes: a run is alone when nothing else ran when it started and
+/// nothing started before it ended (the rule of `bench -j`).
+#[derive(Debug, Default)]
+struct Overlap {
+    /// (processes in flight, processes started so far)
+    state: Mutex<(u32, u64)>,
+}
+
+impl Overlap {
+    fn start(&self) -> (bool, u64) {
+        let mut s = self.state.lock().expect("overlap lock");
+        let busy = s.0 > 0;
+        s.0 += 1;
+        s.1 += 1;
+        (busy, s.1)
+    }
+
+    /// Whether the run that got `started` overlapped another.
+    fn end(&self, started: (bool, u64)) -> bool {
+        let mut s = self.state.lock().expect("overlap lock");
+        s.0 -= 1;
+        started.0 || s.1 != started.1
+    }
+}
+
+/// The CPUs this process may use, handed out to running jobs: each takes its declared `cpus`
+/// (rounded up) or, without a declaration, an even share of the CPUs between the jobs that may
+/// run at once; always the least used CPUs, so jobs get CPUs of their own while there are enough
+/// and share the least busy ones otherwise.
+#[derive(Debug)]
+struct CpuPool {
+    cpus: Vec<usize>,
+    /// Jobs holding each CPU of `cpus`.
+    users: Mutex<Vec<u32>>,
+    /// CPUs of a job that declares none.
+    share: usize,
+}
+
+impl CpuPool {
+    fn new(cpus: Vec<usize>, width: usize) -> CpuPool {
+        let share = (cpus.len() / width.max(1)).max(1);
+        CpuPool {
+            users: Mutex::new(vec![0; cpus.len()]),
+            cpus,
+            share,
+        }
+    }
+
+    /// CPUs for a job needing `cpus` (0: undeclared), held until the guard is dropped.
+    fn take(&self, cpus: f64) -> CpuSet<'_> {
+        let want = if cpus > 0.0 {
+            (cpus.ceil() as usize).max(1)
+        } else {
+            self.share
+        }
+        .min(self.cpus.len());
+        let mut users = self.users.lock().expect("cpu pool lock");
+        let mut order: Vec<usize> = (0..self.cpus.len()).collect();
+        // Least used first, then in CPU order (stable sort).
+        order.sort_by_key(|&i| users[i]);
+        let mut idx: Vec<usize> = order.into_iter().take(want).collect();
+        idx.sort_unstable();
+        for &i in &idx {
+            users[i] += 1;
+        }
+        CpuSet { pool: self, idx }
+    }
+}
+
+/// CPUs held by a running job, given back on drop.
+struct CpuSet<'a> {
+    pool: &'a CpuPool,
+    /// Indexes into the pool's CPUs.
+    idx: Vec<usize>,
+}
+
+impl CpuSet<'_> {
+    fn cpus(&self) -> Vec<usize> {
+        self.idx.iter().map(|&i| self.pool.cpus[i]).collect()
+    }
+}
+
+impl Drop for CpuSet<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut users) = self.pool.users.lock() {
+            for &i in &self.idx {
+                users[i] = users[i].saturating_sub(1);
+            }
+        }
+    }
+}
+
+/// How many jobs may run at once, the CPU sets to pin them to, and warnings about it.
+fn plan_isolation(suite: &Suite, concurrency: usize) -> (Option<CpuPool>, Vec<String>) {
+    let width = concurrency.min(suite.nodes.len());
+    if width <= 1 {
+        return (None, Vec::new());
+    }
+    let mut warnings = Vec::new();
+    let allowed = benchfleet_metrics::allowed_cpus();
+    let physical = crate::cpus::physical_cores().unwrap_or(allowed.len());
+    if width > physical {
+        warnings.push(format!(
+            "up to {width} jobs run at once but this machine has {physical} physical cores; concurrent runs disturb each other (each record's `{}` tag says whether it ran alone), compare them with care or use -j {physical}",
+            RunRecord::TAG_CONCURRENT
+        ));
+    }
+    if !allowed.is_empty() && width > allowed.len() {
+        warnings.push(format!(
+            "up to {width} jobs run at once on {} CPUs; jobs running at once share CPUs",
+            allowed.len()
+        ));
+    }
+    if suite.nodes.iter().any(|n| n.resources.memory_bytes > 0)
+        && benchfleet_metrics::memory_limit_method() == MemoryLimitVia::RlimitAs
+    {
+        warnings.push(format!(
+            "memory limits of jobs are enforced with RLIMIT_AS (address space, which counts mappings, not only resident memory): no cgroup v2 with the memory controller is delegated to benchfleet here; a program that reserves much address space may fail below its `memory` (records say `{TAG_MEMORY_LIMIT}=rlimit`)"
+        ));
+    }
+    let pool = (!allowed.is_empty()).then(|| CpuPool::new(allowed, width));
+    (pool, warnings)
+}
+
+/// Measure the spawn cost of every shell a non-load node runs through (blocking: before
+/// anything else runs, so that nothing disturbs it).
+fn shell_costs(suite: &Suite) -> BTreeMap<String, Result<Measurement, String>> {
+    let shells: std::collections::BTreeSet<&str> = suite
+        .nodes
+        .iter()
+        .filter(|n| n.load.is_none())
+        .filter_map(|n| n.shell.as_deref())
+        .collect();
+    shells
+        .into_iter()
+        .map(|sh| {
+            let cost = benchfleet_metrics::shell_spawn_cost(sh, SHELL_COST_SAMPLES)
+                .map_err(|e| e.to_string());
+            (sh.to_owned(), cost)
+        })
+        .collect()
+}
+
+/// Outlier counts of one node's successful wall times, when they deserve a warning (the rule of
+/// `bench`: any severe Tukey outlier, or |modified z| outliers in at least a tenth of the runs;
+/// at least 4 runs).
+fn outliers_of(records: &[RunRecord]) -> Option<(usize, usize, usize, usize)> {
+    let times: Vec<f64> = records
+        .iter()
+        .filter(|r| r.outcome.is_success())
+        .map(|r| r.measurement.wall_secs())
+        .collect();
+    if times.len() < 4 {
+        return None;
+    }
+    let rep = benchfleet_metrics::stats::classify_outliers(&times);
+    let severe = rep.severe_high().len() + rep.severe_low().len();
+    let mild = rep.mild_high().len() + rep.mild_low().len();
+    let z = rep
+        .z_outliers(benchfleet_metrics::stats::MODIFIED_Z_THRESHOLD)
+        .len();
+    (severe > 0 || z * 10 >= times.len()).then_some((times.len(), severe, mild, z))
 }
 
 /// Build the scheduler's DAG, refusing cycles with the names that form them.
@@ -261,12 +491,31 @@ pub async fn run_suite(
             (run, vec![false; suite.nodes.len()])
         }
     };
+    // Shell spawn costs are measured before anything runs beside them.
+    let costs = {
+        let suite = suite.clone();
+        tokio::task::spawn_blocking(move || shell_costs(&suite))
+            .await
+            .map_err(|e| Error::Schedule(format!("measuring the shell's spawn cost failed: {e}")))?
+    };
     let run_id = run.run_id.clone();
     storage.catalog.put_run(&run).await?;
     let _ = events.send(RunnerEvent::Started {
         run_id: run_id.clone(),
         nodes: suite.nodes.len(),
     });
+    let concurrency = if opts.jobs == 0 {
+        host::available_cores()
+    } else {
+        opts.jobs
+    };
+    let (cpu_pool, warnings) = plan_isolation(suite, concurrency);
+    for message in warnings {
+        let _ = events.send(RunnerEvent::Warning {
+            node: None,
+            message,
+        });
+    }
 
     // The batching task ends by itself when `shared` (the last writer handle) is dropped.
     let (writer, _writer_task) =
@@ -291,13 +540,12 @@ pub async fn run_suite(
         keys,
         use_cache: opts.use_cache,
         finished,
+        overlap: Overlap::default(),
+        cpu_pool,
+        shell_costs: costs,
     });
     let sched_opts = benchfleet_sched::Options {
-        concurrency: if opts.jobs == 0 {
-            host::available_cores()
-        } else {
-            opts.jobs
-        },
+        concurrency,
         keep_going: opts.keep_going,
         budget: opts.budget,
         cancel: opts.cancel.clone(),
@@ -507,7 +755,34 @@ async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> Tas
         );
         return finish(NodeState::Failed, 0, Some(msg));
     }
+    // Isolation while other jobs may run: pinned to this job's CPUs, limited to its memory.
+    let slot = shared
+        .cpu_pool
+        .as_ref()
+        .map(|p| p.take(node.resources.cpus()));
+    let mut iso_tags = BTreeMap::new();
     let mut spec = ProcessSpec::new(node.program.clone(), node.args.clone());
+    if let Some(slot) = &slot {
+        spec.cpus = Some(slot.cpus());
+        let list: Vec<String> = slot.cpus().iter().map(usize::to_string).collect();
+        iso_tags.insert(TAG_CPUS.to_owned(), list.join(","));
+        if node.resources.memory_bytes > 0 {
+            spec.memory_limit = Some(node.resources.memory_bytes);
+        }
+    }
+    // Shell mode: the shell's spawn cost is subtracted from every measured run.
+    let overhead = match (&node.shell, &node.load) {
+        (Some(sh), None) => match shared.shell_costs.get(sh) {
+            Some(Ok(cost)) => {
+                iso_tags.insert(TAG_SHELL.to_owned(), sh.clone());
+                iso_tags.insert(TAG_SHELL_OVERHEAD.to_owned(), cost.wall_ns.to_string());
+                Some(*cost)
+            }
+            Some(Err(e)) => return finish(NodeState::Failed, 0, Some(e.clone())),
+            None => None,
+        },
+        _ => None,
+    };
     spec.env = node
         .env
         .iter()
@@ -534,7 +809,7 @@ async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> Tas
             failure = Some(e);
             break;
         }
-        let r = run_one(&spec, &ctx.cancel, shared.grace).await;
+        let (r, _) = run_one(&spec, &ctx.cancel, &shared).await;
         if !r.outcome.is_success() && !ctx.cancel.is_cancelled() {
             failure = Some(describe_failure("warmup run", &r));
             break;
@@ -546,6 +821,7 @@ async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> Tas
     if ctx.attempt > 1 {
         tags.insert("attempt".into(), ctx.attempt.to_string());
     }
+    tags.extend(iso_tags);
     let mut records = Vec::new();
     let mut planned: Option<u32> = None;
     let mut iteration = 0u32;
@@ -555,7 +831,18 @@ async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> Tas
         && failure.is_none()
         && !ctx.cancel.is_cancelled()
     {
+        // The runs of a load overlap each other by design; the load overlaps other jobs as one.
+        let mut tags = tags.clone();
+        tags.insert(RunRecord::TAG_CONCURRENT.into(), "true".into());
+        if spec.memory_limit.is_some() {
+            tags.insert(
+                TAG_MEMORY_LIMIT.into(),
+                benchfleet_metrics::memory_limit_method().as_str().into(),
+            );
+        }
+        let token = shared.overlap.start();
         (load_runs, failure) = measure_load(&node, plan, &spec, index, &tags, &ctx, &shared).await;
+        shared.overlap.end(token);
     }
     while node.load.is_none() && failure.is_none() && !ctx.cancel.is_cancelled() {
         if let Err(e) = hooks.run(&hooks.prepare, &ctx.cancel, &shared).await {
@@ -567,10 +854,18 @@ async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> Tas
             iteration,
         });
         let started_at = host::now();
-        let r = run_one(&spec, &ctx.cancel, shared.grace).await;
+        let (mut r, concurrent) = run_one(&spec, &ctx.cancel, &shared).await;
         if ctx.cancel.is_cancelled() && !r.outcome.is_success() {
             // Killed by cancellation: not a measurement of the command.
             break;
+        }
+        if let Some(o) = &overhead {
+            r.measurement = benchfleet_metrics::subtract_overhead(&r.measurement, o);
+        }
+        let mut run_tags = tags.clone();
+        run_tags.insert(RunRecord::TAG_CONCURRENT.into(), concurrent.to_string());
+        if let Some(via) = r.memory_limit {
+            run_tags.insert(TAG_MEMORY_LIMIT.into(), via.as_str().into());
         }
         let ok = r.outcome.is_success();
         let wall = Duration::from_nanos(r.measurement.wall_ns);
@@ -591,7 +886,7 @@ async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> Tas
             measurement: r.measurement,
             outcome: r.outcome,
             stderr_tail: if ok { None } else { r.stderr_tail },
-            tags: tags.clone(),
+            tags: run_tags,
         });
         let _ = shared.events.send(RunnerEvent::Measured {
             node: index,
@@ -618,6 +913,39 @@ async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> Tas
         }
     }
 
+    drop(slot);
+    if node.kind == NodeKind::Benchmark
+        && let Some((runs, severe, mild, z_outliers)) = outliers_of(&records)
+    {
+        let _ = shared.events.send(RunnerEvent::Outliers {
+            node: index,
+            name: node.name.clone(),
+            runs,
+            severe,
+            mild,
+            z_outliers,
+        });
+    }
+    if let Some(o) = &overhead {
+        let ok: Vec<u64> = records
+            .iter()
+            .filter(|r| r.outcome.is_success())
+            .map(|r| r.measurement.wall_ns)
+            .collect();
+        if !ok.is_empty()
+            && u128::from(ok.iter().sum::<u64>()) < SHELL_SHORT_MEAN.as_nanos() * ok.len() as u128
+        {
+            let _ = shared.events.send(RunnerEvent::Warning {
+                node: Some(index),
+                message: format!(
+                    "`{}` took less than {} ms on average; the shell's spawn time ({:.2} ms) was subtracted, which cannot be calibrated much more precisely than that. Remove `shell` from the node (commands are then run directly) for accurate numbers",
+                    node.name,
+                    SHELL_SHORT_MEAN.as_millis(),
+                    o.wall_ns as f64 / 1e6
+                ),
+            });
+        }
+    }
     let runs = records.len() + load_runs;
     // An interrupted load is not a complete result.
     let interrupted_load = node.load.is_some() && ctx.cancel.is_cancelled();
@@ -765,7 +1093,7 @@ impl Hooks {
         let Some((field, spec)) = hook else {
             return Ok(());
         };
-        let r = run_one(spec, cancel, shared.grace).await;
+        let (r, _) = run_one(spec, cancel, shared).await;
         if r.outcome.is_success() || cancel.is_cancelled() {
             Ok(())
         } else {
@@ -782,8 +1110,24 @@ fn dep_name(shared: &Shared, dep: usize) -> String {
         .unwrap_or_else(|| format!("#{dep}"))
 }
 
-/// One process run on the blocking pool, killed (after `grace`) if the run is cancelled.
-async fn run_one(spec: &Arc<ProcessSpec>, cancel: &CancelToken, grace: Duration) -> ProcessResult {
+/// One process run on the blocking pool, killed (after the grace period) if the run is
+/// cancelled; also whether another process of the run overlapped it.
+async fn run_one(
+    spec: &Arc<ProcessSpec>,
+    cancel: &CancelToken,
+    shared: &Shared,
+) -> (ProcessResult, bool) {
+    let grace = shared.grace;
+    let token = shared.overlap.start();
+    let r = run_blocking(spec, cancel, grace).await;
+    (r, shared.overlap.end(token))
+}
+
+async fn run_blocking(
+    spec: &Arc<ProcessSpec>,
+    cancel: &CancelToken,
+    grace: Duration,
+) -> ProcessResult {
     let kill = Kill::new();
     let (spec2, kill2) = (spec.clone(), kill.clone());
     let mut handle =
@@ -813,3 +1157,6 @@ fn describe_failure(what: &str, r: &ProcessResult) -> String {
     }
     msg
 }
+
+#[cfg(test)]
+mod tests;

@@ -85,6 +85,9 @@ pub struct Node {
     pub hooks: Hooks,
     /// Run under this load profile instead of `policy`'s runs (a `load` table).
     pub load: Option<crate::load::LoadPlan>,
+    /// The shell the command runs through (`shell = …`, `SHELL -c COMMAND`); its spawn cost is
+    /// measured once per run and subtracted from the measured times, like hyperfine.
+    pub shell: Option<String>,
 }
 
 /// A command ready to spawn, with the line it is displayed and recorded as.
@@ -437,6 +440,7 @@ pub fn expand(file: &SuiteFile, source: &Path, out_root: &Path) -> Result<Suite,
             cache: spec.cache.or(file.defaults.cache).unwrap_or(true),
             hooks,
             load,
+            shell: shell.clone(),
         });
     }
     if nodes.is_empty() {
