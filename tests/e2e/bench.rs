@@ -265,6 +265,17 @@ fn with_ignore_failure_failed_runs_are_recorded_and_measuring_continues() {
 }
 
 #[test]
+fn with_ignore_failure_failed_warmups_are_not_counted_as_failed_runs() {
+    let w = Workdir::new();
+    let out = bench(&w, &["-i", "-w", "3", "-r", "2", "sh -c 'exit 3'"]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert!(
+        out.stderr().contains("2 of 2 runs failed"),
+        "only measured runs count: {out:?}"
+    );
+}
+
+#[test]
 fn timeouts_kill_the_run_and_record_it_as_timed_out() {
     let w = Workdir::with_fs_hot();
     let out = bench(

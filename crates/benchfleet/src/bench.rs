@@ -755,7 +755,10 @@ fn measure(
             }
             let ok = result.outcome.is_success();
             if !ok {
-                c.failed_runs += 1;
+                // Only measured runs count: warmups are not runs of the statistics.
+                if matches!(step, Step::Measure(_)) {
+                    c.failed_runs += 1;
+                }
                 if !settings.ignore_failure {
                     let what = if step == Step::Warmup {
                         "warmup run"
