@@ -356,14 +356,37 @@ fn parameter_scans_and_lists_name_and_substitute() {
             "1",
             "-D",
             "0.5",
-            "-L",
-            "x",
-            "a,b",
-            "sh -c 'echo {t}{x} >> log'",
+            "sh -c 'echo {t} >> log'",
         ],
     );
     assert_eq!(out.code(), 0, "{out:?}");
-    assert_eq!(log(&w), ["0.0a", "0.0b", "0.5a", "0.5b", "1.0a", "1.0b"]);
+    assert_eq!(log(&w), ["0.0", "0.5", "1.0"]);
+
+    // Negative and hyphenated values, as hyperfine accepts them.
+    let w = Workdir::new();
+    let out = bench(
+        &w,
+        &["-r", "1", "-P", "n", "-2", "-1", "sh -c 'echo {n} >> log'"],
+    );
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert_eq!(log(&w), ["-2", "-1"]);
+    let w = Workdir::new();
+    let out = bench(
+        &w,
+        &[
+            "-r",
+            "1",
+            "-L",
+            "x",
+            "-a,-b",
+            "-L",
+            "y",
+            "-c",
+            "sh -c 'echo {x}{y} >> log'",
+        ],
+    );
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert_eq!(log(&w), ["-a-c", "-b-c"]);
 }
 
 #[test]
@@ -379,6 +402,11 @@ fn bad_flags_are_usage_errors() {
         (&["-m", "9", "-M", "2", "x"][..], "smaller"),
         (&["-n", "a", "-n", "b", "x"][..], "at most one name"),
         (&["'unclosed"][..], "quotes"),
+        // hyperfine refuses a scan combined with lists.
+        (
+            &["-P", "n", "1", "2", "-L", "m", "a,b", "x"][..],
+            "cannot be used with",
+        ),
     ] {
         let out = bench(&w, args);
         assert_eq!(out.code(), 2, "{args:?}: {out:?}");

@@ -361,7 +361,11 @@ async fn apply(ctx: &Ctx<'_>, journal_key: &BlobKey, journal: &Journal) -> Resul
     // One batched delete per tier (one transaction or flush, not one per record). A kill test
     // aiming between single deletes gets them one by one, the order a backend without batched
     // deletes may leave behind.
-    let one_by_one = ctx.opts.fault.as_ref().is_some_and(|f| f.phase == Phase::Delete);
+    let one_by_one = ctx
+        .opts
+        .fault
+        .as_ref()
+        .is_some_and(|f| f.phase == Phase::Delete);
     for (tier, keys) in sources {
         let store = storage.tiers.get(tier);
         if one_by_one {
