@@ -558,10 +558,20 @@ fn parallel_jobs_are_pinned_and_say_they_ran_beside_others() {
             "2",
             "sh -c 'grep Cpus_allowed_list /proc/self/status >> log'",
             "sleep 0.05",
+            "--export-json",
+            "o.json",
         ],
     );
     assert_eq!(out.code(), 0, "{out:?}");
     assert!(out.stderr().contains("ran beside others"), "{out:?}");
+    // The export says, per run, whether it ran beside others, and that no counters were taken.
+    let json = json_file(&w.path().join("o.json"));
+    for r in json["results"].as_array().unwrap() {
+        let concurrent = r["concurrent"].as_array().expect("concurrent per run");
+        assert_eq!(concurrent.len(), 2, "{r}");
+        assert!(concurrent.iter().all(serde_json::Value::is_boolean), "{r}");
+        assert_eq!(r["instructions"], serde_json::json!([null, null]), "{r}");
+    }
     let allowed = std::fs::read_to_string("/proc/self/status")
         .unwrap()
         .lines()

@@ -421,7 +421,7 @@ pub fn summary_text(results: &[BenchmarkResult], reference: Option<usize>) -> Op
 
 /// Results in command order (the reference first), whatever order the runs happened in.
 fn ordered_results(outcome: &BenchOutcome, commands: &[BenchCommand]) -> Vec<BenchmarkResult> {
-    let mut results = report::group_records(&outcome.records);
+    let mut results = outcome.results.clone();
     results.sort_by_key(|r| {
         commands
             .iter()
@@ -495,16 +495,11 @@ pub async fn bench(root: &Path, storage: StorageSettings, args: BenchArgs) -> Re
             o.wall_ns as f64 / 1e6
         );
     }
-    let concurrent = outcome
-        .records
-        .iter()
-        .filter(|r| r.concurrent() == Some(true))
-        .count();
+    let concurrent: usize = results.iter().map(BenchmarkResult::concurrent_runs).sum();
     if settings.jobs > 1 {
         eprintln!(
             "{concurrent} of {} runs ran beside others (-j {})",
-            outcome.records.len(),
-            settings.jobs
+            outcome.records_stored, settings.jobs
         );
     }
     let reference = commands
@@ -542,7 +537,7 @@ pub async fn bench(root: &Path, storage: StorageSettings, args: BenchArgs) -> Re
     }
     Ok(crate::commands::run_footer(
         &outcome.run,
-        outcome.records.len(),
+        outcome.records_stored,
         root,
     ))
 }
