@@ -599,6 +599,21 @@ fn parallel_jobs_are_pinned_and_say_they_ran_beside_others() {
 }
 
 #[test]
+fn more_jobs_than_physical_cores_are_warned_about() {
+    let w = Workdir::new();
+    // No machine running these tests has 512 physical cores.
+    let out = bench(&w, &["-j", "512", "-r", "1", "true"]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert!(
+        out.stderr()
+            .contains("-j 512 runs more benchmarks at once than this machine has physical cores"),
+        "{out:?}"
+    );
+    let out = bench(&w, &["-r", "1", "true"]);
+    assert!(!out.stderr().contains("physical cores"), "{out:?}");
+}
+
+#[test]
 fn system_samples_are_stored_with_the_run() {
     let w = Workdir::with_fs_hot();
     let out = w.run(&[

@@ -490,6 +490,28 @@ pub fn physical_cores() -> Option<usize> {
     (!cores.is_empty()).then_some(cores.len())
 }
 
+/// Warnings for `jobs` workers of `per_job` CPUs each on a machine with `physical` cores and
+/// `allowed` usable CPUs: more jobs than physical cores, or more CPUs wanted than allowed.
+pub fn concurrency_warnings(
+    jobs: usize,
+    per_job: usize,
+    physical: usize,
+    allowed: usize,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    if jobs > physical {
+        out.push(format!(
+            "warning: -j {jobs} runs more benchmarks at once than this machine has physical cores ({physical}); concurrent runs disturb each other, compare them with care"
+        ));
+    }
+    if jobs * per_job > allowed {
+        out.push(format!(
+            "warning: {jobs} jobs × {per_job} CPUs each need more than the {allowed} CPUs available; workers share CPUs"
+        ));
+    }
+    out
+}
+
 /// CPU sets for `jobs` workers out of `allowed`, `per_job` each (wrapping around, so sets overlap
 /// when there are not enough CPUs).
 pub fn cpu_sets(allowed: &[usize], jobs: usize, per_job: Option<usize>) -> Vec<Vec<usize>> {
@@ -1213,18 +1235,8 @@ pub async fn run_bench(
         let allowed = benchfleet_metrics::allowed_cpus();
         let sets = cpu_sets(&allowed, jobs, settings.cpus_per_job);
         let physical = physical_cores().unwrap_or(allowed.len());
-        if jobs > physical {
-            warnings.push(format!(
-                "warning: -j {jobs} runs more benchmarks at once than this machine has physical cores ({physical}); concurrent runs disturb each other, compare them with care"
-            ));
-        }
         let per = sets.first().map_or(1, Vec::len);
-        if jobs * per > allowed.len() {
-            warnings.push(format!(
-                "warning: {jobs} jobs × {per} CPUs each need more than the {} CPUs available; workers share CPUs",
-                allowed.len()
-            ));
-        }
+        warnings.extend(concurrency_warnings(jobs, per, physical, allowed.len()));
         sets
     } else {
         Vec::new()

@@ -440,3 +440,45 @@ async fn records_are_stored_while_measuring_and_the_running_statistics_match_the
         "bench prints what show prints"
     );
 }
+
+#[test]
+fn oversubscribing_physical_cores_or_cpus_is_warned_about() {
+    assert!(concurrency_warnings(2, 1, 2, 4).is_empty());
+    let w = concurrency_warnings(4, 1, 2, 4);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].contains("-j 4") && w[0].contains("physical cores (2)"),
+        "{w:?}"
+    );
+    let w = concurrency_warnings(2, 3, 4, 4);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].contains("2 jobs × 3 CPUs") && w[0].contains("share CPUs"),
+        "{w:?}"
+    );
+    assert_eq!(concurrency_warnings(8, 2, 2, 4).len(), 2);
+}
+
+#[test]
+fn commands_under_5_ms_through_a_shell_are_told_to_use_no_shell() {
+    let shell = Measurement {
+        wall_ns: 2_500_000,
+        ..Default::default()
+    };
+    let stats = |ns: &[u64]| {
+        let mut s = BenchStats::new();
+        ns.iter().for_each(|n| s.record(*n));
+        s
+    };
+    let w = short_with_shell_warning("quick", &stats(&[1_000_000, 6_000_000]), &shell)
+        .expect("a 3.5 ms mean is under 5 ms");
+    assert!(
+        w.contains("`quick`") && w.contains("(-N)") && w.contains("2.50 ms"),
+        "{w}"
+    );
+    assert_eq!(
+        short_with_shell_warning("slow", &stats(&[5_000_000, 6_000_000]), &shell),
+        None
+    );
+    assert_eq!(short_with_shell_warning("none", &stats(&[]), &shell), None);
+}
