@@ -747,6 +747,9 @@ fn measure(
             break;
         }
         round += 1;
+        if let Some(m) = &settings.metrics {
+            m.set_queued(queued_commands(cmds, &tasks, settings.policy.runs));
+        }
 
         // Prepare each task's spec (env padding drawn in task order, so reproducible).
         let specs: Vec<ProcessSpec> = tasks
@@ -855,6 +858,23 @@ fn measure(
 }
 
 type StepResult = Result<(Timestamp, ProcessResult, bool), String>;
+
+/// Commands with runs still to start once this round's `tasks` have started: not stopped, not
+/// done, and this round's run is not their last (`runs`: the fixed run count, when known before
+/// the first run).
+fn queued_commands(cmds: &[Cmd], tasks: &[(usize, Step)], runs: Option<u32>) -> usize {
+    cmds.iter()
+        .enumerate()
+        .filter(|(i, c)| {
+            let planned = c.planned.or(runs);
+            let done = planned.is_some_and(|p| c.measured >= p);
+            let last_now = tasks.iter().any(|&(j, step)| {
+                j == *i && matches!(step, Step::Measure(k) if planned == Some(k + 1))
+            });
+            c.stopped.is_none() && !done && !last_now
+        })
+        .count()
+}
 
 /// Run one round's tasks with one worker per CPU set, each pinned to its set.
 fn run_parallel(

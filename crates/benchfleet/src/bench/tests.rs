@@ -482,3 +482,81 @@ fn commands_under_5_ms_through_a_shell_are_told_to_use_no_shell() {
     );
     assert_eq!(short_with_shell_warning("none", &stats(&[]), &shell), None);
 }
+
+/// `queue_depth` counts the commands with runs still to start and goes down as their last runs
+/// start. Two commands, two runs each: while the second round runs (the last of both), nothing
+/// is queued any more. Synchronised on files: the second run of `b` waits for `release`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_depth_goes_down_as_the_commands_last_runs_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    let storage = crate::open_storage(&crate::StorageSettings::embedded(dir.path().join("db")))
+        .await
+        .unwrap();
+    let b = format!(
+        "sh -c 'if [ -e {d}/first ]; then touch {d}/waiting; while [ ! -e {d}/release ]; do sleep 0.01; done; else touch {d}/first; fi'"
+    );
+    let commands = expand(&input(&["true", &b])).unwrap();
+    let metrics = std::sync::Arc::new(crate::prom::RunnerMetrics::new());
+    let settings = BenchSettings {
+        metrics: Some(metrics.clone()),
+        ..quick_settings(2)
+    };
+    let queued = |m: &crate::prom::RunnerMetrics| {
+        crate::prom::parse_exposition(&m.encode()).unwrap()["benchfleet_queue_depth"]
+    };
+    let task = {
+        let (storage, commands) = (storage.clone(), commands.clone());
+        tokio::spawn(async move { run_bench(&commands, &settings, &storage).await })
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !dir.path().join("waiting").exists() {
+        assert!(
+            std::time::Instant::now() < deadline && !task.is_finished(),
+            "the last run of `b` never started"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        queued(&metrics),
+        0.0,
+        "every command's last run has started"
+    );
+    std::fs::write(dir.path().join("release"), "").unwrap();
+    let outcome = task.await.unwrap().unwrap();
+    assert_eq!(outcome.records_stored, 4);
+    assert_eq!(queued(&metrics), 0.0);
+}
+
+#[test]
+fn queued_commands_are_those_with_runs_still_to_start() {
+    let cmd = |planned: Option<u32>, measured: u32, stopped: bool| Cmd {
+        spec: ProcessSpec::new("true", Vec::<String>::new()),
+        prepare: None,
+        conclude: None,
+        setup: None,
+        cleanup: None,
+        planned,
+        measured,
+        stopped: stopped.then(|| "failed".into()),
+        failed_runs: 0,
+    };
+    let cmds = [
+        cmd(None, 0, false),    // 0: first run now, count unknown
+        cmd(Some(3), 1, false), // 1: second of three now
+        cmd(Some(3), 2, false), // 2: last run now
+        cmd(Some(2), 2, false), // 3: done
+        cmd(Some(5), 1, true),  // 4: stopped by a failure
+    ];
+    let tasks = [
+        (0, Step::Measure(0)),
+        (1, Step::Measure(1)),
+        (2, Step::Measure(2)),
+        (4, Step::Measure(1)),
+    ];
+    assert_eq!(queued_commands(&cmds, &tasks, None), 2);
+    // With a fixed run count of 1, the first command's first run is its last.
+    assert_eq!(queued_commands(&cmds, &tasks, Some(1)), 1);
+    // Warmup rounds start no measured run.
+    assert_eq!(queued_commands(&cmds, &[(2, Step::Warmup)], None), 3);
+}
