@@ -303,9 +303,9 @@ fn missing_hardware_counters_are_warned_about_with_the_reason() {
     let all = result_of("all", &[10, 11], &counted);
     let none = result_of("none", &[10, 11], &[]);
     let reason = Some("instructions: Permission denied".to_string());
-    assert!(counter_warnings(&[all.clone()], &[None]).is_empty());
+    assert!(counter_warnings(std::slice::from_ref(&all), &[None]).is_empty());
 
-    let w = counter_warnings(&[none.clone()], std::slice::from_ref(&reason));
+    let w = counter_warnings(std::slice::from_ref(&none), std::slice::from_ref(&reason));
     assert_eq!(w.len(), 1, "{w:?}");
     assert!(
         w[0].contains("unavailable here (instructions: Permission denied)"),
