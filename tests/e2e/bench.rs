@@ -91,9 +91,32 @@ fn runs_are_stored_exported_and_shown_like_suite_results() {
         "{run}"
     );
     let shown = w.json(&["show", "latest", "--format", "json"]);
-    assert_eq!(
-        result(&shown, "quick")["times"],
-        result(&json, "quick")["times"]
+    for name in ["quick", "sleep 0.001"] {
+        let (live, stored) = (result(&json, name), result(&shown, name));
+        assert_eq!(live["times"], stored["times"]);
+        // bench's running statistics agree with those recomputed from the stored records.
+        for field in ["min", "max", "median", "p95"] {
+            assert_eq!(live[field], stored[field], "{field} of {name}");
+        }
+        for field in ["mean", "stddev"] {
+            let (a, b) = (
+                live[field].as_f64().unwrap(),
+                stored[field].as_f64().unwrap(),
+            );
+            assert!(
+                (a - b).abs() <= 1e-12 * b.abs().max(1e-9),
+                "{field} of {name}: {a} vs {b}"
+            );
+        }
+    }
+    // show prints the table bench printed.
+    let table = w.run(&["show", "latest"]);
+    assert_eq!(table.code(), 0, "{table:?}");
+    assert!(
+        out.stdout().starts_with(table.stdout().as_str()),
+        "bench:\n{}\nshow:\n{}",
+        out.stdout(),
+        table.stdout()
     );
 
     // Every rusage field is stored per run; run alone (-j 1); no counters unless asked.

@@ -6,6 +6,12 @@
 //! concrete [`BenchCommand`]s; [`run_bench`] measures them with [`BenchSettings`] and stores one
 //! [`RunRecord`] per measured run plus a [`RunInfo`] with source `bench`.
 //!
+//! Memory stays small however many runs there are: each run becomes a record as it finishes, is
+//! fed into its command's running statistics (Welford mean/variance, min, max, HDR histogram)
+//! and compact result (a few numbers per run for the exports), and is stored in batches of at
+//! most [`RECORD_BATCH`] while the next runs are measured, so an interrupted or crashed benchmark
+//! keeps everything already stored.
+//!
 //! The measurement loop interleaves the commands of one comparison (round `r` runs every command
 //! that still needs an `r`-th run: A B A B …, or a seeded shuffle of each round), so machine drift
 //! hits all of them alike. With `jobs > 1`, the runs of one round run side by side, each worker
