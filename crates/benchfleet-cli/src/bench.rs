@@ -91,7 +91,13 @@ pub struct BenchArgs {
     pub parameter_scan: Vec<String>,
 
     /// Step of -P (default 1; decimals allowed, e.g. 0.1).
-    #[arg(short = 'D', long, value_name = "DELTA", requires = "parameter_scan")]
+    #[arg(
+        short = 'D',
+        long,
+        value_name = "DELTA",
+        requires = "parameter_scan",
+        allow_negative_numbers = true
+    )]
     pub parameter_step_size: Option<String>,
 
     /// Run commands through this shell (`SHELL -c CMD`) and subtract its spawn time; `none`
@@ -665,6 +671,10 @@ mod tests {
             parse(&["-P", "n", "1", "2", "-P", "m", "1", "2", "e"]).is_err(),
             "-P is given once"
         );
+        // A negative step parses, and is refused with the facade's message.
+        let a = parse(&["-P", "n", "1", "2", "-D", "-1", "e"]).unwrap();
+        let e = bench::expand(&input(&a)).unwrap_err().to_string();
+        assert!(e.contains("must be positive"), "{e}");
     }
 
     #[test]
