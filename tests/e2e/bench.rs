@@ -91,9 +91,32 @@ fn runs_are_stored_exported_and_shown_like_suite_results() {
         "{run}"
     );
     let shown = w.json(&["show", "latest", "--format", "json"]);
-    assert_eq!(
-        result(&shown, "quick")["times"],
-        result(&json, "quick")["times"]
+    for name in ["quick", "sleep 0.001"] {
+        let (live, stored) = (result(&json, name), result(&shown, name));
+        assert_eq!(live["times"], stored["times"]);
+        // bench's running statistics agree with those recomputed from the stored records.
+        for field in ["min", "max", "median", "p95"] {
+            assert_eq!(live[field], stored[field], "{field} of {name}");
+        }
+        for field in ["mean", "stddev"] {
+            let (a, b) = (
+                live[field].as_f64().unwrap(),
+                stored[field].as_f64().unwrap(),
+            );
+            assert!(
+                (a - b).abs() <= 1e-12 * b.abs().max(1e-9),
+                "{field} of {name}: {a} vs {b}"
+            );
+        }
+    }
+    // show prints the table bench printed.
+    let table = w.run(&["show", "latest"]);
+    assert_eq!(table.code(), 0, "{table:?}");
+    assert!(
+        out.stdout().starts_with(table.stdout().as_str()),
+        "bench:\n{}\nshow:\n{}",
+        out.stdout(),
+        table.stdout()
     );
 
     // Every rusage field is stored per run; run alone (-j 1); no counters unless asked.
@@ -265,6 +288,17 @@ fn with_ignore_failure_failed_runs_are_recorded_and_measuring_continues() {
 }
 
 #[test]
+fn with_ignore_failure_failed_warmups_are_not_counted_as_failed_runs() {
+    let w = Workdir::new();
+    let out = bench(&w, &["-i", "-w", "3", "-r", "2", "sh -c 'exit 3'"]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert!(
+        out.stderr().contains("2 of 2 runs failed"),
+        "only measured runs count: {out:?}"
+    );
+}
+
+#[test]
 fn timeouts_kill_the_run_and_record_it_as_timed_out() {
     let w = Workdir::with_fs_hot();
     let out = bench(
@@ -345,14 +379,37 @@ fn parameter_scans_and_lists_name_and_substitute() {
             "1",
             "-D",
             "0.5",
-            "-L",
-            "x",
-            "a,b",
-            "sh -c 'echo {t}{x} >> log'",
+            "sh -c 'echo {t} >> log'",
         ],
     );
     assert_eq!(out.code(), 0, "{out:?}");
-    assert_eq!(log(&w), ["0.0a", "0.0b", "0.5a", "0.5b", "1.0a", "1.0b"]);
+    assert_eq!(log(&w), ["0.0", "0.5", "1.0"]);
+
+    // Negative and hyphenated values, as hyperfine accepts them.
+    let w = Workdir::new();
+    let out = bench(
+        &w,
+        &["-r", "1", "-P", "n", "-2", "-1", "sh -c 'echo {n} >> log'"],
+    );
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert_eq!(log(&w), ["-2", "-1"]);
+    let w = Workdir::new();
+    let out = bench(
+        &w,
+        &[
+            "-r",
+            "1",
+            "-L",
+            "x",
+            "-a,-b",
+            "-L",
+            "y",
+            "-c",
+            "sh -c 'echo {x}{y} >> log'",
+        ],
+    );
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert_eq!(log(&w), ["-a-c", "-b-c"]);
 }
 
 #[test]
@@ -368,6 +425,11 @@ fn bad_flags_are_usage_errors() {
         (&["-m", "9", "-M", "2", "x"][..], "smaller"),
         (&["-n", "a", "-n", "b", "x"][..], "at most one name"),
         (&["'unclosed"][..], "quotes"),
+        // hyperfine refuses a scan combined with lists.
+        (
+            &["-P", "n", "1", "2", "-L", "m", "a,b", "x"][..],
+            "cannot be used with",
+        ),
     ] {
         let out = bench(&w, args);
         assert_eq!(out.code(), 2, "{args:?}: {out:?}");
@@ -519,10 +581,20 @@ fn parallel_jobs_are_pinned_and_say_they_ran_beside_others() {
             "2",
             "sh -c 'grep Cpus_allowed_list /proc/self/status >> log'",
             "sleep 0.05",
+            "--export-json",
+            "o.json",
         ],
     );
     assert_eq!(out.code(), 0, "{out:?}");
     assert!(out.stderr().contains("ran beside others"), "{out:?}");
+    // The export says, per run, whether it ran beside others, and that no counters were taken.
+    let json = json_file(&w.path().join("o.json"));
+    for r in json["results"].as_array().unwrap() {
+        let concurrent = r["concurrent"].as_array().expect("concurrent per run");
+        assert_eq!(concurrent.len(), 2, "{r}");
+        assert!(concurrent.iter().all(serde_json::Value::is_boolean), "{r}");
+        assert_eq!(r["instructions"], serde_json::json!([null, null]), "{r}");
+    }
     let allowed = std::fs::read_to_string("/proc/self/status")
         .unwrap()
         .lines()
@@ -547,6 +619,21 @@ fn parallel_jobs_are_pinned_and_say_they_ran_beside_others() {
             "{r}"
         );
     }
+}
+
+#[test]
+fn more_jobs_than_physical_cores_are_warned_about() {
+    let w = Workdir::new();
+    // No machine running these tests has 512 physical cores.
+    let out = bench(&w, &["-j", "512", "-r", "1", "true"]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert!(
+        out.stderr()
+            .contains("-j 512 runs more benchmarks at once than this machine has physical cores"),
+        "{out:?}"
+    );
+    let out = bench(&w, &["-r", "1", "true"]);
+    assert!(!out.stderr().contains("physical cores"), "{out:?}");
 }
 
 #[test]

@@ -65,16 +65,39 @@ pub struct BenchArgs {
     pub cleanup: Option<String>,
 
     /// `-L VAR a,b,c`: benchmark once per value, `{VAR}` replaced. Several lists give every
-    /// combination.
-    #[arg(short = 'L', long, num_args = 2, value_names = ["VAR", "VALUES"], action = clap::ArgAction::Append)]
+    /// combination. Values may start with `-` (`-L opt -O1,-O2`). Like hyperfine, not with
+    /// -P/-D.
+    #[arg(
+        short = 'L',
+        long,
+        num_args = 2,
+        value_names = ["VAR", "VALUES"],
+        action = clap::ArgAction::Append,
+        allow_hyphen_values = true,
+        conflicts_with_all = ["parameter_scan", "parameter_step_size"]
+    )]
     pub parameter_list: Vec<String>,
 
-    /// `-P VAR MIN MAX`: benchmark for VAR = MIN, MIN+STEP, … MAX.
-    #[arg(short = 'P', long, num_args = 3, value_names = ["VAR", "MIN", "MAX"])]
+    /// `-P VAR MIN MAX`: benchmark for VAR = MIN, MIN+STEP, … MAX (negative bounds allowed:
+    /// `-P n -2 1`). Given once, like hyperfine.
+    #[arg(
+        short = 'P',
+        long,
+        num_args = 3,
+        value_names = ["VAR", "MIN", "MAX"],
+        action = clap::ArgAction::Set,
+        allow_hyphen_values = true
+    )]
     pub parameter_scan: Vec<String>,
 
     /// Step of -P (default 1; decimals allowed, e.g. 0.1).
-    #[arg(short = 'D', long, value_name = "DELTA", requires = "parameter_scan")]
+    #[arg(
+        short = 'D',
+        long,
+        value_name = "DELTA",
+        requires = "parameter_scan",
+        allow_negative_numbers = true
+    )]
     pub parameter_step_size: Option<String>,
 
     /// Run commands through this shell (`SHELL -c CMD`) and subtract its spawn time; `none`
@@ -404,7 +427,7 @@ pub fn summary_text(results: &[BenchmarkResult], reference: Option<usize>) -> Op
 
 /// Results in command order (the reference first), whatever order the runs happened in.
 fn ordered_results(outcome: &BenchOutcome, commands: &[BenchCommand]) -> Vec<BenchmarkResult> {
-    let mut results = report::group_records(&outcome.records);
+    let mut results = outcome.results.clone();
     results.sort_by_key(|r| {
         commands
             .iter()
@@ -478,16 +501,11 @@ pub async fn bench(root: &Path, storage: StorageSettings, args: BenchArgs) -> Re
             o.wall_ns as f64 / 1e6
         );
     }
-    let concurrent = outcome
-        .records
-        .iter()
-        .filter(|r| r.concurrent() == Some(true))
-        .count();
+    let concurrent: usize = results.iter().map(BenchmarkResult::concurrent_runs).sum();
     if settings.jobs > 1 {
         eprintln!(
             "{concurrent} of {} runs ran beside others (-j {})",
-            outcome.records.len(),
-            settings.jobs
+            outcome.records_stored, settings.jobs
         );
     }
     let reference = commands
@@ -525,7 +543,7 @@ pub async fn bench(root: &Path, storage: StorageSettings, args: BenchArgs) -> Re
     }
     Ok(crate::commands::run_footer(
         &outcome.run,
-        outcome.records.len(),
+        outcome.records_stored,
         root,
     ))
 }
@@ -601,30 +619,62 @@ mod tests {
                 ("e 2y", "e 2y"),
             ],
         );
-        // The scan and the list combine; commands vary fastest, unknown braces stay.
+        // Commands vary fastest; unknown braces stay.
         check(
+            &["-L", "m", "k,l", "awk '{print}' {m}", "b{m}"],
             &[
-                "-P",
-                "n",
-                "1",
-                "2",
-                "-L",
-                "m",
-                "k",
-                "awk '{print}' {n}{m}",
-                "b{n}",
+                ("awk '{print}' k", "awk '{print}' k"),
+                ("bk", "bk"),
+                ("awk '{print}' l", "awk '{print}' l"),
+                ("bl", "bl"),
             ],
+        );
+        // Hyphenated and negative values, as hyperfine accepts them.
+        check(
+            &["-P", "n", "-2", "1", "e {n}"],
             &[
-                ("awk '{print}' 1k", "awk '{print}' 1k"),
-                ("b1", "b1"),
-                ("awk '{print}' 2k", "awk '{print}' 2k"),
-                ("b2", "b2"),
+                ("e -2", "e -2"),
+                ("e -1", "e -1"),
+                ("e 0", "e 0"),
+                ("e 1", "e 1"),
             ],
+        );
+        check(
+            &["-P", "n", "-3", "-1", "-D", "2", "e {n}"],
+            &[("e -3", "e -3"), ("e -1", "e -1")],
+        );
+        check(
+            &["-L", "opt", "-O1,-O2", "cc {opt} x.c"],
+            &[("cc -O1 x.c", "cc -O1 x.c"), ("cc -O2 x.c", "cc -O2 x.c")],
+        );
+        check(
+            &["-L", "a", "-x", "-L", "b", "-y,z", "e {a}{b}"],
+            &[("e -x-y", "e -x-y"), ("e -xz", "e -xz")],
         );
         check(
             &["--reference", "r", "-n", "A", "a", "b"],
             &[("r", "r"), ("A", "a"), ("b", "b")],
         );
+    }
+
+    #[test]
+    fn a_scan_and_lists_together_are_refused_like_hyperfine() {
+        for args in [
+            &["-P", "n", "1", "2", "-L", "m", "k", "e {n}{m}"][..],
+            &["-L", "m", "k", "-P", "n", "1", "2", "e {n}{m}"][..],
+            &["-P", "n", "1", "2", "-D", "1", "-L", "m", "k", "e"][..],
+        ] {
+            let e = parse(args).unwrap_err();
+            assert!(e.contains("cannot be used with"), "{args:?}: {e}");
+        }
+        assert!(
+            parse(&["-P", "n", "1", "2", "-P", "m", "1", "2", "e"]).is_err(),
+            "-P is given once"
+        );
+        // A negative step parses, and is refused with the facade's message.
+        let a = parse(&["-P", "n", "1", "2", "-D", "-1", "e"]).unwrap();
+        let e = bench::expand(&input(&a)).unwrap_err().to_string();
+        assert!(e.contains("must be positive"), "{e}");
     }
 
     #[test]

@@ -11,10 +11,11 @@ pub const JSON_SCHEMA_VERSION: u32 = 1;
 /// `{"results": [...]}` with hyperfine's field names (`command`, `mean`, `stddev`, `median`,
 /// `user`, `system`, `min`, `max`, `times`, `memory_usage_byte`, `exit_codes`, `parameters`) plus
 /// benchfleet's own (`name`, `kind`, `run_id`, `schema_version`, `p95`, `p99`, `mad`,
-/// `max_rss_bytes`).
+/// `max_rss_bytes`, `runs`, `failures`, and per run `instructions`, `cycles`, `concurrent`).
 ///
-/// Statistics are over successful runs; `times`, `memory_usage_byte`, `max_rss_bytes` and
-/// `exit_codes` list every run (aligned by index). When no run succeeded the statistics are
+/// Statistics are over successful runs; `times`, `memory_usage_byte`, `max_rss_bytes`,
+/// `exit_codes`, `instructions`, `cycles` and `concurrent` list every run (aligned by index;
+/// `null` where a run has no such measurement). When no run succeeded the statistics are
 /// `null`. See `docs/json-format.md`.
 pub fn hyperfine_json(results: &[BenchmarkResult]) -> Value {
     json!({ "results": results.iter().map(one).collect::<Vec<_>>() })
@@ -46,5 +47,8 @@ fn one(r: &BenchmarkResult) -> Value {
         "max_rss_bytes": r.max_rss_bytes,
         "runs": r.runs(),
         "failures": r.failures,
+        "instructions": r.instructions,
+        "cycles": r.cycles,
+        "concurrent": r.concurrent,
     })
 }

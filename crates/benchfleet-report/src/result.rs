@@ -34,6 +34,26 @@ pub struct BenchmarkResult {
     pub failures: Vec<String>,
     /// The stderr tail of the last failed run that recorded one.
     pub stderr_tail: Option<String>,
+    /// Instructions retired by each run (`hw.instructions`); `None`: not counted.
+    pub instructions: Vec<Option<u64>>,
+    /// CPU cycles of each run (`hw.cycles`); `None`: not counted.
+    pub cycles: Vec<Option<u64>>,
+    /// Whether each run ran beside others (`run.concurrent`); `None`: not recorded.
+    pub concurrent: Vec<Option<bool>>,
+    /// Running moments of the successful wall times kept while measuring (Welford), when the
+    /// producer had them; [`BenchmarkResult::wall`] takes mean, σ, min and max from here.
+    pub running: Option<RunningWall>,
+}
+
+/// Mean, σ, min and max of the successful wall times (seconds), accumulated run by run.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RunningWall {
+    pub count: u64,
+    pub mean: f64,
+    /// Sample standard deviation; `None` with fewer than two runs.
+    pub stddev: Option<f64>,
+    pub min: f64,
+    pub max: f64,
 }
 
 impl BenchmarkResult {
@@ -70,9 +90,79 @@ impl BenchmarkResult {
         self.ok_values(&self.times)
     }
 
-    /// Summary of the wall times of the successful runs; `None` when no run succeeded.
+    /// Summary of the wall times of the successful runs; `None` when no run succeeded. Mean, σ,
+    /// min and max come from [`BenchmarkResult::running`] when it covers every successful run;
+    /// median, percentiles and MAD are exact from `times`.
     pub fn wall(&self) -> Option<Summary> {
-        Summary::from_samples(&self.successful_times())
+        let mut s = Summary::from_samples(&self.successful_times())?;
+        if let Some(r) = self.running.filter(|r| r.count == s.count as u64) {
+            s.mean = r.mean;
+            s.stddev = r.stddev;
+            s.min = r.min;
+            s.max = r.max;
+        }
+        Some(s)
+    }
+
+    /// An empty result with the identity (name, command, parameters, run) of `first`; add runs
+    /// with [`BenchmarkResult::push`].
+    pub fn new(first: &RunRecord) -> Self {
+        BenchmarkResult {
+            name: first.name.clone(),
+            kind: first.kind,
+            command: first.command.clone(),
+            parameters: first.parameters.clone(),
+            run_id: first.run_id.clone(),
+            times: Vec::new(),
+            user: Vec::new(),
+            system: Vec::new(),
+            max_rss_bytes: Vec::new(),
+            exit_codes: Vec::new(),
+            failures: Vec::new(),
+            stderr_tail: None,
+            instructions: Vec::new(),
+            cycles: Vec::new(),
+            concurrent: Vec::new(),
+            running: None,
+        }
+    }
+
+    /// Append one run: what every renderer needs of it, a few numbers, not the record.
+    pub fn push(&mut self, r: &RunRecord) {
+        self.times.push(r.measurement.wall_secs());
+        self.user.push(r.measurement.user_secs());
+        self.system.push(r.measurement.sys_secs());
+        self.max_rss_bytes.push(r.measurement.max_rss_bytes);
+        self.exit_codes.push(r.outcome.exit_code());
+        self.instructions.push(r.instructions());
+        self.cycles.push(r.cycles());
+        self.concurrent.push(r.concurrent());
+        if !r.outcome.is_success() {
+            self.failures.push(r.outcome.describe());
+            if r.stderr_tail.is_some() {
+                self.stderr_tail = r.stderr_tail.clone();
+            }
+        }
+    }
+
+    /// Runs that ran beside others (`run.concurrent` = true).
+    pub fn concurrent_runs(&self) -> usize {
+        self.concurrent.iter().filter(|c| **c == Some(true)).count()
+    }
+
+    /// Runs without hardware counters (no `hw.instructions`).
+    pub fn runs_without_counters(&self) -> usize {
+        self.instructions.iter().filter(|c| c.is_none()).count()
+    }
+
+    /// Mean instructions per successful run that counted them.
+    pub fn mean_instructions(&self) -> Option<f64> {
+        mean_counted(&self.ok_values(&self.instructions))
+    }
+
+    /// Mean cycles per successful run that counted them.
+    pub fn mean_cycles(&self) -> Option<f64> {
+        mean_counted(&self.ok_values(&self.cycles))
     }
 
     /// Mean user CPU time (s) over successful runs.
@@ -134,29 +224,103 @@ pub fn group_records(records: &[RunRecord]) -> Vec<BenchmarkResult> {
         .collect()
 }
 
+fn mean_counted(v: &[Option<u64>]) -> Option<f64> {
+    let counted: Vec<f64> = v.iter().flatten().map(|n| *n as f64).collect();
+    (!counted.is_empty()).then(|| counted.iter().sum::<f64>() / counted.len() as f64)
+}
+
 fn build(runs: &[&RunRecord]) -> BenchmarkResult {
-    let first = runs[0];
-    let m = |f: fn(&RunRecord) -> f64| runs.iter().map(|r| f(r)).collect::<Vec<f64>>();
-    BenchmarkResult {
-        name: first.name.clone(),
-        kind: first.kind,
-        command: first.command.clone(),
-        parameters: first.parameters.clone(),
-        run_id: first.run_id.clone(),
-        times: m(|r| r.measurement.wall_secs()),
-        user: m(|r| r.measurement.user_secs()),
-        system: m(|r| r.measurement.sys_secs()),
-        max_rss_bytes: runs.iter().map(|r| r.measurement.max_rss_bytes).collect(),
-        exit_codes: runs.iter().map(|r| r.outcome.exit_code()).collect(),
-        failures: runs
-            .iter()
-            .filter(|r| !r.outcome.is_success())
-            .map(|r| r.outcome.describe())
-            .collect(),
-        stderr_tail: runs
-            .iter()
-            .rev()
-            .filter(|r| !r.outcome.is_success())
-            .find_map(|r| r.stderr_tail.clone()),
+    let mut result = BenchmarkResult::new(runs[0]);
+    for r in runs {
+        result.push(r);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use benchfleet_model::{Measurement, Outcome, SCHEMA_VERSION, Timestamp};
+
+    fn rec(i: u32, ms: u64, outcome: Outcome, tags: &[(&str, &str)]) -> RunRecord {
+        RunRecord {
+            schema_version: SCHEMA_VERSION,
+            run_id: "01HZY3K4MZ8Q6X2V1B0C9D7E5F".parse().unwrap(),
+            suite: "bench".into(),
+            name: "a".into(),
+            kind: NodeKind::Benchmark,
+            command: "a".into(),
+            parameters: Default::default(),
+            iteration: i,
+            started_at: Timestamp(0),
+            measurement: Measurement {
+                wall_ns: ms * 1_000_000,
+                ..Default::default()
+            },
+            outcome,
+            stderr_tail: Some(format!("tail {i}")),
+            tags: tags
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn runs_keep_counters_and_concurrency_and_running_moments_feed_the_summary() {
+        let records = [
+            rec(
+                0,
+                10,
+                Outcome::Success,
+                &[("hw.instructions", "100"), ("run.concurrent", "true")],
+            ),
+            rec(
+                1,
+                30,
+                Outcome::Failed {
+                    exit_code: Some(3),
+                    signal: None,
+                },
+                &[("run.concurrent", "false")],
+            ),
+            rec(
+                2,
+                20,
+                Outcome::Success,
+                &[("hw.instructions", "300"), ("hw.cycles", "7")],
+            ),
+        ];
+        let mut r = group_records(&records).remove(0);
+        assert_eq!(r.instructions, [Some(100), None, Some(300)]);
+        assert_eq!(r.cycles, [None, None, Some(7)]);
+        assert_eq!(r.concurrent, [Some(true), Some(false), None]);
+        assert_eq!((r.concurrent_runs(), r.runs_without_counters()), (1, 1));
+        assert_eq!(r.mean_instructions(), Some(200.0));
+        assert_eq!(r.mean_cycles(), Some(7.0));
+        assert_eq!(r.stderr_tail.as_deref(), Some("tail 1"));
+        assert_eq!(r.failures.len(), 1);
+
+        let exact = r.wall().unwrap();
+        assert!((exact.mean - 0.015).abs() < 1e-12 && exact.min == 0.010 && exact.max == 0.020);
+        r.running = Some(RunningWall {
+            count: 2,
+            mean: 0.5,
+            stddev: Some(0.25),
+            min: 0.125,
+            max: 0.75,
+        });
+        let s = r.wall().unwrap();
+        assert_eq!(
+            (s.mean, s.stddev, s.min, s.max),
+            (0.5, Some(0.25), 0.125, 0.75)
+        );
+        assert_eq!(s.median, exact.median, "the median stays exact");
+        // Running moments over a different set of runs are not used.
+        r.running = Some(RunningWall {
+            count: 3,
+            ..r.running.unwrap()
+        });
+        assert_eq!(r.wall(), Some(exact));
     }
 }

@@ -82,7 +82,58 @@ pub fn terminal_table(results: &[BenchmarkResult]) -> String {
             });
         }
     }
-    t.to_string()
+    let mut out = t.to_string();
+    for note in measured_notes(results) {
+        out.push('\n');
+        out.push_str(&note);
+    }
+    out
+}
+
+/// What was measured beyond the table, one line per benchmark that has it: hardware counters
+/// (mean per successful run, IPC, and how many runs lacked them) and how many runs ran beside
+/// others. Nothing for results without counters whose runs all ran alone.
+pub fn measured_notes(results: &[BenchmarkResult]) -> Vec<String> {
+    let mut out = Vec::new();
+    for r in results {
+        let mut parts = Vec::new();
+        if let Some(instructions) = r.mean_instructions() {
+            let mut p = format!("{} instructions", si(instructions));
+            if let Some(cycles) = r.mean_cycles() {
+                p.push_str(&format!(", {} cycles", si(cycles)));
+                if cycles > 0.0 {
+                    p.push_str(&format!(" (IPC {:.2})", instructions / cycles));
+                }
+            }
+            p.push_str(" per run");
+            let missing = r.runs_without_counters();
+            if missing > 0 {
+                p.push_str(&format!(
+                    " ({missing} of {} runs without counters)",
+                    r.runs()
+                ));
+            }
+            parts.push(p);
+        }
+        let beside = r.concurrent_runs();
+        if beside > 0 {
+            parts.push(format!("{beside} of {} runs ran beside others", r.runs()));
+        }
+        if !parts.is_empty() {
+            out.push(format!("{}: {}", r.name, parts.join("; ")));
+        }
+    }
+    out
+}
+
+/// `1234567` → `1.23 M`.
+fn si(x: f64) -> String {
+    for (div, suffix) in [(1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")] {
+        if x.abs() >= div {
+            return format!("{:.2} {suffix}", x / div);
+        }
+    }
+    format!("{x:.0}")
 }
 
 /// Escape text for a Markdown table cell: `|` would end the cell, newlines the row.
@@ -107,5 +158,79 @@ pub fn markdown(results: &[BenchmarkResult]) -> String {
         cells[0] = format!("`{}`", cells[0].replace('`', "'"));
         out.push_str(&format!("| {} |\n", cells.join(" | ")));
     }
+    let notes = measured_notes(results);
+    if !notes.is_empty() {
+        out.push('\n');
+        for note in notes {
+            out.push_str(&format!("- {}\n", md_cell(&note)));
+        }
+    }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::group_records;
+    use benchfleet_model::{Measurement, NodeKind, Outcome, RunRecord, SCHEMA_VERSION, Timestamp};
+
+    fn rec(name: &str, i: u32, tags: &[(&str, &str)]) -> RunRecord {
+        RunRecord {
+            schema_version: SCHEMA_VERSION,
+            run_id: "01HZY3K4MZ8Q6X2V1B0C9D7E5F".parse().unwrap(),
+            suite: "bench".into(),
+            name: name.into(),
+            kind: NodeKind::Benchmark,
+            command: name.into(),
+            parameters: Default::default(),
+            iteration: i,
+            started_at: Timestamp(0),
+            measurement: Measurement {
+                wall_ns: 1_000_000,
+                ..Default::default()
+            },
+            outcome: Outcome::Success,
+            stderr_tail: None,
+            tags: tags
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn counters_and_concurrency_are_shown_below_the_tables() {
+        let counted = [
+            ("hw.instructions", "2000000"),
+            ("hw.cycles", "1000000"),
+            ("run.concurrent", "false"),
+        ];
+        let records = [
+            rec("alone", 0, &[("run.concurrent", "false")]),
+            rec("counted", 0, &counted),
+            rec(
+                "counted",
+                1,
+                &[("hw.instructions", "4000000"), ("hw.cycles", "1000000")],
+            ),
+            rec("counted", 2, &[("run.concurrent", "true")]),
+        ];
+        let results = group_records(&records);
+        let notes = measured_notes(&results);
+        assert_eq!(
+            notes,
+            [
+                "counted: 3.00 M instructions, 1.00 M cycles (IPC 3.00) per run (1 of 3 runs without counters); 1 of 3 runs ran beside others"
+            ]
+        );
+        let table = terminal_table(&results);
+        assert!(table.ends_with(&notes[0]), "{table}");
+        let md = markdown(&results);
+        assert!(md.ends_with(&format!("\n- {}\n", notes[0])), "{md}");
+        assert!(
+            measured_notes(&results[..1]).is_empty(),
+            "nothing to say about `alone`"
+        );
+        assert!(!markdown(&results[..1]).contains("\n- "));
+    }
 }

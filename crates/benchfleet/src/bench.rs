@@ -6,6 +6,12 @@
 //! concrete [`BenchCommand`]s; [`run_bench`] measures them with [`BenchSettings`] and stores one
 //! [`RunRecord`] per measured run plus a [`RunInfo`] with source `bench`.
 //!
+//! Memory stays small however many runs there are: each run becomes a record as it finishes, is
+//! fed into its command's running statistics (Welford mean/variance, min, max, HDR histogram)
+//! and compact result (a few numbers per run for the exports), and is stored in batches of at
+//! most [`RECORD_BATCH`] while the next runs are measured, so an interrupted or crashed benchmark
+//! keeps everything already stored.
+//!
 //! The measurement loop interleaves the commands of one comparison (round `r` runs every command
 //! that still needs an `r`-th run: A B A B …, or a seeded shuffle of each round), so machine drift
 //! hits all of them alike. With `jobs > 1`, the runs of one round run side by side, each worker
@@ -15,6 +21,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use benchfleet_metrics::stats::BenchStats;
 use benchfleet_metrics::{
     CapturedOutput, EnvRandomizer, Kill, OutputMode, ProcessResult, ProcessSpec, Sampler,
     SystemSeries,
@@ -23,6 +30,8 @@ use benchfleet_model::{
     Digest, Measurement, NodeKind, Outcome, RunId, RunInfo, RunRecord, RunStatus, SCHEMA_VERSION,
     Timestamp,
 };
+use benchfleet_report::{BenchmarkResult, RunningWall};
+use benchfleet_store::{BatchPolicy, BatchWriter};
 use benchfleet_store::{Storage, StoreError};
 
 use crate::host;
@@ -418,12 +427,20 @@ pub struct CommandReport {
     pub failed_runs: u32,
 }
 
+/// Records written to storage per batch while measuring (at most; a batch is written as soon as
+/// the measured runs waiting for it are taken, so a crash loses at most the runs in flight).
+pub const RECORD_BATCH: usize = 256;
+
 /// The result of [`run_bench`].
 #[derive(Clone, Debug)]
 pub struct BenchOutcome {
     pub run: RunInfo,
-    /// Every stored record, in execution order.
-    pub records: Vec<RunRecord>,
+    /// One compact result per command that has runs, in command order: per run only what the
+    /// renderers and exports need, plus the running statistics (Welford + HDR) kept while
+    /// measuring. The records themselves went to storage in batches as runs finished.
+    pub results: Vec<BenchmarkResult>,
+    /// Records stored.
+    pub records_stored: usize,
     pub commands: Vec<CommandReport>,
     /// Mean spawn cost of the shell that was subtracted (shell mode only).
     pub shell_overhead: Option<Measurement>,
@@ -460,6 +477,28 @@ pub fn command_spec(command: &str, shell: Option<&str>) -> Result<ProcessSpec, B
 }
 
 pub use crate::cpus::{cpu_sets, physical_cores};
+
+/// Warnings for `jobs` workers of `per_job` CPUs each on a machine with `physical` cores and
+/// `allowed` usable CPUs: more jobs than physical cores, or more CPUs wanted than allowed.
+pub fn concurrency_warnings(
+    jobs: usize,
+    per_job: usize,
+    physical: usize,
+    allowed: usize,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    if jobs > physical {
+        out.push(format!(
+            "warning: -j {jobs} runs more benchmarks at once than this machine has physical cores ({physical}); concurrent runs disturb each other, compare them with care"
+        ));
+    }
+    if jobs * per_job > allowed {
+        out.push(format!(
+            "warning: {jobs} jobs × {per_job} CPUs each need more than the {allowed} CPUs available; workers share CPUs"
+        ));
+    }
+    out
+}
 
 /// The commands' order in round `round` (0-based) among `n` commands.
 pub fn round_order(order: Order, seed: u64, round: u64, n: usize) -> Vec<usize> {
@@ -633,12 +672,12 @@ fn measure(
     overhead: Option<Measurement>,
     cpu_sets: &[Vec<usize>],
     outputs: &OutputSink,
-) -> Vec<Measured> {
+    sink: &tokio::sync::mpsc::UnboundedSender<Measured>,
+) {
     let lp = Loop { settings, overhead };
     let kill = &settings.kill;
     let overlap = Overlap::default();
     let mut env = EnvRandomizer::new(settings.seed, ENV_PADDING_MAX);
-    let mut out = Vec::new();
 
     for (c, src) in cmds.iter_mut().zip(commands) {
         if kill.is_killed() {
@@ -678,6 +717,9 @@ fn measure(
             break;
         }
         round += 1;
+        if let Some(m) = &settings.metrics {
+            m.set_queued(queued_commands(cmds, &tasks, settings.policy.runs));
+        }
 
         // Prepare each task's spec (env padding drawn in task order, so reproducible).
         let specs: Vec<ProcessSpec> = tasks
@@ -719,7 +761,10 @@ fn measure(
             }
             let ok = result.outcome.is_success();
             if !ok {
-                c.failed_runs += 1;
+                // Only measured runs count: warmups are not runs of the statistics.
+                if matches!(step, Step::Measure(_)) {
+                    c.failed_runs += 1;
+                }
                 if !settings.ignore_failure {
                     let what = if step == Step::Warmup {
                         "warmup run"
@@ -758,7 +803,9 @@ fn measure(
                         }
                     },
                 };
-                out.push(Measured {
+                // Stored as soon as the async side takes it; if storing failed, the receiver
+                // is gone and the run is dropped (measuring is being stopped anyway).
+                let _ = sink.send(Measured {
                     cmd: i,
                     iteration,
                     started_at,
@@ -778,10 +825,26 @@ fn measure(
             c.stopped = Some(e);
         }
     }
-    out
 }
 
 type StepResult = Result<(Timestamp, ProcessResult, bool), String>;
+
+/// Commands with runs still to start once this round's `tasks` have started: not stopped, not
+/// done, and this round's run is not their last (`runs`: the fixed run count, when known before
+/// the first run).
+fn queued_commands(cmds: &[Cmd], tasks: &[(usize, Step)], runs: Option<u32>) -> usize {
+    cmds.iter()
+        .enumerate()
+        .filter(|(i, c)| {
+            let planned = c.planned.or(runs);
+            let done = planned.is_some_and(|p| c.measured >= p);
+            let last_now = tasks.iter().any(|&(j, step)| {
+                j == *i && matches!(step, Step::Measure(k) if planned == Some(k + 1))
+            });
+            c.stopped.is_none() && !done && !last_now
+        })
+        .count()
+}
 
 /// Run one round's tasks with one worker per CPU set, each pinned to its set.
 fn run_parallel(
@@ -908,28 +971,154 @@ pub fn describe_series(series: &SystemSeries) -> Vec<String> {
     out
 }
 
-/// Warnings about statistical outliers in each command's successful wall times (classified by
-/// Tukey fences and modified z-score; they stay in the statistics).
-pub fn outlier_warnings(records: &[RunRecord]) -> Vec<String> {
-    let mut by_name: Vec<(&str, Vec<f64>)> = Vec::new();
-    for r in records.iter().filter(|r| r.outcome.is_success()) {
-        match by_name.iter_mut().find(|(n, _)| *n == r.name) {
-            Some((_, v)) => v.push(r.measurement.wall_secs()),
-            None => by_name.push((&r.name, vec![r.measurement.wall_secs()])),
+/// What the measurement loop keeps per command: the compact result (a few numbers per run, for
+/// the exports) and running statistics of the successful wall times.
+#[derive(Default)]
+struct CommandStats {
+    result: Option<BenchmarkResult>,
+    /// Welford mean/variance, min, max and an HDR histogram of successful wall times, ns.
+    wall: BenchStats,
+    /// Why hardware counters were unavailable for the last run that had none.
+    counter_reason: Option<String>,
+}
+
+impl CommandStats {
+    fn push(&mut self, record: &RunRecord, counter_reason: Option<String>) {
+        self.result
+            .get_or_insert_with(|| BenchmarkResult::new(record))
+            .push(record);
+        if record.outcome.is_success() {
+            self.wall.record(record.measurement.wall_ns);
+        }
+        if record.instructions().is_none() && counter_reason.is_some() {
+            self.counter_reason = counter_reason;
         }
     }
+}
+
+/// The record of a measured run, fed into its command's statistics on the way.
+fn record_of_measured(
+    run: &RunInfo,
+    c: &BenchCommand,
+    settings: &BenchSettings,
+    stats: &mut CommandStats,
+    m: Measured,
+) -> RunRecord {
+    let counter_reason = m.result.counters.unavailable.clone();
+    let mut rtags = settings.tags.clone();
+    let counters = &m.result.counters;
+    if let Some(n) = counters.instructions {
+        rtags.insert(RunRecord::TAG_INSTRUCTIONS.into(), n.to_string());
+    }
+    if let Some(n) = counters.cycles {
+        rtags.insert(RunRecord::TAG_CYCLES.into(), n.to_string());
+    }
+    rtags.insert(RunRecord::TAG_CONCURRENT.into(), m.concurrent.to_string());
+    if let Some((digest, truncated)) = m.output {
+        rtags.insert(RunRecord::TAG_STDOUT.into(), digest.to_hex());
+        if truncated {
+            rtags.insert("output.truncated".into(), "true".into());
+        }
+    }
+    let record = record_of(
+        run,
+        c,
+        m.iteration,
+        m.started_at,
+        m.result.measurement,
+        m.result.outcome,
+        m.result.stderr_tail,
+        rtags,
+    );
+    stats.push(&record, counter_reason);
+    record
+}
+
+/// The running moments of `wall` (ns) in seconds; `None` before the first successful run.
+fn running_wall(wall: &BenchStats) -> Option<RunningWall> {
+    let r = wall.running();
+    Some(RunningWall {
+        count: r.count(),
+        mean: r.mean()? / 1e9,
+        stddev: r.std_dev().map(|s| s / 1e9),
+        min: r.min()? / 1e9,
+        max: r.max()? / 1e9,
+    })
+}
+
+/// hyperfine's warning for commands too short to measure through a shell (mean under 5 ms
+/// after subtracting the shell's spawn time).
+fn short_with_shell_warning(name: &str, wall: &BenchStats, shell: &Measurement) -> Option<String> {
+    let mean_ns = wall.running().mean()?;
+    (mean_ns < 5e6).then(|| {
+        format!(
+            "warning: `{name}` took less than 5 ms on average; the shell's spawn time ({:.2} ms) was subtracted, which cannot be calibrated much more precisely than that. Run without a shell (-N) for accurate numbers",
+            shell.wall_ns as f64 / 1e6
+        )
+    })
+}
+
+/// Warnings about runs without hardware counters when they were asked for: one line when no run
+/// had them, else one per command where some runs lacked them, with the reason (`reasons[i]` is
+/// the last reason seen for `results[i]`).
+pub fn counter_warnings(results: &[BenchmarkResult], reasons: &[Option<String>]) -> Vec<String> {
+    let total: usize = results.iter().map(BenchmarkResult::runs).sum();
+    let missing: usize = results
+        .iter()
+        .map(BenchmarkResult::runs_without_counters)
+        .sum();
+    let why = |r: Option<&Option<String>>| match r.and_then(Option::as_deref) {
+        Some(reason) => format!(" ({reason})"),
+        None => String::new(),
+    };
+    if total == 0 || missing == 0 {
+        return Vec::new();
+    }
+    if missing == total {
+        let reason = why(reasons.iter().find(|r| r.is_some()));
+        return vec![format!(
+            "warning: hardware counters are unavailable here{reason}: no PMU, or perf_event_paranoid forbids them; they are recorded as unavailable, not zero"
+        )];
+    }
+    results
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.runs_without_counters() > 0)
+        .map(|(i, r)| {
+            format!(
+                "warning: `{}`: {} of {} runs have no hardware counters{}; their counts are recorded as unavailable, not zero, and the means use the runs that have them",
+                r.name,
+                r.runs_without_counters(),
+                r.runs(),
+                why(reasons.get(i))
+            )
+        })
+        .collect()
+}
+
+/// Warnings about statistical outliers in each command's successful wall times. Both
+/// classifications count: a run beyond Tukey's severe fences (3 IQR), a run beyond a Tukey
+/// fence that is also a modified-z outlier (|z| > [`benchfleet_metrics::stats::MODIFIED_Z_THRESHOLD`]),
+/// or modified-z outliers in at least a tenth of the runs. Outliers are never dropped: they stay
+/// in the statistics.
+pub fn outlier_warnings(results: &[BenchmarkResult]) -> Vec<String> {
     let mut out = Vec::new();
-    for (name, times) in by_name {
+    for r in results {
+        let (name, times) = (&r.name, r.successful_times());
         if times.len() < 4 {
             continue;
         }
         let rep = benchfleet_metrics::stats::classify_outliers(&times);
         let severe = rep.severe_high().len() + rep.severe_low().len();
         let mild = rep.mild_high().len() + rep.mild_low().len();
-        let z = rep
-            .z_outliers(benchfleet_metrics::stats::MODIFIED_Z_THRESHOLD)
-            .len();
-        if severe > 0 || z * 10 >= times.len() {
+        let z_idx = rep.z_outliers(benchfleet_metrics::stats::MODIFIED_Z_THRESHOLD);
+        let z = z_idx.len();
+        // Runs both classifications flag: beyond a Tukey fence and a modified-z outlier.
+        let both = z_idx
+            .iter()
+            .filter(|i| rep.tukey[**i] != benchfleet_metrics::stats::TukeyClass::Normal)
+            .count();
+        if severe > 0 || both > 0 || z * 10 >= times.len() {
             out.push(format!(
                 "warning: `{name}`: statistical outliers in {} runs ({severe} severe, {mild} mild by Tukey fences; {z} with |modified z| > {}). They are kept in the statistics; a quiet machine, more warmup (-w) or more runs help",
                 times.len(),
@@ -1036,18 +1225,8 @@ pub async fn run_bench(
         let allowed = benchfleet_metrics::allowed_cpus();
         let sets = cpu_sets(&allowed, jobs, settings.cpus_per_job);
         let physical = physical_cores().unwrap_or(allowed.len());
-        if jobs > physical {
-            warnings.push(format!(
-                "warning: -j {jobs} runs more benchmarks at once than this machine has physical cores ({physical}); concurrent runs disturb each other, compare them with care"
-            ));
-        }
         let per = sets.first().map_or(1, Vec::len);
-        if jobs * per > allowed.len() {
-            warnings.push(format!(
-                "warning: {jobs} jobs × {per} CPUs each need more than the {} CPUs available; workers share CPUs",
-                allowed.len()
-            ));
-        }
+        warnings.extend(concurrency_warnings(jobs, per, physical, allowed.len()));
         sets
     } else {
         Vec::new()
@@ -1104,58 +1283,64 @@ pub async fn run_bench(
         storage: storage.clone(),
         rt: tokio::runtime::Handle::current(),
     };
-    let (measured, cmds) = tokio::task::spawn_blocking(move || {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Measured>();
+    let measuring = tokio::task::spawn_blocking(move || {
         let mut cmds = cmds;
-        let m = measure(
+        measure(
             &commands_owned,
             &mut cmds,
             &settings_owned,
             overhead,
             &cpu_sets,
             &outputs,
+            &tx,
         );
-        (m, cmds)
-    })
-    .await
-    .map_err(|e| BenchError::Internal(e.to_string()))?;
-    let series = sampler.map(Sampler::stop);
+        cmds
+    });
 
-    // Records, captured output.
-    let mut records = Vec::with_capacity(measured.len());
-    for m in measured {
-        let c = &commands[m.cmd];
-        let mut rtags = settings.tags.clone();
-        let counters = &m.result.counters;
-        if let Some(n) = counters.instructions {
-            rtags.insert(RunRecord::TAG_INSTRUCTIONS.into(), n.to_string());
-        }
-        if let Some(n) = counters.cycles {
-            rtags.insert(RunRecord::TAG_CYCLES.into(), n.to_string());
-        }
-        rtags.insert(RunRecord::TAG_CONCURRENT.into(), m.concurrent.to_string());
-        if let Some((digest, truncated)) = m.output {
-            rtags.insert(RunRecord::TAG_STDOUT.into(), digest.to_hex());
-            if truncated {
-                rtags.insert("output.truncated".into(), "true".into());
+    // Each run becomes a record as it finishes: fed into its command's running statistics and
+    // stored in batches while the next runs are measured.
+    let (writer, writer_task) = BatchWriter::spawn(storage.clone(), BatchPolicy::default());
+    let mut acc: Vec<CommandStats> = commands.iter().map(|_| CommandStats::default()).collect();
+    let mut stored = 0usize;
+    let mut store_error: Option<StoreError> = None;
+    while let Some(first) = rx.recv().await {
+        let mut batch = Vec::new();
+        let mut next = Some(first);
+        while let Some(m) = next.take() {
+            let record = record_of_measured(&run, &commands[m.cmd], settings, &mut acc[m.cmd], m);
+            batch.push(record);
+            if batch.len() < RECORD_BATCH {
+                next = rx.try_recv().ok();
             }
         }
-        records.push(record_of(
-            &run,
-            c,
-            m.iteration,
-            m.started_at,
-            m.result.measurement,
-            m.result.outcome,
-            m.result.stderr_tail,
-            rtags,
-        ));
-    }
-    if !records.is_empty() {
-        storage.write_records(&records).await?;
-        if let Some(m) = &settings.metrics {
-            m.records_stored(records.len());
+        if store_error.is_some() {
+            continue;
+        }
+        let n = batch.len();
+        match writer.write(batch).await {
+            Ok(_) => {
+                stored += n;
+                if let Some(m) = &settings.metrics {
+                    m.records_stored(n);
+                }
+            }
+            Err(e) => {
+                // Stop measuring what could not be kept; what was stored stays stored.
+                settings.kill.kill(settings.grace);
+                store_error = Some(e);
+            }
         }
     }
+    let cmds = measuring
+        .await
+        .map_err(|e| BenchError::Internal(e.to_string()))?;
+    drop(writer);
+    let _ = writer_task.await;
+    if let Some(e) = store_error {
+        return Err(e.into());
+    }
+    let series = sampler.map(Sampler::stop);
 
     if let Some(s) = &series {
         if let Err(e) = store_series(storage, s, &mut run.tags).await {
@@ -1164,29 +1349,22 @@ pub async fn run_bench(
         warnings.extend(describe_series(s));
     }
     if let Some(o) = &overhead {
-        for c in commands {
-            let times: Vec<f64> = records
-                .iter()
-                .filter(|r| r.name == c.name && r.outcome.is_success())
-                .map(|r| r.measurement.wall_secs())
-                .collect();
-            if !times.is_empty() && times.iter().sum::<f64>() / (times.len() as f64) < 0.005 {
-                warnings.push(format!(
-                    "warning: `{}` took less than 5 ms on average; the shell's spawn time ({:.2} ms) was subtracted, which cannot be calibrated much more precisely than that. Run without a shell (-N) for accurate numbers",
-                    c.name,
-                    o.wall_ns as f64 / 1e6
-                ));
-            }
+        for (c, a) in commands.iter().zip(&acc) {
+            warnings.extend(short_with_shell_warning(&c.name, &a.wall, o));
         }
     }
-    warnings.extend(outlier_warnings(&records));
-    if settings.counters
-        && !records.is_empty()
-        && records.iter().all(|r| r.instructions().is_none())
-    {
-        warnings.push(
-            "warning: hardware counters are unavailable here (no PMU, or perf_event_paranoid forbids them); they are recorded as unavailable, not zero".into(),
-        );
+    let results: Vec<BenchmarkResult> = acc
+        .iter_mut()
+        .filter_map(|a| {
+            let mut r = a.result.take()?;
+            r.running = running_wall(&a.wall);
+            Some(r)
+        })
+        .collect();
+    warnings.extend(outlier_warnings(&results));
+    if settings.counters {
+        let reasons: Vec<Option<String>> = acc.iter().map(|a| a.counter_reason.clone()).collect();
+        warnings.extend(counter_warnings(&results, &reasons));
     }
 
     let reports: Vec<CommandReport> = commands
@@ -1209,7 +1387,8 @@ pub async fn run_bench(
     }
     Ok(BenchOutcome {
         run,
-        records,
+        results,
+        records_stored: stored,
         commands: reports,
         shell_overhead: overhead,
         series,

@@ -244,6 +244,12 @@ impl RunnerMetrics {
             .set(i64::try_from(jobs).unwrap_or(i64::MAX));
     }
 
+    /// Commands (bench) or steps (load) of the run with runs still to start.
+    pub fn set_queued(&self, queued: usize) {
+        self.queue_depth
+            .set(i64::try_from(queued).unwrap_or(i64::MAX));
+    }
+
     /// A bench or load run ended (`ok`: no failure that fails it).
     pub fn run_finished(&self, _ok: bool) {
         self.suite_runs_finished.inc();
@@ -399,6 +405,8 @@ pub struct Exposition {
     file: Option<PathBuf>,
     local_addr: Option<SocketAddr>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Shared with the interval task, so `finish` can take the last reading.
+    meter: Arc<Mutex<Option<benchfleet_metrics::CpuMeter>>>,
 }
 
 impl Exposition {
@@ -418,6 +426,15 @@ impl Exposition {
         }
         for t in self.tasks {
             let _ = t.await;
+        }
+        // The machine since the last interval's reading (or since `start`).
+        if let Some(s) = self
+            .meter
+            .lock()
+            .ok()
+            .and_then(|mut m| m.as_mut().and_then(benchfleet_metrics::CpuMeter::read))
+        {
+            self.metrics.set_system(&s);
         }
         if let Some(path) = &self.file {
             write_atomic(path, &self.metrics.encode())?;
@@ -451,13 +468,18 @@ pub async fn start(
     }
     let interval = opts.interval.max(Duration::from_millis(10));
     let (m, file) = (metrics.clone(), opts.file.clone());
+    let meter = Arc::new(Mutex::new(benchfleet_metrics::CpuMeter::new().ok()));
+    let task_meter = meter.clone();
     tasks.push(tokio::spawn(async move {
-        let mut meter = benchfleet_metrics::CpuMeter::new().ok();
         let mut tick = tokio::time::interval(interval);
         tick.tick().await;
         loop {
             tick.tick().await;
-            if let Some(s) = meter.as_mut().and_then(benchfleet_metrics::CpuMeter::read) {
+            let reading = task_meter
+                .lock()
+                .ok()
+                .and_then(|mut m| m.as_mut().and_then(benchfleet_metrics::CpuMeter::read));
+            if let Some(s) = reading {
                 m.set_system(&s);
             }
             if let Some(path) = &file
@@ -472,6 +494,7 @@ pub async fn start(
         file: opts.file.clone(),
         local_addr,
         tasks,
+        meter,
     })
 }
 

@@ -241,7 +241,322 @@ fn outliers_are_warned_about_per_command() {
         .collect();
     records
         .extend((0..20).map(|i| rec("spiky", i, if i == 7 { 100 } else { 10 + u64::from(i % 2) })));
-    let w = outlier_warnings(&records);
+    let w = outlier_warnings(&benchfleet_report::group_records(&records));
     assert_eq!(w.len(), 1, "{w:?}");
     assert!(w[0].contains("`spiky`") && w[0].contains("kept"), "{w:?}");
+}
+
+/// Successful runs of one command with these wall times (tenths of a millisecond).
+fn result_of(name: &str, tenths_ms: &[u64], tags: &[(&str, &str)]) -> BenchmarkResult {
+    let records: Vec<RunRecord> = tenths_ms
+        .iter()
+        .enumerate()
+        .map(|(i, t)| RunRecord {
+            schema_version: SCHEMA_VERSION,
+            run_id: "01HZY3K4MZ8Q6X2V1B0C9D7E5F".parse().unwrap(),
+            suite: "bench".into(),
+            name: name.into(),
+            kind: NodeKind::Benchmark,
+            command: name.into(),
+            parameters: Default::default(),
+            iteration: i as u32,
+            started_at: Timestamp(0),
+            measurement: Measurement {
+                wall_ns: t * 100_000,
+                ..Default::default()
+            },
+            outcome: benchfleet_model::Outcome::Success,
+            stderr_tail: None,
+            tags: tags
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        })
+        .collect();
+    benchfleet_report::group_records(&records).remove(0)
+}
+
+#[test]
+fn a_run_both_classifications_flag_is_warned_about() {
+    let base: Vec<u64> = (0..20).map(|i| 100 + i % 5).collect();
+    let with = |spike: u64| {
+        let mut v = base.clone();
+        v.push(spike);
+        outlier_warnings(&[result_of("c", &v, &[])])
+    };
+    // 10.8 ms is beyond the mild Tukey fence and has |modified z| ≈ 4: one run in 21.
+    let w = with(108);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].contains("1 mild") && w[0].contains("1 with |modified z|"),
+        "{w:?}"
+    );
+    // 10.7 ms is only a mild Tukey outlier (z ≈ 3.4): no warning.
+    assert!(with(107).is_empty(), "{:?}", with(107));
+    // 11.0 ms is beyond the severe fence.
+    assert!(with(110)[0].contains("1 severe"));
+}
+
+#[test]
+fn missing_hardware_counters_are_warned_about_with_the_reason() {
+    let counted = [("hw.instructions", "1000")];
+    let all = result_of("all", &[10, 11], &counted);
+    let none = result_of("none", &[10, 11], &[]);
+    let reason = Some("instructions: Permission denied".to_string());
+    assert!(counter_warnings(std::slice::from_ref(&all), &[None]).is_empty());
+
+    let w = counter_warnings(std::slice::from_ref(&none), std::slice::from_ref(&reason));
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].contains("unavailable here (instructions: Permission denied)"),
+        "{w:?}"
+    );
+
+    // Some runs lacked them: said per command, with the count and the reason.
+    let mut some = all.clone();
+    some.name = "some".into();
+    some.push(&RunRecord {
+        iteration: 2,
+        tags: Default::default(),
+        ..sample_record()
+    });
+    let w = counter_warnings(&[all, some], &[None, reason]);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].contains(
+            "`some`: 1 of 3 runs have no hardware counters (instructions: Permission denied)"
+        ),
+        "{w:?}"
+    );
+}
+
+fn sample_record() -> RunRecord {
+    RunRecord {
+        schema_version: SCHEMA_VERSION,
+        run_id: "01HZY3K4MZ8Q6X2V1B0C9D7E5F".parse().unwrap(),
+        suite: "bench".into(),
+        name: "some".into(),
+        kind: NodeKind::Benchmark,
+        command: "some".into(),
+        parameters: Default::default(),
+        iteration: 0,
+        started_at: Timestamp(0),
+        measurement: Measurement {
+            wall_ns: 1_000_000,
+            ..Default::default()
+        },
+        outcome: benchfleet_model::Outcome::Success,
+        stderr_tail: None,
+        tags: Default::default(),
+    }
+}
+
+fn quick_settings(runs: u32) -> BenchSettings {
+    BenchSettings {
+        policy: RunPolicy {
+            runs: Some(runs),
+            min_runs: runs,
+            max_runs: Some(runs),
+            min_time: Duration::ZERO,
+            ..RunPolicy::BENCHMARK
+        },
+        sample_interval: None,
+        ..Default::default()
+    }
+}
+
+/// Records reach storage while the benchmark is still measuring (a crash mid-bench keeps what
+/// was measured), and the compact results with their running statistics agree with the stored
+/// records. Synchronised on files: the second run waits for `release`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_are_stored_while_measuring_and_the_running_statistics_match_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    let storage = crate::open_storage(&crate::StorageSettings::embedded(dir.path().join("db")))
+        .await
+        .unwrap();
+    let cmd = format!(
+        "sh -c 'if [ -e {d}/first ]; then while [ ! -e {d}/release ]; do sleep 0.01; done; else touch {d}/first; fi'"
+    );
+    let commands = expand(&input(&[&cmd])).unwrap();
+    let settings = quick_settings(3);
+    let task = {
+        let (storage, commands, settings) = (storage.clone(), commands.clone(), settings.clone());
+        tokio::spawn(async move { run_bench(&commands, &settings, &storage).await })
+    };
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let stored_while_running = loop {
+        let runs = storage
+            .catalog
+            .find_runs(&benchfleet_store::RunFilter::default())
+            .await
+            .unwrap();
+        if let Some(run) = runs.first() {
+            let stored = crate::load_records(&storage, &run.run_id).await.unwrap();
+            if !stored.is_empty() {
+                break stored;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline && !task.is_finished(),
+            "no record was stored while the second run was still going"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(stored_while_running.len(), 1, "the first run only");
+    assert!(
+        !task.is_finished(),
+        "the second run waits for the release file"
+    );
+    std::fs::write(dir.path().join("release"), "").unwrap();
+    let outcome = task.await.unwrap().unwrap();
+
+    assert_eq!(outcome.records_stored, 3);
+    let stored = crate::load_records(&storage, &outcome.run.run_id)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 3);
+    let exact = benchfleet_report::group_records(&stored).remove(0);
+    let live = &outcome.results[0];
+    assert_eq!(
+        live.times, exact.times,
+        "the compact times are the stored ones"
+    );
+    assert_eq!(live.exit_codes, exact.exit_codes);
+    let running = live.running.expect("running statistics were kept");
+    assert_eq!(running.count, 3);
+    let (a, b) = (live.wall().unwrap(), exact.wall().unwrap());
+    let close = |x: f64, y: f64| (x - y).abs() <= 1e-12 * y.abs().max(1e-9);
+    assert!(close(a.mean, b.mean), "{a:?} vs {b:?}");
+    assert!(
+        close(a.stddev.unwrap(), b.stddev.unwrap()),
+        "{a:?} vs {b:?}"
+    );
+    assert_eq!((a.min, a.max, a.median), (b.min, b.max, b.median));
+    assert_eq!(
+        benchfleet_report::terminal_table(std::slice::from_ref(live)),
+        benchfleet_report::terminal_table(&[exact]),
+        "bench prints what show prints"
+    );
+}
+
+#[test]
+fn oversubscribing_physical_cores_or_cpus_is_warned_about() {
+    assert!(concurrency_warnings(2, 1, 2, 4).is_empty());
+    let w = concurrency_warnings(4, 1, 2, 4);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].contains("-j 4") && w[0].contains("physical cores (2)"),
+        "{w:?}"
+    );
+    let w = concurrency_warnings(2, 3, 4, 4);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].contains("2 jobs × 3 CPUs") && w[0].contains("share CPUs"),
+        "{w:?}"
+    );
+    assert_eq!(concurrency_warnings(8, 2, 2, 4).len(), 2);
+}
+
+#[test]
+fn commands_under_5_ms_through_a_shell_are_told_to_use_no_shell() {
+    let shell = Measurement {
+        wall_ns: 2_500_000,
+        ..Default::default()
+    };
+    let stats = |ns: &[u64]| {
+        let mut s = BenchStats::new();
+        ns.iter().for_each(|n| s.record(*n));
+        s
+    };
+    let w = short_with_shell_warning("quick", &stats(&[1_000_000, 6_000_000]), &shell)
+        .expect("a 3.5 ms mean is under 5 ms");
+    assert!(
+        w.contains("`quick`") && w.contains("(-N)") && w.contains("2.50 ms"),
+        "{w}"
+    );
+    assert_eq!(
+        short_with_shell_warning("slow", &stats(&[5_000_000, 6_000_000]), &shell),
+        None
+    );
+    assert_eq!(short_with_shell_warning("none", &stats(&[]), &shell), None);
+}
+
+/// `queue_depth` counts the commands with runs still to start and goes down as their last runs
+/// start. Two commands, two runs each: while the second round runs (the last of both), nothing
+/// is queued any more. Synchronised on files: the second run of `b` waits for `release`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_depth_goes_down_as_the_commands_last_runs_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    let storage = crate::open_storage(&crate::StorageSettings::embedded(dir.path().join("db")))
+        .await
+        .unwrap();
+    let b = format!(
+        "sh -c 'if [ -e {d}/first ]; then touch {d}/waiting; while [ ! -e {d}/release ]; do sleep 0.01; done; else touch {d}/first; fi'"
+    );
+    let commands = expand(&input(&["true", &b])).unwrap();
+    let metrics = std::sync::Arc::new(crate::prom::RunnerMetrics::new());
+    let settings = BenchSettings {
+        metrics: Some(metrics.clone()),
+        ..quick_settings(2)
+    };
+    let queued = |m: &crate::prom::RunnerMetrics| {
+        crate::prom::parse_exposition(&m.encode()).unwrap()["benchfleet_queue_depth"]
+    };
+    let task = {
+        let (storage, commands) = (storage.clone(), commands.clone());
+        tokio::spawn(async move { run_bench(&commands, &settings, &storage).await })
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !dir.path().join("waiting").exists() {
+        assert!(
+            std::time::Instant::now() < deadline && !task.is_finished(),
+            "the last run of `b` never started"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        queued(&metrics),
+        0.0,
+        "every command's last run has started"
+    );
+    std::fs::write(dir.path().join("release"), "").unwrap();
+    let outcome = task.await.unwrap().unwrap();
+    assert_eq!(outcome.records_stored, 4);
+    assert_eq!(queued(&metrics), 0.0);
+}
+
+#[test]
+fn queued_commands_are_those_with_runs_still_to_start() {
+    let cmd = |planned: Option<u32>, measured: u32, stopped: bool| Cmd {
+        spec: ProcessSpec::new("true", Vec::<String>::new()),
+        prepare: None,
+        conclude: None,
+        setup: None,
+        cleanup: None,
+        planned,
+        measured,
+        stopped: stopped.then(|| "failed".into()),
+        failed_runs: 0,
+    };
+    let cmds = [
+        cmd(None, 0, false),    // 0: first run now, count unknown
+        cmd(Some(3), 1, false), // 1: second of three now
+        cmd(Some(3), 2, false), // 2: last run now
+        cmd(Some(2), 2, false), // 3: done
+        cmd(Some(5), 1, true),  // 4: stopped by a failure
+    ];
+    let tasks = [
+        (0, Step::Measure(0)),
+        (1, Step::Measure(1)),
+        (2, Step::Measure(2)),
+        (4, Step::Measure(1)),
+    ];
+    assert_eq!(queued_commands(&cmds, &tasks, None), 2);
+    // With a fixed run count of 1, the first command's first run is its last.
+    assert_eq!(queued_commands(&cmds, &tasks, Some(1)), 1);
+    // Warmup rounds start no measured run.
+    assert_eq!(queued_commands(&cmds, &[(2, Step::Warmup)], None), 3);
 }

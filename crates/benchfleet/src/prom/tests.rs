@@ -165,6 +165,67 @@ fn bench_and_load_updates_count_jobs() {
 }
 
 #[test]
+fn cpu_utilisation_is_the_mean_busy_fraction_of_all_cores() {
+    let m = RunnerMetrics::new();
+    assert_eq!(value(&m.encode(), "benchfleet_cpu_utilisation"), 0.0);
+    let core = |busy: f32| benchfleet_metrics::CoreUsage {
+        busy,
+        steal: 0.0,
+        iowait: 0.0,
+    };
+    m.set_system(&benchfleet_metrics::Sample {
+        t_ms: 0,
+        cores: vec![core(0.25), core(0.75), core(1.0), core(0.0)],
+        mem_total_bytes: 4096,
+        mem_used_bytes: 1024,
+        disk_read_bytes: 0,
+        disk_write_bytes: 0,
+        load1: 1.5,
+        load5: 0.0,
+        load15: 0.0,
+        own_busy_cores: 0.5,
+    });
+    let text = m.encode();
+    for (series, v) in [
+        ("benchfleet_cpu_utilisation", 0.5),
+        ("benchfleet_own_cpu_cores", 0.5),
+        ("benchfleet_memory_used_bytes", 1024.0),
+        ("benchfleet_load1", 1.5),
+    ] {
+        assert_eq!(value(&text, series), v, "{series}");
+    }
+    // A reading without cores (unreadable /proc/stat) keeps the last utilisation.
+    m.set_system(&benchfleet_metrics::Sample::default());
+    assert_eq!(value(&m.encode(), "benchfleet_cpu_utilisation"), 0.5);
+}
+
+#[tokio::test]
+async fn finish_takes_a_last_system_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("metrics.prom");
+    let metrics = Arc::new(RunnerMetrics::new());
+    // The interval never elapses: only `finish` can read the machine.
+    let expo = start(
+        metrics.clone(),
+        &PromOptions {
+            file: Some(file.clone()),
+            listen: None,
+            interval: Duration::from_secs(3600),
+        },
+    )
+    .await
+    .unwrap();
+    let before = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(value(&before, "benchfleet_memory_used_bytes"), 0.0);
+    expo.finish().await.unwrap();
+    let after = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        value(&after, "benchfleet_memory_used_bytes") > 0.0,
+        "the final reading is written: {after}"
+    );
+}
+
+#[test]
 fn exposition_parser_rejects_malformed_text() {
     for (text, needle) in [
         ("x 1\n", "EOF"),
