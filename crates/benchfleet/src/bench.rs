@@ -34,6 +34,7 @@ use benchfleet_report::{BenchmarkResult, RunningWall};
 use benchfleet_store::{BatchPolicy, BatchWriter};
 use benchfleet_store::{Storage, StoreError};
 
+use crate::cpus::Overlap;
 use crate::host;
 use crate::suite::RunPolicy;
 
@@ -536,32 +537,6 @@ struct Cmd {
 enum Step {
     Warmup,
     Measure(u32),
-}
-
-/// Tracks overlapping runs: a run is alone when nothing else ran when it started and nothing
-/// started before it ended.
-#[derive(Default)]
-struct Overlap {
-    state: Mutex<(u32, u64)>,
-}
-
-impl Overlap {
-    fn start(&self) -> (bool, u64) {
-        let mut s = self.state.lock().expect("overlap lock");
-        let busy = s.0 > 0;
-        s.0 += 1;
-        s.1 += 1;
-        (busy, s.1)
-    }
-    /// Runs in flight now.
-    fn running(&self) -> u32 {
-        self.state.lock().expect("overlap lock").0
-    }
-    fn end(&self, started: (bool, u64)) -> bool {
-        let mut s = self.state.lock().expect("overlap lock");
-        s.0 -= 1;
-        started.0 || s.1 != started.1
-    }
 }
 
 /// A measured run, before it becomes a record.

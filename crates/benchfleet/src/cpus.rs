@@ -1,4 +1,5 @@
-//! Splitting this machine's CPUs between concurrent runs: shared by `bench -j` and suite runs.
+//! Splitting this machine's CPUs between concurrent runs, and telling whether a run ran alone:
+//! shared by `bench -j` and suite runs.
 
 /// Physical cores of this machine (unique core/package pairs in sysfs); `None` when unknown.
 pub fn physical_cores() -> Option<usize> {
@@ -36,4 +37,34 @@ pub fn cpu_sets(allowed: &[usize], jobs: usize, per_job: Option<usize>) -> Vec<V
                 .collect()
         })
         .collect()
+}
+
+/// Tracks overlapping runs (of `bench -j` or of a suite's jobs): a run is alone when nothing
+/// else ran when it started and nothing started before it ended.
+#[derive(Debug, Default)]
+pub(crate) struct Overlap {
+    /// (runs in flight, runs started so far)
+    state: std::sync::Mutex<(u32, u64)>,
+}
+
+impl Overlap {
+    pub(crate) fn start(&self) -> (bool, u64) {
+        let mut s = self.state.lock().expect("overlap lock");
+        let busy = s.0 > 0;
+        s.0 += 1;
+        s.1 += 1;
+        (busy, s.1)
+    }
+
+    /// Runs in flight now.
+    pub(crate) fn running(&self) -> u32 {
+        self.state.lock().expect("overlap lock").0
+    }
+
+    /// Whether the run that got `started` overlapped another.
+    pub(crate) fn end(&self, started: (bool, u64)) -> bool {
+        let mut s = self.state.lock().expect("overlap lock");
+        s.0 -= 1;
+        started.0 || s.1 != started.1
+    }
 }

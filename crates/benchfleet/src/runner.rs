@@ -15,6 +15,7 @@ use benchfleet_sched::{
 };
 use benchfleet_store::Storage;
 
+use crate::cpus::Overlap;
 use crate::suite::{Node, Suite};
 use crate::{Error, host};
 
@@ -235,31 +236,6 @@ struct Shared {
     cpu_pool: Option<CpuPool>,
     /// Spawn cost of each shell used by a node (or why it could not be measured).
     shell_costs: BTreeMap<String, Result<Measurement, String>>,
-}
-
-/// Tracks overlapping processes: a run is alone when nothing else ran when it started and
-/// nothing started before it ended (the rule of `bench -j`).
-#[derive(Debug, Default)]
-struct Overlap {
-    /// (processes in flight, processes started so far)
-    state: Mutex<(u32, u64)>,
-}
-
-impl Overlap {
-    fn start(&self) -> (bool, u64) {
-        let mut s = self.state.lock().expect("overlap lock");
-        let busy = s.0 > 0;
-        s.0 += 1;
-        s.1 += 1;
-        (busy, s.1)
-    }
-
-    /// Whether the run that got `started` overlapped another.
-    fn end(&self, started: (bool, u64)) -> bool {
-        let mut s = self.state.lock().expect("overlap lock");
-        s.0 -= 1;
-        started.0 || s.1 != started.1
-    }
 }
 
 /// The CPUs this process may use, handed out to running jobs: each takes its declared `cpus`
