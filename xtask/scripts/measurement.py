@@ -6,10 +6,10 @@ Builds nothing: pass the release binaries (see docs/benchmarks/measurement.md).
     python3 xtask/scripts/measurement.py --benchfleet target/release/benchfleet \
         --probe target/release/benchfleet-probe [--rounds 20] [--overhead-rounds 7]
 
-1. accuracy and 4. noise: ROUNDS repetitions of the same comparison (`sleep 0.01`, `true`, a
-   ~50 ms CPU-bound probe), the two tools alternating (and alternating which goes first); the
-   mean of each tool's per-repetition means is compared (within 3 % or 0.1 ms), and the spread
-   (standard deviation) of those means.
+1. accuracy and 4. noise: ROUNDS repetitions of each command (`sleep 0.01`, `true`, a ~50 ms
+   CPU-bound probe), each command in its own invocation of each tool, the tools alternating
+   (and alternating which goes first); the mean of each tool's per-repetition means is
+   compared (within 3 % or 0.1 ms), and the spread (standard deviation) of those means.
 2. overhead: OVERHEAD_ROUNDS pairs of `hyperfine -N --runs 1000 true` and
    `benchfleet bench -N --runs 1000 true` (fresh store each), alternating order, end-to-end wall
    time; the ratio of each pair and their median.
@@ -61,20 +61,24 @@ def main():
     cmds = ["sleep 0.01", "true", f"{probe} spin 50"]
     names = {"sleep 0.01": "sleep 0.01", "true": "true", cmds[2]: "spin 50 (CPU)"}
     runs = {"hyperfine": {c: [] for c in cmds}, "benchfleet": {c: [] for c in cmds}}
+    # Each command in its own invocation of each tool: benchfleet interleaves the commands of
+    # one invocation (A B C A B C ...), hyperfine runs them one after the other, so benchmarked
+    # together a tiny command runs right after a different one in benchfleet and after itself in
+    # hyperfine; measured alone, both see the same conditions.
     for i in range(a.rounds):
-        tools = [
-            ("hyperfine", [hf, "-N", "-w", "2", "-r", "20", "--style", "none", *cmds,
-                           "--export-json", f"h{i}.json"], f"h{i}.json"),
-            ("benchfleet", [bf, "bench", "-N", "-w", "2", "-r", "20", *cmds,
-                            "--export-json", f"b{i}.json"], f"b{i}.json"),
-        ]
-        if i % 2:
-            tools.reverse()
-        for name, cmd, out in tools:
-            run(cmd, work, env)
-            for c, m in means(os.path.join(work, out)).items():
-                runs[name][c].append(m)
-    print(f"\n1/4. {a.rounds} repetitions, -w 2 -r 20, alternating; ms")
+        for k, c in enumerate(cmds):
+            tools = [
+                ("hyperfine", [hf, "-N", "-w", "2", "-r", "20", "--style", "none", c,
+                               "--export-json", f"h{i}-{k}.json"], f"h{i}-{k}.json"),
+                ("benchfleet", [bf, "bench", "-N", "-w", "2", "-r", "20", c,
+                                "--export-json", f"b{i}-{k}.json"], f"b{i}-{k}.json"),
+            ]
+            if (i + k) % 2:
+                tools.reverse()
+            for name, cmd, out in tools:
+                run(cmd, work, env)
+                runs[name][c].extend(means(os.path.join(work, out)).values())
+    print(f"\n1/4. {a.rounds} repetitions of each command, -w 2 -r 20, tools alternating; ms")
     print(f"{'command':<16} {'tool':<11} {'mean of means':>14} {'sd of means':>12} {'min':>8} {'max':>8}")
     for c in cmds:
         for tool in ("hyperfine", "benchfleet"):

@@ -428,9 +428,13 @@ pub struct CommandReport {
     pub failed_runs: u32,
 }
 
-/// Records written to storage per batch while measuring (at most; a batch is written as soon as
-/// the measured runs waiting for it are taken, so a crash loses at most the runs in flight).
+/// Records written to storage per batch while measuring (at most; a batch is also written
+/// [`FLUSH_EVERY`] after its first run, and the last one as soon as measuring ends, so a crash
+/// loses at most the runs of the last fraction of a second).
 pub const RECORD_BATCH: usize = 256;
+
+/// The longest a measured run waits before its batch is written.
+const FLUSH_EVERY: Duration = Duration::from_millis(50);
 
 /// The result of [`run_bench`].
 #[derive(Clone, Debug)]
@@ -647,9 +651,10 @@ fn measure(
     overhead: Option<Measurement>,
     cpu_sets: &[Vec<usize>],
     outputs: &OutputSink,
-    sink: &tokio::sync::mpsc::UnboundedSender<Measured>,
+    sink: &tokio::sync::mpsc::UnboundedSender<Vec<Measured>>,
 ) {
     let lp = Loop { settings, overhead };
+    let mut handoff = Handoff::new(sink);
     let kill = &settings.kill;
     let overlap = Overlap::default();
     let mut env = EnvRandomizer::new(settings.seed, ENV_PADDING_MAX);
@@ -778,9 +783,7 @@ fn measure(
                         }
                     },
                 };
-                // Stored as soon as the async side takes it; if storing failed, the receiver
-                // is gone and the run is dropped (measuring is being stopped anyway).
-                let _ = sink.send(Measured {
+                handoff.push(Measured {
                     cmd: i,
                     iteration,
                     started_at,
@@ -799,6 +802,53 @@ fn measure(
         {
             c.stopped = Some(e);
         }
+    }
+}
+
+/// Hands measured runs to the async side (which stores them) in bunches: at most every
+/// [`HANDOFF_EVERY`] or [`RECORD_BATCH`] runs, and right away after a run that took longer than
+/// that. Waking the other thread costs a cross-CPU wake-up, which on a VM is a sizeable part of
+/// spawning a short command; once per run it showed as the loop's overhead next to hyperfine's.
+/// If storing failed, the receiver is gone and runs are dropped (measuring is being stopped).
+struct Handoff<'a> {
+    sink: &'a tokio::sync::mpsc::UnboundedSender<Vec<Measured>>,
+    pending: Vec<Measured>,
+    since: std::time::Instant,
+}
+
+/// The longest a measured run waits in the measuring thread before it is handed over.
+const HANDOFF_EVERY: Duration = Duration::from_millis(20);
+
+impl<'a> Handoff<'a> {
+    fn new(sink: &'a tokio::sync::mpsc::UnboundedSender<Vec<Measured>>) -> Self {
+        Handoff {
+            sink,
+            pending: Vec::new(),
+            since: std::time::Instant::now(),
+        }
+    }
+
+    fn push(&mut self, m: Measured) {
+        if self.pending.is_empty() {
+            self.since = std::time::Instant::now();
+        }
+        let slow = Duration::from_nanos(m.result.measurement.wall_ns) >= HANDOFF_EVERY;
+        self.pending.push(m);
+        if slow || self.pending.len() >= RECORD_BATCH || self.since.elapsed() >= HANDOFF_EVERY {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if !self.pending.is_empty() {
+            let _ = self.sink.send(std::mem::take(&mut self.pending));
+        }
+    }
+}
+
+impl Drop for Handoff<'_> {
+    fn drop(&mut self) {
+        self.flush();
     }
 }
 
@@ -1258,7 +1308,7 @@ pub async fn run_bench(
         storage: storage.clone(),
         rt: tokio::runtime::Handle::current(),
     };
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Measured>();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<Measured>>();
     let measuring = tokio::task::spawn_blocking(move || {
         let mut cmds = cmds;
         measure(
@@ -1274,26 +1324,48 @@ pub async fn run_bench(
     });
 
     // Each run becomes a record as it finishes: fed into its command's running statistics and
-    // stored in batches while the next runs are measured.
-    let (writer, writer_task) = BatchWriter::spawn(storage.clone(), BatchPolicy::default());
+    // stored in batches while the next runs are measured: a batch is written when it is full or
+    // FLUSH_EVERY after its first record (so commits stay few and off the measuring core's
+    // back), and the last one as soon as measuring ends (no wait at the end).
+    let policy = BatchPolicy {
+        max_delay: Duration::ZERO,
+        ..BatchPolicy::default()
+    };
+    let (writer, writer_task) = BatchWriter::spawn(storage.clone(), policy);
     let mut acc: Vec<CommandStats> = commands.iter().map(|_| CommandStats::default()).collect();
     let mut stored = 0usize;
     let mut store_error: Option<StoreError> = None;
-    while let Some(first) = rx.recv().await {
-        let mut batch = Vec::new();
-        let mut next = Some(first);
-        while let Some(m) = next.take() {
-            let record = record_of_measured(&run, &commands[m.cmd], settings, &mut acc[m.cmd], m);
-            batch.push(record);
-            if batch.len() < RECORD_BATCH {
-                next = rx.try_recv().ok();
+    let mut batch: Vec<RunRecord> = Vec::new();
+    let mut due: Option<tokio::time::Instant> = None;
+    let mut measuring_done = false;
+    while !measuring_done || !batch.is_empty() {
+        let received = match (measuring_done, due) {
+            (true, _) => None,
+            (false, Some(due)) => tokio::time::timeout_at(due, rx.recv()).await.ok(),
+            (false, None) => Some(rx.recv().await),
+        };
+        match received {
+            Some(Some(ms)) => {
+                for m in ms {
+                    let record =
+                        record_of_measured(&run, &commands[m.cmd], settings, &mut acc[m.cmd], m);
+                    batch.push(record);
+                }
+                due.get_or_insert_with(|| tokio::time::Instant::now() + FLUSH_EVERY);
+                if batch.len() < RECORD_BATCH {
+                    continue;
+                }
             }
+            Some(None) => measuring_done = true,
+            None => {} // the batch is due
         }
-        if store_error.is_some() {
+        due = None;
+        let records = std::mem::take(&mut batch);
+        if store_error.is_some() || records.is_empty() {
             continue;
         }
-        let n = batch.len();
-        match writer.write(batch).await {
+        let n = records.len();
+        match writer.write(records).await {
             Ok(_) => {
                 stored += n;
                 if let Some(m) = &settings.metrics {
