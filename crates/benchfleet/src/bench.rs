@@ -428,12 +428,12 @@ pub struct CommandReport {
     pub failed_runs: u32,
 }
 
-/// Records written to storage per batch while measuring (at most; a batch is also written
-/// [`FLUSH_EVERY`] after its first run, and the last one as soon as measuring ends, so a crash
-/// loses at most the runs of the last fraction of a second).
+/// Records written to storage per batch while measuring (at most; what was measured is written
+/// every [`FLUSH_EVERY`], and the rest as soon as measuring ends, so a crash loses at most the
+/// runs of the last fraction of a second).
 pub const RECORD_BATCH: usize = 256;
 
-/// The longest a measured run waits before its batch is written.
+/// How often what was measured is taken over and written while measuring.
 const FLUSH_EVERY: Duration = Duration::from_millis(50);
 
 /// The result of [`run_bench`].
@@ -651,10 +651,9 @@ fn measure(
     overhead: Option<Measurement>,
     cpu_sets: &[Vec<usize>],
     outputs: &OutputSink,
-    sink: &tokio::sync::mpsc::UnboundedSender<Vec<Measured>>,
+    sink: &Mutex<Vec<Measured>>,
 ) {
     let lp = Loop { settings, overhead };
-    let mut handoff = Handoff::new(sink);
     let kill = &settings.kill;
     let overlap = Overlap::default();
     let mut env = EnvRandomizer::new(settings.seed, ENV_PADDING_MAX);
@@ -783,14 +782,17 @@ fn measure(
                         }
                     },
                 };
-                handoff.push(Measured {
-                    cmd: i,
-                    iteration,
-                    started_at,
-                    result,
-                    concurrent,
-                    output,
-                });
+                // Taken by the storing side at its next wake-up (nobody is woken here).
+                sink.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(Measured {
+                        cmd: i,
+                        iteration,
+                        started_at,
+                        result,
+                        concurrent,
+                        output,
+                    });
             }
         }
     }
@@ -802,53 +804,6 @@ fn measure(
         {
             c.stopped = Some(e);
         }
-    }
-}
-
-/// Hands measured runs to the async side (which stores them) in bunches: at most every
-/// [`HANDOFF_EVERY`] or [`RECORD_BATCH`] runs, and right away after a run that took longer than
-/// that. Waking the other thread costs a cross-CPU wake-up, which on a VM is a sizeable part of
-/// spawning a short command; once per run it showed as the loop's overhead next to hyperfine's.
-/// If storing failed, the receiver is gone and runs are dropped (measuring is being stopped).
-struct Handoff<'a> {
-    sink: &'a tokio::sync::mpsc::UnboundedSender<Vec<Measured>>,
-    pending: Vec<Measured>,
-    since: std::time::Instant,
-}
-
-/// The longest a measured run waits in the measuring thread before it is handed over.
-const HANDOFF_EVERY: Duration = Duration::from_millis(20);
-
-impl<'a> Handoff<'a> {
-    fn new(sink: &'a tokio::sync::mpsc::UnboundedSender<Vec<Measured>>) -> Self {
-        Handoff {
-            sink,
-            pending: Vec::new(),
-            since: std::time::Instant::now(),
-        }
-    }
-
-    fn push(&mut self, m: Measured) {
-        if self.pending.is_empty() {
-            self.since = std::time::Instant::now();
-        }
-        let slow = Duration::from_nanos(m.result.measurement.wall_ns) >= HANDOFF_EVERY;
-        self.pending.push(m);
-        if slow || self.pending.len() >= RECORD_BATCH || self.since.elapsed() >= HANDOFF_EVERY {
-            self.flush();
-        }
-    }
-
-    fn flush(&mut self) {
-        if !self.pending.is_empty() {
-            let _ = self.sink.send(std::mem::take(&mut self.pending));
-        }
-    }
-}
-
-impl Drop for Handoff<'_> {
-    fn drop(&mut self) {
-        self.flush();
     }
 }
 
@@ -1308,8 +1263,9 @@ pub async fn run_bench(
         storage: storage.clone(),
         rt: tokio::runtime::Handle::current(),
     };
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<Measured>>();
-    let measuring = tokio::task::spawn_blocking(move || {
+    let queue = std::sync::Arc::new(Mutex::new(Vec::<Measured>::new()));
+    let tx = queue.clone();
+    let mut measuring = tokio::task::spawn_blocking(move || {
         let mut cmds = cmds;
         measure(
             &commands_owned,
@@ -1324,9 +1280,10 @@ pub async fn run_bench(
     });
 
     // Each run becomes a record as it finishes: fed into its command's running statistics and
-    // stored in batches while the next runs are measured: a batch is written when it is full or
-    // FLUSH_EVERY after its first record (so commits stay few and off the measuring core's
-    // back), and the last one as soon as measuring ends (no wait at the end).
+    // stored while the next runs are measured. This side wakes up every FLUSH_EVERY, takes what
+    // was measured meanwhile from the queue and writes it in batches, and once more as soon as
+    // measuring ends. Handing a run over wakes no thread: a wake-up per run (a cross-CPU
+    // interrupt, costly on a VM) showed as overhead next to hyperfine's loop.
     let policy = BatchPolicy {
         max_delay: Duration::ZERO,
         ..BatchPolicy::default()
@@ -1335,52 +1292,44 @@ pub async fn run_bench(
     let mut acc: Vec<CommandStats> = commands.iter().map(|_| CommandStats::default()).collect();
     let mut stored = 0usize;
     let mut store_error: Option<StoreError> = None;
-    let mut batch: Vec<RunRecord> = Vec::new();
-    let mut due: Option<tokio::time::Instant> = None;
-    let mut measuring_done = false;
-    while !measuring_done || !batch.is_empty() {
-        let received = match (measuring_done, due) {
-            (true, _) => None,
-            (false, Some(due)) => tokio::time::timeout_at(due, rx.recv()).await.ok(),
-            (false, None) => Some(rx.recv().await),
-        };
-        match received {
-            Some(Some(ms)) => {
-                for m in ms {
-                    let record =
-                        record_of_measured(&run, &commands[m.cmd], settings, &mut acc[m.cmd], m);
-                    batch.push(record);
-                }
-                due.get_or_insert_with(|| tokio::time::Instant::now() + FLUSH_EVERY);
-                if batch.len() < RECORD_BATCH {
-                    continue;
-                }
-            }
-            Some(None) => measuring_done = true,
-            None => {} // the batch is due
+    let mut tick = tokio::time::interval(FLUSH_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut finished = None;
+    while finished.is_none() {
+        tokio::select! {
+            _ = tick.tick() => {}
+            done = &mut measuring => finished = Some(done),
         }
-        due = None;
-        let records = std::mem::take(&mut batch);
-        if store_error.is_some() || records.is_empty() {
-            continue;
-        }
-        let n = records.len();
-        match writer.write(records).await {
-            Ok(_) => {
-                stored += n;
-                if let Some(m) = &settings.metrics {
-                    m.records_stored(n);
-                }
+        // After `measuring` ended every run is in the queue.
+        let measured = std::mem::take(&mut *queue.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut measured = measured.into_iter().peekable();
+        while measured.peek().is_some() {
+            let records: Vec<RunRecord> = measured
+                .by_ref()
+                .take(RECORD_BATCH)
+                .map(|m| record_of_measured(&run, &commands[m.cmd], settings, &mut acc[m.cmd], m))
+                .collect();
+            if store_error.is_some() {
+                continue;
             }
-            Err(e) => {
-                // Stop measuring what could not be kept; what was stored stays stored.
-                settings.kill.kill(settings.grace);
-                store_error = Some(e);
+            let n = records.len();
+            match writer.write(records).await {
+                Ok(_) => {
+                    stored += n;
+                    if let Some(m) = &settings.metrics {
+                        m.records_stored(n);
+                    }
+                }
+                Err(e) => {
+                    // Stop measuring what could not be kept; what was stored stays stored.
+                    settings.kill.kill(settings.grace);
+                    store_error = Some(e);
+                }
             }
         }
     }
-    let cmds = measuring
-        .await
+    let cmds = finished
+        .expect("the loop ends when measuring has")
         .map_err(|e| BenchError::Internal(e.to_string()))?;
     drop(writer);
     let _ = writer_task.await;
