@@ -133,9 +133,12 @@ fn delete_blobs(txn: &WriteTransaction, keys: &[BlobKey]) -> Result<(), redb::Er
     let mut large = txn.open_table(LARGE_BLOBS)?;
     let mut sizes = txn.open_table(LARGE_SIZES)?;
     for k in keys {
-        blobs.remove(k.as_str())?;
-        large.remove(k.as_str())?;
-        sizes.remove(k.as_str())?;
+        // A key is either a small blob or a large one (put_blobs checks both), so a small one
+        // found here has nothing in the large tables.
+        if blobs.remove(k.as_str())?.is_none() {
+            large.remove(k.as_str())?;
+            sizes.remove(k.as_str())?;
+        }
     }
     Ok(())
 }
