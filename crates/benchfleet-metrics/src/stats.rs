@@ -310,6 +310,42 @@ impl OutlierReport {
     }
 }
 
+/// Outlier counts of one sample set that deserves a warning ([`outliers_to_warn`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutlierWarning {
+    pub samples: usize,
+    /// Beyond Tukey's severe fences (3 IQR).
+    pub severe: usize,
+    /// Between the mild and the severe fences.
+    pub mild: usize,
+    /// |modified z| above [`MODIFIED_Z_THRESHOLD`].
+    pub z: usize,
+}
+
+/// The one rule `bench` and suite runs warn by (samples are never dropped): at least 4 samples,
+/// and a run beyond Tukey's severe fences, or a run beyond a fence that is also a modified-z
+/// outlier, or modified-z outliers in at least a tenth of the runs.
+pub fn outliers_to_warn(samples: &[f64]) -> Option<OutlierWarning> {
+    if samples.len() < 4 {
+        return None;
+    }
+    let rep = classify_outliers(samples);
+    let severe = rep.severe_high().len() + rep.severe_low().len();
+    let mild = rep.mild_high().len() + rep.mild_low().len();
+    let z_idx = rep.z_outliers(MODIFIED_Z_THRESHOLD);
+    let both = z_idx
+        .iter()
+        .filter(|i| rep.tukey[**i] != TukeyClass::Normal)
+        .count();
+    let z = z_idx.len();
+    (severe > 0 || both > 0 || z * 10 >= samples.len()).then_some(OutlierWarning {
+        samples: samples.len(),
+        severe,
+        mild,
+        z,
+    })
+}
+
 /// Linear-interpolation quantile (type 7, as numpy's default) of sorted data.
 fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {

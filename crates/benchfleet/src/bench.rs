@@ -31,7 +31,6 @@ use benchfleet_model::{
     Timestamp,
 };
 use benchfleet_report::{BenchmarkResult, RunningWall};
-use benchfleet_store::{BatchPolicy, BatchWriter};
 use benchfleet_store::{Storage, StoreError};
 
 use crate::cpus::Overlap;
@@ -1082,31 +1081,21 @@ pub fn counter_warnings(results: &[BenchmarkResult], reasons: &[Option<String>])
 /// or modified-z outliers in at least a tenth of the runs. Outliers are never dropped: they stay
 /// in the statistics.
 pub fn outlier_warnings(results: &[BenchmarkResult]) -> Vec<String> {
-    let mut out = Vec::new();
-    for r in results {
-        let (name, times) = (&r.name, r.successful_times());
-        if times.len() < 4 {
-            continue;
-        }
-        let rep = benchfleet_metrics::stats::classify_outliers(&times);
-        let severe = rep.severe_high().len() + rep.severe_low().len();
-        let mild = rep.mild_high().len() + rep.mild_low().len();
-        let z_idx = rep.z_outliers(benchfleet_metrics::stats::MODIFIED_Z_THRESHOLD);
-        let z = z_idx.len();
-        // Runs both classifications flag: beyond a Tukey fence and a modified-z outlier.
-        let both = z_idx
-            .iter()
-            .filter(|i| rep.tukey[**i] != benchfleet_metrics::stats::TukeyClass::Normal)
-            .count();
-        if severe > 0 || both > 0 || z * 10 >= times.len() {
-            out.push(format!(
-                "warning: `{name}`: statistical outliers in {} runs ({severe} severe, {mild} mild by Tukey fences; {z} with |modified z| > {}). They are kept in the statistics; a quiet machine, more warmup (-w) or more runs help",
-                times.len(),
+    results
+        .iter()
+        .filter_map(|r| {
+            let w = benchfleet_metrics::stats::outliers_to_warn(&r.successful_times())?;
+            Some(format!(
+                "warning: `{}`: statistical outliers in {} runs ({} severe, {} mild by Tukey fences; {} with |modified z| > {}). They are kept in the statistics; a quiet machine, more warmup (-w) or more runs help",
+                r.name,
+                w.samples,
+                w.severe,
+                w.mild,
+                w.z,
                 benchfleet_metrics::stats::MODIFIED_Z_THRESHOLD
-            ));
-        }
-    }
-    out
+            ))
+        })
+        .collect()
 }
 
 /// A new run of an ad-hoc source (`bench`, `load`), registered by the caller with
@@ -1284,11 +1273,6 @@ pub async fn run_bench(
     // was measured meanwhile from the queue and writes it in batches, and once more as soon as
     // measuring ends. Handing a run over wakes no thread: a wake-up per run (a cross-CPU
     // interrupt, costly on a VM) showed as overhead next to hyperfine's loop.
-    let policy = BatchPolicy {
-        max_delay: Duration::ZERO,
-        ..BatchPolicy::default()
-    };
-    let (writer, writer_task) = BatchWriter::spawn(storage.clone(), policy);
     let mut acc: Vec<CommandStats> = commands.iter().map(|_| CommandStats::default()).collect();
     let mut stored = 0usize;
     let mut store_error: Option<StoreError> = None;
@@ -1313,7 +1297,7 @@ pub async fn run_bench(
                 continue;
             }
             let n = records.len();
-            match writer.write(records).await {
+            match storage.write_records(&records).await {
                 Ok(_) => {
                     stored += n;
                     if let Some(m) = &settings.metrics {
@@ -1331,8 +1315,6 @@ pub async fn run_bench(
     let cmds = finished
         .expect("the loop ends when measuring has")
         .map_err(|e| BenchError::Internal(e.to_string()))?;
-    drop(writer);
-    let _ = writer_task.await;
     if let Some(e) = store_error {
         return Err(e.into());
     }

@@ -356,25 +356,15 @@ fn shell_costs(suite: &Suite) -> BTreeMap<String, Result<Measurement, String>> {
         .collect()
 }
 
-/// Outlier counts of one node's successful wall times, when they deserve a warning (the rule of
-/// `bench`: any severe Tukey outlier, or |modified z| outliers in at least a tenth of the runs;
-/// at least 4 runs).
+/// Outlier counts `(runs, severe, mild, z)` of one node's successful wall times, when they
+/// deserve a warning (the rule `bench` warns by: [`benchfleet_metrics::stats::outliers_to_warn`]).
 fn outliers_of(records: &[RunRecord]) -> Option<(usize, usize, usize, usize)> {
     let times: Vec<f64> = records
         .iter()
         .filter(|r| r.outcome.is_success())
         .map(|r| r.measurement.wall_secs())
         .collect();
-    if times.len() < 4 {
-        return None;
-    }
-    let rep = benchfleet_metrics::stats::classify_outliers(&times);
-    let severe = rep.severe_high().len() + rep.severe_low().len();
-    let mild = rep.mild_high().len() + rep.mild_low().len();
-    let z = rep
-        .z_outliers(benchfleet_metrics::stats::MODIFIED_Z_THRESHOLD)
-        .len();
-    (severe > 0 || z * 10 >= times.len()).then_some((times.len(), severe, mild, z))
+    benchfleet_metrics::stats::outliers_to_warn(&times).map(|w| (w.samples, w.severe, w.mild, w.z))
 }
 
 /// Build the scheduler's DAG, refusing cycles with the names that form them.
