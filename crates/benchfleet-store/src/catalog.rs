@@ -158,6 +158,39 @@ pub trait Catalog: Send + Sync + fmt::Debug + 'static {
              implemented); tier migration needs it",
         ))
     }
+
+    /// For a catalog whose own database also holds the hot tier (this very object is the hot
+    /// [`BlobStore`](crate::BlobStore)): put the `blobs` whose keys are absent and insert
+    /// `entries`, all in ONE transaction — one durable commit instead of two, and never a row
+    /// without its bytes. `Ok(false)`: not supported, nothing was written; [`Storage`] then puts
+    /// the blobs and inserts the rows one after the other.
+    ///
+    /// [`Storage`]: crate::Storage
+    async fn insert_records_with_blobs(
+        &self,
+        blobs: &[(crate::BlobKey, bytes::Bytes)],
+        entries: &[RecordEntry],
+    ) -> Result<bool> {
+        let _ = (blobs, entries);
+        Ok(false)
+    }
+
+    /// For a catalog whose own database also holds the hot tier: [`move_records`] and delete the
+    /// blobs under `sources` (absent keys are skipped), all in ONE transaction. A migration whose
+    /// sources are all in the hot tier then needs no journal: before the commit the rows point
+    /// at the intact sources, after it at the verified targets with the sources gone.
+    /// `Ok(false)`: not supported, nothing was changed; the migration journals, flips and
+    /// deletes in three steps.
+    ///
+    /// [`move_records`]: Catalog::move_records
+    async fn move_records_deleting(
+        &self,
+        entries: &[RecordEntry],
+        sources: &[crate::BlobKey],
+    ) -> Result<bool> {
+        let _ = (entries, sources);
+        Ok(false)
+    }
 }
 
 /// One row of a catalog's pre-aggregated daily summary (successful runs only), for backends that

@@ -75,10 +75,29 @@ fn offset_len(loc: &str, s: &str) -> Result<(u64, u64)> {
     Ok((n(a)?, n(b)?))
 }
 
+/// The hot-tier key of a record that started at `started_at`:
+/// `records/<day>/<time>-<sha256>`, where `<day>` counts days since 1970 (zero-padded) and
+/// `<time>` is the start in nanoseconds, padded so that keys sort by time. Records measured
+/// together, and records a migration moves together (oldest first), are then neighbours in a
+/// sorted store: a batch writes or deletes a few adjacent B-tree pages, not one page per record.
+/// (Stores written before this layout used `records/ab/cd/<sha256>`; those keys stay valid, as
+/// every read goes through the location the catalog holds.)
+pub fn hot_key(started_at: benchfleet_model::Timestamp, digest: &Digest) -> BlobKey {
+    let ns = started_at.unix_nanos();
+    let day = ns.max(0) / 86_400_000_000_000;
+    // The sign bit flipped: the order of i64 as the order of u64 (20 digits fit any u64).
+    let ordered = (ns as u64) ^ (1 << 63);
+    BlobKey::new(format!(
+        "{HOT_NS}/{day:06}/{ordered:020}-{}",
+        digest.to_hex()
+    ))
+    .expect("a hot key is a valid blob key")
+}
+
 impl Location {
-    pub fn hot(digest: &Digest) -> Self {
+    pub fn hot(started_at: benchfleet_model::Timestamp, digest: &Digest) -> Self {
         Location::Hot {
-            key: content::key_for(HOT_NS, digest),
+            key: hot_key(started_at, digest),
         }
     }
 
@@ -517,7 +536,12 @@ mod tests {
         let dict = Digest::of(b"dict");
         let seg = content::key_for(COLD_NS, &Digest::of(b"segment"));
         for loc in [
-            Location::hot(&d),
+            Location::hot(benchfleet_model::Timestamp(1_700_000_000_000_000_000), &d),
+            Location::hot(benchfleet_model::Timestamp(-5), &d),
+            // Stores written before time-ordered hot keys.
+            Location::Hot {
+                key: content::key_for(HOT_NS, &d),
+            },
             Location::warm_frame(content::key_for(WARM_NS, &d), Some(dict), 0, 77),
             Location::warm_frame(content::key_for(WARM_NS, &d), None, 4096, 1),
             // Stores written before packs: one object per record.

@@ -12,6 +12,10 @@
 //!    points at the target, in one transaction.
 //! 4. **delete** — the sources are deleted, then the journal.
 //!
+//! Where the sources are hot records kept in the catalog's own database (the embedded default),
+//! phases 3 and 4 are one transaction ([`Catalog::move_records_deleting`](crate::Catalog::move_records_deleting))
+//! and the batch needs no journal.
+//!
 //! Killing the process at any point loses nothing and shows nothing twice: before the flip
 //! the catalog still points at the intact source (targets are unreferenced orphans, removed by
 //! `tier gc`); after it, at the verified target (leftover sources are unreferenced). Every run of
@@ -439,8 +443,30 @@ async fn apply(ctx: &mut Ctx<'_>, journal_key: &BlobKey, journal: &Journal) -> R
     Ok(())
 }
 
-/// Write the journal of a verified batch, then flip and delete.
+/// Write the journal of a verified batch, then flip and delete. Where the sources are all hot
+/// records kept in the catalog's own database, flip and delete are one transaction instead and
+/// no journal is needed (there is no state between them to resume from).
 async fn commit(ctx: &mut Ctx<'_>, old: &[RecordEntry], new: Vec<RecordEntry>) -> Result<()> {
+    if ctx.storage.hot_in_catalog() && old.iter().all(|e| e.tier == Tier::Hot) {
+        let sources = old
+            .iter()
+            .map(|e| Location::parse(Tier::Hot, &e.location).map(|l| l.key().clone()))
+            .collect::<Result<Vec<_>>>()?;
+        if ctx
+            .storage
+            .catalog
+            .move_records_deleting(&new, &sources)
+            .await?
+        {
+            ctx.fault(Phase::Flip)?;
+            for _ in &sources {
+                ctx.fault(Phase::Delete)?;
+            }
+            ctx.fault(Phase::Done)?;
+            ctx.report.batches += 1;
+            return Ok(());
+        }
+    }
     let journal = Journal {
         version: 1,
         sources: old.iter().map(|e| (e.tier, e.location.clone())).collect(),

@@ -95,6 +95,14 @@ impl Storage {
         self.lease.release(&*self.tiers.hot).await
     }
 
+    /// Whether the hot tier's blob store is the catalog itself (one database holding both, like
+    /// the embedded default's redb file): then a batch's blobs and rows, and a migration's flip
+    /// and source deletes, can commit together ([`Catalog::insert_records_with_blobs`],
+    /// [`Catalog::move_records_deleting`]).
+    pub fn hot_in_catalog(&self) -> bool {
+        std::ptr::addr_eq(Arc::as_ptr(&self.catalog), Arc::as_ptr(&self.tiers.hot))
+    }
+
     pub fn cache_stats(&self) -> CacheStats {
         self.cache.stats()
     }
@@ -102,13 +110,14 @@ impl Storage {
     /// Store a batch of records in the hot tier: bytes first (one batch), then their catalog
     /// entries (one transaction). A crash between the two leaves only unreferenced blobs, which
     /// are harmless and collected by `tier gc`; nothing is ever referenced before it is durable.
+    /// Where the hot tier lives in the catalog's own database both go in one transaction.
     pub async fn write_records(&self, records: &[RunRecord]) -> Result<Vec<RecordEntry>> {
         let mut items = Vec::with_capacity(records.len());
         let mut entries = Vec::with_capacity(records.len());
         for r in records {
             let bytes = r.canonical_bytes();
             let digest = Digest::of(&bytes);
-            let key = content::key_for(RECORDS_NS, &digest);
+            let key = codec::hot_key(r.started_at, &digest);
             entries.push(entry_for(
                 r,
                 digest,
@@ -119,6 +128,14 @@ impl Storage {
             items.push((key, Bytes::from(bytes)));
         }
         self.hold_lease().await?;
+        if self.hot_in_catalog()
+            && self
+                .catalog
+                .insert_records_with_blobs(&items, &entries)
+                .await?
+        {
+            return Ok(entries);
+        }
         self.blobs.put_many(items).await?;
         self.catalog.insert_records(&entries).await?;
         Ok(entries)

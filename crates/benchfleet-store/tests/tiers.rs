@@ -712,7 +712,7 @@ async fn gc_keeps_the_blobs_of_a_pending_batch_writer() {
         },
     );
     let r = record(21, "g", "pending", 0, 0);
-    let key = content::key_for("records", &r.digest());
+    let key = benchfleet_store::codec::hot_key(r.started_at, &r.digest());
     let pending = tokio::spawn({
         let (w, r) = (writer.clone(), r.clone());
         async move { w.write(vec![r]).await }

@@ -13,7 +13,7 @@ use crate::writer::{Done, Work};
 use crate::{BLOBS, LARGE_BLOBS, LARGE_SIZES, MAX_BLOB_SIZE, RedbStore};
 
 impl RedbStore {
-    fn check_size(&self, key: &BlobKey, len: usize) -> Result<()> {
+    pub(crate) fn check_size(&self, key: &BlobKey, len: usize) -> Result<()> {
         if len as u64 > MAX_BLOB_SIZE {
             return Err(StoreError::new(
                 ErrorKind::Unsupported,

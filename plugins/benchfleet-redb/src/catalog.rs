@@ -4,8 +4,10 @@ use async_trait::async_trait;
 use redb::{ReadTransaction, TableDefinition};
 
 use benchfleet_model::{RunId, RunInfo};
+use bytes::Bytes;
+
 use benchfleet_store::{
-    Catalog, ErrorKind, RecordEntry, RecordQuery, Result, RunFilter, StoreError,
+    BlobKey, Catalog, ErrorKind, RecordEntry, RecordQuery, Result, RunFilter, StoreError,
 };
 
 use crate::writer::Work;
@@ -217,16 +219,25 @@ impl Catalog for RedbStore {
         if entries.is_empty() {
             return Ok(());
         }
-        let mut items = Vec::with_capacity(entries.len());
-        for e in entries {
-            items.push((
-                e.clone(),
-                encode(&self.name, "insert_records", e).map_err(|err| err.with_key(e.digest))?,
-            ));
-        }
+        let items = self.encode_rows("insert_records", entries)?;
         self.write("insert_records", Work::InsertRecords(items))
             .await?;
         Ok(())
+    }
+
+    /// The blobs and the rows in one write transaction (one durable commit).
+    async fn insert_records_with_blobs(
+        &self,
+        blobs: &[(BlobKey, Bytes)],
+        entries: &[RecordEntry],
+    ) -> Result<bool> {
+        for (k, b) in blobs {
+            self.check_size(k, b.len())?;
+        }
+        let items = self.encode_rows("insert_records", entries)?;
+        let work = Work::All(vec![Work::Put(blobs.to_vec()), Work::InsertRecords(items)]);
+        self.write("insert_records_with_blobs", work).await?;
+        Ok(true)
     }
 
     async fn query_records(&self, query: &RecordQuery) -> Result<Vec<RecordEntry>> {
@@ -239,6 +250,46 @@ impl Catalog for RedbStore {
         if entries.is_empty() {
             return Ok(());
         }
+        let items = self.checked_moves(entries).await?;
+        self.write("move_records", Work::MoveRecords(items)).await?;
+        Ok(())
+    }
+
+    /// The flip and the source deletes in one write transaction (one durable commit).
+    async fn move_records_deleting(
+        &self,
+        entries: &[RecordEntry],
+        sources: &[BlobKey],
+    ) -> Result<bool> {
+        let items = self.checked_moves(entries).await?;
+        let work = Work::All(vec![
+            Work::MoveRecords(items),
+            Work::DeleteMany(sources.to_vec()),
+        ]);
+        self.write("move_records_deleting", work).await?;
+        Ok(true)
+    }
+}
+
+impl RedbStore {
+    /// Each entry with its JSON row, encoded here (off the writer thread).
+    fn encode_rows(
+        &self,
+        op: &'static str,
+        entries: &[RecordEntry],
+    ) -> Result<Vec<(RecordEntry, Vec<u8>)>> {
+        entries
+            .iter()
+            .map(|e| {
+                let json = encode(&self.name, op, e).map_err(|err| err.with_key(e.digest))?;
+                Ok((e.clone(), json))
+            })
+            .collect()
+    }
+
+    /// [`Catalog::move_records`]'s rows, after checking that every one exists (a missing row is
+    /// `NotFound` and nothing is queued).
+    async fn checked_moves(&self, entries: &[RecordEntry]) -> Result<Vec<(RecordEntry, Vec<u8>)>> {
         let digests: Vec<[u8; 32]> = entries.iter().map(|e| *e.digest.as_bytes()).collect();
         let missing = self
             .read("move_records", move |txn| {
@@ -260,14 +311,6 @@ impl Catalog for RedbStore {
             )
             .with_key(benchfleet_model::Digest::from_bytes(d)));
         }
-        let mut items = Vec::with_capacity(entries.len());
-        for e in entries {
-            items.push((
-                e.clone(),
-                encode(&self.name, "move_records", e).map_err(|err| err.with_key(e.digest))?,
-            ));
-        }
-        self.write("move_records", Work::MoveRecords(items)).await?;
-        Ok(())
+        self.encode_rows("move_records", entries)
     }
 }

@@ -218,3 +218,247 @@ async fn move_records_flips_tier_and_location_atomically_and_persists() {
         }
     }
 }
+
+#[tokio::test]
+async fn blobs_and_rows_commit_together_and_survive_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("d.redb");
+    let entries: Vec<RecordEntry> = (0..4).map(entry).collect();
+    let blobs: Vec<(BlobKey, bytes::Bytes)> = entries
+        .iter()
+        .map(|e| {
+            (
+                BlobKey::new(&e.location).unwrap(),
+                format!("bytes of {}", e.iteration).into(),
+            )
+        })
+        .collect();
+    {
+        let db = RedbStore::open(&path).unwrap();
+        assert!(
+            db.insert_records_with_blobs(&blobs, &entries)
+                .await
+                .unwrap()
+        );
+        // Idempotent, like put_if_absent and insert_records.
+        assert!(
+            db.insert_records_with_blobs(&blobs, &entries)
+                .await
+                .unwrap()
+        );
+    }
+    let db = RedbStore::open(&path).unwrap();
+    assert_eq!(
+        db.query_records(&RecordQuery::default()).await.unwrap(),
+        entries
+    );
+    for (k, b) in &blobs {
+        assert_eq!(&db.get(k).await.unwrap(), b);
+    }
+}
+
+#[tokio::test]
+async fn a_flip_with_its_deletes_is_one_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("e.redb");
+    let entries: Vec<RecordEntry> = (0..6).map(entry).collect();
+    let keys: Vec<BlobKey> = entries
+        .iter()
+        .map(|e| BlobKey::new(&e.location).unwrap())
+        .collect();
+    let moved = |range: std::ops::Range<usize>| -> Vec<RecordEntry> {
+        entries[range]
+            .iter()
+            .map(|e| RecordEntry {
+                tier: Tier::Warm,
+                location: format!("warm/{}", e.iteration),
+                ..e.clone()
+            })
+            .collect()
+    };
+    {
+        let db = RedbStore::open(&path).unwrap();
+        let blobs: Vec<_> = keys
+            .iter()
+            .map(|k| (k.clone(), bytes::Bytes::from("x")))
+            .collect();
+        db.insert_records_with_blobs(&blobs, &entries)
+            .await
+            .unwrap();
+        assert!(
+            db.move_records_deleting(&moved(0..3), &keys[..3])
+                .await
+                .unwrap()
+        );
+
+        // An unknown row fails the whole call: no row moves, no blob goes.
+        let mut bad = moved(3..4);
+        bad.push(RecordEntry {
+            tier: Tier::Warm,
+            ..entry(99)
+        });
+        let err = db
+            .move_records_deleting(&bad, &keys[3..4])
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::NotFound, "{err}");
+    }
+    let db = RedbStore::open(&path).unwrap();
+    let rows = db.query_records(&RecordQuery::default()).await.unwrap();
+    for e in &rows {
+        let (tier, present) = if e.iteration < 3 {
+            (Tier::Warm, false)
+        } else {
+            (Tier::Hot, true)
+        };
+        assert_eq!(e.tier, tier, "{e:?}");
+        let k = BlobKey::new(format!("k{}", e.iteration)).unwrap();
+        assert_eq!(db.head(&k).await.unwrap().is_some(), present, "{k}");
+    }
+}
+
+mod migration {
+    //! Migration with the hot tier inside this catalog (the embedded default's layout): flip and
+    //! source deletes commit together, so no journal is written, and a crash after any event of
+    //! any phase loses nothing and a rerun finishes.
+
+    use std::sync::Arc;
+
+    use benchfleet_model::{Measurement, NodeKind, Outcome, RunRecord, SCHEMA_VERSION, Timestamp};
+    use benchfleet_store::mem::MemBlobStore;
+    use benchfleet_store::{
+        FaultAction, FaultPlan, MigrateOptions, Phase, RecordQuery, Storage, Tier, TierPolicy,
+        TierStores,
+    };
+
+    use super::*;
+
+    const DAY: i64 = 86_400;
+    const NOW: i64 = 20_000 * DAY;
+
+    fn records() -> Vec<RunRecord> {
+        let mut out = Vec::new();
+        for (run, age) in [(1u32, 200i64), (2, 30), (3, 1)] {
+            for it in 0..40u32 {
+                out.push(RunRecord {
+                    schema_version: SCHEMA_VERSION,
+                    run_id: format!("01HZY3K4MZ8Q6X2V1B0C9D{run:04}").parse().unwrap(),
+                    suite: "s".into(),
+                    name: format!("bench-{}", it % 3),
+                    kind: NodeKind::Benchmark,
+                    command: format!("gzip -{run} -c input.txt"),
+                    parameters: Default::default(),
+                    iteration: it,
+                    started_at: Timestamp((NOW - age * DAY) * 1_000_000_000 + i64::from(it)),
+                    measurement: Measurement {
+                        wall_ns: 1_000_000 + u64::from(it) * 7919,
+                        ..Default::default()
+                    },
+                    outcome: Outcome::Success,
+                    stderr_tail: None,
+                    tags: Default::default(),
+                });
+            }
+        }
+        out
+    }
+
+    async fn storage(dir: &std::path::Path) -> Storage {
+        let db = Arc::new(RedbStore::open(dir.join("catalog.redb")).unwrap());
+        let tiers = TierStores {
+            hot: db.clone(),
+            warm: Arc::new(MemBlobStore::new()),
+            cold: Arc::new(MemBlobStore::new()),
+        };
+        let policy = TierPolicy {
+            cold_block_bytes: 4 * 1024,
+            cold_segment_bytes: 4 * 1024,
+            migrate_batch_records: 16,
+            ..TierPolicy::default()
+        };
+        Storage::tiered(db, tiers, policy)
+    }
+
+    fn opts(fault: Option<Arc<FaultPlan>>) -> MigrateOptions {
+        MigrateOptions {
+            now: Some(Timestamp::from_unix_seconds(NOW)),
+            fault,
+            ..Default::default()
+        }
+    }
+
+    /// Every record listed once, intact and byte-identical; the tiers as `want` (hot, warm, cold).
+    async fn check(s: &Storage, want: Option<[usize; 3]>) {
+        let originals = records();
+        let rows = s
+            .catalog
+            .query_records(&RecordQuery::default())
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), originals.len());
+        for (row, original) in rows.iter().zip(&originals) {
+            assert_eq!(&s.read_record(row).await.unwrap(), original);
+        }
+        if let Some(want) = want {
+            let n = |t| rows.iter().filter(|r| r.tier == t).count();
+            assert_eq!([n(Tier::Hot), n(Tier::Warm), n(Tier::Cold)], want);
+        }
+        let v = benchfleet_store::verify(s).await.unwrap();
+        assert!(v.is_ok(), "{:?}", v.problems);
+        assert_eq!(v.pending_journals, 0);
+    }
+
+    #[tokio::test]
+    async fn needs_no_journal_and_survives_a_crash_after_any_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = storage(dir.path()).await;
+        assert!(s.hot_in_catalog());
+        let mut totals = Vec::new();
+        for phase in Phase::ALL {
+            let counter = Arc::new(FaultPlan::new(phase, u64::MAX, FaultAction::Error));
+            let dir = tempfile::tempdir().unwrap();
+            let s = storage(dir.path()).await;
+            s.write_records(&records()).await.unwrap();
+            benchfleet_store::migrate(&s, &opts(Some(counter.clone())))
+                .await
+                .unwrap();
+            check(&s, Some([40, 40, 40])).await;
+            totals.push((phase, counter.seen()));
+        }
+        for &(phase, total) in &totals {
+            if phase == Phase::Journal {
+                assert_eq!(
+                    total, 0,
+                    "a batch of hot sources in the catalog's database wrote a journal"
+                );
+                continue;
+            }
+            assert!(total >= 3, "{phase:?}: {total} events");
+            for n in [1, total / 2, total] {
+                let dir = tempfile::tempdir().unwrap();
+                let s = storage(dir.path()).await;
+                s.write_records(&records()).await.unwrap();
+                let crash = Arc::new(FaultPlan::new(phase, n, FaultAction::Error));
+                let err = benchfleet_store::migrate(&s, &opts(Some(crash)))
+                    .await
+                    .unwrap_err();
+                assert!(err.to_string().contains("injected crash"), "{err}");
+                check(&s, None).await;
+                benchfleet_store::migrate(&s, &opts(None)).await.unwrap();
+                check(&s, Some([40, 40, 40])).await;
+                // Only the young records' blobs are left in the hot tier: no moved source.
+                let hot_left = s.tiers.hot.list("records/").await.unwrap();
+                assert_eq!(hot_left.len(), 40, "{phase:?}:{n}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_hot_tier_in_another_database_is_not_the_catalogs() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(RedbStore::open(dir.path().join("a.redb")).unwrap());
+        let other = Arc::new(RedbStore::open(dir.path().join("b.redb")).unwrap());
+        let s = Storage::tiered(db, TierStores::single(other), TierPolicy::default());
+        assert!(!s.hot_in_catalog());
+    }
+}

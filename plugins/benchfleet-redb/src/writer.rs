@@ -26,6 +26,8 @@ pub(crate) enum Work {
     InsertRecords(Vec<(RecordEntry, Vec<u8>)>),
     /// New JSON for existing record rows (tier and location changed), found by digest.
     MoveRecords(Vec<(RecordEntry, Vec<u8>)>),
+    /// Several works applied in order in the same transaction: all or none of them.
+    All(Vec<Work>),
 }
 
 impl Work {
@@ -37,6 +39,7 @@ impl Work {
             }
             Work::PutRun { json, .. } => json.len(),
             Work::Delete(_) | Work::DeleteMany(_) => 0,
+            Work::All(works) => works.iter().map(Work::bytes).sum(),
         }
     }
 }
@@ -175,6 +178,12 @@ pub(crate) fn put_blobs(
 
 fn apply_one(txn: &WriteTransaction, work: &Work) -> Result<Done, redb::Error> {
     match work {
+        Work::All(works) => {
+            for w in works {
+                apply_one(txn, w)?;
+            }
+            Ok(Done::Unit)
+        }
         Work::Put(items) => Ok(Done::Put(put_blobs(txn, items)?)),
         Work::Delete(k) => {
             delete_blobs(txn, std::slice::from_ref(k))?;
