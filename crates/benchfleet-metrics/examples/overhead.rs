@@ -47,10 +47,35 @@ fn main() {
         );
         return;
     }
+    // `BENCHFLEET_PAD=1`: a random environment padding per run (as `bench` does);
+    // `BENCHFLEET_KILL=1`: runs are cancellable (a pidfd is polled, as in `bench`).
+    let mut env =
+        std::env::var_os("BENCHFLEET_PAD").map(|_| benchfleet_metrics::EnvRandomizer::new(1, 4096));
+    let kill = std::env::var_os("BENCHFLEET_KILL").map(|_| benchfleet_metrics::Kill::new());
+    // `BENCHFLEET_THREADS=N:MS`: N other threads that wake every MS milliseconds (a runtime's
+    // workers, a storing thread), to see what sharing the address space costs the spawns.
+    if let Some((n, ms)) = std::env::var("BENCHFLEET_THREADS").ok().and_then(|v| {
+        let (n, ms) = v.split_once(':')?;
+        Some((n.parse::<u32>().ok()?, ms.parse::<u64>().ok()?))
+    }) {
+        for _ in 0..n {
+            std::thread::spawn(move || {
+                loop {
+                    std::thread::sleep(std::time::Duration::from_millis(ms));
+                }
+            });
+        }
+    }
     let start = Instant::now();
     let (mut wall, mut spawn, mut failures) = (0u128, 0u128, 0u32);
     for _ in 0..runs {
-        let r = run(&spec);
+        if let Some(e) = &mut env {
+            spec.env_padding = Some(e.next_padding());
+        }
+        let r = match &kill {
+            Some(k) => benchfleet_metrics::run_cancellable(&spec, k),
+            None => run(&spec),
+        };
         wall += u128::from(r.measurement.wall_ns);
         spawn += u128::from(r.spawn_ns);
         failures += u32::from(!r.outcome.is_success());
