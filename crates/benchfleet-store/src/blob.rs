@@ -239,6 +239,28 @@ pub trait BlobStore: Send + Sync + fmt::Debug + 'static {
         Ok(out)
     }
 
+    /// The bytes of every key, in order: all of them, or the first error (a missing key is
+    /// [`ErrorKind::NotFound`] naming it). One read snapshot or round trip where the backend can,
+    /// instead of one per key. The default runs [`BlobStore::get`] 16 at a time.
+    async fn get_many(&self, keys: &[BlobKey]) -> Result<Vec<Bytes>> {
+        use futures::StreamExt as _;
+        let mut out = Vec::with_capacity(keys.len());
+        let mut pending = futures::stream::FuturesOrdered::new();
+        let mut keys = keys.iter();
+        loop {
+            while pending.len() < 16 {
+                match keys.next() {
+                    Some(k) => pending.push_back(self.get(k)),
+                    None => break,
+                }
+            }
+            match pending.next().await {
+                Some(bytes) => out.push(bytes?),
+                None => return Ok(out),
+            }
+        }
+    }
+
     /// Remove many blobs (absent keys are not an error), durably once this returns: one
     /// transaction or one flush where the backend can, instead of one per key. On an error some
     /// keys may already be gone (deletes are idempotent: retry the whole list). The default runs
@@ -296,6 +318,9 @@ impl<T: BlobStore + ?Sized> BlobStore for std::sync::Arc<T> {
     }
     async fn delete_many(&self, keys: Vec<BlobKey>) -> Result<()> {
         (**self).delete_many(keys).await
+    }
+    async fn get_many(&self, keys: &[BlobKey]) -> Result<Vec<Bytes>> {
+        (**self).get_many(keys).await
     }
     fn streams_puts(&self) -> bool {
         (**self).streams_puts()

@@ -228,7 +228,6 @@ impl Storage {
     /// SHA-256s checked in parallel; each warm pack is read once for all its frames; cold
     /// records are read one by one (through the block cache).
     pub(crate) async fn read_many_uncached(&self, entries: &[RecordEntry]) -> Result<Vec<Bytes>> {
-        use futures::{StreamExt as _, TryStreamExt as _};
         if !entries.iter().all(|e| e.tier == Tier::Hot) {
             // Frames of one warm pack are sliced from one read of the pack; the rest one by one.
             let mut packs: HashMap<crate::BlobKey, Bytes> = HashMap::new();
@@ -273,10 +272,8 @@ impl Storage {
             .map(|e| Location::parse(e.tier, &e.location))
             .collect::<Result<Vec<_>>>()?;
         let store = &self.tiers.hot;
-        let fetched: Vec<Bytes> = futures::stream::iter(locs.iter().map(|l| store.get(l.key())))
-            .buffered(16)
-            .try_collect()
-            .await?;
+        let keys: Vec<crate::BlobKey> = locs.iter().map(|l| l.key().clone()).collect();
+        let fetched = store.get_many(&keys).await?;
         let items: Vec<_> = locs
             .iter()
             .zip(entries)

@@ -259,6 +259,51 @@ pub async fn delete_is_idempotent<H: Harness>(h: &H) {
 
 /// `delete_many` removes exactly the keys it is given (small and large blobs, present or
 /// absent, one listed twice), leaves neighbours alone, and an empty list is a no-op.
+/// `get_many` returns every key's bytes in the order asked (small and large blobs, a key twice),
+/// nothing for no keys, and a missing key is `NotFound` naming it.
+pub async fn get_many_returns_each_key_in_order<H: Harness>(h: &H) {
+    let store = h.make().await;
+    let name = store.name().to_owned();
+    let keys: Vec<BlobKey> = (0..30).map(|i| key(&format!("getmany/{i:02}"))).collect();
+    let mut items: Vec<(BlobKey, Bytes)> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (k.clone(), data::bytes(100 + i as u64, 50 + 7 * i)))
+        .collect();
+    items[11].1 = data::bytes(11, 3 * 1024 * 1024);
+    store.put_many(items.clone()).await.expect("put_many");
+    assert!(
+        store
+            .get_many(&[])
+            .await
+            .expect("get_many of nothing")
+            .is_empty(),
+        "{name}: get_many of no keys"
+    );
+    // Reversed, with one key twice.
+    let asked: Vec<BlobKey> = keys.iter().rev().chain([&keys[3]]).cloned().collect();
+    let got = store
+        .get_many(&asked)
+        .await
+        .unwrap_or_else(|e| panic!("{name}: get_many: {e}"));
+    assert_eq!(got.len(), asked.len(), "{name}: get_many count");
+    for (k, bytes) in asked.iter().zip(&got) {
+        let want = &items
+            .iter()
+            .find(|(x, _)| x == k)
+            .expect("asked key was put")
+            .1;
+        assert_eq!(bytes, want, "{name}: get_many bytes of {k}");
+    }
+    let absent = key("getmany/absent");
+    let err = store
+        .get_many(&[keys[0].clone(), absent.clone(), keys[1].clone()])
+        .await
+        .expect_err("get_many with a missing key succeeded");
+    assert_eq!(err.kind, ErrorKind::NotFound, "{name}: {err}");
+    assert_eq!(err.key.as_deref(), Some(absent.as_str()), "{name}: {err}");
+}
+
 pub async fn delete_many_removes_exactly_its_keys<H: Harness>(h: &H) {
     let store = h.make().await;
     if !store.capability().delete {

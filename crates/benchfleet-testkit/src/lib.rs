@@ -91,6 +91,7 @@ macro_rules! blob_store_conformance {
                 list_prefix,
                 delete_is_idempotent,
                 delete_many_removes_exactly_its_keys,
+                get_many_returns_each_key_in_order,
                 put_if_absent_is_idempotent,
                 put_many_outcomes,
                 concurrent_writers_same_key,

@@ -134,13 +134,11 @@ fn bench(c: &mut Criterion) {
             }
         })
     });
+    // One read snapshot for the batch, like raw: `get_many`.
     g.bench_function(BenchmarkId::new("plugin", "batched_1000"), |b| {
         b.iter(|| {
-            rt.block_on(async {
-                for _ in 0..BATCH {
-                    store.get(pick()).await.unwrap();
-                }
-            })
+            let batch: Vec<BlobKey> = (0..BATCH).map(|_| pick().clone()).collect();
+            rt.block_on(store.get_many(&batch)).unwrap()
         })
     });
     g.finish();

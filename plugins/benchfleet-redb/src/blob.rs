@@ -10,7 +10,7 @@ use benchfleet_store::{
 };
 
 use crate::writer::{Done, Work};
-use crate::{BLOBS, LARGE_BLOBS, LARGE_SIZES, MAX_BLOB_SIZE, RedbStore};
+use crate::{BLOBS, Error, LARGE_BLOBS, LARGE_SIZES, MAX_BLOB_SIZE, RedbStore};
 
 impl RedbStore {
     pub(crate) fn check_size(&self, key: &BlobKey, len: usize) -> Result<()> {
@@ -111,6 +111,45 @@ impl BlobStore for RedbStore {
             }
         };
         found.ok_or_else(|| StoreError::not_found(self.name.clone(), "get", key))
+    }
+
+    /// One read snapshot for all of them, on the blocking pool.
+    async fn get_many(&self, keys: &[BlobKey]) -> Result<Vec<Bytes>> {
+        if keys.len() <= 1 {
+            return match keys.first() {
+                Some(k) => Ok(vec![self.get(k).await?]),
+                None => Ok(Vec::new()),
+            };
+        }
+        let owned = keys.to_vec();
+        let name = self.name.clone();
+        self.read("get_many", move |txn| {
+            let small = txn.open_table(BLOBS)?;
+            let mut large = None;
+            let mut out = Vec::with_capacity(owned.len());
+            for k in &owned {
+                if let Some(v) = small.get(k.as_str())? {
+                    out.push(Bytes::copy_from_slice(v.value()));
+                    continue;
+                }
+                let large = match &mut large {
+                    Some(t) => t,
+                    None => large.insert(txn.open_table(LARGE_BLOBS)?),
+                };
+                match large.get(k.as_str())? {
+                    Some(v) => out.push(Bytes::copy_from_slice(v.value())),
+                    None => {
+                        return Err(Error::Store(StoreError::not_found(
+                            name.clone(),
+                            "get_many",
+                            k,
+                        )));
+                    }
+                }
+            }
+            Ok(out)
+        })
+        .await
     }
 
     async fn get_range(&self, key: &BlobKey, range: Range<u64>) -> Result<Bytes> {
