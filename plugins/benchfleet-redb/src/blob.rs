@@ -113,43 +113,28 @@ impl BlobStore for RedbStore {
         found.ok_or_else(|| StoreError::not_found(self.name.clone(), "get", key))
     }
 
-    /// One read snapshot for all of them, on the blocking pool.
+    /// One read snapshot for all of them: in place on a multi-thread runtime
+    /// (`block_in_place`, no hand-off and no copy of the keys), on the blocking pool otherwise.
     async fn get_many(&self, keys: &[BlobKey]) -> Result<Vec<Bytes>> {
+        use tokio::runtime::{Handle, RuntimeFlavor};
         if keys.len() <= 1 {
             return match keys.first() {
                 Some(k) => Ok(vec![self.get(k).await?]),
                 None => Ok(Vec::new()),
             };
         }
-        let owned = keys.to_vec();
-        let name = self.name.clone();
-        self.read("get_many", move |txn| {
-            let small = txn.open_table(BLOBS)?;
-            let mut large = None;
-            let mut out = Vec::with_capacity(owned.len());
-            for k in &owned {
-                if let Some(v) = small.get(k.as_str())? {
-                    out.push(Bytes::copy_from_slice(v.value()));
-                    continue;
-                }
-                let large = match &mut large {
-                    Some(t) => t,
-                    None => large.insert(txn.open_table(LARGE_BLOBS)?),
-                };
-                match large.get(k.as_str())? {
-                    Some(v) => out.push(Bytes::copy_from_slice(v.value())),
-                    None => {
-                        return Err(Error::Store(StoreError::not_found(
-                            name.clone(),
-                            "get_many",
-                            k,
-                        )));
-                    }
-                }
+        match Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(|| {
+                    self.read_now("get_many", |txn| read_all(txn, &self.name, keys))
+                })
             }
-            Ok(out)
-        })
-        .await
+            _ => {
+                let (owned, name) = (keys.to_vec(), self.name.clone());
+                self.read("get_many", move |txn| read_all(txn, &name, &owned))
+                    .await
+            }
+        }
     }
 
     async fn get_range(&self, key: &BlobKey, range: Range<u64>) -> Result<Bytes> {
@@ -253,4 +238,32 @@ impl BlobStore for RedbStore {
         })
         .await
     }
+}
+
+/// Every key's bytes from one snapshot, in order; a missing key is `NotFound` naming it.
+fn read_all(
+    txn: &redb::ReadTransaction,
+    name: &str,
+    keys: &[BlobKey],
+) -> std::result::Result<Vec<Bytes>, Error> {
+    let small = txn.open_table(BLOBS)?;
+    let mut large = None;
+    let mut out = Vec::with_capacity(keys.len());
+    for k in keys {
+        if let Some(v) = small.get(k.as_str())? {
+            out.push(Bytes::copy_from_slice(v.value()));
+            continue;
+        }
+        let large = match &mut large {
+            Some(t) => t,
+            None => large.insert(txn.open_table(LARGE_BLOBS)?),
+        };
+        match large.get(k.as_str())? {
+            Some(v) => out.push(Bytes::copy_from_slice(v.value())),
+            None => {
+                return Err(Error::Store(StoreError::not_found(name, "get_many", k)));
+            }
+        }
+    }
+    Ok(out)
 }
