@@ -248,6 +248,75 @@ impl ChildSetup {
     }
 }
 
+/// While alive, every other thread of this process runs under `SCHED_IDLE`: it gets CPU time
+/// only when nothing else wants it, so a storing thread, an async runtime's workers or the
+/// system sampler never take a CPU from a process being measured. The thread that calls
+/// [`idle_other_threads`] keeps its policy, and so do the processes it starts (a child inherits
+/// the policy of the thread that spawns it): measure from that thread. Threads the idled ones
+/// create meanwhile inherit `SCHED_IDLE`.
+///
+/// Dropping it puts back `SCHED_OTHER` on every thread it idled and on the threads that appeared
+/// meanwhile, where the kernel allows it (an unprivileged process may not leave `SCHED_IDLE`
+/// unless `RLIMIT_NICE` permits nice 0; those threads then stay idle, which only matters to a
+/// long-lived process that embeds benchfleet).
+#[derive(Debug)]
+pub struct IdleOthers {
+    /// Threads that were already `SCHED_IDLE` (left alone on restore), and this thread.
+    untouched: Vec<libc::pid_t>,
+    /// Threads put under `SCHED_IDLE`.
+    pub idled: usize,
+}
+
+fn thread_ids() -> Vec<libc::pid_t> {
+    fs::read_dir("/proc/self/task")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn set_policy(tid: libc::pid_t, policy: libc::c_int) -> bool {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: plain syscall on a thread id with a valid, live sched_param.
+    unsafe { libc::sched_setscheduler(tid, policy, &param) == 0 }
+}
+
+fn policy_of(tid: libc::pid_t) -> libc::c_int {
+    // SAFETY: plain syscall; a negative return (thread gone) is handled by the caller.
+    unsafe { libc::sched_getscheduler(tid) }
+}
+
+/// Put every other thread of this process under `SCHED_IDLE` until the returned guard drops.
+pub fn idle_other_threads() -> IdleOthers {
+    // SAFETY: gettid has no preconditions.
+    let me = unsafe { libc::gettid() };
+    let mut untouched = vec![me];
+    let mut idled = 0;
+    for tid in thread_ids() {
+        if tid == me {
+            continue;
+        }
+        if policy_of(tid) == libc::SCHED_IDLE {
+            untouched.push(tid);
+        } else if set_policy(tid, libc::SCHED_IDLE) {
+            idled += 1;
+        }
+    }
+    IdleOthers { untouched, idled }
+}
+
+impl Drop for IdleOthers {
+    fn drop(&mut self) {
+        for tid in thread_ids() {
+            if !self.untouched.contains(&tid) && policy_of(tid) == libc::SCHED_IDLE {
+                set_policy(tid, libc::SCHED_OTHER);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -320,5 +389,54 @@ mod tests {
         }
         let unlimited = crate::run(&crate::ProcessSpec::new("sh", ["-c", "exit 0"]));
         assert_eq!(unlimited.memory_limit, None);
+    }
+
+    /// Field 41 (`policy`) of a `/proc/<pid>/stat` line.
+    fn stat_policy(pid: u32) -> libc::c_int {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let after_comm = stat.rsplit_once(')').unwrap().1;
+        after_comm
+            .split_whitespace()
+            .nth(41 - 3)
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
+    /// While the guard lives the other threads are idle; the calling thread, and the processes
+    /// it starts, are not; dropping the guard restores the others (where permitted).
+    #[test]
+    fn only_the_measuring_thread_and_its_children_keep_their_policy() {
+        let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+        let helper = std::thread::spawn(move || {
+            // SAFETY: gettid has no preconditions.
+            tid_tx.send(unsafe { libc::gettid() }).unwrap();
+            let _ = stop_rx.recv();
+        });
+        let helper_tid = tid_rx.recv().unwrap();
+        let guard = idle_other_threads();
+        assert!(guard.idled >= 1, "{guard:?}");
+        assert_eq!(policy_of(helper_tid), libc::SCHED_IDLE);
+        assert_eq!(policy_of(0), libc::SCHED_OTHER);
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let child_policy = stat_policy(child.id());
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(
+            child_policy,
+            libc::SCHED_OTHER,
+            "a measured process must not be idle"
+        );
+        drop(guard);
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            assert_eq!(policy_of(helper_tid), libc::SCHED_OTHER);
+        }
+        stop_tx.send(()).unwrap();
+        helper.join().unwrap();
     }
 }

@@ -41,7 +41,9 @@ pub mod stats;
 mod sys;
 
 pub use counters::Counters;
-pub use isolation::{MemoryLimitVia, allowed_cpus, memory_limit_method};
+pub use isolation::{
+    IdleOthers, MemoryLimitVia, allowed_cpus, idle_other_threads, memory_limit_method,
+};
 pub use kill::Kill;
 pub use run::{CapturedOutput, ProcessResult, run, run_cancellable};
 pub use sampler::{

@@ -387,6 +387,10 @@ pub struct BenchSettings {
     pub grace: Duration,
     /// Runner metrics to update (runs started/finished/failed, running jobs, records stored).
     pub metrics: Option<std::sync::Arc<crate::prom::RunnerMetrics>>,
+    /// While measuring, this process's other threads (storing, async runtime, sampler) run under
+    /// `SCHED_IDLE`, so they never take a CPU from a measured process
+    /// ([`benchfleet_metrics::idle_other_threads`]); measured processes keep their policy.
+    pub idle_harness: bool,
 }
 
 impl Default for BenchSettings {
@@ -410,6 +414,7 @@ impl Default for BenchSettings {
             kill: Kill::new(),
             grace: Duration::from_secs(2),
             metrics: None,
+            idle_harness: true,
         }
     }
 }
@@ -1255,6 +1260,10 @@ pub async fn run_bench(
     let queue = std::sync::Arc::new(Mutex::new(Vec::<Measured>::new()));
     let tx = queue.clone();
     let mut measuring = tokio::task::spawn_blocking(move || {
+        // This thread measures (and starts the measured processes); the others yield to it.
+        let _idle = settings_owned
+            .idle_harness
+            .then(benchfleet_metrics::idle_other_threads);
         let mut cmds = cmds;
         measure(
             &commands_owned,
