@@ -96,6 +96,33 @@ impl BlobStore for PgStore {
             .ok_or_else(|| StoreError::not_found(&self.name, "get", key))
     }
 
+    /// One query for all of them.
+    async fn get_many(&self, keys: &[BlobKey]) -> Result<Vec<Bytes>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let wanted: Vec<&str> = keys.iter().map(BlobKey::as_str).collect();
+        let rows: Vec<(String, Vec<u8>)> = self
+            .retry("get_many", None, || async {
+                sqlx::query_as("SELECT key, data FROM bf_blobs WHERE key = ANY($1::text[])")
+                    .bind(&wanted)
+                    .fetch_all(&self.pool)
+                    .await
+            })
+            .await?;
+        let found: std::collections::HashMap<String, Bytes> =
+            rows.into_iter().map(|(k, d)| (k, Bytes::from(d))).collect();
+        keys.iter()
+            .map(|k| {
+                // A key asked twice gets the same bytes twice.
+                found
+                    .get(k.as_str())
+                    .cloned()
+                    .ok_or_else(|| StoreError::not_found(&self.name, "get_many", k))
+            })
+            .collect()
+    }
+
     async fn head(&self, key: &BlobKey) -> Result<Option<BlobMeta>> {
         let size: Option<i64> = self
             .retry("head", Some(key.as_str()), || async {

@@ -9,7 +9,7 @@ use sqlx::postgres::PgRow;
 
 use benchfleet_model::{Digest, Measurement, NodeKind, Outcome, RunId, RunInfo, Timestamp};
 use benchfleet_store::{
-    Catalog, ErrorKind, RecordEntry, RecordQuery, Result, RunFilter, StoreError, Tier,
+    BlobKey, Catalog, ErrorKind, RecordEntry, RecordQuery, Result, RunFilter, StoreError, Tier,
 };
 
 use crate::PgStore;
@@ -449,6 +449,32 @@ impl Catalog for PgStore {
     }
 
     async fn move_records(&self, entries: &[RecordEntry]) -> Result<()> {
+        self.move_rows("move_records", entries, &[]).await
+    }
+
+    /// The flip and the deletes of the hot sources (`bf_blobs` rows of this database) in one
+    /// transaction.
+    async fn move_records_deleting(
+        &self,
+        entries: &[RecordEntry],
+        sources: &[BlobKey],
+    ) -> Result<bool> {
+        let keys: Vec<&str> = sources.iter().map(BlobKey::as_str).collect();
+        self.move_rows("move_records_deleting", entries, &keys)
+            .await?;
+        Ok(true)
+    }
+}
+
+impl PgStore {
+    /// Set the rows' tier and location and delete the blobs under `delete`, in one transaction
+    /// that is rolled back (nothing changes) if any entry has no row.
+    async fn move_rows(
+        &self,
+        op: &'static str,
+        entries: &[RecordEntry],
+        delete: &[&str],
+    ) -> Result<()> {
         if entries.is_empty() {
             return Ok(());
         }
@@ -462,9 +488,8 @@ impl Catalog for PgStore {
                 locations.push(e.location.clone());
             }
         }
-        // One transaction: update every row, and roll back if any digest has no row.
         let missing: Option<Vec<u8>> = self
-            .retry("move_records", None, || async {
+            .retry(op, None, || async {
                 let mut tx = self.pool.begin().await?;
                 let moved: Vec<Vec<u8>> = sqlx::query_scalar(MOVE_RECORDS)
                     .bind(&digests)
@@ -472,13 +497,19 @@ impl Catalog for PgStore {
                     .bind(&locations)
                     .fetch_all(&mut *tx)
                     .await?;
-                if moved.len() == digests.len() {
-                    tx.commit().await?;
-                    return Ok(None);
+                if moved.len() != digests.len() {
+                    tx.rollback().await?;
+                    let moved: HashSet<Vec<u8>> = moved.into_iter().collect();
+                    return Ok(digests.iter().find(|d| !moved.contains(*d)).cloned());
                 }
-                tx.rollback().await?;
-                let moved: HashSet<Vec<u8>> = moved.into_iter().collect();
-                Ok(digests.iter().find(|d| !moved.contains(*d)).cloned())
+                if !delete.is_empty() {
+                    sqlx::query("DELETE FROM bf_blobs WHERE key = ANY($1::text[])")
+                        .bind(delete)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(None)
             })
             .await?;
         match missing {
@@ -487,7 +518,7 @@ impl Catalog for PgStore {
                 let mut err = StoreError::new(
                     ErrorKind::NotFound,
                     &self.name,
-                    "move_records",
+                    op,
                     "no catalog entry with this digest; nothing was moved",
                 );
                 if let Ok(d) = <[u8; 32]>::try_from(d.as_slice()) {

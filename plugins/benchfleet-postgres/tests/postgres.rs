@@ -372,3 +372,72 @@ async fn reinsert_keeps_first_version() {
     let got = store.query_records(&RecordQuery::default()).await.unwrap();
     assert_eq!(got, vec![first, new]);
 }
+
+/// A migration's flip and its hot-source deletes commit together; a batch naming an unknown
+/// record changes nothing (no row moves, no blob goes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flip_with_its_source_deletes_is_one_transaction() {
+    let Some(url) = support::url("a_flip_with_its_source_deletes_is_one_transaction") else {
+        return;
+    };
+    let store = support::fresh(&url).await;
+    let entries: Vec<RecordEntry> = (0..6)
+        .map(|i| {
+            entry(
+                9,
+                "flip",
+                i,
+                1_700_000_000 * 1_000_000_000 + i64::from(i),
+                5,
+                true,
+            )
+        })
+        .collect();
+    let keys: Vec<BlobKey> = entries
+        .iter()
+        .map(|e| BlobKey::new(&e.location).unwrap())
+        .collect();
+    store
+        .put_many(keys.iter().map(|k| (k.clone(), "x".into())).collect())
+        .await
+        .expect("put_many");
+    store.insert_records(&entries).await.expect("insert");
+    let warm = |e: &RecordEntry| RecordEntry {
+        tier: Tier::Warm,
+        location: format!("warm/{}", e.iteration),
+        ..e.clone()
+    };
+    let moved: Vec<RecordEntry> = entries[..3].iter().map(warm).collect();
+    assert!(
+        store
+            .move_records_deleting(&moved, &keys[..3])
+            .await
+            .expect("move_records_deleting")
+    );
+    let mut bad: Vec<RecordEntry> = entries[3..4].iter().map(warm).collect();
+    bad.push(warm(&entry(9, "absent", 99, 5, 5, true)));
+    let err = store
+        .move_records_deleting(&bad, &keys[3..4])
+        .await
+        .expect_err("an unknown row must fail the batch");
+    assert_eq!(err.kind, benchfleet_store::ErrorKind::NotFound, "{err}");
+
+    let rows = store
+        .query_records(&RecordQuery::default())
+        .await
+        .expect("query");
+    assert_eq!(rows.len(), 6);
+    for (e, k) in rows.iter().zip(&keys) {
+        let moved = e.iteration < 3;
+        assert_eq!(e.tier, if moved { Tier::Warm } else { Tier::Hot }, "{e:?}");
+        assert_eq!(store.head(k).await.expect("head").is_some(), !moved, "{k}");
+    }
+    // get_many reads what is left in one query, in the order asked; a deleted key is NotFound.
+    let left = store
+        .get_many(&[keys[5].clone(), keys[4].clone()])
+        .await
+        .expect("get_many");
+    assert_eq!(left, vec![bytes::Bytes::from("x"), bytes::Bytes::from("x")]);
+    let err = store.get_many(&keys[..1]).await.expect_err("deleted key");
+    assert_eq!(err.kind, benchfleet_store::ErrorKind::NotFound, "{err}");
+}
