@@ -243,22 +243,7 @@ pub trait BlobStore: Send + Sync + fmt::Debug + 'static {
     /// [`ErrorKind::NotFound`] naming it). One read snapshot or round trip where the backend can,
     /// instead of one per key. The default runs [`BlobStore::get`] 16 at a time.
     async fn get_many(&self, keys: &[BlobKey]) -> Result<Vec<Bytes>> {
-        use futures::StreamExt as _;
-        let mut out = Vec::with_capacity(keys.len());
-        let mut pending = futures::stream::FuturesOrdered::new();
-        let mut keys = keys.iter();
-        loop {
-            while pending.len() < 16 {
-                match keys.next() {
-                    Some(k) => pending.push_back(self.get(k)),
-                    None => break,
-                }
-            }
-            match pending.next().await {
-                Some(bytes) => out.push(bytes?),
-                None => return Ok(out),
-            }
-        }
+        each_key(keys, |k| self.get(k)).await
     }
 
     /// Remove many blobs (absent keys are not an error), durably once this returns: one
@@ -266,23 +251,36 @@ pub trait BlobStore: Send + Sync + fmt::Debug + 'static {
     /// keys may already be gone (deletes are idempotent: retry the whole list). The default runs
     /// [`BlobStore::delete`] 16 at a time.
     async fn delete_many(&self, keys: Vec<BlobKey>) -> Result<()> {
-        use futures::StreamExt as _;
-        let mut pending = futures::stream::FuturesUnordered::new();
-        let mut keys = keys.iter();
-        loop {
-            while pending.len() < 16 {
-                match keys.next() {
-                    Some(k) => pending.push(self.delete(k)),
-                    None => break,
-                }
+        each_key(&keys, |k| self.delete(k)).await.map(drop)
+    }
+}
+
+/// `op` on every key, [`IN_FLIGHT`] at a time, outputs in key order; the first error ends it.
+/// What the batched defaults do for backends without a batched form.
+async fn each_key<'a, T, F>(keys: &'a [BlobKey], op: impl Fn(&'a BlobKey) -> F) -> Result<Vec<T>>
+where
+    F: std::future::Future<Output = Result<T>>,
+{
+    use futures::StreamExt as _;
+    let mut out = Vec::with_capacity(keys.len());
+    let mut pending = futures::stream::FuturesOrdered::new();
+    let mut keys = keys.iter();
+    loop {
+        while pending.len() < IN_FLIGHT {
+            match keys.next() {
+                Some(k) => pending.push_back(op(k)),
+                None => break,
             }
-            match pending.next().await {
-                Some(done) => done?,
-                None => return Ok(()),
-            }
+        }
+        match pending.next().await {
+            Some(done) => out.push(done?),
+            None => return Ok(out),
         }
     }
 }
+
+/// Requests the batched defaults keep in flight.
+const IN_FLIGHT: usize = 16;
 
 #[async_trait]
 impl<T: BlobStore + ?Sized> BlobStore for std::sync::Arc<T> {
