@@ -177,6 +177,11 @@ pub struct BenchArgs {
     #[arg(long)]
     pub no_sample: bool,
 
+    /// Do not give the measured processes a CPU of their own. By default (with -j 1) they run on
+    /// the CPU taking the fewest device interrupts and benchfleet's own threads on the others.
+    #[arg(long)]
+    pub no_pin: bool,
+
     /// Label stored with the run, e.g. `--tag branch=main` (repeatable).
     #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = parse_tag)]
     pub tags: Vec<(String, String)>,
@@ -330,6 +335,7 @@ pub fn settings(args: &BenchArgs) -> std::result::Result<BenchSettings, String> 
         sample_interval: (!args.no_sample && !args.sample_interval.0.is_zero())
             .then_some(args.sample_interval.0),
         tags: args.tags.iter().cloned().collect(),
+        pin_measuring: !args.no_pin,
         ..BenchSettings::default()
     })
 }
@@ -757,6 +763,7 @@ mod tests {
                 "--memory-limit",
                 "64M",
                 "--no-sample",
+                "--no-pin",
                 "--tag",
                 "k=v",
                 "true",
@@ -771,10 +778,12 @@ mod tests {
         assert_eq!(s.output, OutputMode::Capture { limit: 10 });
         assert_eq!(s.memory_limit, Some(64 << 20));
         assert_eq!(s.sample_interval, None);
+        assert!(!s.pin_measuring);
         assert_eq!(s.tags.get("k").map(String::as_str), Some("v"));
         let s = settings(&parse(&["--profile", "small", "true"]).unwrap()).unwrap();
         assert_eq!((s.cpus_per_job, s.memory_limit), (Some(1), Some(1 << 30)));
         assert_eq!(s.sample_interval, Some(Duration::from_millis(250)));
+        assert!(s.pin_measuring, "pinned unless --no-pin");
         assert!(settings(&parse(&["--profile", "huge", "true"]).unwrap()).is_err());
     }
 

@@ -317,6 +317,102 @@ impl Drop for IdleOthers {
     }
 }
 
+/// The CPUs that take the fewest device interrupts first: per-CPU sums of the numbered (device)
+/// rows of a `/proc/interrupts` text, e.g. the block device's completions, which land on the CPU
+/// the kernel routed that IRQ to. Timer, rescheduling and IPI rows (`LOC`, `RES`, …) are left out:
+/// every CPU takes them. Ties, and CPUs the text does not show, keep `allowed`'s order.
+pub fn cpus_by_device_interrupts(allowed: &[usize], interrupts: &str) -> Vec<usize> {
+    let mut lines = interrupts.lines();
+    let columns: Vec<usize> = lines
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|c| c.strip_prefix("CPU")?.parse().ok())
+        .collect();
+    let mut per_cpu = vec![0u64; columns.iter().max().map_or(0, |m| m + 1)];
+    for line in lines {
+        let Some((label, rest)) = line.trim_start().split_once(':') else {
+            continue;
+        };
+        if label.parse::<u32>().is_err() {
+            continue;
+        }
+        for (col, count) in rest.split_whitespace().take(columns.len()).enumerate() {
+            if let Ok(n) = count.parse::<u64>() {
+                per_cpu[columns[col]] += n;
+            }
+        }
+    }
+    let mut order = allowed.to_vec();
+    order.sort_by_key(|c| per_cpu.get(*c).copied().unwrap_or(u64::MAX));
+    order
+}
+
+/// While alive, the thread that called [`pin_measuring_thread`] runs on one CPU only, and every
+/// other thread of this process on the remaining ones. Measure from that thread: the processes
+/// it starts inherit its CPU, so a measured process never competes with benchfleet's own storing
+/// or sampling for a CPU, its start and its exit are handled on the CPU that waits for it (no
+/// cross-CPU wake-up), and it does not share its CPU with the interrupts of the disk that
+/// records are written to (see [`cpus_by_device_interrupts`]).
+///
+/// Dropping it gives every thread of the process (also those that appeared meanwhile) the mask
+/// the calling thread had before.
+#[derive(Debug)]
+pub struct PinnedMeasuring {
+    /// The CPU the measuring thread (and what it starts) runs on.
+    pub cpu: usize,
+    restore: Vec<usize>,
+}
+
+/// Set `tid`'s mask to `cpus` (CPUs the process was allowed when the guard was made: not checked
+/// against the calling thread's mask, which by then is one CPU).
+fn set_affinity(tid: libc::pid_t, cpus: &[usize]) -> bool {
+    // SAFETY: zeroed cpu_set_t is a valid empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for c in cpus.iter().filter(|c| **c < libc::CPU_SETSIZE as usize) {
+        // SAFETY: `c` is below CPU_SETSIZE.
+        unsafe { libc::CPU_SET(*c, &mut set) };
+    }
+    // SAFETY: plain syscall with a valid size and a live set.
+    unsafe { libc::sched_setaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0 }
+}
+
+/// Pin the calling thread to the allowed CPU with the fewest device interrupts, and the other
+/// threads of this process to the rest, until the returned guard drops. `None` (nothing changed)
+/// when fewer than two CPUs are allowed or the kernel refuses.
+pub fn pin_measuring_thread() -> Option<PinnedMeasuring> {
+    let allowed = allowed_cpus();
+    if allowed.len() < 2 {
+        return None;
+    }
+    let interrupts = fs::read_to_string("/proc/interrupts").unwrap_or_default();
+    let cpu = *cpus_by_device_interrupts(&allowed, &interrupts).first()?;
+    let others: Vec<usize> = allowed.iter().copied().filter(|c| *c != cpu).collect();
+    // SAFETY: gettid has no preconditions.
+    let me = unsafe { libc::gettid() };
+    if !set_affinity(me, &[cpu]) {
+        return None;
+    }
+    for tid in thread_ids() {
+        if tid != me {
+            // A thread that just exited cannot be moved; nothing to do about it.
+            set_affinity(tid, &others);
+        }
+    }
+    Some(PinnedMeasuring {
+        cpu,
+        restore: allowed,
+    })
+}
+
+impl Drop for PinnedMeasuring {
+    fn drop(&mut self) {
+        for tid in thread_ids() {
+            set_affinity(tid, &self.restore);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -436,6 +532,88 @@ mod tests {
         if unsafe { libc::geteuid() } == 0 {
             assert_eq!(policy_of(helper_tid), libc::SCHED_OTHER);
         }
+        stop_tx.send(()).unwrap();
+        helper.join().unwrap();
+    }
+
+    #[test]
+    fn cpus_are_ordered_by_their_device_interrupts() {
+        let text = "           CPU0       CPU1       CPU2\n\
+ 28:          0          0          0 PCI-MSIX virtio0-config\n\
+ 36:          5    3899076         10 PCI-MSIX virtio1-req.0\n\
+ 41:       5372          0          1 PCI-MSIX virtio3-rx\n\
+NMI:          0          0          0 Non-maskable interrupts\n\
+LOC:    3302330          1          9 Local timer interrupts\n\
+ERR:          0\n";
+        let cases: &[(&[usize], &[usize])] = &[
+            (&[0, 1, 2], &[2, 0, 1]),
+            (&[0, 1], &[0, 1]),
+            (&[1, 0], &[0, 1]),
+            // A CPU the table does not show comes last; ties keep the given order.
+            (&[7, 1, 2], &[2, 1, 7]),
+        ];
+        for (allowed, want) in cases {
+            assert_eq!(
+                &cpus_by_device_interrupts(allowed, text),
+                want,
+                "{allowed:?}"
+            );
+        }
+        assert_eq!(cpus_by_device_interrupts(&[3, 1], ""), vec![3, 1]);
+    }
+
+    fn affinity_of(tid: libc::pid_t) -> Vec<usize> {
+        // SAFETY: zeroed cpu_set_t is a valid empty set; the pointer is to a live local.
+        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        // SAFETY: valid size and pointer.
+        let r = unsafe {
+            libc::sched_getaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &mut set)
+        };
+        assert_eq!(r, 0);
+        // SAFETY: CPU_ISSET reads the live set for indexes below CPU_SETSIZE.
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|c| unsafe { libc::CPU_ISSET(*c, &set) })
+            .collect()
+    }
+
+    /// The measuring thread and what it starts share one CPU; the other threads get the rest;
+    /// dropping the guard gives everyone the whole mask back.
+    #[test]
+    fn the_measuring_thread_and_its_children_get_a_cpu_of_their_own() {
+        let allowed = allowed_cpus();
+        let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+        let helper = std::thread::spawn(move || {
+            // SAFETY: gettid has no preconditions.
+            tid_tx.send(unsafe { libc::gettid() }).unwrap();
+            let _ = stop_rx.recv();
+        });
+        let helper_tid = tid_rx.recv().unwrap();
+        let guard = pin_measuring_thread();
+        if allowed.len() < 2 {
+            assert!(guard.is_none());
+        } else {
+            let cpu = guard.as_ref().expect("two CPUs allowed: pinned").cpu;
+            assert!(allowed.contains(&cpu));
+            assert_eq!(affinity_of(0), vec![cpu]);
+            let others: Vec<usize> = allowed.iter().copied().filter(|c| *c != cpu).collect();
+            assert_eq!(affinity_of(helper_tid), others);
+            let mut child = std::process::Command::new("sleep")
+                .arg("5")
+                .spawn()
+                .unwrap();
+            let child_mask = affinity_of(child.id() as libc::pid_t);
+            child.kill().unwrap();
+            child.wait().unwrap();
+            assert_eq!(
+                child_mask,
+                vec![cpu],
+                "a measured process runs on the measuring CPU"
+            );
+        }
+        drop(guard);
+        assert_eq!(affinity_of(0), allowed);
+        assert_eq!(affinity_of(helper_tid), allowed);
         stop_tx.send(()).unwrap();
         helper.join().unwrap();
     }

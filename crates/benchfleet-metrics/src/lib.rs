@@ -42,7 +42,8 @@ mod sys;
 
 pub use counters::Counters;
 pub use isolation::{
-    IdleOthers, MemoryLimitVia, allowed_cpus, idle_other_threads, memory_limit_method,
+    IdleOthers, MemoryLimitVia, PinnedMeasuring, allowed_cpus, cpus_by_device_interrupts,
+    idle_other_threads, memory_limit_method, pin_measuring_thread,
 };
 pub use kill::Kill;
 pub use run::{CapturedOutput, ProcessResult, run, run_cancellable};

@@ -477,7 +477,53 @@ pub(crate) fn own_tree_ticks(proc: &Path, pid: u32) -> u64 {
 }
 
 /// Sum of utime + stime + cutime + cstime of the live descendants of `pid` under `proc`.
+///
+/// Follows `/proc/<pid>/task/<tid>/children` down the tree, reading only the descendants' own
+/// `stat` (a handful of files, however many processes the machine runs); without those files
+/// (a kernel built without `CONFIG_PROC_CHILDREN`) it reads every process's `stat` instead.
 fn descendant_ticks(proc: &Path, pid: u32) -> u64 {
+    walk_children(proc, pid).unwrap_or_else(|| scan_descendant_ticks(proc, pid))
+}
+
+/// The children-file walk of [`descendant_ticks`]; `None` when `pid` has no `children` files.
+fn walk_children(proc: &Path, pid: u32) -> Option<u64> {
+    let children_of = |p: u32| -> Option<Vec<u32>> {
+        let tasks = std::fs::read_dir(proc.join(p.to_string()).join("task")).ok()?;
+        let mut found = false;
+        let mut out = Vec::new();
+        for t in tasks.flatten() {
+            // A thread that exits meanwhile has no file any more: its children are elsewhere.
+            if let Ok(list) = std::fs::read_to_string(t.path().join("children")) {
+                found = true;
+                out.extend(
+                    list.split_whitespace()
+                        .filter_map(|c| c.parse::<u32>().ok()),
+                );
+            }
+        }
+        found.then_some(out)
+    };
+    let mut queue = children_of(pid)?;
+    let mut seen = std::collections::HashSet::from([pid]);
+    let mut sum = 0;
+    while let Some(c) = queue.pop() {
+        if !seen.insert(c) {
+            continue;
+        }
+        // A child that is reaped meanwhile moved its time into its parent's counters.
+        if let Some(t) = std::fs::read_to_string(proc.join(c.to_string()).join("stat"))
+            .ok()
+            .and_then(|s| parse_proc_stat(&s))
+        {
+            sum += t.ticks;
+            queue.extend(children_of(c).unwrap_or_default());
+        }
+    }
+    Some(sum)
+}
+
+/// The whole-`/proc` scan of [`descendant_ticks`]: every process's `stat`, linked by ppid.
+fn scan_descendant_ticks(proc: &Path, pid: u32) -> u64 {
     let Ok(entries) = std::fs::read_dir(proc) else {
         return 0;
     };
@@ -678,8 +724,14 @@ intr 12345\nctxt 99\n";
         }
     }
 
-    /// A fake `/proc` with `(pid, ppid, utime, stime, cutime, cstime)` entries.
-    fn fake_proc(name: &str, procs: &[(u32, u32, u64, u64, u64, u64)]) -> std::path::PathBuf {
+    /// A fake `/proc` with `(pid, ppid, utime, stime, cutime, cstime)` entries; with
+    /// `children_files`, each process also has one thread whose `children` file lists the
+    /// processes whose ppid it is.
+    fn fake_proc(
+        name: &str,
+        procs: &[(u32, u32, u64, u64, u64, u64)],
+        children_files: bool,
+    ) -> std::path::PathBuf {
         let dir =
             std::env::temp_dir().join(format!("benchfleet-proc-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -693,6 +745,16 @@ intr 12345\nctxt 99\n";
                 ),
             )
             .unwrap();
+            if children_files {
+                let task = d.join("task").join(pid.to_string());
+                std::fs::create_dir_all(&task).unwrap();
+                let kids: Vec<String> = procs
+                    .iter()
+                    .filter(|p| p.1 == *pid)
+                    .map(|p| format!("{} ", p.0))
+                    .collect();
+                std::fs::write(task.join("children"), kids.concat()).unwrap();
+            }
         }
         std::fs::create_dir_all(dir.join("self")).unwrap();
         std::fs::write(dir.join("stat"), "cpu 1 2 3\n").unwrap();
@@ -701,8 +763,15 @@ intr 12345\nctxt 99\n";
 
     #[test]
     fn own_cpu_counts_live_descendants_and_not_foreign_processes() {
+        // Both ways of finding descendants: children files, and the ppid scan without them.
+        for children_files in [true, false] {
+            own_cpu_in_a_fake_tree(children_files);
+        }
+    }
+
+    fn own_cpu_in_a_fake_tree(children_files: bool) {
         let dir = fake_proc(
-            "tree",
+            &format!("tree-{children_files}"),
             &[
                 // us, having reaped children worth 5 ticks
                 (10, 1, 100, 20, 4, 1),
@@ -713,6 +782,7 @@ intr 12345\nctxt 99\n";
                 (13, 1, 9000, 900, 0, 0),
                 (14, 1, 70, 0, 0, 0),
             ],
+            children_files,
         );
         let cases: &[(u32, u64)] = &[
             (10, 125 + 330 + 62),
@@ -722,8 +792,13 @@ intr 12345\nctxt 99\n";
             (99, 0),
         ];
         for &(pid, want) in cases {
-            assert_eq!(own_tree_ticks(&dir, pid), want, "pid {pid}");
+            assert_eq!(
+                own_tree_ticks(&dir, pid),
+                want,
+                "pid {pid}, children files {children_files}"
+            );
         }
+        assert_eq!(walk_children(&dir, 10).is_some(), children_files);
         let _ = std::fs::remove_dir_all(&dir);
         assert_eq!(
             parse_proc_stat("7 (x) S 3 1 1 0 -1 0 0 0 0 0 1 2 3 4 20"),

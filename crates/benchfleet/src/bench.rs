@@ -47,6 +47,9 @@ pub const TAG_ORDER: &str = "bench.order";
 pub const TAG_SHELL: &str = "bench.shell";
 /// `RunInfo` tag with the subtracted shell spawn time, nanoseconds.
 pub const TAG_SHELL_OVERHEAD: &str = "bench.shell_overhead_ns";
+/// `RunInfo` tag with the CPU the measured processes ran on when `-j 1` pinned them
+/// ([`BenchSettings::pin_measuring`]); absent when they were not pinned.
+pub const TAG_MEASURING_CPU: &str = "bench.measuring_cpu";
 /// hyperfine's environment padding range (`0..4096` bytes).
 pub const ENV_PADDING_MAX: usize = 4096;
 /// Runs of `SHELL -c ''` averaged to estimate the shell's spawn cost.
@@ -391,6 +394,11 @@ pub struct BenchSettings {
     /// `SCHED_IDLE`, so they never take a CPU from a measured process
     /// ([`benchfleet_metrics::idle_other_threads`]); measured processes keep their policy.
     pub idle_harness: bool,
+    /// With `jobs == 1`: the measuring thread, and so every measured process, runs on one CPU
+    /// of its own (the one taking the fewest device interrupts) and this process's other threads
+    /// on the rest ([`benchfleet_metrics::pin_measuring_thread`]). Recorded as
+    /// [`TAG_MEASURING_CPU`].
+    pub pin_measuring: bool,
 }
 
 impl Default for BenchSettings {
@@ -415,6 +423,7 @@ impl Default for BenchSettings {
             grace: Duration::from_secs(2),
             metrics: None,
             idle_harness: true,
+            pin_measuring: true,
         }
     }
 }
@@ -1264,6 +1273,9 @@ pub async fn run_bench(
         let _idle = settings_owned
             .idle_harness
             .then(benchfleet_metrics::idle_other_threads);
+        let pinned = (settings_owned.pin_measuring && settings_owned.jobs <= 1)
+            .then(benchfleet_metrics::pin_measuring_thread)
+            .flatten();
         let mut cmds = cmds;
         measure(
             &commands_owned,
@@ -1274,7 +1286,7 @@ pub async fn run_bench(
             &outputs,
             &tx,
         );
-        cmds
+        (cmds, pinned.map(|p| p.cpu))
     });
 
     // Each run becomes a record as it finishes: fed into its command's running statistics and
@@ -1321,9 +1333,12 @@ pub async fn run_bench(
             }
         }
     }
-    let cmds = finished
+    let (cmds, measuring_cpu) = finished
         .expect("the loop ends when measuring has")
         .map_err(|e| BenchError::Internal(e.to_string()))?;
+    if let Some(cpu) = measuring_cpu {
+        run.tags.insert(TAG_MEASURING_CPU.into(), cpu.to_string());
+    }
     if let Some(e) = store_error {
         return Err(e.into());
     }

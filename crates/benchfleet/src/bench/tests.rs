@@ -560,3 +560,60 @@ fn queued_commands_are_those_with_runs_still_to_start() {
     // Warmup rounds start no measured run.
     assert_eq!(queued_commands(&cmds, &[(2, Step::Warmup)], None), 3);
 }
+
+/// With `-j 1` every measured run shares one CPU with the measuring thread, recorded on the run;
+/// `pin_measuring: false` leaves the mask alone; either way the process's threads get their
+/// whole mask back afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn measured_runs_get_the_measuring_cpu_and_it_is_recorded() {
+    let allowed = benchfleet_metrics::allowed_cpus();
+    let list = |cpus: &[usize]| {
+        cpus.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    for pin in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = crate::open_storage(&crate::StorageSettings::embedded(dir.path().join("db")))
+            .await
+            .unwrap();
+        let out = dir.path().join("cpus");
+        // The kernel prints ranges (`0-1`); one CPU per line is easier to compare.
+        let cmd = format!(
+            "sh -c 'taskset -cp $$ | sed \"s/.*: //\" >> {}'",
+            out.display()
+        );
+        let settings = BenchSettings {
+            pin_measuring: pin,
+            ..quick_settings(3)
+        };
+        let outcome = run_bench(&expand(&input(&[&cmd])).unwrap(), &settings, &storage)
+            .await
+            .unwrap();
+        assert_eq!(outcome.records_stored, 3);
+        let seen: Vec<String> = std::fs::read_to_string(&out)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let mut cpus = Vec::new();
+                for part in l.trim().split(',') {
+                    let (a, b) = part.split_once('-').unwrap_or((part, part));
+                    cpus.extend(a.parse::<usize>().unwrap()..=b.parse::<usize>().unwrap());
+                }
+                list(&cpus)
+            })
+            .collect();
+        assert_eq!(seen.len(), 3, "{seen:?}");
+        let tag = outcome.run.tags.get(TAG_MEASURING_CPU).cloned();
+        if pin && allowed.len() >= 2 {
+            let cpu: usize = tag.expect("pinned runs are tagged").parse().unwrap();
+            assert!(allowed.contains(&cpu));
+            assert!(seen.iter().all(|s| *s == cpu.to_string()), "{seen:?}");
+        } else {
+            assert_eq!(tag, None);
+            assert!(seen.iter().all(|s| *s == list(&allowed)), "{seen:?}");
+        }
+        assert_eq!(benchfleet_metrics::allowed_cpus(), allowed, "mask restored");
+    }
+}
