@@ -7,7 +7,8 @@
 //! `RUSAGE_CHILDREN`, which is a high-water mark over all children ever waited for. Child
 //! problems are never errors: they are an [`Outcome`](benchfleet_model::Outcome).
 //!
-//! Cheap by design: the common path is one posix_spawn (vfork-like) and one blocking `wait4`, no
+//! Cheap by design: the common path is one `clone(CLONE_VM | CLONE_VFORK)` + `execve` with
+//! everything prepared before the clock starts (see `spawn.rs`) and one blocking `wait4`, no
 //! thread; a pidfd is polled only when a timeout or a [`Kill`] is in play; stderr goes to an
 //! anonymous memory file read after the exit.
 //!
@@ -36,6 +37,7 @@ pub mod load;
 mod run;
 mod sampler;
 mod shell;
+mod spawn;
 mod spec;
 pub mod stats;
 mod sys;

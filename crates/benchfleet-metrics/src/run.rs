@@ -13,7 +13,7 @@ use crate::counters::{self, Counters};
 use crate::isolation::{self, ChildSetup, MemoryLimit, MemoryLimitVia};
 use crate::kill::Kill;
 use crate::spec::{ENV_PADDING_VAR, OutputMode, ProcessSpec};
-use crate::sys;
+use crate::{spawn, sys};
 
 /// How often a run polls a [`Kill`] that has no eventfd, or a child when pidfds are unavailable.
 const FALLBACK_POLL: Duration = Duration::from_millis(10);
@@ -280,19 +280,28 @@ fn is_executable_file(path: &std::path::Path) -> bool {
     meta.is_file() && unsafe { libc::access(c.as_ptr(), libc::X_OK) } == 0
 }
 
+thread_local! {
+    /// `/dev/null`, opened once per measuring thread for the stdio of every run.
+    static DEV_NULL: Option<File> = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .ok();
+}
+
+fn dev_null_fd() -> Option<std::os::fd::RawFd> {
+    DEV_NULL.with(|f| f.as_ref().map(AsRawFd::as_raw_fd))
+}
+
+/// How a run is started: directly ([`spawn`]) or through std (work between fork and exec).
+enum Launch {
+    Direct(spawn::Prepared),
+    Std(Command),
+}
+
 fn run_inner(spec: &ProcessSpec, cancel: Option<&Kill>) -> ProcessResult {
-    let mut cmd = Command::new(program_path(spec));
-    cmd.arg0(&spec.program);
-    cmd.args(&spec.args).stdin(Stdio::null()).process_group(0);
-    for (k, v) in &spec.env {
-        cmd.env(k, v);
-    }
-    if let Some(n) = spec.env_padding {
-        cmd.env(ENV_PADDING_VAR, "X".repeat(n));
-    }
-    if let Some(dir) = &spec.cwd {
-        cmd.current_dir(dir);
-    }
+    let program = program_path(spec);
+    let padding = spec.env_padding.map(|n| "X".repeat(n));
 
     // Output files, read after the exit, so no reader thread runs during the measurement and
     // lingering grandchildren cannot make us wait for an EOF. stdout, which may be large, goes
@@ -322,8 +331,6 @@ fn run_inner(spec: &ProcessSpec, cancel: Option<&Kill>) -> ProcessResult {
     } else {
         sys::anon_file(c"benchfleet-stderr").ok()
     };
-    cmd.stdout(child_stdio(&stdout_file));
-    cmd.stderr(child_stdio(&stderr_file));
 
     // Isolation and counters: applied by the child itself between fork and exec.
     let mut setup = ChildSetup {
@@ -355,15 +362,51 @@ fn run_inner(spec: &ProcessSpec, cancel: Option<&Kill>) -> ProcessResult {
         setup.perf_sock = Some(h.child.as_raw_fd());
     }
     let isolated = !setup.is_empty();
-    if isolated {
-        // SAFETY: `ChildSetup::apply` only makes async-signal-safe syscalls on plain data.
-        unsafe { cmd.pre_exec(move || setup.apply()) };
-    }
+    // The plain case starts through `spawn` (nothing but the launch inside the measured
+    // interval); work between fork and exec, and programs std must look up, take `Command`.
+    let direct = if isolated {
+        None
+    } else {
+        dev_null_fd().and_then(|null| {
+            let fd = |f: &Option<File>| f.as_ref().map_or(null, AsRawFd::as_raw_fd);
+            let fds = [null, fd(&stdout_file), fd(&stderr_file)];
+            spawn::Prepared::new(&program, spec, padding.as_deref(), fds)
+        })
+    };
+    let mut launch = match direct {
+        Some(p) => Launch::Direct(p),
+        None => {
+            let mut c = Command::new(&program);
+            c.arg0(&spec.program);
+            c.args(&spec.args).stdin(Stdio::null()).process_group(0);
+            for (k, v) in &spec.env {
+                c.env(k, v);
+            }
+            if let Some(p) = &padding {
+                c.env(ENV_PADDING_VAR, p);
+            }
+            if let Some(dir) = &spec.cwd {
+                c.current_dir(dir);
+            }
+            c.stdout(child_stdio(&stdout_file));
+            c.stderr(child_stdio(&stderr_file));
+            if isolated {
+                // SAFETY: `ChildSetup::apply` only makes async-signal-safe syscalls on plain data.
+                unsafe { c.pre_exec(move || setup.apply()) };
+            }
+            Launch::Std(c)
+        }
+    };
 
     let start = Instant::now();
-    let spawned = cmd.spawn();
+    let spawned = match &mut launch {
+        Launch::Direct(p) => spawn::spawn(p).map(|pid| (pid, None)),
+        Launch::Std(c) => c
+            .spawn()
+            .map(|child| (child.id() as libc::pid_t, Some(child))),
+    };
     let spawn_ns = elapsed_ns(start);
-    let child = match spawned {
+    let (pid, child) = match spawned {
         Ok(c) => c,
         Err(e) => {
             let message = describe_spawn_error(spec, &e, isolated);
@@ -373,8 +416,7 @@ fn run_inner(spec: &ProcessSpec, cancel: Option<&Kill>) -> ProcessResult {
             };
         }
     };
-    let pid = child.id() as libc::pid_t;
-    drop(cmd); // closes our copies of the child's stdio and setup fds
+    drop(launch); // closes our copies of the child's stdio and setup fds
     let received = match &handover {
         Some(Ok(h)) => Some(counters::receive(&h.parent)),
         _ => None,
