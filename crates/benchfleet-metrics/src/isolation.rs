@@ -379,10 +379,16 @@ fn set_affinity(tid: libc::pid_t, cpus: &[usize]) -> bool {
 
 /// Pin the calling thread to the allowed CPU with the fewest device interrupts, and the other
 /// threads of this process to the rest, until the returned guard drops. `None` (nothing changed)
-/// when fewer than two CPUs are allowed or the kernel refuses.
+/// when fewer than two CPUs are allowed, the kernel refuses, or another thread of this process
+/// holds the pin.
 pub fn pin_measuring_thread() -> Option<PinnedMeasuring> {
     let allowed = allowed_cpus();
     if allowed.len() < 2 {
+        return None;
+    }
+    // One measuring thread per process: a second one (a library running two benchmarks at
+    // once) would move the first one's thread onto "the other CPUs". It stays unpinned.
+    if PINNED.swap(true, Ordering::AcqRel) {
         return None;
     }
     let interrupts = fs::read_to_string("/proc/interrupts").unwrap_or_default();
@@ -391,6 +397,7 @@ pub fn pin_measuring_thread() -> Option<PinnedMeasuring> {
     // SAFETY: gettid has no preconditions.
     let me = unsafe { libc::gettid() };
     if !set_affinity(me, &[cpu]) {
+        PINNED.store(false, Ordering::Release);
         return None;
     }
     for tid in thread_ids() {
@@ -410,8 +417,12 @@ impl Drop for PinnedMeasuring {
         for tid in thread_ids() {
             set_affinity(tid, &self.restore);
         }
+        PINNED.store(false, Ordering::Release);
     }
 }
+
+/// Whether a [`PinnedMeasuring`] is alive in this process.
+static PINNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 #[cfg(test)]
 mod tests {
@@ -593,6 +604,12 @@ ERR:          0\n";
         if allowed.len() < 2 {
             assert!(guard.is_none());
         } else {
+            let second = std::thread::spawn(|| pin_measuring_thread().map(|p| p.cpu));
+            assert_eq!(
+                second.join().unwrap(),
+                None,
+                "one measuring thread at a time"
+            );
             let cpu = guard.as_ref().expect("two CPUs allowed: pinned").cpu;
             assert!(allowed.contains(&cpu));
             assert_eq!(affinity_of(0), vec![cpu]);

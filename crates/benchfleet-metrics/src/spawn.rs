@@ -18,6 +18,7 @@ use std::io;
 use std::os::fd::RawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::spec::{ENV_PADDING_VAR, ProcessSpec};
@@ -25,15 +26,54 @@ use crate::spec::{ENV_PADDING_VAR, ProcessSpec};
 /// Stack of the child between clone and exec: it only calls a few thin libc wrappers.
 const CHILD_STACK: usize = 64 * 1024;
 
-/// How long the set of signals this process catches is reused before it is read again.
-const CAUGHT_TTL: Duration = Duration::from_millis(100);
+/// How long the set of signals this process catches, and the environment children inherit, are
+/// reused before they are read again (neither changes while benchfleet measures; re-reading
+/// them for every run would put ≈ 10 µs of work between runs).
+const CACHE_TTL: Duration = Duration::from_millis(100);
+
+/// The environment a child of `spec` gets before the padding: the inherited variables (but
+/// those the spec or the padding replace), then the spec's, as std builds it. Cached per thread
+/// for [`CACHE_TTL`]; `None` when a variable holds a NUL byte.
+fn base_env(spec: &ProcessSpec, padded: bool) -> Option<Rc<[CString]>> {
+    type Key = (Vec<(String, String)>, bool);
+    thread_local! {
+        static BASE: std::cell::RefCell<Option<(Instant, Key, Rc<[CString]>)>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    let hit = BASE.with(|b| {
+        b.borrow().as_ref().and_then(|(at, (env, p), base)| {
+            (at.elapsed() < CACHE_TTL && *p == padded && *env == spec.env).then(|| base.clone())
+        })
+    });
+    if hit.is_some() {
+        return hit;
+    }
+    let replaced = |k: &OsStr| {
+        spec.env.iter().any(|(n, _)| n.as_bytes() == k.as_bytes())
+            || (padded && k.as_bytes() == ENV_PADDING_VAR.as_bytes())
+    };
+    let mut envp = Vec::new();
+    for (k, v) in std::env::vars_os() {
+        if !replaced(&k) {
+            envp.push(cstring(&[k.as_bytes(), b"=", v.as_bytes()].concat())?);
+        }
+    }
+    for (k, v) in &spec.env {
+        envp.push(cstring(format!("{k}={v}").as_bytes())?);
+    }
+    let base: Rc<[CString]> = envp.into();
+    BASE.with(|b| {
+        *b.borrow_mut() = Some((Instant::now(), (spec.env.clone(), padded), base.clone()))
+    });
+    Some(base)
+}
 
 /// A launch prepared outside the measured interval. Holds every pointer the child reads.
 pub(crate) struct Prepared {
     path: CString,
     _argv: Vec<CString>,
     argv_ptrs: Vec<*const libc::c_char>,
-    _envp: Vec<CString>,
+    _env: (Rc<[CString]>, Option<CString>),
     envp_ptrs: Vec<*const libc::c_char>,
     cwd: Option<CString>,
     fds: [RawFd; 3],
@@ -76,41 +116,28 @@ impl Prepared {
         for a in &spec.args {
             argv.push(cstring(a.as_bytes())?);
         }
-        // std's semantics: the inherited environment, the spec's variables replacing same-named
-        // ones, then the padding.
-        let overridden = |k: &OsStr| {
-            spec.env.iter().any(|(n, _)| n.as_bytes() == k.as_bytes())
-                || (padding.is_some() && k.as_bytes() == ENV_PADDING_VAR.as_bytes())
+        let base = base_env(spec, padding.is_some())?;
+        let padding = match padding {
+            Some(p) => Some(cstring(format!("{ENV_PADDING_VAR}={p}").as_bytes())?),
+            None => None,
         };
-        let mut envp = Vec::new();
-        for (k, v) in std::env::vars_os() {
-            if overridden(&k) {
-                continue;
-            }
-            envp.push(cstring(&[k.as_bytes(), b"=", v.as_bytes()].concat())?);
-        }
-        for (k, v) in &spec.env {
-            envp.push(cstring(format!("{k}={v}").as_bytes())?);
-        }
-        if let Some(p) = padding {
-            envp.push(cstring(format!("{ENV_PADDING_VAR}={p}").as_bytes())?);
-        }
         let cwd = match &spec.cwd {
             Some(d) => Some(cstring(d.as_os_str().as_bytes())?),
             None => None,
         };
-        let ptrs = |v: &[CString]| {
+        let ptrs = |v: &[CString], last: Option<&CString>| {
             v.iter()
+                .chain(last)
                 .map(|c| c.as_ptr())
                 .chain(std::iter::once(std::ptr::null()))
                 .collect::<Vec<_>>()
         };
         Some(Prepared {
-            argv_ptrs: ptrs(&argv),
-            envp_ptrs: ptrs(&envp),
+            argv_ptrs: ptrs(&argv, None),
+            envp_ptrs: ptrs(&base, padding.as_ref()),
             path,
             _argv: argv,
-            _envp: envp,
+            _env: (base, padding),
             cwd,
             fds,
         })
@@ -127,7 +154,7 @@ thread_local! {
 /// this process catches), plus `SIGPIPE`, which Rust programs ignore and std resets for children.
 fn signals_to_reset() -> libc::sigset_t {
     if let Some((at, set)) = CAUGHT.with(std::cell::Cell::get)
-        && at.elapsed() < CAUGHT_TTL
+        && at.elapsed() < CACHE_TTL
     {
         return set;
     }

@@ -1158,6 +1158,18 @@ pub(crate) fn record_of(
     }
 }
 
+/// The outcome of a storing task started with `tokio::spawn`.
+async fn join_put(task: tokio::task::JoinHandle<Result<(), StoreError>>) -> Result<(), StoreError> {
+    task.await.unwrap_or_else(|e| {
+        Err(StoreError::new(
+            benchfleet_store::ErrorKind::Other,
+            "catalog",
+            "put_run",
+            format!("the task writing the run's row failed: {e}"),
+        ))
+    })
+}
+
 /// Measure `commands` and store the results (a [`RunInfo`] with source `bench`, one record per
 /// measured run). Failures of commands are recorded, not errors.
 pub async fn run_bench(
@@ -1227,7 +1239,12 @@ pub async fn run_bench(
     );
     tags.insert(TAG_SEED.into(), settings.seed.to_string());
     let mut run = new_run(run_id.clone(), BENCH_SOURCE, tags);
-    storage.catalog.put_run(&run).await?;
+    // The run's row is written while the first runs are measured (on the other CPUs); the
+    // storing side waits for it before it stores a record.
+    let mut run_row = Some({
+        let (storage, run) = (storage.clone(), run.clone());
+        tokio::spawn(async move { storage.catalog.put_run(&run).await })
+    });
     if let Some(m) = &settings.metrics {
         m.run_started(commands.len());
     }
@@ -1249,16 +1266,10 @@ pub async fn run_bench(
         None => None,
     };
 
-    let sampler = match settings.sample_interval {
-        Some(i) => match Sampler::start(i) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                warnings.push(format!("warning: system sampling is off: {e}"));
-                None
-            }
-        },
-        None => None,
-    };
+    // Started beside the first runs as well (its first `/proc` reading takes ≈ 0.5 ms).
+    let sampler = settings
+        .sample_interval
+        .map(|i| tokio::task::spawn_blocking(move || Sampler::start(i)));
 
     let commands_owned: Vec<BenchCommand> = commands.to_vec();
     let settings_owned = settings.clone();
@@ -1317,6 +1328,13 @@ pub async fn run_bench(
             if store_error.is_some() {
                 continue;
             }
+            if let Some(row) = run_row.take()
+                && let Err(e) = join_put(row).await
+            {
+                settings.kill.kill(settings.grace);
+                store_error = Some(e);
+                continue;
+            }
             let n = records.len();
             match storage.write_records(&records).await {
                 Ok(_) => {
@@ -1339,10 +1357,25 @@ pub async fn run_bench(
     if let Some(cpu) = measuring_cpu {
         run.tags.insert(TAG_MEASURING_CPU.into(), cpu.to_string());
     }
+    if let Some(row) = run_row.take()
+        && let Err(e) = join_put(row).await
+    {
+        store_error.get_or_insert(e);
+    }
     if let Some(e) = store_error {
         return Err(e.into());
     }
-    let series = sampler.map(Sampler::stop);
+    let series = match sampler {
+        Some(started) => match started.await {
+            Ok(Ok(s)) => Some(s.stop()),
+            Ok(Err(e)) => {
+                warnings.push(format!("warning: system sampling is off: {e}"));
+                None
+            }
+            Err(e) => return Err(BenchError::Internal(e.to_string())),
+        },
+        None => None,
+    };
 
     if let Some(s) = &series {
         if let Err(e) = store_series(storage, s, &mut run.tags).await {

@@ -41,7 +41,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{
+    Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefinition, TableHandle,
+};
 use tokio::sync::{mpsc, oneshot};
 
 use benchfleet_store::{BlobKey, ErrorKind, Result, StoreError};
@@ -267,6 +269,10 @@ impl<E: Into<redb::Error>> From<E> for Error {
 }
 
 fn init_tables(db: &Database) -> Result<(), redb::Error> {
+    // An existing store of this layout needs no write (and no fsync) to be opened.
+    if layout_of(db)? == Some(LAYOUT_VERSION) {
+        return Ok(());
+    }
     let txn = db.begin_write()?;
     {
         let mut meta = txn.open_table(META)?;
@@ -295,6 +301,36 @@ fn init_tables(db: &Database) -> Result<(), redb::Error> {
     }
     txn.commit()?;
     Ok(())
+}
+
+/// The layout version recorded in `meta`, if every table of this layout exists.
+fn layout_of(db: &Database) -> Result<Option<u64>, redb::Error> {
+    let txn = db.begin_read()?;
+    let meta = match txn.open_table(META) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let Some(version) = meta.get("layout_version")?.map(|v| v.value()) else {
+        return Ok(None);
+    };
+    let names: Vec<String> = txn.list_tables()?.map(|t| t.name().to_string()).collect();
+    let all = [
+        BLOBS.name(),
+        LARGE_BLOBS.name(),
+        LARGE_SIZES.name(),
+        RUNS.name(),
+        RUNS_BY_SUITE.name(),
+        RECORDS.name(),
+        RECORD_DIGESTS.name(),
+        RECORDS_BY_RUN.name(),
+        RECORDS_BY_SUITE.name(),
+        RECORDS_BY_NAME.name(),
+    ];
+    Ok(all
+        .iter()
+        .all(|n| names.iter().any(|have| have == n))
+        .then_some(version))
 }
 
 fn open_error(name: &str, path: &Path, e: DatabaseError) -> StoreError {

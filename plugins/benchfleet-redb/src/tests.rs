@@ -462,3 +462,40 @@ mod migration {
         assert!(!s.hot_in_catalog());
     }
 }
+
+/// Opening reads the layout; it writes only when tables are missing (a new file, or one from a
+/// build with fewer tables), and refuses a layout it does not know.
+#[test]
+fn opening_checks_the_layout_and_creates_only_what_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.redb");
+    drop(RedbStore::open(&path).unwrap());
+    let db = Database::create(&path).unwrap();
+    assert_eq!(layout_of(&db).unwrap(), Some(LAYOUT_VERSION));
+    // A table missing: the layout does not count as complete, and opening creates it.
+    {
+        let txn = db.begin_write().unwrap();
+        txn.delete_table(RECORDS_BY_NAME).unwrap();
+        txn.commit().unwrap();
+    }
+    assert_eq!(layout_of(&db).unwrap(), None);
+    drop(db);
+    drop(RedbStore::open(&path).unwrap());
+    let db = Database::create(&path).unwrap();
+    assert_eq!(layout_of(&db).unwrap(), Some(LAYOUT_VERSION));
+    // A layout from another build is refused, naming both versions.
+    {
+        let txn = db.begin_write().unwrap();
+        txn.open_table(META)
+            .unwrap()
+            .insert("layout_version", LAYOUT_VERSION + 1)
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    drop(db);
+    let err = RedbStore::open(&path).unwrap_err().to_string();
+    assert!(
+        err.contains(&format!("layout version {}", LAYOUT_VERSION + 1)),
+        "{err}"
+    );
+}

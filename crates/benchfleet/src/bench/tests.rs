@@ -351,6 +351,10 @@ fn sample_record() -> RunRecord {
     }
 }
 
+/// Benchmarks in this process pin their measuring thread and move the others, so the tests that
+/// measure take turns (as two `bench` commands would, being separate processes).
+static MEASURING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn quick_settings(runs: u32) -> BenchSettings {
     BenchSettings {
         policy: RunPolicy {
@@ -370,6 +374,7 @@ fn quick_settings(runs: u32) -> BenchSettings {
 /// records. Synchronised on files: the second run waits for `release`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_are_stored_while_measuring_and_the_running_statistics_match_them() {
+    let _turn = MEASURING.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().display().to_string();
     let storage = crate::open_storage(&crate::StorageSettings::embedded(dir.path().join("db")))
@@ -488,6 +493,7 @@ fn commands_under_5_ms_through_a_shell_are_told_to_use_no_shell() {
 /// is queued any more. Synchronised on files: the second run of `b` waits for `release`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queue_depth_goes_down_as_the_commands_last_runs_start() {
+    let _turn = MEASURING.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().display().to_string();
     let storage = crate::open_storage(&crate::StorageSettings::embedded(dir.path().join("db")))
@@ -566,6 +572,7 @@ fn queued_commands_are_those_with_runs_still_to_start() {
 /// whole mask back afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn measured_runs_get_the_measuring_cpu_and_it_is_recorded() {
+    let _turn = MEASURING.lock().await;
     let allowed = benchfleet_metrics::allowed_cpus();
     let list = |cpus: &[usize]| {
         cpus.iter()
