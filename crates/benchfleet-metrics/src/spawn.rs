@@ -35,10 +35,10 @@ const CACHE_TTL: Duration = Duration::from_millis(100);
 /// those the spec or the padding replace), then the spec's, as std builds it. Cached per thread
 /// for [`CACHE_TTL`]; `None` when a variable holds a NUL byte.
 fn base_env(spec: &ProcessSpec, padded: bool) -> Option<Rc<[CString]>> {
-    type Key = (Vec<(String, String)>, bool);
+    /// When it was read, for which spec variables and padding, and the result.
+    type Cached = (Instant, (Vec<(String, String)>, bool), Rc<[CString]>);
     thread_local! {
-        static BASE: std::cell::RefCell<Option<(Instant, Key, Rc<[CString]>)>> =
-            const { std::cell::RefCell::new(None) };
+        static BASE: std::cell::RefCell<Option<Cached>> = const { std::cell::RefCell::new(None) };
     }
     let hit = BASE.with(|b| {
         b.borrow().as_ref().and_then(|(at, (env, p), base)| {
