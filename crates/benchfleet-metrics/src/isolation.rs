@@ -362,6 +362,8 @@ pub struct PinnedMeasuring {
     /// The CPU the measuring thread (and what it starts) runs on.
     pub cpu: usize,
     restore: Vec<usize>,
+    /// Whether the measuring thread is on `cpu` alone right now (see [`PinnedMeasuring::hold`]).
+    on_cpu: std::cell::Cell<bool>,
 }
 
 /// Set `tid`'s mask to `cpus` (CPUs the process was allowed when the guard was made: not checked
@@ -393,12 +395,46 @@ pub fn pin_measuring_thread() -> Option<PinnedMeasuring> {
     }
     let interrupts = fs::read_to_string("/proc/interrupts").unwrap_or_default();
     let cpu = *cpus_by_device_interrupts(&allowed, &interrupts).first()?;
+    if !spread(cpu, &allowed) {
+        PINNED.store(false, Ordering::Release);
+        return None;
+    }
+    Some(PinnedMeasuring {
+        cpu,
+        restore: allowed,
+        on_cpu: std::cell::Cell::new(true),
+    })
+}
+
+impl PinnedMeasuring {
+    /// From the measuring thread, before a run: pinned (`true`: this thread, and the processes
+    /// it starts next, on [`PinnedMeasuring::cpu`], the other threads on the rest), or not
+    /// (`false`: every thread on every CPU the process was allowed, as without the guard).
+    /// Sharing the waiting thread's CPU makes start and exit cheaper and steadier, which matters
+    /// for short runs; a long run is better free to move away from whatever else wants a CPU.
+    pub fn hold(&self, pinned: bool) {
+        if self.on_cpu.get() == pinned {
+            return;
+        }
+        if pinned {
+            spread(self.cpu, &self.restore);
+        } else {
+            for tid in thread_ids() {
+                set_affinity(tid, &self.restore);
+            }
+        }
+        self.on_cpu.set(pinned);
+    }
+}
+
+/// The calling thread on `cpu`, the process's other threads on the rest of `allowed`. `false`
+/// when the kernel refused the calling thread's mask.
+fn spread(cpu: usize, allowed: &[usize]) -> bool {
     let others: Vec<usize> = allowed.iter().copied().filter(|c| *c != cpu).collect();
     // SAFETY: gettid has no preconditions.
     let me = unsafe { libc::gettid() };
     if !set_affinity(me, &[cpu]) {
-        PINNED.store(false, Ordering::Release);
-        return None;
+        return false;
     }
     for tid in thread_ids() {
         if tid != me {
@@ -406,10 +442,7 @@ pub fn pin_measuring_thread() -> Option<PinnedMeasuring> {
             set_affinity(tid, &others);
         }
     }
-    Some(PinnedMeasuring {
-        cpu,
-        restore: allowed,
-    })
+    true
 }
 
 impl Drop for PinnedMeasuring {
@@ -627,6 +660,13 @@ ERR:          0\n";
                 vec![cpu],
                 "a measured process runs on the measuring CPU"
             );
+            let g = guard.as_ref().unwrap();
+            g.hold(false);
+            assert_eq!(affinity_of(0), allowed, "released for long runs");
+            assert_eq!(affinity_of(helper_tid), allowed, "everyone released");
+            g.hold(true);
+            assert_eq!(affinity_of(0), vec![cpu]);
+            assert_eq!(affinity_of(helper_tid), others);
         }
         drop(guard);
         assert_eq!(affinity_of(0), allowed);

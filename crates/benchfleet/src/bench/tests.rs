@@ -546,6 +546,7 @@ fn queued_commands_are_those_with_runs_still_to_start() {
         measured,
         stopped: stopped.then(|| "failed".into()),
         failed_runs: 0,
+        last_wall_ns: None,
     };
     let cmds = [
         cmd(None, 0, false),    // 0: first run now, count unknown
@@ -567,9 +568,10 @@ fn queued_commands_are_those_with_runs_still_to_start() {
     assert_eq!(queued_commands(&cmds, &[(2, Step::Warmup)], None), 3);
 }
 
-/// With `-j 1` every measured run shares one CPU with the measuring thread, recorded on the run;
-/// `pin_measuring: false` leaves the mask alone; either way the process's threads get their
-/// whole mask back afterwards.
+/// With `-j 1` a run shares the measuring thread's CPU when its command's previous run was short
+/// (or it is the first), and may use every CPU after a long one; the CPU is recorded on the run.
+/// `pin_measuring: false` leaves the mask alone. Either way the process's threads get their whole
+/// mask back afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn measured_runs_get_the_measuring_cpu_and_it_is_recorded() {
     let _turn = MEASURING.lock().await;
@@ -580,46 +582,75 @@ async fn measured_runs_get_the_measuring_cpu_and_it_is_recorded() {
             .collect::<Vec<_>>()
             .join(",")
     };
+    let parse = |l: &str| {
+        // The kernel prints ranges (`0-1`); one CPU per entry is easier to compare.
+        let mut cpus = Vec::new();
+        for part in l.trim().split(',') {
+            let (a, b) = part.split_once('-').unwrap_or((part, part));
+            cpus.extend(a.parse::<usize>().unwrap()..=b.parse::<usize>().unwrap());
+        }
+        list(&cpus)
+    };
     for pin in [true, false] {
         let dir = tempfile::tempdir().unwrap();
         let storage = crate::open_storage(&crate::StorageSettings::embedded(dir.path().join("db")))
             .await
             .unwrap();
-        let out = dir.path().join("cpus");
-        // The kernel prints ranges (`0-1`); one CPU per line is easier to compare.
-        let cmd = format!(
-            "sh -c 'taskset -cp $$ | sed \"s/.*: //\" >> {}'",
-            out.display()
-        );
+        // A short command and one longer than PIN_RUNS_BELOW, each logging its CPU mask.
+        let cmd = |name: &str, pause: &str| {
+            format!(
+                "sh -c '{pause} taskset -cp $$ | sed \"s/.*: //\" >> {}'",
+                dir.path().join(name).display()
+            )
+        };
+        let cmds = [cmd("short", ""), cmd("long", "sleep 0.02;")];
         let settings = BenchSettings {
             pin_measuring: pin,
             ..quick_settings(3)
         };
-        let outcome = run_bench(&expand(&input(&[&cmd])).unwrap(), &settings, &storage)
+        let outcome = run_bench(
+            &expand(&input(&[&cmds[0], &cmds[1]])).unwrap(),
+            &settings,
+            &storage,
+        )
+        .await
+        .unwrap();
+        assert_eq!(outcome.records_stored, 6);
+        let records = crate::load_records(&storage, &outcome.run.run_id)
             .await
             .unwrap();
-        assert_eq!(outcome.records_stored, 3);
-        let seen: Vec<String> = std::fs::read_to_string(&out)
-            .unwrap()
-            .lines()
-            .map(|l| {
-                let mut cpus = Vec::new();
-                for part in l.trim().split(',') {
-                    let (a, b) = part.split_once('-').unwrap_or((part, part));
-                    cpus.extend(a.parse::<usize>().unwrap()..=b.parse::<usize>().unwrap());
-                }
-                list(&cpus)
-            })
-            .collect();
-        assert_eq!(seen.len(), 3, "{seen:?}");
         let tag = outcome.run.tags.get(TAG_MEASURING_CPU).cloned();
-        if pin && allowed.len() >= 2 {
-            let cpu: usize = tag.expect("pinned runs are tagged").parse().unwrap();
-            assert!(allowed.contains(&cpu));
-            assert!(seen.iter().all(|s| *s == cpu.to_string()), "{seen:?}");
-        } else {
+        let pinned_cpu = (pin && allowed.len() >= 2).then(|| {
+            tag.clone()
+                .expect("pinned runs are tagged")
+                .parse::<usize>()
+                .unwrap()
+        });
+        if pinned_cpu.is_none() {
             assert_eq!(tag, None);
-            assert!(seen.iter().all(|s| *s == list(&allowed)), "{seen:?}");
+        }
+        for (file, command) in [("short", &cmds[0]), ("long", &cmds[1])] {
+            let seen: Vec<String> = std::fs::read_to_string(dir.path().join(file))
+                .unwrap()
+                .lines()
+                .map(parse)
+                .collect();
+            let mut walls: Vec<(u32, u64)> = records
+                .iter()
+                .filter(|r| r.command == *command)
+                .map(|r| (r.iteration, r.measurement.wall_ns))
+                .collect();
+            walls.sort();
+            assert_eq!(seen.len(), 3, "{file}: {seen:?}");
+            assert_eq!(walls.len(), 3, "{file}: {walls:?}");
+            for (k, mask) in seen.iter().enumerate() {
+                let short_before = k == 0 || walls[k - 1].1 < PIN_RUNS_BELOW.as_nanos() as u64;
+                let want = match pinned_cpu {
+                    Some(cpu) if short_before => cpu.to_string(),
+                    _ => list(&allowed),
+                };
+                assert_eq!(*mask, want, "{file} run {k}: {walls:?}");
+            }
         }
         assert_eq!(benchfleet_metrics::allowed_cpus(), allowed, "mask restored");
     }
