@@ -663,17 +663,23 @@ impl Loop<'_> {
     }
 }
 
+/// Where runs go: one worker per CPU set (`-j` > 1), or the measuring thread's pin (`-j 1`).
+struct Placement<'a> {
+    cpu_sets: &'a [Vec<usize>],
+    pin: Option<&'a benchfleet_metrics::PinnedMeasuring>,
+}
+
 /// Measure `commands` (blocking). Returns the runs in execution order.
 fn measure(
     commands: &[BenchCommand],
     cmds: &mut [Cmd],
     settings: &BenchSettings,
     overhead: Option<Measurement>,
-    cpu_sets: &[Vec<usize>],
-    pin: Option<&benchfleet_metrics::PinnedMeasuring>,
+    placement: Placement<'_>,
     outputs: &OutputSink,
     sink: &Mutex<Vec<Measured>>,
 ) {
+    let Placement { cpu_sets, pin } = placement;
     let lp = Loop { settings, overhead };
     let kill = &settings.kill;
     let overlap = Overlap::default();
@@ -1311,8 +1317,10 @@ pub async fn run_bench(
             &mut cmds,
             &settings_owned,
             overhead,
-            &cpu_sets,
-            pinned.as_ref(),
+            Placement {
+                cpu_sets: &cpu_sets,
+                pin: pinned.as_ref(),
+            },
             &outputs,
             &tx,
         );
