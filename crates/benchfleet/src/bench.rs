@@ -47,8 +47,8 @@ pub const TAG_ORDER: &str = "bench.order";
 pub const TAG_SHELL: &str = "bench.shell";
 /// `RunInfo` tag with the subtracted shell spawn time, nanoseconds.
 pub const TAG_SHELL_OVERHEAD: &str = "bench.shell_overhead_ns";
-/// `RunInfo` tag with the CPU the short runs (under [`PIN_RUNS_BELOW`]) ran on when `-j 1`
-/// pinned them ([`BenchSettings::pin_measuring`]); absent when nothing was pinned.
+/// `RunInfo` tag with the CPU the light runs (see [`PIN_CPU_BELOW`]) ran on when `-j 1` pinned
+/// them ([`BenchSettings::pin_measuring`]); absent when nothing was pinned.
 pub const TAG_MEASURING_CPU: &str = "bench.measuring_cpu";
 /// hyperfine's environment padding range (`0..4096` bytes).
 pub const ENV_PADDING_MAX: usize = 4096;
@@ -396,9 +396,10 @@ pub struct BenchSettings {
     pub idle_harness: bool,
     /// With `jobs == 1`: the measuring thread gets one CPU of its own (the one taking the fewest
     /// device interrupts) and this process's other threads the rest
-    /// ([`benchfleet_metrics::pin_measuring_thread`]). Runs shorter than [`PIN_RUNS_BELOW`]
-    /// share that CPU with it (cheaper, steadier start and exit); longer ones may use every CPU
-    /// (free to move away from other work). Recorded as [`TAG_MEASURING_CPU`].
+    /// ([`benchfleet_metrics::pin_measuring_thread`]). Light runs (see [`PIN_CPU_BELOW`])
+    /// share that CPU with it (cheaper, steadier start, wake-up and exit); after a CPU-heavy run
+    /// the next may use every CPU (free to move away from other work). Recorded as
+    /// [`TAG_MEASURING_CPU`].
     pub pin_measuring: bool,
 }
 
@@ -548,13 +549,14 @@ struct Cmd {
     measured: u32,
     stopped: Option<String>,
     failed_runs: u32,
-    /// Wall time of its latest run (warmups included).
-    last_wall_ns: Option<u64>,
+    /// CPU time (user + system) of its latest run, warmups included.
+    last_cpu_ns: Option<u64>,
 }
 
-/// Runs shorter than this (judged by the command's previous run; a first run counts as short)
-/// share the measuring thread's CPU when pinning is on; longer ones may use every CPU.
-pub const PIN_RUNS_BELOW: Duration = Duration::from_millis(5);
+/// Runs of a command whose previous run used less CPU time than this (a first run counts as
+/// light) share the measuring thread's CPU when pinning is on; after a CPU-heavy run the next
+/// may use every CPU.
+pub const PIN_CPU_BELOW: Duration = Duration::from_millis(5);
 
 /// One unit of work of a round.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -748,8 +750,8 @@ fn measure(
                 if let Some(p) = pin {
                     p.hold(
                         cmds[i]
-                            .last_wall_ns
-                            .is_none_or(|w| w < PIN_RUNS_BELOW.as_nanos() as u64),
+                            .last_cpu_ns
+                            .is_none_or(|c| c < PIN_CPU_BELOW.as_nanos() as u64),
                     );
                 }
                 v.push(lp.one(&cmds[i], &commands[i], spec, &overlap));
@@ -772,7 +774,7 @@ fn measure(
                 // Killed by cancellation: not a measurement of the command.
                 continue;
             }
-            c.last_wall_ns = Some(result.measurement.wall_ns);
+            c.last_cpu_ns = Some(result.measurement.user_ns + result.measurement.sys_ns);
             let ok = result.outcome.is_success();
             if !ok {
                 // Only measured runs count: warmups are not runs of the statistics.
@@ -906,7 +908,7 @@ fn run_parallel(
                         measured: 0,
                         stopped: None,
                         failed_runs: 0,
-                        last_wall_ns: None,
+                        last_cpu_ns: None,
                     };
                     let r = lp.one(&pinned, &commands[i], &pin(&specs[k]), overlap);
                     *slots[k].lock().expect("slot lock") = Some(r);
@@ -1235,7 +1237,7 @@ pub async fn run_bench(
             measured: 0,
             stopped: None,
             failed_runs: 0,
-            last_wall_ns: None,
+            last_cpu_ns: None,
         });
     }
 

@@ -546,7 +546,7 @@ fn queued_commands_are_those_with_runs_still_to_start() {
         measured,
         stopped: stopped.then(|| "failed".into()),
         failed_runs: 0,
-        last_wall_ns: None,
+        last_cpu_ns: None,
     };
     let cmds = [
         cmd(None, 0, false),    // 0: first run now, count unknown
@@ -568,8 +568,9 @@ fn queued_commands_are_those_with_runs_still_to_start() {
     assert_eq!(queued_commands(&cmds, &[(2, Step::Warmup)], None), 3);
 }
 
-/// With `-j 1` a run shares the measuring thread's CPU when its command's previous run was short
-/// (or it is the first), and may use every CPU after a long one; the CPU is recorded on the run.
+/// With `-j 1` a run shares the measuring thread's CPU when its command's previous run used little
+/// CPU time (or it is the first), and may use every CPU after a CPU-heavy one; the CPU is
+/// recorded on the run.
 /// `pin_measuring: false` leaves the mask alone. Either way the process's threads get their whole
 /// mask back afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -596,26 +597,34 @@ async fn measured_runs_get_the_measuring_cpu_and_it_is_recorded() {
         let storage = crate::open_storage(&crate::StorageSettings::embedded(dir.path().join("db")))
             .await
             .unwrap();
-        // A short command and one longer than PIN_RUNS_BELOW, each logging its CPU mask.
+        // A light command, one that sleeps, and one that computes for longer than
+        // PIN_CPU_BELOW, each logging its CPU mask.
         let cmd = |name: &str, pause: &str| {
             format!(
                 "sh -c '{pause} taskset -cp $$ | sed \"s/.*: //\" >> {}'",
                 dir.path().join(name).display()
             )
         };
-        let cmds = [cmd("short", ""), cmd("long", "sleep 0.02;")];
+        let cmds = [
+            cmd("light", ""),
+            cmd("sleeps", "sleep 0.02;"),
+            cmd(
+                "computes",
+                "i=0; while [ $i -lt 30000 ]; do i=$((i+1)); done;",
+            ),
+        ];
         let settings = BenchSettings {
             pin_measuring: pin,
             ..quick_settings(3)
         };
         let outcome = run_bench(
-            &expand(&input(&[&cmds[0], &cmds[1]])).unwrap(),
+            &expand(&input(&[&cmds[0], &cmds[1], &cmds[2]])).unwrap(),
             &settings,
             &storage,
         )
         .await
         .unwrap();
-        assert_eq!(outcome.records_stored, 6);
+        assert_eq!(outcome.records_stored, 9);
         let records = crate::load_records(&storage, &outcome.run.run_id)
             .await
             .unwrap();
@@ -629,29 +638,39 @@ async fn measured_runs_get_the_measuring_cpu_and_it_is_recorded() {
         if pinned_cpu.is_none() {
             assert_eq!(tag, None);
         }
-        for (file, command) in [("short", &cmds[0]), ("long", &cmds[1])] {
+        let mut freed = 0;
+        for (file, command) in [
+            ("light", &cmds[0]),
+            ("sleeps", &cmds[1]),
+            ("computes", &cmds[2]),
+        ] {
             let seen: Vec<String> = std::fs::read_to_string(dir.path().join(file))
                 .unwrap()
                 .lines()
                 .map(parse)
                 .collect();
-            let mut walls: Vec<(u32, u64)> = records
+            let mut cpu: Vec<(u32, u64)> = records
                 .iter()
                 .filter(|r| r.command == *command)
-                .map(|r| (r.iteration, r.measurement.wall_ns))
+                .map(|r| (r.iteration, r.measurement.user_ns + r.measurement.sys_ns))
                 .collect();
-            walls.sort();
+            cpu.sort();
             assert_eq!(seen.len(), 3, "{file}: {seen:?}");
-            assert_eq!(walls.len(), 3, "{file}: {walls:?}");
+            assert_eq!(cpu.len(), 3, "{file}: {cpu:?}");
             for (k, mask) in seen.iter().enumerate() {
-                let short_before = k == 0 || walls[k - 1].1 < PIN_RUNS_BELOW.as_nanos() as u64;
+                let light_before = k == 0 || cpu[k - 1].1 < PIN_CPU_BELOW.as_nanos() as u64;
+                freed += usize::from(!light_before);
                 let want = match pinned_cpu {
-                    Some(cpu) if short_before => cpu.to_string(),
+                    Some(cpu) if light_before => cpu.to_string(),
                     _ => list(&allowed),
                 };
-                assert_eq!(*mask, want, "{file} run {k}: {walls:?}");
+                assert_eq!(*mask, want, "{file} run {k}: {cpu:?}");
             }
         }
+        assert!(
+            freed >= 1,
+            "the computing command's later runs were CPU-heavy"
+        );
         assert_eq!(benchfleet_metrics::allowed_cpus(), allowed, "mask restored");
     }
 }
