@@ -14,6 +14,8 @@ Builds nothing: pass the release binaries (see docs/benchmarks/measurement.md).
    `benchfleet bench -N --runs 1000 true` (fresh store each), alternating order, end-to-end wall
    time; the ratio of each pair and their median.
 3. per-run memory: a ~10 MiB and a ~200 MiB allocation benchmarked together.
+1b. accuracy of `true` again with LONG_ROUNDS alternating pairs of 1000-run invocations, whose
+   means carry little of a tool's start-up transient (a 20-run invocation's do).
 """
 
 import argparse
@@ -48,6 +50,7 @@ def main():
     ap.add_argument("--probe", required=True)
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--overhead-rounds", type=int, default=7)
+    ap.add_argument("--long-rounds", type=int, default=5)
     a = ap.parse_args()
     bf = os.path.abspath(a.benchfleet)
     probe = os.path.abspath(a.probe)
@@ -92,6 +95,27 @@ def main():
         ok = abs(b - h) <= max(0.03 * h, 0.1)
         print(f"  accuracy: {b - h:+.3f} ms ({(b - h) / h * 100:+.1f} %) -> {'met' if ok else 'NOT met'}; "
               f"noise: sd {sd_b:.3f} vs {sd_h:.3f} ms -> {'met' if sd_b <= sd_h else 'NOT met'}")
+
+    # 1b. The same accuracy check with long invocations: a 20-run invocation's mean carries its
+    # tool's start-up transient (the first runs after the tool started), 1000 runs mostly do not.
+    long_means = {"hyperfine": [], "benchfleet": []}
+    for i in range(a.long_rounds):
+        out = os.path.join(work, f"l{i}.json")
+        jobs = [
+            ("hyperfine", [hf, "-N", "--runs", "1000", "--style", "none", "true", "--export-json", out]),
+            ("benchfleet", [bf, "bench", "-N", "--runs", "1000", "true", "--export-json", out]),
+        ]
+        if i % 2:
+            jobs.reverse()
+        for name, cmd in jobs:
+            run(cmd, work, env)
+            long_means[name].append(means(out)["true"])
+    if a.long_rounds:
+        h = statistics.mean(long_means["hyperfine"]) * 1e3
+        b = statistics.mean(long_means["benchfleet"]) * 1e3
+        ok = abs(b - h) <= max(0.03 * h, 0.1)
+        print(f"\n1b. accuracy of true with 1000 runs per invocation ({a.long_rounds} alternating pairs); ms")
+        print(f"  hyperfine {h:.3f}  benchfleet {b:.3f}  difference {b - h:+.3f} ms ({(b - h) / h * 100:+.1f} %) -> {'met' if ok else 'NOT met'}")
 
     # 2.
     pairs = []
