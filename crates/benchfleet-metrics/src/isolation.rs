@@ -20,10 +20,16 @@ pub enum MemoryLimitVia {
 
 /// CPUs this process may run on (its own affinity mask).
 pub fn allowed_cpus() -> Vec<usize> {
+    affinity_of(0)
+}
+
+/// The affinity mask of thread `tid` (0: the calling thread); empty if it cannot be read.
+fn affinity_of(tid: libc::pid_t) -> Vec<usize> {
     // SAFETY: zeroed cpu_set_t is a valid empty set; the pointer is to a live local.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
     // SAFETY: valid size and pointer.
-    let r = unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    let r =
+        unsafe { libc::sched_getaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
     if r != 0 {
         return Vec::new();
     }
@@ -51,13 +57,18 @@ pub(crate) fn cpu_set(cpus: &[usize]) -> Result<libc::cpu_set_t, String> {
             }
         ));
     }
+    Ok(mask(cpus))
+}
+
+/// The affinity mask holding `cpus` (those below `CPU_SETSIZE`).
+fn mask(cpus: &[usize]) -> libc::cpu_set_t {
     // SAFETY: zeroed cpu_set_t is a valid empty set.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    for c in cpus {
-        // SAFETY: `c` is in `allowed`, hence below CPU_SETSIZE.
+    for c in cpus.iter().filter(|c| **c < libc::CPU_SETSIZE as usize) {
+        // SAFETY: `c` is below CPU_SETSIZE.
         unsafe { libc::CPU_SET(*c, &mut set) };
     }
-    Ok(set)
+    set
 }
 
 /// A cgroup created for one run; removed on drop (after killing anything left in it).
@@ -369,12 +380,7 @@ pub struct PinnedMeasuring {
 /// Set `tid`'s mask to `cpus` (CPUs the process was allowed when the guard was made: not checked
 /// against the calling thread's mask, which by then is one CPU).
 fn set_affinity(tid: libc::pid_t, cpus: &[usize]) -> bool {
-    // SAFETY: zeroed cpu_set_t is a valid empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    for c in cpus.iter().filter(|c| **c < libc::CPU_SETSIZE as usize) {
-        // SAFETY: `c` is below CPU_SETSIZE.
-        unsafe { libc::CPU_SET(*c, &mut set) };
-    }
+    let set = mask(cpus);
     // SAFETY: plain syscall with a valid size and a live set.
     unsafe { libc::sched_setaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &set) == 0 }
 }
@@ -543,18 +549,45 @@ mod tests {
             .unwrap()
     }
 
+    /// Another thread of this process, alive until dropped.
+    struct Helper {
+        tid: libc::pid_t,
+        stop: Option<std::sync::mpsc::Sender<()>>,
+        thread: Option<std::thread::JoinHandle<()>>,
+    }
+
+    impl Helper {
+        fn start() -> Helper {
+            let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+            let (stop, stop_rx) = std::sync::mpsc::channel::<()>();
+            let thread = std::thread::spawn(move || {
+                // SAFETY: gettid has no preconditions.
+                tid_tx.send(unsafe { libc::gettid() }).unwrap();
+                let _ = stop_rx.recv();
+            });
+            Helper {
+                tid: tid_rx.recv().unwrap(),
+                stop: Some(stop),
+                thread: Some(thread),
+            }
+        }
+    }
+
+    impl Drop for Helper {
+        fn drop(&mut self) {
+            drop(self.stop.take());
+            if let Some(t) = self.thread.take() {
+                let _ = t.join();
+            }
+        }
+    }
+
     /// While the guard lives the other threads are idle; the calling thread, and the processes
     /// it starts, are not; dropping the guard restores the others (where permitted).
     #[test]
     fn only_the_measuring_thread_and_its_children_keep_their_policy() {
-        let (tid_tx, tid_rx) = std::sync::mpsc::channel();
-        let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
-        let helper = std::thread::spawn(move || {
-            // SAFETY: gettid has no preconditions.
-            tid_tx.send(unsafe { libc::gettid() }).unwrap();
-            let _ = stop_rx.recv();
-        });
-        let helper_tid = tid_rx.recv().unwrap();
+        let helper = Helper::start();
+        let helper_tid = helper.tid;
         let guard = idle_other_threads();
         assert!(guard.idled >= 1, "{guard:?}");
         assert_eq!(policy_of(helper_tid), libc::SCHED_IDLE);
@@ -576,8 +609,7 @@ mod tests {
         if unsafe { libc::geteuid() } == 0 {
             assert_eq!(policy_of(helper_tid), libc::SCHED_OTHER);
         }
-        stop_tx.send(()).unwrap();
-        helper.join().unwrap();
+        drop(helper);
     }
 
     #[test]
@@ -606,33 +638,13 @@ ERR:          0\n";
         assert_eq!(cpus_by_device_interrupts(&[3, 1], ""), vec![3, 1]);
     }
 
-    fn affinity_of(tid: libc::pid_t) -> Vec<usize> {
-        // SAFETY: zeroed cpu_set_t is a valid empty set; the pointer is to a live local.
-        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-        // SAFETY: valid size and pointer.
-        let r = unsafe {
-            libc::sched_getaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &mut set)
-        };
-        assert_eq!(r, 0);
-        // SAFETY: CPU_ISSET reads the live set for indexes below CPU_SETSIZE.
-        (0..libc::CPU_SETSIZE as usize)
-            .filter(|c| unsafe { libc::CPU_ISSET(*c, &set) })
-            .collect()
-    }
-
     /// The measuring thread and what it starts share one CPU; the other threads get the rest;
     /// dropping the guard gives everyone the whole mask back.
     #[test]
     fn the_measuring_thread_and_its_children_get_a_cpu_of_their_own() {
         let allowed = allowed_cpus();
-        let (tid_tx, tid_rx) = std::sync::mpsc::channel();
-        let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
-        let helper = std::thread::spawn(move || {
-            // SAFETY: gettid has no preconditions.
-            tid_tx.send(unsafe { libc::gettid() }).unwrap();
-            let _ = stop_rx.recv();
-        });
-        let helper_tid = tid_rx.recv().unwrap();
+        let helper = Helper::start();
+        let helper_tid = helper.tid;
         let guard = pin_measuring_thread();
         if allowed.len() < 2 {
             assert!(guard.is_none());
@@ -671,7 +683,6 @@ ERR:          0\n";
         drop(guard);
         assert_eq!(affinity_of(0), allowed);
         assert_eq!(affinity_of(helper_tid), allowed);
-        stop_tx.send(()).unwrap();
-        helper.join().unwrap();
+        drop(helper);
     }
 }
