@@ -1401,7 +1401,11 @@ pub async fn run_bench(
                 warnings.push(format!("warning: system sampling is off: {e}"));
                 None
             }
-            Err(e) => return Err(BenchError::Internal(e.to_string())),
+            // Everything measured is stored: finish the run without its system series.
+            Err(e) => {
+                warnings.push(format!("warning: system sampling failed: {e}"));
+                None
+            }
         },
         None => None,
     };
