@@ -301,7 +301,6 @@ enum Launch {
 
 fn run_inner(spec: &ProcessSpec, cancel: Option<&Kill>) -> ProcessResult {
     let program = program_path(spec);
-    let padding = spec.env_padding.map(|n| "X".repeat(n));
 
     // Output files, read after the exit, so no reader thread runs during the measurement and
     // lingering grandchildren cannot make us wait for an EOF. stdout, which may be large, goes
@@ -370,7 +369,7 @@ fn run_inner(spec: &ProcessSpec, cancel: Option<&Kill>) -> ProcessResult {
         dev_null_fd().and_then(|null| {
             let fd = |f: &Option<File>| f.as_ref().map_or(null, AsRawFd::as_raw_fd);
             let fds = [null, fd(&stdout_file), fd(&stderr_file)];
-            spawn::Prepared::new(&program, spec, padding.as_deref(), fds)
+            spawn::Prepared::new(&program, spec, fds)
         })
     };
     let mut launch = match direct {
@@ -382,8 +381,8 @@ fn run_inner(spec: &ProcessSpec, cancel: Option<&Kill>) -> ProcessResult {
             for (k, v) in &spec.env {
                 c.env(k, v);
             }
-            if let Some(p) = &padding {
-                c.env(ENV_PADDING_VAR, p);
+            if let Some(n) = spec.env_padding {
+                c.env(ENV_PADDING_VAR, "X".repeat(n));
             }
             if let Some(dir) = &spec.cwd {
                 c.current_dir(dir);

@@ -100,12 +100,7 @@ impl Prepared {
     /// `None` when this launch is for `Command` instead: a program without a path (std's own
     /// `PATH` lookup and errors apply), a NUL byte in an argument or variable, or stdio on
     /// descriptors 0–2 (the `dup2` sequence would overwrite a source).
-    pub(crate) fn new(
-        program: &Path,
-        spec: &ProcessSpec,
-        padding: Option<&str>,
-        fds: [RawFd; 3],
-    ) -> Option<Prepared> {
+    pub(crate) fn new(program: &Path, spec: &ProcessSpec, fds: [RawFd; 3]) -> Option<Prepared> {
         let path = program.as_os_str().as_bytes();
         if !path.contains(&b'/') || fds.iter().any(|fd| *fd < 3) {
             return None;
@@ -116,9 +111,16 @@ impl Prepared {
         for a in &spec.args {
             argv.push(cstring(a.as_bytes())?);
         }
-        let base = base_env(spec, padding.is_some())?;
-        let padding = match padding {
-            Some(p) => Some(cstring(format!("{ENV_PADDING_VAR}={p}").as_bytes())?),
+        let base = base_env(spec, spec.env_padding.is_some())?;
+        // `NAME=XXX…`, built in one allocation.
+        let padding = match spec.env_padding {
+            Some(n) => {
+                let mut v = Vec::with_capacity(ENV_PADDING_VAR.len() + 1 + n);
+                v.extend_from_slice(ENV_PADDING_VAR.as_bytes());
+                v.push(b'=');
+                v.resize(v.capacity(), b'X');
+                Some(CString::new(v).ok()?)
+            }
             None => None,
         };
         let cwd = match &spec.cwd {
@@ -297,7 +299,7 @@ mod tests {
             "sh",
             [
                 "-c",
-                "echo \"$(head -zn1 /proc/$$/cmdline | tr -d '\\0')|$1|$HOME|$BF_X|$(pwd)|$(cut -d' ' -f5 /proc/$$/stat)|$$\"; \
+                "echo \"$(head -zn1 /proc/$$/cmdline | tr -d '\\0')|$1|$HOME|$BF_X|$(pwd)|$(cut -d' ' -f5 /proc/$$/stat)|$$|$(env | grep -c '^BENCHFLEET_RANDOMIZED_ENVIRONMENT_OFFSET=XXXX$')\"; \
                  grep -E '^Sig(Blk|Ign)' /proc/$$/status",
                 "zero",
                 "two words",
@@ -308,10 +310,10 @@ mod tests {
             ("BF_X".into(), "x".into()),
         ];
         spec.cwd = Some(dir.path().to_path_buf());
+        spec.env_padding = Some(4);
         let p = Prepared::new(
             Path::new("/bin/sh"),
             &spec,
-            Some("XXXX"),
             [null.as_raw_fd(), out.as_raw_fd(), null.as_raw_fd()],
         )
         .expect("a plain launch");
@@ -327,6 +329,7 @@ mod tests {
             "argv[0] as given, then the arguments"
         );
         assert_eq!(first[5], first[6], "leader of its own process group");
+        assert_eq!(first[7], "1", "the padding variable, once");
         for line in lines {
             let mask = u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap();
             if line.starts_with("SigBlk") {
@@ -343,17 +346,17 @@ mod tests {
         let null = devnull();
         let fds = [null.as_raw_fd(); 3];
         let spec = ProcessSpec::new("x", Vec::<String>::new());
-        let missing = Prepared::new(Path::new("/nonexistent/x"), &spec, None, fds).unwrap();
+        let missing = Prepared::new(Path::new("/nonexistent/x"), &spec, fds).unwrap();
         assert_eq!(spawn(&missing).unwrap_err().kind(), io::ErrorKind::NotFound);
         let dir = tempfile::tempdir().unwrap();
         let plain = dir.path().join("plain");
         std::fs::write(&plain, "not a program").unwrap();
-        let not_exec = Prepared::new(&plain, &spec, None, fds).unwrap();
+        let not_exec = Prepared::new(&plain, &spec, fds).unwrap();
         let e = spawn(&not_exec).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::PermissionDenied, "{e}");
         let mut in_nowhere = ProcessSpec::new("true", Vec::<String>::new());
         in_nowhere.cwd = Some("/nonexistent-dir".into());
-        let p = Prepared::new(Path::new("/bin/true"), &in_nowhere, None, fds).unwrap();
+        let p = Prepared::new(Path::new("/bin/true"), &in_nowhere, fds).unwrap();
         assert_eq!(spawn(&p).unwrap_err().kind(), io::ErrorKind::NotFound);
     }
 
@@ -362,10 +365,10 @@ mod tests {
         let null = devnull();
         let fds = [null.as_raw_fd(); 3];
         let spec = ProcessSpec::new("true", Vec::<String>::new());
-        assert!(Prepared::new(Path::new("true"), &spec, None, fds).is_none());
-        assert!(Prepared::new(Path::new("/bin/true"), &spec, None, [0, 1, 2]).is_none());
+        assert!(Prepared::new(Path::new("true"), &spec, fds).is_none());
+        assert!(Prepared::new(Path::new("/bin/true"), &spec, [0, 1, 2]).is_none());
         let nul = ProcessSpec::new("true", ["a\0b"]);
-        assert!(Prepared::new(Path::new("/bin/true"), &nul, None, fds).is_none());
-        assert!(Prepared::new(Path::new("/bin/true"), &spec, None, fds).is_some());
+        assert!(Prepared::new(Path::new("/bin/true"), &nul, fds).is_none());
+        assert!(Prepared::new(Path::new("/bin/true"), &spec, fds).is_some());
     }
 }
