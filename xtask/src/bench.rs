@@ -11,11 +11,31 @@ use anyhow::{Context, Result, bail};
 pub fn run(args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
         Some("dag-vs-ninja") => {
-            let nodes = arg(args, "--nodes", 10_000)?;
+            let nodes = sizes(args, "--nodes", &[10_000])?;
             let rounds = arg(args, "--rounds", 3)?;
-            dag_vs_ninja(nodes, rounds)
+            let jobs = arg(args, "--jobs", 2)?;
+            dag_vs_ninja(&nodes, rounds, jobs)
         }
-        _ => bail!("usage: cargo xtask bench dag-vs-ninja [--nodes N] [--rounds R]"),
+        _ => bail!(
+            "usage: cargo xtask bench dag-vs-ninja [--nodes N[,N...]] [--rounds R] [--jobs J]"
+        ),
+    }
+}
+
+/// A comma-separated list of sizes (`1000,10000,100000`).
+fn sizes(args: &[String], name: &str, default: &[usize]) -> Result<Vec<usize>> {
+    match args.iter().position(|a| a == name) {
+        Some(i) => args
+            .get(i + 1)
+            .context(format!("{name} needs a value"))?
+            .split(',')
+            .map(|n| {
+                n.trim().replace('_', "").parse().context(format!(
+                    "{name} takes numbers separated by commas, not `{n}`"
+                ))
+            })
+            .collect(),
+        None => Ok(default.to_vec()),
     }
 }
 
@@ -80,7 +100,38 @@ pub fn write_dag(dir: &Path, dag: &[Vec<usize>]) -> Result<()> {
     Ok(())
 }
 
-fn dag_vs_ninja(nodes: usize, rounds: usize) -> Result<()> {
+/// One timed process: wall time and its own peak resident set (`wait4`'s `ru_maxrss`).
+struct Timed {
+    wall: Duration,
+    peak_rss_kib: u64,
+}
+
+fn timed(mut cmd: Command, what: &str) -> Result<Timed> {
+    let start = Instant::now();
+    let child = cmd
+        .spawn()
+        .with_context(|| format!("could not start {what}"))?;
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value to be overwritten by wait4.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for our own child; the pointers are to live locals. std's `Child` never
+    // waits on drop, so the pid is reaped exactly once, here.
+    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let wall = start.elapsed();
+    if reaped != pid {
+        bail!("waiting for {what}: {}", std::io::Error::last_os_error());
+    }
+    if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
+        bail!("{what} failed (wait status {status})");
+    }
+    Ok(Timed {
+        wall,
+        peak_rss_kib: usage.ru_maxrss as u64,
+    })
+}
+
+fn dag_vs_ninja(sizes: &[usize], rounds: usize, jobs: usize) -> Result<()> {
     if Command::new("ninja").arg("--version").output().is_err() {
         bail!("ninja is not installed: `apt-get install ninja-build`");
     }
@@ -91,55 +142,77 @@ fn dag_vs_ninja(nodes: usize, rounds: usize) -> Result<()> {
     })?;
     let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
     let bin = std::fs::canonicalize(Path::new(&target).join("release/benchfleet"))?;
-    let dag = random_dag(nodes, 42);
-    let edges: usize = dag.iter().map(Vec::len).sum();
-    println!("random DAG: {nodes} nodes, {edges} edges; both tools run 2 jobs at a time");
-    let mut ratios = Vec::new();
-    for round in 1..=rounds {
-        // Alternate which tool goes first, so drift on a shared machine hits both alike.
-        let mut times = [Duration::ZERO; 2];
-        for which in if round % 2 == 1 { [0, 1] } else { [1, 0] } {
-            let dir = tempfile::tempdir()?;
-            write_dag(dir.path(), &dag)?;
-            std::fs::create_dir(dir.path().join("out"))?;
-            let mut cmd = if which == 0 {
-                let mut c = Command::new("ninja");
-                c.args(["-j", "2", "--quiet"]);
-                c
-            } else {
-                let mut c = Command::new(&bin);
-                c.args(["run", "suite.toml", "-j", "2", "--progress", "none"]);
-                c
-            };
-            cmd.current_dir(dir.path())
-                .stdout(std::process::Stdio::null());
-            let start = Instant::now();
-            let status = cmd.status()?;
-            times[which] = start.elapsed();
-            if !status.success() {
-                bail!(
-                    "{} failed with {status}",
-                    if which == 0 { "ninja" } else { "benchfleet" }
-                );
+    let jobs_arg = jobs.to_string();
+    let mut summary = Vec::new();
+    for &nodes in sizes {
+        let dag = random_dag(nodes, 42);
+        let edges: usize = dag.iter().map(Vec::len).sum();
+        println!("random DAG: {nodes} nodes, {edges} edges; both tools run {jobs} jobs at a time");
+        let mut ratios = Vec::new();
+        let mut per_node_us = Vec::new();
+        let mut rss = Vec::new();
+        for round in 1..=rounds {
+            // Alternate which tool goes first, so drift on a shared machine hits both alike.
+            let mut times = [Duration::ZERO; 2];
+            for which in if round % 2 == 1 { [0, 1] } else { [1, 0] } {
+                let dir = tempfile::tempdir()?;
+                write_dag(dir.path(), &dag)?;
+                std::fs::create_dir(dir.path().join("out"))?;
+                let mut cmd = if which == 0 {
+                    let mut c = Command::new("ninja");
+                    c.args(["-j", &jobs_arg, "--quiet"]);
+                    c
+                } else {
+                    let mut c = Command::new(&bin);
+                    c.args(["run", "suite.toml", "-j", &jobs_arg, "--progress", "none"]);
+                    c
+                };
+                cmd.current_dir(dir.path())
+                    .stdout(std::process::Stdio::null());
+                let what = if which == 0 { "ninja" } else { "benchfleet" };
+                let t = timed(cmd, what)?;
+                times[which] = t.wall;
+                if which == 1 {
+                    rss.push(t.peak_rss_kib);
+                }
+                let made = std::fs::read_dir(dir.path().join("out"))?.count();
+                if made != nodes {
+                    bail!("{what}: expected {nodes} outputs, found {made}");
+                }
             }
-            let made = std::fs::read_dir(dir.path().join("out"))?.count();
-            if made != nodes {
-                bail!("expected {nodes} outputs, found {made}");
-            }
+            let ratio = times[1].as_secs_f64() / times[0].as_secs_f64();
+            per_node_us.push(times[1].as_secs_f64() * 1e6 / nodes as f64);
+            println!(
+                "round {round}: ninja {:.2} s, benchfleet {:.2} s (peak RSS {} KiB), ratio benchfleet/ninja {ratio:.2}",
+                times[0].as_secs_f64(),
+                times[1].as_secs_f64(),
+                rss.last().copied().unwrap_or(0),
+            );
+            ratios.push(ratio);
         }
-        let ratio = times[1].as_secs_f64() / times[0].as_secs_f64();
+        ratios.sort_by(f64::total_cmp);
+        per_node_us.sort_by(f64::total_cmp);
+        let median = ratios[ratios.len() / 2];
+        let us = per_node_us[per_node_us.len() / 2];
+        let peak = rss.iter().copied().max().unwrap_or(0);
         println!(
-            "round {round}: ninja {:.2} s, benchfleet {:.2} s, ratio benchfleet/ninja {ratio:.2}",
-            times[0].as_secs_f64(),
-            times[1].as_secs_f64()
+            "{nodes} nodes: median ratio benchfleet/ninja {median:.2} (≤ 1.0 means benchfleet is as fast or faster), {us:.0} µs per node, peak RSS {peak} KiB ({:.2} KiB per node)",
+            peak as f64 / nodes as f64
         );
-        ratios.push(ratio);
+        summary.push((nodes, median, us, peak));
     }
-    ratios.sort_by(f64::total_cmp);
-    println!(
-        "median ratio benchfleet/ninja: {:.2} (≤ 1.0 means benchfleet is as fast or faster)",
-        ratios[ratios.len() / 2]
-    );
+    if summary.len() > 1 {
+        println!(
+            "\n| nodes | median benchfleet/ninja | benchfleet µs per node | benchfleet peak RSS |"
+        );
+        println!("|---|---|---|---|");
+        for (nodes, median, us, peak) in summary {
+            println!(
+                "| {nodes} | {median:.2}× | {us:.0} | {:.1} MiB |",
+                peak as f64 / 1024.0
+            );
+        }
+    }
     Ok(())
 }
 
