@@ -261,7 +261,6 @@ pub async fn load(ctx: &Context, args: LoadArgs) -> Result<Status> {
 mod tests {
     use super::*;
     use clap::Parser;
-    use std::time::Duration;
 
     #[derive(Debug, Parser)]
     struct T {
