@@ -46,10 +46,12 @@ fn main() -> ExitCode {
     });
     match ended {
         Ok(status) => ExitCode::from(status.exit_code()),
-        Err(exit::CliError::BrokenPipe) => ExitCode::from(exit::CliError::BrokenPipe.exit_code()),
         Err(err) => {
             let code = err.exit_code();
-            eprintln!("error: {:#}", anyhow::Error::from(err));
+            // A closed stdout (`… | head`) ends the program quietly.
+            if !matches!(err, exit::CliError::BrokenPipe) {
+                eprintln!("error: {:#}", anyhow::Error::from(err));
+            }
             ExitCode::from(code)
         }
     }
