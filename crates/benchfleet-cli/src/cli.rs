@@ -92,3 +92,72 @@ pub async fn dispatch(ctx: &Context, command: Command) -> Result<Status> {
         Command::Config(c) => cmd::config::config(ctx, c),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        // Flag groups flattened into several commands must not collide with a command's own flags.
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn only_run_flags_set_configuration_keys() {
+        let keys = |args: &[&str]| -> Vec<String> {
+            let cli =
+                Cli::try_parse_from(std::iter::once("benchfleet").chain(args.iter().copied()))
+                    .unwrap();
+            cli.command
+                .config_overrides()
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect()
+        };
+        assert_eq!(
+            keys(&[
+                "run",
+                "s.toml",
+                "-j",
+                "3",
+                "--keep-going",
+                "--progress",
+                "lines",
+                "--sample-interval",
+                "100ms"
+            ]),
+            [
+                "run.jobs",
+                "run.keep_going",
+                "output.progress",
+                "run.sample_interval"
+            ]
+        );
+        assert!(keys(&["run", "s.toml"]).is_empty());
+        assert!(keys(&["bench", "-j", "2", "true"]).is_empty());
+        assert!(keys(&["scale", "s.toml", "--jobs", "1,2"]).is_empty());
+    }
+
+    /// Command modules never use each other: what two commands share lives below `cmd`.
+    #[test]
+    fn command_modules_are_independent() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/cmd");
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.file_name().is_some_and(|n| n == "mod.rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+            for needle in ["crate::cmd", "super::", "crate::cli"] {
+                assert!(
+                    !code.contains(needle),
+                    "{} uses `{needle}`: move what commands share to a module below `cmd`",
+                    path.display()
+                );
+            }
+        }
+    }
+}
