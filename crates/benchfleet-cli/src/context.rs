@@ -65,6 +65,11 @@ impl Context {
         benchfleet_config::resolve_in(&self.cwd, path)
     }
 
+    /// Load and expand a suite file; its jobs' output directories go under `<root>/out`.
+    pub fn load_suite(&self, path: &Path) -> Result<benchfleet::suite::Suite> {
+        Ok(benchfleet::suite::load(path, &self.root().join("out"))?)
+    }
+
     /// The facade's settings of the configured storage.
     pub fn storage_settings(&self) -> StorageSettings {
         crate::storage::storage_settings(&self.cwd, self.config())

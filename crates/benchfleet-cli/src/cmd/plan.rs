@@ -18,7 +18,7 @@ pub struct PlanArgs {
 
 pub async fn plan(ctx: &Context, args: PlanArgs) -> Result<Status> {
     let config = ctx.config();
-    let suite = benchfleet::suite::load(&args.suite, &ctx.root().join("out"))?;
+    let suite = ctx.load_suite(&args.suite)?;
     // Estimates come from history when there is a store; planning never creates one.
     let catalog = ctx.resolve(&config.storage.catalog_path());
     let storage = if catalog.exists()

@@ -65,7 +65,7 @@ pub fn config_overrides(args: &RunArgs) -> Vec<(String, benchfleet_config::Value
 pub async fn run(ctx: &Context, args: RunArgs) -> Result<Status> {
     let config = ctx.config();
     let root = ctx.root();
-    let suite = benchfleet::suite::load(&args.suite, &root.join("out"))?;
+    let suite = ctx.load_suite(&args.suite)?;
     // Refuse cycles before touching storage.
     runner::build_dag(&suite)?;
     let storage = ctx.storage().await?;

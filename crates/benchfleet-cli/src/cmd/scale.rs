@@ -44,8 +44,7 @@ pub async fn scale(ctx: &Context, args: ScaleArgs) -> Result<Status> {
     }
     levels.sort_unstable();
     levels.dedup();
-    let root = ctx.root();
-    let suite = benchfleet::suite::load(&args.suite, &root.join("out"))?;
+    let suite = ctx.load_suite(&args.suite)?;
     runner::build_dag(&suite)?;
     let storage = ctx.storage().await?;
     let mut measured: Vec<(u32, f64)> = Vec::new();
