@@ -1,9 +1,14 @@
-//! Command-line flags (clap). Kept as close to the raw arguments as possible; `commands` resolves
-//! them, together with the configuration layers, into settings.
+//! The command line (clap): global flags, one subcommand per module of [`crate::cmd`], and the
+//! dispatch from a parsed command to its module. Flags stay raw; commands resolve them, with
+//! the configuration of the [`Context`], into the facade's settings.
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
+
+use crate::cmd;
+use crate::context::Context;
+use crate::exit::{Result, Status};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -27,155 +32,132 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a suite file: schedule its DAG, measure every run, store every record.
-    Run(RunArgs),
+    Run(cmd::run::RunArgs),
     /// Benchmark commands ad hoc, with hyperfine's flags (interleaved, stored like suite results).
-    Bench(Box<crate::bench::BenchArgs>),
+    Bench(Box<cmd::bench::BenchArgs>),
     /// Throughput benchmark: run a command under a load profile (soak, stress, spike); ops/s and
     /// latency percentiles per step and per time window.
-    Load(Box<crate::load::LoadArgs>),
+    Load(Box<cmd::load::LoadArgs>),
     /// Show a suite's DAG without running it: critical path, width, speedup, what fits this host.
-    Plan(crate::plan::PlanArgs),
+    Plan(cmd::plan::PlanArgs),
     /// List stored runs, newest first.
-    History(HistoryArgs),
+    History(cmd::history::HistoryArgs),
     /// Compare two runs, tags or exported JSON files: ratio, interval, p-values, verdict.
-    Compare(crate::analyze::CompareArgs),
+    Compare(cmd::compare::CompareArgs),
     /// Render one stored run as HTML (with history plots), Markdown, JSON, CSV, JUnit or BMF.
-    Report(crate::analyze::ReportArgs),
+    Report(cmd::report::ReportArgs),
     /// Import hyperfine, criterion or Bencher Metric Format results into history.
-    Import(crate::analyze::ImportArgs),
+    Import(cmd::import::ImportArgs),
     /// Run a suite at several concurrency levels and print speedup and efficiency.
-    Scale(crate::analyze::ScaleArgs),
+    Scale(cmd::scale::ScaleArgs),
     /// Print one stored run's results, read back from storage.
-    Show(ShowArgs),
+    Show(cmd::show::ShowArgs),
     /// Tiered storage: status, migrate by age (hot → warm → cold), verify, gc.
     #[command(subcommand)]
-    Tier(crate::tier::TierCommand),
+    Tier(cmd::tier::TierCommand),
     /// Shared catalog database maintenance: refresh and print the daily summary (PostgreSQL).
     #[command(subcommand)]
-    Db(crate::db::DbCommand),
+    Db(cmd::db::DbCommand),
     /// Inspect the configuration.
     #[command(subcommand)]
-    Config(ConfigCommand),
+    Config(cmd::config::ConfigCommand),
 }
 
-#[derive(Debug, Args)]
-pub struct RunArgs {
-    /// The suite file (TOML; see docs/suite-format.md).
-    pub suite: PathBuf,
-
-    /// Maximum number of jobs running at once (default: available cores).
-    #[arg(short, long, value_name = "N")]
-    pub jobs: Option<usize>,
-
-    /// Continue the latest unfinished run of this suite (same run id): only what did not finish
-    /// runs.
-    #[arg(long)]
-    pub resume: bool,
-
-    /// Run every node, even unchanged ones with a stored result (results are still cached).
-    #[arg(long)]
-    pub no_cache: bool,
-
-    /// Stop starting new jobs at the first failure.
-    #[arg(long, conflicts_with = "keep_going")]
-    pub fail_fast: bool,
-
-    /// Keep running independent jobs after a failure (the default).
-    #[arg(long)]
-    pub keep_going: bool,
-
-    /// Write results as hyperfine-compatible JSON (plus benchfleet's fields).
-    #[arg(long, value_name = "FILE")]
-    pub export_json: Option<PathBuf>,
-
-    /// Write results as a Markdown table.
-    #[arg(long, value_name = "FILE")]
-    pub export_markdown: Option<PathBuf>,
-
-    /// Label stored with the run, e.g. `--tag branch=main` (repeatable). The git commit of the
-    /// working directory is recorded as `git.commit` automatically.
-    #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = parse_tag)]
-    pub tags: Vec<(String, String)>,
-
-    /// Progress display.
-    #[arg(long, value_enum)]
-    pub progress: Option<ProgressArg>,
-
-    /// How often the system is sampled while the suite runs, e.g. `100ms` (config key
-    /// `run.sample_interval`, default 250ms; 10ms–10m).
-    #[arg(long, value_name = "DURATION")]
-    pub sample_interval: Option<String>,
-
-    #[command(flatten)]
-    pub metrics: crate::load::MetricsArgs,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum ProgressArg {
-    Auto,
-    Bars,
-    Lines,
-    None,
-}
-
-impl ProgressArg {
-    pub fn as_str(self) -> &'static str {
+impl Command {
+    /// The configuration keys this command's flags set: the top layer of the configuration,
+    /// loaded once into the [`Context`] before [`dispatch`].
+    pub fn config_overrides(&self) -> Vec<(String, benchfleet_config::Value)> {
         match self {
-            ProgressArg::Auto => "auto",
-            ProgressArg::Bars => "bars",
-            ProgressArg::Lines => "lines",
-            ProgressArg::None => "none",
+            Command::Run(args) => cmd::run::config_overrides(args),
+            _ => Vec::new(),
         }
     }
 }
 
-#[derive(Debug, Args)]
-pub struct HistoryArgs {
-    /// Only runs of this suite.
-    #[arg(long)]
-    pub suite: Option<String>,
-    /// At most this many runs.
-    #[arg(long, default_value_t = 20)]
-    pub limit: usize,
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
-    /// Show this benchmark's series across all stored runs (one value per run: the mean of its
-    /// successful runs) instead of the run list.
-    #[arg(long, value_name = "NAME")]
-    pub benchmark: Option<String>,
-    /// Metric of the series: wall, user, sys, cpu, rss, minor-faults, major-faults,
-    /// voluntary-cs, involuntary-cs, block-in, block-out [default: wall].
-    #[arg(long, requires = "benchmark")]
-    pub metric: Option<String>,
-    /// Detect change points in the series.
-    #[arg(long, requires = "benchmark")]
-    pub changes: bool,
+/// Run `command` in `ctx`.
+pub async fn dispatch(ctx: &Context, command: Command) -> Result<Status> {
+    match command {
+        Command::Run(args) => cmd::run::run(ctx, args).await,
+        Command::Bench(args) => cmd::bench::bench(ctx, *args).await,
+        Command::Load(args) => cmd::load::load(ctx, *args).await,
+        Command::Plan(args) => cmd::plan::plan(ctx, args).await,
+        Command::History(args) => cmd::history::history(ctx, args).await,
+        Command::Compare(args) => cmd::compare::compare(ctx, args).await,
+        Command::Report(args) => cmd::report::report(ctx, args).await,
+        Command::Import(args) => cmd::import::import(ctx, args).await,
+        Command::Scale(args) => cmd::scale::scale(ctx, args).await,
+        Command::Show(args) => cmd::show::show(ctx, args).await,
+        Command::Tier(c) => cmd::tier::tier(ctx, c).await,
+        Command::Db(c) => cmd::db::db(ctx, c).await,
+        Command::Config(c) => cmd::config::config(ctx, c),
+    }
 }
 
-#[derive(Debug, Args)]
-pub struct ShowArgs {
-    /// Run id, a unique prefix of one, or `latest`.
-    pub run: String,
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    Table,
-    Json,
-    Markdown,
-}
+    #[test]
+    fn the_command_line_is_consistent() {
+        // Flag groups flattened into several commands must not collide with a command's own flags.
+        Cli::command().debug_assert();
+    }
 
-#[derive(Debug, Subcommand)]
-pub enum ConfigCommand {
-    /// Print every effective setting and where it came from.
-    Show,
-}
+    #[test]
+    fn only_run_flags_set_configuration_keys() {
+        let keys = |args: &[&str]| -> Vec<String> {
+            let cli =
+                Cli::try_parse_from(std::iter::once("benchfleet").chain(args.iter().copied()))
+                    .unwrap();
+            cli.command
+                .config_overrides()
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect()
+        };
+        assert_eq!(
+            keys(&[
+                "run",
+                "s.toml",
+                "-j",
+                "3",
+                "--keep-going",
+                "--progress",
+                "lines",
+                "--sample-interval",
+                "100ms"
+            ]),
+            [
+                "run.jobs",
+                "run.keep_going",
+                "output.progress",
+                "run.sample_interval"
+            ]
+        );
+        assert!(keys(&["run", "s.toml"]).is_empty());
+        assert!(keys(&["bench", "-j", "2", "true"]).is_empty());
+        assert!(keys(&["scale", "s.toml", "--jobs", "1,2"]).is_empty());
+    }
 
-pub(crate) fn parse_tag(s: &str) -> Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
-        _ => Err(format!("`{s}` is not KEY=VALUE")),
+    /// Command modules never use each other: what two commands share lives below `cmd`.
+    #[test]
+    fn command_modules_are_independent() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/cmd");
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.file_name().is_some_and(|n| n == "mod.rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+            for needle in ["crate::cmd", "super::", "crate::cli"] {
+                assert!(
+                    !code.contains(needle),
+                    "{} uses `{needle}`: move what commands share to a module below `cmd`",
+                    path.display()
+                );
+            }
+        }
     }
 }

@@ -3,33 +3,29 @@
 //! **Architecture invariant:** the only crate that knows the terminal (colours, progress bars,
 //! exit codes) and clap. Everything it does goes through the `benchfleet` facade and the
 //! `benchfleet-config` settings.
+//!
+//! `main` parses the command line, builds the [`context::Context`] (configuration loaded once,
+//! storage opened on first use), dispatches to the command's module in [`cmd`], and maps how it
+//! ended to the exit code ([`exit`]). Modules only depend downwards: `cli` → `cmd::*` → the
+//! shared modules (context, flags, output, words, progress, metrics, tables, interrupt,
+//! storage, exit); command modules never use each other.
 
-mod analyze;
-mod bench;
 mod cli;
-mod commands;
-mod db;
-mod load;
-mod plan;
+mod cmd;
+mod context;
+mod exit;
+mod flags;
+mod interrupt;
+mod metrics;
+mod output;
 mod progress;
-mod tier;
+mod storage;
+mod tables;
+mod words;
 
 use std::process::ExitCode;
 
 use clap::Parser;
-
-/// Exit codes, documented in `docs/cli.md`.
-pub mod exit {
-    pub const OK: u8 = 0;
-    /// Some job or benchmark failed (or was skipped because a dependency failed).
-    pub const FAILED: u8 = 1;
-    /// Bad input: suite or config file, flags, unknown run id.
-    pub const USAGE: u8 = 2;
-    /// Storage or internal error.
-    pub const INTERNAL: u8 = 3;
-    /// Interrupted by Ctrl-C; what finished is stored.
-    pub const INTERRUPTED: u8 = 130;
-}
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
@@ -44,11 +40,19 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::INTERNAL);
         }
     };
-    match runtime.block_on(commands::dispatch(args)) {
-        Ok(code) => ExitCode::from(code),
+    let ended = runtime.block_on(async {
+        let ctx = context::Context::load(args.config, args.command.config_overrides())?;
+        cli::dispatch(&ctx, args.command).await
+    });
+    match ended {
+        Ok(status) => ExitCode::from(status.exit_code()),
         Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::from(commands::exit_code_for(&err))
+            let code = err.exit_code();
+            // A closed stdout (`… | head`) ends the program quietly.
+            if !matches!(err, exit::CliError::BrokenPipe) {
+                eprintln!("error: {:#}", anyhow::Error::from(err));
+            }
+            ExitCode::from(code)
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Progress display: indicatif bars on a terminal, plain lines otherwise.
+//! Progress display of a suite run: indicatif bars on a terminal, plain lines otherwise. It
+//! only consumes runner events; their wording is in [`crate::words`].
 
 use std::time::{Duration, Instant};
 
@@ -8,6 +9,8 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use benchfleet::runner::RunnerEvent;
 use benchfleet::sched::NodeState;
 use benchfleet_config::Progress;
+
+use crate::words;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -79,27 +82,16 @@ pub async fn render(mut rx: UnboundedReceiver<RunnerEvent>, mode: Mode, total: u
             }
         };
         // Warnings are not progress: they are printed in every mode, above the bar.
-        if let Some(w) = ev.warning() {
+        if let Some(w) = words::event_warning(&ev) {
             match &bar {
                 Some(b) => b.println(&w),
                 None => eprintln!("{w}"),
             }
             continue;
         }
-        let mut line: Option<String> = None;
-        match ev {
-            RunnerEvent::Started { run_id, nodes } => {
-                line = Some(format!("run {run_id}: {nodes} nodes"))
-            }
+        match &ev {
             RunnerEvent::NodeStarted { .. } => counts.running += 1,
-            RunnerEvent::RunStarted { .. } | RunnerEvent::Measured { .. } => {}
-            RunnerEvent::NodeFinished {
-                name,
-                state,
-                runs,
-                failure,
-                ..
-            } => {
+            RunnerEvent::NodeFinished { state, .. } => {
                 counts.running = counts.running.saturating_sub(1);
                 match state {
                     NodeState::Succeeded => counts.done += 1,
@@ -107,42 +99,29 @@ pub async fn render(mut rx: UnboundedReceiver<RunnerEvent>, mode: Mode, total: u
                     NodeState::Cancelled => {}
                     _ => counts.failed += 1,
                 }
-                let status = match (&state, &failure) {
-                    (_, Some(f)) => format!("FAILED ({f})"),
-                    (NodeState::Cancelled, None) => "interrupted".to_owned(),
-                    (NodeState::Cached, None) => "cached".to_owned(),
-                    _ => "ok".to_owned(),
-                };
-                line = Some(format!("{name}: {status}, {runs} runs"));
                 if let Some(b) = &bar {
                     b.inc(1);
                 }
             }
-            RunnerEvent::NodeSkipped { name, because, .. } => {
+            RunnerEvent::NodeSkipped { .. } => {
                 counts.skipped += 1;
-                line = Some(format!("{name}: skipped ({because} failed)"));
                 if let Some(b) = &bar {
                     b.inc(1);
                 }
             }
-            RunnerEvent::Cancelling => {
-                line = Some("cancelling: running jobs get a grace period".into())
-            }
-            RunnerEvent::Warning { .. } | RunnerEvent::Outliers { .. } => {}
+            _ => {}
         }
         if let Some(b) = &bar {
             b.set_message(counts.line(total));
         }
-        match (mode, line) {
+        match (mode, words::event_line(&ev)) {
             // On a terminal only failures and notices scroll; the bar carries the counts.
-            (Mode::Bars, Some(l))
-                if l.contains("FAILED") || l.contains("skipped") || l.contains("cancel") =>
-            {
+            (Mode::Bars, Some(l)) if l.notice => {
                 if let Some(b) = &bar {
-                    b.println(l);
+                    b.println(l.text);
                 }
             }
-            (Mode::Lines, Some(l)) => eprintln!("{l}"),
+            (Mode::Lines, Some(l)) => eprintln!("{}", l.text),
             _ => {}
         }
     }

@@ -1,16 +1,14 @@
 //! `benchfleet plan SUITE`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::Result;
 use clap::Args;
 
 use benchfleet::report::units::{format_bytes, format_duration};
 use benchfleet::sched::Resources;
-use benchfleet_config::Config;
 
-use crate::commands::{emit, storage_settings};
-use crate::exit;
+use crate::context::Context;
+use crate::exit::{CliError, Result, Status};
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
@@ -18,24 +16,23 @@ pub struct PlanArgs {
     pub suite: PathBuf,
 }
 
-pub async fn plan(cwd: &Path, config: &Config, args: PlanArgs) -> Result<u8> {
-    let root = benchfleet_config::resolve_in(cwd, &config.storage.root);
-    let suite = benchfleet::suite::load(&args.suite, &root.join("out"))?;
-    let settings = storage_settings(cwd, config);
+pub async fn plan(ctx: &Context, args: PlanArgs) -> Result<Status> {
+    let config = ctx.config();
+    let suite = ctx.load_suite(&args.suite)?;
     // Estimates come from history when there is a store; planning never creates one.
-    let catalog = benchfleet_config::resolve_in(cwd, &config.storage.catalog_path());
+    let catalog = ctx.resolve(&config.storage.catalog_path());
     let storage = if catalog.exists()
         || config.storage.catalog.backend == benchfleet_config::CatalogBackend::Postgres
     {
-        Some(benchfleet::open_storage(&settings).await?)
+        Some(ctx.storage().await?)
     } else {
         None
     };
-    let host = Resources::host().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let host = Resources::host().map_err(CliError::internal)?;
     let budget = host
         .minus_reserve(config.run.reserve_cpu, config.run.reserve_memory)
-        .map_err(|e| anyhow::anyhow!("run.reserve_cpu / run.reserve_memory: {e}"))?;
-    let p = benchfleet::plan::plan(&suite, storage.as_ref(), host, budget).await?;
+        .map_err(|e| CliError::internal(format!("run.reserve_cpu / run.reserve_memory: {e}")))?;
+    let p = benchfleet::plan::plan(&suite, storage, host, budget).await?;
 
     let mut out = String::new();
     out.push_str(&format!(
@@ -86,6 +83,6 @@ pub async fn plan(cwd: &Path, config: &Config, args: PlanArgs) -> Result<u8> {
         ));
     }
     out.push('\n');
-    emit(&out);
-    Ok(exit::OK)
+    ctx.out.emit(&out)?;
+    Ok(Status::Success)
 }

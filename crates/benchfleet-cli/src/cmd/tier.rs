@@ -1,16 +1,15 @@
 //! `benchfleet tier …`: status, migrate, verify and gc of the tiered store.
 
-use std::io::IsTerminal;
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 
 use benchfleet::model::Timestamp;
 use benchfleet::store::{self, FaultPlan, MigrateOptions, MigrateProgress, Storage, Tier};
 
-use crate::commands::emit;
-use crate::exit;
+use crate::context::Context;
+use crate::exit::{CliError, Result, Status};
+use crate::output::Output;
 
 #[derive(Debug, Subcommand)]
 pub enum TierCommand {
@@ -44,12 +43,14 @@ pub struct MigrateArgs {
     pub json: bool,
 }
 
-pub async fn run(storage: Storage, cmd: TierCommand) -> Result<u8> {
+pub async fn tier(ctx: &Context, cmd: TierCommand) -> Result<Status> {
+    let storage = ctx.storage().await?;
+    let out = &ctx.out;
     match cmd {
-        TierCommand::Status(o) => status(&storage, o.json).await,
-        TierCommand::Migrate(a) => migrate(&storage, a).await,
-        TierCommand::Verify(o) => verify(&storage, o.json).await,
-        TierCommand::Gc(o) => gc(&storage, o.json).await,
+        TierCommand::Status(o) => status(out, storage, o.json).await,
+        TierCommand::Migrate(a) => migrate(out, storage, a).await,
+        TierCommand::Verify(o) => verify(out, storage, o.json).await,
+        TierCommand::Gc(o) => gc(out, storage, o.json).await,
     }
 }
 
@@ -68,18 +69,18 @@ fn human_bytes(n: u64) -> String {
     }
 }
 
-async fn status(storage: &Storage, json: bool) -> Result<u8> {
+async fn status(out: &Output, storage: &Storage, json: bool) -> Result<Status> {
     let r = store::status(storage).await?;
     if json {
-        emit(&format!("{}\n", serde_json::to_string_pretty(&r)?));
-        return Ok(exit::OK);
+        out.emit(&format!("{}\n", serde_json::to_string_pretty(&r)?))?;
+        return Ok(Status::Success);
     }
-    let mut out = format!(
+    let mut text = format!(
         "{:<5} {:>9} {:>11} {:>11} {:>7} {:>8}  {}\n",
         "tier", "records", "bytes", "stored", "ratio", "objects", "backend"
     );
     for t in &r.tiers {
-        out.push_str(&format!(
+        text.push_str(&format!(
             "{:<5} {:>9} {:>11} {:>11} {:>6.2}x {:>8}  {}\n",
             t.tier.as_str(),
             t.records,
@@ -90,7 +91,7 @@ async fn status(storage: &Storage, json: bool) -> Result<u8> {
             t.backend
         ));
     }
-    out.push_str(&format!(
+    text.push_str(&format!(
         "dictionaries: {} ({}); orphans: {} ({}){}; interrupted migrations: {}\n",
         r.dictionaries,
         human_bytes(r.dictionary_bytes),
@@ -103,18 +104,20 @@ async fn status(storage: &Storage, json: bool) -> Result<u8> {
         },
         r.pending_journals
     ));
-    emit(&out);
-    Ok(exit::OK)
+    out.emit(&text)?;
+    Ok(Status::Success)
 }
 
-async fn migrate(storage: &Storage, args: MigrateArgs) -> Result<u8> {
+async fn migrate(out: &Output, storage: &Storage, args: MigrateArgs) -> Result<Status> {
     let fault = match std::env::var(store::FAULT_ENV) {
-        Ok(text) if !text.trim().is_empty() => Some(Arc::new(
-            FaultPlan::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", store::FAULT_ENV))?,
-        )),
+        Ok(text) if !text.trim().is_empty() => {
+            Some(Arc::new(FaultPlan::parse(&text).map_err(|e| {
+                CliError::internal(format!("{}: {e}", store::FAULT_ENV))
+            })?))
+        }
         _ => None,
     };
-    let tty = std::io::stderr().is_terminal();
+    let tty = out.stderr_is_terminal;
     let progress: store::ProgressFn = Arc::new(move |p: MigrateProgress| {
         let line = format!(
             "migrating to {}: {}/{} records",
@@ -136,18 +139,19 @@ async fn migrate(storage: &Storage, args: MigrateArgs) -> Result<u8> {
         fault,
         progress: Some(progress),
     };
-    let r = store::migrate(storage, &opts)
-        .await
-        .context("tier migration stopped; rerun `benchfleet tier migrate` to finish it")?;
+    let r = store::migrate(storage, &opts).await.map_err(|e| {
+        CliError::from(e)
+            .context("tier migration stopped; rerun `benchfleet tier migrate` to finish it")
+    })?;
     if args.json {
-        emit(&format!("{}\n", serde_json::to_string_pretty(&r)?));
+        out.emit(&format!("{}\n", serde_json::to_string_pretty(&r)?))?;
     } else {
         let ratio = if r.bytes_out == 0 {
             1.0
         } else {
             r.bytes_in as f64 / r.bytes_out as f64
         };
-        emit(&format!(
+        out.emit(&format!(
             "migrated {} records to warm and {} to cold in {} batches ({} → {}, {ratio:.2}x){}\n",
             r.to_warm,
             r.to_cold,
@@ -162,19 +166,19 @@ async fn migrate(storage: &Storage, args: MigrateArgs) -> Result<u8> {
             } else {
                 String::new()
             }
-        ));
+        ))?;
     }
-    Ok(exit::OK)
+    Ok(Status::Success)
 }
 
-async fn verify(storage: &Storage, json: bool) -> Result<u8> {
+async fn verify(out: &Output, storage: &Storage, json: bool) -> Result<Status> {
     let r = store::verify(storage).await?;
     if json {
-        emit(&format!("{}\n", serde_json::to_string_pretty(&r)?));
+        out.emit(&format!("{}\n", serde_json::to_string_pretty(&r)?))?;
     } else {
-        let mut out = String::new();
+        let mut text = String::new();
         for p in &r.problems {
-            out.push_str(&format!(
+            text.push_str(&format!(
                 "{:<9} {} run {} {} #{} ({} tier, {}): {}\n",
                 format!("{:?}", p.kind).to_uppercase(),
                 p.digest,
@@ -191,7 +195,7 @@ async fn verify(storage: &Storage, json: bool) -> Result<u8> {
             .map(|t| format!("{} {}", r.intact.get(t).copied().unwrap_or(0), t.as_str()))
             .collect::<Vec<_>>()
             .join(", ");
-        out.push_str(&format!(
+        text.push_str(&format!(
             "{} records checked: {} intact ({per_tier}), {} with problems; {} orphaned objects, {} interrupted migrations\n",
             r.checked,
             r.intact.values().sum::<u64>(),
@@ -199,27 +203,31 @@ async fn verify(storage: &Storage, json: bool) -> Result<u8> {
             r.orphans,
             r.pending_journals
         ));
-        emit(&out);
+        out.emit(&text)?;
     }
-    Ok(if r.is_ok() { exit::OK } else { exit::FAILED })
+    Ok(if r.is_ok() {
+        Status::Success
+    } else {
+        Status::Failed
+    })
 }
 
-async fn gc(storage: &Storage, json: bool) -> Result<u8> {
+async fn gc(out: &Output, storage: &Storage, json: bool) -> Result<Status> {
     let r = store::gc(storage).await?;
     if json {
-        emit(&format!("{}\n", serde_json::to_string_pretty(&r)?));
+        out.emit(&format!("{}\n", serde_json::to_string_pretty(&r)?))?;
     } else {
-        emit(&format!(
+        out.emit(&format!(
             "finished {} interrupted migrations; removed {} orphaned objects ({})\n",
             r.resumed_batches,
             r.removed,
             human_bytes(r.removed_bytes)
-        ));
+        ))?;
         if r.stale_leases > 0 {
-            emit(&format!(
+            out.emit(&format!(
                 "removed {} writer leases of processes that are gone\n",
                 r.stale_leases
-            ));
+            ))?;
         }
         if !r.active_writers.is_empty() {
             eprintln!(
@@ -229,7 +237,7 @@ async fn gc(storage: &Storage, json: bool) -> Result<u8> {
             );
         }
     }
-    Ok(exit::OK)
+    Ok(Status::Success)
 }
 
 /// `YYYY-MM-DD`, `YYYY-MM-DDTHH:MM`, `YYYY-MM-DDTHH:MM:SS`, optionally ending in `Z` (UTC).

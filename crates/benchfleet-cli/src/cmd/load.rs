@@ -1,94 +1,24 @@
-//! `benchfleet load COMMAND --profile soak|stress|spike …`: throughput benchmarks, plus the
-//! `--metrics-file` / `--metrics-listen` flags shared by `run`, `bench` and `load`.
+//! `benchfleet load COMMAND --profile soak|stress|spike …`: throughput benchmarks.
 //!
-//! Flags stay raw here ([`LoadArgs`], [`MetricsArgs`]); [`profile`] turns them into the
-//! parameters a suite node's `load` table holds ([`LoadSpec`], same names) and resolves them with
-//! the facade's [`benchfleet::load::plan`], so the command and suites share one vocabulary and
-//! one set of checks; [`load`] runs, prints the per-step and per-window tables ([`period_table`],
-//! also used by `run` for load nodes) and exports.
+//! Flags stay raw here ([`LoadArgs`]); [`profile`] turns them into the parameters a suite node's
+//! `load` table holds ([`LoadSpec`], same names) and resolves them with the facade's
+//! [`benchfleet::load::plan`], so the command and suites share one vocabulary and one set of
+//! checks; [`load`] runs, prints the per-step and per-window tables and exports.
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 
-use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 
-use benchfleet::StorageSettings;
 use benchfleet::load::{LoadOutcome, LoadPlan, LoadSettings, MissingDuration};
-use benchfleet::metrics::load::{LoadProfile, Period};
+use benchfleet::metrics::load::LoadProfile;
 use benchfleet::model::{DurationSpec, LoadSpec};
-use benchfleet::prom::{self, Exposition, PromOptions, RunnerMetrics};
-use benchfleet::runner::RunnerEvent;
-use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
-use crate::commands::emit;
-use crate::exit;
-
-/// Runner metrics in the Prometheus text exposition.
-#[derive(Debug, Clone, Args)]
-pub struct MetricsArgs {
-    /// Write the runner's metrics (Prometheus/OpenMetrics text) to this file, rewritten
-    /// atomically every --metrics-interval and at the end.
-    #[arg(long, value_name = "PATH")]
-    pub metrics_file: Option<PathBuf>,
-
-    /// Serve the runner's metrics at http://ADDR/metrics while running (loopback only, e.g.
-    /// 127.0.0.1:9464; port 0 picks a free one, printed on stderr).
-    #[arg(long, value_name = "ADDR", value_parser = parse_listen)]
-    pub metrics_listen: Option<SocketAddr>,
-
-    /// How often the metrics file is rewritten and the machine's CPU is read.
-    #[arg(long, value_name = "DURATION", default_value = "1s")]
-    pub metrics_interval: DurationSpec,
-}
-
-fn parse_listen(s: &str) -> Result<SocketAddr, String> {
-    prom::loopback_addr(s).map_err(|e| e.to_string())
-}
-
-impl MetricsArgs {
-    fn wanted(&self) -> bool {
-        self.metrics_file.is_some() || self.metrics_listen.is_some()
-    }
-}
-
-/// Start the exposition the flags ask for (`None` when neither flag is given).
-pub(crate) async fn start_metrics(args: &MetricsArgs) -> Result<Option<Exposition>> {
-    if !args.wanted() {
-        return Ok(None);
-    }
-    let expo = prom::start(
-        Arc::new(RunnerMetrics::new()),
-        &PromOptions {
-            file: args.metrics_file.clone(),
-            listen: args.metrics_listen,
-            interval: args.metrics_interval.0,
-        },
-    )
-    .await?;
-    if let Some(addr) = expo.local_addr() {
-        eprintln!("serving metrics on http://{addr}/metrics");
-    }
-    Ok(Some(expo))
-}
-
-/// Put the metrics between the runner and the progress display: returns the sender the runner
-/// gets and the receiver the display reads (unchanged when there is no exposition).
-pub(crate) fn tee_events(
-    expo: Option<&Exposition>,
-    tx: UnboundedSender<RunnerEvent>,
-    rx: UnboundedReceiver<RunnerEvent>,
-) -> (UnboundedSender<RunnerEvent>, UnboundedReceiver<RunnerEvent>) {
-    match expo {
-        Some(e) => {
-            let (runner_tx, runner_rx) = tokio::sync::mpsc::unbounded_channel();
-            prom::tee(runner_rx, e.metrics().clone(), tx);
-            (runner_tx, rx)
-        }
-        None => (tx, rx),
-    }
-}
+use crate::context::Context;
+use crate::exit::{CliError, Result, Status};
+use crate::flags::{MetricsFlags, TagFlags};
+use crate::output::write_file;
+use crate::tables::period_table;
+use crate::{interrupt, metrics, words};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ProfileArg {
@@ -204,12 +134,11 @@ pub struct LoadArgs {
     #[arg(long)]
     pub no_sample: bool,
 
-    /// Label stored with the run, e.g. `--tag branch=main` (repeatable).
-    #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = crate::cli::parse_tag)]
-    pub tags: Vec<(String, String)>,
+    #[command(flatten)]
+    pub tags: TagFlags,
 
     #[command(flatten)]
-    pub metrics: MetricsArgs,
+    pub metrics: MetricsFlags,
 }
 
 /// The load parameters the flags give: the keys of a suite node's `load` table.
@@ -237,103 +166,6 @@ pub fn profile(args: &LoadArgs) -> std::result::Result<LoadPlan, String> {
     benchfleet::load::plan(&spec(args), MissingDuration::Default).map_err(|e| e.to_string())
 }
 
-/// The short summary `run` prints for a load node: its name, the per-step table and the total
-/// (the per-window table is in the records' `load.window` tags).
-pub fn node_summary(load: &benchfleet::load::NodeLoadOutcome) -> String {
-    let r = &load.report;
-    format!(
-        "{} (load: {} profile, {} records)\n{}{}",
-        load.name,
-        load.profile.kind.as_str(),
-        r.records,
-        period_table("step", &r.steps),
-        period_table("total", std::slice::from_ref(&r.total))
-    )
-}
-
-fn ms(ns: u64) -> String {
-    let v = ns as f64 / 1e6;
-    if v >= 100.0 {
-        format!("{v:.0}")
-    } else if v >= 10.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.2}")
-    }
-}
-
-/// The per-period table: one row per step or window.
-pub fn period_table(first: &str, periods: &[Period]) -> String {
-    let header = [
-        first, "from s", "to s", "conc", "rate/s", "ok", "failed", "missed", "ops/s", "p50 ms",
-        "p90 ms", "p99 ms", "max ms",
-    ];
-    let rows: Vec<Vec<String>> = periods
-        .iter()
-        .map(|p| {
-            let lat = |v: u64| {
-                if p.completed == 0 {
-                    "-".to_owned()
-                } else {
-                    ms(v)
-                }
-            };
-            vec![
-                if first == "window" {
-                    format!("{} ({})", p.index, p.label)
-                } else {
-                    p.label.clone()
-                },
-                format!("{:.1}", p.start.as_secs_f64()),
-                format!("{:.1}", p.end.as_secs_f64()),
-                p.concurrency.to_string(),
-                p.rate.map_or("-".into(), |r| format!("{r:.1}")),
-                p.completed.to_string(),
-                p.failed.to_string(),
-                p.missed.to_string(),
-                format!("{:.1}", p.throughput),
-                lat(p.latency.p50),
-                lat(p.latency.p90),
-                lat(p.latency.p99),
-                lat(p.latency.max),
-            ]
-        })
-        .collect();
-    let widths: Vec<usize> = (0..header.len())
-        .map(|i| {
-            rows.iter()
-                .map(|r| r[i].chars().count())
-                .chain([header[i].len()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let line = |cells: &[String]| {
-        cells
-            .iter()
-            .zip(&widths)
-            .enumerate()
-            .map(|(i, (c, w))| {
-                if i == 0 {
-                    format!("{c:<w$}")
-                } else {
-                    format!("{c:>w$}")
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("  ")
-            .trim_end()
-            .to_owned()
-    };
-    let mut out = line(&header.map(str::to_owned));
-    out.push('\n');
-    for r in &rows {
-        out.push_str(&line(r));
-        out.push('\n');
-    }
-    out
-}
-
 /// The JSON export: run, profile, steps, windows, total.
 pub fn export_json(
     outcome: &LoadOutcome,
@@ -352,24 +184,19 @@ pub fn export_json(
     })
 }
 
-pub async fn load(root: &Path, storage: StorageSettings, args: LoadArgs) -> Result<u8> {
-    let plan = match profile(&args) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(exit::USAGE);
-        }
-    };
+pub async fn load(ctx: &Context, args: LoadArgs) -> Result<Status> {
+    let plan = profile(&args).map_err(CliError::Usage)?;
     let shell = match args.shell.as_deref() {
         None | Some("none") => None,
         Some("") => {
-            eprintln!("error: -S/--shell: the shell is empty; use e.g. `-S sh`, or -N");
-            return Ok(exit::USAGE);
+            return Err(CliError::usage(
+                "-S/--shell: the shell is empty; use e.g. `-S sh`, or -N",
+            ));
         }
         Some(s) => Some(s.to_owned()),
     };
-    let storage = benchfleet::open_storage(&storage).await?;
-    let expo = start_metrics(&args.metrics).await?;
+    let storage = ctx.storage().await?;
+    let expo = metrics::start(&args.metrics).await?;
 
     let profile = plan.profile.clone();
     let mut settings = LoadSettings::new(args.command.clone(), plan);
@@ -377,19 +204,17 @@ pub async fn load(root: &Path, storage: StorageSettings, args: LoadArgs) -> Resu
     settings.shell = shell;
     settings.timeout = args.timeout.map(|t| t.0).filter(|t| !t.is_zero());
     settings.ignore_failure = args.ignore_failure;
-    settings.tags = args.tags.iter().cloned().collect();
+    settings.tags = args.tags.tags.iter().cloned().collect();
     if args.no_sample {
         settings.sample_interval = None;
     }
     settings.metrics = expo.as_ref().map(|e| e.metrics().clone());
     let kill = settings.kill.clone();
     let grace = settings.grace;
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("\ninterrupted: stopping; everything measured so far is kept in storage");
-            kill.kill(grace);
-        }
-    });
+    interrupt::on_ctrl_c(
+        "\ninterrupted: stopping; everything measured so far is kept in storage",
+        move || kill.kill(grace),
+    );
     eprintln!(
         "load: {} profile, {} step{}, {:.1} s, {} (max {} in flight)",
         profile.kind.as_str(),
@@ -403,45 +228,39 @@ pub async fn load(root: &Path, storage: StorageSettings, args: LoadArgs) -> Resu
         },
         profile.max_concurrency()
     );
-    let outcome = match benchfleet::load::run_load(&settings, &storage).await {
+    let outcome = benchfleet::load::run_load(&settings, storage).await;
+    // The metrics file gets its last rewrite whether or not the load could run.
+    let finished = metrics::finish(expo).await;
+    let outcome = match outcome {
         Ok(o) => o,
-        Err(e) if e.is_user_input() => {
-            eprintln!("error: {e}");
-            return Ok(exit::USAGE);
-        }
-        Err(e) => return Err(e).context("load failed"),
+        Err(e) if e.is_user_input() => return Err(CliError::usage(e)),
+        Err(e) => return Err(CliError::from(e).context("load failed")),
     };
-    if let Some(e) = expo {
-        e.finish().await?;
-    }
+    finished?;
 
-    emit(&format!("{}\n", outcome.name));
-    emit(&period_table("step", &outcome.steps));
+    let out = &ctx.out;
+    out.emit(&format!("{}\n", outcome.name))?;
+    out.emit(&period_table("step", &outcome.steps))?;
     if !args.no_windows {
-        emit("\n");
-        emit(&period_table("window", &outcome.windows));
+        out.emit("\n")?;
+        out.emit(&period_table("window", &outcome.windows))?;
     }
-    emit("\n");
-    emit(&period_table("total", std::slice::from_ref(&outcome.total)));
-    for w in &outcome.warnings {
+    out.emit("\n")?;
+    out.emit(&period_table("total", std::slice::from_ref(&outcome.total)))?;
+    for w in words::warnings(&outcome.warnings) {
         eprintln!("{w}");
     }
     if let Some(path) = &args.export_json {
         let text = serde_json::to_string_pretty(&export_json(&outcome, &profile, &args.command))?;
-        std::fs::write(path, text).with_context(|| format!("cannot write `{}`", path.display()))?;
+        write_file(path, &text)?;
     }
-    Ok(crate::commands::run_footer(
-        &outcome.run,
-        outcome.records,
-        root,
-    ))
+    Ok(out.run_footer(&outcome.run, outcome.records, &ctx.root()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::Parser;
-    use std::time::Duration;
 
     #[derive(Debug, Parser)]
     struct T {
@@ -622,51 +441,5 @@ mod tests {
                 "`load.{key}` has no --{flag}: {flags:?}"
             );
         }
-    }
-
-    #[test]
-    fn metrics_listen_refuses_non_loopback_addresses() {
-        let ok = parse(&["--metrics-listen", "127.0.0.1:9464", "true"]).unwrap();
-        assert_eq!(
-            ok.metrics.metrics_listen,
-            Some("127.0.0.1:9464".parse().unwrap())
-        );
-        assert_eq!(ok.metrics.metrics_interval.0, Duration::from_secs(1));
-        for bad in ["0.0.0.0:9464", "10.1.2.3:80", "nonsense"] {
-            let e = parse(&["--metrics-listen", bad, "true"]).unwrap_err();
-            assert!(
-                e.contains("loopback") || e.contains("not an address"),
-                "{bad}: {e}"
-            );
-        }
-    }
-
-    #[test]
-    fn tables_have_one_row_per_period_and_dashes_without_runs() {
-        let p = profile(
-            &parse(&[
-                "--profile",
-                "stress",
-                "--steps",
-                "3",
-                "--max-concurrency",
-                "3",
-                "true",
-            ])
-            .unwrap(),
-        )
-        .unwrap();
-        let stats = benchfleet::metrics::load::LoadStats::new(&p.profile, p.window).unwrap();
-        let text = period_table("step", &stats.steps());
-        let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 4, "{text}");
-        assert!(
-            lines[0].starts_with("step") && lines[0].contains("p99 ms"),
-            "{text}"
-        );
-        assert!(
-            lines[1].starts_with("step 1") && lines[1].ends_with('-'),
-            "{text}"
-        );
     }
 }

@@ -10,14 +10,14 @@
 
 use std::str::FromStr;
 
-use anyhow::Result;
 use clap::{Args, Subcommand};
 
 use benchfleet::history::Metric;
 use benchfleet::{DailySummaryQuery, DailySummaryRow, StorageSettings};
 
-use crate::commands::emit;
-use crate::exit;
+use crate::context::Context;
+use crate::exit::{CliError, Result, Status};
+use crate::output::Output;
 
 #[derive(Debug, Subcommand)]
 pub enum DbCommand {
@@ -54,14 +54,16 @@ pub struct SummaryArgs {
     pub json: bool,
 }
 
-pub async fn run(settings: StorageSettings, cmd: DbCommand) -> Result<u8> {
+pub async fn db(ctx: &Context, cmd: DbCommand) -> Result<Status> {
+    // The facade opens the catalog itself for these: only the catalog is needed, not the tiers.
+    let settings = ctx.storage_settings();
     match cmd {
         DbCommand::Refresh => refresh(&settings).await,
-        DbCommand::Summary(args) => summary(&settings, args).await,
+        DbCommand::Summary(args) => summary(&ctx.out, &settings, args).await,
     }
 }
 
-async fn refresh(settings: &StorageSettings) -> Result<u8> {
+async fn refresh(settings: &StorageSettings) -> Result<Status> {
     match benchfleet::refresh_daily_summary(settings).await? {
         Some(name) => eprintln!("daily summary refreshed in {name}"),
         None => eprintln!(
@@ -69,7 +71,7 @@ async fn refresh(settings: &StorageSettings) -> Result<u8> {
              (history reads the catalog directly); `db refresh` applies to a postgres catalog"
         ),
     }
-    Ok(exit::OK)
+    Ok(Status::Success)
 }
 
 /// The summary's name for a metric, if it summarises it.
@@ -98,23 +100,19 @@ fn parse_day(s: &str) -> Result<String, String> {
     }
 }
 
-async fn summary(settings: &StorageSettings, args: SummaryArgs) -> Result<u8> {
+async fn summary(out: &Output, settings: &StorageSettings, args: SummaryArgs) -> Result<Status> {
     let metric = match &args.metric {
         None => None,
         Some(m) => {
-            let parsed = Metric::from_str(m).map_err(|e| anyhow::anyhow!("--metric: {e}"));
-            match parsed.map(summary_metric) {
-                Ok(Some(name)) => Some(name.to_owned()),
-                Ok(None) => {
-                    eprintln!(
-                        "error: --metric {m}: the daily summary covers wall, user, sys and rss; \
+            let parsed =
+                Metric::from_str(m).map_err(|e| CliError::Usage(format!("--metric: {e}")))?;
+            match summary_metric(parsed) {
+                Some(name) => Some(name.to_owned()),
+                None => {
+                    return Err(CliError::Usage(format!(
+                        "--metric {m}: the daily summary covers wall, user, sys and rss; \
                          use `benchfleet history --benchmark NAME --metric {m}` for the others"
-                    );
-                    return Ok(exit::USAGE);
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return Ok(exit::USAGE);
+                    )));
                 }
             }
         }
@@ -130,24 +128,23 @@ async fn summary(settings: &StorageSettings, args: SummaryArgs) -> Result<u8> {
         until_day: args.until.clone(),
     };
     let Some(rows) = benchfleet::daily_summary(settings, &q).await? else {
-        eprintln!(
-            "error: the catalog backend is redb, which keeps no daily summary; use \
+        return Err(CliError::usage(
+            "the catalog backend is redb, which keeps no daily summary; use \
              `benchfleet history --benchmark NAME` (it reads the catalog directly), or a postgres \
-             catalog"
-        );
-        return Ok(exit::USAGE);
+             catalog",
+        ));
     };
     if args.json {
-        emit(&format!("{}\n", serde_json::to_string_pretty(&rows)?));
+        out.emit(&format!("{}\n", serde_json::to_string_pretty(&rows)?))?;
     } else if rows.is_empty() {
         eprintln!(
             "no summary rows match; the summary holds successful runs as of its last refresh \
              (`benchfleet db refresh`)"
         );
     } else {
-        emit(&summary_table(&rows));
+        out.emit(&summary_table(&rows))?;
     }
-    Ok(exit::OK)
+    Ok(Status::Success)
 }
 
 /// Plain aligned columns; times in ms, memory in MiB.

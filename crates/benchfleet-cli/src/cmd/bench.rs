@@ -3,12 +3,10 @@
 //! Flags stay raw here ([`BenchArgs`]); [`input`] and [`settings`] resolve them into the facade's
 //! [`BenchInput`] and [`BenchSettings`]; [`bench`] runs, prints and exports.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 
-use benchfleet::StorageSettings;
 use benchfleet::bench::{
     self, BenchCommand, BenchInput, BenchOutcome, BenchSettings, Order, ParameterScan,
 };
@@ -17,8 +15,11 @@ use benchfleet::model::DurationSpec;
 use benchfleet::report::{self, BenchmarkResult};
 use benchfleet::suite::RunPolicy;
 
-use crate::commands::emit;
-use crate::exit;
+use crate::context::Context;
+use crate::exit::{CliError, Result, Status};
+use crate::flags::{MetricsFlags, TagFlags, parse_size};
+use crate::output::write_file;
+use crate::{interrupt, metrics, words};
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -182,12 +183,11 @@ pub struct BenchArgs {
     #[arg(long)]
     pub no_pin: bool,
 
-    /// Label stored with the run, e.g. `--tag branch=main` (repeatable).
-    #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = parse_tag)]
-    pub tags: Vec<(String, String)>,
+    #[command(flatten)]
+    pub tags: TagFlags,
 
     #[command(flatten)]
-    pub metrics: crate::load::MetricsArgs,
+    pub metrics: MetricsFlags,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -196,43 +196,6 @@ pub enum OutputArg {
     Null,
     /// Keep the first --output-limit bytes of each run's stdout, stored with the run.
     Capture,
-}
-
-fn parse_tag(s: &str) -> Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
-        _ => Err(format!("`{s}` is not KEY=VALUE")),
-    }
-}
-
-/// `1048576`, `512K`, `512M`, `2G`, `1.5G` (binary units) → bytes.
-pub fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let value: f64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a size; write e.g. 512M or 2G"))?;
-    let scale = match unit
-        .trim()
-        .to_ascii_uppercase()
-        .trim_end_matches("IB")
-        .trim_end_matches('B')
-    {
-        "" => 1u64,
-        "K" => 1 << 10,
-        "M" => 1 << 20,
-        "G" => 1 << 30,
-        "T" => 1 << 40,
-        _ => return Err(format!("`{s}`: unknown unit `{unit}`; use K, M, G or T")),
-    };
-    let bytes = value * scale as f64;
-    if !(1.0..1.8e19).contains(&bytes) {
-        return Err(format!("`{s}` is out of range"));
-    }
-    Ok(bytes as u64)
 }
 
 /// The facade's inputs from the flags (hyperfine's meaning).
@@ -334,7 +297,7 @@ pub fn settings(args: &BenchArgs) -> std::result::Result<BenchSettings, String> 
         counters: args.counters,
         sample_interval: (!args.no_sample && !args.sample_interval.0.is_zero())
             .then_some(args.sample_interval.0),
-        tags: args.tags.iter().cloned().collect(),
+        tags: args.tags.tags.iter().cloned().collect(),
         pin_measuring: !args.no_pin,
         ..BenchSettings::default()
     })
@@ -444,33 +407,19 @@ fn ordered_results(outcome: &BenchOutcome, commands: &[BenchCommand]) -> Vec<Ben
 }
 
 /// Run `benchfleet bench`.
-pub async fn bench(root: &Path, storage: StorageSettings, args: BenchArgs) -> Result<u8> {
-    let commands = match bench::expand(&input(&args)) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(exit::USAGE);
-        }
-    };
-    let mut settings = match settings(&args) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(exit::USAGE);
-        }
-    };
-    let storage = benchfleet::open_storage(&storage).await?;
-    let expo = crate::load::start_metrics(&args.metrics).await?;
+pub async fn bench(ctx: &Context, args: BenchArgs) -> Result<Status> {
+    let commands = bench::expand(&input(&args)).map_err(CliError::usage)?;
+    let mut settings = settings(&args).map_err(CliError::Usage)?;
+    let storage = ctx.storage().await?;
+    let expo = metrics::start(&args.metrics).await?;
     settings.metrics = expo.as_ref().map(|e| e.metrics().clone());
 
     let kill = settings.kill.clone();
     let grace = settings.grace;
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("\ninterrupted: stopping; everything measured so far is kept in storage");
-            kill.kill(grace);
-        }
-    });
+    interrupt::on_ctrl_c(
+        "\ninterrupted: stopping; everything measured so far is kept in storage",
+        move || kill.kill(grace),
+    );
     eprintln!(
         "benchmarking {} command{} ({}{}, seed {})",
         commands.len(),
@@ -485,21 +434,20 @@ pub async fn bench(root: &Path, storage: StorageSettings, args: BenchArgs) -> Re
             .map_or(String::new(), |s| format!(", through {s}")),
         settings.seed
     );
-    let outcome = match bench::run_bench(&commands, &settings, &storage).await {
+    let outcome = bench::run_bench(&commands, &settings, storage).await;
+    // The metrics file gets its last rewrite whether or not the benchmark could run.
+    let finished = metrics::finish(expo).await;
+    let outcome = match outcome {
         Ok(o) => o,
-        Err(e) if e.is_user_input() => {
-            eprintln!("error: {e}");
-            return Ok(exit::USAGE);
-        }
-        Err(e) => return Err(e).context("benchmark failed"),
+        Err(e) if e.is_user_input() => return Err(CliError::usage(e)),
+        Err(e) => return Err(CliError::from(e).context("benchmark failed")),
     };
-    if let Some(e) = expo {
-        e.finish().await?;
-    }
+    finished?;
 
     let results = ordered_results(&outcome, &commands);
     if !results.is_empty() {
-        emit(&format!("{}\n", report::terminal_table(&results)));
+        ctx.out
+            .emit(&format!("{}\n", report::terminal_table(&results)))?;
     }
     if let Some(o) = &outcome.shell_overhead {
         eprintln!(
@@ -519,20 +467,13 @@ pub async fn bench(root: &Path, storage: StorageSettings, args: BenchArgs) -> Re
         .position(|c| c.reference)
         .and_then(|ri| results.iter().position(|r| r.name == commands[ri].name));
     if let Some(s) = summary_text(&results, reference) {
-        emit(&format!("\n{s}"));
+        ctx.out.emit(&format!("\n{s}"))?;
     }
-    for w in &outcome.warnings {
+    for w in words::warnings(&outcome.warnings) {
         eprintln!("{w}");
     }
-    for c in &outcome.commands {
-        if let Some(f) = &c.failure {
-            eprintln!("FAILED  {}: {f}", c.name);
-        } else if c.failed_runs > 0 {
-            eprintln!(
-                "note: {}: {} of {} runs failed (ignored with -i; statistics use the successful runs)",
-                c.name, c.failed_runs, c.runs
-            );
-        }
+    for line in words::bench_commands(&outcome.commands) {
+        eprintln!("{line}");
     }
 
     if let Some(path) = &args.export_json {
@@ -547,15 +488,9 @@ pub async fn bench(root: &Path, storage: StorageSettings, args: BenchArgs) -> Re
     if let Some(path) = &args.export_markdown {
         write_file(path, &report::markdown(&results))?;
     }
-    Ok(crate::commands::run_footer(
-        &outcome.run,
-        outcome.records_stored,
-        root,
-    ))
-}
-
-fn write_file(path: &Path, text: &str) -> Result<()> {
-    std::fs::write(path, text).with_context(|| format!("cannot write `{}`", path.display()))
+    Ok(ctx
+        .out
+        .run_footer(&outcome.run, outcome.records_stored, &ctx.root()))
 }
 
 #[cfg(test)]
@@ -785,21 +720,6 @@ mod tests {
         assert_eq!(s.sample_interval, Some(Duration::from_millis(250)));
         assert!(s.pin_measuring, "pinned unless --no-pin");
         assert!(settings(&parse(&["--profile", "huge", "true"]).unwrap()).is_err());
-    }
-
-    #[test]
-    fn sizes_parse_with_binary_units() {
-        for (s, want) in [
-            ("1024", Ok(1024)),
-            ("4K", Ok(4096)),
-            ("1.5G", Ok(3 << 29)),
-            ("2MiB", Ok(2 << 20)),
-        ] {
-            assert_eq!(parse_size(s), want, "{s}");
-        }
-        for bad in ["", "x", "3Q", "0"] {
-            assert!(parse_size(bad).is_err(), "{bad}");
-        }
     }
 
     #[test]

@@ -1,0 +1,17 @@
+//! One module per command. A command module depends only on the modules below `cmd`
+//! (context, flags, output, words, progress, metrics, tables, exit), never on another command:
+//! what two commands share moves down.
+
+pub mod bench;
+pub mod compare;
+pub mod config;
+pub mod db;
+pub mod history;
+pub mod import;
+pub mod load;
+pub mod plan;
+pub mod report;
+pub mod run;
+pub mod scale;
+pub mod show;
+pub mod tier;

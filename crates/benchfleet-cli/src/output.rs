@@ -1,0 +1,70 @@
+//! Writing for the user: results on standard output, files the user asked for, and what the
+//! terminal is. Results go to stdout ([`Output::emit`]); notes, warnings and progress to stderr.
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+
+use crate::exit::{CliError, Result, Status};
+
+/// The terminal the program writes to, detected once.
+#[derive(Clone, Copy, Debug)]
+pub struct Output {
+    /// Standard error is a terminal (progress bars, `\r` progress lines).
+    pub stderr_is_terminal: bool,
+}
+
+impl Output {
+    /// The real terminal.
+    pub fn detect() -> Output {
+        Output {
+            stderr_is_terminal: std::io::stderr().is_terminal(),
+        }
+    }
+
+    /// Write results to stdout. A closed pipe (`benchfleet show … | head`) is
+    /// [`CliError::BrokenPipe`], which ends the program quietly.
+    pub fn emit(&self, text: &str) -> Result<()> {
+        let mut out = std::io::stdout().lock();
+        out.write_all(text.as_bytes())
+            .and_then(|()| out.flush())
+            .map_err(|e| {
+                if e.kind() == std::io::ErrorKind::BrokenPipe {
+                    CliError::BrokenPipe
+                } else {
+                    CliError::internal(format!("cannot write to standard output: {e}"))
+                }
+            })
+    }
+
+    /// Write `text` to the file `path`, or to stdout without one.
+    pub fn emit_to(&self, path: Option<&Path>, text: &str) -> Result<()> {
+        match path {
+            Some(p) => write_file(p, text),
+            None => self.emit(text),
+        }
+    }
+
+    /// The closing line of `run`, `bench` and `load` (on stderr), and the run's status.
+    pub fn run_footer(
+        &self,
+        run: &benchfleet::model::RunInfo,
+        records: usize,
+        root: &Path,
+    ) -> Status {
+        eprintln!(
+            "run {} ({}): {records} records stored in {}",
+            run.run_id,
+            run.status.as_str(),
+            root.display()
+        );
+        Status::of_run(run.status)
+    }
+}
+
+/// Write an export or report file.
+pub fn write_file(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).map_err(|e| {
+        CliError::Internal(anyhow::Error::new(e))
+            .context(format!("cannot write `{}`", path.display()))
+    })
+}
