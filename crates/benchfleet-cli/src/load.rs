@@ -15,8 +15,8 @@ use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 
 use benchfleet::StorageSettings;
+use benchfleet::analysis::load::{LoadProfile, Period};
 use benchfleet::load::{LoadOutcome, LoadPlan, LoadSettings, MissingDuration};
-use benchfleet::metrics::load::{LoadProfile, Period};
 use benchfleet::model::{DurationSpec, LoadSpec};
 use benchfleet::prom::{self, Exposition, PromOptions, RunnerMetrics};
 use benchfleet::runner::RunnerEvent;
@@ -271,11 +271,11 @@ pub fn period_table(first: &str, periods: &[Period]) -> String {
     let rows: Vec<Vec<String>> = periods
         .iter()
         .map(|p| {
-            let lat = |v: u64| {
+            let lat = |v: f64| {
                 if p.completed == 0 {
                     "-".to_owned()
                 } else {
-                    ms(v)
+                    ms(v as u64)
                 }
             };
             vec![
@@ -292,7 +292,7 @@ pub fn period_table(first: &str, periods: &[Period]) -> String {
                 p.failed.to_string(),
                 p.missed.to_string(),
                 format!("{:.1}", p.throughput),
-                lat(p.latency.p50),
+                lat(p.latency.median),
                 lat(p.latency.p90),
                 lat(p.latency.p99),
                 lat(p.latency.max),
@@ -656,7 +656,7 @@ mod tests {
             .unwrap(),
         )
         .unwrap();
-        let stats = benchfleet::metrics::load::LoadStats::new(&p.profile, p.window).unwrap();
+        let stats = benchfleet::analysis::load::LoadStats::new(&p.profile, p.window).unwrap();
         let text = period_table("step", &stats.steps());
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 4, "{text}");

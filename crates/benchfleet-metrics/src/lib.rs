@@ -13,9 +13,10 @@
 //! the caller's address space; then one blocking `wait4`, no thread; a pidfd is polled only when a timeout or a [`Kill`] is in play; stderr goes to an
 //! anonymous memory file read after the exit.
 //!
-//! Also here: [`shell_spawn_cost`] (shell mode, like hyperfine), [`Sampler`] (system load from
-//! `/proc` while a suite runs, with a noise verdict), statistics that stay small ([`stats`]), and
-//! the pure logic of load profiles ([`load`]: steps, rate schedule, windows).
+//! Also here: [`shell_spawn_cost`] (shell mode, like hyperfine) and [`Sampler`] (system load
+//! from `/proc` while a suite runs, with a noise verdict). This crate measures processes and
+//! samples the system; it summarises nothing: statistics (summaries, outliers, running
+//! statistics, load windows) live in `benchfleet-analysis`.
 //!
 //! Must not depend on: any benchfleet crate but `benchfleet-model`, async runtimes, the store.
 //! Linux only.
@@ -34,13 +35,11 @@
 mod counters;
 mod isolation;
 mod kill;
-pub mod load;
 mod run;
 mod sampler;
 mod shell;
 mod spawn;
 mod spec;
-pub mod stats;
 mod sys;
 
 pub use counters::Counters;
