@@ -1,5 +1,12 @@
 //! Statistics over measured runs: summaries, bootstrap intervals, outliers, two-sample
-//! comparisons with a verdict, change points, threshold tests and scaling efficiency.
+//! comparisons with a verdict, change points, threshold tests and scaling efficiency; running
+//! statistics that stay small ([`BenchStats`]), and the pure logic of load profiles ([`load`]:
+//! steps, rate schedule, windowed throughput and latency).
+//!
+//! The workspace's statistics live here only: one outlier classifier ([`classify_outliers`],
+//! with the warning rule [`outliers_to_warn`]) and one summary type ([`Summary`]), whether it
+//! is computed exactly from the samples or from constant memory. `benchfleet-metrics` measures
+//! processes and samples the system; it summarises nothing.
 //!
 //! **Architecture invariant:** no I/O, no terminal, no storage. Inside the workspace this crate
 //! depends on `benchfleet-model` only; everything here is a pure function of its inputs (random
@@ -21,8 +28,10 @@ mod changepoint;
 mod compare;
 mod error;
 mod hypothesis;
+pub mod load;
 mod outliers;
 mod scaling;
+mod stream;
 mod summary;
 mod threshold;
 
@@ -34,7 +43,11 @@ pub use changepoint::{ChangePoint, ChangePointConfig, change_points};
 pub use compare::{CompareConfig, Comparison, Verdict, compare};
 pub use error::AnalysisError;
 pub use hypothesis::{EffectSize, MannWhitney, TTest, effect_size, mann_whitney_u, welch_t_test};
-pub use outliers::{OutlierClass, Outliers, classify_outliers};
+pub use outliers::{
+    MODIFIED_Z_THRESHOLD, OutlierClass, OutlierWarning, Outliers, classify_outliers,
+    outliers_to_warn,
+};
 pub use scaling::{ScalingPoint, scaling};
+pub use stream::{BenchStats, RunningStats};
 pub use summary::{Summary, mean, percentile, sample_variance, sorted_finite};
 pub use threshold::{Side, Threshold, ThresholdKind, ThresholdResult, threshold_test};

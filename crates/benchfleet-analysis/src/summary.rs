@@ -5,9 +5,12 @@ use serde::{Deserialize, Serialize};
 /// Descriptive statistics of one sample (for benchfleet: the wall times, in seconds, of the
 /// successful runs of one benchmark).
 ///
-/// Built by [`Summary::from_samples`]. Every field is computed from the same sorted copy of the
-/// finite samples, so the same input always gives bit-identical output.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// Built by [`Summary::from_samples`]: every field is computed from the same sorted copy of the
+/// finite samples, so the same input always gives bit-identical output. The one summary type of
+/// the workspace: [`crate::BenchStats::summary`] gives the same from constant memory (quantiles
+/// and MAD within its histogram's precision), e.g. for the latency of a load's periods. The
+/// default is the summary of nothing: all zeros, no σ.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     /// Number of finite samples the statistics were computed from.
     pub count: usize,
@@ -17,6 +20,8 @@ pub struct Summary {
     pub median: f64,
     pub min: f64,
     pub max: f64,
+    /// 90th percentile, linear interpolation (see [`percentile`]).
+    pub p90: f64,
     /// 95th percentile, linear interpolation (see [`percentile`]).
     pub p95: f64,
     /// 99th percentile, linear interpolation (see [`percentile`]).
@@ -63,6 +68,7 @@ impl Summary {
             median,
             min: sorted[0],
             max: sorted[n - 1],
+            p90: percentile(sorted, 90.0),
             p95: percentile(sorted, 95.0),
             p99: percentile(sorted, 99.0),
             mad: percentile(&dev, 50.0),
@@ -174,6 +180,7 @@ mod tests {
             ("median", s.median, 1.0150000000000001),
             ("min", s.min, 0.97),
             ("max", s.max, 1.30),
+            ("p90", s.p90, 1.12), // by hand: 1.10 + 0.1 · (1.30 − 1.10)
             ("p95", s.p95, 1.21),
             ("p99", s.p99, 1.282),
             ("mad", s.mad, 0.030000000000000027),

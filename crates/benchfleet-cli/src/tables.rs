@@ -1,7 +1,7 @@
 //! Tables the CLI draws itself and more than one command prints: the per-period load table
 //! (`load`, and `run` for a suite's load nodes).
 
-use benchfleet::metrics::load::Period;
+use benchfleet::analysis::load::Period;
 
 /// The short summary `run` prints for a load node: its name, the per-step table and the total
 /// (the per-window table is in the records' `load.window` tags).
@@ -37,11 +37,11 @@ pub fn period_table(first: &str, periods: &[Period]) -> String {
     let rows: Vec<Vec<String>> = periods
         .iter()
         .map(|p| {
-            let lat = |v: u64| {
+            let lat = |v: f64| {
                 if p.completed == 0 {
                     "-".to_owned()
                 } else {
-                    ms(v)
+                    ms(v as u64)
                 }
             };
             vec![
@@ -58,7 +58,7 @@ pub fn period_table(first: &str, periods: &[Period]) -> String {
                 p.failed.to_string(),
                 p.missed.to_string(),
                 format!("{:.1}", p.throughput),
-                lat(p.latency.p50),
+                lat(p.latency.median),
                 lat(p.latency.p90),
                 lat(p.latency.p99),
                 lat(p.latency.max),
@@ -115,7 +115,7 @@ mod tests {
             ..LoadSpec::default()
         };
         let p = benchfleet::load::plan(&spec, MissingDuration::Default).unwrap();
-        let stats = benchfleet::metrics::load::LoadStats::new(&p.profile, p.window).unwrap();
+        let stats = benchfleet::analysis::load::LoadStats::new(&p.profile, p.window).unwrap();
         let text = period_table("step", &stats.steps());
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 4, "{text}");

@@ -6,6 +6,14 @@
 //! time target/release/examples/overhead 1000 true
 //! time hyperfine -N --runs 1000 true
 //! ```
+//!
+//! What a suite's runner looks like to the launcher (`-j 2`: every job pinned; a job with a
+//! `memory` resource limited; a heap and several threads): `BENCHFLEET_PIN=0`,
+//! `BENCHFLEET_LIMIT_MB=512`, `BENCHFLEET_HEAP_MB=64`, `BENCHFLEET_THREADS=4:1`, e.g.
+//!
+//! ```text
+//! BENCHFLEET_PIN=0 BENCHFLEET_HEAP_MB=64 BENCHFLEET_THREADS=4:1 target/release/examples/overhead 2000 true
+//! ```
 
 use std::time::Instant;
 
@@ -17,6 +25,22 @@ fn main() {
     let program = args.next().unwrap_or_else(|| "true".into());
     let rest: Vec<String> = args.collect();
     let mut spec = ProcessSpec::new(program, rest);
+    // `BENCHFLEET_PIN=0,1`: pin every run to these CPUs; `BENCHFLEET_LIMIT_MB=N`: a memory limit.
+    if let Ok(cpus) = std::env::var("BENCHFLEET_PIN") {
+        spec.cpus = Some(cpus.split(',').filter_map(|c| c.parse().ok()).collect());
+    }
+    if let Some(mb) = std::env::var("BENCHFLEET_LIMIT_MB")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        spec.memory_limit = Some(mb << 20);
+    }
+    // `BENCHFLEET_HEAP_MB=N`: N MiB of touched heap in this process, as a runner holding a
+    // suite has (what a fork must copy the page tables of).
+    let heap: Vec<u8> = std::env::var("BENCHFLEET_HEAP_MB")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .map_or_else(Vec::new, |mb| vec![1u8; mb << 20]);
     // `BENCHFLEET_STDERR_TAIL=0` measures the cost of the stderr memory file.
     if let Some(tail) = std::env::var("BENCHFLEET_STDERR_TAIL")
         .ok()
@@ -81,6 +105,7 @@ fn main() {
         failures += u32::from(!r.outcome.is_success());
     }
     let total = start.elapsed();
+    std::hint::black_box(&heap);
     let n = u128::from(runs.max(1));
     println!(
         "{runs} runs in {:.3} s end-to-end; mean measured wall {:.1} µs, mean spawn {:.1} µs, {failures} failed",

@@ -1,4 +1,6 @@
-//! CPU pinning and memory limits applied to a child between fork and exec.
+//! CPU pinning and memory limits a child applies to itself before exec (in the `CLONE_VM`
+//! child of `spawn.rs`, or std's forked one when counters need it), and the placement a
+//! measuring thread takes for itself.
 
 use std::fs;
 use std::io::{self, Write};
@@ -24,7 +26,7 @@ pub fn allowed_cpus() -> Vec<usize> {
 }
 
 /// The affinity mask of thread `tid` (0: the calling thread); empty if it cannot be read.
-fn affinity_of(tid: libc::pid_t) -> Vec<usize> {
+pub(crate) fn affinity_of(tid: libc::pid_t) -> Vec<usize> {
     // SAFETY: zeroed cpu_set_t is a valid empty set; the pointer is to a live local.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
     // SAFETY: valid size and pointer.
@@ -61,7 +63,7 @@ pub(crate) fn cpu_set(cpus: &[usize]) -> Result<libc::cpu_set_t, String> {
 }
 
 /// The affinity mask holding `cpus` (those below `CPU_SETSIZE`).
-fn mask(cpus: &[usize]) -> libc::cpu_set_t {
+pub(crate) fn mask(cpus: &[usize]) -> libc::cpu_set_t {
     // SAFETY: zeroed cpu_set_t is a valid empty set.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
     for c in cpus.iter().filter(|c| **c < libc::CPU_SETSIZE as usize) {
@@ -69,6 +71,29 @@ fn mask(cpus: &[usize]) -> libc::cpu_set_t {
         unsafe { libc::CPU_SET(*c, &mut set) };
     }
     set
+}
+
+/// `cpus` (ascending) as the kernel lists them in `Cpus_allowed_list`: `0-2,5`.
+#[cfg(test)]
+pub(crate) fn cpu_list(cpus: &[usize]) -> String {
+    let mut ranges: Vec<(usize, usize)> = Vec::new();
+    for &c in cpus {
+        match ranges.last_mut() {
+            Some((_, end)) if *end + 1 == c => *end = c,
+            _ => ranges.push((c, c)),
+        }
+    }
+    ranges
+        .iter()
+        .map(|(a, b)| {
+            if a == b {
+                a.to_string()
+            } else {
+                format!("{a}-{b}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// A cgroup created for one run; removed on drop (after killing anything left in it).
@@ -108,7 +133,30 @@ impl Drop for RunCgroup {
 /// a cgroup namespace whose manager enabled `memory` there; on hybrid hosts (controllers on v1,
 /// an empty `unified` v2 tree) and in ordinary containers and login sessions it does not, and
 /// [`MemoryLimit::prepare`] falls back to `RLIMIT_AS`. [`memory_limit_method`] says which.
+///
+/// Looked up again at most once per [`CGROUP_LOOKUP_TTL`] per process: three file reads and a
+/// parse of `mountinfo` are a per-run cost a large suite of memory-limited jobs would otherwise
+/// pay for every node, while the answer changes only if something moves this process.
 fn own_cgroup_v2() -> Option<PathBuf> {
+    type Cached = Option<(std::time::Instant, Option<PathBuf>)>;
+    static CACHE: std::sync::Mutex<Cached> = std::sync::Mutex::new(None);
+    let mut cached = CACHE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((at, dir)) = cached.as_ref()
+        && at.elapsed() < CGROUP_LOOKUP_TTL
+    {
+        return dir.clone();
+    }
+    let dir = look_up_own_cgroup_v2();
+    *cached = Some((std::time::Instant::now(), dir.clone()));
+    dir
+}
+
+/// How long [`own_cgroup_v2`]'s answer is reused.
+const CGROUP_LOOKUP_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
+fn look_up_own_cgroup_v2() -> Option<PathBuf> {
     let mountinfo = fs::read_to_string("/proc/self/mountinfo").ok()?;
     let cgroup = fs::read_to_string("/proc/self/cgroup").ok()?;
     delegated_memory_cgroup(&mountinfo, &cgroup)
@@ -208,9 +256,9 @@ impl MemoryLimit {
     }
 }
 
-/// Everything the forked child applies to itself before exec. Plain data: the closure that uses
-/// it must stay async-signal-safe.
-#[derive(Clone, Copy)]
+/// Everything the child applies to itself before exec. Plain data, prepared before the launch:
+/// what uses it in the child must stay async-signal-safe and allocation-free.
+#[derive(Clone, Copy, Default)]
 pub(crate) struct ChildSetup {
     pub cgroup_procs: Option<RawFd>,
     pub cpus: Option<libc::cpu_set_t>,
@@ -226,12 +274,17 @@ impl ChildSetup {
             && self.perf_sock.is_none()
     }
 
-    /// Runs in the child between fork and exec.
-    pub(crate) fn apply(&self) -> io::Result<()> {
+    /// The isolation steps (cgroup, affinity, address-space limit), in the child before exec:
+    /// raw system calls on this plain data only, so it runs as well in std's forked child as in
+    /// the `CLONE_VM` child of `spawn.rs`, which shares this process's memory. `Err` is the errno
+    /// of the step that failed.
+    pub(crate) fn apply_isolation(&self) -> Result<(), libc::c_int> {
+        // SAFETY: reads the calling thread's errno right after a failed call.
+        let errno = || unsafe { *libc::__errno_location() };
         if let Some(fd) = self.cgroup_procs {
             // SAFETY: writes 1 byte from a static buffer to an fd inherited from the parent.
             if unsafe { libc::write(fd, b"0".as_ptr().cast(), 1) } != 1 {
-                return Err(io::Error::last_os_error());
+                return Err(errno());
             }
         }
         if let Some(set) = &self.cpus {
@@ -239,7 +292,7 @@ impl ChildSetup {
             if unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), set) }
                 != 0
             {
-                return Err(io::Error::last_os_error());
+                return Err(errno());
             }
         }
         if let Some(limit) = self.rlimit_as {
@@ -249,9 +302,17 @@ impl ChildSetup {
             };
             // SAFETY: valid pointer to a live rlimit.
             if unsafe { libc::setrlimit(libc::RLIMIT_AS, &rl) } != 0 {
-                return Err(io::Error::last_os_error());
+                return Err(errno());
             }
         }
+        Ok(())
+    }
+
+    /// Runs in std's forked child between fork and exec: the isolation steps, then the hand-over
+    /// of the hardware counters' descriptors.
+    pub(crate) fn apply(&self) -> io::Result<()> {
+        self.apply_isolation()
+            .map_err(io::Error::from_raw_os_error)?;
         if let Some(sock) = self.perf_sock {
             crate::counters::child_open_and_send(sock);
         }

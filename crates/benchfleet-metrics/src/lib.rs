@@ -7,14 +7,16 @@
 //! `RUSAGE_CHILDREN`, which is a high-water mark over all children ever waited for. Child
 //! problems are never errors: they are an [`Outcome`](benchfleet_model::Outcome).
 //!
-//! Cheap by design: the common path is one `clone(CLONE_VM | CLONE_VFORK)` + `execve` with
-//! everything prepared before the clock starts (see `spawn.rs`) and one blocking `wait4`, no
-//! thread; a pidfd is polled only when a timeout or a [`Kill`] is in play; stderr goes to an
+//! Cheap by design: every run but those with hardware counters is one
+//! `clone(CLONE_VM | CLONE_VFORK)` + `execve` with everything prepared before the clock starts,
+//! CPU pinning and memory limits applied by the child itself (see `spawn.rs`), so no run copies
+//! the caller's address space; then one blocking `wait4`, no thread; a pidfd is polled only when a timeout or a [`Kill`] is in play; stderr goes to an
 //! anonymous memory file read after the exit.
 //!
-//! Also here: [`shell_spawn_cost`] (shell mode, like hyperfine), [`Sampler`] (system load from
-//! `/proc` while a suite runs, with a noise verdict), statistics that stay small ([`stats`]), and
-//! the pure logic of load profiles ([`load`]: steps, rate schedule, windows).
+//! Also here: [`shell_spawn_cost`] (shell mode, like hyperfine) and [`Sampler`] (system load
+//! from `/proc` while a suite runs, with a noise verdict). This crate measures processes and
+//! samples the system; it summarises nothing: statistics (summaries, outliers, running
+//! statistics, load windows) live in `benchfleet-analysis`.
 //!
 //! Must not depend on: any benchfleet crate but `benchfleet-model`, async runtimes, the store.
 //! Linux only.
@@ -33,13 +35,11 @@
 mod counters;
 mod isolation;
 mod kill;
-pub mod load;
 mod run;
 mod sampler;
 mod shell;
 mod spawn;
 mod spec;
-pub mod stats;
 mod sys;
 
 pub use counters::Counters;

@@ -4,6 +4,7 @@ use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -293,10 +294,101 @@ fn dev_null_fd() -> Option<std::os::fd::RawFd> {
     DEV_NULL.with(|f| f.as_ref().map(AsRawFd::as_raw_fd))
 }
 
-/// How a run is started: directly ([`spawn`]) or through std (work between fork and exec).
+/// How a run is started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LaunchKind {
+    /// [`spawn`]: `clone(CLONE_VM | CLONE_VFORK)` + `execve`; the child joins the run's cgroup,
+    /// sets its affinity and its `RLIMIT_AS` itself. Never copies this process.
+    Direct,
+    /// std's `Command`: a `fork` when there is work between fork and exec (the hardware
+    /// counters' descriptor hand-over), std's own lookup and errors for what [`spawn`] cannot
+    /// start (a program not resolved to a path, NUL bytes).
+    Std,
+}
+
+/// The launch `spec` takes, run as `program` (what [`program_path`] resolved).
+pub(crate) fn launch_kind(spec: &ProcessSpec, program: &Path) -> LaunchKind {
+    if spec.counters || !spawn::can_launch(program, spec) {
+        LaunchKind::Std
+    } else {
+        LaunchKind::Direct
+    }
+}
+
+/// A launch ready to start, of the [`LaunchKind`] it names.
 enum Launch {
     Direct(spawn::Prepared),
     Std(Command),
+}
+
+/// A started child: its pid, and std's handle when std started it (never waited through std).
+type Started = (libc::pid_t, Option<std::process::Child>);
+
+/// One launch attempt: the clock's start (just before the spawn), the spawn's own time, and the
+/// child or the user-facing reason it did not start.
+struct Launched {
+    start: Instant,
+    spawn_ns: u64,
+    child: Result<Started, String>,
+}
+
+/// Start `spec` as `program` with stdout and stderr on the given files (`/dev/null` when `None`),
+/// the child applying `setup` before exec. Everything is prepared before the clock starts.
+fn launch(
+    spec: &ProcessSpec,
+    program: &Path,
+    setup: ChildSetup,
+    stdout_file: &Option<File>,
+    stderr_file: &Option<File>,
+) -> Launched {
+    let isolated = !setup.is_empty();
+    let direct = match launch_kind(spec, program) {
+        LaunchKind::Std => None,
+        LaunchKind::Direct => dev_null_fd().and_then(|null| {
+            let fd = |f: &Option<File>| f.as_ref().map_or(null, AsRawFd::as_raw_fd);
+            let fds = [null, fd(stdout_file), fd(stderr_file)];
+            spawn::Prepared::new(program, spec, fds, setup)
+        }),
+    };
+    let mut launch = match direct {
+        Some(p) => Launch::Direct(p),
+        None => {
+            let mut c = Command::new(program);
+            c.arg0(&spec.program);
+            c.args(&spec.args).stdin(Stdio::null()).process_group(0);
+            for (k, v) in &spec.env {
+                c.env(k, v);
+            }
+            if let Some(n) = spec.env_padding {
+                c.env(ENV_PADDING_VAR, "X".repeat(n));
+            }
+            if let Some(dir) = &spec.cwd {
+                c.current_dir(dir);
+            }
+            c.stdout(child_stdio(stdout_file));
+            c.stderr(child_stdio(stderr_file));
+            if isolated {
+                // SAFETY: `ChildSetup::apply` only makes async-signal-safe syscalls on plain data.
+                unsafe { c.pre_exec(move || setup.apply()) };
+            }
+            Launch::Std(c)
+        }
+    };
+
+    let start = Instant::now();
+    let spawned = match &mut launch {
+        Launch::Direct(p) => spawn::spawn(p).map(|pid| (pid, None)),
+        Launch::Std(c) => c
+            .spawn()
+            .map(|child| (child.id() as libc::pid_t, Some(child))),
+    };
+    let spawn_ns = elapsed_ns(start);
+    drop(launch); // closes our copies of the child's stdio
+    Launched {
+        start,
+        spawn_ns,
+        child: spawned.map_err(|e| describe_spawn_error(spec, &e, isolated)),
+    }
 }
 
 fn run_inner(spec: &ProcessSpec, cancel: Option<&Kill>) -> ProcessResult {
@@ -331,13 +423,8 @@ fn run_inner(spec: &ProcessSpec, cancel: Option<&Kill>) -> ProcessResult {
         sys::anon_file(c"benchfleet-stderr").ok()
     };
 
-    // Isolation and counters: applied by the child itself between fork and exec.
-    let mut setup = ChildSetup {
-        cgroup_procs: None,
-        cpus: None,
-        rlimit_as: None,
-        perf_sock: None,
-    };
+    // Isolation and counters: applied by the child itself before exec.
+    let mut setup = ChildSetup::default();
     if let Some(cpus) = &spec.cpus {
         match isolation::cpu_set(cpus) {
             Ok(set) => setup.cpus = Some(set),
@@ -360,62 +447,22 @@ fn run_inner(spec: &ProcessSpec, cancel: Option<&Kill>) -> ProcessResult {
     if let Some(Ok(h)) = &handover {
         setup.perf_sock = Some(h.child.as_raw_fd());
     }
-    let isolated = !setup.is_empty();
-    // The plain case starts through `spawn` (nothing but the launch inside the measured
-    // interval); work between fork and exec, and programs std must look up, take `Command`.
-    let direct = if isolated {
-        None
-    } else {
-        dev_null_fd().and_then(|null| {
-            let fd = |f: &Option<File>| f.as_ref().map_or(null, AsRawFd::as_raw_fd);
-            let fds = [null, fd(&stdout_file), fd(&stderr_file)];
-            spawn::Prepared::new(&program, spec, fds)
-        })
-    };
-    let mut launch = match direct {
-        Some(p) => Launch::Direct(p),
-        None => {
-            let mut c = Command::new(&program);
-            c.arg0(&spec.program);
-            c.args(&spec.args).stdin(Stdio::null()).process_group(0);
-            for (k, v) in &spec.env {
-                c.env(k, v);
-            }
-            if let Some(n) = spec.env_padding {
-                c.env(ENV_PADDING_VAR, "X".repeat(n));
-            }
-            if let Some(dir) = &spec.cwd {
-                c.current_dir(dir);
-            }
-            c.stdout(child_stdio(&stdout_file));
-            c.stderr(child_stdio(&stderr_file));
-            if isolated {
-                // SAFETY: `ChildSetup::apply` only makes async-signal-safe syscalls on plain data.
-                unsafe { c.pre_exec(move || setup.apply()) };
-            }
-            Launch::Std(c)
-        }
-    };
-
-    let start = Instant::now();
-    let spawned = match &mut launch {
-        Launch::Direct(p) => spawn::spawn(p).map(|pid| (pid, None)),
-        Launch::Std(c) => c
-            .spawn()
-            .map(|child| (child.id() as libc::pid_t, Some(child))),
-    };
-    let spawn_ns = elapsed_ns(start);
-    let (pid, child) = match spawned {
+    let Launched {
+        start,
+        spawn_ns,
+        child,
+    } = launch(spec, &program, setup, &stdout_file, &stderr_file);
+    let (pid, child) = match child {
         Ok(c) => c,
-        Err(e) => {
-            let message = describe_spawn_error(spec, &e, isolated);
+        Err(message) => {
             return ProcessResult {
                 spawn_ns,
                 ..spawn_failed(start, message)
             };
         }
     };
-    drop(launch); // closes our copies of the child's stdio and setup fds
+    // The setup descriptors (cgroup.procs, the counters' socket end) stay open with their
+    // owners (`memory_limit`, `handover`) until the run ends.
     let received = match &handover {
         Some(Ok(h)) => Some(counters::receive(&h.parent)),
         _ => None,
@@ -610,4 +657,100 @@ fn stop(pid: libc::pid_t, pidfd: Option<std::os::fd::RawFd>, grace: Duration) {
         }
     }
     sys::signal_group(pid, libc::SIGKILL);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Which launch a spec takes: every run but those with counters, or whose program std must
+    /// look up or refuse itself, starts without forking this process.
+    #[test]
+    fn only_counters_and_what_std_must_look_up_take_command() {
+        let spec = |f: fn(&mut ProcessSpec)| {
+            let mut s = ProcessSpec::new("sh", ["-c", "true"]);
+            f(&mut s);
+            s
+        };
+        let cases: Vec<(&str, ProcessSpec, LaunchKind)> = vec![
+            ("plain", spec(|_| {}), LaunchKind::Direct),
+            (
+                "pinned",
+                spec(|s| s.cpus = Some(vec![0])),
+                LaunchKind::Direct,
+            ),
+            (
+                "memory-limited",
+                spec(|s| s.memory_limit = Some(1 << 30)),
+                LaunchKind::Direct,
+            ),
+            (
+                "pinned and limited, padded, in a directory",
+                spec(|s| {
+                    s.cpus = Some(vec![0]);
+                    s.memory_limit = Some(1 << 30);
+                    s.env_padding = Some(10);
+                    s.cwd = Some("/".into());
+                }),
+                LaunchKind::Direct,
+            ),
+            ("counters", spec(|s| s.counters = true), LaunchKind::Std),
+            (
+                "pinned with counters",
+                spec(|s| {
+                    s.cpus = Some(vec![0]);
+                    s.counters = true;
+                }),
+                LaunchKind::Std,
+            ),
+            (
+                "not found in PATH",
+                ProcessSpec::new("benchfleet-no-such-program", Vec::<String>::new()),
+                LaunchKind::Std,
+            ),
+            (
+                "PATH set by the spec",
+                spec(|s| s.env = vec![("PATH".into(), "/bin".into())]),
+                LaunchKind::Std,
+            ),
+            (
+                "a NUL byte",
+                spec(|s| s.args.push("a\0b".into())),
+                LaunchKind::Std,
+            ),
+        ];
+        for (what, spec, want) in cases {
+            assert_eq!(launch_kind(&spec, &program_path(&spec)), want, "{what}");
+        }
+    }
+
+    /// A setup step the child fails (here the affinity: a CPU that does not exist, which
+    /// `cpu_set` would have refused before the launch) gives the isolated-launch message with the
+    /// step's errno, and the child is reaped.
+    #[test]
+    fn a_failed_setup_step_is_described_and_the_child_reaped() {
+        let spec = ProcessSpec::new("true", Vec::<String>::new());
+        let setup = ChildSetup {
+            cpus: Some(isolation::mask(&[libc::CPU_SETSIZE as usize - 1])),
+            ..ChildSetup::default()
+        };
+        let program = program_path(&spec);
+        assert_eq!(launch_kind(&spec, &program), LaunchKind::Direct);
+        let launched = launch(&spec, &program, setup, &None, &None);
+        let Err(message) = launched.child else {
+            panic!("started despite the failed setup")
+        };
+        let os = io::Error::from_raw_os_error(libc::EINVAL);
+        assert_eq!(
+            message,
+            format!(
+                "cannot start `true`: applying CPU pinning / memory limit / counters failed ({os})"
+            )
+        );
+        assert_eq!(
+            std::fs::read_to_string("/proc/thread-self/children").unwrap(),
+            "",
+            "the failed child is reaped"
+        );
+    }
 }

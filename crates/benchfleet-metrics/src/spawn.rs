@@ -6,12 +6,19 @@
 //! one of the 64 signals there, two system calls each, whether or not this process handles it
 //! (≈ 13 µs on the reference VM, ≈ 2 % of a run of `true`); std also builds the environment array
 //! after the clock has started. Here the child makes only the calls the run needs: reset the few
-//! signals this process catches, `setpgid`, three `dup2`, optionally `chdir`, unblock signals,
-//! `execve`. What the measured program sees is what std gives it: its own process group, stdio
-//! on the given descriptors, the environment, an empty signal mask, default `SIGPIPE`.
+//! signals this process catches, `setpgid`, three `dup2`, optionally `chdir`, the isolation steps
+//! the spec asks for, unblock signals, `execve`. What the measured program sees is what std gives
+//! it: its own process group, stdio on the given descriptors, the environment, an empty signal
+//! mask, default `SIGPIPE`.
 //!
-//! Used for the plain case only. Runs that need work between fork and exec (CPU pinning, memory
-//! limits, counters), and programs std must look up itself, keep `Command`.
+//! Pinned and memory-limited runs start here too: the child itself joins the run's cgroup (a
+//! write to its `cgroup.procs` descriptor), sets its CPU affinity and its `RLIMIT_AS` before
+//! `execve` ([`ChildSetup::apply_isolation`]: raw system calls on data prepared beforehand). So no
+//! run copies the runner's address space: a `fork` of a multi-threaded runner with a large heap
+//! costs page-table copies, copy-on-write faults and TLB shootdowns on every run. A step that
+//! fails comes back as the errno of any other failed step. Only hardware counters (the perf
+//! descriptors are handed over from the child, `counters.rs`) and programs std must look up
+//! itself still take `Command` (see `run.rs`, `launch_kind`).
 
 use std::ffi::{CString, OsStr};
 use std::io;
@@ -21,6 +28,7 @@ use std::path::Path;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use crate::isolation::ChildSetup;
 use crate::spec::{ENV_PADDING_VAR, ProcessSpec};
 
 /// Stack of the child between clone and exec: it only calls a few thin libc wrappers.
@@ -77,6 +85,7 @@ pub(crate) struct Prepared {
     envp_ptrs: Vec<*const libc::c_char>,
     cwd: Option<CString>,
     fds: [RawFd; 3],
+    setup: ChildSetup,
 }
 
 /// What the child reads and, on failure, writes (it shares this process's memory).
@@ -87,6 +96,7 @@ struct ChildArgs {
     envp: *const *const libc::c_char,
     cwd: *const libc::c_char,
     fds: [RawFd; 3],
+    setup: ChildSetup,
     reset: libc::sigset_t,
     /// errno of the step that failed (0: the exec happened).
     error: libc::c_int,
@@ -96,15 +106,41 @@ fn cstring(bytes: &[u8]) -> Option<CString> {
     CString::new(bytes).ok()
 }
 
+/// Whether `spec`, run as `program` (its resolved path), can start here: not a program without a
+/// path (std's own `PATH` lookup and errors apply) nor a NUL byte in the path, an argument, a
+/// variable or the working directory (std reports those).
+pub(crate) fn can_launch(program: &Path, spec: &ProcessSpec) -> bool {
+    let path = program.as_os_str().as_bytes();
+    let no_nul = |b: &[u8]| !b.contains(&0);
+    path.contains(&b'/')
+        && no_nul(path)
+        && no_nul(spec.program.as_bytes())
+        && spec.args.iter().all(|a| no_nul(a.as_bytes()))
+        && spec
+            .env
+            .iter()
+            .all(|(k, v)| no_nul(k.as_bytes()) && no_nul(v.as_bytes()))
+        && spec
+            .cwd
+            .as_ref()
+            .is_none_or(|d| no_nul(d.as_os_str().as_bytes()))
+}
+
 impl Prepared {
-    /// `None` when this launch is for `Command` instead: a program without a path (std's own
-    /// `PATH` lookup and errors apply), a NUL byte in an argument or variable, or stdio on
-    /// descriptors 0–2 (the `dup2` sequence would overwrite a source).
-    pub(crate) fn new(program: &Path, spec: &ProcessSpec, fds: [RawFd; 3]) -> Option<Prepared> {
-        let path = program.as_os_str().as_bytes();
-        if !path.contains(&b'/') || fds.iter().any(|fd| *fd < 3) {
+    /// The launch of `spec` as `program`, stdio on `fds`, the child applying `setup` before exec.
+    /// `None` when this launch is for `Command` instead: what [`can_launch`] refuses, stdio on
+    /// descriptors 0–2 (the `dup2` sequence would overwrite a source), or a counters hand-over
+    /// (done by std's forked child).
+    pub(crate) fn new(
+        program: &Path,
+        spec: &ProcessSpec,
+        fds: [RawFd; 3],
+        setup: ChildSetup,
+    ) -> Option<Prepared> {
+        if !can_launch(program, spec) || fds.iter().any(|fd| *fd < 3) || setup.perf_sock.is_some() {
             return None;
         }
+        let path = program.as_os_str().as_bytes();
         let path = cstring(path)?;
         let mut argv = Vec::with_capacity(spec.args.len() + 1);
         argv.push(cstring(spec.program.as_bytes())?);
@@ -142,6 +178,7 @@ impl Prepared {
             _env: (base, padding),
             cwd,
             fds,
+            setup,
         })
     }
 }
@@ -210,6 +247,10 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
         if !a.cwd.is_null() && libc::chdir(a.cwd) != 0 {
             fail(a);
         }
+        if let Err(errno) = a.setup.apply_isolation() {
+            a.error = errno;
+            libc::_exit(127)
+        }
         let mut empty: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut empty);
         libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
@@ -227,6 +268,7 @@ pub(crate) fn spawn(p: &Prepared) -> io::Result<libc::pid_t> {
         envp: p.envp_ptrs.as_ptr(),
         cwd: p.cwd.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
         fds: p.fds,
+        setup: p.setup,
         reset: signals_to_reset(),
         error: 0,
     };
@@ -315,6 +357,7 @@ mod tests {
             Path::new("/bin/sh"),
             &spec,
             [null.as_raw_fd(), out.as_raw_fd(), null.as_raw_fd()],
+            no_setup(),
         )
         .expect("a plain launch");
         let pid = spawn(&p).unwrap();
@@ -346,17 +389,17 @@ mod tests {
         let null = devnull();
         let fds = [null.as_raw_fd(); 3];
         let spec = ProcessSpec::new("x", Vec::<String>::new());
-        let missing = Prepared::new(Path::new("/nonexistent/x"), &spec, fds).unwrap();
+        let missing = Prepared::new(Path::new("/nonexistent/x"), &spec, fds, no_setup()).unwrap();
         assert_eq!(spawn(&missing).unwrap_err().kind(), io::ErrorKind::NotFound);
         let dir = tempfile::tempdir().unwrap();
         let plain = dir.path().join("plain");
         std::fs::write(&plain, "not a program").unwrap();
-        let not_exec = Prepared::new(&plain, &spec, fds).unwrap();
+        let not_exec = Prepared::new(&plain, &spec, fds, no_setup()).unwrap();
         let e = spawn(&not_exec).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::PermissionDenied, "{e}");
         let mut in_nowhere = ProcessSpec::new("true", Vec::<String>::new());
         in_nowhere.cwd = Some("/nonexistent-dir".into());
-        let p = Prepared::new(Path::new("/bin/true"), &in_nowhere, fds).unwrap();
+        let p = Prepared::new(Path::new("/bin/true"), &in_nowhere, fds, no_setup()).unwrap();
         assert_eq!(spawn(&p).unwrap_err().kind(), io::ErrorKind::NotFound);
     }
 
@@ -365,10 +408,133 @@ mod tests {
         let null = devnull();
         let fds = [null.as_raw_fd(); 3];
         let spec = ProcessSpec::new("true", Vec::<String>::new());
-        assert!(Prepared::new(Path::new("true"), &spec, fds).is_none());
-        assert!(Prepared::new(Path::new("/bin/true"), &spec, [0, 1, 2]).is_none());
+        let bin = Path::new("/bin/true");
+        assert!(Prepared::new(Path::new("true"), &spec, fds, no_setup()).is_none());
+        assert!(Prepared::new(bin, &spec, [0, 1, 2], no_setup()).is_none());
         let nul = ProcessSpec::new("true", ["a\0b"]);
-        assert!(Prepared::new(Path::new("/bin/true"), &nul, fds).is_none());
-        assert!(Prepared::new(Path::new("/bin/true"), &spec, fds).is_some());
+        assert!(Prepared::new(bin, &nul, fds, no_setup()).is_none());
+        let counters = ChildSetup {
+            perf_sock: Some(null.as_raw_fd()),
+            ..no_setup()
+        };
+        assert!(Prepared::new(bin, &spec, fds, counters).is_none());
+        assert!(Prepared::new(bin, &spec, fds, no_setup()).is_some());
+        let isolated = ChildSetup {
+            cpus: Some(crate::isolation::mask(&[0])),
+            rlimit_as: Some(1 << 30),
+            ..no_setup()
+        };
+        assert!(Prepared::new(bin, &spec, fds, isolated).is_some());
+    }
+
+    fn no_setup() -> ChildSetup {
+        ChildSetup::default()
+    }
+
+    /// The children this thread started and has not reaped (each test runs on its own thread).
+    fn unreaped_children() -> String {
+        std::fs::read_to_string("/proc/thread-self/children").unwrap()
+    }
+
+    /// Run `sh -c script` with `setup`, its stdout in a file; its output.
+    fn output_with(setup: ChildSetup, script: &str) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let out = std::fs::File::create(dir.path().join("out")).unwrap();
+        let null = devnull();
+        let spec = ProcessSpec::new("sh", ["-c", script]);
+        let fds = [null.as_raw_fd(), out.as_raw_fd(), null.as_raw_fd()];
+        let p = Prepared::new(Path::new("/bin/sh"), &spec, fds, setup).expect("a direct launch");
+        let pid = spawn(&p).unwrap();
+        assert_eq!(reap(pid), 0);
+        std::fs::read_to_string(dir.path().join("out"))
+            .unwrap()
+            .trim()
+            .to_string()
+    }
+
+    /// The child applies the affinity and the address-space limit to itself, and this thread
+    /// keeps its own (the child shares our memory, not our scheduling or limits).
+    #[test]
+    fn the_child_applies_its_affinity_and_limit_to_itself() {
+        let allowed = crate::allowed_cpus();
+        let mine = crate::isolation::affinity_of(0);
+        let limits = |text: &str| {
+            text.lines()
+                .find(|l| l.starts_with("Max address space"))
+                .map(|l| {
+                    l.split_whitespace()
+                        .skip(3)
+                        .take(2)
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .unwrap()
+        };
+        let my_limit = limits(&std::fs::read_to_string("/proc/self/limits").unwrap());
+        let cases: Vec<(Vec<usize>, u64)> = allowed
+            .iter()
+            .map(|c| (vec![*c], 1u64 << 30))
+            .chain([(allowed.clone(), 3 << 30)])
+            .collect();
+        for (cpus, limit) in cases {
+            let setup = ChildSetup {
+                cpus: Some(crate::isolation::mask(&cpus)),
+                rlimit_as: Some(limit),
+                ..no_setup()
+            };
+            let text = output_with(
+                setup,
+                "grep Cpus_allowed_list /proc/self/status; cat /proc/self/limits",
+            );
+            let want_cpus = crate::isolation::cpu_list(&cpus);
+            assert!(
+                text.lines()
+                    .next()
+                    .unwrap()
+                    .ends_with(&format!("\t{want_cpus}")),
+                "{cpus:?}: {text}"
+            );
+            assert_eq!(limits(&text), format!("{limit} {limit}"), "{text}");
+            assert_eq!(crate::isolation::affinity_of(0), mine);
+            let now = limits(&std::fs::read_to_string("/proc/self/limits").unwrap());
+            assert_eq!(now, my_limit);
+        }
+        assert_eq!(unreaped_children(), "");
+    }
+
+    /// A setup step the kernel refuses fails the launch with that step's errno, before exec, and
+    /// the failed child is reaped. (A refused `RLIMIT_AS` needs an unprivileged process with a
+    /// lower hard limit, which a test cannot set up and undo.)
+    #[test]
+    fn a_failed_setup_step_is_an_error_and_the_child_is_reaped() {
+        let null = devnull();
+        let fds = [null.as_raw_fd(); 3];
+        let read_only = std::fs::File::open("/dev/null").unwrap();
+        // (setup, errno)
+        let cases = [
+            // A CPU that does not exist (below CPU_SETSIZE, so it fits the mask).
+            (
+                ChildSetup {
+                    cpus: Some(crate::isolation::mask(&[libc::CPU_SETSIZE as usize - 1])),
+                    ..no_setup()
+                },
+                libc::EINVAL,
+            ),
+            // A `cgroup.procs` descriptor that cannot be written.
+            (
+                ChildSetup {
+                    cgroup_procs: Some(read_only.as_raw_fd()),
+                    ..no_setup()
+                },
+                libc::EBADF,
+            ),
+        ];
+        let spec = ProcessSpec::new("true", Vec::<String>::new());
+        for (setup, errno) in cases {
+            let p = Prepared::new(Path::new("/bin/true"), &spec, fds, setup).unwrap();
+            let e = spawn(&p).unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(errno), "{e}");
+            assert_eq!(unreaped_children(), "", "the failed child is reaped");
+        }
     }
 }

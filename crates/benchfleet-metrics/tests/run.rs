@@ -562,6 +562,90 @@ fn cpu_affinity_is_applied_to_the_child() {
     }
 }
 
+/// `cpus` (ascending) as the kernel writes `Cpus_allowed_list`: `0-2,5`.
+fn cpu_list(cpus: &[usize]) -> String {
+    let mut ranges: Vec<(usize, usize)> = Vec::new();
+    for &c in cpus {
+        match ranges.last_mut() {
+            Some((_, end)) if *end + 1 == c => *end = c,
+            _ => ranges.push((c, c)),
+        }
+    }
+    let list: Vec<String> = ranges
+        .iter()
+        .map(|(a, b)| {
+            if a == b {
+                a.to_string()
+            } else {
+                format!("{a}-{b}")
+            }
+        })
+        .collect();
+    list.join(",")
+}
+
+/// What the child itself reads in `/proc/self/status` is the pinned set, with or without a
+/// memory limit beside it (both are applied by the child before exec).
+#[test]
+fn a_pinned_child_sees_its_affinity_in_proc_status() {
+    let allowed = allowed_cpus();
+    let mut cases: Vec<(Vec<usize>, Option<u64>)> = Vec::new();
+    for cpu in &allowed {
+        cases.push((vec![*cpu], None));
+        cases.push((vec![*cpu], Some(512 * MIB)));
+    }
+    cases.push((allowed.clone(), None));
+    for (cpus, limit) in cases {
+        let r = run(&ProcessSpec {
+            cpus: Some(cpus.clone()),
+            memory_limit: limit,
+            ..captured(ProcessSpec::new(
+                "sh",
+                ["-c", "grep Cpus_allowed_list /proc/self/status"],
+            ))
+        });
+        assert_eq!(r.outcome, Outcome::Success, "{r:?}");
+        assert_eq!(
+            stdout_text(&r),
+            format!("Cpus_allowed_list:\t{}", cpu_list(&cpus)),
+            "{cpus:?} {limit:?}"
+        );
+    }
+}
+
+/// A memory limit enforced through `RLIMIT_AS` is what the child reads in `/proc/self/limits`
+/// (soft and hard); one enforced through a cgroup puts the child in that cgroup.
+#[test]
+fn a_limited_child_sees_its_limit() {
+    for (limit, cpus) in [(256 * MIB, None), (3 << 30, Some(allowed_cpus()))] {
+        let r = run(&ProcessSpec {
+            memory_limit: Some(limit),
+            cpus,
+            ..captured(ProcessSpec::new(
+                "sh",
+                [
+                    "-c",
+                    "grep 'Max address space' /proc/self/limits; cat /proc/self/cgroup",
+                ],
+            ))
+        });
+        assert_eq!(r.outcome, Outcome::Success, "{r:?}");
+        let text = stdout_text(&r);
+        match r.memory_limit {
+            Some(MemoryLimitVia::RlimitAs) => {
+                let line = text.lines().next().unwrap();
+                let values: Vec<&str> = line.split_whitespace().skip(3).take(2).collect();
+                let want = limit.to_string();
+                assert_eq!(values, [want.as_str(), want.as_str()], "{text}");
+            }
+            Some(MemoryLimitVia::Cgroup) => {
+                assert!(text.contains("/benchfleet-"), "{text}");
+            }
+            None => panic!("a limited run reports its method: {r:?}"),
+        }
+    }
+}
+
 #[test]
 fn memory_limit_stops_a_run_that_exceeds_it() {
     // (MiB allocated, limit MiB, succeeds)

@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use benchfleet_metrics::stats::BenchStats;
+use benchfleet_analysis::BenchStats;
 use benchfleet_metrics::{
     CapturedOutput, EnvRandomizer, Kill, OutputMode, ProcessResult, ProcessSpec, Sampler,
     SystemSeries,
@@ -1116,14 +1116,14 @@ pub fn counter_warnings(results: &[BenchmarkResult], reasons: &[Option<String>])
 
 /// Warnings about statistical outliers in each command's successful wall times. Both
 /// classifications count: a run beyond Tukey's severe fences (3 IQR), a run beyond a Tukey
-/// fence that is also a modified-z outlier (|z| > [`benchfleet_metrics::stats::MODIFIED_Z_THRESHOLD`]),
+/// fence that is also a modified-z outlier (|z| > [`benchfleet_analysis::MODIFIED_Z_THRESHOLD`]),
 /// or modified-z outliers in at least a tenth of the runs. Outliers are never dropped: they stay
 /// in the statistics.
 pub fn outlier_warnings(results: &[BenchmarkResult]) -> Vec<String> {
     results
         .iter()
         .filter_map(|r| {
-            let w = benchfleet_metrics::stats::outliers_to_warn(&r.successful_times())?;
+            let w = benchfleet_analysis::outliers_to_warn(&r.successful_times())?;
             Some(format!(
                 "warning: `{}`: statistical outliers in {} runs ({} severe, {} mild by Tukey fences; {} with |modified z| > {}). They are kept in the statistics; a quiet machine, more warmup (-w) or more runs help",
                 r.name,
@@ -1131,7 +1131,7 @@ pub fn outlier_warnings(results: &[BenchmarkResult]) -> Vec<String> {
                 w.severe,
                 w.mild,
                 w.z,
-                benchfleet_metrics::stats::MODIFIED_Z_THRESHOLD
+                benchfleet_analysis::MODIFIED_Z_THRESHOLD
             ))
         })
         .collect()

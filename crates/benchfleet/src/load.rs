@@ -1,5 +1,5 @@
 //! Throughput benchmarks (`benchfleet load`, and suite nodes with a `load` table): run one
-//! command repeatedly under a load profile ([`benchfleet_metrics::load`]: soak, stress, spike) and
+//! command repeatedly under a load profile ([`benchfleet_analysis::load`]: soak, stress, spike) and
 //! report throughput and latency percentiles per time window and per step. Every run is stored as
 //! a record, like `bench`.
 //!
@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use benchfleet_metrics::load::{
+use benchfleet_analysis::load::{
     Completion, LoadError, LoadProfile, LoadStats, Period, ProfileKind, SoakSpec, SpikeSpec,
     StressSpec,
 };
@@ -961,7 +961,7 @@ pub async fn run_node(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use benchfleet_metrics::load::{SoakSpec, StressSpec};
+    use benchfleet_analysis::load::{SoakSpec, StressSpec};
 
     fn collect(profile: &LoadProfile, spec: &ProcessSpec) -> Vec<LoadEvent> {
         let out = Mutex::new(Vec::new());

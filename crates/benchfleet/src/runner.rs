@@ -136,7 +136,7 @@ pub enum RunnerEvent {
         severe: usize,
         /// Between the inner (1.5 IQR) and outer fences.
         mild: usize,
-        /// With |modified z-score| above [`benchfleet_metrics::stats::MODIFIED_Z_THRESHOLD`].
+        /// With |modified z-score| above [`benchfleet_analysis::MODIFIED_Z_THRESHOLD`].
         z_outliers: usize,
     },
 }
@@ -155,7 +155,7 @@ impl RunnerEvent {
                 ..
             } => Some(format!(
                 "warning: `{name}`: statistical outliers in {runs} runs ({severe} severe, {mild} mild by Tukey fences; {z_outliers} with |modified z| > {}). They are kept in the statistics; a quiet machine, more `warmup` or more runs help",
-                benchfleet_metrics::stats::MODIFIED_Z_THRESHOLD
+                benchfleet_analysis::MODIFIED_Z_THRESHOLD
             )),
             _ => None,
         }
@@ -357,14 +357,14 @@ fn shell_costs(suite: &Suite) -> BTreeMap<String, Result<Measurement, String>> {
 }
 
 /// Outlier counts `(runs, severe, mild, z)` of one node's successful wall times, when they
-/// deserve a warning (the rule `bench` warns by: [`benchfleet_metrics::stats::outliers_to_warn`]).
+/// deserve a warning (the rule `bench` warns by: [`benchfleet_analysis::outliers_to_warn`]).
 fn outliers_of(records: &[RunRecord]) -> Option<(usize, usize, usize, usize)> {
     let times: Vec<f64> = records
         .iter()
         .filter(|r| r.outcome.is_success())
         .map(|r| r.measurement.wall_secs())
         .collect();
-    benchfleet_metrics::stats::outliers_to_warn(&times).map(|w| (w.samples, w.severe, w.mild, w.z))
+    benchfleet_analysis::outliers_to_warn(&times).map(|w| (w.samples, w.severe, w.mild, w.z))
 }
 
 /// Build the scheduler's DAG, refusing cycles with the names that form them.

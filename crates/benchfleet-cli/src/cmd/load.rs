@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 
 use benchfleet::load::{LoadOutcome, LoadPlan, LoadSettings, MissingDuration};
-use benchfleet::metrics::load::LoadProfile;
+use benchfleet::analysis::load::LoadProfile;
 use benchfleet::model::{DurationSpec, LoadSpec};
 
 use crate::context::Context;

@@ -17,7 +17,7 @@
 //! busy) is a *missed start*, counted per window and per step, never silently shifted.
 //!
 //! ```
-//! use benchfleet_metrics::load::{LoadProfile, StressSpec};
+//! use benchfleet_analysis::load::{LoadProfile, StressSpec};
 //! use std::time::Duration;
 //!
 //! let p = LoadProfile::stress(&StressSpec {
@@ -37,7 +37,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::stats::{BenchStats, Summary};
+use crate::stream::BenchStats;
+use crate::summary::Summary;
 
 /// Which shape a load has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,6 +148,56 @@ mod nanos {
     }
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         u64::deserialize(d).map(Duration::from_nanos)
+    }
+}
+
+/// A period's latency as load exports have always written it: integer nanoseconds, `p50` for
+/// the median, `std_dev` 0 below two runs, no p95 and no MAD (those read back as NaN).
+mod latency_wire {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::summary::Summary;
+
+    #[derive(Serialize, Deserialize)]
+    struct Wire {
+        count: u64,
+        mean: f64,
+        std_dev: f64,
+        min: u64,
+        p50: u64,
+        p90: u64,
+        p99: u64,
+        max: u64,
+    }
+
+    pub fn serialize<S: Serializer>(s: &Summary, ser: S) -> Result<S::Ok, S::Error> {
+        Wire {
+            count: s.count as u64,
+            mean: s.mean,
+            std_dev: s.stddev.unwrap_or(0.0),
+            min: s.min as u64,
+            p50: s.median as u64,
+            p90: s.p90 as u64,
+            p99: s.p99 as u64,
+            max: s.max as u64,
+        }
+        .serialize(ser)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Summary, D::Error> {
+        let w = Wire::deserialize(d)?;
+        Ok(Summary {
+            count: usize::try_from(w.count).unwrap_or(usize::MAX),
+            mean: w.mean,
+            stddev: (w.count > 1).then_some(w.std_dev),
+            median: w.p50 as f64,
+            min: w.min as f64,
+            max: w.max as f64,
+            p90: w.p90 as f64,
+            p95: f64::NAN,
+            p99: w.p99 as f64,
+            mad: f64::NAN,
+        })
     }
 }
 
@@ -425,7 +476,9 @@ pub struct Period {
     pub missed: u64,
     /// Successful runs per second of the period.
     pub throughput: f64,
-    /// Latency of the successful runs, nanoseconds.
+    /// Latency of the successful runs, nanoseconds (from constant memory: quantiles and MAD
+    /// within 0.1 %). Serialized as load exports always had it: see `latency_wire`.
+    #[serde(with = "latency_wire")]
     pub latency: Summary,
 }
 
@@ -519,7 +572,7 @@ impl LoadStats {
             end,
             concurrency,
             rate,
-            completed: latency.count,
+            completed: latency.count as u64,
             failed: acc.failed,
             missed: acc.missed,
             throughput: if secs > 0.0 {

@@ -376,20 +376,56 @@ fn percentiles_per_window_come_from_that_window_only() {
         });
     }
     let w = s.windows();
-    let close = |got: u64, want_ms: u64| {
+    let close = |got: f64, want_ms: u64| {
         let want = want_ms as f64 * 1e6;
-        assert!(
-            (got as f64 - want).abs() <= want * 0.002,
-            "{got} vs {want_ms} ms"
-        );
+        assert!((got - want).abs() <= want * 0.002, "{got} vs {want_ms} ms");
     };
-    close(w[0].latency.p50, 50);
+    close(w[0].latency.median, 50);
     close(w[0].latency.p90, 90);
     close(w[0].latency.p99, 99);
-    assert_eq!(w[0].latency.max, 100_000_000);
-    close(w[1].latency.p50, 500);
-    assert_eq!(w[1].latency.max, 500_000_000);
+    assert_eq!(w[0].latency.max, 100_000_000.0);
+    close(w[1].latency.median, 500);
+    assert_eq!(w[1].latency.max, 500_000_000.0);
     let total = s.total();
     assert_eq!(total.completed, 110);
     close(total.latency.p99, 500);
+}
+
+/// A period's latency is written as load exports always wrote it (integer nanoseconds, `p50`,
+/// `std_dev`), and read back.
+#[test]
+fn period_latency_keeps_its_export_shape() {
+    let p = LoadProfile::soak(&SoakSpec {
+        concurrency: 1,
+        duration: ms(1000),
+        rate: None,
+    })
+    .unwrap();
+    let mut s = LoadStats::new(&p, ms(1000)).unwrap();
+    for latency_ms in [10, 20, 30] {
+        s.record(&Completion {
+            step: 0,
+            start: ms(0),
+            end: ms(500),
+            latency_ns: latency_ms * 1_000_000,
+            ok: true,
+        });
+    }
+    let total = s.total();
+    let json = serde_json::to_value(&total).unwrap();
+    assert_eq!(
+        json["latency"],
+        serde_json::json!({
+            "count": 3, "mean": 20_000_000.0, "std_dev": 10_000_000.0, "min": 10_000_000,
+            "p50": 20_004_863, "p90": 30_015_487, "p99": 30_015_487, "max": 30_000_000,
+        })
+    );
+    let back: Period = serde_json::from_value(json).unwrap();
+    assert_eq!(
+        (back.latency.median, back.latency.p90, back.latency.max),
+        (total.latency.median, total.latency.p90, total.latency.max)
+    );
+    let empty = serde_json::to_value(LoadStats::new(&p, ms(1000)).unwrap().total()).unwrap();
+    assert_eq!(empty["latency"]["std_dev"], 0.0);
+    assert_eq!(empty["latency"]["p50"], 0);
 }
