@@ -153,3 +153,54 @@ fn ctrl_c_keeps_what_was_measured() {
     let h = w.json(&["history", "--format", "json"]);
     assert_eq!(h[0]["status"], "interrupted");
 }
+
+#[test]
+fn a_suite_too_large_to_expand_is_refused_with_its_count() {
+    // The 8 keys × 10 values: 10^8 nodes, which took 15 GB before the guard. The child
+    // gets 2 GiB of address space, so expanding it could only abort: exit 2 shows it was
+    // refused from the count alone.
+    let values = "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]";
+    let keys: Vec<String> = (0..8).map(|k| format!("k{k} = {values}")).collect();
+    let w = Workdir::new();
+    let suite = w.file(
+        "huge.toml",
+        &format!(
+            "[suite]\nname = 'huge'\n[[job]]\nname = 'grid'\ncommand = 'true'\nmatrix = {{ {} }}\n",
+            keys.join(", ")
+        ),
+    );
+    for command in ["plan", "run"] {
+        let mut cmd = w.cmd(&[command, suite.to_str().unwrap()]);
+        // SAFETY: only setrlimit, async-signal-safe, between fork and exec.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+                let limit = libc::rlimit {
+                    rlim_cur: 2 << 30,
+                    rlim_max: 2 << 30,
+                };
+                if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let out = crate::support::Out(cmd.output().unwrap());
+        assert_eq!(out.code(), 2, "{command}: {out:?}");
+        for needle in [
+            "huge.toml",
+            "100000000 nodes",
+            "limit of 1000000",
+            "job `grid`",
+            "max_nodes",
+        ] {
+            assert!(
+                out.stderr().contains(needle),
+                "{command}: stderr lacks {needle:?}: {out:?}"
+            );
+        }
+        assert!(
+            !w.path().join(".benchfleet").exists(),
+            "{command}: nothing is stored for a refused suite"
+        );
+    }
+}

@@ -1,14 +1,18 @@
 //! benchfleet's task runner: `cargo xtask <task>`.
 //!
 //! - `test`: every test in the workspace (unit, integration, end-to-end, conformance, doc).
-//! - `ci`: formatting check, clippy with warnings denied, the dependency-rule check, then `test`.
+//! - `ci`: formatting check, clippy with warnings denied, the dependency-rule check, the
+//!   module-cycle check, then `test`.
 //! - `deps`: the dependency-rule check alone (see `ARCHITECTURE.md`).
+//! - `cycles`: the module-cycle check alone: no crate's top-level modules import each other in a
+//!   cycle (also prints the cycles of the crates still exempt).
 //! - `bench`: side-by-side benchmarks against the tools users would pick instead.
 //!
-//! The tasks are plain functions over `std::process::Command`; the rule check is also an ordinary
-//! `#[test]`, so `cargo test` enforces it too.
+//! The tasks are plain functions over `std::process::Command`; the two checks are also ordinary
+//! `#[test]`s, so `cargo test` enforces them too.
 
 mod bench;
+mod cycles;
 mod deps;
 mod services;
 
@@ -25,9 +29,10 @@ fn main() -> ExitCode {
         "ci" => ci(rest),
         "deps" => deps::check_workspace()
             .map(|n| println!("dependency rules hold ({n} workspace crates checked)")),
+        "cycles" => check_cycles(true),
         "bench" => bench::run(rest),
         "help" | "-h" | "--help" => {
-            println!("usage: cargo xtask <test|ci|deps|bench> [extra args for cargo test]");
+            println!("usage: cargo xtask <test|ci|deps|cycles|bench> [extra args for cargo test]");
             Ok(())
         }
         other => Err(anyhow::anyhow!(
@@ -94,5 +99,31 @@ fn ci(extra: &[String]) -> Result<()> {
     run(clippy)?;
     let n = deps::check_workspace()?;
     println!("dependency rules hold ({n} workspace crates checked)");
+    check_cycles(false)?;
     test(extra)
+}
+
+/// The module-cycle check; `verbose` also prints the cycles of the crates still exempt.
+fn check_cycles(verbose: bool) -> Result<()> {
+    let outcome = cycles::check_workspace()?;
+    let exempt: Vec<String> = outcome
+        .exempt
+        .iter()
+        .map(|(krate, n, _)| format!("{krate}: {n}"))
+        .collect();
+    println!(
+        "no module cycles ({} crate targets checked; cycles still exempt: {})",
+        outcome.checked,
+        if exempt.is_empty() {
+            "none".to_string()
+        } else {
+            exempt.join(", ")
+        }
+    );
+    if verbose {
+        for (_, _, text) in &outcome.exempt {
+            print!("{text}");
+        }
+    }
+    Ok(())
 }

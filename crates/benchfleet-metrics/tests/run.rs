@@ -693,3 +693,21 @@ fn shell_spawn_cost_is_measured_and_subtracted() {
     assert!(errors[0].contains("at least one sample"), "{}", errors[0]);
     assert!(errors[1].contains("/no/such/shell"), "{}", errors[1]);
 }
+
+#[test]
+fn a_limited_run_reports_the_method_this_host_supports() {
+    let expected = benchfleet_metrics::memory_limit_method();
+    let limited = run(&ProcessSpec {
+        memory_limit: Some(1 << 30),
+        ..ProcessSpec::new("sh", ["-c", "exit 0"])
+    });
+    assert!(limited.outcome.is_success(), "{:?}", limited.outcome);
+    if expected == MemoryLimitVia::RlimitAs {
+        assert_eq!(limited.memory_limit, Some(MemoryLimitVia::RlimitAs));
+    } else {
+        // Creating the cgroup may still be refused (permissions): then it falls back.
+        assert!(limited.memory_limit.is_some());
+    }
+    let unlimited = run(&ProcessSpec::new("sh", ["-c", "exit 0"]));
+    assert_eq!(unlimited.memory_limit, None);
+}

@@ -28,6 +28,10 @@ pub struct SuiteMeta {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// The most nodes the suite may expand into (matrices multiplied out); more is refused
+    /// before anything is expanded. `None`: the runner's default (1,000,000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_nodes: Option<u64>,
 }
 
 /// Values every node inherits unless it sets its own.
@@ -277,6 +281,7 @@ mod tests {
             r#"
             [suite]
             name = "q"
+            max_nodes = 5000
             [defaults]
             warmup = 2
             min_time = "1s"
@@ -293,6 +298,7 @@ mod tests {
             "#,
         )
         .unwrap();
+        assert_eq!(s.suite.max_nodes, Some(5000));
         assert_eq!(s.defaults.warmup, Some(2));
         assert_eq!(s.defaults.min_time.unwrap().0.as_secs(), 1);
         assert_eq!(

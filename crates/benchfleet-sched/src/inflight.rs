@@ -18,7 +18,19 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
-use crate::run::Placement;
+/// Where an attempt that is not ready at its first poll goes on running.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Placement {
+    /// Polled by the scheduler's own task, like `FuturesUnordered`/`buffer_unordered`: the
+    /// cheapest hand-off (a completion wakes only the scheduler, on its own thread). Attempts
+    /// share one task, so an attempt must not block or compute for long in `poll`: put blocking
+    /// or CPU-heavy work behind `spawn_blocking` (as a process runner does anyway).
+    #[default]
+    Local,
+    /// Each attempt is `tokio::spawn`ed: attempts that compute in `poll` run in parallel on a
+    /// multi-threaded runtime, at the price of a cross-thread wake-up per completion.
+    Spawned,
+}
 
 type LocalFuture<R> = Pin<Box<dyn Future<Output = R> + Send>>;
 

@@ -75,13 +75,12 @@ mod task;
 
 pub use cancel::CancelToken;
 pub use dag::{CycleError, Dag, NodeId};
+pub use inflight::Placement;
 pub use plan::Plan;
 pub use ready::Readiness;
 pub use resources::{
     DEFAULT_RESERVE_CPU, DEFAULT_RESERVE_MEM, PROFILES, ResourceError, Resources, fits_replicas,
     parse_meminfo_total, replicas_per_profile,
 };
-pub use run::{
-    Counts, Event, NodeState, Options, Placement, RunSummary, SchedError, StopReason, run,
-};
+pub use run::{Counts, Event, NodeState, Options, RunSummary, SchedError, StopReason, run};
 pub use task::{RetryPolicy, Task, TaskCtx, TaskOutcome};

@@ -20,6 +20,23 @@ pub enum Error {
         message: String,
     },
 
+    /// A suite that would expand into more nodes than its limit (`[suite] max_nodes`, default
+    /// [`crate::suite::DEFAULT_MAX_NODES`]), refused before anything was expanded.
+    #[error("{}", suite_too_large(path, node, matrix, *node_count, *count, *limit))]
+    SuiteTooLarge {
+        path: PathBuf,
+        /// The node that expands into the most nodes, as `job `name`` or `benchmark `name``.
+        node: String,
+        /// Its matrix: each key with its number of values.
+        matrix: Vec<(String, usize)>,
+        /// How many nodes it expands into; `None`: more than `u64::MAX`.
+        node_count: Option<u64>,
+        /// How many nodes the whole suite expands into; `None`: more than `u64::MAX`.
+        count: Option<u64>,
+        /// The limit in force.
+        limit: u64,
+    },
+
     #[error("{path}: dependency cycle: {}; remove one of these `needs`", cycle.join(" -> "))]
     Cycle { path: String, cycle: Vec<String> },
 
@@ -55,6 +72,7 @@ impl Error {
             self,
             Error::SuiteIo { .. }
                 | Error::Suite { .. }
+                | Error::SuiteTooLarge { .. }
                 | Error::Cycle { .. }
                 | Error::Schedule(_)
                 | Error::RunNotFound(_)
@@ -62,4 +80,43 @@ impl Error {
                 | Error::BackendMissing(_)
         )
     }
+}
+
+/// The words of [`Error::SuiteTooLarge`]: the count, the culprit and its matrix, the limit and how
+/// to raise it.
+fn suite_too_large(
+    path: &std::path::Path,
+    node: &str,
+    matrix: &[(String, usize)],
+    node_count: Option<u64>,
+    count: Option<u64>,
+    limit: u64,
+) -> String {
+    let nodes = |n: Option<u64>| match n {
+        Some(n) => format!("{n} nodes"),
+        None => format!("more than {} nodes", u64::MAX),
+    };
+    let sizes: Vec<String> = matrix.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    let culprit = if node_count == count {
+        format!("{node} expands into {}", nodes(node_count))
+    } else {
+        format!("the largest, {node}, expands into {}", nodes(node_count))
+    };
+    let matrix = if sizes.is_empty() {
+        String::new()
+    } else {
+        format!(" (matrix: {})", sizes.join(" × "))
+    };
+    let raise = match count {
+        Some(n) => format!(
+            "shrink the matrix, or raise the limit with `max_nodes = {n}` under `[suite]` if \
+             this machine can hold that many nodes"
+        ),
+        None => "shrink the matrix".to_string(),
+    };
+    format!(
+        "{}: the suite expands into {}, more than its limit of {limit} ({culprit}{matrix}); {raise}",
+        path.display(),
+        nodes(count),
+    )
 }

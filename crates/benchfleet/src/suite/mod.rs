@@ -182,7 +182,11 @@ fn invalid(path: &Path, message: String) -> Error {
     }
 }
 
-/// Expand a parsed suite file.
+/// The most nodes a suite may expand into unless its `[suite] max_nodes` says otherwise.
+pub const DEFAULT_MAX_NODES: u64 = 1_000_000;
+
+/// Expand a parsed suite file. A suite that would expand into more than its `max_nodes` (default
+/// [`DEFAULT_MAX_NODES`]) is [`Error::SuiteTooLarge`], before anything is expanded.
 pub fn expand(file: &SuiteFile, source: &Path, out_root: &Path) -> Result<Suite, Error> {
     let suite_name = file.suite.name.trim();
     if suite_name.is_empty() {
@@ -191,6 +195,7 @@ pub fn expand(file: &SuiteFile, source: &Path, out_root: &Path) -> Result<Suite,
             "`suite.name` is empty; give the suite a name".into(),
         ));
     }
+    check_size(file, source)?;
     let suite_dir = out_root.join(sanitize(suite_name));
 
     struct Pending<'a> {
@@ -202,12 +207,7 @@ pub fn expand(file: &SuiteFile, source: &Path, out_root: &Path) -> Result<Suite,
     }
     let mut pending = Vec::new();
     let mut bases: HashMap<&str, NodeKind> = HashMap::new();
-    let specs = file
-        .job
-        .iter()
-        .map(|s| (s, NodeKind::Job))
-        .chain(file.benchmark.iter().map(|s| (s, NodeKind::Benchmark)));
-    for (spec, kind) in specs {
+    for (spec, kind) in specs(file) {
         let what = format!("{} `{}`", kind.as_str(), spec.name);
         if spec.name.trim().is_empty() {
             return Err(invalid(
@@ -576,6 +576,56 @@ fn split_program(
     let line = shell_words::join(&words);
     let program = words.remove(0);
     Ok((line, program, words))
+}
+
+/// Every `[[job]]`, then every `[[benchmark]]`, as written.
+fn specs(file: &SuiteFile) -> impl Iterator<Item = (&NodeSpec, NodeKind)> {
+    file.job
+        .iter()
+        .map(|s| (s, NodeKind::Job))
+        .chain(file.benchmark.iter().map(|s| (s, NodeKind::Benchmark)))
+}
+
+/// Refuses a suite that expands into more nodes than its limit. The count is computed from the
+/// matrix sizes alone (each node's product of its keys' numbers of values, summed over the
+/// nodes), in checked arithmetic, so nothing is allocated per node and an overflow is refused
+/// too.
+fn check_size(file: &SuiteFile, source: &Path) -> Result<(), Error> {
+    let limit = file.suite.max_nodes.unwrap_or(DEFAULT_MAX_NODES);
+    // `None` stands for "more than u64::MAX".
+    let mut total = Some(0u64);
+    let mut largest: Option<(&NodeSpec, NodeKind, Option<u64>)> = None;
+    for (spec, kind) in specs(file) {
+        let count = spec
+            .matrix
+            .values()
+            .try_fold(1u64, |n, values| n.checked_mul(values.len() as u64));
+        total = total.zip(count).and_then(|(t, n)| t.checked_add(n));
+        let larger = match (largest, count) {
+            (None, _) | (Some((_, _, Some(_))), None) => true,
+            (Some((_, _, Some(max))), Some(n)) => n > max,
+            (Some((_, _, None)), _) => false,
+        };
+        if larger {
+            largest = Some((spec, kind, count));
+        }
+    }
+    if total.is_some_and(|t| t <= limit) {
+        return Ok(());
+    }
+    let (spec, kind, node_count) = largest.expect("a suite over any limit has a node");
+    Err(Error::SuiteTooLarge {
+        path: source.to_owned(),
+        node: format!("{} `{}`", kind.as_str(), spec.name),
+        matrix: spec
+            .matrix
+            .iter()
+            .map(|(k, v)| (k.clone(), v.len()))
+            .collect(),
+        node_count,
+        count: total,
+        limit,
+    })
 }
 
 /// All combinations of matrix values, in a stable order (keys sorted, values as written).

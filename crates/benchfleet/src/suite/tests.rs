@@ -525,3 +525,98 @@ fn bad_load_tables_are_explained() {
         "{err}"
     );
 }
+
+/// `{ k0 = [0, 1, …], k1 = […], … }`: `keys` keys of `values` values each.
+fn matrix(keys: usize, values: usize) -> String {
+    let list: Vec<String> = (0..values).map(|v| v.to_string()).collect();
+    let keys: Vec<String> = (0..keys)
+        .map(|k| format!("k{k} = [{}]", list.join(", ")))
+        .collect();
+    format!("{{ {} }}", keys.join(", "))
+}
+
+#[test]
+fn a_suite_larger_than_its_limit_is_refused_before_it_is_expanded() {
+    // (suite, nodes it expands into, or words the refusal must contain)
+    let cases: Vec<(String, Result<usize, Vec<&str>>)> = vec![
+        // The issue's 8 keys × 10 values: 10^8 nodes, refused at once without expanding.
+        (
+            format!(
+                "[suite]\nname = 'q'\n[[job]]\nname = 'grid'\ncommand = 'true'\nmatrix = {}",
+                matrix(8, 10)
+            ),
+            Err(vec![
+                "s.toml",
+                "expands into 100000000 nodes",
+                "more than its limit of 1000000",
+                "job `grid` expands into 100000000 nodes",
+                "k0 10 × k1 10",
+                "`max_nodes = 100000000` under `[suite]`",
+            ]),
+        ),
+        // More than u64 can count is refused too.
+        (
+            format!(
+                "[suite]\nname = 'q'\n[[benchmark]]\nname = 'b'\ncommand = 'true'\nmatrix = {}",
+                matrix(20, 10)
+            ),
+            Err(vec![
+                "expands into more than 18446744073709551615 nodes",
+                "benchmark `b`",
+                "shrink the matrix",
+            ]),
+        ),
+        // One over the default limit, summed over nodes: the largest node is named.
+        (
+            format!(
+                "[suite]\nname = 'q'\n[[job]]\nname = 'one'\ncommand = 'true'\n\
+                 [[benchmark]]\nname = 'b'\ncommand = 'true'\nmatrix = {}",
+                matrix(2, 1000)
+            ),
+            Err(vec![
+                "expands into 1000001 nodes",
+                "the largest, benchmark `b`, expands into 1000000 nodes",
+            ]),
+        ),
+        // `max_nodes` raises or lowers the limit: 6 + 6 nodes fit in 12, not in 11.
+        (
+            format!(
+                "[suite]\nname = 'q'\nmax_nodes = 12\n[[job]]\nname = 'j'\ncommand = 'true'\n\
+                 matrix = {}\n[[benchmark]]\nname = 'b'\ncommand = 'true'\nmatrix = {}",
+                matrix(1, 6),
+                "{ x = [1, 2], y = [1, 2, 3] }"
+            ),
+            Ok(12),
+        ),
+        (
+            format!(
+                "[suite]\nname = 'q'\nmax_nodes = 11\n[[job]]\nname = 'j'\ncommand = 'true'\n\
+                 matrix = {}\n[[benchmark]]\nname = 'b'\ncommand = 'true'\nmatrix = {}",
+                matrix(1, 6),
+                "{ x = [1, 2], y = [1, 2, 3] }"
+            ),
+            Err(vec![
+                "expands into 12 nodes, more than its limit of 11",
+                "the largest, job `j`, expands into 6 nodes (matrix: k0 6)",
+                "`max_nodes = 12`",
+            ]),
+        ),
+        (
+            "[suite]\nname = 'q'\nmax_nodes = 1\n[[job]]\nname = 'j'\ncommand = 'true'\n".into(),
+            Ok(1),
+        ),
+    ];
+    for (text, expected) in cases {
+        match (expand_str(&text), expected) {
+            (Ok(s), Ok(n)) => assert_eq!(s.nodes.len(), n, "{text}"),
+            (Err(e @ Error::SuiteTooLarge { .. }), Err(needles)) => {
+                assert!(e.is_user_input());
+                let msg = e.to_string();
+                for n in needles {
+                    assert!(msg.contains(n), "{msg:?} lacks {n:?}");
+                }
+            }
+            (got, expected) => panic!("{text}\ngot {got:?}, expected {expected:?}"),
+        }
+    }
+}
