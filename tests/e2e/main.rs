@@ -6,6 +6,7 @@ mod support;
 mod analyze;
 mod backends;
 mod bench;
+mod bench_params;
 mod failures;
 mod load;
 mod metrics;
