@@ -10,6 +10,7 @@ mod bench_params;
 mod failures;
 mod load;
 mod metrics;
+mod resume;
 mod run;
 mod sched;
 mod tier;
