@@ -3,6 +3,7 @@
 
 mod support;
 
+mod alone;
 mod analyze;
 mod backends;
 mod bench;

@@ -411,6 +411,10 @@ impl Task for NodeTaskHandle {
     fn resources(&self) -> Resources {
         self.0.resources
     }
+    /// Benchmarks are measured alone by default: nothing else of the suite runs beside them.
+    fn exclusive(&self) -> bool {
+        self.0.exclusive
+    }
     fn retry(&self) -> RetryPolicy {
         if self.0.retries == 0 {
             RetryPolicy::none()
