@@ -209,7 +209,8 @@ struct Shared {
     /// Per node: `Some(Ok)` once its records are durable (or it stored none), `Some(Err)` if they
     /// could not be stored. Dependents wait for their inputs' records before they start.
     durable: Vec<tokio::sync::watch::Sender<Option<Result<(), String>>>>,
-    /// Background commits still in flight; the run waits for all of them before it ends.
+    /// Background commits still in flight (finished ones are dropped as nodes end); the run
+    /// waits for all of them before it ends.
     pending: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// Node names by index, for messages.
     names: Vec<String>,
@@ -1005,7 +1006,13 @@ async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> Tas
         }
     };
     let handle = tokio::spawn(commit);
-    shared.pending.lock().expect("pending lock").push(handle);
+    let mut pending = shared.pending.lock().expect("pending lock");
+    // Only commits still in flight are kept: a finished task's handle would keep its task
+    // allocation alive until the run ends, one per node (memory growing with the DAG). Their
+    // outcome is in `durable`.
+    pending.retain(|h| !h.is_finished());
+    pending.push(handle);
+    drop(pending);
     match failure {
         Some(f) => finish(NodeState::Failed, runs, Some(f)),
         None if interrupted_load
