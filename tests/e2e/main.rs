@@ -3,12 +3,15 @@
 
 mod support;
 
+mod alone;
 mod analyze;
 mod backends;
 mod bench;
+mod bench_params;
 mod failures;
 mod load;
 mod metrics;
+mod resume;
 mod run;
 mod sched;
 mod tier;

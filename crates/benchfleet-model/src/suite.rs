@@ -53,6 +53,8 @@ pub struct Defaults {
     pub memory: Option<ByteSize>,
     pub retries: Option<u32>,
     pub cache: Option<bool>,
+    /// Whether benchmarks run alone (see [`NodeSpec::exclusive`]); jobs do not inherit it.
+    pub exclusive: Option<bool>,
     /// Run once before this node's first run (hyperfine `--setup`); not measured.
     pub setup: Option<CommandSpec>,
     /// Run before every run, warmups included (hyperfine `--prepare`); not measured.
@@ -142,6 +144,10 @@ pub struct NodeSpec {
     pub inputs: Vec<String>,
     /// `false`: always run, never reuse a cached result.
     pub cache: Option<bool>,
+    /// `true`: nothing else of the suite runs while this node runs (it waits for what runs to
+    /// end). Default: `true` for a benchmark (measured alone), `false` for a job; a benchmark
+    /// opts in to sharing the machine with `exclusive = false`.
+    pub exclusive: Option<bool>,
     /// Run once before this node's first run (hyperfine `--setup`); not measured.
     pub setup: Option<CommandSpec>,
     /// Run before every run, warmups included (hyperfine `--prepare`); not measured.

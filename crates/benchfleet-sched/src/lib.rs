@@ -14,6 +14,9 @@
 //!   [`Task::resources`] stays within [`Options::budget`] (a node that does not fit is passed over
 //!   for a smaller one behind it); a node larger than the whole budget is
 //!   [`SchedError::TooLarge`] before anything runs, a cycle is [`SchedError::Cycle`];
+//! - a [`Task::exclusive`] node runs alone: at the head of the ready queue it waits for the
+//!   running attempts to end (nothing behind it is admitted meanwhile), and nothing is admitted
+//!   while it runs;
 //! - a failed or timed-out node's dependents become [`NodeState::Skipped`] (not failed), with
 //!   [`Event::Skipped`] naming the failed node; with `keep_going = false` the first failure stops
 //!   admission, running attempts finish, unstarted nodes become [`NodeState::Cancelled`];

@@ -301,6 +301,7 @@ where
         finished: 0,
         running: InFlight::new(options.placement),
         used: Resources::ZERO,
+        exclusive_running: false,
         deferred: Vec::new(),
         delayed: Vec::new(),
         stack: Vec::new(),
@@ -347,6 +348,8 @@ struct Runner<'a, T, F, E> {
     finished: usize,
     running: InFlight<Report>,
     used: Resources,
+    /// An attempt of a [`Task::exclusive`] node is running: nothing else is admitted.
+    exclusive_running: bool,
     /// Scratch: ready nodes popped but not fitting the budget now.
     deferred: Vec<NodeId>,
     /// Nodes between a failed attempt and the next one (few: a linear scan is fine).
@@ -459,7 +462,16 @@ where
                 result = Admitted::Yield;
                 break;
             }
+            if self.exclusive_running {
+                break;
+            }
             let Some(node) = self.ready.pop() else { break };
+            // An exclusive node waits at the head of the queue until the running attempts end.
+            let exclusive = self.dag.task(node).exclusive();
+            if exclusive && !self.running.is_empty() {
+                self.deferred.push(node);
+                break;
+            }
             let needs = match self.options.budget {
                 None => Resources::ZERO,
                 Some(budget) => {
@@ -471,6 +483,7 @@ where
                     needs
                 }
             };
+            self.exclusive_running = exclusive;
             if self.start(node, needs) == Started::Inline {
                 inline_left -= 1;
             }
@@ -521,6 +534,9 @@ where
     fn on_report(&mut self, (idx, held, attempt): Report) {
         self.used = self.used.saturating_sub(held);
         let node = NodeId::from_index(idx as usize);
+        if self.exclusive_running && self.dag.task(node).exclusive() {
+            self.exclusive_running = false;
+        }
         match attempt {
             Attempt::Done(TaskOutcome::Succeeded) => self.finish(node, NodeState::Succeeded, None),
             Attempt::Done(TaskOutcome::Cached) => self.finish(node, NodeState::Cached, None),

@@ -29,6 +29,14 @@ pub trait Task: Send + Sync + 'static {
     fn estimate(&self) -> Option<Duration> {
         None
     }
+
+    /// Whether the task must run alone: it starts only when no other attempt runs, and nothing
+    /// starts while it runs. When it reaches the head of the ready queue, admission waits for
+    /// the running attempts to end (nothing behind it starts meanwhile, so it is never starved).
+    /// Default `false`.
+    fn exclusive(&self) -> bool {
+        false
+    }
 }
 
 /// Given to the executor for each attempt.

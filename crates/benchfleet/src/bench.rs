@@ -260,11 +260,30 @@ pub fn parameter_combinations(
 }
 
 /// Replace `{name}` with parameter values; other braces stay as written (like hyperfine).
+///
+/// One left-to-right pass over `text`: a substituted value is never scanned again, so
+/// `-L a '{b}' -L b x 'echo {a}'` gives `echo {b}`, as hyperfine does.
 pub fn substitute(text: &str, params: &BTreeMap<String, String>) -> String {
-    let mut out = text.to_owned();
-    for (k, v) in params {
-        out = out.replace(&format!("{{{k}}}"), v);
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let hit = params
+            .iter()
+            .find(|(k, _)| after.starts_with(k.as_str()) && after[k.len()..].starts_with('}'));
+        match hit {
+            Some((k, v)) => {
+                out.push_str(v);
+                rest = &after[k.len() + 1..];
+            }
+            None => {
+                out.push('{');
+                rest = after;
+            }
+        }
     }
+    out.push_str(rest);
     out
 }
 

@@ -231,38 +231,95 @@ pub async fn records_of(storage: &Storage, run: &RunId, name: &str) -> Option<Ve
     Some(out)
 }
 
-/// Which nodes of `suite` finished successfully in the earlier run `run` (by suite index).
-/// Records are written when a node finishes, so a node with stored, all-successful records is
-/// complete; anything else (never started, killed mid-way, failed) runs again on resume.
-/// A load node stores its records while it runs, so it is complete only when its cache entry
-/// (`keys`, written once the whole load succeeded) points at `run`.
+/// How far a node got in the run being resumed, judged from the records it stored there.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum NodeProgress {
+    /// Nothing usable is stored (never started, or a run failed): the node runs in full. A
+    /// failed node's records stay stored beside the new ones, as before.
+    #[default]
+    NotRun,
+    /// Interrupted part-way: `runs` successful measured runs are stored, fewer than the
+    /// `planned` count. Resuming warms up again and adds only the missing runs, numbered on
+    /// from `next_iteration`; the stored runs are kept and count.
+    Partial {
+        runs: u32,
+        next_iteration: u32,
+        planned: u32,
+    },
+    /// Every planned run is stored and successful: not run again.
+    Finished,
+}
+
+/// A node's progress from its stored records `(iteration, wall_ns, success)`, in any order.
+///
+/// The planned number of runs is the one the runner chose when it measured the node's first
+/// run: [`RunPolicy::run_count`](crate::suite::RunPolicy::run_count) of the wall time of its
+/// lowest iteration (stored after any shell-cost subtraction, exactly as the runner used it).
+/// So a node with `min_time` is judged by the same count it was being measured to, with no
+/// marker in the records. Records of older versions are judged the same way.
+pub fn progress_of(node: &Node, records: &[(u32, u64, bool)]) -> NodeProgress {
+    let Some(&(_, first_wall, _)) = records.iter().min_by_key(|(it, _, _)| *it) else {
+        return NodeProgress::NotRun;
+    };
+    if records.iter().any(|(_, _, ok)| !ok) {
+        return NodeProgress::NotRun;
+    }
+    let planned = node
+        .policy
+        .run_count(std::time::Duration::from_nanos(first_wall));
+    let runs = u32::try_from(records.len()).unwrap_or(u32::MAX);
+    if runs >= planned {
+        return NodeProgress::Finished;
+    }
+    let next_iteration = records.iter().map(|(it, _, _)| it + 1).max().unwrap_or(0);
+    NodeProgress::Partial {
+        runs,
+        next_iteration,
+        planned,
+    }
+}
+
+/// How far each node of `suite` got in the earlier run `run` (by suite index): see
+/// [`progress_of`]. A load node stores its records while it runs, so it is finished only when
+/// its cache entry (`keys`, written once the whole load succeeded) points at `run`; otherwise
+/// it runs again in full.
 pub async fn finished_nodes(
     storage: &Storage,
     run: &benchfleet_model::RunInfo,
     suite: &Suite,
     keys: &[Digest],
-) -> Result<Vec<bool>, Error> {
+) -> Result<Vec<NodeProgress>, Error> {
     let entries = storage
         .catalog
         .query_records(&RecordQuery::run(&run.run_id))
         .await?;
-    let mut ok: std::collections::HashMap<&str, bool> = std::collections::HashMap::new();
+    let mut by_name: std::collections::HashMap<&str, Vec<(u32, u64, bool)>> =
+        std::collections::HashMap::new();
     for e in &entries {
-        let v = ok.entry(e.name.as_str()).or_insert(true);
-        *v &= e.outcome.is_success();
+        by_name.entry(e.name.as_str()).or_default().push((
+            e.iteration,
+            e.measurement.wall_ns,
+            e.outcome.is_success(),
+        ));
     }
-    let mut finished = Vec::with_capacity(suite.nodes.len());
+    let mut progress = Vec::with_capacity(suite.nodes.len());
     for (n, key) in suite.nodes.iter().zip(keys) {
-        let mut done = ok.get(n.name.as_str()).copied().unwrap_or(false);
-        if done && n.load.is_some() {
+        let stored = by_name.get(n.name.as_str()).map_or(&[][..], Vec::as_slice);
+        let mut p = progress_of(n, stored);
+        if n.load.is_some() && p != NodeProgress::NotRun {
             let entry = content_get(storage, key)
                 .await
                 .and_then(|b| serde_json::from_slice::<CacheEntry>(&b).ok());
-            done = entry.is_some_and(|e| e.run_id == run.run_id && e.name == n.name);
+            let done = entry.is_some_and(|e| e.run_id == run.run_id && e.name == n.name);
+            p = if done {
+                NodeProgress::Finished
+            } else {
+                NodeProgress::NotRun
+            };
         }
-        finished.push(done);
+        progress.push(p);
     }
-    Ok(finished)
+    Ok(progress)
 }
 
 /// The latest run of `suite` that did not succeed (still `running` after a crash, interrupted, or
@@ -294,6 +351,63 @@ mod tests {
         let file: benchfleet_model::SuiteFile = toml::from_str(&text).unwrap();
         let suite = crate::suite::expand(&file, Path::new("k.toml"), Path::new("/o")).unwrap();
         node_keys(&suite, Path::new("/")).unwrap()[0]
+    }
+
+    fn node_of(node_lines: &str) -> Node {
+        let text = format!("[suite]\nname = \"k\"\n[[benchmark]]\nname = \"b\"\n{node_lines}");
+        let file: benchfleet_model::SuiteFile = toml::from_str(&text).unwrap();
+        let suite = crate::suite::expand(&file, Path::new("k.toml"), Path::new("/o")).unwrap();
+        suite.nodes[0].clone()
+    }
+
+    /// A node is finished only with as many successful runs as it planned; part-way, it resumes
+    /// after its last iteration with the count chosen from its first run.
+    #[test]
+    fn progress_is_judged_by_the_planned_runs() {
+        use NodeProgress::*;
+        const MS: u64 = 1_000_000;
+        let ok = |it: u32, ms: u64| (it, ms * MS, true);
+        let partial = |runs, next_iteration, planned| Partial {
+            runs,
+            next_iteration,
+            planned,
+        };
+        let fixed = "command = \"true\"\nruns = 10\n";
+        // 1 s minimum time, at least 2 runs, at most 50.
+        let timed = "command = \"true\"\nmin_time = 1\nmin_runs = 2\nmax_runs = 50\n";
+        type Case<'a> = (&'a str, Vec<(u32, u64, bool)>, NodeProgress);
+        let cases: Vec<Case> = vec![
+            (fixed, vec![], NotRun),
+            (
+                fixed,
+                (0..7).map(|i| ok(i, 300)).collect(),
+                partial(7, 7, 10),
+            ),
+            (fixed, (0..10).map(|i| ok(i, 300)).collect(), Finished),
+            (fixed, (0..12).map(|i| ok(i, 300)).collect(), Finished),
+            // Any order; iterations continue after the highest.
+            (fixed, vec![ok(2, 1), ok(0, 1), ok(1, 1)], partial(3, 3, 10)),
+            // A failed run: measured again in full.
+            (fixed, vec![ok(0, 1), (1, MS, false)], NotRun),
+            // min_time: the count follows from the first (lowest) iteration's wall time.
+            (timed, vec![ok(0, 100), ok(1, 900)], partial(2, 2, 10)),
+            (timed, vec![ok(1, 900), ok(0, 600)], Finished),
+            (timed, (0..9).map(|i| ok(i, 1)).collect(), partial(9, 9, 50)),
+            (timed, vec![ok(0, 2000), ok(1, 2000)], Finished),
+        ];
+        for (lines, records, want) in cases {
+            let node = node_of(lines);
+            assert_eq!(progress_of(&node, &records), want, "{lines:?} {records:?}");
+        }
+        let job = {
+            let text = "[suite]\nname = \"k\"\n[[job]]\nname = \"j\"\ncommand = \"true\"\n";
+            let file: benchfleet_model::SuiteFile = toml::from_str(text).unwrap();
+            crate::suite::expand(&file, Path::new("k.toml"), Path::new("/o"))
+                .unwrap()
+                .nodes[0]
+                .clone()
+        };
+        assert_eq!(progress_of(&job, &[ok(0, 5)]), Finished);
     }
 
     /// Every part of a node that changes what runs changes its key; the same text, the same key.

@@ -15,6 +15,7 @@ use benchfleet_sched::{
 };
 use benchfleet_store::Storage;
 
+use crate::cache::NodeProgress;
 use crate::cpus::Overlap;
 use crate::suite::{Node, Suite};
 use crate::{Error, host};
@@ -208,7 +209,8 @@ struct Shared {
     /// Per node: `Some(Ok)` once its records are durable (or it stored none), `Some(Err)` if they
     /// could not be stored. Dependents wait for their inputs' records before they start.
     durable: Vec<tokio::sync::watch::Sender<Option<Result<(), String>>>>,
-    /// Background commits still in flight; the run waits for all of them before it ends.
+    /// Background commits still in flight (finished ones are dropped as nodes end); the run
+    /// waits for all of them before it ends.
     pending: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// Node names by index, for messages.
     names: Vec<String>,
@@ -227,8 +229,8 @@ struct Shared {
     /// Cache key of each node, by index.
     keys: Vec<benchfleet_model::Digest>,
     use_cache: bool,
-    /// Nodes that already finished in the run being resumed, by index.
-    finished: Vec<bool>,
+    /// How far each node got in the run being resumed, by index.
+    finished: Vec<crate::cache::NodeProgress>,
     /// Processes of this run in flight, to tag each measured run alone or concurrent.
     overlap: Overlap,
     /// CPUs handed out to the jobs running at once (`None`: at most one job at a time, no
@@ -410,6 +412,10 @@ impl Task for NodeTaskHandle {
     fn resources(&self) -> Resources {
         self.0.resources
     }
+    /// Benchmarks are measured alone by default: nothing else of the suite runs beside them.
+    fn exclusive(&self) -> bool {
+        self.0.exclusive
+    }
     fn retry(&self) -> RetryPolicy {
         if self.0.retries == 0 {
             RetryPolicy::none()
@@ -454,7 +460,7 @@ pub async fn run_suite(
                 tags: opts.tags.clone(),
                 source: suite.source.display().to_string(),
             };
-            (run, vec![false; suite.nodes.len()])
+            (run, vec![Default::default(); suite.nodes.len()])
         }
     };
     // Shell spawn costs are measured before anything runs beside them.
@@ -651,6 +657,39 @@ pub fn sort_like_catalog(records: &mut [RunRecord]) {
     });
 }
 
+/// Where a node's measuring loop starts. Fresh nodes: nothing stored, count unknown, iteration 0.
+#[derive(Debug, Default)]
+struct ResumePoint {
+    /// Runs stored in the run being resumed, read back for the node's result and statistics.
+    earlier: Vec<RunRecord>,
+    /// How many measured runs are stored already (they count towards `planned`).
+    done: u32,
+    /// The planned number of runs, when already chosen (from the stored first run).
+    planned: Option<u32>,
+    /// The iteration number of the next measured run.
+    next_iteration: u32,
+}
+
+async fn resume_point(progress: NodeProgress, node: &Node, shared: &Shared) -> ResumePoint {
+    let NodeProgress::Partial {
+        runs,
+        next_iteration,
+        planned,
+    } = progress
+    else {
+        return ResumePoint::default();
+    };
+    let earlier = crate::cache::records_of(&shared.storage, &shared.run_id, &node.name)
+        .await
+        .unwrap_or_default();
+    ResumePoint {
+        earlier,
+        done: runs,
+        planned: Some(planned),
+        next_iteration,
+    }
+}
+
 async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> TaskOutcome {
     let index = ctx.node.index();
     let _ = shared.events.send(RunnerEvent::NodeStarted {
@@ -677,9 +716,12 @@ async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> Tas
     };
 
     // Already finished in the run being resumed, or an unchanged node with a stored result.
-    let reused = if shared.finished[index] {
+    // A node measured part-way in the run being resumed is completed in it, never replaced by
+    // a cached result from elsewhere.
+    let progress = shared.finished[index];
+    let reused = if progress == NodeProgress::Finished {
         crate::cache::records_of(&shared.storage, &shared.run_id, &node.name).await
-    } else if shared.use_cache && node.cache {
+    } else if shared.use_cache && node.cache && progress == NodeProgress::NotRun {
         crate::cache::lookup(&shared.storage, &shared.keys[index], &node).await
     } else {
         None
@@ -789,8 +831,14 @@ async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> Tas
     }
     tags.extend(iso_tags);
     let mut records = Vec::new();
-    let mut planned: Option<u32> = None;
-    let mut iteration = 0u32;
+    // Resuming a node interrupted part-way: its stored runs count, only the missing ones are
+    // measured (after warming up again), numbered on.
+    let ResumePoint {
+        earlier,
+        done,
+        mut planned,
+        next_iteration: mut iteration,
+    } = resume_point(progress, &node, &shared).await;
     // A load node runs its profile instead of the loop below; its records are already stored.
     let mut load_runs = 0usize;
     if let Some(plan) = &node.load
@@ -867,7 +915,7 @@ async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> Tas
         {
             failure = Some(e);
         }
-        if iteration >= total {
+        if done as usize + records.len() >= total as usize {
             break;
         }
     }
@@ -880,6 +928,10 @@ async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> Tas
     }
 
     drop(slot);
+    // The node's runs stored before the resume belong to its result too.
+    let earlier_runs = earlier.len();
+    records.splice(0..0, earlier);
+    let earlier_uncounted = done as usize - earlier_runs.min(done as usize);
     if node.kind == NodeKind::Benchmark
         && let Some((runs, severe, mild, z_outliers)) = outliers_of(&records)
     {
@@ -912,7 +964,7 @@ async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> Tas
             });
         }
     }
-    let runs = records.len() + load_runs;
+    let runs = records.len() + earlier_uncounted + load_runs;
     // An interrupted load is not a complete result.
     let interrupted_load = node.load.is_some() && ctx.cancel.is_cancelled();
     shared
@@ -920,6 +972,8 @@ async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> Tas
         .lock()
         .expect("records lock")
         .extend(records.iter().cloned());
+    // Runs stored before the resume are in storage already: only the new ones are written.
+    records.drain(..earlier_runs);
     // Commit in the background; the slot is free now, dependents wait on `durable`.
     let complete = failure.is_none() && !interrupted_load && (runs as u32) >= planned.unwrap_or(1);
     let commit = {
@@ -952,7 +1006,13 @@ async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> Tas
         }
     };
     let handle = tokio::spawn(commit);
-    shared.pending.lock().expect("pending lock").push(handle);
+    let mut pending = shared.pending.lock().expect("pending lock");
+    // Only commits still in flight are kept: a finished task's handle would keep its task
+    // allocation alive until the run ends, one per node (memory growing with the DAG). Their
+    // outcome is in `durable`.
+    pending.retain(|h| !h.is_finished());
+    pending.push(handle);
+    drop(pending);
     match failure {
         Some(f) => finish(NodeState::Failed, runs, Some(f)),
         None if interrupted_load

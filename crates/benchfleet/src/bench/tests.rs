@@ -68,6 +68,32 @@ fn lists_give_a_cross_product_and_the_commands_vary_fastest() {
 }
 
 #[test]
+fn parameters_substitute_in_one_pass_like_hyperfine() {
+    let check = |text: &str, params: &[(&str, &str)], want: &str| {
+        let params: BTreeMap<String, String> = params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(substitute(text, &params), want, "{text:?} with {params:?}");
+    };
+    // A value is never scanned again, whichever parameter comes first.
+    check("echo {a}", &[("a", "{b}"), ("b", "x")], "echo {b}");
+    check("echo {b}", &[("a", "x"), ("b", "{a}")], "echo {a}");
+    check("{a}{b}", &[("a", "{b}"), ("b", "{a}")], "{b}{a}");
+    check("{a}", &[("a", "{a}")], "{a}");
+    // Other braces stay as written.
+    check("{", &[("a", "1")], "{");
+    check("}{", &[("a", "1")], "}{");
+    check("{{a}}", &[("a", "1")], "{1}");
+    check("{c} {a", &[("a", "1")], "{c} {a");
+    check("{ab} {a}", &[("a", "1")], "{ab} 1");
+    check("{ab} {a}", &[("a", "1"), ("ab", "2")], "2 1");
+    check("é{a}ü", &[("a", "ß")], "éßü");
+    check("", &[("a", "1")], "");
+    check("{a}", &[], "{a}");
+}
+
+#[test]
 fn names_prepare_and_reference_expand_like_hyperfine() {
     let mut i = input(&["sleep {t}", "true"]);
     i.parameter_scan = Some(ParameterScan {

@@ -81,6 +81,9 @@ pub struct Node {
     pub inputs: Vec<PathBuf>,
     /// Whether a cached result may be reused.
     pub cache: bool,
+    /// Whether nothing else of the suite may run while this node runs (`exclusive`; default:
+    /// benchmarks yes, jobs no).
+    pub exclusive: bool,
     /// Unmeasured commands around the runs (hyperfine's setup/prepare/conclude/cleanup).
     pub hooks: Hooks,
     /// Run under this load profile instead of `policy`'s runs (a `load` table).
@@ -438,6 +441,12 @@ pub fn expand(file: &SuiteFile, source: &Path, out_root: &Path) -> Result<Suite,
             retries: spec.retries.or(file.defaults.retries).unwrap_or(0),
             inputs,
             cache: spec.cache.or(file.defaults.cache).unwrap_or(true),
+            // Benchmarks are measured alone unless they (or `[defaults]`) opt in to sharing;
+            // jobs share unless they set `exclusive = true` themselves.
+            exclusive: match p.kind {
+                NodeKind::Benchmark => spec.exclusive.or(file.defaults.exclusive).unwrap_or(true),
+                NodeKind::Job => spec.exclusive.unwrap_or(false),
+            },
             hooks,
             load,
             shell: shell.clone(),

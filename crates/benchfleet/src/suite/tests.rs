@@ -620,3 +620,27 @@ fn a_suite_larger_than_its_limit_is_refused_before_it_is_expanded() {
         }
     }
 }
+
+/// Benchmarks run alone unless they or `[defaults]` opt in to sharing; jobs share unless they
+/// set `exclusive = true` themselves (`[defaults]` is for benchmarks).
+#[test]
+fn benchmarks_are_exclusive_by_default_and_may_opt_in_to_sharing() {
+    // ([defaults] line, node table, node line, exclusive)
+    let cases = [
+        ("", "benchmark", "", true),
+        ("", "job", "", false),
+        ("", "benchmark", "exclusive = false", false),
+        ("", "job", "exclusive = true", true),
+        ("exclusive = false", "benchmark", "", false),
+        ("exclusive = false", "benchmark", "exclusive = true", true),
+        ("exclusive = true", "job", "", false),
+        ("exclusive = false", "job", "exclusive = true", true),
+    ];
+    for (defaults, table, line, want) in cases {
+        let text = format!(
+            "[suite]\nname='q'\n[defaults]\n{defaults}\n[[{table}]]\nname='n'\ncommand='true'\n{line}\n"
+        );
+        let s = expand_str(&text).unwrap();
+        assert_eq!(s.nodes[0].exclusive, want, "{text}");
+    }
+}
