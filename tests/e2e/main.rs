@@ -6,6 +6,7 @@ mod support;
 mod analyze;
 mod backends;
 mod bench;
+mod core;
 mod failures;
 mod load;
 mod metrics;

@@ -463,12 +463,11 @@ pub async fn bench(root: &Path, storage: StorageSettings, args: BenchArgs) -> Re
     let expo = crate::load::start_metrics(&args.metrics).await?;
     settings.metrics = expo.as_ref().map(|e| e.metrics().clone());
 
-    let kill = settings.kill.clone();
-    let grace = settings.grace;
+    let cancel = settings.cancel.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             eprintln!("\ninterrupted: stopping; everything measured so far is kept in storage");
-            kill.kill(grace);
+            cancel.cancel();
         }
     });
     eprintln!(
@@ -485,7 +484,12 @@ pub async fn bench(root: &Path, storage: StorageSettings, args: BenchArgs) -> Re
             .map_or(String::new(), |s| format!(", through {s}")),
         settings.seed
     );
-    let outcome = match bench::run_bench(&commands, &settings, &storage).await {
+    let outcome = bench::run_bench(&commands, &settings, &storage).await;
+    // The metrics exposition is finalised on every path, failures included.
+    if let Some(e) = expo {
+        e.finish().await?;
+    }
+    let outcome = match outcome {
         Ok(o) => o,
         Err(e) if e.is_user_input() => {
             eprintln!("error: {e}");
@@ -493,9 +497,6 @@ pub async fn bench(root: &Path, storage: StorageSettings, args: BenchArgs) -> Re
         }
         Err(e) => return Err(e).context("benchmark failed"),
     };
-    if let Some(e) = expo {
-        e.finish().await?;
-    }
 
     let results = ordered_results(&outcome, &commands);
     if !results.is_empty() {

@@ -382,12 +382,11 @@ pub async fn load(root: &Path, storage: StorageSettings, args: LoadArgs) -> Resu
         settings.sample_interval = None;
     }
     settings.metrics = expo.as_ref().map(|e| e.metrics().clone());
-    let kill = settings.kill.clone();
-    let grace = settings.grace;
+    let cancel = settings.cancel.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             eprintln!("\ninterrupted: stopping; everything measured so far is kept in storage");
-            kill.kill(grace);
+            cancel.cancel();
         }
     });
     eprintln!(
@@ -403,7 +402,12 @@ pub async fn load(root: &Path, storage: StorageSettings, args: LoadArgs) -> Resu
         },
         profile.max_concurrency()
     );
-    let outcome = match benchfleet::load::run_load(&settings, &storage).await {
+    let outcome = benchfleet::load::run_load(&settings, &storage).await;
+    // The metrics exposition is finalised on every path, failures included.
+    if let Some(e) = expo {
+        e.finish().await?;
+    }
+    let outcome = match outcome {
         Ok(o) => o,
         Err(e) if e.is_user_input() => {
             eprintln!("error: {e}");
@@ -411,9 +415,6 @@ pub async fn load(root: &Path, storage: StorageSettings, args: LoadArgs) -> Resu
         }
         Err(e) => return Err(e).context("load failed"),
     };
-    if let Some(e) = expo {
-        e.finish().await?;
-    }
 
     emit(&format!("{}\n", outcome.name));
     emit(&period_table("step", &outcome.steps));

@@ -497,3 +497,12 @@ needs = ["quick"]
         "{text}"
     );
 }
+
+/// A persistent accept error (EMFILE) is retried after a growing pause, never in a busy loop.
+#[test]
+fn accept_errors_back_off_growing_and_capped() {
+    let ms = |n| accept_backoff(n).as_millis();
+    assert_eq!([ms(1), ms(2), ms(3), ms(4)], [100, 200, 400, 800]);
+    assert_eq!(ms(7), ACCEPT_BACKOFF_MAX.as_millis());
+    assert_eq!(accept_backoff(u32::MAX), ACCEPT_BACKOFF_MAX);
+}
