@@ -463,3 +463,25 @@ pub fn emit(text: &str) {
         std::process::exit(i32::from(exit::INTERNAL));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Bad input is 2; a bug (a failed measuring thread) is an internal error, never a usage
+    /// error.
+    #[test]
+    fn errors_map_to_their_documented_exit_codes() {
+        for (err, code) in [
+            (
+                benchfleet::Error::Internal("join error".into()),
+                exit::INTERNAL,
+            ),
+            (benchfleet::Error::Schedule("too large".into()), exit::USAGE),
+            (benchfleet::Error::RunNotFound("x".into()), exit::USAGE),
+        ] {
+            let err = anyhow::Error::new(err).context("run failed");
+            assert_eq!(exit_code_for(&err), code, "{err:#}");
+        }
+    }
+}

@@ -1,8 +1,8 @@
 //! The one closed event enum of a stored run (suites, and the nodes and load profiles inside
 //! them), its typed warnings, and the one user-facing cancellation type.
 //!
-//! Progress displays and Prometheus ([`crate::prom`]) only consume these events; drivers
-//! ([`crate::runner`], [`crate::bench`], [`crate::load`]) produce them.
+//! Progress displays and Prometheus (the `prom` module) only consume these events; the drivers
+//! (`runner`, `bench`, `load`) produce them.
 //!
 //! **Architecture invariant:** a lower module: it imports no driver and no consumer.
 
@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use benchfleet_model::{NodeKind, RunId, RunRecord};
 use benchfleet_sched::NodeState;
+
+use crate::exec::{SHELL_SHORT_MEAN, TAG_MEMORY_LIMIT};
 
 /// The one cancellation type users hold (Ctrl-C, a server stopping a run). It is the
 /// scheduler's token; measuring code that needs a synchronous kill flag converts it at the edge
@@ -100,7 +102,7 @@ pub enum Warning {
     JobsShareCpus { jobs: usize, cpus: usize },
     /// Memory limits are enforced with `RLIMIT_AS`, not a cgroup.
     MemoryLimitByRlimit,
-    /// A shell-mode node's mean time is below [`crate::exec::SHELL_SHORT_MEAN`], so the
+    /// A shell-mode node's mean time is below [`SHELL_SHORT_MEAN`], so the
     /// subtracted spawn cost dominates.
     ShortWithShell { name: String, shell_wall_ns: u64 },
 }
@@ -120,7 +122,7 @@ impl std::fmt::Display for Warning {
             Warning::MemoryLimitByRlimit => write!(
                 f,
                 "memory limits of jobs are enforced with RLIMIT_AS (address space, which counts mappings, not only resident memory): no cgroup v2 with the memory controller is delegated to benchfleet here; a program that reserves much address space may fail below its `memory` (records say `{}=rlimit`)",
-                crate::exec::TAG_MEMORY_LIMIT
+                TAG_MEMORY_LIMIT
             ),
             Warning::ShortWithShell {
                 name,
@@ -128,7 +130,7 @@ impl std::fmt::Display for Warning {
             } => write!(
                 f,
                 "`{name}` took less than {} ms on average; the shell's spawn time ({:.2} ms) was subtracted, which cannot be calibrated much more precisely than that. Remove `shell` from the node (commands are then run directly) for accurate numbers",
-                crate::exec::SHELL_SHORT_MEAN.as_millis(),
+                SHELL_SHORT_MEAN.as_millis(),
                 *shell_wall_ns as f64 / 1e6
             ),
         }

@@ -1,5 +1,5 @@
-//! The load engine of throughput benchmarks (the `load` driver, [`crate::load`], and suite nodes
-//! with a `load` table, [`crate::runner`]): run one command repeatedly under a load profile ([`benchfleet_metrics::load`]: soak, stress, spike) and
+//! The load engine of throughput benchmarks (the `load` driver, and suite nodes with a `load`
+//! table in the `runner` driver): run one command repeatedly under a load profile ([`benchfleet_metrics::load`]: soak, stress, spike) and
 //! report throughput and latency percentiles per time window and per step. Every run is stored as
 //! a record, like `bench`.
 //!

@@ -866,7 +866,7 @@ async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> Tas
     }
 }
 
-/// A node with a `load` table: the load engine ([`crate::load::run_node`]) stores its records
+/// A node with a `load` table: the load engine ([`crate::loadgen::run_node`]) stores its records
 /// in this run as they complete, with the `load.*` tags. Returns the records stored and the
 /// node's failure, if any.
 async fn measure_load(

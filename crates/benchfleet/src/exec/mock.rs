@@ -46,7 +46,7 @@ pub(crate) struct Mock {
     pub kill_on: Option<(String, Kill)>,
     /// Cancel this token when a run of this command line starts, and end that run only once the
     /// cancellation has reached the run's kill flag (a Ctrl-C during it, through the driver).
-    pub cancel_on: Option<(String, crate::event::CancelToken)>,
+    pub cancel_on: Option<(String, benchfleet_sched::CancelToken)>,
 }
 
 impl Mock {

@@ -719,3 +719,213 @@ runs = 2
         assert!(mock.log().is_empty());
     }
 }
+
+// The runner's events feed the Prometheus exposition (a consumer) during a real suite run.
+mod metrics_of_a_suite {
+    use super::*;
+    use crate::prom::{PromOptions, RunnerMetrics, parse_exposition, start, tee};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn value(text: &str, series: &str) -> f64 {
+        let parsed = parse_exposition(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        *parsed
+            .get(series)
+            .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn counts_match_a_real_suite_run_and_are_served_and_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let suite_path = dir.path().join("s.toml");
+        std::fs::write(
+            &suite_path,
+            r#"
+    [suite]
+    name = "prom"
+    [defaults]
+    warmup = 0
+    [[benchmark]]
+    name = "ok"
+    command = "true"
+    runs = 3
+    [[benchmark]]
+    name = "bad"
+    command = "false"
+    runs = 2
+    [[job]]
+    name = "after-bad"
+    command = "true"
+    needs = ["bad"]
+    "#,
+        )
+        .unwrap();
+        let suite = crate::suite::load(&suite_path, &dir.path().join("out")).unwrap();
+        let storage = crate::open_storage(&crate::StorageSettings::embedded(dir.path().join("db")))
+            .await
+            .unwrap();
+        let metrics = Arc::new(RunnerMetrics::new());
+        let file = dir.path().join("metrics.prom");
+        let expo = start(
+            metrics.clone(),
+            &PromOptions {
+                file: Some(file.clone()),
+                listen: Some("127.0.0.1:0".parse().unwrap()),
+                interval: Duration::from_millis(50),
+            },
+        )
+        .await
+        .unwrap();
+        let addr = expo.local_addr().unwrap();
+
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let (fwd, mut forwarded) = tokio::sync::mpsc::unbounded_channel();
+        let teed = tee(rx, metrics.clone(), fwd);
+        let opts = crate::runner::RunOptions {
+            jobs: 1,
+            sample_interval: None,
+            use_cache: false,
+            ..Default::default()
+        };
+        let outcome = crate::runner::run_suite(&suite, &storage, &opts, tx)
+            .await
+            .unwrap();
+        teed.await.unwrap();
+        let mut n_forwarded = 0;
+        while forwarded.recv().await.is_some() {
+            n_forwarded += 1;
+        }
+        assert!(n_forwarded > 0, "events reach the progress display");
+
+        // Over loopback HTTP.
+        let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+        conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .await
+            .unwrap();
+        let mut response = String::new();
+        conn.read_to_string(&mut response).await.unwrap();
+        let (head, served) = response.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
+
+        expo.finish().await.unwrap();
+        let written = std::fs::read_to_string(&file).unwrap();
+
+        let failed_runs = outcome
+            .records
+            .iter()
+            .filter(|r| !r.outcome.is_success())
+            .count();
+        let states = |s: NodeState| outcome.states.iter().filter(|(_, st)| *st == s).count() as f64;
+        for text in [served, written.as_str()] {
+            assert_eq!(
+                value(text, "benchfleet_runs_finished_total"),
+                outcome.records.len() as f64
+            );
+            assert_eq!(
+                value(text, "benchfleet_runs_failed_total"),
+                failed_runs as f64
+            );
+            assert_eq!(
+                value(text, "benchfleet_records_stored_total"),
+                outcome.records.len() as f64
+            );
+            assert_eq!(
+                value(text, "benchfleet_nodes{state=\"done\"}"),
+                states(NodeState::Succeeded)
+            );
+            assert_eq!(
+                value(text, "benchfleet_nodes{state=\"skipped\"}"),
+                states(NodeState::Skipped)
+            );
+            assert_eq!(value(text, "benchfleet_queue_depth"), 0.0);
+            assert_eq!(value(text, "benchfleet_running_jobs"), 0.0);
+            assert_eq!(value(text, "benchfleet_suite_runs_finished_total"), 1.0);
+        }
+        assert!(
+            failed_runs > 0 && states(NodeState::Skipped) == 1.0,
+            "{:?}",
+            outcome.states
+        );
+    }
+
+    /// `runs_started` counts a run when it starts: while one is in flight, more runs have started
+    /// than finished. The long run waits for a file the test creates only after looking, so no timing
+    /// is involved; warmups are not counted.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_run_in_flight_is_started_but_not_finished() {
+        let dir = tempfile::tempdir().unwrap();
+        let release = dir.path().join("release");
+        let suite_path = dir.path().join("s.toml");
+        std::fs::write(
+            &suite_path,
+            format!(
+                r#"
+    [suite]
+    name = "inflight"
+    [[benchmark]]
+    name = "quick"
+    command = "true"
+    warmup = 2
+    runs = 2
+    [[benchmark]]
+    name = "wait"
+    shell = "sh"
+    command = "while [ ! -e '{}' ]; do sleep 0.01; done"
+    runs = 1
+    needs = ["quick"]
+    "#,
+                release.display()
+            ),
+        )
+        .unwrap();
+        let suite = crate::suite::load(&suite_path, &dir.path().join("out")).unwrap();
+        let storage = crate::open_storage(&crate::StorageSettings::embedded(dir.path().join("db")))
+            .await
+            .unwrap();
+        let metrics = Arc::new(RunnerMetrics::new());
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let (fwd, mut forwarded) = tokio::sync::mpsc::unbounded_channel();
+        let teed = tee(rx, metrics.clone(), fwd);
+        let opts = crate::runner::RunOptions {
+            jobs: 1,
+            sample_interval: None,
+            use_cache: false,
+            ..Default::default()
+        };
+        let run = tokio::spawn(async move {
+            crate::runner::run_suite(&suite, &storage, &opts, tx)
+                .await
+                .unwrap()
+        });
+
+        // The tee applies an event before forwarding it.
+        loop {
+            let e = forwarded
+                .recv()
+                .await
+                .expect("the run reports the waiting run");
+            if matches!(e, RunnerEvent::RunStarted { node: 1, .. }) {
+                break;
+            }
+        }
+        let text = metrics.encode();
+        assert_eq!(value(&text, "benchfleet_runs_started_total"), 3.0, "{text}");
+        assert_eq!(
+            value(&text, "benchfleet_runs_finished_total"),
+            2.0,
+            "{text}"
+        );
+
+        std::fs::write(&release, "").unwrap();
+        let outcome = run.await.unwrap();
+        while forwarded.recv().await.is_some() {}
+        teed.await.unwrap();
+        assert_eq!(outcome.records.len(), 3, "warmups are not records");
+        let text = metrics.encode();
+        assert_eq!(value(&text, "benchfleet_runs_started_total"), 3.0, "{text}");
+        assert_eq!(
+            value(&text, "benchfleet_runs_finished_total"),
+            3.0,
+            "{text}"
+        );
+    }
+}
