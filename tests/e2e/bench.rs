@@ -447,12 +447,8 @@ fn shell_mode_subtracts_the_shell_and_records_it() {
         "{out:?}"
     );
     let runs = w.json(&["history", "--format", "json"]);
-    assert_eq!(runs[0]["tags"]["bench.shell"], "sh");
-    assert!(
-        runs[0]["tags"]["bench.shell_overhead_ns"]
-            .as_str()
-            .is_some()
-    );
+    assert_eq!(runs[0]["tags"]["run.shell"], "sh");
+    assert!(runs[0]["tags"]["run.shell_overhead_ns"].as_str().is_some());
 }
 
 #[test]

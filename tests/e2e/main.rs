@@ -8,6 +8,7 @@ mod analyze;
 mod backends;
 mod bench;
 mod bench_params;
+mod core;
 mod failures;
 mod load;
 mod metrics;

@@ -8,7 +8,7 @@ use benchfleet::bench::CommandReport;
 use benchfleet::load::NodeLoadOutcome;
 use benchfleet::metrics::SystemSeries;
 use benchfleet::report::BenchmarkResult;
-use benchfleet::runner::{RunOutcome, RunnerEvent};
+use benchfleet::runner::{RunOutcome, RunnerEvent, Warning};
 use benchfleet::sched::NodeState;
 
 /// A runner event as one line of progress.
@@ -22,7 +22,36 @@ pub struct EventLine {
 
 /// The warning line of an event that is a warning (printed in every progress mode).
 pub fn event_warning(ev: &RunnerEvent) -> Option<String> {
-    ev.warning()
+    match ev {
+        RunnerEvent::Warning { warning, .. } => Some(format!("warning: {}", warning_text(warning))),
+        _ => ev.warning(),
+    }
+}
+
+/// A typed warning of the library in the CLI's words: flags (`-j`) and suite keys
+/// (`shell`, `memory`) by the names the user types.
+pub fn warning_text(w: &Warning) -> String {
+    match w {
+        Warning::MoreJobsThanCores { jobs, physical } => format!(
+            "up to {jobs} jobs run at once but this machine has {physical} physical cores; concurrent runs disturb each other (each record's `{}` tag says whether it ran alone), compare them with care or use -j {physical}",
+            benchfleet::model::RunRecord::TAG_CONCURRENT
+        ),
+        Warning::JobsShareCpus { jobs, cpus } => format!(
+            "up to {jobs} jobs run at once (-j {jobs}) on {cpus} CPUs; jobs running at once share CPUs"
+        ),
+        Warning::MemoryLimitByRlimit => format!(
+            "memory limits of jobs are enforced with RLIMIT_AS (address space, which counts mappings, not only resident memory): no cgroup v2 with the memory controller is delegated to benchfleet here; a program that reserves much address space may fail below its `memory` (records say `{}=rlimit`)",
+            benchfleet::runner::TAG_MEMORY_LIMIT
+        ),
+        Warning::ShortWithShell {
+            name,
+            shell_wall_ns,
+        } => format!(
+            "`{name}` took less than {} ms on average; the shell's spawn time ({:.2} ms) was subtracted, which cannot be calibrated much more precisely than that. Remove `shell` from the node (commands are then run directly) for accurate numbers",
+            benchfleet::runner::SHELL_SHORT_MEAN.as_millis(),
+            *shell_wall_ns as f64 / 1e6
+        ),
+    }
 }
 
 /// The progress line of an event, if it has one.
@@ -190,7 +219,7 @@ mod tests {
             (
                 RunnerEvent::Warning {
                     node: None,
-                    message: "x".into(),
+                    warning: Warning::MemoryLimitByRlimit,
                 },
                 None,
             ),
@@ -209,11 +238,15 @@ mod tests {
     fn warnings_are_lines_of_their_own() {
         let w = RunnerEvent::Warning {
             node: None,
-            message: "4 jobs on 2 cores".into(),
+            warning: Warning::MoreJobsThanCores {
+                jobs: 4,
+                physical: 2,
+            },
         };
-        assert_eq!(
-            event_warning(&w).as_deref(),
-            Some("warning: 4 jobs on 2 cores")
+        let line = event_warning(&w).unwrap();
+        assert!(
+            line.starts_with("warning: up to 4 jobs run at once") && line.ends_with("use -j 2"),
+            "{line}"
         );
         assert_eq!(event_warning(&RunnerEvent::Cancelling), None);
     }

@@ -16,6 +16,10 @@
 //! that still needs an `r`-th run: A B A B …, or a seeded shuffle of each round), so machine drift
 //! hits all of them alike. With `jobs > 1`, the runs of one round run side by side, each worker
 //! pinned to its own CPUs, and every record says whether its run was alone.
+//!
+//! A thin driver over the core: every process runs through [`crate::exec`] (one
+//! [`Invocation`] per command, behind the [`Executor`] seam), the run's lifecycle is a
+//! [`Session`] finalised on every path. It imports no other driver.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -23,19 +27,21 @@ use std::time::Duration;
 
 use benchfleet_analysis::BenchStats;
 use benchfleet_metrics::{
-    CapturedOutput, EnvRandomizer, Kill, OutputMode, ProcessResult, ProcessSpec, Sampler,
-    SystemSeries,
+    CapturedOutput, EnvRandomizer, Kill, OutputMode, ProcessResult, ProcessSpec, SystemSeries,
 };
-use benchfleet_model::{
-    Digest, Measurement, NodeKind, Outcome, RunId, RunInfo, RunRecord, RunStatus, SCHEMA_VERSION,
-    Timestamp,
-};
+use benchfleet_model::{Digest, Measurement, NodeKind, RunInfo, RunRecord, Timestamp};
 use benchfleet_report::{BenchmarkResult, RunningWall};
 use benchfleet_store::{Storage, StoreError};
 
 use crate::cpus::Overlap;
+use crate::event::CancelToken;
+use crate::exec::{CommandError, Executor, Hook, Invocation, Phase, RecordOwner};
 use crate::host;
+use crate::session::{self, Session};
 use crate::suite::RunPolicy;
+
+pub use crate::exec::{SHELL_COST_SAMPLES, TAG_SHELL, TAG_SHELL_OVERHEAD};
+pub use crate::session::{describe_series, load_series, store_series};
 
 /// Suite name of ad-hoc runs in the catalog, and `RunInfo::source`.
 pub const BENCH_SOURCE: &str = "bench";
@@ -43,17 +49,11 @@ pub const BENCH_SOURCE: &str = "bench";
 pub const TAG_SEED: &str = "bench.seed";
 /// `RunInfo` tag with the run order: `interleaved` or `shuffled`.
 pub const TAG_ORDER: &str = "bench.order";
-/// `RunInfo` tag with the shell used (absent: commands were executed directly).
-pub const TAG_SHELL: &str = "bench.shell";
-/// `RunInfo` tag with the subtracted shell spawn time, nanoseconds.
-pub const TAG_SHELL_OVERHEAD: &str = "bench.shell_overhead_ns";
 /// `RunInfo` tag with the CPU the light runs (see [`PIN_CPU_BELOW`]) ran on when `-j 1` pinned
 /// them ([`BenchSettings::pin_measuring`]); absent when nothing was pinned.
 pub const TAG_MEASURING_CPU: &str = "bench.measuring_cpu";
 /// hyperfine's environment padding range (`0..4096` bytes).
 pub const ENV_PADDING_MAX: usize = 4096;
-/// Runs of `SHELL -c ''` averaged to estimate the shell's spawn cost.
-pub const SHELL_COST_SAMPLES: u32 = 50;
 /// Blob namespace of captured stdout: the store's one namespace of outputs, streamed or not.
 pub const OUTPUT_NS: &str = benchfleet_store::OUTPUTS_NS;
 
@@ -75,6 +75,12 @@ impl BenchError {
     /// Whether the user can fix this by changing flags or commands (exit code 2).
     pub fn is_user_input(&self) -> bool {
         matches!(self, BenchError::Usage(_) | BenchError::Shell(_))
+    }
+}
+
+impl From<CommandError> for BenchError {
+    fn from(e: CommandError) -> Self {
+        BenchError::Usage(e.0)
     }
 }
 
@@ -405,7 +411,7 @@ pub struct BenchSettings {
     pub stderr_tail: usize,
     pub tags: BTreeMap<String, String>,
     /// Stops measuring (Ctrl-C); running processes get `grace` then are killed.
-    pub kill: Kill,
+    pub cancel: CancelToken,
     pub grace: Duration,
     /// Runner metrics to update (runs started/finished/failed, running jobs, records stored).
     pub metrics: Option<std::sync::Arc<crate::prom::RunnerMetrics>>,
@@ -440,7 +446,7 @@ impl Default for BenchSettings {
             sample_interval: Some(Duration::from_millis(250)),
             stderr_tail: benchfleet_metrics::DEFAULT_STDERR_TAIL,
             tags: BTreeMap::new(),
-            kill: Kill::new(),
+            cancel: CancelToken::default(),
             grace: Duration::from_secs(2),
             metrics: None,
             idle_harness: true,
@@ -496,23 +502,10 @@ impl BenchOutcome {
     }
 }
 
-/// Build the process spec for one command line, directly or through `shell`.
+/// Build the process spec for one command line, directly or through `shell`
+/// ([`crate::exec::command_spec`], with its error as a usage error).
 pub fn command_spec(command: &str, shell: Option<&str>) -> Result<ProcessSpec, BenchError> {
-    match shell {
-        Some(sh) => Ok(ProcessSpec::shell(sh, command)),
-        None => {
-            let mut words = shell_words::split(command).map_err(|e| {
-                usage(format!(
-                    "cannot split {command:?} into words ({e}); check the quotes, or run it through a shell with -S sh"
-                ))
-            })?;
-            if words.is_empty() {
-                return Err(usage(format!("command {command:?} is empty")));
-            }
-            let program = words.remove(0);
-            Ok(ProcessSpec::new(program, words))
-        }
-    }
+    Ok(crate::exec::command_spec(command, shell)?)
 }
 
 pub use crate::cpus::{cpu_sets, physical_cores};
@@ -559,11 +552,8 @@ pub fn round_order(order: Order, seed: u64, round: u64, n: usize) -> Vec<usize> 
 
 /// Per-command state of the measurement loop.
 struct Cmd {
-    spec: ProcessSpec,
-    prepare: Option<ProcessSpec>,
-    conclude: Option<ProcessSpec>,
-    setup: Option<ProcessSpec>,
-    cleanup: Option<ProcessSpec>,
+    /// The command, its hooks and the shell cost to subtract.
+    inv: Invocation,
     planned: Option<u32>,
     measured: u32,
     stopped: Option<String>,
@@ -631,56 +621,32 @@ impl OutputSink {
 
 struct Loop<'a> {
     settings: &'a BenchSettings,
-    overhead: Option<Measurement>,
+    ex: &'a dyn Executor,
+    /// Fired by cancellation (Ctrl-C) or by a storage error.
+    kill: &'a Kill,
 }
 
 impl Loop<'_> {
-    fn aux(&self, spec: &ProcessSpec, what: &str, command: &str) -> Result<(), String> {
-        let r = benchfleet_metrics::run_cancellable(spec, &self.settings.kill);
-        if r.outcome.is_success() || self.settings.kill.is_killed() {
-            return Ok(());
-        }
-        let mut msg = format!("{what} command `{command}` {}", r.outcome.describe());
-        if let Some(tail) = r
-            .stderr_tail
-            .as_deref()
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-        {
-            msg.push_str(&format!(": {}", tail.lines().last().unwrap_or_default()));
-        }
-        Err(msg)
-    }
-
-    /// prepare, the command, conclude. `Err` when a prepare/conclude command failed.
+    /// prepare, the command, conclude (on `pin`'s CPUs). `Err` when a prepare/conclude command
+    /// failed (the run is then not kept).
     fn one(
         &self,
         c: &Cmd,
-        src: &BenchCommand,
         spec: &ProcessSpec,
+        pin: Option<&[usize]>,
         overlap: &Overlap,
     ) -> Result<(Timestamp, ProcessResult, bool), String> {
-        if let (Some(p), Some(text)) = (&c.prepare, &src.prepare) {
-            self.aux(p, "prepare", text)?;
-        }
-        let started_at = host::now();
-        let token = overlap.start();
         let metrics = self.settings.metrics.as_deref();
-        if let Some(m) = metrics {
-            m.job_started(overlap.running());
-        }
-        let mut r = benchfleet_metrics::run_cancellable(spec, &self.settings.kill);
-        let concurrent = overlap.end(token);
-        if let Some(m) = metrics {
-            m.job_finished(r.outcome.is_success());
-        }
-        if let Some(o) = &self.overhead {
-            r.measurement = benchfleet_metrics::subtract_overhead(&r.measurement, o);
-        }
-        if let (Some(p), Some(text)) = (&c.conclude, &src.conclude) {
-            self.aux(p, "conclude", text)?;
-        }
-        Ok((started_at, r, concurrent))
+        let mut on = |phase: Phase| match (phase, metrics) {
+            (Phase::Started { running }, Some(m)) => m.job_started(running),
+            (Phase::Finished { ok }, Some(m)) => m.job_finished(ok),
+            _ => {}
+        };
+        let once = c
+            .inv
+            .once(self.ex, spec, pin, self.kill, overlap, &mut on)?;
+        once.concluded?;
+        Ok((once.started_at, once.result, once.concurrent))
     }
 }
 
@@ -691,28 +657,26 @@ struct Placement<'a> {
 }
 
 /// Measure `commands` (blocking). Returns the runs in execution order.
+#[allow(clippy::too_many_arguments)]
 fn measure(
-    commands: &[BenchCommand],
+    ex: &dyn Executor,
+    kill: &Kill,
     cmds: &mut [Cmd],
     settings: &BenchSettings,
-    overhead: Option<Measurement>,
     placement: Placement<'_>,
     outputs: &OutputSink,
     sink: &Mutex<Vec<Measured>>,
 ) {
     let Placement { cpu_sets, pin } = placement;
-    let lp = Loop { settings, overhead };
-    let kill = &settings.kill;
+    let lp = Loop { settings, ex, kill };
     let overlap = Overlap::default();
     let mut env = EnvRandomizer::new(settings.seed, ENV_PADDING_MAX);
 
-    for (c, src) in cmds.iter_mut().zip(commands) {
+    for c in cmds.iter_mut() {
         if kill.is_killed() {
             break;
         }
-        if let (Some(s), Some(text)) = (&c.setup, &src.setup)
-            && let Err(e) = lp.aux(s, "setup", text)
-        {
+        if let Err(e) = c.inv.run_setup(ex, kill) {
             c.stopped = Some(e);
         }
     }
@@ -752,7 +716,7 @@ fn measure(
         let specs: Vec<ProcessSpec> = tasks
             .iter()
             .map(|&(i, _)| {
-                let mut s = cmds[i].spec.clone();
+                let mut s = cmds[i].inv.spec.clone();
                 if settings.randomize_env {
                     s.env_padding = Some(env.next_padding());
                 }
@@ -773,11 +737,11 @@ fn measure(
                             .is_none_or(|c| c < PIN_CPU_BELOW.as_nanos() as u64),
                     );
                 }
-                v.push(lp.one(&cmds[i], &commands[i], spec, &overlap));
+                v.push(lp.one(&cmds[i], spec, None, &overlap));
             }
             v
         } else {
-            run_parallel(&lp, cmds, commands, &tasks, specs, cpu_sets, &overlap)
+            run_parallel(&lp, cmds, &tasks, specs, cpu_sets, &overlap)
         };
 
         for (&(i, step), r) in tasks.iter().zip(results) {
@@ -806,19 +770,10 @@ fn measure(
                     } else {
                         "run"
                     };
-                    let mut msg = format!(
-                        "{what} {}; use -i/--ignore-failure to keep measuring",
-                        result.outcome.describe()
-                    );
-                    if let Some(tail) = result
-                        .stderr_tail
-                        .as_deref()
-                        .map(str::trim)
-                        .filter(|t| !t.is_empty())
-                    {
-                        msg.push_str(&format!(" (stderr: {})", tail.lines().last().unwrap_or("")));
-                    }
-                    c.stopped = Some(msg);
+                    c.stopped = Some(format!(
+                        "{}; use -i/--ignore-failure to keep measuring",
+                        crate::exec::describe_failure(what, &result)
+                    ));
                 }
             }
             if let Step::Measure(iteration) = step {
@@ -853,9 +808,8 @@ fn measure(
         }
     }
 
-    for (c, src) in cmds.iter_mut().zip(commands) {
-        if let (Some(s), Some(text)) = (&c.cleanup, &src.cleanup)
-            && let Err(e) = lp.aux(s, "cleanup", text)
+    for c in cmds.iter_mut() {
+        if let Err(e) = c.inv.run_cleanup(ex, kill)
             && c.stopped.is_none()
         {
             c.stopped = Some(e);
@@ -886,7 +840,6 @@ fn queued_commands(cmds: &[Cmd], tasks: &[(usize, Step)], runs: Option<u32>) -> 
 fn run_parallel(
     lp: &Loop<'_>,
     cmds: &[Cmd],
-    commands: &[BenchCommand],
     tasks: &[(usize, Step)],
     specs: Vec<ProcessSpec>,
     cpu_sets: &[Vec<usize>],
@@ -905,31 +858,11 @@ fn run_parallel(
                         *n += 1;
                         k
                     };
-                    if k >= tasks.len() || lp.settings.kill.is_killed() {
+                    if k >= tasks.len() || lp.kill.is_killed() {
                         break;
                     }
                     let i = tasks[k].0;
-                    let pin = |s: &ProcessSpec| {
-                        let mut s = s.clone();
-                        if !cpus.is_empty() {
-                            s.cpus = Some(cpus.clone());
-                        }
-                        s
-                    };
-                    let c = &cmds[i];
-                    let pinned = Cmd {
-                        spec: pin(&c.spec),
-                        prepare: c.prepare.as_ref().map(pin),
-                        conclude: c.conclude.as_ref().map(pin),
-                        setup: None,
-                        cleanup: None,
-                        planned: None,
-                        measured: 0,
-                        stopped: None,
-                        failed_runs: 0,
-                        last_cpu_ns: None,
-                    };
-                    let r = lp.one(&pinned, &commands[i], &pin(&specs[k]), overlap);
+                    let r = lp.one(&cmds[i], &specs[k], Some(cpus), overlap);
                     *slots[k].lock().expect("slot lock") = Some(r);
                 }
             });
@@ -939,73 +872,6 @@ fn run_parallel(
         .into_iter()
         .map_while(|s| s.into_inner().expect("slot lock"))
         .collect()
-}
-
-/// Store `series` as a JSON blob and reference it (plus its average and noise verdict) from
-/// `tags`. Used by ad-hoc runs and suites alike.
-pub async fn store_series(
-    storage: &Storage,
-    series: &SystemSeries,
-    tags: &mut BTreeMap<String, String>,
-) -> Result<Digest, StoreError> {
-    let bytes = serde_json::to_vec(series).expect("SystemSeries serializes");
-    let (digest, _) =
-        benchfleet_store::content::put(&*storage.blobs, RunInfo::SYSTEM_SERIES_NS, bytes.into())
-            .await?;
-    let verdict = series.noisy();
-    tags.insert(RunInfo::TAG_SYSTEM_SERIES.into(), digest.to_hex());
-    tags.insert(
-        RunInfo::TAG_SYSTEM_BUSY.into(),
-        format!("{:.1}", verdict.mean_busy * 100.0),
-    );
-    tags.insert(RunInfo::TAG_SYSTEM_NOISY.into(), verdict.noisy.to_string());
-    Ok(digest)
-}
-
-/// Read back the system series a run stored, if it has one.
-pub async fn load_series(
-    storage: &Storage,
-    run: &RunInfo,
-) -> Result<Option<SystemSeries>, StoreError> {
-    let Some(hex) = run.tags.get(RunInfo::TAG_SYSTEM_SERIES) else {
-        return Ok(None);
-    };
-    let Ok(digest) = hex.parse::<Digest>() else {
-        return Ok(None);
-    };
-    let bytes =
-        benchfleet_store::content::get(&*storage.blobs, RunInfo::SYSTEM_SERIES_NS, &digest).await?;
-    Ok(serde_json::from_slice(&bytes).ok())
-}
-
-/// One line on the machine's state during a run: average utilisation, and why it was noisy.
-pub fn describe_series(series: &SystemSeries) -> Vec<String> {
-    if series.samples.is_empty() {
-        return Vec::new();
-    }
-    let v = series.noisy();
-    let mem = series
-        .samples
-        .iter()
-        .map(|s| s.mem_used_bytes as f64)
-        .sum::<f64>()
-        / series.samples.len() as f64;
-    let mut out = vec![format!(
-        "system: {:.0}% CPU busy on average over {} cores ({:.2} CPUs outside benchfleet), {:.0} MiB memory used, {} samples every {} ms",
-        v.mean_busy * 100.0,
-        series.samples[0].cores.len(),
-        v.foreign_busy_cores,
-        mem / (1024.0 * 1024.0),
-        series.samples.len(),
-        series.interval_ms
-    )];
-    if v.noisy {
-        out.push(format!(
-            "warning: the machine was noisy during the measurement ({}); results may be unreliable — rerun on a quiet machine",
-            v.reasons.join("; ")
-        ));
-    }
-    out
 }
 
 /// What the measurement loop keeps per command: the compact result (a few numbers per run, for
@@ -1057,16 +923,15 @@ fn record_of_measured(
             rtags.insert("output.truncated".into(), "true".into());
         }
     }
-    let record = record_of(
-        run,
-        c,
-        m.iteration,
-        m.started_at,
-        m.result.measurement,
-        m.result.outcome,
-        m.result.stderr_tail,
-        rtags,
-    );
+    let owner = RecordOwner {
+        run_id: run.run_id.clone(),
+        suite: run.suite.clone(),
+        name: c.name.clone(),
+        kind: NodeKind::Benchmark,
+        command: c.command.clone(),
+        parameters: c.parameters.clone(),
+    };
+    let record = crate::exec::record_of(&owner, m.iteration, m.started_at, m.result, rtags);
     stats.push(&record, counter_reason);
     record
 }
@@ -1156,70 +1021,29 @@ pub fn outlier_warnings(results: &[BenchmarkResult]) -> Vec<String> {
         .collect()
 }
 
-/// A new run of an ad-hoc source (`bench`, `load`), registered by the caller with
-/// `catalog.put_run`. The suite name is the source.
-pub(crate) fn new_run(run_id: RunId, source: &str, tags: BTreeMap<String, String>) -> RunInfo {
-    RunInfo {
-        schema_version: SCHEMA_VERSION,
-        run_id,
-        suite: source.into(),
-        started_at: host::now(),
-        finished_at: None,
-        status: RunStatus::Running,
-        host: host::host_info(),
-        tags,
-        source: source.into(),
-    }
-}
-
-/// The record of one measured run of an ad-hoc command (stderr kept for failures only).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn record_of(
-    run: &RunInfo,
-    c: &BenchCommand,
-    iteration: u32,
-    started_at: Timestamp,
-    measurement: Measurement,
-    outcome: Outcome,
-    stderr_tail: Option<String>,
-    tags: BTreeMap<String, String>,
-) -> RunRecord {
-    let ok = outcome.is_success();
-    RunRecord {
-        schema_version: SCHEMA_VERSION,
-        run_id: run.run_id.clone(),
-        suite: run.suite.clone(),
-        name: c.name.clone(),
-        kind: NodeKind::Benchmark,
-        command: c.command.clone(),
-        parameters: c.parameters.clone(),
-        iteration,
-        started_at,
-        measurement,
-        outcome,
-        stderr_tail: if ok { None } else { stderr_tail },
-        tags,
-    }
-}
-
-/// The outcome of a storing task started with `tokio::spawn`.
-async fn join_put(task: tokio::task::JoinHandle<Result<(), StoreError>>) -> Result<(), StoreError> {
-    task.await.unwrap_or_else(|e| {
-        Err(StoreError::new(
-            benchfleet_store::ErrorKind::Other,
-            "catalog",
-            "put_run",
-            format!("the task writing the run's row failed: {e}"),
-        ))
-    })
-}
-
 /// Measure `commands` and store the results (a [`RunInfo`] with source `bench`, one record per
-/// measured run). Failures of commands are recorded, not errors.
+/// measured run). Failures of commands are recorded, not errors. The run ends with a final
+/// status on every path, a store error included (then `failed`).
 pub async fn run_bench(
     commands: &[BenchCommand],
     settings: &BenchSettings,
     storage: &Storage,
+) -> Result<BenchOutcome, BenchError> {
+    run_bench_with(
+        commands,
+        settings,
+        storage,
+        std::sync::Arc::new(crate::exec::Real),
+    )
+    .await
+}
+
+/// [`run_bench`] with the processes run by `executor` (a mock in tests).
+pub async fn run_bench_with(
+    commands: &[BenchCommand],
+    settings: &BenchSettings,
+    storage: &Storage,
+    executor: std::sync::Arc<dyn Executor>,
 ) -> Result<BenchOutcome, BenchError> {
     if commands.is_empty() {
         return Err(usage("no command to benchmark"));
@@ -1229,12 +1053,15 @@ pub async fn run_bench(
         .shell
         .as_deref()
         .filter(|s| !s.is_empty() && *s != "none");
-    let aux_spec = |text: &Option<String>| -> Result<Option<ProcessSpec>, BenchError> {
+    let hook = |what: &str, text: &Option<String>| -> Result<Option<Hook>, BenchError> {
         text.as_deref()
             .map(|t| {
-                let mut s = command_spec(t, shell)?;
-                s.timeout = settings.timeout;
-                Ok(s)
+                let mut spec = command_spec(t, shell)?;
+                spec.timeout = settings.timeout;
+                Ok(Hook {
+                    what: format!("{what} command `{t}`"),
+                    spec,
+                })
             })
             .transpose()
     };
@@ -1247,11 +1074,14 @@ pub async fn run_bench(
         spec.memory_limit = settings.memory_limit;
         spec.counters = settings.counters;
         cmds.push(Cmd {
-            spec,
-            prepare: aux_spec(&c.prepare)?,
-            conclude: aux_spec(&c.conclude)?,
-            setup: aux_spec(&c.setup)?,
-            cleanup: aux_spec(&c.cleanup)?,
+            inv: Invocation {
+                spec,
+                prepare: hook("prepare", &c.prepare)?,
+                conclude: hook("conclude", &c.conclude)?,
+                setup: hook("setup", &c.setup)?,
+                cleanup: hook("cleanup", &c.cleanup)?,
+                overhead: None,
+            },
             planned: None,
             measured: 0,
             stopped: None,
@@ -1272,7 +1102,6 @@ pub async fn run_bench(
         Vec::new()
     };
 
-    let run_id = host::new_run_id();
     let mut tags = settings.tags.clone();
     tags.insert(
         TAG_ORDER.into(),
@@ -1283,40 +1112,53 @@ pub async fn run_bench(
         .into(),
     );
     tags.insert(TAG_SEED.into(), settings.seed.to_string());
-    let mut run = new_run(run_id.clone(), BENCH_SOURCE, tags);
     // The run's row is written while the first runs are measured (on the other CPUs); the
     // storing side waits for it before it stores a record.
-    let mut run_row = Some({
-        let (storage, run) = (storage.clone(), run.clone());
-        tokio::spawn(async move { storage.catalog.put_run(&run).await })
-    });
+    let mut session = Session::start(
+        storage,
+        session::new_run(host::new_run_id(), BENCH_SOURCE, tags),
+    );
+    let run = session.run().clone();
     if let Some(m) = &settings.metrics {
         m.run_started(commands.len());
     }
+    let kill = Kill::new();
+    let stop = crate::event::kill_on_cancel(&settings.cancel, &kill, settings.grace);
 
     let overhead = match shell {
         Some(sh) => {
-            let sh = sh.to_owned();
-            let sh2 = sh.clone();
-            let cost = tokio::task::spawn_blocking(move || {
-                benchfleet_metrics::shell_spawn_cost(&sh2, SHELL_COST_SAMPLES)
-            })
-            .await
-            .map_err(|e| BenchError::Internal(e.to_string()))??;
-            run.tags.insert(TAG_SHELL.into(), sh.clone());
-            run.tags
+            let (sh2, ex) = (sh.to_owned(), executor.clone());
+            let cost = match tokio::task::spawn_blocking(move || ex.calibrate(&sh2)).await {
+                Ok(Ok(c)) => c,
+                failed => {
+                    // Nothing was measured: the run ends failed rather than `running`.
+                    stop.abort();
+                    if let Some(m) = &settings.metrics {
+                        m.run_finished(false);
+                    }
+                    session.finish(session::final_status(false, true)).await?;
+                    return Err(match failed {
+                        Ok(Err(e)) => e.into(),
+                        Err(e) => BenchError::Internal(e.to_string()),
+                        Ok(Ok(_)) => unreachable!("matched above"),
+                    });
+                }
+            };
+            session.tags_mut().insert(TAG_SHELL.into(), sh.to_owned());
+            session
+                .tags_mut()
                 .insert(TAG_SHELL_OVERHEAD.into(), cost.wall_ns.to_string());
             Some(cost)
         }
         None => None,
     };
+    for c in &mut cmds {
+        c.inv.overhead = overhead;
+    }
 
     // Started beside the first runs as well (its first `/proc` reading takes ≈ 0.5 ms).
-    let sampler = settings
-        .sample_interval
-        .map(|i| tokio::task::spawn_blocking(move || Sampler::start(i)));
+    session.sample(settings.sample_interval);
 
-    let commands_owned: Vec<BenchCommand> = commands.to_vec();
     let settings_owned = settings.clone();
     let outputs = OutputSink {
         storage: storage.clone(),
@@ -1324,6 +1166,7 @@ pub async fn run_bench(
     };
     let queue = std::sync::Arc::new(Mutex::new(Vec::<Measured>::new()));
     let tx = queue.clone();
+    let measuring_kill = kill.clone();
     let mut measuring = tokio::task::spawn_blocking(move || {
         // This thread measures (and starts the measured processes); the others yield to it.
         let _idle = settings_owned
@@ -1334,10 +1177,10 @@ pub async fn run_bench(
             .flatten();
         let mut cmds = cmds;
         measure(
-            &commands_owned,
+            &*executor,
+            &measuring_kill,
             &mut cmds,
             &settings_owned,
-            overhead,
             Placement {
                 cpu_sets: &cpu_sets,
                 pin: pinned.as_ref(),
@@ -1376,10 +1219,8 @@ pub async fn run_bench(
             if store_error.is_some() {
                 continue;
             }
-            if let Some(row) = run_row.take()
-                && let Err(e) = join_put(row).await
-            {
-                settings.kill.kill(settings.grace);
+            if let Err(e) = session.registered().await {
+                kill.kill(settings.grace);
                 store_error = Some(e);
                 continue;
             }
@@ -1393,46 +1234,60 @@ pub async fn run_bench(
                 }
                 Err(e) => {
                     // Stop measuring what could not be kept; what was stored stays stored.
-                    settings.kill.kill(settings.grace);
+                    kill.kill(settings.grace);
                     store_error = Some(e);
                 }
             }
         }
     }
-    let (cmds, measuring_cpu) = finished
-        .expect("the loop ends when measuring has")
-        .map_err(|e| BenchError::Internal(e.to_string()))?;
+    stop.abort();
+    let interrupted = settings.cancel.is_cancelled();
+    let (cmds, measuring_cpu) = match finished.expect("the loop ends when measuring has") {
+        Ok(done) => done,
+        Err(e) => {
+            if let Some(m) = &settings.metrics {
+                m.run_finished(false);
+            }
+            session
+                .finish(session::final_status(interrupted, true))
+                .await?;
+            return Err(BenchError::Internal(e.to_string()));
+        }
+    };
     if let Some(cpu) = measuring_cpu {
-        run.tags.insert(TAG_MEASURING_CPU.into(), cpu.to_string());
+        session
+            .tags_mut()
+            .insert(TAG_MEASURING_CPU.into(), cpu.to_string());
     }
-    if let Some(row) = run_row.take()
-        && let Err(e) = join_put(row).await
-    {
+    if let Err(e) = session.registered().await {
         store_error.get_or_insert(e);
     }
     if let Some(e) = store_error {
+        if let Some(m) = &settings.metrics {
+            m.run_finished(false);
+        }
+        session
+            .finish(session::final_status(interrupted, true))
+            .await?;
         return Err(e.into());
     }
-    let series = match sampler {
-        Some(started) => match started.await {
-            Ok(Ok(s)) => Some(s.stop()),
-            Ok(Err(e)) => {
-                warnings.push(format!("warning: system sampling is off: {e}"));
-                None
-            }
-            // Everything measured is stored: finish the run without its system series.
-            Err(e) => {
-                warnings.push(format!("warning: system sampling failed: {e}"));
-                None
-            }
-        },
-        None => None,
-    };
 
-    if let Some(s) = &series {
-        if let Err(e) = store_series(storage, s, &mut run.tags).await {
-            warnings.push(format!("warning: could not store the system samples: {e}"));
-        }
+    let reports: Vec<CommandReport> = commands
+        .iter()
+        .zip(&cmds)
+        .map(|(c, st)| CommandReport {
+            name: c.name.clone(),
+            runs: st.measured as usize,
+            failure: st.stopped.clone(),
+            failed_runs: st.failed_runs,
+        })
+        .collect();
+    let any_failed = reports.iter().any(|r| r.failure.is_some());
+    let done = session
+        .finish(session::final_status(interrupted, any_failed))
+        .await?;
+    warnings.extend(done.warnings.iter().map(|w| format!("warning: {w}")));
+    if let Some(s) = &done.series {
         warnings.extend(describe_series(s));
     }
     if let Some(o) = &overhead {
@@ -1453,32 +1308,16 @@ pub async fn run_bench(
         let reasons: Vec<Option<String>> = acc.iter().map(|a| a.counter_reason.clone()).collect();
         warnings.extend(counter_warnings(&results, &reasons));
     }
-
-    let reports: Vec<CommandReport> = commands
-        .iter()
-        .zip(&cmds)
-        .map(|(c, st)| CommandReport {
-            name: c.name.clone(),
-            runs: st.measured as usize,
-            failure: st.stopped.clone(),
-            failed_runs: st.failed_runs,
-        })
-        .collect();
-    let any_failed = reports.iter().any(|r| r.failure.is_some());
-    run.finished_at = Some(host::now());
-    run.status = crate::runner::final_status(settings.kill.is_killed(), any_failed);
-    storage.catalog.put_run(&run).await?;
-    crate::runner::release_lease(storage).await;
     if let Some(m) = &settings.metrics {
         m.run_finished(!any_failed);
     }
     Ok(BenchOutcome {
-        run,
+        run: done.run,
         results,
         records_stored: stored,
         commands: reports,
         shell_overhead: overhead,
-        series,
+        series: done.series,
         warnings,
     })
 }

@@ -42,13 +42,14 @@ pub fn cpu_sets(allowed: &[usize], jobs: usize, per_job: Option<usize>) -> Vec<V
 /// Tracks overlapping runs (of `bench -j` or of a suite's jobs): a run is alone when nothing
 /// else ran when it started and nothing started before it ended.
 #[derive(Debug, Default)]
-pub(crate) struct Overlap {
+pub struct Overlap {
     /// (runs in flight, runs started so far)
     state: std::sync::Mutex<(u32, u64)>,
 }
 
 impl Overlap {
-    pub(crate) fn start(&self) -> (bool, u64) {
+    /// A run starts; give the token to [`Overlap::end`].
+    pub fn start(&self) -> (bool, u64) {
         let mut s = self.state.lock().expect("overlap lock");
         let busy = s.0 > 0;
         s.0 += 1;
@@ -57,12 +58,12 @@ impl Overlap {
     }
 
     /// Runs in flight now.
-    pub(crate) fn running(&self) -> u32 {
+    pub fn running(&self) -> u32 {
         self.state.lock().expect("overlap lock").0
     }
 
     /// Whether the run that got `started` overlapped another.
-    pub(crate) fn end(&self, started: (bool, u64)) -> bool {
+    pub fn end(&self, started: (bool, u64)) -> bool {
         let mut s = self.state.lock().expect("overlap lock");
         s.0 -= 1;
         started.0 || s.1 != started.1

@@ -57,6 +57,10 @@ pub enum Error {
     #[error("`{prefix}` matches {count} runs; give more characters of the run id")]
     AmbiguousRun { prefix: String, count: usize },
 
+    /// A bug in benchfleet (a measuring thread or task that failed), not the user's input.
+    #[error("internal error: {0}; this is a bug, please report it")]
+    Internal(String),
+
     #[error("{what} `{}`: {source}", path.display())]
     Io {
         what: &'static str,

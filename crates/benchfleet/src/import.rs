@@ -992,7 +992,7 @@ pub async fn import(
             notes: set.notes.clone(),
         });
     }
-    crate::runner::release_lease(storage).await;
+    crate::session::release_lease(storage).await;
     Ok(out)
 }
 

@@ -17,20 +17,29 @@
 //! # Ok(()) }
 //! ```
 
-pub mod bench;
-pub mod cache;
-pub mod compare;
+// Lower modules: they never import a driver or a consumer.
 pub mod cpus;
 mod error;
-pub mod history;
+pub mod event;
+pub mod exec;
 pub mod host;
-pub mod import;
+pub mod loadgen;
+pub mod session;
+pub mod suite;
+// Drivers over the core (exec, session, event); they never import each other.
+pub mod bench;
 pub mod load;
+pub mod runner;
+// Consumers and everything else.
+pub mod cache;
+pub mod compare;
+pub mod history;
+pub mod import;
 mod open;
 pub mod plan;
 pub mod prom;
-pub mod runner;
-pub mod suite;
+#[cfg(test)]
+mod testing;
 
 pub use benchfleet_analysis as analysis;
 pub use benchfleet_metrics as metrics;

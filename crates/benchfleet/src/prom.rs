@@ -11,7 +11,7 @@
 //!
 //! ```
 //! use benchfleet::prom::RunnerMetrics;
-//! use benchfleet::runner::RunnerEvent;
+//! use benchfleet::event::RunnerEvent;
 //!
 //! let m = RunnerMetrics::new();
 //! m.apply(&RunnerEvent::Started { run_id: "01J00000000000000000000000".parse().unwrap(), nodes: 3 });
@@ -35,7 +35,8 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 use benchfleet_sched::NodeState;
 
-use crate::runner::RunnerEvent;
+use crate::event::RunnerEvent;
+use crate::loadgen::{LoadEvent, LoadObserver};
 
 /// Node states exported as the `state` label of `benchfleet_nodes`.
 pub const NODE_STATES: [&str; 6] = ["queued", "running", "done", "failed", "cached", "skipped"];
@@ -503,10 +504,25 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 
 /// Answer HTTP/1.1 requests on `listener`: `GET /metrics` (and `/`) with the exposition, 404 for
 /// other paths, 405 for other methods. One request per connection.
+///
+/// A failing `accept` (e.g. `EMFILE`: out of file descriptors, which persists) is logged once
+/// per streak and retried after [`accept_backoff`], not in a busy loop.
 pub async fn serve(listener: tokio::net::TcpListener, metrics: Arc<RunnerMetrics>) {
+    let mut failures = 0u32;
     loop {
-        let Ok((mut conn, _)) = listener.accept().await else {
-            continue;
+        let mut conn = match listener.accept().await {
+            Ok((conn, _)) => {
+                failures = 0;
+                conn
+            }
+            Err(e) => {
+                failures = failures.saturating_add(1);
+                if failures == 1 {
+                    tracing::warn!("the metrics server cannot accept connections: {e}; retrying");
+                }
+                tokio::time::sleep(accept_backoff(failures)).await;
+                continue;
+            }
         };
         let metrics = metrics.clone();
         tokio::spawn(async move {
@@ -525,6 +541,16 @@ pub async fn serve(listener: tokio::net::TcpListener, metrics: Arc<RunnerMetrics
         });
     }
 }
+
+/// How long [`serve`] waits after its `failures`-th accept error in a row: 100 ms, doubling,
+/// at most [`ACCEPT_BACKOFF_MAX`].
+pub fn accept_backoff(failures: u32) -> Duration {
+    let doublings = failures.saturating_sub(1).min(16);
+    (Duration::from_millis(100) * 2u32.pow(doublings)).min(ACCEPT_BACKOFF_MAX)
+}
+
+/// The longest wait between accept attempts of [`serve`].
+pub const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 /// The full HTTP response to a raw request head.
 pub fn respond(request: &[u8], metrics: &RunnerMetrics) -> Vec<u8> {
@@ -599,6 +625,20 @@ pub fn parse_exposition(text: &str) -> Result<BTreeMap<String, f64>, String> {
         return Err("no # EOF line at the end".into());
     }
     Ok(out)
+}
+
+/// The `load` command updates the runner metrics directly.
+impl LoadObserver for RunnerMetrics {
+    fn event(&self, event: &LoadEvent) {
+        match event {
+            LoadEvent::Started { in_flight, .. } => self.job_started(*in_flight),
+            LoadEvent::Done(d) => self.job_finished(d.result.outcome.is_success()),
+            LoadEvent::Missed { .. } => self.missed_start(),
+        }
+    }
+    fn stored(&self, records: usize) {
+        self.records_stored(records);
+    }
 }
 
 #[cfg(test)]

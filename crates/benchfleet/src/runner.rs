@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedSender;
 
-use benchfleet_metrics::{Kill, MemoryLimitVia, ProcessResult, ProcessSpec};
+use benchfleet_metrics::{Kill, MemoryLimitVia, ProcessSpec};
 use benchfleet_model::{
     Measurement, NodeKind, RunId, RunInfo, RunRecord, RunStatus, SCHEMA_VERSION,
 };
@@ -17,23 +17,16 @@ use benchfleet_store::Storage;
 
 use crate::cache::NodeProgress;
 use crate::cpus::Overlap;
+use crate::exec::{Executor, Hook, Invocation, Phase, RecordOwner};
+use crate::session::Session;
 use crate::suite::{Node, Suite};
 use crate::{Error, host};
 
-/// Record tag: how the node's memory limit was enforced, `cgroup` or `rlimit` (absent: no
-/// limit). Jobs get their `memory` (or their profile's) as a limit when several may run at once.
-pub const TAG_MEMORY_LIMIT: &str = "run.memory_limit";
-/// Record tag: the CPUs the run was pinned to, e.g. `0,1` (absent: not pinned, `-j 1`).
-pub const TAG_CPUS: &str = "run.cpus";
-/// Record tag: the shell the command ran through (absent: executed directly).
-pub const TAG_SHELL: &str = "run.shell";
-/// Record tag: the shell's mean spawn time subtracted from the run's times, nanoseconds.
-pub const TAG_SHELL_OVERHEAD: &str = "run.shell_overhead_ns";
-/// Runs of `SHELL -c ''` averaged to estimate a shell's spawn cost (as `bench` does).
-pub const SHELL_COST_SAMPLES: u32 = 50;
-/// A shell-mode node faster than this on average gets a warning: the subtracted spawn cost
-/// cannot be calibrated much more precisely.
-pub const SHELL_SHORT_MEAN: Duration = Duration::from_millis(5);
+pub use crate::event::{RunnerEvent, Warning};
+pub use crate::exec::{
+    SHELL_COST_SAMPLES, SHELL_SHORT_MEAN, TAG_CPUS, TAG_MEMORY_LIMIT, TAG_SHELL, TAG_SHELL_OVERHEAD,
+};
+pub use crate::session::{final_status, sort_like_catalog};
 
 /// How to run a suite.
 #[derive(Clone, Debug)]
@@ -81,88 +74,6 @@ impl Default for RunOptions {
     }
 }
 
-/// What happens while a suite runs, in order, for progress displays and library users.
-#[derive(Clone, Debug, PartialEq)]
-pub enum RunnerEvent {
-    /// The run was registered in the catalog.
-    Started { run_id: RunId, nodes: usize },
-    NodeStarted {
-        node: usize,
-        name: String,
-        kind: NodeKind,
-    },
-    /// A measured process run is about to start (warmups and hooks are not reported); its
-    /// `Measured` follows when it ends. The runs of a load node overlap.
-    RunStarted { node: usize, iteration: u32 },
-    /// One measured run finished (warmups are not reported). `planned` is 0 for a load node,
-    /// whose number of runs is not known in advance.
-    Measured {
-        node: usize,
-        iteration: u32,
-        planned: u32,
-        wall: Duration,
-        ok: bool,
-    },
-    /// A node finished and its records are durable in storage.
-    NodeFinished {
-        node: usize,
-        name: String,
-        state: NodeState,
-        runs: usize,
-        failure: Option<String>,
-    },
-    /// Not run because a node it needs failed.
-    NodeSkipped {
-        node: usize,
-        name: String,
-        because: String,
-    },
-    /// Cancellation was requested: nothing new starts.
-    Cancelling,
-    /// Something that makes measurements less trustworthy, or made differently than one might
-    /// assume: more concurrent jobs than physical cores, the memory-limit method, shell spawn
-    /// cost on very short commands. `node` when it concerns one node.
-    Warning {
-        node: Option<usize>,
-        message: String,
-    },
-    /// A benchmark node's successful wall times contain statistical outliers (Tukey fences and
-    /// modified z-score, as `bench` classifies them). They stay in the statistics.
-    Outliers {
-        node: usize,
-        name: String,
-        /// Successful runs classified.
-        runs: usize,
-        /// Beyond the outer Tukey fences (3 IQR).
-        severe: usize,
-        /// Between the inner (1.5 IQR) and outer fences.
-        mild: usize,
-        /// With |modified z-score| above [`benchfleet_analysis::MODIFIED_Z_THRESHOLD`].
-        z_outliers: usize,
-    },
-}
-
-impl RunnerEvent {
-    /// The warning line a display prints for this event, if it is a warning.
-    pub fn warning(&self) -> Option<String> {
-        match self {
-            RunnerEvent::Warning { message, .. } => Some(format!("warning: {message}")),
-            RunnerEvent::Outliers {
-                name,
-                runs,
-                severe,
-                mild,
-                z_outliers,
-                ..
-            } => Some(format!(
-                "warning: `{name}`: statistical outliers in {runs} runs ({severe} severe, {mild} mild by Tukey fences; {z_outliers} with |modified z| > {}). They are kept in the statistics; a quiet machine, more `warmup` or more runs help",
-                benchfleet_analysis::MODIFIED_Z_THRESHOLD
-            )),
-            _ => None,
-        }
-    }
-}
-
 /// The result of a whole run.
 #[derive(Clone, Debug)]
 pub struct RunOutcome {
@@ -173,13 +84,13 @@ pub struct RunOutcome {
     pub records: Vec<RunRecord>,
     /// Throughput and latency per step and window of each node with a `load` table that ran, in
     /// finishing order.
-    pub loads: Vec<crate::load::NodeLoadOutcome>,
+    pub loads: Vec<crate::loadgen::NodeLoadOutcome>,
     /// Final state of each node, in suite order.
     pub states: Vec<(String, NodeState)>,
     /// Why each failed or timed-out node failed (node name, message), in finishing order.
     pub failures: Vec<(String, String)>,
     /// System samples taken while the suite ran (stored with the run, see
-    /// [`crate::bench::store_series`]); `None` when sampling was off or unavailable.
+    /// [`crate::session::store_series`]); `None` when sampling was off or unavailable.
     pub series: Option<benchfleet_metrics::SystemSeries>,
     /// Records reused from cache hits or from the run being resumed (stored earlier, not in
     /// `records`), in catalog order.
@@ -225,7 +136,7 @@ struct Shared {
     /// Records of nodes whose results were reused (cache hits), for display.
     reused: Mutex<Vec<RunRecord>>,
     /// Summaries of the load nodes that ran.
-    loads: Mutex<Vec<crate::load::NodeLoadOutcome>>,
+    loads: Mutex<Vec<crate::loadgen::NodeLoadOutcome>>,
     /// Cache key of each node, by index.
     keys: Vec<benchfleet_model::Digest>,
     use_cache: bool,
@@ -238,6 +149,8 @@ struct Shared {
     cpu_pool: Option<CpuPool>,
     /// Spawn cost of each shell used by a node (or why it could not be measured).
     shell_costs: BTreeMap<String, Result<Measurement, String>>,
+    /// Runs every process of the run.
+    executor: Arc<dyn Executor>,
 }
 
 /// The CPUs this process may use, handed out to running jobs: each takes its declared `cpus`
@@ -308,7 +221,7 @@ impl Drop for CpuSet<'_> {
 }
 
 /// How many jobs may run at once, the CPU sets to pin them to, and warnings about it.
-fn plan_isolation(suite: &Suite, concurrency: usize) -> (Option<CpuPool>, Vec<String>) {
+fn plan_isolation(suite: &Suite, concurrency: usize) -> (Option<CpuPool>, Vec<Warning>) {
     let width = concurrency.min(suite.nodes.len());
     if width <= 1 {
         return (None, Vec::new());
@@ -317,23 +230,21 @@ fn plan_isolation(suite: &Suite, concurrency: usize) -> (Option<CpuPool>, Vec<St
     let allowed = benchfleet_metrics::allowed_cpus();
     let physical = crate::cpus::physical_cores().unwrap_or(allowed.len());
     if width > physical {
-        warnings.push(format!(
-            "up to {width} jobs run at once but this machine has {physical} physical cores; concurrent runs disturb each other (each record's `{}` tag says whether it ran alone), compare them with care or use -j {physical}",
-            RunRecord::TAG_CONCURRENT
-        ));
+        warnings.push(Warning::MoreJobsThanCores {
+            jobs: width,
+            physical,
+        });
     }
     if !allowed.is_empty() && width > allowed.len() {
-        warnings.push(format!(
-            "up to {width} jobs run at once on {} CPUs; jobs running at once share CPUs",
-            allowed.len()
-        ));
+        warnings.push(Warning::JobsShareCpus {
+            jobs: width,
+            cpus: allowed.len(),
+        });
     }
     if suite.nodes.iter().any(|n| n.resources.memory_bytes > 0)
         && benchfleet_metrics::memory_limit_method() == MemoryLimitVia::RlimitAs
     {
-        warnings.push(format!(
-            "memory limits of jobs are enforced with RLIMIT_AS (address space, which counts mappings, not only resident memory): no cgroup v2 with the memory controller is delegated to benchfleet here; a program that reserves much address space may fail below its `memory` (records say `{TAG_MEMORY_LIMIT}=rlimit`)"
-        ));
+        warnings.push(Warning::MemoryLimitByRlimit);
     }
     let pool = (!allowed.is_empty()).then(|| CpuPool::new(allowed, width));
     (pool, warnings)
@@ -341,21 +252,14 @@ fn plan_isolation(suite: &Suite, concurrency: usize) -> (Option<CpuPool>, Vec<St
 
 /// Measure the spawn cost of every shell a non-load node runs through (blocking: before
 /// anything else runs, so that nothing disturbs it).
-fn shell_costs(suite: &Suite) -> BTreeMap<String, Result<Measurement, String>> {
+fn shell_costs(ex: &dyn Executor, suite: &Suite) -> BTreeMap<String, Result<Measurement, String>> {
     let shells: std::collections::BTreeSet<&str> = suite
         .nodes
         .iter()
         .filter(|n| n.load.is_none())
         .filter_map(|n| n.shell.as_deref())
         .collect();
-    shells
-        .into_iter()
-        .map(|sh| {
-            let cost = benchfleet_metrics::shell_spawn_cost(sh, SHELL_COST_SAMPLES)
-                .map_err(|e| e.to_string());
-            (sh.to_owned(), cost)
-        })
-        .collect()
+    crate::exec::shell_costs(ex, shells)
 }
 
 /// Outlier counts `(runs, severe, mild, z)` of one node's successful wall times, when they
@@ -430,16 +334,29 @@ impl Task for NodeTaskHandle {
 /// Run `suite`, storing every measured run in `storage` as soon as its node finishes.
 ///
 /// Failures of commands are not errors: they are recorded, their dependents are skipped, and
-/// the outcome says so. Errors are for problems before anything runs (cycles, storage).
+/// the outcome says so. Errors are for problems before anything runs (cycles, a node too large
+/// for the budget: then no run is registered) and storage.
 pub async fn run_suite(
     suite: &Suite,
     storage: &Storage,
     opts: &RunOptions,
     events: UnboundedSender<RunnerEvent>,
 ) -> Result<RunOutcome, Error> {
+    run_suite_with(suite, storage, opts, events, Arc::new(crate::exec::Real)).await
+}
+
+/// [`run_suite`] with the processes run by `executor` (a mock in tests).
+pub async fn run_suite_with(
+    suite: &Suite,
+    storage: &Storage,
+    opts: &RunOptions,
+    events: UnboundedSender<RunnerEvent>,
+    executor: Arc<dyn Executor>,
+) -> Result<RunOutcome, Error> {
     let dag = build_dag(suite)?;
+    admit(suite, opts.budget)?;
     let keys = crate::cache::node_keys(suite, &opts.base_dir)?;
-    let (mut run, finished) = match &opts.resume {
+    let (run, finished) = match &opts.resume {
         Some(earlier) => {
             let finished = crate::cache::finished_nodes(storage, earlier, suite, &keys).await?;
             let mut run = earlier.clone();
@@ -465,13 +382,16 @@ pub async fn run_suite(
     };
     // Shell spawn costs are measured before anything runs beside them.
     let costs = {
-        let suite = suite.clone();
-        tokio::task::spawn_blocking(move || shell_costs(&suite))
+        let (suite, ex) = (suite.clone(), executor.clone());
+        tokio::task::spawn_blocking(move || shell_costs(&*ex, &suite))
             .await
-            .map_err(|e| Error::Schedule(format!("measuring the shell's spawn cost failed: {e}")))?
+            .map_err(|e| Error::Internal(format!("measuring the shell's spawn cost failed: {e}")))?
     };
     let run_id = run.run_id.clone();
-    storage.catalog.put_run(&run).await?;
+    let mut session = Session::begin(storage, run).await?;
+    if opts.cancel.is_cancelled() {
+        session.set_interrupted();
+    }
     let _ = events.send(RunnerEvent::Started {
         run_id: run_id.clone(),
         nodes: suite.nodes.len(),
@@ -482,10 +402,10 @@ pub async fn run_suite(
         opts.jobs
     };
     let (cpu_pool, warnings) = plan_isolation(suite, concurrency);
-    for message in warnings {
+    for warning in warnings {
         let _ = events.send(RunnerEvent::Warning {
             node: None,
-            message,
+            warning,
         });
     }
 
@@ -515,6 +435,7 @@ pub async fn run_suite(
         overlap: Overlap::default(),
         cpu_pool,
         shell_costs: costs,
+        executor,
     });
     let sched_opts = benchfleet_sched::Options {
         concurrency,
@@ -544,15 +465,7 @@ pub async fn run_suite(
         }
         _ => {}
     };
-    let sampler = opts
-        .sample_interval
-        .and_then(|i| match benchfleet_metrics::Sampler::start(i) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                tracing::warn!("system sampling is off: {e}");
-                None
-            }
-        });
+    session.sample(opts.sample_interval);
     let summary = benchfleet_sched::run(&dag, &sched_opts, exec, on_event).await;
     // Everything measured is committed before the run's final status is written.
     let pending = std::mem::take(&mut *shared.pending.lock().expect("pending lock"));
@@ -567,19 +480,14 @@ pub async fn run_suite(
     for f in &store_failures {
         tracing::error!("{f}");
     }
-    let summary = summary.map_err(|e| match e {
-            benchfleet_sched::SchedError::TooLarge { node, needs, budget } => Error::Schedule(format!(
-                "`{}` needs {needs} but the budget is {budget} (host minus the reserve in `run.reserve_cpu` / `run.reserve_memory`); lower its resources or the reserve",
-                suite.nodes[node.index()].name
-            )),
-            other => Error::Schedule(other.to_string()),
-        })?;
-    let series = sampler.map(benchfleet_metrics::Sampler::stop);
-    if let Some(s) = &series
-        && let Err(e) = crate::bench::store_series(storage, s, &mut run.tags).await
-    {
-        tracing::warn!("could not store the system samples: {e}");
-    }
+    let summary = match summary {
+        Ok(s) => s,
+        Err(e) => {
+            let status = crate::session::final_status(opts.cancel.is_cancelled(), true);
+            session.finish(status).await?;
+            return Err(Error::Schedule(e.to_string()));
+        }
+    };
 
     let states: Vec<(String, NodeState)> = suite
         .nodes
@@ -591,10 +499,12 @@ pub async fn run_suite(
         || states
             .iter()
             .any(|(_, s)| !matches!(s, NodeState::Succeeded | NodeState::Cached));
-    run.finished_at = Some(host::now());
-    run.status = final_status(opts.cancel.is_cancelled(), any_failed);
-    storage.catalog.put_run(&run).await?;
-    crate::runner::release_lease(storage).await;
+    let done = session
+        .finish(final_status(opts.cancel.is_cancelled(), any_failed))
+        .await?;
+    for w in &done.warnings {
+        tracing::warn!("{w}");
+    }
 
     let mut records = std::mem::take(&mut *shared.records.lock().expect("records lock"));
     sort_like_catalog(&mut records);
@@ -607,21 +517,26 @@ pub async fn run_suite(
         .collect();
     let loads = std::mem::take(&mut *shared.loads.lock().expect("loads lock"));
     Ok(RunOutcome {
-        run,
+        run: done.run,
         records,
         loads,
         reused,
         states,
         failures,
-        series,
+        series: done.series,
     })
 }
 
-/// Nothing more will be written: give the storage's writer lease up, so `tier gc` may remove
-/// orphans again (a lease left behind only lasts until its holder's process is gone).
-pub(crate) async fn release_lease(storage: &Storage) {
-    if let Err(e) = storage.release_lease().await {
-        tracing::warn!("could not release the writer lease: {e}");
+/// Refuse a suite with a node larger than the whole budget (the host minus its reserve) before
+/// anything is registered or run.
+fn admit(suite: &Suite, budget: Option<Resources>) -> Result<(), Error> {
+    let Some(budget) = budget else { return Ok(()) };
+    match suite.nodes.iter().find(|n| !n.resources.fits_in(budget)) {
+        Some(n) => Err(Error::Schedule(format!(
+            "`{}` needs {} but the budget is {budget} (host minus the reserve in `run.reserve_cpu` / `run.reserve_memory`); lower its resources or the reserve",
+            n.name, n.resources
+        ))),
+        None => Ok(()),
     }
 }
 
@@ -632,29 +547,6 @@ fn group_commit() -> benchfleet_store::BatchPolicy {
         max_delay: Duration::ZERO,
         ..Default::default()
     }
-}
-
-/// How a run ended: interrupted wins over failed, which wins over succeeded.
-pub fn final_status(interrupted: bool, any_failed: bool) -> RunStatus {
-    if interrupted {
-        RunStatus::Interrupted
-    } else if any_failed {
-        RunStatus::Failed
-    } else {
-        RunStatus::Succeeded
-    }
-}
-
-/// The order in which the catalog returns a run's records.
-pub fn sort_like_catalog(records: &mut [RunRecord]) {
-    records.sort_by(|a, b| {
-        (a.started_at, &a.run_id, &a.name, a.iteration).cmp(&(
-            b.started_at,
-            &b.run_id,
-            &b.name,
-            b.iteration,
-        ))
-    });
 }
 
 /// Where a node's measuring loop starts. Fresh nodes: nothing stored, count unknown, iteration 0.
@@ -803,26 +695,34 @@ async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> Tas
     spec.cwd = node.cwd.clone();
     spec.timeout = node.timeout;
     spec.stderr_tail = shared.stderr_tail;
-    let spec = Arc::new(spec);
-
-    let hooks = Hooks::new(&node, &spec);
-    let setup = hooks.run(&hooks.setup, &ctx.cancel, &shared).await;
+    let inv = Arc::new(invocation(&node, spec, overhead));
+    // The one cancellation the user holds, as the kill flag the measuring thread watches.
+    let kill = Kill::new();
+    let stop = crate::event::kill_on_cancel(&ctx.cancel, &kill, shared.grace);
+    let setup = blocking({
+        let (inv, ex, kill) = (inv.clone(), shared.executor.clone(), kill.clone());
+        move || inv.run_setup(&*ex, &kill)
+    })
+    .await;
     let setup_ok = setup.is_ok();
     let mut failure = setup.err();
     for _ in 0..node.policy.warmup {
         if failure.is_some() || ctx.cancel.is_cancelled() {
             break;
         }
-        if let Err(e) = hooks.run(&hooks.prepare, &ctx.cancel, &shared).await {
-            failure = Some(e);
-            break;
+        match run_once(&inv, &kill, &shared, None).await {
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+            Ok(once) => {
+                if !once.result.outcome.is_success() && !ctx.cancel.is_cancelled() {
+                    failure = Some(crate::exec::describe_failure("warmup run", &once.result));
+                    break;
+                }
+                failure = once.concluded.err();
+            }
         }
-        let (r, _) = run_one(&spec, &ctx.cancel, &shared).await;
-        if !r.outcome.is_success() && !ctx.cancel.is_cancelled() {
-            failure = Some(describe_failure("warmup run", &r));
-            break;
-        }
-        failure = hooks.run(&hooks.conclude, &ctx.cancel, &shared).await.err();
     }
 
     let mut tags = shared.tags.clone();
@@ -848,36 +748,43 @@ async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> Tas
         // The runs of a load overlap each other by design; the load overlaps other jobs as one.
         let mut tags = tags.clone();
         tags.insert(RunRecord::TAG_CONCURRENT.into(), "true".into());
-        if spec.memory_limit.is_some() {
+        if inv.spec.memory_limit.is_some() {
             tags.insert(
                 TAG_MEMORY_LIMIT.into(),
                 benchfleet_metrics::memory_limit_method().as_str().into(),
             );
         }
         let token = shared.overlap.start();
-        (load_runs, failure) = measure_load(&node, plan, &spec, index, &tags, &ctx, &shared).await;
+        (load_runs, failure) =
+            measure_load(&node, plan, &inv.spec, index, &tags, &ctx, &shared).await;
         shared.overlap.end(token);
     }
+    let owner = RecordOwner {
+        run_id: shared.run_id.clone(),
+        suite: shared.suite.clone(),
+        name: node.name.clone(),
+        kind: node.kind,
+        command: node.command.clone(),
+        parameters: node.parameters.clone(),
+    };
     while node.load.is_none() && failure.is_none() && !ctx.cancel.is_cancelled() {
-        if let Err(e) = hooks.run(&hooks.prepare, &ctx.cancel, &shared).await {
-            failure = Some(e);
-            break;
-        }
-        let _ = shared.events.send(RunnerEvent::RunStarted {
-            node: index,
-            iteration,
-        });
-        let started_at = host::now();
-        let (mut r, concurrent) = run_one(&spec, &ctx.cancel, &shared).await;
-        if ctx.cancel.is_cancelled() && !r.outcome.is_success() {
+        let once = match run_once(&inv, &kill, &shared, Some((index, iteration))).await {
+            Ok(once) => once,
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        };
+        if ctx.cancel.is_cancelled() && !once.result.outcome.is_success() {
             // Killed by cancellation: not a measurement of the command.
             break;
         }
-        if let Some(o) = &overhead {
-            r.measurement = benchfleet_metrics::subtract_overhead(&r.measurement, o);
-        }
+        let r = once.result;
         let mut run_tags = tags.clone();
-        run_tags.insert(RunRecord::TAG_CONCURRENT.into(), concurrent.to_string());
+        run_tags.insert(
+            RunRecord::TAG_CONCURRENT.into(),
+            once.concurrent.to_string(),
+        );
         if let Some(via) = r.memory_limit {
             run_tags.insert(TAG_MEMORY_LIMIT.into(), via.as_str().into());
         }
@@ -885,23 +792,15 @@ async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> Tas
         let wall = Duration::from_nanos(r.measurement.wall_ns);
         let total = *planned.get_or_insert_with(|| node.policy.run_count(wall));
         if !ok {
-            failure = Some(describe_failure("run", &r));
+            failure = Some(crate::exec::describe_failure("run", &r));
         }
-        records.push(RunRecord {
-            schema_version: SCHEMA_VERSION,
-            run_id: shared.run_id.clone(),
-            suite: shared.suite.clone(),
-            name: node.name.clone(),
-            kind: node.kind,
-            command: node.command.clone(),
-            parameters: node.parameters.clone(),
+        records.push(crate::exec::record_of(
+            &owner,
             iteration,
-            started_at,
-            measurement: r.measurement,
-            outcome: r.outcome,
-            stderr_tail: if ok { None } else { r.stderr_tail },
-            tags: run_tags,
-        });
+            once.started_at,
+            r,
+            run_tags,
+        ));
         let _ = shared.events.send(RunnerEvent::Measured {
             node: index,
             iteration,
@@ -911,7 +810,7 @@ async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> Tas
         });
         iteration += 1;
         if failure.is_none()
-            && let Err(e) = hooks.run(&hooks.conclude, &ctx.cancel, &shared).await
+            && let Err(e) = once.concluded
         {
             failure = Some(e);
         }
@@ -921,11 +820,16 @@ async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> Tas
     }
     // Cleanup runs whenever setup did, even after a failed run (like hyperfine's --cleanup).
     if setup_ok {
-        let cleaned = hooks.run(&hooks.cleanup, &ctx.cancel, &shared).await;
+        let cleaned = blocking({
+            let (inv, ex, kill) = (inv.clone(), shared.executor.clone(), kill.clone());
+            move || inv.run_cleanup(&*ex, &kill)
+        })
+        .await;
         if failure.is_none() {
             failure = cleaned.err();
         }
     }
+    stop.abort();
 
     drop(slot);
     // The node's runs stored before the resume belong to its result too.
@@ -944,7 +848,7 @@ async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> Tas
             z_outliers,
         });
     }
-    if let Some(o) = &overhead {
+    if let Some(o) = &inv.overhead {
         let ok: Vec<u64> = records
             .iter()
             .filter(|r| r.outcome.is_success())
@@ -955,12 +859,10 @@ async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> Tas
         {
             let _ = shared.events.send(RunnerEvent::Warning {
                 node: Some(index),
-                message: format!(
-                    "`{}` took less than {} ms on average; the shell's spawn time ({:.2} ms) was subtracted, which cannot be calibrated much more precisely than that. Remove `shell` from the node (commands are then run directly) for accurate numbers",
-                    node.name,
-                    SHELL_SHORT_MEAN.as_millis(),
-                    o.wall_ns as f64 / 1e6
-                ),
+                warning: Warning::ShortWithShell {
+                    name: node.name.clone(),
+                    shell_wall_ns: o.wall_ns,
+                },
             });
         }
     }
@@ -1024,23 +926,24 @@ async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> Tas
     }
 }
 
-/// A node with a `load` table: the load engine ([`crate::load::run_node`]) stores its records
+/// A node with a `load` table: the load engine ([`crate::loadgen::run_node`]) stores its records
 /// in this run as they complete, with the `load.*` tags. Returns the records stored and the
 /// node's failure, if any.
 async fn measure_load(
     node: &Node,
-    plan: &crate::load::LoadPlan,
+    plan: &crate::loadgen::LoadPlan,
     spec: &ProcessSpec,
     index: usize,
     tags: &BTreeMap<String, String>,
     ctx: &TaskCtx,
     shared: &Shared,
 ) -> (usize, Option<String>) {
-    use crate::load;
+    use crate::loadgen as load;
     let job = load::LoadJob {
         plan: plan.clone(),
         spec: spec.clone(),
-        owner: load::RecordOwner {
+        owner: RecordOwner {
+            kind: NodeKind::Benchmark,
             run_id: shared.run_id.clone(),
             suite: shared.suite.clone(),
             name: node.name.clone(),
@@ -1081,53 +984,6 @@ async fn measure_load(
     }
 }
 
-/// A node's unmeasured commands, as process specs sharing its environment, directory and
-/// timeout.
-struct Hooks {
-    setup: Option<(&'static str, Arc<ProcessSpec>)>,
-    prepare: Option<(&'static str, Arc<ProcessSpec>)>,
-    conclude: Option<(&'static str, Arc<ProcessSpec>)>,
-    cleanup: Option<(&'static str, Arc<ProcessSpec>)>,
-}
-
-impl Hooks {
-    fn new(node: &Node, main: &ProcessSpec) -> Hooks {
-        let spec = |field: &'static str, c: &Option<crate::suite::Command>| {
-            c.as_ref().map(|c| {
-                let mut s = main.clone();
-                s.program = c.program.clone();
-                s.args = c.args.clone();
-                (field, Arc::new(s))
-            })
-        };
-        let h = &node.hooks;
-        Hooks {
-            setup: spec("setup", &h.setup),
-            prepare: spec("prepare", &h.prepare),
-            conclude: spec("conclude", &h.conclude),
-            cleanup: spec("cleanup", &h.cleanup),
-        }
-    }
-
-    /// Runs one hook (if the node has it); a failure is the node's failure message.
-    async fn run(
-        &self,
-        hook: &Option<(&'static str, Arc<ProcessSpec>)>,
-        cancel: &CancelToken,
-        shared: &Shared,
-    ) -> Result<(), String> {
-        let Some((field, spec)) = hook else {
-            return Ok(());
-        };
-        let (r, _) = run_one(spec, cancel, shared).await;
-        if r.outcome.is_success() || cancel.is_cancelled() {
-            Ok(())
-        } else {
-            Err(describe_failure(&format!("`{field}` command"), &r))
-        }
-    }
-}
-
 fn dep_name(shared: &Shared, dep: usize) -> String {
     shared
         .names
@@ -1136,52 +992,67 @@ fn dep_name(shared: &Shared, dep: usize) -> String {
         .unwrap_or_else(|| format!("#{dep}"))
 }
 
-/// One process run on the blocking pool, killed (after the grace period) if the run is
-/// cancelled; also whether another process of the run overlapped it.
-async fn run_one(
-    spec: &Arc<ProcessSpec>,
-    cancel: &CancelToken,
-    shared: &Shared,
-) -> (ProcessResult, bool) {
-    let grace = shared.grace;
-    let token = shared.overlap.start();
-    let r = run_blocking(spec, cancel, grace).await;
-    (r, shared.overlap.end(token))
-}
-
-async fn run_blocking(
-    spec: &Arc<ProcessSpec>,
-    cancel: &CancelToken,
-    grace: Duration,
-) -> ProcessResult {
-    let kill = Kill::new();
-    let (spec2, kill2) = (spec.clone(), kill.clone());
-    let mut handle =
-        tokio::task::spawn_blocking(move || benchfleet_metrics::run_cancellable(&spec2, &kill2));
-    let joined = tokio::select! {
-        r = &mut handle => r,
-        _ = cancel.cancelled() => {
-            kill.kill(grace);
-            handle.await
-        }
+/// A node's invocation: its spec, its hooks (sharing its environment, directory, timeout and
+/// placement), the shell cost to subtract.
+fn invocation(node: &Node, spec: ProcessSpec, overhead: Option<Measurement>) -> Invocation {
+    let hook = |field: &str, c: &Option<crate::suite::Command>| {
+        c.as_ref().map(|c| {
+            let mut s = spec.clone();
+            s.program = c.program.clone();
+            s.args = c.args.clone();
+            Hook {
+                what: format!("`{field}` command"),
+                spec: s,
+            }
+        })
     };
-    joined
-        .unwrap_or_else(|e| ProcessResult::spawn_failed(format!("measurement thread failed: {e}")))
+    let h = &node.hooks;
+    Invocation {
+        setup: hook("setup", &h.setup),
+        prepare: hook("prepare", &h.prepare),
+        conclude: hook("conclude", &h.conclude),
+        cleanup: hook("cleanup", &h.cleanup),
+        overhead,
+        spec,
+    }
 }
 
-fn describe_failure(what: &str, r: &ProcessResult) -> String {
-    let mut msg = format!("{what} {}", r.outcome.describe());
-    if let Some(tail) = r
-        .stderr_tail
-        .as_deref()
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-    {
-        let last: Vec<&str> = tail.lines().rev().take(3).collect();
-        msg.push_str(": ");
-        msg.push_str(&last.into_iter().rev().collect::<Vec<_>>().join(" | "));
-    }
-    msg
+/// `f` on the blocking pool; a failed thread is the node's failure.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(format!("measurement thread failed: {e}")))
+}
+
+/// One run of `inv` (prepare, the process, conclude) on the blocking pool. A measured run
+/// (`measured`: node and iteration) is announced with [`RunnerEvent::RunStarted`]; warmups are
+/// not.
+async fn run_once(
+    inv: &Arc<Invocation>,
+    kill: &Kill,
+    shared: &Arc<Shared>,
+    measured: Option<(usize, u32)>,
+) -> Result<crate::exec::Once, String> {
+    let (inv, kill, shared) = (inv.clone(), kill.clone(), shared.clone());
+    blocking(move || {
+        let events = shared.events.clone();
+        let mut on = |phase: Phase| {
+            if let (Phase::Started { .. }, Some((node, iteration))) = (phase, measured) {
+                let _ = events.send(RunnerEvent::RunStarted { node, iteration });
+            }
+        };
+        inv.once(
+            &*shared.executor,
+            &inv.spec,
+            None,
+            &kill,
+            &shared.overlap,
+            &mut on,
+        )
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -414,11 +414,10 @@ pub async fn bench(ctx: &Context, args: BenchArgs) -> Result<Status> {
     let expo = metrics::start(&args.metrics).await?;
     settings.metrics = expo.as_ref().map(|e| e.metrics().clone());
 
-    let kill = settings.kill.clone();
-    let grace = settings.grace;
+    let cancel = settings.cancel.clone();
     interrupt::on_ctrl_c(
         "\ninterrupted: stopping; everything measured so far is kept in storage",
-        move || kill.kill(grace),
+        move || cancel.cancel(),
     );
     eprintln!(
         "benchmarking {} command{} ({}{}, seed {})",

@@ -209,11 +209,10 @@ pub async fn load(ctx: &Context, args: LoadArgs) -> Result<Status> {
         settings.sample_interval = None;
     }
     settings.metrics = expo.as_ref().map(|e| e.metrics().clone());
-    let kill = settings.kill.clone();
-    let grace = settings.grace;
+    let cancel = settings.cancel.clone();
     interrupt::on_ctrl_c(
         "\ninterrupted: stopping; everything measured so far is kept in storage",
-        move || kill.kill(grace),
+        move || cancel.cancel(),
     );
     eprintln!(
         "load: {} profile, {} step{}, {:.1} s, {} (max {} in flight)",

@@ -1,4 +1,5 @@
 use super::*;
+use benchfleet_model::SCHEMA_VERSION;
 
 fn scan(min: &str, max: &str, step: Option<&str>) -> Result<Vec<String>, String> {
     scan_values(&ParameterScan {
@@ -563,11 +564,7 @@ async fn queue_depth_goes_down_as_the_commands_last_runs_start() {
 #[test]
 fn queued_commands_are_those_with_runs_still_to_start() {
     let cmd = |planned: Option<u32>, measured: u32, stopped: bool| Cmd {
-        spec: ProcessSpec::new("true", Vec::<String>::new()),
-        prepare: None,
-        conclude: None,
-        setup: None,
-        cleanup: None,
+        inv: Invocation::new(ProcessSpec::new("true", Vec::<String>::new())),
         planned,
         measured,
         stopped: stopped.then(|| "failed".into()),
@@ -698,5 +695,155 @@ async fn measured_runs_get_the_measuring_cpu_and_it_is_recorded() {
             "the computing command's later runs were CPU-heavy"
         );
         assert_eq!(benchfleet_metrics::allowed_cpus(), allowed, "mask restored");
+    }
+}
+
+// The bench loop over a fake executor: no real processes, in-memory storage.
+mod with_a_fake_executor {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::exec::mock::{Mock, Scripted};
+    use crate::testing::{failing_storage, mem_storage, runs};
+    use benchfleet_model::RunStatus;
+
+    fn settings(runs: u32) -> BenchSettings {
+        BenchSettings {
+            idle_harness: false,
+            pin_measuring: false,
+            ..quick_settings(runs)
+        }
+    }
+
+    fn two_commands_with_hooks() -> Vec<BenchCommand> {
+        expand(&BenchInput {
+            commands: vec!["a".into(), "b".into()],
+            setup: Some("setup".into()),
+            prepare: vec!["prep".into()],
+            conclude: vec!["conc".into()],
+            cleanup: Some("clean".into()),
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn hooks_run_in_hyperfines_order_round_by_round() {
+        let storage = mem_storage();
+        let mock = Arc::new(Mock::ok(3_000_000));
+        let outcome = run_bench_with(
+            &two_commands_with_hooks(),
+            &settings(2),
+            &storage,
+            mock.clone(),
+        )
+        .await
+        .unwrap();
+        let round = ["prep", "a", "conc", "prep", "b", "conc"];
+        let mut want = vec!["setup", "setup"];
+        want.extend(round);
+        want.extend(round);
+        want.extend(["clean", "clean"]);
+        assert_eq!(mock.log(), want);
+        assert_eq!(outcome.records_stored, 4);
+        assert_eq!(outcome.run.status, RunStatus::Succeeded);
+        let stored = crate::load_records(&storage, &outcome.run.run_id)
+            .await
+            .unwrap();
+        assert!(stored.iter().all(|r| r.measurement.wall_ns == 3_000_000));
+    }
+
+    #[tokio::test]
+    async fn a_failed_run_stops_its_command_with_the_described_failure() {
+        let storage = mem_storage();
+        let mock = Arc::new(Mock::new(|cmd, before| match (cmd, before) {
+            ("b", 1) => Scripted::fails(1, "first\nboom\n"),
+            _ => Scripted::ok(1_000_000),
+        }));
+        let outcome = run_bench_with(&two_commands_with_hooks(), &settings(3), &storage, mock)
+            .await
+            .unwrap();
+        let b = &outcome.commands[1];
+        assert_eq!(
+            b.failure.as_deref(),
+            Some("run exit 1: first | boom; use -i/--ignore-failure to keep measuring")
+        );
+        assert_eq!((outcome.commands[0].runs, b.runs, b.failed_runs), (3, 2, 1));
+        assert_eq!(outcome.run.status, RunStatus::Failed);
+    }
+
+    #[tokio::test]
+    async fn a_failing_prepare_names_the_command() {
+        let storage = mem_storage();
+        let mock = Arc::new(Mock::new(|cmd, _| match cmd {
+            "prep" => Scripted::fails(2, "no disk\n"),
+            _ => Scripted::ok(1_000_000),
+        }));
+        let outcome = run_bench_with(&two_commands_with_hooks(), &settings(3), &storage, mock)
+            .await
+            .unwrap();
+        assert_eq!(
+            outcome.commands[0].failure.as_deref(),
+            Some("prepare command `prep` exit 2: no disk")
+        );
+        assert_eq!(outcome.records_stored, 0);
+    }
+
+    #[tokio::test]
+    async fn the_shell_cost_is_subtracted_and_stored_under_the_run_tags() {
+        let storage = mem_storage();
+        let mock = Arc::new(Mock {
+            shell_cost_ns: 2_000_000,
+            ..Mock::ok(10_000_000)
+        });
+        let commands = expand(&input(&["a"])).unwrap();
+        let s = BenchSettings {
+            shell: Some("sh".into()),
+            ..settings(2)
+        };
+        let outcome = run_bench_with(&commands, &s, &storage, mock).await.unwrap();
+        let stored = crate::load_records(&storage, &outcome.run.run_id)
+            .await
+            .unwrap();
+        assert!(stored.iter().all(|r| r.measurement.wall_ns == 8_000_000));
+        assert_eq!(outcome.shell_overhead.unwrap().wall_ns, 2_000_000);
+        let run = &runs(&storage).await[0];
+        assert_eq!(crate::exec::shell_of(&run.tags), Some("sh"));
+        assert_eq!(run.tags[crate::exec::TAG_SHELL_OVERHEAD], "2000000");
+        assert!(!run.tags.contains_key(crate::exec::LEGACY_TAG_SHELL));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cancellation_stops_measuring_and_the_run_ends_interrupted() {
+        let storage = mem_storage();
+        let s = settings(1_000);
+        let mock = Arc::new(Mock {
+            cancel_on: Some(("a".into(), s.cancel.clone())),
+            ..Mock::ok(1_000_000)
+        });
+        let commands = expand(&input(&["a"])).unwrap();
+        let outcome = run_bench_with(&commands, &s, &storage, mock.clone())
+            .await
+            .unwrap();
+        assert_eq!(outcome.run.status, RunStatus::Interrupted);
+        // The killed run is not a measurement; nothing ran after it.
+        assert_eq!(outcome.records_stored, 0);
+        assert_eq!(mock.log(), ["a"]);
+        assert_eq!(runs(&storage).await[0].status, RunStatus::Interrupted);
+    }
+
+    /// A store that fails ends the run `failed`, not `running`, and gives the lease back.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_store_error_ends_the_run_failed() {
+        let storage = failing_storage();
+        let commands = expand(&input(&["a"])).unwrap();
+        let err = run_bench_with(&commands, &settings(3), &storage, Arc::new(Mock::ok(1_000)))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, BenchError::Store(_)), "{err}");
+        let runs = runs(&storage).await;
+        assert_eq!(runs.len(), 1);
+        assert_eq!(runs[0].status, RunStatus::Failed);
+        assert!(runs[0].finished_at.is_some());
     }
 }

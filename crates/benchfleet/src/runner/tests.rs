@@ -33,7 +33,7 @@ fn warnings(events: &[RunnerEvent]) -> Vec<String> {
     events
         .iter()
         .filter_map(|e| match e {
-            RunnerEvent::Warning { message, .. } => Some(message.clone()),
+            RunnerEvent::Warning { warning, .. } => Some(warning.to_string()),
             _ => None,
         })
         .collect()
@@ -375,4 +375,557 @@ fn running_jobs_get_their_declared_cpus_or_a_share_least_used_first() {
         (one.take(0.0).cpus(), one.take(2.0).cpus()),
         (vec![5], vec![5])
     );
+}
+
+// Suite nodes with a `load` table (the load engine inside a suite's run).
+mod load_nodes {
+    use super::*;
+    use crate::loadgen::{TAG_PROFILE, TAG_STEP, TAG_WINDOW};
+
+    /// A suite node with a `load` table runs through [`drive`] inside the suite's run: every run
+    /// is reported started and measured, its records carry the step tags, and the outcome holds
+    /// the per-step summary instead of the records.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_load_node_runs_inside_the_suites_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.toml");
+        std::fs::write(
+            &path,
+            r#"
+    [suite]
+    name = "loaded"
+    [[benchmark]]
+    name = "plain"
+    command = "true"
+    runs = 2
+    [[benchmark]]
+    name = "ramp"
+    command = "true"
+    load = { profile = "stress", steps = 2, step_duration = "250ms", max_concurrency = 2, window = "100ms" }
+    "#,
+        )
+        .unwrap();
+        let suite = crate::suite::load(&path, &dir.path().join("out")).unwrap();
+        let storage = crate::open_storage(&crate::StorageSettings::embedded(dir.path().join("db")))
+            .await
+            .unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let opts = crate::runner::RunOptions {
+            jobs: 1,
+            sample_interval: None,
+            ..Default::default()
+        };
+        let outcome = crate::runner::run_suite(&suite, &storage, &opts, tx)
+            .await
+            .unwrap();
+        let (mut started, mut measured) = (0usize, 0usize);
+        while let Some(e) = rx.recv().await {
+            match e {
+                RunnerEvent::RunStarted { node: 1, .. } => started += 1,
+                RunnerEvent::Measured { node: 1, .. } => measured += 1,
+                _ => {}
+            }
+        }
+        assert_eq!(outcome.run.status, benchfleet_model::RunStatus::Succeeded);
+        assert_eq!(
+            outcome.records.len(),
+            2,
+            "only the plain node's records are held"
+        );
+        assert_eq!(outcome.loads.len(), 1);
+        let load = &outcome.loads[0];
+        assert_eq!(load.name, "ramp");
+        let steps: Vec<(&str, u32)> = load
+            .report
+            .steps
+            .iter()
+            .map(|s| (s.label.as_str(), s.concurrency))
+            .collect();
+        assert_eq!(steps, [("step 1", 1), ("step 2", 2)]);
+
+        let stored = crate::load_records(&storage, &outcome.run.run_id)
+            .await
+            .unwrap();
+        let ramp: Vec<&RunRecord> = stored.iter().filter(|r| r.name == "ramp").collect();
+        assert_eq!(ramp.len(), load.report.records);
+        assert_eq!((started, measured), (ramp.len(), ramp.len()));
+        for step in ["0", "1"] {
+            assert!(
+                ramp.iter().any(|r| r.tags[TAG_STEP] == step),
+                "no run of step {step}"
+            );
+        }
+        assert!(ramp.iter().all(|r| r.tags.contains_key(TAG_WINDOW)
+            && r.tags[TAG_PROFILE] == "stress"
+            && r.suite == "loaded"));
+    }
+
+    /// On resume, a load node that completed in the earlier run is kept; one that was
+    /// interrupted (its records are stored as it runs) runs again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn resume_keeps_a_completed_load_and_reruns_an_interrupted_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.toml");
+        std::fs::write(
+            &path,
+            r#"
+    [suite]
+    name = "resumed"
+    [[benchmark]]
+    name = "short"
+    command = "true"
+    load = { duration = "200ms" }
+    [[benchmark]]
+    name = "long"
+    command = "true"
+    load = { duration = "1h" }
+    needs = ["short"]
+    "#,
+        )
+        .unwrap();
+        let suite = Arc::new(crate::suite::load(&path, &dir.path().join("out")).unwrap());
+        let storage = crate::open_storage(&crate::StorageSettings::embedded(dir.path().join("db")))
+            .await
+            .unwrap();
+        // Runs the suite and cancels it once `long` has a successful run (stored, so the
+        // interrupted node has all-successful records); which nodes started runs.
+        let run = |resume: Option<RunInfo>| {
+            let (suite, storage) = (suite.clone(), storage.clone());
+            async move {
+                let opts = crate::runner::RunOptions {
+                    jobs: 1,
+                    sample_interval: None,
+                    resume,
+                    ..Default::default()
+                };
+                let cancel = opts.cancel.clone();
+                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+                let task = tokio::spawn(async move {
+                    crate::runner::run_suite(&suite, &storage, &opts, tx)
+                        .await
+                        .unwrap()
+                });
+                let mut started = std::collections::BTreeSet::new();
+                while let Some(e) = rx.recv().await {
+                    match e {
+                        RunnerEvent::RunStarted { node, .. } => {
+                            started.insert(node);
+                        }
+                        RunnerEvent::Measured {
+                            node: 1, ok: true, ..
+                        } => cancel.cancel(),
+                        _ => {}
+                    }
+                }
+                (task.await.unwrap(), started)
+            }
+        };
+        let (first, started) = run(None).await;
+        assert_eq!(first.run.status, benchfleet_model::RunStatus::Interrupted);
+        let long = crate::load_records(&storage, &first.run.run_id)
+            .await
+            .unwrap();
+        assert!(
+            long.iter().any(|r| r.name == "long") && long.iter().all(|r| r.outcome.is_success()),
+            "the interrupted load left successful records"
+        );
+        assert_eq!(started, [0, 1].into());
+        let (second, started) = run(Some(first.run.clone())).await;
+        assert_eq!(second.run.run_id, first.run.run_id);
+        assert_eq!(started, [1].into(), "only the interrupted load runs again");
+        assert!(second.reused.iter().all(|r| r.name == "short"));
+        assert!(!second.reused.is_empty());
+    }
+}
+
+// The suite loop over a fake executor: no real processes, in-memory storage.
+mod with_a_fake_executor {
+    use super::*;
+    use crate::exec::mock::{Mock, Scripted};
+    use crate::testing::{mem_storage, runs};
+
+    async fn run_mock(
+        dir: &Path,
+        text: &str,
+        mock: Arc<Mock>,
+        storage: &Storage,
+        opts: RunOptions,
+    ) -> Result<(RunOutcome, Vec<RunnerEvent>), Error> {
+        let path = dir.join("suite.toml");
+        std::fs::write(&path, text).unwrap();
+        let suite = crate::suite::load(&path, &dir.join("out")).unwrap();
+        let opts = RunOptions {
+            jobs: 1,
+            sample_interval: None,
+            use_cache: false,
+            base_dir: dir.to_owned(),
+            ..opts
+        };
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let outcome = run_suite_with(&suite, storage, &opts, tx, mock).await?;
+        let mut events = Vec::new();
+        while let Ok(e) = rx.try_recv() {
+            events.push(e);
+        }
+        Ok((outcome, events))
+    }
+
+    const HOOKED: &str = r#"
+[suite]
+name = "hooked"
+[[benchmark]]
+name = "b"
+command = "main"
+setup = "setup"
+prepare = "prep"
+conclude = "conc"
+cleanup = "clean"
+warmup = 1
+runs = 2
+"#;
+
+    #[tokio::test]
+    async fn hooks_run_in_order_around_warmups_and_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let mock = Arc::new(Mock::ok(4_000_000));
+        let storage = mem_storage();
+        let (outcome, events) = run_mock(
+            dir.path(),
+            HOOKED,
+            mock.clone(),
+            &storage,
+            Default::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            mock.log(),
+            [
+                "setup", "prep", "main", "conc", "prep", "main", "conc", "prep", "main", "conc",
+                "clean"
+            ]
+        );
+        assert_eq!(outcome.run.status, RunStatus::Succeeded);
+        assert_eq!(outcome.records.len(), 2);
+        let started = events
+            .iter()
+            .filter(|e| matches!(e, RunnerEvent::RunStarted { .. }))
+            .count();
+        assert_eq!(started, 2, "warmups are not announced");
+    }
+
+    #[tokio::test]
+    async fn a_failing_hook_fails_the_node_naming_it_and_cleanup_still_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let mock = Arc::new(Mock::new(|cmd, before| match (cmd, before) {
+            ("conc", 1) => Scripted::fails(4, "x\ny\n"),
+            _ => Scripted::ok(1_000),
+        }));
+        let storage = mem_storage();
+        let (outcome, _) = run_mock(
+            dir.path(),
+            HOOKED,
+            mock.clone(),
+            &storage,
+            Default::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            outcome.failures,
+            [(
+                "b".to_owned(),
+                "`conclude` command exit 4: x | y".to_owned()
+            )]
+        );
+        // The warmup's conclude passed; the first measured run's failed: one record kept.
+        assert_eq!(outcome.records.len(), 1);
+        assert_eq!(mock.log().last().map(String::as_str), Some("clean"));
+        assert_eq!(outcome.run.status, RunStatus::Failed);
+    }
+
+    #[tokio::test]
+    async fn the_shells_cost_is_subtracted_and_tagged() {
+        let dir = tempfile::tempdir().unwrap();
+        let mock = Arc::new(Mock {
+            shell_cost_ns: 1_000_000,
+            ..Mock::ok(7_000_000)
+        });
+        let storage = mem_storage();
+        let text = "[suite]\nname = \"t\"\n[[benchmark]]\nname = \"s\"\ncommand = \"main\"\nshell = \"sh\"\nruns = 3\n";
+        let (outcome, events) = run_mock(dir.path(), text, mock, &storage, Default::default())
+            .await
+            .unwrap();
+        assert_eq!(outcome.records.len(), 3);
+        for r in &outcome.records {
+            assert_eq!(r.measurement.wall_ns, 6_000_000);
+            assert_eq!(r.tags[TAG_SHELL], "sh");
+            assert_eq!(r.tags[TAG_SHELL_OVERHEAD], "1000000");
+        }
+        assert!(events.iter().all(|e| !matches!(
+            e,
+            RunnerEvent::Warning {
+                warning: Warning::ShortWithShell { .. },
+                ..
+            }
+        )));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cancellation_stops_the_node_and_the_run_ends_interrupted() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = RunOptions::default();
+        let mock = Arc::new(Mock {
+            cancel_on: Some(("main".into(), opts.cancel.clone())),
+            ..Mock::ok(1_000)
+        });
+        let storage = mem_storage();
+        let text =
+            "[suite]\nname = \"t\"\n[[benchmark]]\nname = \"c\"\ncommand = \"main\"\nruns = 50\n";
+        let (outcome, _) = run_mock(dir.path(), text, mock.clone(), &storage, opts)
+            .await
+            .unwrap();
+        assert_eq!(outcome.run.status, RunStatus::Interrupted);
+        assert!(
+            outcome.records.is_empty(),
+            "the killed run is not a measurement"
+        );
+        assert_eq!(mock.log(), ["main"]);
+        assert_eq!(runs(&storage).await[0].status, RunStatus::Interrupted);
+    }
+
+    /// A suite refused for a node larger than the budget registers no run.
+    #[tokio::test]
+    async fn a_refused_suite_leaves_no_run_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = mem_storage();
+        let mock = Arc::new(Mock::ok(1_000));
+        let text = "[suite]\nname = \"t\"\n[[job]]\nname = \"big\"\ncommand = \"main\"\ncpus = 2\n";
+        let err = run_mock(
+            dir.path(),
+            text,
+            mock.clone(),
+            &storage,
+            RunOptions {
+                budget: Some(Resources::new(1000, 1 << 30)),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+        assert!(err.to_string().contains("`big` needs"), "{err}");
+        assert!(err.is_user_input());
+        assert!(runs(&storage).await.is_empty());
+        assert!(mock.log().is_empty());
+    }
+}
+
+// The runner's events feed the Prometheus exposition (a consumer) during a real suite run.
+mod metrics_of_a_suite {
+    use super::*;
+    use crate::prom::{PromOptions, RunnerMetrics, parse_exposition, start, tee};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn value(text: &str, series: &str) -> f64 {
+        let parsed = parse_exposition(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        *parsed
+            .get(series)
+            .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn counts_match_a_real_suite_run_and_are_served_and_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let suite_path = dir.path().join("s.toml");
+        std::fs::write(
+            &suite_path,
+            r#"
+    [suite]
+    name = "prom"
+    [defaults]
+    warmup = 0
+    [[benchmark]]
+    name = "ok"
+    command = "true"
+    runs = 3
+    [[benchmark]]
+    name = "bad"
+    command = "false"
+    runs = 2
+    [[job]]
+    name = "after-bad"
+    command = "true"
+    needs = ["bad"]
+    "#,
+        )
+        .unwrap();
+        let suite = crate::suite::load(&suite_path, &dir.path().join("out")).unwrap();
+        let storage = crate::open_storage(&crate::StorageSettings::embedded(dir.path().join("db")))
+            .await
+            .unwrap();
+        let metrics = Arc::new(RunnerMetrics::new());
+        let file = dir.path().join("metrics.prom");
+        let expo = start(
+            metrics.clone(),
+            &PromOptions {
+                file: Some(file.clone()),
+                listen: Some("127.0.0.1:0".parse().unwrap()),
+                interval: Duration::from_millis(50),
+            },
+        )
+        .await
+        .unwrap();
+        let addr = expo.local_addr().unwrap();
+
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let (fwd, mut forwarded) = tokio::sync::mpsc::unbounded_channel();
+        let teed = tee(rx, metrics.clone(), fwd);
+        let opts = crate::runner::RunOptions {
+            jobs: 1,
+            sample_interval: None,
+            use_cache: false,
+            ..Default::default()
+        };
+        let outcome = crate::runner::run_suite(&suite, &storage, &opts, tx)
+            .await
+            .unwrap();
+        teed.await.unwrap();
+        let mut n_forwarded = 0;
+        while forwarded.recv().await.is_some() {
+            n_forwarded += 1;
+        }
+        assert!(n_forwarded > 0, "events reach the progress display");
+
+        // Over loopback HTTP.
+        let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+        conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .await
+            .unwrap();
+        let mut response = String::new();
+        conn.read_to_string(&mut response).await.unwrap();
+        let (head, served) = response.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
+
+        expo.finish().await.unwrap();
+        let written = std::fs::read_to_string(&file).unwrap();
+
+        let failed_runs = outcome
+            .records
+            .iter()
+            .filter(|r| !r.outcome.is_success())
+            .count();
+        let states = |s: NodeState| outcome.states.iter().filter(|(_, st)| *st == s).count() as f64;
+        for text in [served, written.as_str()] {
+            assert_eq!(
+                value(text, "benchfleet_runs_finished_total"),
+                outcome.records.len() as f64
+            );
+            assert_eq!(
+                value(text, "benchfleet_runs_failed_total"),
+                failed_runs as f64
+            );
+            assert_eq!(
+                value(text, "benchfleet_records_stored_total"),
+                outcome.records.len() as f64
+            );
+            assert_eq!(
+                value(text, "benchfleet_nodes{state=\"done\"}"),
+                states(NodeState::Succeeded)
+            );
+            assert_eq!(
+                value(text, "benchfleet_nodes{state=\"skipped\"}"),
+                states(NodeState::Skipped)
+            );
+            assert_eq!(value(text, "benchfleet_queue_depth"), 0.0);
+            assert_eq!(value(text, "benchfleet_running_jobs"), 0.0);
+            assert_eq!(value(text, "benchfleet_suite_runs_finished_total"), 1.0);
+        }
+        assert!(
+            failed_runs > 0 && states(NodeState::Skipped) == 1.0,
+            "{:?}",
+            outcome.states
+        );
+    }
+
+    /// `runs_started` counts a run when it starts: while one is in flight, more runs have started
+    /// than finished. The long run waits for a file the test creates only after looking, so no timing
+    /// is involved; warmups are not counted.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_run_in_flight_is_started_but_not_finished() {
+        let dir = tempfile::tempdir().unwrap();
+        let release = dir.path().join("release");
+        let suite_path = dir.path().join("s.toml");
+        std::fs::write(
+            &suite_path,
+            format!(
+                r#"
+    [suite]
+    name = "inflight"
+    [[benchmark]]
+    name = "quick"
+    command = "true"
+    warmup = 2
+    runs = 2
+    [[benchmark]]
+    name = "wait"
+    shell = "sh"
+    command = "while [ ! -e '{}' ]; do sleep 0.01; done"
+    runs = 1
+    needs = ["quick"]
+    "#,
+                release.display()
+            ),
+        )
+        .unwrap();
+        let suite = crate::suite::load(&suite_path, &dir.path().join("out")).unwrap();
+        let storage = crate::open_storage(&crate::StorageSettings::embedded(dir.path().join("db")))
+            .await
+            .unwrap();
+        let metrics = Arc::new(RunnerMetrics::new());
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let (fwd, mut forwarded) = tokio::sync::mpsc::unbounded_channel();
+        let teed = tee(rx, metrics.clone(), fwd);
+        let opts = crate::runner::RunOptions {
+            jobs: 1,
+            sample_interval: None,
+            use_cache: false,
+            ..Default::default()
+        };
+        let run = tokio::spawn(async move {
+            crate::runner::run_suite(&suite, &storage, &opts, tx)
+                .await
+                .unwrap()
+        });
+
+        // The tee applies an event before forwarding it.
+        loop {
+            let e = forwarded
+                .recv()
+                .await
+                .expect("the run reports the waiting run");
+            if matches!(e, RunnerEvent::RunStarted { node: 1, .. }) {
+                break;
+            }
+        }
+        let text = metrics.encode();
+        assert_eq!(value(&text, "benchfleet_runs_started_total"), 3.0, "{text}");
+        assert_eq!(
+            value(&text, "benchfleet_runs_finished_total"),
+            2.0,
+            "{text}"
+        );
+
+        std::fs::write(&release, "").unwrap();
+        let outcome = run.await.unwrap();
+        while forwarded.recv().await.is_some() {}
+        teed.await.unwrap();
+        assert_eq!(outcome.records.len(), 3, "warmups are not records");
+        let text = metrics.encode();
+        assert_eq!(value(&text, "benchfleet_runs_started_total"), 3.0, "{text}");
+        assert_eq!(
+            value(&text, "benchfleet_runs_finished_total"),
+            3.0,
+            "{text}"
+        );
+    }
 }

@@ -87,7 +87,7 @@ pub struct Node {
     /// Unmeasured commands around the runs (hyperfine's setup/prepare/conclude/cleanup).
     pub hooks: Hooks,
     /// Run under this load profile instead of `policy`'s runs (a `load` table).
-    pub load: Option<crate::load::LoadPlan>,
+    pub load: Option<crate::loadgen::LoadPlan>,
     /// The shell the command runs through (`shell = …`, `SHELL -c COMMAND`); its spawn cost is
     /// measured once per run and subtracted from the measured times, like hyperfine.
     pub shell: Option<String>,
@@ -471,7 +471,7 @@ fn load_for(
     kind: NodeKind,
     spec: &NodeSpec,
     hooks: &Hooks,
-) -> Result<Option<crate::load::LoadPlan>, String> {
+) -> Result<Option<crate::loadgen::LoadPlan>, String> {
     let Some(table) = &spec.load else {
         return Ok(None);
     };
@@ -507,9 +507,9 @@ fn load_for(
             ));
         }
     }
-    crate::load::plan(table, crate::load::MissingDuration::Refuse)
+    crate::loadgen::plan(table, crate::loadgen::MissingDuration::Refuse)
         .map(Some)
-        .map_err(|e| crate::load::in_table_terms(&e.to_string()))
+        .map_err(|e| crate::loadgen::in_table_terms(&e.to_string()))
 }
 
 /// A profile and/or explicit `cpus` / `memory`; explicit values override the profile's.

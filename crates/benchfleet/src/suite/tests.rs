@@ -355,7 +355,7 @@ fn a_load_table_resolves_into_the_load_commands_profile() {
     let plan = s.nodes[0].load.as_ref().unwrap();
     assert_eq!(plan.profile.kind.as_str(), "soak", "soak is the default");
     assert_eq!(plan.profile.steps[0].rate, Some(200.0));
-    assert_eq!(plan.window, crate::load::DEFAULT_WINDOW);
+    assert_eq!(plan.window, crate::loadgen::DEFAULT_WINDOW);
 
     // Run controls of [defaults] do not apply to a load node; they still apply beside it.
     let s = expand_str(
