@@ -40,10 +40,6 @@ use cargo_metadata::MetadataCommand;
 use proc_macro2::{Delimiter, Spacing, Span, TokenStream, TokenTree};
 use syn::visit::{self, Visit};
 
-/// Crates whose cycles are tolerated for now (issue 15 is removing them). The check fails when one
-/// of them has no cycle any more, so the entry is removed as soon as it can be.
-pub const EXEMPT: &[&str] = &["benchfleet", "benchfleet-cli"];
-
 /// Where a reference from one top-level module to another was seen. Of several, an edge keeps
 /// the first in this order: outside test code first, then by file and line.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -65,12 +61,10 @@ pub type Cycle = Vec<String>;
 pub struct Outcome {
     /// Crate targets (libs and bins) checked.
     pub checked: usize,
-    /// The cycles of the crates in [`EXEMPT`], rendered, one entry per crate target that has some.
-    pub exempt: Vec<(String, usize, String)>,
 }
 
 /// Check every lib and bin target of the workspace. Fails with the rendered cycles of every
-/// crate not in [`EXEMPT`], or when an exempt crate has no cycle any more.
+/// crate that has some.
 pub fn check_workspace() -> Result<Outcome> {
     let meta = MetadataCommand::new()
         .no_deps()
@@ -79,7 +73,6 @@ pub fn check_workspace() -> Result<Outcome> {
     let root = meta.workspace_root.as_std_path();
     let mut outcome = Outcome::default();
     let mut failures = Vec::new();
-    let mut exempt_with_cycles = BTreeSet::new();
     for package in &meta.packages {
         for target in &package.targets {
             if !(target.is_lib() || target.is_bin() || target.is_proc_macro()) {
@@ -99,20 +92,7 @@ pub fn check_workspace() -> Result<Outcome> {
             if found.is_empty() {
                 continue;
             }
-            let text = render(&label, &graph, &found, root);
-            if EXEMPT.contains(&package.name.as_str()) {
-                exempt_with_cycles.insert(package.name.to_string());
-                outcome.exempt.push((label, found.len(), text));
-            } else {
-                failures.push(text);
-            }
-        }
-    }
-    for name in EXEMPT {
-        if !exempt_with_cycles.contains(*name) && meta.packages.iter().any(|p| p.name == *name) {
-            failures.push(format!(
-                "{name} has no module cycle any more: remove it from EXEMPT in xtask/src/cycles.rs"
-            ));
+            failures.push(render(&label, &graph, &found, root));
         }
     }
     if !failures.is_empty() {

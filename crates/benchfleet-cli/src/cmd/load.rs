@@ -9,8 +9,8 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
-use benchfleet::load::{LoadOutcome, LoadPlan, LoadSettings, MissingDuration};
 use benchfleet::analysis::load::LoadProfile;
+use benchfleet::load::{LoadOutcome, LoadPlan, LoadSettings, MissingDuration};
 use benchfleet::model::{DurationSpec, LoadSpec};
 
 use crate::context::Context;
