@@ -109,17 +109,17 @@ fn suite_too_large(
     let matrix = if sizes.is_empty() {
         String::new()
     } else {
-        format!(" (matrix: {})", sizes.join(" × "))
+        format!(" (matrix {})", sizes.join(" × "))
     };
     let raise = match count {
         Some(n) => format!(
-            "shrink the matrix, or raise the limit with `max_nodes = {n}` under `[suite]` if \
+            "Shrink the matrix, or raise the limit with `max_nodes = {n}` under `[suite]` if \
              this machine can hold that many nodes"
         ),
-        None => "shrink the matrix".to_string(),
+        None => "Shrink the matrix".to_string(),
     };
     format!(
-        "{}: the suite expands into {}, more than its limit of {limit} ({culprit}{matrix}); {raise}",
+        "{}: the suite expands into {}, more than its limit of {limit}; {culprit}{matrix}. {raise}",
         path.display(),
         nodes(count),
     )

@@ -563,7 +563,7 @@ fn a_suite_larger_than_its_limit_is_refused_before_it_is_expanded() {
             Err(vec![
                 "expands into more than 18446744073709551615 nodes",
                 "benchmark `b`",
-                "shrink the matrix",
+                "Shrink the matrix",
             ]),
         ),
         // One over the default limit, summed over nodes: the largest node is named.
@@ -597,7 +597,7 @@ fn a_suite_larger_than_its_limit_is_refused_before_it_is_expanded() {
             ),
             Err(vec![
                 "expands into 12 nodes, more than its limit of 11",
-                "the largest, job `j`, expands into 6 nodes (matrix: k0 6)",
+                "the largest, job `j`, expands into 6 nodes (matrix k0 6). Shrink",
                 "`max_nodes = 12`",
             ]),
         ),
