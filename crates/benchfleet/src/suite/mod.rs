@@ -275,6 +275,14 @@ pub fn expand(file: &SuiteFile, source: &Path, out_root: &Path) -> Result<Suite,
         }
     }
 
+    // The expansions of each base name, so resolving a `needs` entry looks at that node's
+    // expansions only (a scan of every node per dependency made loading a 10,000-node suite
+    // quadratic).
+    let mut expansions: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, p) in pending.iter().enumerate() {
+        expansions.entry(p.base).or_default().push(i);
+    }
+
     let mut nodes = Vec::with_capacity(pending.len());
     for p in &pending {
         let spec = p.spec;
@@ -285,16 +293,17 @@ pub fn expand(file: &SuiteFile, source: &Path, out_root: &Path) -> Result<Suite,
         let mut out_of: BTreeMap<String, PathBuf> = BTreeMap::new();
         for need in &spec.needs {
             let matches: Vec<usize> = if bases.contains_key(need.as_str()) {
-                pending
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, q)| {
-                        q.base == need
-                            && q.params
-                                .iter()
-                                .all(|(k, v)| p.params.get(k).is_none_or(|mine| mine == v))
+                expansions
+                    .get(need.as_str())
+                    .into_iter()
+                    .flatten()
+                    .copied()
+                    .filter(|&i| {
+                        pending[i]
+                            .params
+                            .iter()
+                            .all(|(k, v)| p.params.get(k).is_none_or(|mine| mine == v))
                     })
-                    .map(|(i, _)| i)
                     .collect()
             } else if let Some(&i) = by_name.get(substitute(need, &p.params, None).as_str()) {
                 // An exact expanded name, possibly written with this node's placeholders.
