@@ -69,7 +69,7 @@ pub enum CliError {
     #[error(transparent)]
     Load(#[from] LoadRunError),
     #[error(transparent)]
-    Compare(#[from] CompareError),
+    Compare(Box<CompareError>),
     #[error(transparent)]
     Import(#[from] ImportError),
     /// What the program was doing when `source` happened: `benchmark failed: …`.
@@ -145,6 +145,14 @@ internal_from!(
 );
 
 pub type Result<T, E = CliError> = std::result::Result<T, E>;
+
+/// Boxed: a comparison error carries what it compared, which would make every `Result` of the
+/// CLI as large as it.
+impl From<CompareError> for CliError {
+    fn from(e: CompareError) -> Self {
+        CliError::Compare(Box::new(e))
+    }
+}
 
 #[cfg(test)]
 mod tests {
