@@ -68,3 +68,27 @@ pub fn write_file(path: &Path, text: &str) -> Result<()> {
             .context(format!("cannot write `{}`", path.display()))
     })
 }
+
+/// The result exports `run` and `bench` share: hyperfine-compatible JSON, CSV and Markdown, each
+/// written when its path is given.
+pub fn write_exports(
+    results: &[benchfleet::report::BenchmarkResult],
+    json: Option<&Path>,
+    csv: Option<&Path>,
+    markdown: Option<&Path>,
+) -> Result<()> {
+    use benchfleet::report;
+    if let Some(path) = json {
+        write_file(
+            path,
+            &serde_json::to_string_pretty(&report::hyperfine_json(results))?,
+        )?;
+    }
+    if let Some(path) = csv {
+        write_file(path, &report::csv(results))?;
+    }
+    if let Some(path) = markdown {
+        write_file(path, &report::markdown(results))?;
+    }
+    Ok(())
+}

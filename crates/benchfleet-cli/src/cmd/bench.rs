@@ -18,7 +18,7 @@ use benchfleet::suite::RunPolicy;
 use crate::context::Context;
 use crate::exit::{CliError, Result, Status};
 use crate::flags::{MetricsFlags, TagFlags, parse_size};
-use crate::output::write_file;
+use crate::output::write_exports;
 use crate::{interrupt, metrics, words};
 
 #[derive(Debug, Args)]
@@ -475,18 +475,12 @@ pub async fn bench(ctx: &Context, args: BenchArgs) -> Result<Status> {
         eprintln!("{line}");
     }
 
-    if let Some(path) = &args.export_json {
-        write_file(
-            path,
-            &serde_json::to_string_pretty(&report::hyperfine_json(&results))?,
-        )?;
-    }
-    if let Some(path) = &args.export_csv {
-        write_file(path, &report::csv(&results))?;
-    }
-    if let Some(path) = &args.export_markdown {
-        write_file(path, &report::markdown(&results))?;
-    }
+    write_exports(
+        &results,
+        args.export_json.as_deref(),
+        args.export_csv.as_deref(),
+        args.export_markdown.as_deref(),
+    )?;
     Ok(ctx
         .out
         .run_footer(&outcome.run, outcome.records_stored, &ctx.root()))

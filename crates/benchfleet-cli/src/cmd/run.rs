@@ -11,7 +11,7 @@ use benchfleet::runner::{self, RunOptions};
 use crate::context::Context;
 use crate::exit::{CliError, Result, Status};
 use crate::flags::{ExecFlags, MetricsFlags, ProgressArg, parse_tag};
-use crate::output::write_file;
+use crate::output::write_exports;
 use crate::progress::{self, Mode};
 use crate::{interrupt, metrics, tables, words};
 
@@ -154,15 +154,12 @@ pub async fn run(ctx: &Context, args: RunArgs) -> Result<Status> {
             eprintln!("{line}");
         }
     }
-    if let Some(path) = &args.export_json {
-        write_file(
-            path,
-            &serde_json::to_string_pretty(&report::hyperfine_json(&results))?,
-        )?;
-    }
-    if let Some(path) = &args.export_markdown {
-        write_file(path, &report::markdown(&results))?;
-    }
+    write_exports(
+        &results,
+        args.export_json.as_deref(),
+        None,
+        args.export_markdown.as_deref(),
+    )?;
     let load_records: usize = outcome.loads.iter().map(|l| l.report.records).sum();
     Ok(ctx
         .out
