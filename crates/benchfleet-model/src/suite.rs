@@ -158,8 +158,8 @@ pub struct NodeSpec {
     /// not measured.
     pub cleanup: Option<CommandSpec>,
     /// Run the command under a load profile (what `benchfleet load` does) instead of a number
-    /// of runs.
-    pub load: Option<LoadSpec>,
+    /// of runs. Boxed: few nodes have one, and a node's size counts in a suite of 100,000.
+    pub load: Option<Box<LoadSpec>>,
 }
 
 /// A node's `load` table: run the command repeatedly at a concurrency and/or target rate

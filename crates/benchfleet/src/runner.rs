@@ -277,7 +277,7 @@ fn outliers_of(records: &[RunRecord]) -> Option<(usize, usize, usize, usize)> {
 pub fn build_dag(suite: &Suite) -> Result<Dag<NodeTaskHandle>, Error> {
     let mut dag = Dag::with_capacity(suite.nodes.len());
     for node in &suite.nodes {
-        dag.add_node(NodeTaskHandle(Arc::new(node.clone())));
+        dag.add_node(NodeTaskHandle(Arc::clone(node)));
     }
     // Admission needs every node to fit the host at all; say which one does not, by name.
     if let Ok(host) = Resources::host()
@@ -995,8 +995,8 @@ fn dep_name(shared: &Shared, dep: usize) -> String {
 /// A node's invocation: its spec, its hooks (sharing its environment, directory, timeout and
 /// placement), the shell cost to subtract.
 fn invocation(node: &Node, spec: ProcessSpec, overhead: Option<Measurement>) -> Invocation {
-    let hook = |field: &str, c: &Option<crate::suite::Command>| {
-        c.as_ref().map(|c| {
+    let hook = |field: &str, c: &Option<Box<crate::suite::Command>>| {
+        c.as_deref().map(|c| {
             let mut s = spec.clone();
             s.program = c.program.clone();
             s.args = c.args.clone();

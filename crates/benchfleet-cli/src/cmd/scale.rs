@@ -66,7 +66,8 @@ pub async fn scale(ctx: &Context, args: ScaleArgs) -> Result<Status> {
         // Commands may read the level they run at.
         let mut level_suite = suite.clone();
         for node in &mut level_suite.nodes {
-            node.env
+            std::sync::Arc::make_mut(node)
+                .env
                 .insert("BENCHFLEET_SCALE_JOBS".into(), jobs.to_string());
         }
         let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();

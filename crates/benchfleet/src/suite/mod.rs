@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use benchfleet_model::{CommandSpec, Defaults, NodeKind, NodeSpec, SuiteFile};
@@ -9,6 +10,8 @@ use benchfleet_model::{CommandSpec, Defaults, NodeKind, NodeSpec, SuiteFile};
 use benchfleet_sched::Resources;
 
 use crate::Error;
+
+mod split;
 
 /// How many measured runs a node gets (hyperfine's rules).
 #[derive(Clone, Debug, PartialEq)]
@@ -103,13 +106,14 @@ pub struct Command {
 
 /// A node's unmeasured commands, with its placeholders, shell, environment and directory.
 /// `setup` runs once before the first run, `prepare` before every run (warmups too), `conclude`
-/// after every run, `cleanup` once after the last run (also when a run failed).
+/// after every run, `cleanup` once after the last run (also when a run failed). Boxed: most
+/// nodes have none, and a node's size counts in a suite of 100,000.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Hooks {
-    pub setup: Option<Command>,
-    pub prepare: Option<Command>,
-    pub conclude: Option<Command>,
-    pub cleanup: Option<Command>,
+    pub setup: Option<Box<Command>>,
+    pub prepare: Option<Box<Command>>,
+    pub conclude: Option<Box<Command>>,
+    pub cleanup: Option<Box<Command>>,
 }
 
 impl Hooks {
@@ -122,7 +126,7 @@ impl Hooks {
             ("cleanup", &self.cleanup),
         ]
         .into_iter()
-        .filter_map(|(k, c)| c.as_ref().map(|c| (k, c)))
+        .filter_map(|(k, c)| c.as_deref().map(|c| (k, c)))
     }
 }
 
@@ -133,7 +137,8 @@ pub struct Suite {
     pub description: Option<String>,
     /// The file it came from.
     pub source: PathBuf,
-    pub nodes: Vec<Node>,
+    /// Shared with the scheduler's tasks (never copied per run).
+    pub nodes: Vec<Arc<Node>>,
 }
 
 /// Read and expand a suite file. `out_root` is where node output directories live
@@ -143,11 +148,13 @@ pub fn load(path: &Path, out_root: &Path) -> Result<Suite, Error> {
         path: path.to_owned(),
         source: e,
     })?;
-    let file: SuiteFile = toml::from_str(&text).map_err(|e| suite_parse_error(path, &text, e))?;
+    let file = split::parse(path, &text)?;
+    drop(text);
     expand(&file, path, out_root)
 }
 
-fn suite_parse_error(path: &Path, text: &str, e: toml::de::Error) -> Error {
+/// `text` starts on line `first_line` + 1 of the file (it may be one node's table of it).
+fn suite_parse_error(path: &Path, text: &str, e: toml::de::Error, first_line: usize) -> Error {
     let Some(span) = e.span() else {
         return Error::Suite {
             path: path.to_owned(),
@@ -158,7 +165,7 @@ fn suite_parse_error(path: &Path, text: &str, e: toml::de::Error) -> Error {
     };
     let start = span.start.min(text.len());
     let before = &text[..start];
-    let line = before.matches('\n').count() + 1;
+    let line = first_line + before.matches('\n').count() + 1;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     let col = start - line_start + 1;
     // Quote the offending line so that the key is named even when the parser's message is not.
@@ -400,10 +407,10 @@ pub fn expand(file: &SuiteFile, source: &Path, out_root: &Path) -> Result<Suite,
         };
         let d = &file.defaults;
         let hooks = Hooks {
-            setup: hook(&spec.setup, &d.setup, "setup")?,
-            prepare: hook(&spec.prepare, &d.prepare, "prepare")?,
-            conclude: hook(&spec.conclude, &d.conclude, "conclude")?,
-            cleanup: hook(&spec.cleanup, &d.cleanup, "cleanup")?,
+            setup: hook(&spec.setup, &d.setup, "setup")?.map(Box::new),
+            prepare: hook(&spec.prepare, &d.prepare, "prepare")?.map(Box::new),
+            conclude: hook(&spec.conclude, &d.conclude, "conclude")?.map(Box::new),
+            cleanup: hook(&spec.cleanup, &d.cleanup, "cleanup")?.map(Box::new),
         };
         let mut env = file.defaults.env.clone();
         for (k, v) in &spec.env {
@@ -433,7 +440,7 @@ pub fn expand(file: &SuiteFile, source: &Path, out_root: &Path) -> Result<Suite,
             .iter()
             .map(|i| subst(i).map(PathBuf::from))
             .collect::<Result<Vec<_>, _>>()?;
-        nodes.push(Node {
+        nodes.push(Arc::new(Node {
             name: p.name.clone(),
             kind: p.kind,
             command,
@@ -459,7 +466,7 @@ pub fn expand(file: &SuiteFile, source: &Path, out_root: &Path) -> Result<Suite,
             hooks,
             load,
             shell: shell.clone(),
-        });
+        }));
     }
     if nodes.is_empty() {
         return Err(invalid(

@@ -1,8 +1,7 @@
 use super::*;
 
 fn expand_str(toml_text: &str) -> Result<Suite, Error> {
-    let file: SuiteFile = toml::from_str(toml_text)
-        .map_err(|e| suite_parse_error(Path::new("s.toml"), toml_text, e))?;
+    let file = split::parse(Path::new("s.toml"), toml_text)?;
     expand(&file, Path::new("s.toml"), Path::new("/o"))
 }
 
