@@ -36,6 +36,27 @@ impl Output {
             })
     }
 
+    /// Write the results table to stdout as it is rendered (followed by a newline): a suite of
+    /// 100,000 nodes never holds its table, nor its results, as a whole. `results` is called
+    /// once per pass over the rows.
+    pub fn emit_table<I>(&self, results: impl Fn() -> I) -> Result<()>
+    where
+        I: IntoIterator,
+        I::Item: std::borrow::Borrow<benchfleet::report::BenchmarkResult>,
+    {
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        benchfleet::report::write_terminal_table(&mut out, results)
+            .and_then(|()| out.write_all(b"\n"))
+            .and_then(|()| out.flush())
+            .map_err(|e| {
+                if e.kind() == std::io::ErrorKind::BrokenPipe {
+                    CliError::BrokenPipe
+                } else {
+                    CliError::internal(format!("cannot write to standard output: {e}"))
+                }
+            })
+    }
+
     /// Write `text` to the file `path`, or to stdout without one.
     pub fn emit_to(&self, path: Option<&Path>, text: &str) -> Result<()> {
         match path {

@@ -7,7 +7,6 @@
 use benchfleet::bench::CommandReport;
 use benchfleet::load::NodeLoadOutcome;
 use benchfleet::metrics::SystemSeries;
-use benchfleet::report::BenchmarkResult;
 use benchfleet::runner::{RunOutcome, RunnerEvent, Warning};
 use benchfleet::sched::NodeState;
 
@@ -90,14 +89,20 @@ pub fn event_line(ev: &RunnerEvent) -> Option<EventLine> {
 
 /// Why each node of a finished suite run did not succeed, with the last lines of its stderr:
 /// `FAILED  name: why`, `SKIPPED name: …`, `NOT RUN name: interrupted`.
-pub fn node_states(outcome: &RunOutcome, results: &[BenchmarkResult]) -> Vec<String> {
+pub fn node_states(outcome: &RunOutcome) -> Vec<String> {
+    // The runs of the nodes that failed, by name (few: looked up once each).
+    let failed: std::collections::HashMap<&str, &benchfleet::runner::NodeResult> = outcome
+        .results
+        .iter()
+        .filter(|r| !r.runs.failures.is_empty() || r.runs.stderr_tail.is_some())
+        .map(|r| (r.node.name.as_str(), r))
+        .collect();
     let mut lines = Vec::new();
     for (name, state) in &outcome.states {
         match state {
             NodeState::Failed | NodeState::TimedOut => {
-                let why = results
-                    .iter()
-                    .find(|r| &r.name == name)
+                let runs = failed.get(name.as_str()).map(|r| &r.runs);
+                let why = runs
                     .and_then(|r| r.failures.first().cloned())
                     .or_else(|| {
                         // Failed before or around its runs (a hook, its output directory).
@@ -109,11 +114,7 @@ pub fn node_states(outcome: &RunOutcome, results: &[BenchmarkResult]) -> Vec<Str
                     })
                     .unwrap_or_else(|| "failed".into());
                 lines.push(format!("FAILED  {name}: {why}"));
-                if let Some(tail) = results
-                    .iter()
-                    .find(|r| &r.name == name)
-                    .and_then(|r| r.stderr_tail.as_deref())
-                {
+                if let Some(tail) = runs.and_then(|r| r.stderr_tail.as_deref()) {
                     let last: Vec<&str> = tail.trim_end().lines().rev().take(5).collect();
                     for l in last.into_iter().rev() {
                         lines.push(format!("        | {l}"));

@@ -55,10 +55,10 @@ pub use csv::csv;
 pub use html::{HistorySeries, HtmlReport, html_report};
 pub use json::{JSON_SCHEMA_VERSION, hyperfine_json};
 pub use junit::junit_xml;
-pub use result::{BenchmarkResult, RunningWall, group_records};
+pub use result::{BenchmarkResult, RunPoint, RunPoints, RunningWall, group_records};
 pub use runs::{RunRow, format_timestamp, runs_table};
 pub use series::{HistoryRow, Quantity, history_table, scaling_table};
-pub use table::{markdown, measured_notes, terminal_table};
+pub use table::{markdown, measured_notes, terminal_table, write_terminal_table};
 
 /// A report that could not be rendered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

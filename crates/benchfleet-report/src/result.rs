@@ -107,12 +107,30 @@ impl BenchmarkResult {
     /// An empty result with the identity (name, command, parameters, run) of `first`; add runs
     /// with [`BenchmarkResult::push`].
     pub fn new(first: &RunRecord) -> Self {
+        BenchmarkResult::named(
+            first.name.clone(),
+            first.kind,
+            first.command.clone(),
+            first.parameters.clone(),
+            first.run_id.clone(),
+        )
+    }
+
+    /// An empty result with this identity; add runs with [`BenchmarkResult::push`] or
+    /// [`BenchmarkResult::extend`].
+    pub fn named(
+        name: String,
+        kind: NodeKind,
+        command: String,
+        parameters: BTreeMap<String, String>,
+        run_id: RunId,
+    ) -> Self {
         BenchmarkResult {
-            name: first.name.clone(),
-            kind: first.kind,
-            command: first.command.clone(),
-            parameters: first.parameters.clone(),
-            run_id: first.run_id.clone(),
+            name,
+            kind,
+            command,
+            parameters,
+            run_id,
             times: Vec::new(),
             user: Vec::new(),
             system: Vec::new(),
@@ -129,20 +147,35 @@ impl BenchmarkResult {
 
     /// Append one run: what every renderer needs of it, a few numbers, not the record.
     pub fn push(&mut self, r: &RunRecord) {
-        self.times.push(r.measurement.wall_secs());
-        self.user.push(r.measurement.user_secs());
-        self.system.push(r.measurement.sys_secs());
-        self.max_rss_bytes.push(r.measurement.max_rss_bytes);
-        self.exit_codes.push(r.outcome.exit_code());
-        self.instructions.push(r.instructions());
-        self.cycles.push(r.cycles());
-        self.concurrent.push(r.concurrent());
+        self.push_point(&RunPoint::of(r));
         if !r.outcome.is_success() {
             self.failures.push(r.outcome.describe());
             if r.stderr_tail.is_some() {
                 self.stderr_tail = r.stderr_tail.clone();
             }
         }
+    }
+
+    /// Append the runs kept in `runs`, in their order.
+    pub fn extend(&mut self, runs: &RunPoints) {
+        for p in &runs.points {
+            self.push_point(p);
+        }
+        self.failures.extend(runs.failures.iter().cloned());
+        if runs.stderr_tail.is_some() {
+            self.stderr_tail = runs.stderr_tail.clone();
+        }
+    }
+
+    fn push_point(&mut self, p: &RunPoint) {
+        self.times.push(p.wall);
+        self.user.push(p.user);
+        self.system.push(p.system);
+        self.max_rss_bytes.push(p.max_rss_bytes);
+        self.exit_codes.push(p.exit_code);
+        self.instructions.push(p.instructions);
+        self.cycles.push(p.cycles);
+        self.concurrent.push(p.concurrent);
     }
 
     /// Runs that ran beside others (`run.concurrent` = true).
@@ -192,6 +225,69 @@ impl BenchmarkResult {
             }
         }
         format!("{} failed: {}", self.failed(), reasons.join(", "))
+    }
+}
+
+/// What a report needs of one run: a few numbers (about 80 bytes), not its record. A runner
+/// keeps these for the nodes it has stored, instead of the records themselves.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RunPoint {
+    /// Wall-clock time, seconds.
+    pub wall: f64,
+    /// User CPU time, seconds.
+    pub user: f64,
+    /// System CPU time, seconds.
+    pub system: f64,
+    pub max_rss_bytes: u64,
+    /// As [`BenchmarkResult::exit_codes`].
+    pub exit_code: Option<i32>,
+    pub concurrent: Option<bool>,
+    pub instructions: Option<u64>,
+    pub cycles: Option<u64>,
+}
+
+impl RunPoint {
+    pub fn of(r: &RunRecord) -> Self {
+        RunPoint {
+            wall: r.measurement.wall_secs(),
+            user: r.measurement.user_secs(),
+            system: r.measurement.sys_secs(),
+            max_rss_bytes: r.measurement.max_rss_bytes,
+            exit_code: r.outcome.exit_code(),
+            concurrent: r.concurrent(),
+            instructions: r.instructions(),
+            cycles: r.cycles(),
+        }
+    }
+}
+
+/// The runs of one benchmark as [`RunPoint`]s, with the descriptions of the failed ones and the
+/// stderr tail of the last failed run that kept one: a [`BenchmarkResult`] without its identity.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RunPoints {
+    pub points: Vec<RunPoint>,
+    pub failures: Vec<String>,
+    pub stderr_tail: Option<String>,
+}
+
+impl RunPoints {
+    /// Append one run.
+    pub fn push(&mut self, r: &RunRecord) {
+        self.points.push(RunPoint::of(r));
+        if !r.outcome.is_success() {
+            self.failures.push(r.outcome.describe());
+            if r.stderr_tail.is_some() {
+                self.stderr_tail = r.stderr_tail.clone();
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.points.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.points.is_empty()
     }
 }
 

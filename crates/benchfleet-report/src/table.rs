@@ -1,6 +1,9 @@
 //! The results table, as terminal text and as GitHub-flavoured Markdown.
 
-use comfy_table::{CellAlignment, ContentArrangement, Table, presets};
+use std::borrow::Borrow;
+use std::io::Write;
+
+use unicode_width::UnicodeWidthStr;
 
 use crate::BenchmarkResult;
 use crate::units::{format_bytes, format_duration, format_in, time_unit};
@@ -63,67 +66,111 @@ pub(crate) fn row(r: &BenchmarkResult) -> [String; 10] {
 /// A plain-text table (Unicode box drawing, no colours, no terminal-width detection): one row
 /// per benchmark with mean ± σ, min … max, median and p95 of the wall time over successful runs
 /// (in one unit per row), mean user and system CPU time, peak RSS, runs (`ok/total` when some
-/// failed) and status.
+/// failed) and status. Followed by [`measured_notes`], one per line.
 pub fn terminal_table(results: &[BenchmarkResult]) -> String {
-    let mut t = Table::new();
-    t.load_preset(presets::UTF8_FULL_CONDENSED)
-        .force_no_tty()
-        .set_content_arrangement(ContentArrangement::Disabled)
-        .set_header(HEADER);
-    for r in results {
-        t.add_row(row(r));
-    }
-    for (i, numeric) in NUMERIC.iter().enumerate() {
-        if let Some(c) = t.column_mut(i) {
-            c.set_cell_alignment(if *numeric {
-                CellAlignment::Right
-            } else {
-                CellAlignment::Left
-            });
+    let mut out = Vec::new();
+    // Writing to a Vec cannot fail.
+    let _ = write_terminal_table(&mut out, || results.iter());
+    String::from_utf8(out).expect("the table is UTF-8")
+}
+
+/// [`terminal_table`] written to `w` as it is rendered, without a final newline. `results` is
+/// called twice (column widths first, then the rows), so a caller with 100,000 results can
+/// build each one when it is asked for and hold none of them, nor the table.
+pub fn write_terminal_table<W, I>(w: &mut W, results: impl Fn() -> I) -> std::io::Result<()>
+where
+    W: Write,
+    I: IntoIterator,
+    I::Item: Borrow<BenchmarkResult>,
+{
+    let mut widths = HEADER.map(UnicodeWidthStr::width);
+    for r in results() {
+        for (width, cell) in widths.iter_mut().zip(row(r.borrow())) {
+            *width = (*width).max(cell.lines().map(UnicodeWidthStr::width).max().unwrap_or(0));
         }
     }
-    let mut out = t.to_string();
-    for note in measured_notes(results) {
-        out.push('\n');
-        out.push_str(&note);
+    let rule = |w: &mut W, left: &str, line: &str, mid: &str, right: &str| {
+        let cells: Vec<String> = widths.iter().map(|n| line.repeat(n + 2)).collect();
+        writeln!(w, "{left}{}{right}", cells.join(mid))
+    };
+    rule(w, "┌", "─", "┬", "┐")?;
+    write_row(w, &widths, &HEADER.map(String::from))?;
+    rule(w, "╞", "═", "╪", "╡")?;
+    for r in results() {
+        write_row(w, &widths, &row(r.borrow()))?;
     }
-    out
+    let cells: Vec<String> = widths.iter().map(|n| "─".repeat(n + 2)).collect();
+    write!(w, "└{}┘", cells.join("┴"))?;
+    for r in results() {
+        if let Some(note) = measured_note(r.borrow()) {
+            write!(w, "\n{note}")?;
+        }
+    }
+    Ok(())
+}
+
+/// One table row; a cell holding several lines makes the row as many lines high.
+fn write_row<W: Write>(
+    w: &mut W,
+    widths: &[usize; 10],
+    cells: &[String; 10],
+) -> std::io::Result<()> {
+    let height = cells
+        .iter()
+        .map(|c| c.lines().count().max(1))
+        .max()
+        .unwrap_or(1);
+    for line in 0..height {
+        w.write_all("│".as_bytes())?;
+        for (i, cell) in cells.iter().enumerate() {
+            if i > 0 {
+                w.write_all("┆".as_bytes())?;
+            }
+            let text = cell.lines().nth(line).unwrap_or("");
+            let pad = " ".repeat(widths[i] - text.width());
+            if NUMERIC[i] {
+                write!(w, " {pad}{text} ")?;
+            } else {
+                write!(w, " {text}{pad} ")?;
+            }
+        }
+        w.write_all("│\n".as_bytes())?;
+    }
+    Ok(())
 }
 
 /// What was measured beyond the table, one line per benchmark that has it: hardware counters
 /// (mean per successful run, IPC, and how many runs lacked them) and how many runs ran beside
 /// others. Nothing for results without counters whose runs all ran alone.
 pub fn measured_notes(results: &[BenchmarkResult]) -> Vec<String> {
-    let mut out = Vec::new();
-    for r in results {
-        let mut parts = Vec::new();
-        if let Some(instructions) = r.mean_instructions() {
-            let mut p = format!("{} instructions", si(instructions));
-            if let Some(cycles) = r.mean_cycles() {
-                p.push_str(&format!(", {} cycles", si(cycles)));
-                if cycles > 0.0 {
-                    p.push_str(&format!(" (IPC {:.2})", instructions / cycles));
-                }
+    results.iter().filter_map(measured_note).collect()
+}
+
+fn measured_note(r: &BenchmarkResult) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(instructions) = r.mean_instructions() {
+        let mut p = format!("{} instructions", si(instructions));
+        if let Some(cycles) = r.mean_cycles() {
+            p.push_str(&format!(", {} cycles", si(cycles)));
+            if cycles > 0.0 {
+                p.push_str(&format!(" (IPC {:.2})", instructions / cycles));
             }
-            p.push_str(" per run");
-            let missing = r.runs_without_counters();
-            if missing > 0 {
-                p.push_str(&format!(
-                    " ({missing} of {} runs without counters)",
-                    r.runs()
-                ));
-            }
-            parts.push(p);
         }
-        let beside = r.concurrent_runs();
-        if beside > 0 {
-            parts.push(format!("{beside} of {} runs ran beside others", r.runs()));
+        p.push_str(" per run");
+        let missing = r.runs_without_counters();
+        if missing > 0 {
+            p.push_str(&format!(
+                " ({missing} of {} runs without counters)",
+                r.runs()
+            ));
         }
-        if !parts.is_empty() {
-            out.push(format!("{}: {}", r.name, parts.join("; ")));
-        }
+        parts.push(p);
     }
-    out
+    let beside = r.concurrent_runs();
+    if beside > 0 {
+        parts.push(format!("{beside} of {} runs ran beside others", r.runs()));
+    }
+    (!parts.is_empty()).then(|| format!("{}: {}", r.name, parts.join("; ")))
 }
 
 /// `1234567` → `1.23 M`.
@@ -232,5 +279,67 @@ mod tests {
             "nothing to say about `alone`"
         );
         assert!(!markdown(&results[..1]).contains("\n- "));
+    }
+
+    /// The table as comfy-table draws it: what [`write_terminal_table`] must reproduce byte for
+    /// byte (it renders row by row instead, so 100,000 rows never exist at once).
+    fn comfy(results: &[BenchmarkResult]) -> String {
+        use comfy_table::{CellAlignment, ContentArrangement, Table, presets};
+        let mut t = Table::new();
+        t.load_preset(presets::UTF8_FULL_CONDENSED)
+            .force_no_tty()
+            .set_content_arrangement(ContentArrangement::Disabled)
+            .set_header(HEADER);
+        for r in results {
+            t.add_row(row(r));
+        }
+        for (i, numeric) in NUMERIC.iter().enumerate() {
+            if let Some(c) = t.column_mut(i) {
+                c.set_cell_alignment(if *numeric {
+                    CellAlignment::Right
+                } else {
+                    CellAlignment::Left
+                });
+            }
+        }
+        let mut out = t.to_string();
+        for note in measured_notes(results) {
+            out.push('\n');
+            out.push_str(&note);
+        }
+        out
+    }
+
+    #[test]
+    fn the_streamed_table_is_comfy_tables_table() {
+        let mut records = vec![
+            rec("alone", 0, &[("run.concurrent", "false")]),
+            rec("a much longer benchmark name", 0, &[]),
+            rec("名前", 0, &[("run.concurrent", "true")]),
+            rec("counted", 0, &[("hw.instructions", "2000000")]),
+        ];
+        for i in 0..5 {
+            let mut r = rec("many", i, &[]);
+            r.measurement.wall_ns = 1_000 * u64::from(i + 1) * 7919;
+            r.measurement.max_rss_bytes = 1 << (20 + i);
+            records.push(r);
+        }
+        let mut failed = rec("failing", 0, &[]);
+        failed.outcome = Outcome::Failed {
+            exit_code: Some(3),
+            signal: None,
+        };
+        records.push(failed);
+        let mut multi = rec("two\nlines", 0, &[]);
+        multi.kind = NodeKind::Job;
+        records.push(multi);
+        let results = group_records(&records);
+        for n in [0, 1, 2, results.len()] {
+            assert_eq!(
+                terminal_table(&results[..n]),
+                comfy(&results[..n]),
+                "{n} rows"
+            );
+        }
     }
 }

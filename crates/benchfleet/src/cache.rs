@@ -357,7 +357,7 @@ mod tests {
         let text = format!("[suite]\nname = \"k\"\n[[benchmark]]\nname = \"b\"\n{node_lines}");
         let file: benchfleet_model::SuiteFile = toml::from_str(&text).unwrap();
         let suite = crate::suite::expand(&file, Path::new("k.toml"), Path::new("/o")).unwrap();
-        suite.nodes[0].clone()
+        (*suite.nodes[0]).clone()
     }
 
     /// A node is finished only with as many successful runs as it planned; part-way, it resumes

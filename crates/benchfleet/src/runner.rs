@@ -8,8 +8,9 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use benchfleet_metrics::{Kill, MemoryLimitVia, ProcessSpec};
 use benchfleet_model::{
-    Measurement, NodeKind, RunId, RunInfo, RunRecord, RunStatus, SCHEMA_VERSION,
+    Measurement, NodeKind, RunId, RunInfo, RunRecord, RunStatus, SCHEMA_VERSION, Timestamp,
 };
+use benchfleet_report::{BenchmarkResult, RunPoints};
 use benchfleet_sched::{
     CancelToken, Dag, Event, NodeId, NodeState, Resources, RetryPolicy, Task, TaskCtx, TaskOutcome,
 };
@@ -78,10 +79,11 @@ impl Default for RunOptions {
 #[derive(Clone, Debug)]
 pub struct RunOutcome {
     pub run: RunInfo,
-    /// Every stored record, in catalog order (started_at, name, iteration), except those of load
-    /// nodes (stored as they complete, possibly millions: read them back with
-    /// [`crate::load_records`]); their summary is in `loads`.
-    pub records: Vec<RunRecord>,
+    /// What reports need of every node measured in this run (its runs stored before a resume
+    /// included), in catalog order (first run's start, then name): a few numbers per run, not
+    /// the records, which are in storage. Load nodes are not here (they may store millions of
+    /// runs: read them back with [`crate::load_records`]); their summary is in `loads`.
+    pub results: Vec<NodeResult>,
     /// Throughput and latency per step and window of each node with a `load` table that ran, in
     /// finishing order.
     pub loads: Vec<crate::loadgen::NodeLoadOutcome>,
@@ -92,9 +94,37 @@ pub struct RunOutcome {
     /// System samples taken while the suite ran (stored with the run, see
     /// [`crate::session::store_series`]); `None` when sampling was off or unavailable.
     pub series: Option<benchfleet_metrics::SystemSeries>,
-    /// Records reused from cache hits or from the run being resumed (stored earlier, not in
-    /// `records`), in catalog order.
-    pub reused: Vec<RunRecord>,
+    /// Nodes whose stored results were reused (cache hits, or finished in the run being resumed),
+    /// in catalog order.
+    pub reused: Vec<NodeResult>,
+}
+
+/// One node's runs in a suite run, as reports need them.
+#[derive(Clone, Debug)]
+pub struct NodeResult {
+    pub node: Arc<Node>,
+    /// The run that stored them when it is not this one (a cache hit).
+    pub from_run: Option<RunId>,
+    /// When its first run started.
+    pub started_at: Timestamp,
+    pub runs: RunPoints,
+}
+
+impl NodeResult {
+    /// From a node's stored records (at least one, in iteration order).
+    fn of(node: Arc<Node>, records: &[RunRecord], this_run: &RunId) -> Option<NodeResult> {
+        let first = records.first()?;
+        let mut runs = RunPoints::default();
+        for r in records {
+            runs.push(r);
+        }
+        Some(NodeResult {
+            node,
+            from_run: (first.run_id != *this_run).then(|| first.run_id.clone()),
+            started_at: first.started_at,
+            runs,
+        })
+    }
 }
 
 impl RunOutcome {
@@ -110,6 +140,30 @@ impl RunOutcome {
             .filter(|(_, s)| matches!(s, NodeState::Skipped))
             .count()
     }
+    /// Records of this run behind [`RunOutcome::results`].
+    pub fn records(&self) -> usize {
+        self.results.iter().map(|r| r.runs.len()).sum()
+    }
+    /// The report of one node's runs (built when asked for: a caller rendering 100,000 of them
+    /// holds one at a time).
+    pub fn benchmark_result(&self, r: &NodeResult) -> BenchmarkResult {
+        let mut b = BenchmarkResult::named(
+            r.node.name.clone(),
+            r.node.kind,
+            r.node.command.clone(),
+            r.node.parameters.clone(),
+            r.from_run
+                .clone()
+                .unwrap_or_else(|| self.run.run_id.clone()),
+        );
+        b.extend(&r.runs);
+        b
+    }
+}
+
+/// Catalog order: first run's start, then name.
+fn sort_results(results: &mut [NodeResult]) {
+    results.sort_by(|a, b| (a.started_at, &a.node.name).cmp(&(b.started_at, &b.node.name)));
 }
 
 /// State shared by every node's future.
@@ -132,9 +186,9 @@ struct Shared {
     stderr_tail: usize,
     grace: Duration,
     events: UnboundedSender<RunnerEvent>,
-    records: Mutex<Vec<RunRecord>>,
-    /// Records of nodes whose results were reused (cache hits), for display.
-    reused: Mutex<Vec<RunRecord>>,
+    results: Mutex<Vec<NodeResult>>,
+    /// Nodes whose results were reused (cache hits), for display.
+    reused: Mutex<Vec<NodeResult>>,
     /// Summaries of the load nodes that ran.
     loads: Mutex<Vec<crate::loadgen::NodeLoadOutcome>>,
     /// Cache key of each node, by index.
@@ -426,7 +480,7 @@ pub async fn run_suite_with(
         stderr_tail: opts.stderr_tail_bytes,
         grace: opts.grace,
         events: events.clone(),
-        records: Mutex::new(Vec::new()),
+        results: Mutex::new(Vec::new()),
         reused: Mutex::new(Vec::new()),
         loads: Mutex::new(Vec::new()),
         keys,
@@ -506,10 +560,10 @@ pub async fn run_suite_with(
         tracing::warn!("{w}");
     }
 
-    let mut records = std::mem::take(&mut *shared.records.lock().expect("records lock"));
-    sort_like_catalog(&mut records);
+    let mut results = std::mem::take(&mut *shared.results.lock().expect("results lock"));
+    sort_results(&mut results);
     let mut reused = std::mem::take(&mut *shared.reused.lock().expect("reused lock"));
-    sort_like_catalog(&mut reused);
+    sort_results(&mut reused);
     let failures = summary
         .messages
         .iter()
@@ -518,7 +572,7 @@ pub async fn run_suite_with(
     let loads = std::mem::take(&mut *shared.loads.lock().expect("loads lock"));
     Ok(RunOutcome {
         run: done.run,
-        records,
+        results,
         loads,
         reused,
         states,
@@ -626,7 +680,8 @@ async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> Tas
             runs: records.len(),
             failure: None,
         });
-        shared.reused.lock().expect("reused lock").extend(records);
+        let result = NodeResult::of(node.clone(), &records, &shared.run_id);
+        shared.reused.lock().expect("reused lock").extend(result);
         shared.durable[index].send_replace(Some(Ok(())));
         return TaskOutcome::Cached;
     }
@@ -869,11 +924,8 @@ async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> Tas
     let runs = records.len() + earlier_uncounted + load_runs;
     // An interrupted load is not a complete result.
     let interrupted_load = node.load.is_some() && ctx.cancel.is_cancelled();
-    shared
-        .records
-        .lock()
-        .expect("records lock")
-        .extend(records.iter().cloned());
+    let result = NodeResult::of(node.clone(), &records, &shared.run_id);
+    shared.results.lock().expect("results lock").extend(result);
     // Runs stored before the resume are in storage already: only the new ones are written.
     records.drain(..earlier_runs);
     // Commit in the background; the slot is free now, dependents wait on `durable`.

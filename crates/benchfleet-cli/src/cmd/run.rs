@@ -5,7 +5,6 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use benchfleet::report;
 use benchfleet::runner::{self, RunOptions};
 
 use crate::context::Context;
@@ -128,10 +127,9 @@ pub async fn run(ctx: &Context, args: RunArgs) -> Result<Status> {
     metrics::finish(expo).await?;
     let outcome = outcome?;
 
-    let results = report::group_records(&outcome.records);
-    if !results.is_empty() {
-        ctx.out
-            .emit(&format!("{}\n", report::terminal_table(&results)))?;
+    let result = |r| outcome.benchmark_result(r);
+    if !outcome.results.is_empty() {
+        ctx.out.emit_table(|| outcome.results.iter().map(result))?;
     }
     for load in &outcome.loads {
         ctx.out.emit(&format!("{}\n", tables::node_summary(load)))?;
@@ -140,13 +138,15 @@ pub async fn run(ctx: &Context, args: RunArgs) -> Result<Status> {
         }
     }
     if !outcome.reused.is_empty() {
-        let reused = report::group_records(&outcome.reused);
-        let names: Vec<&str> = reused.iter().map(|r| r.name.as_str()).collect();
+        let names: Vec<&str> = outcome
+            .reused
+            .iter()
+            .map(|r| r.node.name.as_str())
+            .collect();
         eprintln!("cached (unchanged, not run again): {}", names.join(", "));
-        ctx.out
-            .emit(&format!("{}\n", report::terminal_table(&reused)))?;
+        ctx.out.emit_table(|| outcome.reused.iter().map(result))?;
     }
-    for line in words::node_states(&outcome, &results) {
+    for line in words::node_states(&outcome) {
         eprintln!("{line}");
     }
     if let Some(series) = &outcome.series {
@@ -154,14 +154,17 @@ pub async fn run(ctx: &Context, args: RunArgs) -> Result<Status> {
             eprintln!("{line}");
         }
     }
-    write_exports(
-        &results,
-        args.export_json.as_deref(),
-        None,
-        args.export_markdown.as_deref(),
-    )?;
+    if args.export_json.is_some() || args.export_markdown.is_some() {
+        let results: Vec<_> = outcome.results.iter().map(result).collect();
+        write_exports(
+            &results,
+            args.export_json.as_deref(),
+            None,
+            args.export_markdown.as_deref(),
+        )?;
+    }
     let load_records: usize = outcome.loads.iter().map(|l| l.report.records).sum();
     Ok(ctx
         .out
-        .run_footer(&outcome.run, outcome.records.len() + load_records, &root))
+        .run_footer(&outcome.run, outcome.records() + load_records, &root))
 }

@@ -4,9 +4,13 @@ use benchfleet_model::{Measurement, Outcome, Timestamp};
 
 use super::*;
 
-/// Run the suite in `text` with `opts` (sampling off, cache off), returning the outcome and
-/// every event.
-async fn run_text(dir: &Path, text: &str, opts: RunOptions) -> (RunOutcome, Vec<RunnerEvent>) {
+/// Run the suite in `text` with `opts` (sampling off, cache off), returning the outcome, every
+/// event and the records stored for the nodes of `outcome.results`, read back.
+async fn run_text(
+    dir: &Path,
+    text: &str,
+    opts: RunOptions,
+) -> (RunOutcome, Vec<RunnerEvent>, Vec<RunRecord>) {
     let path = dir.join("suite.toml");
     std::fs::write(&path, text).unwrap();
     let suite = crate::suite::load(&path, &dir.join("out")).unwrap();
@@ -25,7 +29,30 @@ async fn run_text(dir: &Path, text: &str, opts: RunOptions) -> (RunOutcome, Vec<
     while let Ok(e) = rx.try_recv() {
         events.push(e);
     }
-    (outcome, events)
+    let records = stored(&storage, &outcome).await;
+    (outcome, events, records)
+}
+
+/// The records behind `outcome.results`, read back from storage (load nodes' are not there).
+async fn stored(storage: &Storage, outcome: &RunOutcome) -> Vec<RunRecord> {
+    let names: std::collections::HashSet<&str> = outcome
+        .results
+        .iter()
+        .map(|r| r.node.name.as_str())
+        .collect();
+    let records = crate::load_records(storage, &outcome.run.run_id)
+        .await
+        .unwrap();
+    let records: Vec<RunRecord> = records
+        .into_iter()
+        .filter(|r| names.contains(r.name.as_str()))
+        .collect();
+    assert_eq!(
+        records.len(),
+        outcome.records(),
+        "results count every record"
+    );
+    records
 }
 
 /// The messages of every warning event.
@@ -72,7 +99,7 @@ command = "grep Cpus_allowed_list /proc/self/status | cut -f2 > $BENCHFLEET_OUT/
 async fn concurrent_jobs_are_pinned_memory_limited_and_tagged() {
     let dir = tempfile::tempdir().unwrap();
     let text = rendezvous_suite(dir.path(), true);
-    let (outcome, events) = run_text(
+    let (outcome, events, records) = run_text(
         dir.path(),
         &text,
         RunOptions {
@@ -82,10 +109,10 @@ async fn concurrent_jobs_are_pinned_memory_limited_and_tagged() {
     )
     .await;
     assert_eq!(outcome.failed_nodes(), 0, "{:?}", outcome.failures);
-    assert_eq!(outcome.records.len(), 2);
+    assert_eq!(records.len(), 2);
     let method = benchfleet_metrics::memory_limit_method();
     let mut pinned = Vec::new();
-    for r in &outcome.records {
+    for r in &records {
         let out = dir.path().join("out/iso").join(&r.name);
         let read = |f: &str| {
             std::fs::read_to_string(out.join(f))
@@ -145,7 +172,7 @@ async fn concurrent_jobs_are_pinned_memory_limited_and_tagged() {
 async fn one_job_at_a_time_is_neither_pinned_nor_limited_and_runs_alone() {
     let dir = tempfile::tempdir().unwrap();
     let text = rendezvous_suite(dir.path(), false);
-    let (outcome, events) = run_text(
+    let (_, events, records) = run_text(
         dir.path(),
         &text,
         RunOptions {
@@ -154,8 +181,8 @@ async fn one_job_at_a_time_is_neither_pinned_nor_limited_and_runs_alone() {
         },
     )
     .await;
-    assert_eq!(outcome.records.len(), 2);
-    for r in &outcome.records {
+    assert_eq!(records.len(), 2);
+    for r in &records {
         assert_eq!(
             r.tags.get(RunRecord::TAG_CONCURRENT).map(String::as_str),
             Some("false"),
@@ -199,7 +226,7 @@ shell = "/nonexistent/benchfleet-shell"
 command = "true"
 runs = 2
 "#;
-    let (outcome, events) = run_text(
+    let (outcome, events, records) = run_text(
         dir.path(),
         text,
         RunOptions {
@@ -208,9 +235,8 @@ runs = 2
         },
     )
     .await;
-    let of = |name: &str| -> Vec<&RunRecord> {
-        outcome.records.iter().filter(|r| r.name == name).collect()
-    };
+    let of =
+        |name: &str| -> Vec<&RunRecord> { records.iter().filter(|r| r.name == name).collect() };
     let sh = of("through-sh");
     assert_eq!(sh.len(), 5);
     for r in &sh {
@@ -310,7 +336,7 @@ runs = 12
 name = "once"
 command = "true"
 "#;
-    let (outcome, events) = run_text(
+    let (outcome, events, records) = run_text(
         dir.path(),
         text,
         RunOptions {
@@ -319,8 +345,7 @@ command = "true"
         },
     )
     .await;
-    let spiky: Vec<RunRecord> = outcome
-        .records
+    let spiky: Vec<RunRecord> = records
         .iter()
         .filter(|r| r.name == "spiky")
         .cloned()
@@ -428,7 +453,7 @@ mod load_nodes {
         }
         assert_eq!(outcome.run.status, benchfleet_model::RunStatus::Succeeded);
         assert_eq!(
-            outcome.records.len(),
+            outcome.records(),
             2,
             "only the plain node's records are held"
         );
@@ -533,7 +558,7 @@ mod load_nodes {
         let (second, started) = run(Some(first.run.clone())).await;
         assert_eq!(second.run.run_id, first.run.run_id);
         assert_eq!(started, [1].into(), "only the interrupted load runs again");
-        assert!(second.reused.iter().all(|r| r.name == "short"));
+        assert!(second.reused.iter().all(|r| r.node.name == "short"));
         assert!(!second.reused.is_empty());
     }
 }
@@ -606,7 +631,7 @@ runs = 2
             ]
         );
         assert_eq!(outcome.run.status, RunStatus::Succeeded);
-        assert_eq!(outcome.records.len(), 2);
+        assert_eq!(stored(&storage, &outcome).await.len(), 2);
         let started = events
             .iter()
             .filter(|e| matches!(e, RunnerEvent::RunStarted { .. }))
@@ -639,7 +664,7 @@ runs = 2
             )]
         );
         // The warmup's conclude passed; the first measured run's failed: one record kept.
-        assert_eq!(outcome.records.len(), 1);
+        assert_eq!(stored(&storage, &outcome).await.len(), 1);
         assert_eq!(mock.log().last().map(String::as_str), Some("clean"));
         assert_eq!(outcome.run.status, RunStatus::Failed);
     }
@@ -656,8 +681,9 @@ runs = 2
         let (outcome, events) = run_mock(dir.path(), text, mock, &storage, Default::default())
             .await
             .unwrap();
-        assert_eq!(outcome.records.len(), 3);
-        for r in &outcome.records {
+        let records = stored(&storage, &outcome).await;
+        assert_eq!(records.len(), 3);
+        for r in &records {
             assert_eq!(r.measurement.wall_ns, 6_000_000);
             assert_eq!(r.tags[TAG_SHELL], "sh");
             assert_eq!(r.tags[TAG_SHELL_OVERHEAD], "1000000");
@@ -687,7 +713,7 @@ runs = 2
             .unwrap();
         assert_eq!(outcome.run.status, RunStatus::Interrupted);
         assert!(
-            outcome.records.is_empty(),
+            stored(&storage, &outcome).await.is_empty(),
             "the killed run is not a measurement"
         );
         assert_eq!(mock.log(), ["main"]);
@@ -810,15 +836,16 @@ mod metrics_of_a_suite {
         let written = std::fs::read_to_string(&file).unwrap();
 
         let failed_runs = outcome
-            .records
+            .results
             .iter()
-            .filter(|r| !r.outcome.is_success())
+            .flat_map(|r| &r.runs.points)
+            .filter(|p| p.exit_code != Some(0))
             .count();
         let states = |s: NodeState| outcome.states.iter().filter(|(_, st)| *st == s).count() as f64;
         for text in [served, written.as_str()] {
             assert_eq!(
                 value(text, "benchfleet_runs_finished_total"),
-                outcome.records.len() as f64
+                outcome.records() as f64
             );
             assert_eq!(
                 value(text, "benchfleet_runs_failed_total"),
@@ -826,7 +853,7 @@ mod metrics_of_a_suite {
             );
             assert_eq!(
                 value(text, "benchfleet_records_stored_total"),
-                outcome.records.len() as f64
+                outcome.records() as f64
             );
             assert_eq!(
                 value(text, "benchfleet_nodes{state=\"done\"}"),
@@ -919,7 +946,7 @@ mod metrics_of_a_suite {
         let outcome = run.await.unwrap();
         while forwarded.recv().await.is_some() {}
         teed.await.unwrap();
-        assert_eq!(outcome.records.len(), 3, "warmups are not records");
+        assert_eq!(outcome.records(), 3, "warmups are not records");
         let text = metrics.encode();
         assert_eq!(value(&text, "benchfleet_runs_started_total"), 3.0, "{text}");
         assert_eq!(

@@ -175,7 +175,10 @@ fn cut(text: &str) -> Option<Parts> {
     let mut at = 0;
     for n in &nodes {
         rest.push_str(&text[at..n.start]);
-        rest.extend(std::iter::repeat_n('\n', text[n.start..n.end].matches('\n').count()));
+        rest.extend(std::iter::repeat_n(
+            '\n',
+            text[n.start..n.end].matches('\n').count(),
+        ));
         at = n.end;
     }
     rest.push_str(&text[at..]);

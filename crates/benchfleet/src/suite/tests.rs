@@ -293,7 +293,7 @@ fn hooks_inherit_defaults_and_take_placeholders_and_the_shell() {
         "#,
     )
     .unwrap();
-    let cmd = |c: &Option<Command>| c.as_ref().map(|c| (c.program.clone(), c.args.clone()));
+    let cmd = |c: &Option<Box<Command>>| c.as_deref().map(|c| (c.program.clone(), c.args.clone()));
     let b = &s.nodes[0].hooks;
     let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     assert_eq!(

@@ -84,7 +84,9 @@ fn a_node_table_ends_where_the_next_other_table_starts() {
 
 #[test]
 fn crlf_line_ends_and_a_file_without_a_final_newline() {
-    same_as_whole("[suite]\r\nname = \"s\"\r\n[[job]]\r\nname = \"a\"\r\ncommand = \"true\"\r\n[[job]]\r\nname = \"b\"\r\ncommand = \"true\"");
+    same_as_whole(
+        "[suite]\r\nname = \"s\"\r\n[[job]]\r\nname = \"a\"\r\ncommand = \"true\"\r\n[[job]]\r\nname = \"b\"\r\ncommand = \"true\"",
+    );
 }
 
 #[test]
@@ -113,7 +115,8 @@ fn errors_outside_node_tables_name_the_line_of_the_file() {
     let text = "[[job]]\nname = \"a\"\ncommand = \"true\"\n[suite]\nname = \"s\"\nfoo = 1\n";
     assert_eq!(error_lines(text), (6, 6));
     // A key defined twice at the top: TOML's own message, at its line.
-    let twice = "[suite]\nname = \"s\"\n[[job]]\nname = \"a\"\ncommand = \"true\"\n[suite]\nname = \"t\"\n";
+    let twice =
+        "[suite]\nname = \"s\"\n[[job]]\nname = \"a\"\ncommand = \"true\"\n[suite]\nname = \"t\"\n";
     let (whole, cut) = error_lines(twice);
     assert_eq!(whole, cut);
 }
