@@ -624,7 +624,17 @@ struct Loop<'a> {
     ex: &'a dyn Executor,
     /// Fired by cancellation (Ctrl-C) or by a storage error.
     kill: &'a Kill,
-    events: &'a UnboundedSender<RunnerEvent>,
+    /// Events of the measured runs, sent on by the storing side (see [`Told`]).
+    told: &'a Told,
+}
+
+/// Events of the measured runs, kept here by the measuring thread and sent on by the storing side
+/// at its next wake-up, with the records: sending them from the measuring thread would wake the
+/// events' consumer once per run (the cost the records' hand-over avoids).
+type Told = Mutex<Vec<RunnerEvent>>;
+
+fn tell(told: &Told, event: RunnerEvent) {
+    told.lock().unwrap_or_else(|p| p.into_inner()).push(event);
 }
 
 impl Loop<'_> {
@@ -646,9 +656,7 @@ impl Loop<'_> {
         };
         let mut on = |phase: Phase| {
             if let (Phase::Started { .. }, Some(iteration)) = (phase, iteration) {
-                let _ = self
-                    .events
-                    .send(RunnerEvent::RunStarted { node: i, iteration });
+                tell(self.told, RunnerEvent::RunStarted { node: i, iteration });
             }
         };
         let once = c
@@ -657,13 +665,16 @@ impl Loop<'_> {
         if let Some(iteration) = iteration {
             let wall = Duration::from_nanos(once.result.measurement.wall_ns);
             let policy = &self.settings.policy;
-            let _ = self.events.send(RunnerEvent::Measured {
-                node: i,
-                iteration,
-                planned: c.planned.unwrap_or_else(|| policy.run_count(wall)),
-                wall,
-                ok: once.result.outcome.is_success(),
-            });
+            tell(
+                self.told,
+                RunnerEvent::Measured {
+                    node: i,
+                    iteration,
+                    planned: c.planned.unwrap_or_else(|| policy.run_count(wall)),
+                    wall,
+                    ok: once.result.outcome.is_success(),
+                },
+            );
         }
         once.concluded?;
         Ok((once.started_at, once.result, once.concurrent))
@@ -686,14 +697,14 @@ fn measure(
     placement: Placement<'_>,
     outputs: &OutputSink,
     sink: &Mutex<Vec<Measured>>,
-    events: &UnboundedSender<RunnerEvent>,
+    told: &Told,
 ) {
     let Placement { cpu_sets, pin } = placement;
     let lp = Loop {
         settings,
         ex,
         kill,
-        events,
+        told,
     };
     let overlap = Overlap::default();
     let mut env = EnvRandomizer::new(settings.seed, ENV_PADDING_MAX);
@@ -1032,7 +1043,8 @@ pub fn outlier_warnings(results: &[BenchmarkResult]) -> Vec<String> {
 ///
 /// Events: `Started` (the commands are the nodes, in command order) and a `NodeStarted` per
 /// command once the run is created; `RunStarted`/`Measured` per measured run (warmups are not
-/// told); `Stored` per command as its records are written in batches; a `NodeFinished` per
+/// told), sent with its record at the storing side's next wake-up (every 50 ms) rather than as
+/// it happens, so that telling them wakes no thread per run; `Stored` per command as its records are written in batches; a `NodeFinished` per
 /// command at the end, on every path once `Started` was sent (`Failed` with the reason when the
 /// command stopped or the benchmark could not go on).
 pub async fn run_bench(
@@ -1211,7 +1223,8 @@ pub async fn run_bench_with(
     let queue = std::sync::Arc::new(Mutex::new(Vec::<Measured>::new()));
     let tx = queue.clone();
     let measuring_kill = kill.clone();
-    let measuring_events = events.clone();
+    let told = std::sync::Arc::new(Told::default());
+    let measuring_told = told.clone();
     let mut measuring = tokio::task::spawn_blocking(move || {
         // This thread measures (and starts the measured processes); the others yield to it.
         let _idle = settings_owned
@@ -1232,7 +1245,7 @@ pub async fn run_bench_with(
             },
             &outputs,
             &tx,
-            &measuring_events,
+            &measuring_told,
         );
         (cmds, pinned.map(|p| p.cpu))
     });
@@ -1241,7 +1254,8 @@ pub async fn run_bench_with(
     // stored while the next runs are measured. This side wakes up every FLUSH_EVERY, takes what
     // was measured meanwhile from the queue and writes it in batches, and once more as soon as
     // measuring ends. Handing a run over wakes no thread: a wake-up per run (a cross-CPU
-    // interrupt, costly on a VM) showed as overhead next to hyperfine's loop.
+    // interrupt, costly on a VM) showed as overhead next to hyperfine's loop. The runs' events
+    // travel the same way.
     let mut acc: Vec<CommandStats> = commands.iter().map(|_| CommandStats::default()).collect();
     let mut stored = 0usize;
     let mut store_error: Option<StoreError> = None;
@@ -1255,6 +1269,10 @@ pub async fn run_bench_with(
         }
         // After `measuring` ended every run is in the queue.
         let measured = std::mem::take(&mut *queue.lock().unwrap_or_else(|p| p.into_inner()));
+        // Taken after the runs: the events of every run taken are in (told before it was queued).
+        for e in std::mem::take(&mut *told.lock().unwrap_or_else(|p| p.into_inner())) {
+            let _ = events.send(e);
+        }
         let mut measured = measured.into_iter().peekable();
         while measured.peek().is_some() {
             let mut of_batch = vec![0usize; commands.len()];
