@@ -146,6 +146,47 @@ fn the_metrics_file_holds_the_final_counts_of_a_run() {
     assert_eq!(series["benchfleet_records_stored_total"], 4.0, "{text}");
 }
 
+/// `load` feeds the metrics file from its events like `run` and `bench`: every run started and
+/// finished, every record stored (as many as the export counts), one run started and finished,
+/// nothing running or queued at the end.
+#[test]
+fn the_metrics_file_holds_the_final_counts_of_a_load() {
+    let w = Workdir::new();
+    let out = w.run(&[
+        "load",
+        "--no-sample",
+        "--duration",
+        "300ms",
+        "--concurrency",
+        "2",
+        "--export-json",
+        "load.json",
+        "--metrics-file",
+        "l.prom",
+        "true",
+    ]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    let export: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(w.path().join("load.json")).unwrap())
+            .unwrap();
+    let records = export["records"].as_u64().expect("records") as f64;
+    assert!(records > 0.0, "{export}");
+    let text = std::fs::read_to_string(w.path().join("l.prom")).unwrap();
+    let series = parse_exposition(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    for (name, v) in [
+        ("benchfleet_runs_started_total", records),
+        ("benchfleet_runs_finished_total", records),
+        ("benchfleet_runs_failed_total", 0.0),
+        ("benchfleet_records_stored_total", records),
+        ("benchfleet_suite_runs_started_total", 1.0),
+        ("benchfleet_suite_runs_finished_total", 1.0),
+        ("benchfleet_running_jobs", 0.0),
+        ("benchfleet_queue_depth", 0.0),
+    ] {
+        assert_eq!(series[name], v, "{name}:\n{text}");
+    }
+}
+
 #[test]
 fn non_loopback_listen_addresses_are_refused() {
     let w = Workdir::new();

@@ -133,6 +133,12 @@ pub async fn render(mut rx: UnboundedReceiver<RunnerEvent>, mode: Mode, total: u
     }
 }
 
+/// `bench` and `load` show no progress while they measure (they print their results at the
+/// end): consume their events until the channel closes.
+pub async fn none(mut rx: UnboundedReceiver<RunnerEvent>) {
+    while rx.recv().await.is_some() {}
+}
+
 fn format_elapsed(d: Duration) -> String {
     let s = d.as_secs();
     format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)

@@ -82,6 +82,8 @@ pub fn event_line(ev: &RunnerEvent) -> Option<EventLine> {
         RunnerEvent::NodeStarted { .. }
         | RunnerEvent::RunStarted { .. }
         | RunnerEvent::Measured { .. }
+        | RunnerEvent::Stored { .. }
+        | RunnerEvent::MissedStart { .. }
         | RunnerEvent::Warning { .. }
         | RunnerEvent::Outliers { .. } => None,
     }

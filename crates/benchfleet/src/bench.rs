@@ -19,7 +19,8 @@
 //!
 //! A thin driver over the core: every process runs through [`crate::exec`] (one
 //! [`Invocation`] per command, behind the [`Executor`] seam), the run's lifecycle is a
-//! [`Session`] finalised on every path. It imports no other driver.
+//! [`Session`] finalised on every path, and what happens is told as [`RunnerEvent`]s (the
+//! commands are the run's nodes; see [`run_bench`]). It imports no other driver.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -31,10 +32,12 @@ use benchfleet_metrics::{
 };
 use benchfleet_model::{Digest, Measurement, NodeKind, RunInfo, RunRecord, Timestamp};
 use benchfleet_report::{BenchmarkResult, RunningWall};
+use benchfleet_sched::NodeState;
 use benchfleet_store::{Storage, StoreError};
+use tokio::sync::mpsc::UnboundedSender;
 
 use crate::cpus::Overlap;
-use crate::event::CancelToken;
+use crate::event::{CancelToken, RunnerEvent};
 use crate::exec::{CommandError, Executor, Hook, Invocation, Phase, RecordOwner};
 use crate::host;
 use crate::session::{self, Session};
@@ -413,8 +416,6 @@ pub struct BenchSettings {
     /// Stops measuring (Ctrl-C); running processes get `grace` then are killed.
     pub cancel: CancelToken,
     pub grace: Duration,
-    /// Runner metrics to update (runs started/finished/failed, running jobs, records stored).
-    pub metrics: Option<std::sync::Arc<crate::prom::RunnerMetrics>>,
     /// While measuring, this process's other threads (storing, async runtime, sampler) run under
     /// `SCHED_IDLE`, so they never take a CPU from a measured process
     /// ([`benchfleet_metrics::idle_other_threads`]); measured processes keep their policy.
@@ -448,7 +449,6 @@ impl Default for BenchSettings {
             tags: BTreeMap::new(),
             cancel: CancelToken::default(),
             grace: Duration::from_secs(2),
-            metrics: None,
             idle_harness: true,
             pin_measuring: true,
         }
@@ -624,27 +624,58 @@ struct Loop<'a> {
     ex: &'a dyn Executor,
     /// Fired by cancellation (Ctrl-C) or by a storage error.
     kill: &'a Kill,
+    /// Events of the measured runs, sent on by the storing side (see [`Told`]).
+    told: &'a Told,
+}
+
+/// Events of the measured runs, kept here by the measuring thread and sent on by the storing side
+/// at its next wake-up, with the records: sending them from the measuring thread would wake the
+/// events' consumer once per run (the cost the records' hand-over avoids).
+type Told = Mutex<Vec<RunnerEvent>>;
+
+fn tell(told: &Told, event: RunnerEvent) {
+    told.lock().unwrap_or_else(|p| p.into_inner()).push(event);
 }
 
 impl Loop<'_> {
-    /// prepare, the command, conclude (on `pin`'s CPUs). `Err` when a prepare/conclude command
-    /// failed (the run is then not kept).
+    /// prepare, `step` of command `i` (`c`), conclude (on `pin`'s CPUs). `Err` when a
+    /// prepare/conclude command failed (the run is then not kept). A measured run is told as
+    /// `RunStarted` when its process starts and `Measured` once it (and its conclude) ended;
+    /// warmups are not.
     fn one(
         &self,
+        (i, step): (usize, Step),
         c: &Cmd,
         spec: &ProcessSpec,
         pin: Option<&[usize]>,
         overlap: &Overlap,
     ) -> Result<(Timestamp, ProcessResult, bool), String> {
-        let metrics = self.settings.metrics.as_deref();
-        let mut on = |phase: Phase| match (phase, metrics) {
-            (Phase::Started { running }, Some(m)) => m.job_started(running),
-            (Phase::Finished { ok }, Some(m)) => m.job_finished(ok),
-            _ => {}
+        let iteration = match step {
+            Step::Measure(k) => Some(k),
+            Step::Warmup => None,
+        };
+        let mut on = |phase: Phase| {
+            if let (Phase::Started { .. }, Some(iteration)) = (phase, iteration) {
+                tell(self.told, RunnerEvent::RunStarted { node: i, iteration });
+            }
         };
         let once = c
             .inv
             .once(self.ex, spec, pin, self.kill, overlap, &mut on)?;
+        if let Some(iteration) = iteration {
+            let wall = Duration::from_nanos(once.result.measurement.wall_ns);
+            let policy = &self.settings.policy;
+            tell(
+                self.told,
+                RunnerEvent::Measured {
+                    node: i,
+                    iteration,
+                    planned: c.planned.unwrap_or_else(|| policy.run_count(wall)),
+                    wall,
+                    ok: once.result.outcome.is_success(),
+                },
+            );
+        }
         once.concluded?;
         Ok((once.started_at, once.result, once.concurrent))
     }
@@ -666,9 +697,15 @@ fn measure(
     placement: Placement<'_>,
     outputs: &OutputSink,
     sink: &Mutex<Vec<Measured>>,
+    told: &Told,
 ) {
     let Placement { cpu_sets, pin } = placement;
-    let lp = Loop { settings, ex, kill };
+    let lp = Loop {
+        settings,
+        ex,
+        kill,
+        told,
+    };
     let overlap = Overlap::default();
     let mut env = EnvRandomizer::new(settings.seed, ENV_PADDING_MAX);
 
@@ -708,9 +745,6 @@ fn measure(
             break;
         }
         round += 1;
-        if let Some(m) = &settings.metrics {
-            m.set_queued(queued_commands(cmds, &tasks, settings.policy.runs));
-        }
 
         // Prepare each task's spec (env padding drawn in task order, so reproducible).
         let specs: Vec<ProcessSpec> = tasks
@@ -726,7 +760,7 @@ fn measure(
         let results: Vec<Result<(Timestamp, ProcessResult, bool), String>> = if cpu_sets.len() <= 1
         {
             let mut v = Vec::with_capacity(tasks.len());
-            for (&(i, _), spec) in tasks.iter().zip(&specs) {
+            for (&(i, step), spec) in tasks.iter().zip(&specs) {
                 if kill.is_killed() {
                     break;
                 }
@@ -737,7 +771,7 @@ fn measure(
                             .is_none_or(|c| c < PIN_CPU_BELOW.as_nanos() as u64),
                     );
                 }
-                v.push(lp.one(&cmds[i], spec, None, &overlap));
+                v.push(lp.one((i, step), &cmds[i], spec, None, &overlap));
             }
             v
         } else {
@@ -819,23 +853,6 @@ fn measure(
 
 type StepResult = Result<(Timestamp, ProcessResult, bool), String>;
 
-/// Commands with runs still to start once this round's `tasks` have started: not stopped, not
-/// done, and this round's run is not their last (`runs`: the fixed run count, when known before
-/// the first run).
-fn queued_commands(cmds: &[Cmd], tasks: &[(usize, Step)], runs: Option<u32>) -> usize {
-    cmds.iter()
-        .enumerate()
-        .filter(|(i, c)| {
-            let planned = c.planned.or(runs);
-            let done = planned.is_some_and(|p| c.measured >= p);
-            let last_now = tasks.iter().any(|&(j, step)| {
-                j == *i && matches!(step, Step::Measure(k) if planned == Some(k + 1))
-            });
-            c.stopped.is_none() && !done && !last_now
-        })
-        .count()
-}
-
 /// Run one round's tasks with one worker per CPU set, each pinned to its set.
 fn run_parallel(
     lp: &Loop<'_>,
@@ -861,8 +878,7 @@ fn run_parallel(
                     if k >= tasks.len() || lp.kill.is_killed() {
                         break;
                     }
-                    let i = tasks[k].0;
-                    let r = lp.one(&cmds[i], &specs[k], Some(cpus), overlap);
+                    let r = lp.one(tasks[k], &cmds[tasks[k].0], &specs[k], Some(cpus), overlap);
                     *slots[k].lock().expect("slot lock") = Some(r);
                 }
             });
@@ -1024,15 +1040,24 @@ pub fn outlier_warnings(results: &[BenchmarkResult]) -> Vec<String> {
 /// Measure `commands` and store the results (a [`RunInfo`] with source `bench`, one record per
 /// measured run). Failures of commands are recorded, not errors. The run ends with a final
 /// status on every path, a store error included (then `failed`).
+///
+/// Events: `Started` (the commands are the nodes, in command order) and a `NodeStarted` per
+/// command once the run is created; `RunStarted`/`Measured` per measured run (warmups are not
+/// told), sent with its record at the storing side's next wake-up (every 50 ms) rather than as
+/// it happens, so that telling them wakes no thread per run; `Stored` per command as its records are written in batches; a `NodeFinished` per
+/// command at the end, on every path once `Started` was sent (`Failed` with the reason when the
+/// command stopped or the benchmark could not go on).
 pub async fn run_bench(
     commands: &[BenchCommand],
     settings: &BenchSettings,
     storage: &Storage,
+    events: UnboundedSender<RunnerEvent>,
 ) -> Result<BenchOutcome, BenchError> {
     run_bench_with(
         commands,
         settings,
         storage,
+        events,
         std::sync::Arc::new(crate::exec::Real),
     )
     .await
@@ -1043,6 +1068,7 @@ pub async fn run_bench_with(
     commands: &[BenchCommand],
     settings: &BenchSettings,
     storage: &Storage,
+    events: UnboundedSender<RunnerEvent>,
     executor: std::sync::Arc<dyn Executor>,
 ) -> Result<BenchOutcome, BenchError> {
     if commands.is_empty() {
@@ -1119,9 +1145,40 @@ pub async fn run_bench_with(
         session::new_run(host::new_run_id(), BENCH_SOURCE, tags),
     );
     let run = session.run().clone();
-    if let Some(m) = &settings.metrics {
-        m.run_started(commands.len());
+    let _ = events.send(RunnerEvent::Started {
+        run_id: run.run_id.clone(),
+        nodes: commands.len(),
+    });
+    for (i, c) in commands.iter().enumerate() {
+        let _ = events.send(RunnerEvent::NodeStarted {
+            node: i,
+            name: c.name.clone(),
+            kind: NodeKind::Benchmark,
+        });
     }
+    // Records durable per command.
+    let mut stored_of = vec![0usize; commands.len()];
+    // Every command ends with its records durable; `why` fails those that did not stop already.
+    let finish_commands = |stored_of: &[usize], stopped: &[Option<String>], why: Option<&str>| {
+        for (i, c) in commands.iter().enumerate() {
+            let failure = stopped
+                .get(i)
+                .cloned()
+                .flatten()
+                .or_else(|| why.map(str::to_owned));
+            let _ = events.send(RunnerEvent::NodeFinished {
+                node: i,
+                name: c.name.clone(),
+                state: if failure.is_some() {
+                    NodeState::Failed
+                } else {
+                    NodeState::Succeeded
+                },
+                runs: stored_of[i],
+                failure,
+            });
+        }
+    };
     let kill = Kill::new();
     let stop = crate::event::kill_on_cancel(&settings.cancel, &kill, settings.grace);
 
@@ -1133,15 +1190,14 @@ pub async fn run_bench_with(
                 failed => {
                     // Nothing was measured: the run ends failed rather than `running`.
                     stop.abort();
-                    if let Some(m) = &settings.metrics {
-                        m.run_finished(false);
-                    }
-                    session.finish(session::final_status(false, true)).await?;
-                    return Err(match failed {
+                    let err = match failed {
                         Ok(Err(e)) => e.into(),
                         Err(e) => BenchError::Internal(e.to_string()),
                         Ok(Ok(_)) => unreachable!("matched above"),
-                    });
+                    };
+                    finish_commands(&stored_of, &[], Some(&err.to_string()));
+                    session.finish(session::final_status(false, true)).await?;
+                    return Err(err);
                 }
             };
             session.tags_mut().insert(TAG_SHELL.into(), sh.to_owned());
@@ -1167,6 +1223,8 @@ pub async fn run_bench_with(
     let queue = std::sync::Arc::new(Mutex::new(Vec::<Measured>::new()));
     let tx = queue.clone();
     let measuring_kill = kill.clone();
+    let told = std::sync::Arc::new(Told::default());
+    let measuring_told = told.clone();
     let mut measuring = tokio::task::spawn_blocking(move || {
         // This thread measures (and starts the measured processes); the others yield to it.
         let _idle = settings_owned
@@ -1187,6 +1245,7 @@ pub async fn run_bench_with(
             },
             &outputs,
             &tx,
+            &measuring_told,
         );
         (cmds, pinned.map(|p| p.cpu))
     });
@@ -1195,7 +1254,8 @@ pub async fn run_bench_with(
     // stored while the next runs are measured. This side wakes up every FLUSH_EVERY, takes what
     // was measured meanwhile from the queue and writes it in batches, and once more as soon as
     // measuring ends. Handing a run over wakes no thread: a wake-up per run (a cross-CPU
-    // interrupt, costly on a VM) showed as overhead next to hyperfine's loop.
+    // interrupt, costly on a VM) showed as overhead next to hyperfine's loop. The runs' events
+    // travel the same way.
     let mut acc: Vec<CommandStats> = commands.iter().map(|_| CommandStats::default()).collect();
     let mut stored = 0usize;
     let mut store_error: Option<StoreError> = None;
@@ -1209,12 +1269,20 @@ pub async fn run_bench_with(
         }
         // After `measuring` ended every run is in the queue.
         let measured = std::mem::take(&mut *queue.lock().unwrap_or_else(|p| p.into_inner()));
+        // Taken after the runs: the events of every run taken are in (told before it was queued).
+        for e in std::mem::take(&mut *told.lock().unwrap_or_else(|p| p.into_inner())) {
+            let _ = events.send(e);
+        }
         let mut measured = measured.into_iter().peekable();
         while measured.peek().is_some() {
+            let mut of_batch = vec![0usize; commands.len()];
             let records: Vec<RunRecord> = measured
                 .by_ref()
                 .take(RECORD_BATCH)
-                .map(|m| record_of_measured(&run, &commands[m.cmd], settings, &mut acc[m.cmd], m))
+                .map(|m| {
+                    of_batch[m.cmd] += 1;
+                    record_of_measured(&run, &commands[m.cmd], settings, &mut acc[m.cmd], m)
+                })
                 .collect();
             if store_error.is_some() {
                 continue;
@@ -1228,8 +1296,11 @@ pub async fn run_bench_with(
             match storage.write_records(&records).await {
                 Ok(_) => {
                     stored += n;
-                    if let Some(m) = &settings.metrics {
-                        m.records_stored(n);
+                    for (node, records) in of_batch.into_iter().enumerate() {
+                        if records > 0 {
+                            stored_of[node] += records;
+                            let _ = events.send(RunnerEvent::Stored { node, records });
+                        }
                     }
                 }
                 Err(e) => {
@@ -1245,13 +1316,12 @@ pub async fn run_bench_with(
     let (cmds, measuring_cpu) = match finished.expect("the loop ends when measuring has") {
         Ok(done) => done,
         Err(e) => {
-            if let Some(m) = &settings.metrics {
-                m.run_finished(false);
-            }
+            let err = BenchError::Internal(e.to_string());
+            finish_commands(&stored_of, &[], Some(&err.to_string()));
             session
                 .finish(session::final_status(interrupted, true))
                 .await?;
-            return Err(BenchError::Internal(e.to_string()));
+            return Err(err);
         }
     };
     if let Some(cpu) = measuring_cpu {
@@ -1263,9 +1333,8 @@ pub async fn run_bench_with(
         store_error.get_or_insert(e);
     }
     if let Some(e) = store_error {
-        if let Some(m) = &settings.metrics {
-            m.run_finished(false);
-        }
+        let stopped: Vec<Option<String>> = cmds.iter().map(|c| c.stopped.clone()).collect();
+        finish_commands(&stored_of, &stopped, Some(&e.to_string()));
         session
             .finish(session::final_status(interrupted, true))
             .await?;
@@ -1283,6 +1352,8 @@ pub async fn run_bench_with(
         })
         .collect();
     let any_failed = reports.iter().any(|r| r.failure.is_some());
+    let stopped: Vec<Option<String>> = reports.iter().map(|r| r.failure.clone()).collect();
+    finish_commands(&stored_of, &stopped, None);
     let done = session
         .finish(session::final_status(interrupted, any_failed))
         .await?;
@@ -1307,9 +1378,6 @@ pub async fn run_bench_with(
     if settings.counters {
         let reasons: Vec<Option<String>> = acc.iter().map(|a| a.counter_reason.clone()).collect();
         warnings.extend(counter_warnings(&results, &reasons));
-    }
-    if let Some(m) = &settings.metrics {
-        m.run_finished(!any_failed);
     }
     Ok(BenchOutcome {
         run: done.run,

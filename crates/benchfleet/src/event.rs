@@ -1,8 +1,9 @@
-//! The one closed event enum of a stored run (suites, and the nodes and load profiles inside
-//! them), its typed warnings, and the one user-facing cancellation type.
+//! The one closed event enum of a stored run (suites and the nodes and load profiles inside
+//! them, `bench` and `load`), its typed warnings, and the one user-facing cancellation type.
 //!
 //! Progress displays and Prometheus (the `prom` module) only consume these events; the drivers
-//! (`runner`, `bench`, `load`) produce them.
+//! (`runner`, `bench`, `load`) produce them. A `bench` run's nodes are its commands (in command
+//! order), a `load` run has one node, the load.
 //!
 //! **Architecture invariant:** a lower module: it imports no driver and no consumer.
 
@@ -54,7 +55,8 @@ pub enum RunnerEvent {
         wall: Duration,
         ok: bool,
     },
-    /// A node finished and its records are durable in storage.
+    /// A node finished and its records are durable in storage. `runs`: its records, those
+    /// already announced by [`RunnerEvent::Stored`] included.
     NodeFinished {
         node: usize,
         name: String,
@@ -68,6 +70,12 @@ pub enum RunnerEvent {
         name: String,
         because: String,
     },
+    /// `records` more records of a node are durable in storage while it still measures (`bench`
+    /// and loads store in batches as they go). Its `NodeFinished` counts them again in `runs`.
+    Stored { node: usize, records: usize },
+    /// An open-loop start of a load (of its profile's `step`) found every slot busy until its
+    /// deadline and did not happen.
+    MissedStart { node: usize, step: usize },
     /// Cancellation was requested: nothing new starts.
     Cancelling,
     /// Something that makes measurements less trustworthy, or made differently than one might

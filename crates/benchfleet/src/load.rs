@@ -7,20 +7,24 @@
 //! driver.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use benchfleet_analysis::load::{LoadStats, Period};
 use benchfleet_metrics::{Kill, SystemSeries};
 use benchfleet_model::{NodeKind, RunInfo, RunStatus};
+use benchfleet_sched::NodeState;
 use benchfleet_store::Storage;
+use tokio::sync::mpsc::UnboundedSender;
 
 pub use crate::loadgen::*;
 
-use crate::event::CancelToken;
+use crate::event::{CancelToken, RunnerEvent};
 use crate::exec::{self, RecordOwner};
 use crate::host;
 use crate::session::{self, Session};
+
+/// The node index of the load in its run's events (a `load` run has one node).
+pub const LOAD_NODE: usize = 0;
 
 /// What to run and how.
 #[derive(Clone, Debug)]
@@ -43,8 +47,6 @@ pub struct LoadSettings {
     /// Stops the load (Ctrl-C); running processes get `grace`, then are killed.
     pub cancel: CancelToken,
     pub grace: Duration,
-    /// Runner metrics to update (runs started/finished/failed, running jobs, records stored).
-    pub metrics: Option<Arc<crate::prom::RunnerMetrics>>,
 }
 
 impl LoadSettings {
@@ -62,7 +64,6 @@ impl LoadSettings {
             tags: BTreeMap::new(),
             cancel: CancelToken::default(),
             grace: Duration::from_secs(2),
-            metrics: None,
         }
     }
 }
@@ -84,9 +85,14 @@ pub struct LoadOutcome {
 /// Run the load and store one record per run (in batches of [`STORE_BATCH`]) plus a
 /// [`RunInfo`] with source `load`. The run ends with a final status on every path, a store error
 /// included (then `failed`).
+///
+/// Events: once the run is registered, `Started` (one node, the load) and `NodeStarted`; the
+/// load's runs, missed starts and stored batches ([`NodeEvents`]); `NodeFinished` at the end,
+/// on every path.
 pub async fn run_load(
     settings: &LoadSettings,
     storage: &Storage,
+    events: UnboundedSender<RunnerEvent>,
 ) -> Result<LoadOutcome, LoadRunError> {
     let shell = settings
         .shell
@@ -117,10 +123,24 @@ pub async fn run_load(
         session::new_run(host::new_run_id(), LOAD_SOURCE, tags),
     )
     .await?;
-    let metrics = settings.metrics.clone();
-    if let Some(m) = &metrics {
-        m.run_started(profile.steps.len());
-    }
+    let _ = events.send(RunnerEvent::Started {
+        run_id: session.run().run_id.clone(),
+        nodes: 1,
+    });
+    let _ = events.send(RunnerEvent::NodeStarted {
+        node: LOAD_NODE,
+        name: name.clone(),
+        kind: NodeKind::Benchmark,
+    });
+    let finished = |state: NodeState, runs: usize, failure: Option<String>| {
+        let _ = events.send(RunnerEvent::NodeFinished {
+            node: LOAD_NODE,
+            name: name.clone(),
+            state,
+            runs,
+            failure,
+        });
+    };
     session.sample(settings.sample_interval);
 
     let kill = Kill::new();
@@ -139,9 +159,9 @@ pub async fn run_load(
         tags: settings.tags.clone(),
         kill,
         grace: settings.grace,
-        observer: match &metrics {
-            Some(m) => m.clone(),
-            None => Arc::new(()),
+        events: NodeEvents {
+            node: LOAD_NODE,
+            events: events.clone(),
         },
     };
     let report = drive(&job, storage).await;
@@ -150,9 +170,8 @@ pub async fn run_load(
     let report = match report {
         Ok(r) => r,
         Err(e) => {
-            if let Some(m) = &metrics {
-                m.run_finished(false);
-            }
+            // What was stored before the error was announced by `Stored`.
+            finished(NodeState::Failed, 0, Some(e.to_string()));
             session
                 .finish(session::final_status(interrupted, true))
                 .await?;
@@ -164,6 +183,12 @@ pub async fn run_load(
         .tags_mut()
         .insert(TAG_MISSED.into(), total.missed.to_string());
     let failed = total.failed > 0 && !settings.ignore_failure;
+    let (state, failure) = if failed {
+        (NodeState::Failed, report.first_failure.clone())
+    } else {
+        (NodeState::Succeeded, None)
+    };
+    finished(state, report.records, failure);
     let done = session
         .finish(session::final_status(interrupted, failed))
         .await?;
@@ -176,9 +201,6 @@ pub async fn run_load(
         warnings.extend(session::describe_series(s));
     }
     warnings.extend(report.warnings);
-    if let Some(m) = &metrics {
-        m.run_finished(total.failed == 0 || settings.ignore_failure);
-    }
     debug_assert_ne!(done.run.status, RunStatus::Running);
     Ok(LoadOutcome {
         run: done.run,
@@ -207,10 +229,129 @@ mod tests {
         };
         let mut settings = LoadSettings::new("true", plan(&spec, MissingDuration::Refuse).unwrap());
         settings.sample_interval = None;
-        let err = run_load(&settings, &storage).await.unwrap_err();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let err = run_load(&settings, &storage, tx).await.unwrap_err();
         assert!(matches!(err, LoadRunError::Store(_)), "{err}");
         let runs = runs(&storage).await;
         assert_eq!(runs.len(), 1);
         assert_eq!(runs[0].status, RunStatus::Failed);
+        // The load's node ends failed, so nothing stays running in the metrics.
+        let mut last = None;
+        while let Some(e) = rx.recv().await {
+            last = Some(e);
+        }
+        assert!(
+            matches!(
+                last,
+                Some(RunnerEvent::NodeFinished {
+                    node: LOAD_NODE,
+                    state: NodeState::Failed,
+                    failure: Some(_),
+                    ..
+                })
+            ),
+            "{last:?}"
+        );
+    }
+
+    /// `load` tells its run as one node whose runs overlap: every run started and ended, its
+    /// records as they are stored, the node's end; Prometheus counts from them what `load`
+    /// reported before (runs started/finished, records stored, nothing running at the end).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_load_tells_its_runs_and_stored_records_as_events() {
+        let storage = crate::testing::mem_storage();
+        let spec = benchfleet_model::LoadSpec {
+            duration: Some(benchfleet_model::DurationSpec(Duration::from_millis(200))),
+            concurrency: Some(2),
+            ..Default::default()
+        };
+        let mut settings = LoadSettings::new("true", plan(&spec, MissingDuration::Refuse).unwrap());
+        settings.sample_interval = None;
+        settings.name = Some("t".into());
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let outcome = run_load(&settings, &storage, tx).await.unwrap();
+        let mut events = Vec::new();
+        while let Some(e) = rx.recv().await {
+            events.push(e);
+        }
+        assert!(outcome.records > 0);
+        assert_eq!(
+            events[..2],
+            [
+                RunnerEvent::Started {
+                    run_id: outcome.run.run_id.clone(),
+                    nodes: 1
+                },
+                RunnerEvent::NodeStarted {
+                    node: LOAD_NODE,
+                    name: "t".into(),
+                    kind: NodeKind::Benchmark
+                }
+            ]
+        );
+        assert_eq!(
+            events.last(),
+            Some(&RunnerEvent::NodeFinished {
+                node: LOAD_NODE,
+                name: "t".into(),
+                state: NodeState::Succeeded,
+                runs: outcome.records,
+                failure: None
+            })
+        );
+        let count = |f: fn(&RunnerEvent) -> bool| events.iter().filter(|e| f(e)).count();
+        let runs = count(|e| {
+            matches!(
+                e,
+                RunnerEvent::RunStarted {
+                    node: LOAD_NODE,
+                    ..
+                }
+            )
+        });
+        assert_eq!(runs, outcome.records);
+        assert_eq!(
+            count(|e| matches!(
+                e,
+                RunnerEvent::Measured {
+                    node: LOAD_NODE,
+                    planned: 0,
+                    ..
+                }
+            )),
+            runs
+        );
+        let stored: usize = events
+            .iter()
+            .map(|e| match e {
+                RunnerEvent::Stored { records, .. } => *records,
+                _ => 0,
+            })
+            .sum();
+        assert_eq!(stored, outcome.records);
+
+        let m = crate::prom::RunnerMetrics::new();
+        for e in &events {
+            m.apply(e);
+        }
+        m.suite_finished();
+        let p = crate::prom::parse_exposition(&m.encode()).unwrap();
+        let n = outcome.records as f64;
+        for (series, v) in [
+            ("benchfleet_runs_started_total", n),
+            ("benchfleet_runs_finished_total", n),
+            ("benchfleet_runs_failed_total", 0.0),
+            ("benchfleet_records_stored_total", n),
+            (
+                "benchfleet_missed_starts_total",
+                outcome.total.missed as f64,
+            ),
+            ("benchfleet_suite_runs_started_total", 1.0),
+            ("benchfleet_suite_runs_finished_total", 1.0),
+            ("benchfleet_running_jobs", 0.0),
+            ("benchfleet_queue_depth", 0.0),
+        ] {
+            assert_eq!(p[series], v, "{series}");
+        }
     }
 }

@@ -19,7 +19,7 @@
 //! long soak costs constant memory.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use benchfleet_analysis::load::{
@@ -485,28 +485,20 @@ pub fn in_table_terms(message: &str) -> String {
     out
 }
 
-/// Hears about a load while it runs, from the executor's threads.
-pub trait LoadObserver: Send + Sync {
-    /// A start, completion or missed start.
-    fn event(&self, _event: &LoadEvent) {}
-    /// `records` more records are durable.
-    fn stored(&self, _records: usize) {}
-}
-
-/// Nobody listens.
-impl LoadObserver for () {}
-
-/// A suite node's load as runner events: [`RunnerEvent::RunStarted`] right before each run and
-/// [`RunnerEvent::Measured`] when it ends (with `planned` 0: a load's number of runs is not known
-/// in advance). Records are counted by the node's `NodeFinished`.
-#[derive(Debug)]
+/// A load's events as runner events of its node: [`RunnerEvent::RunStarted`] right before each
+/// run, [`RunnerEvent::Measured`] when it ends (with `planned` 0: a load's number of runs is not
+/// known in advance), [`RunnerEvent::MissedStart`] for an open-loop start that could not happen
+/// and [`RunnerEvent::Stored`] for each batch of records made durable. The node's
+/// `NodeStarted`/`NodeFinished` are its driver's (the suite runner, or `load`).
+#[derive(Clone, Debug)]
 pub struct NodeEvents {
     pub node: usize,
     pub events: UnboundedSender<RunnerEvent>,
 }
 
-impl LoadObserver for NodeEvents {
-    fn event(&self, event: &LoadEvent) {
+impl NodeEvents {
+    /// A start, completion or missed start (called from the executor's threads).
+    pub fn event(&self, event: &LoadEvent) {
         let iteration = |seq: u64| u32::try_from(seq).unwrap_or(u32::MAX);
         let e = match event {
             LoadEvent::Started { seq, .. } => RunnerEvent::RunStarted {
@@ -520,9 +512,20 @@ impl LoadObserver for NodeEvents {
                 wall: Duration::from_nanos(d.result.measurement.wall_ns),
                 ok: d.result.outcome.is_success(),
             },
-            LoadEvent::Missed { .. } => return,
+            LoadEvent::Missed { step, .. } => RunnerEvent::MissedStart {
+                node: self.node,
+                step: *step,
+            },
         };
         let _ = self.events.send(e);
+    }
+
+    /// `records` more records are durable.
+    pub fn stored(&self, records: usize) {
+        let _ = self.events.send(RunnerEvent::Stored {
+            node: self.node,
+            records,
+        });
     }
 }
 
@@ -538,7 +541,8 @@ pub struct LoadJob {
     /// when records cannot be stored.
     pub kill: Kill,
     pub grace: Duration,
-    pub observer: Arc<dyn LoadObserver>,
+    /// Where the load's runs, missed starts and stored batches are told.
+    pub events: NodeEvents,
 }
 
 impl std::fmt::Debug for LoadJob {
@@ -588,10 +592,10 @@ pub async fn drive(job: &LoadJob, storage: &Storage) -> Result<LoadReport, LoadR
         let profile = profile.clone();
         let spec = job.spec.clone();
         let kill = job.kill.clone();
-        let observer = job.observer.clone();
+        let events = job.events.clone();
         tokio::task::spawn_blocking(move || {
             let send = move |e: LoadEvent| {
-                observer.event(&e);
+                events.event(&e);
                 let _ = tx.send(e);
             };
             execute(&profile, &spec, &kill, &send);
@@ -664,7 +668,7 @@ pub async fn drive(job: &LoadJob, storage: &Storage) -> Result<LoadReport, LoadR
             match storage.write_records(&batch).await {
                 Ok(_) => {
                     stored += batch.len();
-                    job.observer.stored(batch.len());
+                    job.events.stored(batch.len());
                 }
                 Err(e) => {
                     // Stop the load: measuring on without storing would lose the results.
@@ -683,7 +687,7 @@ pub async fn drive(job: &LoadJob, storage: &Storage) -> Result<LoadReport, LoadR
     if !batch.is_empty() {
         storage.write_records(&batch).await?;
         stored += batch.len();
-        job.observer.stored(batch.len());
+        job.events.stored(batch.len());
     }
 
     let total = stats.total();

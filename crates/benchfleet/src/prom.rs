@@ -2,9 +2,9 @@
 //! started/finished/failed, nodes per state, queue depth, running jobs, records stored, missed
 //! starts of load profiles, and the machine's CPU utilisation and memory.
 //!
-//! [`RunnerMetrics`] is fed by the runner's event stream ([`RunnerMetrics::apply`] on each
-//! [`RunnerEvent`]; [`tee`] does it for a channel and forwards the events to the progress display)
-//! or directly by `bench` and `load` (the `job_*` and `run_*` methods). [`start`] exposes it: a
+//! [`RunnerMetrics`] is fed only by the event stream of suite runs, `bench` and `load`
+//! ([`RunnerMetrics::apply`] on each [`RunnerEvent`]; [`tee`] does it for a channel and forwards
+//! the events to the progress display). [`start`] exposes it: a
 //! file rewritten atomically every interval and at the end, and/or `GET /metrics` on a loopback
 //! address (anything else is refused). Encoding is `prometheus-client`'s (OpenMetrics text, which
 //! Prometheus scrapes; in the classic format the `# EOF` line is a comment).
@@ -36,7 +36,6 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use benchfleet_sched::NodeState;
 
 use crate::event::RunnerEvent;
-use crate::loadgen::{LoadEvent, LoadObserver};
 
 /// Node states exported as the `state` label of `benchfleet_nodes`.
 pub const NODE_STATES: [&str; 6] = ["queued", "running", "done", "failed", "cached", "skipped"];
@@ -69,9 +68,27 @@ pub struct RunnerMetrics {
 struct NodeBook {
     total: usize,
     of: BTreeMap<usize, &'static str>,
+    /// Measured runs started and not yet ended, per node.
+    in_flight: BTreeMap<usize, u32>,
+    /// Records announced by `Stored` per node until its `NodeFinished` (which counts them too).
+    stored: BTreeMap<usize, usize>,
+    /// Runs (`Started`) whose event stream has not ended.
+    open: usize,
 }
 
 impl NodeBook {
+    /// Running nodes, each counted as its measured runs in flight, at least 1: a suite's nodes,
+    /// the runs of a load, the commands of a `bench` being measured.
+    fn running_jobs(&self) -> i64 {
+        let n: u64 = self
+            .of
+            .iter()
+            .filter(|(_, s)| **s == "running")
+            .map(|(node, _)| u64::from(self.in_flight.get(node).copied().unwrap_or(0).max(1)))
+            .sum();
+        i64::try_from(n).unwrap_or(i64::MAX)
+    }
+
     fn count(&self, label: &str) -> i64 {
         let known = self.of.values().filter(|s| **s == label).count();
         let n = if label == "queued" {
@@ -143,7 +160,7 @@ impl RunnerMetrics {
         registry.register("queue_depth", "Nodes waiting to run", m.queue_depth.clone());
         registry.register(
             "running_jobs",
-            "Jobs (suite nodes, or load/bench runs) running now",
+            "Jobs running now: suite nodes or bench commands, a load node counting its runs in flight",
             m.running_jobs.clone(),
         );
         registry.register(
@@ -184,21 +201,34 @@ impl RunnerMetrics {
             RunnerEvent::Started { nodes, .. } => {
                 self.suite_runs_started.inc();
                 self.book(|b| {
-                    b.total = *nodes;
-                    b.of.clear();
+                    *b = NodeBook {
+                        total: *nodes,
+                        open: b.open + 1,
+                        ..NodeBook::default()
+                    };
                 });
             }
             RunnerEvent::NodeStarted { node, .. } => self.book(|b| {
                 b.of.insert(*node, "running");
             }),
-            RunnerEvent::RunStarted { .. } => {
+            RunnerEvent::RunStarted { node, .. } => {
                 self.runs_started.inc();
+                self.book(|b| *b.in_flight.entry(*node).or_default() += 1);
             }
-            RunnerEvent::Measured { ok, .. } => {
+            RunnerEvent::Measured { node, ok, .. } => {
                 self.runs_finished.inc();
                 if !ok {
                     self.runs_failed.inc();
                 }
+                self.book(|b| {
+                    if let Some(n) = b.in_flight.get_mut(node) {
+                        *n = n.saturating_sub(1);
+                    }
+                });
+            }
+            RunnerEvent::Stored { node, records } => {
+                self.records_stored.inc_by(*records as u64);
+                self.book(|b| *b.stored.entry(*node).or_default() += records);
             }
             RunnerEvent::NodeFinished {
                 node, state, runs, ..
@@ -210,16 +240,23 @@ impl RunnerMetrics {
                     NodeState::Pending | NodeState::Cancelled => "queued",
                     NodeState::Failed | NodeState::TimedOut => "failed",
                 };
-                if *state != NodeState::Cached {
-                    self.records_stored.inc_by(*runs as u64);
-                }
+                let mut announced = 0;
                 self.book(|b| {
+                    announced = b.stored.remove(node).unwrap_or(0);
+                    b.in_flight.remove(node);
                     b.of.insert(*node, label);
                 });
+                if *state != NodeState::Cached {
+                    self.records_stored
+                        .inc_by(runs.saturating_sub(announced) as u64);
+                }
             }
             RunnerEvent::NodeSkipped { node, .. } => self.book(|b| {
                 b.of.insert(*node, "skipped");
             }),
+            RunnerEvent::MissedStart { .. } => {
+                self.missed_starts.inc();
+            }
             RunnerEvent::Cancelling
             | RunnerEvent::Warning { .. }
             | RunnerEvent::Outliers { .. } => {}
@@ -235,50 +272,7 @@ impl RunnerMetrics {
             self.nodes.get_or_create(&[("state", s)]).set(b.count(s));
         }
         self.queue_depth.set(b.count("queued"));
-        self.running_jobs.set(b.count("running"));
-    }
-
-    /// A bench or load run began with `jobs` planned steps or commands (queued).
-    pub fn run_started(&self, jobs: usize) {
-        self.suite_runs_started.inc();
-        self.queue_depth
-            .set(i64::try_from(jobs).unwrap_or(i64::MAX));
-    }
-
-    /// Commands (bench) or steps (load) of the run with runs still to start.
-    pub fn set_queued(&self, queued: usize) {
-        self.queue_depth
-            .set(i64::try_from(queued).unwrap_or(i64::MAX));
-    }
-
-    /// A bench or load run ended (`ok`: no failure that fails it).
-    pub fn run_finished(&self, _ok: bool) {
-        self.suite_runs_finished.inc();
-        self.queue_depth.set(0);
-        self.running_jobs.set(0);
-    }
-
-    /// A bench or load process run started; `in_flight` runs now (itself included).
-    pub fn job_started(&self, in_flight: u32) {
-        self.runs_started.inc();
-        self.running_jobs.set(i64::from(in_flight));
-    }
-
-    /// A bench or load process run ended.
-    pub fn job_finished(&self, ok: bool) {
-        self.runs_finished.inc();
-        if !ok {
-            self.runs_failed.inc();
-        }
-        self.running_jobs.dec();
-    }
-
-    pub fn missed_start(&self) {
-        self.missed_starts.inc();
-    }
-
-    pub fn records_stored(&self, n: usize) {
-        self.records_stored.inc_by(n as u64);
+        self.running_jobs.set(b.running_jobs());
     }
 
     /// The machine over the last interval (from [`benchfleet_metrics::CpuMeter`]).
@@ -294,9 +288,17 @@ impl RunnerMetrics {
         self.load1.set(s.load1);
     }
 
-    /// Mark the suite run as finished (after the event stream ended).
+    /// The event stream of a run ended: it counts as finished if it had started (a run that
+    /// failed before its `Started` counts neither way).
     pub fn suite_finished(&self) {
-        self.suite_runs_finished.inc();
+        let mut was_open = false;
+        self.book(|b| {
+            was_open = b.open > 0;
+            b.open = b.open.saturating_sub(1);
+        });
+        if was_open {
+            self.suite_runs_finished.inc();
+        }
     }
 
     /// The exposition text (OpenMetrics, ends with `# EOF`).
@@ -625,20 +627,6 @@ pub fn parse_exposition(text: &str) -> Result<BTreeMap<String, f64>, String> {
         return Err("no # EOF line at the end".into());
     }
     Ok(out)
-}
-
-/// The `load` command updates the runner metrics directly.
-impl LoadObserver for RunnerMetrics {
-    fn event(&self, event: &LoadEvent) {
-        match event {
-            LoadEvent::Started { in_flight, .. } => self.job_started(*in_flight),
-            LoadEvent::Done(d) => self.job_finished(d.result.outcome.is_success()),
-            LoadEvent::Missed { .. } => self.missed_start(),
-        }
-    }
-    fn stored(&self, records: usize) {
-        self.records_stored(records);
-    }
 }
 
 #[cfg(test)]

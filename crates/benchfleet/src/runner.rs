@@ -1005,10 +1005,10 @@ async fn measure_load(
         tags: tags.clone(),
         kill: Kill::new(),
         grace: shared.grace,
-        observer: Arc::new(load::NodeEvents {
+        events: load::NodeEvents {
             node: index,
             events: shared.events.clone(),
-        }),
+        },
     };
     match load::run_node(&job, &shared.storage, &ctx.cancel).await {
         Ok(report) => {

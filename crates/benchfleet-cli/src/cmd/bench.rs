@@ -19,7 +19,7 @@ use crate::context::Context;
 use crate::exit::{CliError, Result, Status};
 use crate::flags::{MetricsFlags, TagFlags, parse_size};
 use crate::output::write_exports;
-use crate::{interrupt, metrics, words};
+use crate::{interrupt, metrics, progress, words};
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -409,10 +409,9 @@ fn ordered_results(outcome: &BenchOutcome, commands: &[BenchCommand]) -> Vec<Ben
 /// Run `benchfleet bench`.
 pub async fn bench(ctx: &Context, args: BenchArgs) -> Result<Status> {
     let commands = bench::expand(&input(&args)).map_err(CliError::usage)?;
-    let mut settings = settings(&args).map_err(CliError::Usage)?;
+    let settings = settings(&args).map_err(CliError::Usage)?;
     let storage = ctx.storage().await?;
     let expo = metrics::start(&args.metrics).await?;
-    settings.metrics = expo.as_ref().map(|e| e.metrics().clone());
 
     let cancel = settings.cancel.clone();
     interrupt::on_ctrl_c(
@@ -433,7 +432,11 @@ pub async fn bench(ctx: &Context, args: BenchArgs) -> Result<Status> {
             .map_or(String::new(), |s| format!(", through {s}")),
         settings.seed
     );
-    let outcome = bench::run_bench(&commands, &settings, storage).await;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let (tx, rx) = metrics::tee_events(expo.as_ref(), tx, rx);
+    let display = tokio::spawn(progress::none(rx));
+    let outcome = bench::run_bench(&commands, &settings, storage, tx).await;
+    let _ = display.await;
     // The metrics file gets its last rewrite whether or not the benchmark could run.
     let finished = metrics::finish(expo).await;
     let outcome = match outcome {

@@ -18,7 +18,7 @@ use crate::exit::{CliError, Result, Status};
 use crate::flags::{MetricsFlags, TagFlags};
 use crate::output::write_file;
 use crate::tables::period_table;
-use crate::{interrupt, metrics, words};
+use crate::{interrupt, metrics, progress, words};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ProfileArg {
@@ -208,7 +208,6 @@ pub async fn load(ctx: &Context, args: LoadArgs) -> Result<Status> {
     if args.no_sample {
         settings.sample_interval = None;
     }
-    settings.metrics = expo.as_ref().map(|e| e.metrics().clone());
     let cancel = settings.cancel.clone();
     interrupt::on_ctrl_c(
         "\ninterrupted: stopping; everything measured so far is kept in storage",
@@ -227,7 +226,11 @@ pub async fn load(ctx: &Context, args: LoadArgs) -> Result<Status> {
         },
         profile.max_concurrency()
     );
-    let outcome = benchfleet::load::run_load(&settings, storage).await;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let (tx, rx) = metrics::tee_events(expo.as_ref(), tx, rx);
+    let display = tokio::spawn(progress::none(rx));
+    let outcome = benchfleet::load::run_load(&settings, storage, tx).await;
+    let _ = display.await;
     // The metrics file gets its last rewrite whether or not the load could run.
     let finished = metrics::finish(expo).await;
     let outcome = match outcome {

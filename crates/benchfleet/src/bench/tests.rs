@@ -1,6 +1,11 @@
 use super::*;
 use benchfleet_model::SCHEMA_VERSION;
 
+/// An events sender nobody listens to.
+fn no_events() -> UnboundedSender<RunnerEvent> {
+    tokio::sync::mpsc::unbounded_channel().0
+}
+
 fn scan(min: &str, max: &str, step: Option<&str>) -> Result<Vec<String>, String> {
     scan_values(&ParameterScan {
         name: "x".into(),
@@ -414,7 +419,7 @@ async fn records_are_stored_while_measuring_and_the_running_statistics_match_the
     let settings = quick_settings(3);
     let task = {
         let (storage, commands, settings) = (storage.clone(), commands.clone(), settings.clone());
-        tokio::spawn(async move { run_bench(&commands, &settings, &storage).await })
+        tokio::spawn(async move { run_bench(&commands, &settings, &storage, no_events()).await })
     };
 
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
@@ -515,82 +520,6 @@ fn commands_under_5_ms_through_a_shell_are_told_to_use_no_shell() {
     assert_eq!(short_with_shell_warning("none", &stats(&[]), &shell), None);
 }
 
-/// `queue_depth` counts the commands with runs still to start and goes down as their last runs
-/// start. Two commands, two runs each: while the second round runs (the last of both), nothing
-/// is queued any more. Synchronised on files: the second run of `b` waits for `release`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn queue_depth_goes_down_as_the_commands_last_runs_start() {
-    let _turn = MEASURING.lock().await;
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path().display().to_string();
-    let storage = crate::open_storage(&crate::StorageSettings::embedded(dir.path().join("db")))
-        .await
-        .unwrap();
-    let b = format!(
-        "sh -c 'if [ -e {d}/first ]; then touch {d}/waiting; while [ ! -e {d}/release ]; do sleep 0.01; done; else touch {d}/first; fi'"
-    );
-    let commands = expand(&input(&["true", &b])).unwrap();
-    let metrics = std::sync::Arc::new(crate::prom::RunnerMetrics::new());
-    let settings = BenchSettings {
-        metrics: Some(metrics.clone()),
-        ..quick_settings(2)
-    };
-    let queued = |m: &crate::prom::RunnerMetrics| {
-        crate::prom::parse_exposition(&m.encode()).unwrap()["benchfleet_queue_depth"]
-    };
-    let task = {
-        let (storage, commands) = (storage.clone(), commands.clone());
-        tokio::spawn(async move { run_bench(&commands, &settings, &storage).await })
-    };
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !dir.path().join("waiting").exists() {
-        assert!(
-            std::time::Instant::now() < deadline && !task.is_finished(),
-            "the last run of `b` never started"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(
-        queued(&metrics),
-        0.0,
-        "every command's last run has started"
-    );
-    std::fs::write(dir.path().join("release"), "").unwrap();
-    let outcome = task.await.unwrap().unwrap();
-    assert_eq!(outcome.records_stored, 4);
-    assert_eq!(queued(&metrics), 0.0);
-}
-
-#[test]
-fn queued_commands_are_those_with_runs_still_to_start() {
-    let cmd = |planned: Option<u32>, measured: u32, stopped: bool| Cmd {
-        inv: Invocation::new(ProcessSpec::new("true", Vec::<String>::new())),
-        planned,
-        measured,
-        stopped: stopped.then(|| "failed".into()),
-        failed_runs: 0,
-        last_cpu_ns: None,
-    };
-    let cmds = [
-        cmd(None, 0, false),    // 0: first run now, count unknown
-        cmd(Some(3), 1, false), // 1: second of three now
-        cmd(Some(3), 2, false), // 2: last run now
-        cmd(Some(2), 2, false), // 3: done
-        cmd(Some(5), 1, true),  // 4: stopped by a failure
-    ];
-    let tasks = [
-        (0, Step::Measure(0)),
-        (1, Step::Measure(1)),
-        (2, Step::Measure(2)),
-        (4, Step::Measure(1)),
-    ];
-    assert_eq!(queued_commands(&cmds, &tasks, None), 2);
-    // With a fixed run count of 1, the first command's first run is its last.
-    assert_eq!(queued_commands(&cmds, &tasks, Some(1)), 1);
-    // Warmup rounds start no measured run.
-    assert_eq!(queued_commands(&cmds, &[(2, Step::Warmup)], None), 3);
-}
-
 /// With `-j 1` a run shares the measuring thread's CPU when its command's previous run used little
 /// CPU time (or it is the first), and may use every CPU after a CPU-heavy one; the CPU is
 /// recorded on the run.
@@ -644,6 +573,7 @@ async fn measured_runs_get_the_measuring_cpu_and_it_is_recorded() {
             &expand(&input(&[&cmds[0], &cmds[1], &cmds[2]])).unwrap(),
             &settings,
             &storage,
+            no_events(),
         )
         .await
         .unwrap();
@@ -735,6 +665,7 @@ mod with_a_fake_executor {
             &two_commands_with_hooks(),
             &settings(2),
             &storage,
+            no_events(),
             mock.clone(),
         )
         .await
@@ -760,9 +691,15 @@ mod with_a_fake_executor {
             ("b", 1) => Scripted::fails(1, "first\nboom\n"),
             _ => Scripted::ok(1_000_000),
         }));
-        let outcome = run_bench_with(&two_commands_with_hooks(), &settings(3), &storage, mock)
-            .await
-            .unwrap();
+        let outcome = run_bench_with(
+            &two_commands_with_hooks(),
+            &settings(3),
+            &storage,
+            no_events(),
+            mock,
+        )
+        .await
+        .unwrap();
         let b = &outcome.commands[1];
         assert_eq!(
             b.failure.as_deref(),
@@ -779,9 +716,15 @@ mod with_a_fake_executor {
             "prep" => Scripted::fails(2, "no disk\n"),
             _ => Scripted::ok(1_000_000),
         }));
-        let outcome = run_bench_with(&two_commands_with_hooks(), &settings(3), &storage, mock)
-            .await
-            .unwrap();
+        let outcome = run_bench_with(
+            &two_commands_with_hooks(),
+            &settings(3),
+            &storage,
+            no_events(),
+            mock,
+        )
+        .await
+        .unwrap();
         assert_eq!(
             outcome.commands[0].failure.as_deref(),
             Some("prepare command `prep` exit 2: no disk")
@@ -801,7 +744,9 @@ mod with_a_fake_executor {
             shell: Some("sh".into()),
             ..settings(2)
         };
-        let outcome = run_bench_with(&commands, &s, &storage, mock).await.unwrap();
+        let outcome = run_bench_with(&commands, &s, &storage, no_events(), mock)
+            .await
+            .unwrap();
         let stored = crate::load_records(&storage, &outcome.run.run_id)
             .await
             .unwrap();
@@ -822,7 +767,7 @@ mod with_a_fake_executor {
             ..Mock::ok(1_000_000)
         });
         let commands = expand(&input(&["a"])).unwrap();
-        let outcome = run_bench_with(&commands, &s, &storage, mock.clone())
+        let outcome = run_bench_with(&commands, &s, &storage, no_events(), mock.clone())
             .await
             .unwrap();
         assert_eq!(outcome.run.status, RunStatus::Interrupted);
@@ -832,14 +777,232 @@ mod with_a_fake_executor {
         assert_eq!(runs(&storage).await[0].status, RunStatus::Interrupted);
     }
 
+    /// Run the benchmark and collect the events it told (the channel closes when it is over).
+    async fn with_events(
+        commands: &[BenchCommand],
+        settings: &BenchSettings,
+        storage: &Storage,
+        mock: Arc<Mock>,
+    ) -> (Result<BenchOutcome, BenchError>, Vec<RunnerEvent>) {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let outcome = run_bench_with(commands, settings, storage, tx, mock).await;
+        let mut events = Vec::new();
+        while let Some(e) = rx.recv().await {
+            events.push(e);
+        }
+        (outcome, events)
+    }
+
+    /// The Prometheus exposition after applying `events` and ending the stream, as `tee` does.
+    fn exposition(events: &[RunnerEvent]) -> BTreeMap<String, f64> {
+        let m = crate::prom::RunnerMetrics::new();
+        for e in events {
+            m.apply(e);
+        }
+        m.suite_finished();
+        crate::prom::parse_exposition(&m.encode()).unwrap()
+    }
+
+    fn count(events: &[RunnerEvent], what: impl Fn(&RunnerEvent) -> bool) -> usize {
+        events.iter().filter(|e| what(e)).count()
+    }
+
+    fn stored_of(events: &[RunnerEvent], node: usize) -> usize {
+        events
+            .iter()
+            .map(|e| match e {
+                RunnerEvent::Stored { node: n, records } if *n == node => *records,
+                _ => 0,
+            })
+            .sum()
+    }
+
+    /// The commands are the run's nodes: `Started` and a `NodeStarted` each, every measured run
+    /// told when it starts and when it ended (warmups are not), its records as they are stored,
+    /// and a `NodeFinished` each at the end.
+    #[tokio::test]
+    async fn bench_tells_its_commands_and_measured_runs_as_events() {
+        let storage = mem_storage();
+        let mock = Arc::new(Mock::ok(3_000_000));
+        let mut s = settings(2);
+        s.policy.warmup = 1;
+        let (outcome, events) =
+            with_events(&two_commands_with_hooks(), &s, &storage, mock.clone()).await;
+        let outcome = outcome.unwrap();
+        assert_eq!(
+            mock.log().iter().filter(|l| *l == "a").count(),
+            3,
+            "a warmup ran"
+        );
+
+        assert_eq!(
+            events[0],
+            RunnerEvent::Started {
+                run_id: outcome.run.run_id.clone(),
+                nodes: 2
+            }
+        );
+        for (i, name) in ["a", "b"].into_iter().enumerate() {
+            assert_eq!(
+                events[1 + i],
+                RunnerEvent::NodeStarted {
+                    node: i,
+                    name: name.into(),
+                    kind: NodeKind::Benchmark
+                }
+            );
+            for iteration in 0..2 {
+                let started = events
+                    .iter()
+                    .position(|e| *e == RunnerEvent::RunStarted { node: i, iteration })
+                    .unwrap_or_else(|| panic!("no RunStarted {i}/{iteration}: {events:?}"));
+                let ended = events
+                    .iter()
+                    .position(|e| {
+                        matches!(e, RunnerEvent::Measured { node, iteration: k, planned: 2, wall, ok: true }
+                            if *node == i && *k == iteration && *wall == Duration::from_millis(3))
+                    })
+                    .unwrap_or_else(|| panic!("no Measured {i}/{iteration}: {events:?}"));
+                assert!(started < ended, "{events:?}");
+            }
+            assert_eq!(stored_of(&events, i), 2, "{events:?}");
+        }
+        // Warmups are not measured runs.
+        assert_eq!(
+            count(&events, |e| matches!(e, RunnerEvent::RunStarted { .. })),
+            4
+        );
+        assert_eq!(
+            count(&events, |e| matches!(e, RunnerEvent::Measured { .. })),
+            4
+        );
+        let n = events.len();
+        for (i, name) in ["a", "b"].into_iter().enumerate() {
+            assert_eq!(
+                events[n - 2 + i],
+                RunnerEvent::NodeFinished {
+                    node: i,
+                    name: name.into(),
+                    state: NodeState::Succeeded,
+                    runs: 2,
+                    failure: None
+                }
+            );
+        }
+
+        // What Prometheus makes of them: the counts `bench` reported before.
+        let p = exposition(&events);
+        for (series, v) in [
+            ("benchfleet_runs_started_total", 4.0),
+            ("benchfleet_runs_finished_total", 4.0),
+            ("benchfleet_runs_failed_total", 0.0),
+            (
+                "benchfleet_records_stored_total",
+                outcome.records_stored as f64,
+            ),
+            ("benchfleet_suite_runs_started_total", 1.0),
+            ("benchfleet_suite_runs_finished_total", 1.0),
+            ("benchfleet_running_jobs", 0.0),
+            ("benchfleet_queue_depth", 0.0),
+            ("benchfleet_nodes{state=\"done\"}", 2.0),
+        ] {
+            assert_eq!(p[series], v, "{series}");
+        }
+        assert_eq!(outcome.records_stored, 4);
+    }
+
+    /// A command stopped by a failed run ends `Failed` with the reason; the failed run counts as
+    /// failed and, like every measured run, as a stored record.
+    #[tokio::test]
+    async fn a_failed_command_ends_failed_in_the_events() {
+        let storage = mem_storage();
+        let mock = Arc::new(Mock::new(|cmd, before| match (cmd, before) {
+            ("b", 1) => Scripted::fails(1, "boom\n"),
+            _ => Scripted::ok(1_000_000),
+        }));
+        let (outcome, events) =
+            with_events(&two_commands_with_hooks(), &settings(3), &storage, mock).await;
+        let outcome = outcome.unwrap();
+        let finished: Vec<_> = events
+            .iter()
+            .filter_map(|e| match e {
+                RunnerEvent::NodeFinished {
+                    node,
+                    state,
+                    runs,
+                    failure,
+                    ..
+                } => Some((*node, *state, *runs, failure.clone())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            finished,
+            [
+                (0, NodeState::Succeeded, 3, None),
+                (1, NodeState::Failed, 2, outcome.commands[1].failure.clone()),
+            ]
+        );
+        assert!(outcome.commands[1].failure.is_some());
+        assert_eq!(
+            count(&events, |e| matches!(
+                e,
+                RunnerEvent::Measured { ok: false, .. }
+            )),
+            1
+        );
+        let p = exposition(&events);
+        for (series, v) in [
+            ("benchfleet_runs_started_total", 5.0),
+            ("benchfleet_runs_finished_total", 5.0),
+            ("benchfleet_runs_failed_total", 1.0),
+            ("benchfleet_records_stored_total", 5.0),
+            ("benchfleet_nodes{state=\"failed\"}", 1.0),
+            ("benchfleet_running_jobs", 0.0),
+        ] {
+            assert_eq!(p[series], v, "{series}");
+        }
+        assert_eq!(outcome.records_stored, 5);
+    }
+
+    /// A store that fails still ends every command (failed, nothing stored), so the metrics
+    /// show nothing running or queued once the benchmark gave up.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_store_error_ends_every_command_in_the_events() {
+        let storage = failing_storage();
+        let commands = expand(&input(&["a", "b"])).unwrap();
+        let (outcome, events) =
+            with_events(&commands, &settings(3), &storage, Arc::new(Mock::ok(1_000))).await;
+        assert!(matches!(outcome, Err(BenchError::Store(_))));
+        for node in 0..2 {
+            assert!(
+                events.iter().any(|e| matches!(e,
+                    RunnerEvent::NodeFinished { node: n, state: NodeState::Failed, runs: 0, failure: Some(_), .. }
+                    if *n == node)),
+                "{events:?}"
+            );
+        }
+        let p = exposition(&events);
+        assert_eq!(p["benchfleet_records_stored_total"], 0.0);
+        assert_eq!(p["benchfleet_running_jobs"], 0.0);
+        assert_eq!(p["benchfleet_queue_depth"], 0.0);
+        assert_eq!(p["benchfleet_suite_runs_finished_total"], 1.0);
+    }
+
     /// A store that fails ends the run `failed`, not `running`, and gives the lease back.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_store_error_ends_the_run_failed() {
         let storage = failing_storage();
         let commands = expand(&input(&["a"])).unwrap();
-        let err = run_bench_with(&commands, &settings(3), &storage, Arc::new(Mock::ok(1_000)))
-            .await
-            .unwrap_err();
+        let err = run_bench_with(
+            &commands,
+            &settings(3),
+            &storage,
+            no_events(),
+            Arc::new(Mock::ok(1_000)),
+        )
+        .await
+        .unwrap_err();
         assert!(matches!(err, BenchError::Store(_)), "{err}");
         let runs = runs(&storage).await;
         assert_eq!(runs.len(), 1);

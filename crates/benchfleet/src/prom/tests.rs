@@ -143,25 +143,179 @@ fn events_drive_the_counters_and_node_gauges() {
     }
 }
 
-#[test]
-fn bench_and_load_updates_count_jobs() {
-    let m = RunnerMetrics::new();
-    m.run_started(2);
-    m.job_started(1);
-    m.job_started(2);
-    m.job_finished(true);
-    m.missed_start();
-    m.records_stored(1);
-    let text = m.encode();
-    for (series, v) in [
-        ("benchfleet_runs_started_total", 2.0),
-        ("benchfleet_runs_finished_total", 1.0),
-        ("benchfleet_running_jobs", 1.0),
-        ("benchfleet_missed_starts_total", 1.0),
-        ("benchfleet_records_stored_total", 1.0),
-    ] {
-        assert_eq!(value(&text, series), v, "{series}");
+fn run_started(node: usize, iteration: u32) -> RunnerEvent {
+    RunnerEvent::RunStarted { node, iteration }
+}
+
+fn measured_of(node: usize, iteration: u32, ok: bool) -> RunnerEvent {
+    RunnerEvent::Measured {
+        node,
+        iteration,
+        planned: 2,
+        wall: Duration::from_millis(1),
+        ok,
     }
+}
+
+/// Apply `events` and compare series after each prefix that has expectations: `(after how many
+/// events, series, value)`.
+fn check(events: &[RunnerEvent], want: &[(usize, &str, f64)]) -> RunnerMetrics {
+    let m = RunnerMetrics::new();
+    for (i, e) in events.iter().enumerate() {
+        m.apply(e);
+        for (_, series, v) in want.iter().filter(|(after, ..)| *after == i + 1) {
+            assert_eq!(
+                value(&m.encode(), series),
+                *v,
+                "{series} after {:?}",
+                &events[..=i]
+            );
+        }
+    }
+    m
+}
+
+/// `bench` with two commands measured side by side (`-j 2`), two runs each, one failing, records
+/// stored in batches as they go: the counts its direct updates gave (runs started/finished/failed,
+/// records stored, running jobs, suite runs), from its events alone.
+#[test]
+fn a_bench_event_stream_gives_the_counts_of_bench() {
+    let start = RunnerEvent::Started {
+        run_id: "01J00000000000000000000000".parse().unwrap(),
+        nodes: 2,
+    };
+    let events = vec![
+        start,                   // 1
+        started(0),              // 2
+        started(1),              // 3
+        run_started(0, 0),       // 4
+        run_started(1, 0),       // 5
+        measured_of(0, 0, true), // 6
+        measured_of(1, 0, true), // 7
+        RunnerEvent::Stored {
+            node: 0,
+            records: 1,
+        }, // 8
+        RunnerEvent::Stored {
+            node: 1,
+            records: 1,
+        }, // 9
+        run_started(0, 1),       // 10
+        run_started(1, 1),       // 11
+        measured_of(0, 1, true), // 12
+        measured_of(1, 1, false), // 13
+        RunnerEvent::Stored {
+            node: 0,
+            records: 1,
+        }, // 14
+        RunnerEvent::Stored {
+            node: 1,
+            records: 1,
+        }, // 15
+        finished(0, NodeState::Succeeded, 2), // 16
+        finished(1, NodeState::Failed, 2), // 17
+    ];
+    let m = check(
+        &events,
+        &[
+            (1, "benchfleet_queue_depth", 2.0),
+            (1, "benchfleet_suite_runs_started_total", 1.0),
+            (5, "benchfleet_runs_started_total", 2.0),
+            (8, "benchfleet_records_stored_total", 1.0),
+            (13, "benchfleet_runs_finished_total", 4.0),
+            (13, "benchfleet_runs_failed_total", 1.0),
+            (15, "benchfleet_records_stored_total", 4.0),
+            // The records announced while measuring are not counted again at the end.
+            (17, "benchfleet_records_stored_total", 4.0),
+            (17, "benchfleet_runs_started_total", 4.0),
+            (17, "benchfleet_running_jobs", 0.0),
+            (17, "benchfleet_queue_depth", 0.0),
+            (17, "benchfleet_nodes{state=\"done\"}", 1.0),
+            (17, "benchfleet_nodes{state=\"failed\"}", 1.0),
+            (17, "benchfleet_suite_runs_finished_total", 0.0),
+        ],
+    );
+    // The stream's end finishes the run.
+    m.suite_finished();
+    assert_eq!(
+        value(&m.encode(), "benchfleet_suite_runs_finished_total"),
+        1.0
+    );
+}
+
+/// `load`: one node whose runs overlap. Running jobs are its runs in flight, missed starts and
+/// stored batches count, and the node's end does not count its records twice.
+#[test]
+fn a_load_event_stream_gives_the_counts_of_load() {
+    let start = RunnerEvent::Started {
+        run_id: "01J00000000000000000000000".parse().unwrap(),
+        nodes: 1,
+    };
+    let events = vec![
+        start,                                         // 1
+        started(0),                                    // 2
+        run_started(0, 0),                             // 3
+        run_started(0, 1),                             // 4
+        run_started(0, 2),                             // 5
+        measured_of(0, 0, true),                       // 6
+        RunnerEvent::MissedStart { node: 0, step: 0 }, // 7
+        measured_of(0, 2, false),                      // 8
+        RunnerEvent::Stored {
+            node: 0,
+            records: 2,
+        }, // 9
+        measured_of(0, 1, true),                       // 10
+        RunnerEvent::Stored {
+            node: 0,
+            records: 1,
+        }, // 11
+        finished(0, NodeState::Failed, 3),             // 12
+    ];
+    let m = check(
+        &events,
+        &[
+            (1, "benchfleet_queue_depth", 1.0),
+            (2, "benchfleet_queue_depth", 0.0),
+            (2, "benchfleet_running_jobs", 1.0),
+            (5, "benchfleet_running_jobs", 3.0),
+            (5, "benchfleet_runs_started_total", 3.0),
+            (6, "benchfleet_running_jobs", 2.0),
+            (7, "benchfleet_missed_starts_total", 1.0),
+            (8, "benchfleet_runs_failed_total", 1.0),
+            (9, "benchfleet_records_stored_total", 2.0),
+            (12, "benchfleet_records_stored_total", 3.0),
+            (12, "benchfleet_runs_finished_total", 3.0),
+            (12, "benchfleet_running_jobs", 0.0),
+            (12, "benchfleet_queue_depth", 0.0),
+            (12, "benchfleet_suite_runs_started_total", 1.0),
+        ],
+    );
+    m.suite_finished();
+    assert_eq!(
+        value(&m.encode(), "benchfleet_suite_runs_finished_total"),
+        1.0
+    );
+}
+
+/// A stream that ends before its run started (e.g. the command could not be set up) counts no
+/// run as finished; one that started counts once.
+#[test]
+fn only_a_started_run_counts_as_finished() {
+    let m = RunnerMetrics::new();
+    m.suite_finished();
+    assert_eq!(
+        value(&m.encode(), "benchfleet_suite_runs_finished_total"),
+        0.0
+    );
+    m.apply(&RunnerEvent::Started {
+        run_id: "01J00000000000000000000000".parse().unwrap(),
+        nodes: 1,
+    });
+    m.suite_finished();
+    m.suite_finished();
+    let text = m.encode();
+    assert_eq!(value(&text, "benchfleet_suite_runs_started_total"), 1.0);
+    assert_eq!(value(&text, "benchfleet_suite_runs_finished_total"), 1.0);
 }
 
 #[test]
