@@ -114,7 +114,10 @@ impl NodeResult {
     /// From a node's stored records (at least one, in iteration order).
     fn of(node: Arc<Node>, records: &[RunRecord], this_run: &RunId) -> Option<NodeResult> {
         let first = records.first()?;
-        let mut runs = RunPoints::default();
+        let mut runs = RunPoints {
+            points: Vec::with_capacity(records.len()),
+            ..RunPoints::default()
+        };
         for r in records {
             runs.push(r);
         }
@@ -166,19 +169,62 @@ fn sort_results(results: &mut [NodeResult]) {
     results.sort_by(|a, b| (a.started_at, &a.node.name).cmp(&(b.started_at, &b.node.name)));
 }
 
+/// Per node: `Some(Ok)` once its records are durable (or it stored none), `Some(Err)` if they
+/// could not be stored. One lock and one notifier for the whole suite: a channel per node cost
+/// hundreds of bytes each, and only the few nodes running at a time ever wait.
+struct Durable {
+    state: Mutex<Vec<Option<Result<(), String>>>>,
+    changed: tokio::sync::Notify,
+}
+
+impl Durable {
+    fn new(nodes: usize) -> Durable {
+        Durable {
+            state: Mutex::new(vec![None; nodes]),
+            changed: tokio::sync::Notify::new(),
+        }
+    }
+
+    fn set(&self, node: usize, stored: Result<(), String>) {
+        self.state.lock().expect("durable lock")[node] = Some(stored);
+        self.changed.notify_waiters();
+    }
+
+    /// Wait until `node`'s records are durable, or could not be stored.
+    async fn wait(&self, node: usize) -> Result<(), String> {
+        loop {
+            // Registered before the check, so a `set` in between still wakes it.
+            let changed = self.changed.notified();
+            if let Some(stored) = &self.state.lock().expect("durable lock")[node] {
+                return stored.clone();
+            }
+            changed.await;
+        }
+    }
+
+    /// Why records could not be stored, node by node.
+    fn failures(&self) -> Vec<String> {
+        let state = self.state.lock().expect("durable lock");
+        state
+            .iter()
+            .filter_map(|d| d.as_ref().and_then(|r| r.as_ref().err().cloned()))
+            .collect()
+    }
+}
+
 /// State shared by every node's future.
 struct Shared {
     /// Commits records in batches (one blob batch and one catalog transaction each), so a node's
     /// concurrency slot is free as soon as its process is measured.
     writer: benchfleet_store::BatchWriter,
-    /// Per node: `Some(Ok)` once its records are durable (or it stored none), `Some(Err)` if they
-    /// could not be stored. Dependents wait for their inputs' records before they start.
-    durable: Vec<tokio::sync::watch::Sender<Option<Result<(), String>>>>,
+    /// Per node: whether its records are durable. Dependents wait for their inputs' records
+    /// before they start.
+    durable: Durable,
     /// Background commits still in flight (finished ones are dropped as nodes end); the run
     /// waits for all of them before it ends.
     pending: Mutex<Vec<tokio::task::JoinHandle<()>>>,
-    /// Node names by index, for messages.
-    names: Vec<String>,
+    /// The suite's nodes by index (for messages).
+    nodes: Vec<Arc<Node>>,
     run_id: RunId,
     suite: String,
     tags: BTreeMap<String, String>,
@@ -468,11 +514,9 @@ pub async fn run_suite_with(
         benchfleet_store::BatchWriter::spawn(storage.clone(), group_commit());
     let shared = Arc::new(Shared {
         writer,
-        durable: (0..suite.nodes.len())
-            .map(|_| tokio::sync::watch::channel(None).0)
-            .collect(),
+        durable: Durable::new(suite.nodes.len()),
         pending: Mutex::new(Vec::new()),
-        names: suite.nodes.iter().map(|n| n.name.clone()).collect(),
+        nodes: suite.nodes.clone(),
         run_id,
         suite: suite.name.clone(),
         tags: opts.tags.clone(),
@@ -526,11 +570,7 @@ pub async fn run_suite_with(
     for p in pending {
         let _ = p.await;
     }
-    let store_failures: Vec<String> = shared
-        .durable
-        .iter()
-        .filter_map(|d| d.borrow().as_ref().and_then(|r| r.as_ref().err().cloned()))
-        .collect();
+    let store_failures = shared.durable.failures();
     for f in &store_failures {
         tracing::error!("{f}");
     }
@@ -682,24 +722,19 @@ async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> Tas
         });
         let result = NodeResult::of(node.clone(), &records, &shared.run_id);
         shared.reused.lock().expect("reused lock").extend(result);
-        shared.durable[index].send_replace(Some(Ok(())));
+        shared.durable.set(index, Ok(()));
         return TaskOutcome::Cached;
     }
 
     // A node starts only once the records of the nodes it needs are durable, so a crash can never
     // leave a result stored without the results it was built on.
     for &dep in &node.needs {
-        let mut rx = shared.durable[dep].subscribe();
-        let stored = match rx.wait_for(Option::is_some).await {
-            Ok(v) => v.clone().unwrap_or(Ok(())),
-            Err(_) => Err("the run ended before it was stored".to_owned()),
-        };
-        if let Err(e) = stored {
+        if let Err(e) = shared.durable.wait(dep).await {
             let msg = format!(
                 "the results of `{}` it needs could not be stored: {e}",
                 dep_name(&shared, dep)
             );
-            shared.durable[index].send_replace(Some(Ok(())));
+            shared.durable.set(index, Ok(()));
             return finish(NodeState::Failed, 0, Some(msg));
         }
     }
@@ -710,10 +745,12 @@ async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> Tas
         );
         return finish(NodeState::Failed, 0, Some(msg));
     }
-    // Isolation while other jobs may run: pinned to this job's CPUs, limited to its memory.
+    // Isolation while other jobs may run: pinned to this job's CPUs, limited to its memory. An
+    // exclusive node runs alone, so it gets the whole machine, as at `-j 1`.
     let slot = shared
         .cpu_pool
         .as_ref()
+        .filter(|_| !node.exclusive)
         .map(|p| p.take(node.resources.cpus()));
     let mut iso_tags = BTreeMap::new();
     let mut spec = ProcessSpec::new(node.program.clone(), node.args.clone());
@@ -956,7 +993,7 @@ async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> Tas
                     tracing::warn!("could not record the cache entry of `{}`: {e}", node.name);
                 }
             }
-            shared.durable[index].send_replace(Some(stored));
+            shared.durable.set(index, stored);
         }
     };
     let handle = tokio::spawn(commit);
@@ -1038,10 +1075,9 @@ async fn measure_load(
 
 fn dep_name(shared: &Shared, dep: usize) -> String {
     shared
-        .names
+        .nodes
         .get(dep)
-        .cloned()
-        .unwrap_or_else(|| format!("#{dep}"))
+        .map_or_else(|| format!("#{dep}"), |n| n.name.clone())
 }
 
 /// A node's invocation: its spec, its hooks (sharing its environment, directory, timeout and

@@ -168,6 +168,65 @@ async fn concurrent_jobs_are_pinned_memory_limited_and_tagged() {
     );
 }
 
+/// A benchmark runs alone (exclusive by default), so at `-j 2` it gets every CPU and no memory
+/// limit, as at `-j 1`; the job beside it in the suite is pinned.
+#[tokio::test]
+async fn an_exclusive_benchmark_at_j2_is_neither_pinned_nor_limited() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = r#"
+[suite]
+name = "alone"
+[[job]]
+name = "job"
+shell = "sh"
+command = "grep Cpus_allowed_list /proc/self/status | cut -f2 > $BENCHFLEET_OUT/cpus"
+[[benchmark]]
+name = "bench"
+shell = "sh"
+memory = "256MiB"
+runs = 1
+command = "grep Cpus_allowed_list /proc/self/status | cut -f2 > $BENCHFLEET_OUT/cpus; ulimit -v > $BENCHFLEET_OUT/as"
+"#;
+    let (outcome, _, records) = run_text(
+        dir.path(),
+        text,
+        RunOptions {
+            jobs: 2,
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(outcome.failed_nodes(), 0, "{:?}", outcome.failures);
+    let of = |name: &str| records.iter().find(|r| r.name == name).unwrap();
+    let bench = of("bench");
+    assert_eq!(bench.tags.get(TAG_CPUS), None, "{:?}", bench.tags);
+    assert_eq!(bench.tags.get(TAG_MEMORY_LIMIT), None, "{:?}", bench.tags);
+    assert_eq!(
+        bench
+            .tags
+            .get(RunRecord::TAG_CONCURRENT)
+            .map(String::as_str),
+        Some("false")
+    );
+    let out = dir.path().join("out/alone");
+    let read = |node: &str, f: &str| {
+        std::fs::read_to_string(out.join(node).join(f))
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    assert_eq!(read("bench", "as"), "unlimited");
+    let allowed = benchfleet_metrics::allowed_cpus();
+    if allowed.len() >= 2 {
+        assert!(
+            of("job").tags.contains_key(TAG_CPUS),
+            "{:?}",
+            of("job").tags
+        );
+        assert_ne!(read("bench", "cpus"), read("job", "cpus"));
+    }
+}
+
 #[tokio::test]
 async fn one_job_at_a_time_is_neither_pinned_nor_limited_and_runs_alone() {
     let dir = tempfile::tempdir().unwrap();
