@@ -524,7 +524,7 @@ pub async fn run_suite_with(
         stderr_tail: opts.stderr_tail_bytes,
         grace: opts.grace,
         events: events.clone(),
-        results: Mutex::new(Vec::new()),
+        results: Mutex::new(Vec::with_capacity(suite.nodes.len())),
         reused: Mutex::new(Vec::new()),
         loads: Mutex::new(Vec::new()),
         keys,

@@ -95,6 +95,10 @@ pub struct RedbOptions {
     /// Soft bound on the blob bytes folded into one transaction (a single larger job still goes
     /// through, alone).
     pub max_batch_bytes: usize,
+    /// redb's page cache, bytes (default 32 MiB). redb's own default is 1 GiB, and its cache
+    /// fills with every page a long run writes: a 100,000-node suite's runner grew by 100 MB of
+    /// cached catalog pages. Evicted pages are read back through the OS page cache.
+    pub cache_bytes: usize,
 }
 
 impl Default for RedbOptions {
@@ -103,6 +107,7 @@ impl Default for RedbOptions {
             fsync: true,
             max_batch_jobs: 4096,
             max_batch_bytes: 64 << 20,
+            cache_bytes: 32 << 20,
         }
     }
 }
@@ -132,7 +137,10 @@ impl RedbStore {
             std::fs::create_dir_all(parent)
                 .map_err(|e| StoreError::io(name.clone(), "open", e).with_key(parent.display()))?;
         }
-        let db = Database::create(&path).map_err(|e| open_error(&name, &path, e))?;
+        let db = redb::Builder::new()
+            .set_cache_size(options.cache_bytes)
+            .create(&path)
+            .map_err(|e| open_error(&name, &path, e))?;
         init_tables(&db).map_err(|e| map_err(&name, "open", e))?;
         let db = Arc::new(db);
         let (tx, rx) = mpsc::unbounded_channel();
