@@ -210,3 +210,23 @@ fn two_percent_shifts_are_still_found() {
         );
     }
 }
+
+#[test]
+fn short_real_changes_are_still_reported() {
+    // Issue 19 distrusts short sides, not short changes. (points, noise, shifts, expected
+    // change indexes): the last 10 runs of 1,000 regressed by 10% (a recent regression is a
+    // short segment), the first 8 runs 10% faster, and the CLI's end-to-end history (24 runs,
+    // +30% after 12).
+    let cases: &[(usize, f64, &[(usize, f64)], &[usize])] = &[
+        (1_000, 0.01, &[(990, 0.10)], &[990]),
+        (1_000, 0.01, &[(0, -0.10), (8, 0.10 / 0.90)], &[8]),
+        (24, 0.01, &[(12, 0.30)], &[12]),
+    ];
+    for (case, &(n, cv, shifts, want)) in cases.iter().enumerate() {
+        for seed in 0..5 {
+            let series = sim::stepped_series(seed, n, cv, shifts);
+            let found = change_points(&series, &ChangePointConfig::default()).unwrap();
+            assert_eq!(indexes(&found), want, "case {case}, seed {seed}: {found:?}");
+        }
+    }
+}
