@@ -211,13 +211,15 @@ fn two_percent_shifts_are_still_found() {
     }
 }
 
+/// Points, noise, shifts (index, magnitude), expected change indexes.
+type ShortCase = (usize, f64, &'static [(usize, f64)], &'static [usize]);
+
 #[test]
 fn short_real_changes_are_still_reported() {
-    // Issue 19 distrusts short sides, not short changes. (points, noise, shifts, expected
-    // change indexes): the last 10 runs of 1,000 regressed by 10% (a recent regression is a
-    // short segment), the first 8 runs 10% faster, and the CLI's end-to-end history (24 runs,
-    // +30% after 12).
-    let cases: &[(usize, f64, &[(usize, f64)], &[usize])] = &[
+    // Issue 19 distrusts short sides, not short changes: the last 10 runs of 1,000 regressed by
+    // 10% (a recent regression is a short segment), the first 8 runs 10% faster, and the CLI's
+    // end-to-end history (24 runs, +30% after 12).
+    let cases: &[ShortCase] = &[
         (1_000, 0.01, &[(990, 0.10)], &[990]),
         (1_000, 0.01, &[(0, -0.10), (8, 0.10 / 0.90)], &[8]),
         (24, 0.01, &[(12, 0.30)], &[12]),
