@@ -71,3 +71,28 @@ pub fn shifted_series(seed: u64) -> (Vec<f64>, Vec<usize>) {
         .collect();
     (series, shifts)
 }
+
+/// A history of `n` points at level 1 with relative normal noise `cv`, multiplied by
+/// `1 + magnitude` from each `(index, magnitude)` of `shifts` on (cumulative, so a shift is
+/// relative to the level before it). Deterministic in `seed`. No shifts: an A/A series.
+pub fn stepped_series(seed: u64, n: usize, cv: f64, shifts: &[(usize, f64)]) -> Vec<f64> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut level = 1.0;
+    let mut next = shifts.iter().peekable();
+    (0..n)
+        .map(|i| {
+            while let Some(&&(at, magnitude)) = next.peek() {
+                if at > i {
+                    break;
+                }
+                level *= 1.0 + magnitude;
+                next.next();
+            }
+            level * (1.0 + cv * normal(&mut rng))
+        })
+        .collect()
+}
+
+/// The four shifts of 3–8% (alternating in direction) of issue 19's clean 10,000-point series.
+pub const FOUR_SHIFTS: [(usize, f64); 4] =
+    [(1_800, 0.05), (4_100, -0.03), (6_300, 0.08), (8_200, -0.04)];
