@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use benchfleet_model::{CommandSpec, Defaults, NodeKind, NodeSpec, SuiteFile};
+use benchfleet_model::{CommandSpec, Defaults, MatrixValue, NodeKind, NodeSpec, SuiteFile};
 
 use benchfleet_sched::Resources;
 
@@ -148,9 +148,8 @@ pub fn load(path: &Path, out_root: &Path) -> Result<Suite, Error> {
         path: path.to_owned(),
         source: e,
     })?;
-    let file = split::parse(path, &text)?;
-    drop(text);
-    expand(&file, path, out_root)
+    let tables = split::parse(path, &text)?;
+    expand_tables(&tables, path, out_root)
 }
 
 /// `text` starts on line `first_line` + 1 of the file (it may be one node's table of it).
@@ -198,6 +197,61 @@ pub const DEFAULT_MAX_NODES: u64 = 1_000_000;
 /// Expand a parsed suite file. A suite that would expand into more than its `max_nodes` (default
 /// [`DEFAULT_MAX_NODES`]) is [`Error::SuiteTooLarge`], before anything is expanded.
 pub fn expand(file: &SuiteFile, source: &Path, out_root: &Path) -> Result<Suite, Error> {
+    expand_tables(file, source, out_root)
+}
+
+/// What expansion reads first of every node table: its name and matrix. The rest of a table is
+/// read when its nodes are built, one table at a time.
+#[derive(Clone, Debug, serde::Deserialize)]
+struct Head {
+    name: String,
+    #[serde(default)]
+    matrix: BTreeMap<String, Vec<MatrixValue>>,
+}
+
+/// A suite's node tables in expansion order (every `[[job]]`, then every `[[benchmark]]`): a
+/// parsed [`SuiteFile`], or a file's text read one node table at a time.
+trait NodeTables {
+    /// `[suite]` and `[defaults]` (and, for a parsed file, its nodes).
+    fn file(&self) -> &SuiteFile;
+    fn count(&self) -> usize;
+    fn kind(&self, i: usize) -> NodeKind;
+    fn head(&self, i: usize) -> Result<Head, Error>;
+    fn spec(&self, i: usize) -> Result<std::borrow::Cow<'_, NodeSpec>, Error>;
+}
+
+impl NodeTables for SuiteFile {
+    fn file(&self) -> &SuiteFile {
+        self
+    }
+    fn count(&self) -> usize {
+        self.job.len() + self.benchmark.len()
+    }
+    fn kind(&self, i: usize) -> NodeKind {
+        if i < self.job.len() {
+            NodeKind::Job
+        } else {
+            NodeKind::Benchmark
+        }
+    }
+    fn head(&self, i: usize) -> Result<Head, Error> {
+        let spec = self.spec(i)?;
+        Ok(Head {
+            name: spec.name.clone(),
+            matrix: spec.matrix.clone(),
+        })
+    }
+    fn spec(&self, i: usize) -> Result<std::borrow::Cow<'_, NodeSpec>, Error> {
+        let spec = match i.checked_sub(self.job.len()) {
+            None => &self.job[i],
+            Some(b) => &self.benchmark[b],
+        };
+        Ok(std::borrow::Cow::Borrowed(spec))
+    }
+}
+
+fn expand_tables(tables: &impl NodeTables, source: &Path, out_root: &Path) -> Result<Suite, Error> {
+    let file = tables.file();
     let suite_name = file.suite.name.trim();
     if suite_name.is_empty() {
         return Err(invalid(
@@ -205,11 +259,15 @@ pub fn expand(file: &SuiteFile, source: &Path, out_root: &Path) -> Result<Suite,
             "`suite.name` is empty; give the suite a name".into(),
         ));
     }
-    check_size(file, source)?;
+    let heads = (0..tables.count())
+        .map(|i| tables.head(i).map(|h| (h, tables.kind(i))))
+        .collect::<Result<Vec<_>, _>>()?;
+    check_size(&heads, file.suite.max_nodes, source)?;
     let suite_dir = out_root.join(sanitize(suite_name));
 
     struct Pending<'a> {
-        spec: &'a NodeSpec,
+        /// Index of its node table (in `heads`).
+        table: usize,
         kind: NodeKind,
         base: &'a str,
         params: BTreeMap<String, String>,
@@ -217,7 +275,8 @@ pub fn expand(file: &SuiteFile, source: &Path, out_root: &Path) -> Result<Suite,
     }
     let mut pending = Vec::new();
     let mut bases: HashMap<&str, NodeKind> = HashMap::new();
-    for (spec, kind) in specs(file) {
+    for (table, (spec, kind)) in heads.iter().enumerate() {
+        let kind = *kind;
         let what = format!("{} `{}`", kind.as_str(), spec.name);
         if spec.name.trim().is_empty() {
             return Err(invalid(
@@ -255,7 +314,7 @@ pub fn expand(file: &SuiteFile, source: &Path, out_root: &Path) -> Result<Suite,
                 format!("{}[{}]", spec.name, p.join(","))
             };
             pending.push(Pending {
-                spec,
+                table,
                 kind,
                 base: &spec.name,
                 params,
@@ -291,8 +350,13 @@ pub fn expand(file: &SuiteFile, source: &Path, out_root: &Path) -> Result<Suite,
     }
 
     let mut nodes = Vec::with_capacity(pending.len());
+    // The node table being built (a matrix builds several nodes from one), read once.
+    let mut current: Option<(usize, std::borrow::Cow<'_, NodeSpec>)> = None;
     for p in &pending {
-        let spec = p.spec;
+        if current.as_ref().is_none_or(|(t, _)| *t != p.table) {
+            current = Some((p.table, tables.spec(p.table)?));
+        }
+        let spec: &NodeSpec = &current.as_ref().expect("read above").1;
         let what = format!("{} `{}`", p.kind.as_str(), p.name);
         // Resolve needs: a base name (all its expansions whose shared parameters agree with ours)
         // or an exact expanded name.
@@ -603,24 +667,21 @@ fn split_program(
     Ok((line, program, words))
 }
 
-/// Every `[[job]]`, then every `[[benchmark]]`, as written.
-fn specs(file: &SuiteFile) -> impl Iterator<Item = (&NodeSpec, NodeKind)> {
-    file.job
-        .iter()
-        .map(|s| (s, NodeKind::Job))
-        .chain(file.benchmark.iter().map(|s| (s, NodeKind::Benchmark)))
-}
-
 /// Refuses a suite that expands into more nodes than its limit. The count is computed from the
 /// matrix sizes alone (each node's product of its keys' numbers of values, summed over the
 /// nodes), in checked arithmetic, so nothing is allocated per node and an overflow is refused
 /// too.
-fn check_size(file: &SuiteFile, source: &Path) -> Result<(), Error> {
-    let limit = file.suite.max_nodes.unwrap_or(DEFAULT_MAX_NODES);
+fn check_size(
+    heads: &[(Head, NodeKind)],
+    max_nodes: Option<u64>,
+    source: &Path,
+) -> Result<(), Error> {
+    let limit = max_nodes.unwrap_or(DEFAULT_MAX_NODES);
     // `None` stands for "more than u64::MAX".
     let mut total = Some(0u64);
-    let mut largest: Option<(&NodeSpec, NodeKind, Option<u64>)> = None;
-    for (spec, kind) in specs(file) {
+    let mut largest: Option<(&Head, NodeKind, Option<u64>)> = None;
+    for (spec, kind) in heads {
+        let kind = *kind;
         let count = spec
             .matrix
             .values()

@@ -4,63 +4,167 @@
 //! nodes that tree, not the suite, would set the runner's peak memory. So the file is cut, with
 //! TOML's own lexer (strings, comments and multi-line arrays are understood), into its node
 //! tables (`[[job]]` / `[[benchmark]]`, each with its sub-tables such as `[job.env]`) and the
-//! rest (`[suite]`, `[defaults]`, …). The rest is parsed first, then each node table alone,
-//! straight into a [`NodeSpec`]. Line numbers in errors are those of the whole file.
+//! rest (`[suite]`, `[defaults]`, …). The rest is parsed first; each node table is parsed alone
+//! when expansion asks for it: its name and matrix first (every name must be known to resolve
+//! `needs`), then the whole [`NodeSpec`] when its nodes are built, and dropped. So the parsed
+//! tables of 100,000 nodes never exist beside the nodes themselves. Line numbers in errors are
+//! those of the whole file.
 //!
 //! Whatever the cutting does not understand for certain (a quoted table name, a sub-table
 //! before its node, nodes also written as inline arrays) is parsed as one document, the way it
 //! always was: same result, only more memory.
 
+use std::borrow::Cow;
 use std::path::Path;
 
-use benchfleet_model::{NodeSpec, SuiteFile};
+use benchfleet_model::{NodeKind, NodeSpec, SuiteFile};
 use serde::Deserialize;
 use toml_parser::lexer::{Token, TokenKind};
 
 use crate::Error;
 
-/// Parse a suite file's text. `path` names the file in errors.
-pub(super) fn parse(path: &Path, text: &str) -> Result<SuiteFile, Error> {
+/// A suite file's node tables, parsed when asked for: a file cut into node tables keeps only
+/// their places in the text (see the module docs); one that could not be cut is parsed whole.
+pub(super) enum Tables<'a> {
+    Whole(SuiteFile),
+    Cut(Cut<'a>),
+}
+
+/// A suite file cut into its node tables.
+pub(super) struct Cut<'a> {
+    path: &'a Path,
+    text: &'a str,
+    /// `[suite]`, `[defaults]` and the rest; no nodes.
+    root: SuiteFile,
+    /// Every `[[job]]`, then every `[[benchmark]]`, each in file order (expansion's order).
+    nodes: Vec<NodePart>,
+}
+
+/// Read a suite file's text. `path` names the file in errors. Only the part that is not node
+/// tables is parsed here (and a file that cannot be cut, whole).
+pub(super) fn parse<'a>(path: &'a Path, text: &'a str) -> Result<Tables<'a>, Error> {
     let Some(parts) = cut(text) else {
-        return whole(path, text);
+        return whole(path, text).map(Tables::Whole);
     };
     if parts.nodes.is_empty() {
-        return whole(path, text);
+        return whole(path, text).map(Tables::Whole);
     }
-    let mut file = whole(path, &parts.rest)?;
-    if !file.job.is_empty() || !file.benchmark.is_empty() {
+    let root = whole(path, &parts.rest)?;
+    if !root.job.is_empty() || !root.benchmark.is_empty() {
         // Nodes written as inline arrays as well: let the TOML parser judge the whole file.
-        return whole(path, text);
+        return whole(path, text).map(Tables::Whole);
     }
-    let jobs = parts.nodes.iter().filter(|n| n.kind == Table::Job).count();
-    file.job.reserve_exact(jobs);
-    file.benchmark.reserve_exact(parts.nodes.len() - jobs);
-    for part in &parts.nodes {
-        let table = &text[part.start..part.end];
-        let one: OneNode = toml::from_str(table)
-            .map_err(|e| super::suite_parse_error(path, table, e, part.line))?;
-        let (into, got) = match part.kind {
-            Table::Job => (&mut file.job, one.job),
-            Table::Benchmark => (&mut file.benchmark, one.benchmark),
-        };
+    let mut nodes = parts.nodes;
+    // Stable: jobs first, each kind in file order.
+    nodes.sort_by_key(|n| n.kind != Table::Job);
+    Ok(Tables::Cut(Cut {
+        path,
+        text,
+        root,
+        nodes,
+    }))
+}
+
+impl Tables<'_> {
+    /// Every node table parsed: the whole file as one [`SuiteFile`].
+    #[cfg(test)]
+    pub(super) fn into_file(self) -> Result<SuiteFile, Error> {
+        match self {
+            Tables::Whole(file) => Ok(file),
+            Tables::Cut(cut) => {
+                let mut file = cut.root.clone();
+                for i in 0..cut.nodes.len() {
+                    let spec = cut.spec(i)?;
+                    match cut.nodes[i].kind {
+                        Table::Job => file.job.push(spec),
+                        Table::Benchmark => file.benchmark.push(spec),
+                    }
+                }
+                Ok(file)
+            }
+        }
+    }
+}
+
+impl Cut<'_> {
+    fn table(&self, i: usize) -> (&str, usize) {
+        let part = &self.nodes[i];
+        (&self.text[part.start..part.end], part.line)
+    }
+
+    fn parse_one<T: serde::de::DeserializeOwned>(&self, i: usize) -> Result<One<T>, Error> {
+        let (table, line) = self.table(i);
+        toml::from_str(table).map_err(|e| super::suite_parse_error(self.path, table, e, line))
+    }
+
+    fn spec(&self, i: usize) -> Result<NodeSpec, Error> {
         // The table starts with its own header, so it holds exactly that one node.
-        into.extend(got);
+        self.parse_one::<NodeSpec>(i)?
+            .into_node()
+            .ok_or_else(|| super::invalid(self.path, "a node table holds no node".into()))
     }
-    Ok(file)
+}
+
+impl super::NodeTables for Tables<'_> {
+    fn file(&self) -> &SuiteFile {
+        match self {
+            Tables::Whole(file) => file,
+            Tables::Cut(cut) => &cut.root,
+        }
+    }
+
+    fn count(&self) -> usize {
+        match self {
+            Tables::Whole(file) => file.count(),
+            Tables::Cut(cut) => cut.nodes.len(),
+        }
+    }
+
+    fn kind(&self, i: usize) -> NodeKind {
+        match self {
+            Tables::Whole(file) => file.kind(i),
+            Tables::Cut(cut) => match cut.nodes[i].kind {
+                Table::Job => NodeKind::Job,
+                Table::Benchmark => NodeKind::Benchmark,
+            },
+        }
+    }
+
+    fn head(&self, i: usize) -> Result<super::Head, Error> {
+        match self {
+            Tables::Whole(file) => file.head(i),
+            Tables::Cut(cut) => cut
+                .parse_one::<super::Head>(i)?
+                .into_node()
+                .ok_or_else(|| super::invalid(cut.path, "a node table holds no node".into())),
+        }
+    }
+
+    fn spec(&self, i: usize) -> Result<Cow<'_, NodeSpec>, Error> {
+        match self {
+            Tables::Whole(file) => file.spec(i),
+            Tables::Cut(cut) => cut.spec(i).map(Cow::Owned),
+        }
+    }
 }
 
 fn whole(path: &Path, text: &str) -> Result<SuiteFile, Error> {
     toml::from_str(text).map_err(|e| super::suite_parse_error(path, text, e, 0))
 }
 
-/// One node table parsed alone.
+/// One node table parsed alone, as `T` (a whole [`NodeSpec`], or only its [`super::Head`]).
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct OneNode {
-    #[serde(default)]
-    job: Vec<NodeSpec>,
-    #[serde(default)]
-    benchmark: Vec<NodeSpec>,
+struct One<T> {
+    #[serde(default = "Vec::new")]
+    job: Vec<T>,
+    #[serde(default = "Vec::new")]
+    benchmark: Vec<T>,
+}
+
+impl<T> One<T> {
+    fn into_node(self) -> Option<T> {
+        self.job.into_iter().chain(self.benchmark).next()
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

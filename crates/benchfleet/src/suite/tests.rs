@@ -1,8 +1,9 @@
 use super::*;
 
 fn expand_str(toml_text: &str) -> Result<Suite, Error> {
-    let file = split::parse(Path::new("s.toml"), toml_text)?;
-    expand(&file, Path::new("s.toml"), Path::new("/o"))
+    // Through the loader's path: the file cut into node tables, each read when expanded.
+    let tables = split::parse(Path::new("s.toml"), toml_text)?;
+    expand_tables(&tables, Path::new("s.toml"), Path::new("/o"))
 }
 
 fn names(s: &Suite) -> Vec<&str> {

@@ -6,7 +6,9 @@ use super::*;
 fn same_as_whole(text: &str) -> SuiteFile {
     let path = Path::new("suite.toml");
     let whole: SuiteFile = toml::from_str(text).expect("valid suite");
-    let cut = parse(path, text).expect("valid suite");
+    let cut = parse(path, text)
+        .and_then(Tables::into_file)
+        .expect("valid suite");
     assert_eq!(cut, whole, "{text}");
     cut
 }
@@ -16,7 +18,7 @@ fn error_lines(text: &str) -> (usize, usize) {
     let path = Path::new("suite.toml");
     let whole = toml::from_str::<SuiteFile>(text).unwrap_err();
     let whole = crate::suite::suite_parse_error(path, text, whole, 0);
-    let cut = parse(path, text).unwrap_err();
+    let cut = parse(path, text).and_then(Tables::into_file).unwrap_err();
     let line = |e: &Error| match e {
         Error::Suite { line, .. } => *line,
         other => panic!("not a suite error: {other:?}"),
