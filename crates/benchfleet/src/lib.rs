@@ -13,7 +13,7 @@
 //! let storage = open_storage(&StorageSettings::embedded(".benchfleet")).await?;
 //! let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
 //! let outcome = runner::run_suite(&suite, &storage, &Default::default(), tx).await?;
-//! println!("{} records stored in run {}", outcome.records.len(), outcome.run.run_id);
+//! println!("{} records stored in run {}", outcome.records(), outcome.run.run_id);
 //! # Ok(()) }
 //! ```
 
