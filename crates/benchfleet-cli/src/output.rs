@@ -27,13 +27,7 @@ impl Output {
         let mut out = std::io::stdout().lock();
         out.write_all(text.as_bytes())
             .and_then(|()| out.flush())
-            .map_err(|e| {
-                if e.kind() == std::io::ErrorKind::BrokenPipe {
-                    CliError::BrokenPipe
-                } else {
-                    CliError::internal(format!("cannot write to standard output: {e}"))
-                }
-            })
+            .map_err(stdout_error)
     }
 
     /// Write the results table to stdout as it is rendered (followed by a newline): a suite of
@@ -48,13 +42,7 @@ impl Output {
         benchfleet::report::write_terminal_table(&mut out, results)
             .and_then(|()| out.write_all(b"\n"))
             .and_then(|()| out.flush())
-            .map_err(|e| {
-                if e.kind() == std::io::ErrorKind::BrokenPipe {
-                    CliError::BrokenPipe
-                } else {
-                    CliError::internal(format!("cannot write to standard output: {e}"))
-                }
-            })
+            .map_err(stdout_error)
     }
 
     /// Write `text` to the file `path`, or to stdout without one.
@@ -79,6 +67,15 @@ impl Output {
             root.display()
         );
         Status::of_run(run.status)
+    }
+}
+
+/// A failed write to stdout: a closed pipe ends the program quietly.
+fn stdout_error(e: std::io::Error) -> CliError {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        CliError::BrokenPipe
+    } else {
+        CliError::internal(format!("cannot write to standard output: {e}"))
     }
 }
 

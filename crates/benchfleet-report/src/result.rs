@@ -148,12 +148,7 @@ impl BenchmarkResult {
     /// Append one run: what every renderer needs of it, a few numbers, not the record.
     pub fn push(&mut self, r: &RunRecord) {
         self.push_point(&RunPoint::of(r));
-        if !r.outcome.is_success() {
-            self.failures.push(r.outcome.describe());
-            if r.stderr_tail.is_some() {
-                self.stderr_tail = r.stderr_tail.clone();
-            }
-        }
+        keep_failure(r, &mut self.failures, &mut self.stderr_tail);
     }
 
     /// Append the runs kept in `runs`, in their order.
@@ -274,12 +269,7 @@ impl RunPoints {
     /// Append one run.
     pub fn push(&mut self, r: &RunRecord) {
         self.points.push(RunPoint::of(r));
-        if !r.outcome.is_success() {
-            self.failures.push(r.outcome.describe());
-            if r.stderr_tail.is_some() {
-                self.stderr_tail = r.stderr_tail.clone();
-            }
-        }
+        keep_failure(r, &mut self.failures, &mut self.stderr_tail);
     }
 
     pub fn len(&self) -> usize {
@@ -288,6 +278,16 @@ impl RunPoints {
 
     pub fn is_empty(&self) -> bool {
         self.points.is_empty()
+    }
+}
+
+/// A failed run's description, and its stderr tail as the latest one kept.
+fn keep_failure(r: &RunRecord, failures: &mut Vec<String>, stderr_tail: &mut Option<String>) {
+    if !r.outcome.is_success() {
+        failures.push(r.outcome.describe());
+        if r.stderr_tail.is_some() {
+            stderr_tail.clone_from(&r.stderr_tail);
+        }
     }
 }
 

@@ -27,7 +27,7 @@ pub use crate::event::{RunnerEvent, Warning};
 pub use crate::exec::{
     SHELL_COST_SAMPLES, SHELL_SHORT_MEAN, TAG_CPUS, TAG_MEMORY_LIMIT, TAG_SHELL, TAG_SHELL_OVERHEAD,
 };
-pub use crate::session::{final_status, sort_like_catalog};
+pub use crate::session::final_status;
 
 /// How to run a suite.
 #[derive(Clone, Debug)]

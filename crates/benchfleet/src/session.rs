@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use benchfleet_metrics::{Sampler, SystemSeries};
-use benchfleet_model::{Digest, RunInfo, RunRecord, RunStatus, SCHEMA_VERSION};
+use benchfleet_model::{Digest, RunInfo, RunStatus, SCHEMA_VERSION};
 use benchfleet_store::{Storage, StoreError};
 
 use crate::host;
@@ -53,18 +53,6 @@ pub async fn release_lease(storage: &Storage) {
     if let Err(e) = storage.release_lease().await {
         tracing::warn!("could not release the writer lease: {e}");
     }
-}
-
-/// The order in which the catalog returns a run's records.
-pub fn sort_like_catalog(records: &mut [RunRecord]) {
-    records.sort_by(|a, b| {
-        (a.started_at, &a.run_id, &a.name, a.iteration).cmp(&(
-            b.started_at,
-            &b.run_id,
-            &b.name,
-            b.iteration,
-        ))
-    });
 }
 
 /// Store `series` as a JSON blob and reference it (plus its average and noise verdict) from
