@@ -100,7 +100,8 @@ pub fn node_states(outcome: &RunOutcome) -> Vec<String> {
         .map(|r| (r.node.name.as_str(), r))
         .collect();
     let mut lines = Vec::new();
-    for (name, state) in &outcome.states {
+    for (node, state) in &outcome.states {
+        let name = &node.name;
         match state {
             NodeState::Failed | NodeState::TimedOut => {
                 let runs = failed.get(name.as_str()).map(|r| &r.runs);

@@ -65,7 +65,7 @@ pub fn node_keys(suite: &Suite, base: &Path) -> Result<Vec<Digest>, Error> {
             p.warmup, p.runs, p.min_runs, p.max_runs, p.min_time, node.timeout
         ));
         // Only nodes with hooks hash them, so keys of nodes without any stay as they were.
-        for (field, c) in node.hooks.iter() {
+        for (field, c) in node.hooks().iter() {
             h.field(field).field(&c.program);
             h.field((c.args.len() as u64).to_le_bytes());
             for a in &c.args {
@@ -169,7 +169,12 @@ fn hash_path(h: &mut DigestHasher, path: &Path) -> std::io::Result<()> {
 }
 
 /// The stored result for `key`, if complete and successful: its records, read back and verified.
-pub async fn lookup(storage: &Storage, key: &Digest, node: &Node) -> Option<Vec<RunRecord>> {
+pub async fn lookup(
+    storage: &Storage,
+    key: &Digest,
+    node: &Node,
+    out_dir: &std::path::Path,
+) -> Option<Vec<RunRecord>> {
     let bytes = content_get(storage, key).await?;
     let entry: CacheEntry = serde_json::from_slice(&bytes).ok()?;
     if entry.name != node.name {
@@ -184,7 +189,7 @@ pub async fn lookup(storage: &Storage, key: &Digest, node: &Node) -> Option<Vec<
     if entries.len() != entry.records || entries.iter().any(|e| !e.outcome.is_success()) {
         return None;
     }
-    if !node.out_dir.is_dir() {
+    if !out_dir.is_dir() {
         // A job's outputs live in its output directory; without them the result cannot be replayed.
         return None;
     }

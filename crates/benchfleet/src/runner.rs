@@ -87,8 +87,8 @@ pub struct RunOutcome {
     /// Throughput and latency per step and window of each node with a `load` table that ran, in
     /// finishing order.
     pub loads: Vec<crate::loadgen::NodeLoadOutcome>,
-    /// Final state of each node, in suite order.
-    pub states: Vec<(String, NodeState)>,
+    /// Final state of each node, in suite order (the node shared, not its name copied).
+    pub states: Vec<(Arc<Node>, NodeState)>,
     /// Why each failed or timed-out node failed (node name, message), in finishing order.
     pub failures: Vec<(String, String)>,
     /// System samples taken while the suite ran (stored with the run, see
@@ -164,9 +164,11 @@ impl RunOutcome {
     }
 }
 
-/// Catalog order: first run's start, then name.
+/// Catalog order: first run's start, then name (unique, so an unstable sort is deterministic, and
+/// it needs no scratch copy of 100,000 results).
 fn sort_results(results: &mut [NodeResult]) {
-    results.sort_by(|a, b| (a.started_at, &a.node.name).cmp(&(b.started_at, &b.node.name)));
+    results
+        .sort_unstable_by(|a, b| (a.started_at, &a.node.name).cmp(&(b.started_at, &b.node.name)));
 }
 
 /// Per node: `Some(Ok)` once its records are durable (or it stored none), `Some(Err)` if they
@@ -239,6 +241,8 @@ struct Shared {
     loads: Mutex<Vec<crate::loadgen::NodeLoadOutcome>>,
     /// Cache key of each node, by index.
     keys: Vec<benchfleet_model::Digest>,
+    /// The suite's output directory (each node's `{out}` is under it).
+    out_dir: std::path::PathBuf,
     use_cache: bool,
     /// How far each node got in the run being resumed, by index.
     finished: Vec<crate::cache::NodeProgress>,
@@ -528,6 +532,7 @@ pub async fn run_suite_with(
         reused: Mutex::new(Vec::new()),
         loads: Mutex::new(Vec::new()),
         keys,
+        out_dir: suite.out_dir.clone(),
         use_cache: opts.use_cache,
         finished,
         overlap: Overlap::default(),
@@ -583,11 +588,11 @@ pub async fn run_suite_with(
         }
     };
 
-    let states: Vec<(String, NodeState)> = suite
+    let states: Vec<(Arc<Node>, NodeState)> = suite
         .nodes
         .iter()
         .zip(&summary.states)
-        .map(|(n, s)| (n.name.clone(), *s))
+        .map(|(n, s)| (n.clone(), *s))
         .collect();
     let any_failed = !store_failures.is_empty()
         || states
@@ -704,11 +709,12 @@ async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> Tas
     // Already finished in the run being resumed, or an unchanged node with a stored result.
     // A node measured part-way in the run being resumed is completed in it, never replaced by
     // a cached result from elsewhere.
+    let out_dir = crate::suite::node_out_dir(&shared.out_dir, &node.name);
     let progress = shared.finished[index];
     let reused = if progress == NodeProgress::Finished {
         crate::cache::records_of(&shared.storage, &shared.run_id, &node.name).await
     } else if shared.use_cache && node.cache && progress == NodeProgress::NotRun {
-        crate::cache::lookup(&shared.storage, &shared.keys[index], &node).await
+        crate::cache::lookup(&shared.storage, &shared.keys[index], &node, &out_dir).await
     } else {
         None
     };
@@ -738,10 +744,10 @@ async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> Tas
             return finish(NodeState::Failed, 0, Some(msg));
         }
     }
-    if let Err(e) = std::fs::create_dir_all(&node.out_dir) {
+    if let Err(e) = std::fs::create_dir_all(&out_dir) {
         let msg = format!(
             "cannot create output directory `{}`: {e}",
-            node.out_dir.display()
+            out_dir.display()
         );
         return finish(NodeState::Failed, 0, Some(msg));
     }
@@ -781,7 +787,7 @@ async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> Tas
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     spec.env
-        .push(("BENCHFLEET_OUT".into(), node.out_dir.display().to_string()));
+        .push(("BENCHFLEET_OUT".into(), out_dir.display().to_string()));
     spec.env
         .push(("BENCHFLEET_RUN_ID".into(), shared.run_id.to_string()));
     spec.cwd = node.cwd.clone();
@@ -1094,7 +1100,7 @@ fn invocation(node: &Node, spec: ProcessSpec, overhead: Option<Measurement>) -> 
             }
         })
     };
-    let h = &node.hooks;
+    let h = node.hooks();
     Invocation {
         setup: hook("setup", &h.setup),
         prepare: hook("prepare", &h.prepare),

@@ -107,7 +107,7 @@ impl Default for RedbOptions {
             fsync: true,
             max_batch_jobs: 4096,
             max_batch_bytes: 64 << 20,
-            cache_bytes: 32 << 20,
+            cache_bytes: 8 << 20,
         }
     }
 }

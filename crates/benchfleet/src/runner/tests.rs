@@ -417,7 +417,7 @@ command = "true"
     let node = outcome
         .states
         .iter()
-        .position(|(n, _)| n == "spiky")
+        .position(|(n, _)| n.name == "spiky")
         .unwrap();
     let want = outliers_of(&spiky).map(|(runs, severe, mild, z_outliers)| RunnerEvent::Outliers {
         node,

@@ -74,8 +74,6 @@ pub struct Node {
     pub cwd: Option<PathBuf>,
     pub timeout: Option<Duration>,
     pub policy: RunPolicy,
-    /// This node's own output directory (`{out}`).
-    pub out_dir: PathBuf,
     /// What the node occupies while it runs (admission against the host budget).
     pub resources: Resources,
     /// Extra attempts after a failure.
@@ -87,10 +85,11 @@ pub struct Node {
     /// Whether nothing else of the suite may run while this node runs (`exclusive`; default:
     /// benchmarks yes, jobs no).
     pub exclusive: bool,
-    /// Unmeasured commands around the runs (hyperfine's setup/prepare/conclude/cleanup).
-    pub hooks: Hooks,
+    /// Unmeasured commands around the runs (hyperfine's setup/prepare/conclude/cleanup); `None`
+    /// when it has none (most nodes: a node's size counts in a suite of 100,000).
+    pub hooks: Option<Box<Hooks>>,
     /// Run under this load profile instead of `policy`'s runs (a `load` table).
-    pub load: Option<crate::loadgen::LoadPlan>,
+    pub load: Option<Box<crate::loadgen::LoadPlan>>,
     /// The shell the command runs through (`shell = …`, `SHELL -c COMMAND`); its spawn cost is
     /// measured once per run and subtracted from the measured times, like hyperfine.
     pub shell: Option<String>,
@@ -116,7 +115,24 @@ pub struct Hooks {
     pub cleanup: Option<Box<Command>>,
 }
 
+impl Node {
+    /// Its unmeasured commands (none when `hooks` is `None`).
+    pub fn hooks(&self) -> &Hooks {
+        static NONE: Hooks = Hooks {
+            setup: None,
+            prepare: None,
+            conclude: None,
+            cleanup: None,
+        };
+        self.hooks.as_deref().unwrap_or(&NONE)
+    }
+}
+
 impl Hooks {
+    pub fn is_empty(&self) -> bool {
+        self.iter().next().is_none()
+    }
+
     /// Each hook with its field name, in the order they first run.
     pub fn iter(&self) -> impl Iterator<Item = (&'static str, &Command)> {
         [
@@ -139,6 +155,21 @@ pub struct Suite {
     pub source: PathBuf,
     /// Shared with the scheduler's tasks (never copied per run).
     pub nodes: Vec<Arc<Node>>,
+    /// The suite's output directory (`<out_root>/<suite>`), holding one directory per node.
+    pub out_dir: PathBuf,
+}
+
+impl Suite {
+    /// `node`'s own output directory (`{out}`, `$BENCHFLEET_OUT`): derived from its name rather
+    /// than kept in every node.
+    pub fn node_out_dir(&self, node: &Node) -> PathBuf {
+        node_out_dir(&self.out_dir, &node.name)
+    }
+}
+
+/// The output directory of the node named `name` in the suite output directory `suite_dir`.
+pub(crate) fn node_out_dir(suite_dir: &Path, name: &str) -> PathBuf {
+    suite_dir.join(sanitize(name))
 }
 
 /// Read and expand a suite file. `out_root` is where node output directories live
@@ -400,7 +431,7 @@ fn expand_tables(tables: &impl NodeTables, source: &Path, out_root: &Path) -> Re
             if matches.len() == 1 {
                 out_of.insert(
                     need.clone(),
-                    suite_dir.join(sanitize(&pending[matches[0]].name)),
+                    node_out_dir(&suite_dir, &pending[matches[0]].name),
                 );
             }
             needs.extend(matches);
@@ -408,7 +439,7 @@ fn expand_tables(tables: &impl NodeTables, source: &Path, out_root: &Path) -> Re
         needs.sort_unstable();
         needs.dedup();
 
-        let out_dir = suite_dir.join(sanitize(&p.name));
+        let out_dir = node_out_dir(&suite_dir, &p.name);
         let subst = |text: &str| -> Result<String, Error> {
             check_out_refs(text, &spec.needs, &out_of)
                 .map_err(|m| invalid(source, format!("{what}: {m}")))?;
@@ -516,7 +547,6 @@ fn expand_tables(tables: &impl NodeTables, source: &Path, out_root: &Path) -> Re
             cwd,
             timeout: spec.timeout.or(file.defaults.timeout).map(|d| d.0),
             policy,
-            out_dir,
             resources,
             retries: spec.retries.or(file.defaults.retries).unwrap_or(0),
             inputs,
@@ -527,8 +557,8 @@ fn expand_tables(tables: &impl NodeTables, source: &Path, out_root: &Path) -> Re
                 NodeKind::Benchmark => spec.exclusive.or(file.defaults.exclusive).unwrap_or(true),
                 NodeKind::Job => spec.exclusive.unwrap_or(false),
             },
-            hooks,
-            load,
+            hooks: (!hooks.is_empty()).then(|| Box::new(hooks)),
+            load: load.map(Box::new),
             shell: shell.clone(),
         }));
     }
@@ -543,6 +573,7 @@ fn expand_tables(tables: &impl NodeTables, source: &Path, out_root: &Path) -> Re
         description: file.suite.description.clone(),
         source: source.to_owned(),
         nodes,
+        out_dir: suite_dir,
     })
 }
 

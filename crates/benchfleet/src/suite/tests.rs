@@ -107,7 +107,7 @@ fn shell_commands_and_out_dirs() {
             &["-c".to_string(), "seq 5 > /o/q/gen/x".to_string()][..]
         )
     );
-    assert_eq!(n.out_dir, PathBuf::from("/o/q/gen"));
+    assert_eq!(s.node_out_dir(n), PathBuf::from("/o/q/gen"));
     assert_eq!(n.policy, RunPolicy::JOB);
 }
 
@@ -295,7 +295,7 @@ fn hooks_inherit_defaults_and_take_placeholders_and_the_shell() {
     )
     .unwrap();
     let cmd = |c: &Option<Box<Command>>| c.as_deref().map(|c| (c.program.clone(), c.args.clone()));
-    let b = &s.nodes[0].hooks;
+    let b = s.nodes[0].hooks();
     let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     assert_eq!(
         cmd(&b.setup),
@@ -307,7 +307,7 @@ fn hooks_inherit_defaults_and_take_placeholders_and_the_shell() {
         cmd(&b.cleanup),
         Some(("rm".into(), words(&["-rf", "/o/q/b-1/tmp"])))
     );
-    let c = &s.nodes[1].hooks;
+    let c = s.nodes[1].hooks();
     // The node's own hook wins over the default; its shell runs it.
     assert_eq!(
         cmd(&c.setup),
