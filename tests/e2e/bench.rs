@@ -64,7 +64,11 @@ fn runs_are_stored_exported_and_shown_like_suite_results() {
         assert_eq!(r["runs"], 3, "{r}");
         assert_eq!(r["exit_codes"], serde_json::json!([0, 0, 0]), "{r}");
     }
-    assert_eq!(result(&json, "quick")["command"], "quick", "hyperfine: the name");
+    assert_eq!(
+        result(&json, "quick")["command"],
+        "quick",
+        "hyperfine: the name"
+    );
     assert_eq!(result(&json, "quick")["command_line"], "true");
     let csv = std::fs::read_to_string(w.path().join("o.csv")).unwrap();
     assert!(

@@ -1021,8 +1021,21 @@ fn measure_group(
                     } else {
                         "run"
                     };
+                    let hint = if settings.ignore_exit_codes.is_empty() {
+                        "use -i/--ignore-failure to keep measuring".to_string()
+                    } else {
+                        format!(
+                            "not an exit code -i/--ignore-failure={} ignores",
+                            settings
+                                .ignore_exit_codes
+                                .iter()
+                                .map(i32::to_string)
+                                .collect::<Vec<_>>()
+                                .join(",")
+                        )
+                    };
                     c.stopped = Some(format!(
-                        "{}; use -i/--ignore-failure to keep measuring",
+                        "{}; {hint}",
                         crate::exec::describe_failure(what, &result)
                     ));
                 }
