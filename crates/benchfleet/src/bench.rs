@@ -14,7 +14,9 @@
 //!
 //! The measurement loop interleaves the commands of one comparison (round `r` runs every command
 //! that still needs an `r`-th run: A B A B …, or a seeded shuffle of each round), so machine drift
-//! hits all of them alike. With `jobs > 1`, the runs of one round run side by side, each worker
+//! hits all of them alike; or, in hyperfine's sequential order, measures one command after the
+//! other, each with its setup and cleanup right around its own runs ([`Order`],
+//! [`check_order`]). With `jobs > 1`, the runs of one round run side by side, each worker
 //! pinned to its own CPUs, and every record says whether its run was alone.
 //!
 //! A thin driver over the core: every process runs through [`crate::exec`] (one
@@ -50,7 +52,7 @@ pub use crate::session::{describe_series, load_series, store_series};
 pub const BENCH_SOURCE: &str = "bench";
 /// `RunInfo` tag with the seed of the shuffle and of the environment padding.
 pub const TAG_SEED: &str = "bench.seed";
-/// `RunInfo` tag with the run order: `interleaved` or `shuffled`.
+/// `RunInfo` tag with the run order: `interleaved`, `shuffled` or `sequential`.
 pub const TAG_ORDER: &str = "bench.order";
 /// `RunInfo` tag with the CPU the light runs (see [`PIN_CPU_BELOW`]) ran on when `-j 1` pinned
 /// them ([`BenchSettings::pin_measuring`]); absent when nothing was pinned.
