@@ -64,7 +64,12 @@ fn runs_are_stored_exported_and_shown_like_suite_results() {
         assert_eq!(r["runs"], 3, "{r}");
         assert_eq!(r["exit_codes"], serde_json::json!([0, 0, 0]), "{r}");
     }
-    assert_eq!(result(&json, "quick")["command"], "true");
+    assert_eq!(
+        result(&json, "quick")["command"],
+        "quick",
+        "hyperfine: the name"
+    );
+    assert_eq!(result(&json, "quick")["command_line"], "true");
     let csv = std::fs::read_to_string(w.path().join("o.csv")).unwrap();
     assert!(
         csv.starts_with("command,mean,stddev,median,user,system,min,max"),
@@ -144,8 +149,10 @@ fn runs_are_stored_exported_and_shown_like_suite_results() {
     }
 }
 
+/// With -s/-c the order is hyperfine's, command by command: a setup is never separated from its
+/// own runs. Without them, rounds interleave the commands.
 #[test]
-fn commands_run_round_robin_with_prepare_conclude_setup_and_cleanup() {
+fn setup_and_cleanup_bracket_their_own_runs_and_rounds_interleave_without_them() {
     let w = Workdir::new();
     let out = bench(
         &w,
@@ -167,11 +174,37 @@ fn commands_run_round_robin_with_prepare_conclude_setup_and_cleanup() {
         ],
     );
     assert_eq!(out.code(), 0, "{out:?}");
-    let mut want: Vec<&str> = vec!["setup", "setup"];
+    let mut want: Vec<&str> = Vec::new();
+    for c in ["A", "B"] {
+        want.push("setup");
+        for _ in 0..3 {
+            want.extend(["prep", c, "done"]);
+        }
+        want.push("cleanup");
+    }
+    assert_eq!(log(&w), want);
+
+    let w = Workdir::new();
+    let out = bench(
+        &w,
+        &[
+            "-w",
+            "1",
+            "-r",
+            "2",
+            "-p",
+            &append("prep"),
+            "-C",
+            &append("done"),
+            &append("A"),
+            &append("B"),
+        ],
+    );
+    assert_eq!(out.code(), 0, "{out:?}");
+    let mut want: Vec<&str> = Vec::new();
     for _ in 0..3 {
         want.extend(["prep", "A", "done", "prep", "B", "done"]);
     }
-    want.extend(["cleanup", "cleanup"]);
     assert_eq!(log(&w), want);
 }
 
@@ -383,7 +416,8 @@ fn parameter_scans_and_lists_name_and_substitute() {
         ],
     );
     assert_eq!(out.code(), 0, "{out:?}");
-    assert_eq!(log(&w), ["0.0", "0.5", "1.0"]);
+    // hyperfine prints MIN as written, the sums with the step's fraction digits.
+    assert_eq!(log(&w), ["0", "0.5", "1.0"]);
 
     // Negative and hyphenated values, as hyperfine accepts them.
     let w = Workdir::new();
@@ -418,7 +452,7 @@ fn bad_flags_are_usage_errors() {
     for (args, needle) in [
         (
             &["-p", "a", "-p", "b", "x", "y", "z"][..],
-            "once per command",
+            "once per benchmark",
         ),
         (&["-P", "n", "5", "1", "x"][..], "empty range"),
         (&["-P", "n", "1", "2", "-D", "0", "x"][..], "positive"),

@@ -26,8 +26,13 @@ fn a_parameter_value_is_never_substituted_again() {
     assert_eq!(log.lines().collect::<Vec<_>>(), ["{b}"], "{out:?}");
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(w.path().join("o.json")).unwrap()).unwrap();
+    // `b` is not in the command line: hyperfine shows it in the name, JSON's `command`.
     assert_eq!(
-        json["results"][0]["command"], "sh -c 'echo {b} >> log'",
+        json["results"][0]["command"], "sh -c 'echo {b} >> log' (b = x)",
+        "{json}"
+    );
+    assert_eq!(
+        json["results"][0]["command_line"], "sh -c 'echo {b} >> log'",
         "{json}"
     );
 }

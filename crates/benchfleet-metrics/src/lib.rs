@@ -52,5 +52,5 @@ pub use run::{CapturedOutput, ProcessResult, run, run_cancellable};
 pub use sampler::{
     CoreUsage, CpuMeter, NoiseThresholds, NoiseVerdict, Sample, Sampler, SamplerError, SystemSeries,
 };
-pub use shell::{ShellCostError, shell_spawn_cost, subtract_overhead};
+pub use shell::{ShellCostError, shell_spawn_cost, spawn_cost, subtract_overhead};
 pub use spec::{DEFAULT_STDERR_TAIL, ENV_PADDING_VAR, EnvRandomizer, OutputMode, ProcessSpec};

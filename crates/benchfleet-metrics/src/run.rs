@@ -2,7 +2,7 @@
 
 use std::fs::File;
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -338,15 +338,14 @@ fn launch(
     spec: &ProcessSpec,
     program: &Path,
     setup: ChildSetup,
-    stdout_file: &Option<File>,
-    stderr_file: &Option<File>,
+    [stdin_file, stdout_file, stderr_file]: [&Option<File>; 3],
 ) -> Launched {
     let isolated = !setup.is_empty();
     let direct = match launch_kind(spec, program) {
         LaunchKind::Std => None,
         LaunchKind::Direct => dev_null_fd().and_then(|null| {
             let fd = |f: &Option<File>| f.as_ref().map_or(null, AsRawFd::as_raw_fd);
-            let fds = [null, fd(stdout_file), fd(stderr_file)];
+            let fds = [fd(stdin_file), fd(stdout_file), fd(stderr_file)];
             spawn::Prepared::new(program, spec, fds, setup)
         }),
     };
@@ -355,7 +354,9 @@ fn launch(
         None => {
             let mut c = Command::new(program);
             c.arg0(&spec.program);
-            c.args(&spec.args).stdin(Stdio::null()).process_group(0);
+            c.args(&spec.args)
+                .stdin(child_stdio(stdin_file))
+                .process_group(0);
             for (k, v) in &spec.env {
                 c.env(k, v);
             }
@@ -398,8 +399,36 @@ fn run_inner(spec: &ProcessSpec, cancel: Option<&Kill>) -> ProcessResult {
     // lingering grandchildren cannot make us wait for an EOF. stdout, which may be large, goes
     // to an unlinked file on disk; stderr, of which only a small tail is kept, to an anonymous
     // memory file (no inode to allocate on every run).
-    let stdout_file = match spec.stdout {
+    let failed = |what: String| spawn_failed(Instant::now(), format!("`{}`: {what}", spec.program));
+    let stdin_file = match &spec.stdin {
+        None => None,
+        Some(path) => match File::open(path) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                return failed(format!("cannot open its input `{}`: {e}", path.display()));
+            }
+        },
+    };
+    let inherit = spec.stdout == OutputMode::Inherit;
+    let stdout_file = match &spec.stdout {
         OutputMode::Null => None,
+        OutputMode::Inherit => match std::io::stdout().as_fd().try_clone_to_owned() {
+            Ok(fd) => Some(File::from(fd)),
+            Err(e) => return failed(format!("cannot pass it this process's stdout: {e}")),
+        },
+        OutputMode::File(path) => match File::create(path) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                return failed(format!(
+                    "cannot create its output file `{}`: {e}",
+                    path.display()
+                ));
+            }
+        },
+        OutputMode::Pipe => match sys::drained_pipe() {
+            Ok(f) => Some(f),
+            Err(e) => return failed(format!("cannot create a pipe for its stdout: {e}")),
+        },
         OutputMode::Capture { .. } => {
             let dir = spec.capture_dir.clone().unwrap_or_else(std::env::temp_dir);
             match sys::spill_file(&dir) {
@@ -417,7 +446,13 @@ fn run_inner(spec: &ProcessSpec, cancel: Option<&Kill>) -> ProcessResult {
             }
         }
     };
-    let stderr_file = if spec.stderr_tail == 0 {
+    let stderr_file = if inherit {
+        std::io::stderr()
+            .as_fd()
+            .try_clone_to_owned()
+            .ok()
+            .map(File::from)
+    } else if spec.stderr_tail == 0 {
         None
     } else {
         sys::anon_file(c"benchfleet-stderr").ok()
@@ -451,7 +486,12 @@ fn run_inner(spec: &ProcessSpec, cancel: Option<&Kill>) -> ProcessResult {
         start,
         spawn_ns,
         child,
-    } = launch(spec, &program, setup, &stdout_file, &stderr_file);
+    } = launch(
+        spec,
+        &program,
+        setup,
+        [&stdin_file, &stdout_file, &stderr_file],
+    );
     let (pid, child) = match child {
         Ok(c) => c,
         Err(message) => {
@@ -505,12 +545,13 @@ fn run_inner(spec: &ProcessSpec, cancel: Option<&Kill>) -> ProcessResult {
 
     let mut stderr_tail = stderr_file
         .as_ref()
+        .filter(|_| !inherit)
         .and_then(|f| sys::read_tail(f, spec.stderr_tail).ok())
         .filter(|b| !b.is_empty())
         .map(|b| sys::tail_to_string(&b))
         .or(reap_error);
-    let stdout = match (spec.stdout, stdout_file) {
-        (OutputMode::Capture { limit }, Some(f)) => match finish_capture(f, limit) {
+    let stdout = match (&spec.stdout, stdout_file) {
+        (OutputMode::Capture { limit }, Some(f)) => match finish_capture(f, *limit) {
             Ok(out) => Some(out),
             Err(e) => {
                 let note = format!(
@@ -736,7 +777,7 @@ mod tests {
         };
         let program = program_path(&spec);
         assert_eq!(launch_kind(&spec, &program), LaunchKind::Direct);
-        let launched = launch(&spec, &program, setup, &None, &None);
+        let launched = launch(&spec, &program, setup, [&None, &None, &None]);
         let Err(message) = launched.child else {
             panic!("started despite the failed setup")
         };

@@ -19,12 +19,22 @@ pub enum ShellCostError {
 /// Mean [`Measurement`] of `samples` runs of `shell -c ''` (every field averaged, rounded down).
 /// Subtract it from shell-mode measurements with [`subtract_overhead`].
 pub fn shell_spawn_cost(shell: &str, samples: u32) -> Result<Measurement, ShellCostError> {
+    spawn_cost(shell, &ProcessSpec::shell(shell, ""), samples)
+}
+
+/// [`shell_spawn_cost`] of a shell given as a ready spec of `SHELL [ARGS…] -c ''` (a shell with
+/// arguments, e.g. `bash --norc`); `shell` names it in errors.
+pub fn spawn_cost(
+    shell: &str,
+    spec: &ProcessSpec,
+    samples: u32,
+) -> Result<Measurement, ShellCostError> {
     if samples == 0 {
         return Err(ShellCostError::NoSamples);
     }
     let spec = ProcessSpec {
         stderr_tail: 512,
-        ..ProcessSpec::shell(shell, "")
+        ..spec.clone()
     };
     let mut sum = [0u128; 10];
     for _ in 0..samples {

@@ -11,7 +11,7 @@ pub const ENV_PADDING_VAR: &str = "BENCHFLEET_RANDOMIZED_ENVIRONMENT_OFFSET";
 pub const DEFAULT_STDERR_TAIL: usize = 4096;
 
 /// Where the child's stdout goes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum OutputMode {
     /// `/dev/null` (what hyperfine does by default).
     #[default]
@@ -25,6 +25,14 @@ pub enum OutputMode {
     /// during the measurement, and neither this process's memory nor RAM holds the output (unless
     /// the directory is a tmpfs), so a limit of gigabytes costs disk, not memory.
     Capture { limit: usize },
+    /// This process's own stdout and stderr (hyperfine's `--show-output`, `--output=inherit`):
+    /// no stderr tail is kept then.
+    Inherit,
+    /// A pipe that this process reads and discards (hyperfine's `--output=pipe`), for commands
+    /// that behave differently when writing to a pipe.
+    Pipe,
+    /// This file, created or truncated before every run (hyperfine's `--output=FILE`).
+    File(PathBuf),
 }
 
 /// One process to run and measure. Build with [`ProcessSpec::new`] and set the fields you need;
@@ -43,6 +51,9 @@ pub struct ProcessSpec {
     /// behind are not killed: a job may legitimately start a server.
     pub timeout: Option<Duration>,
     pub stdout: OutputMode,
+    /// The child's stdin: this file, opened before every run (hyperfine's `--input FILE`);
+    /// `/dev/null` when `None`.
+    pub stdin: Option<PathBuf>,
     /// Directory of the temporary file [`OutputMode::Capture`] writes to (unlinked: nothing is
     /// left behind); [`std::env::temp_dir`] when `None`. A directory that cannot hold one makes
     /// the run `SpawnFailed`, naming it.
@@ -82,6 +93,7 @@ impl ProcessSpec {
             cwd: None,
             timeout: None,
             stdout: OutputMode::Null,
+            stdin: None,
             capture_dir: None,
             stderr_tail: DEFAULT_STDERR_TAIL,
             cpus: None,

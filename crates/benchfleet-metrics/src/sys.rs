@@ -44,6 +44,24 @@ pub(crate) fn anon_file(name: &std::ffi::CStr) -> io::Result<File> {
         .open(std::env::temp_dir())
 }
 
+/// The write end of a pipe whose read end a detached thread reads and discards until every
+/// writer closed it (hyperfine's `--output=pipe`).
+pub(crate) fn drained_pipe() -> io::Result<File> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: pipe2 returned two fresh descriptors we own.
+    let (read, write) = unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) };
+    std::thread::Builder::new()
+        .name("benchfleet-pipe".into())
+        .spawn(move || {
+            let _ = io::copy(&mut { read }, &mut io::sink());
+        })?;
+    Ok(write)
+}
+
 /// An unlinked temporary file in `dir` (`O_TMPFILE`; on a filesystem without it, a file created
 /// under a unique name and unlinked at once), for output that may be large: it lives on disk,
 /// not in memory, and disappears with its last descriptor.

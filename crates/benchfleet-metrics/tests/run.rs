@@ -338,7 +338,7 @@ fn stdout_is_discarded_by_default_and_captured_up_to_the_limit() {
     ];
     for (mode, written, want, truncated) in cases {
         let r = run(&ProcessSpec {
-            stdout: mode,
+            stdout: mode.clone(),
             ..probe(&["stdout", &written.to_string()])
         });
         assert_eq!(r.outcome, Outcome::Success, "{mode:?} {written}: {r:?}");
@@ -710,4 +710,49 @@ fn a_limited_run_reports_the_method_this_host_supports() {
     }
     let unlimited = run(&ProcessSpec::new("sh", ["-c", "exit 0"]));
     assert_eq!(unlimited.memory_limit, None);
+}
+
+/// hyperfine's `--input FILE`, `--output=FILE` and `--output=pipe`: stdin from a file, stdout
+/// to a file truncated before every run, or to a pipe; with `Inherit` no stderr tail is kept.
+#[test]
+fn stdin_and_stdout_go_where_the_spec_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.txt");
+    std::fs::write(&input, "from the file\n").unwrap();
+    let out = dir.path().join("out.txt");
+    for _ in 0..2 {
+        let r = run(&ProcessSpec {
+            stdin: Some(input.clone()),
+            stdout: OutputMode::File(out.clone()),
+            ..ProcessSpec::new("cat", Vec::<String>::new())
+        });
+        assert_eq!(r.outcome, Outcome::Success, "{r:?}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        "from the file\n",
+        "truncated before every run"
+    );
+    let r = run(&ProcessSpec {
+        stdin: Some(dir.path().join("missing")),
+        ..ProcessSpec::new("cat", Vec::<String>::new())
+    });
+    assert!(
+        matches!(&r.outcome, Outcome::SpawnFailed { message } if message.contains("cannot open its input")),
+        "{r:?}"
+    );
+    // A pipe for stdout; /dev/null is not one.
+    for (mode, piped) in [(OutputMode::Pipe, true), (OutputMode::Null, false)] {
+        let r = run(&ProcessSpec {
+            stdout: mode.clone(),
+            ..ProcessSpec::shell("sh", "test -p /dev/stdout")
+        });
+        assert_eq!(r.outcome.is_success(), piped, "{mode:?}: {r:?}");
+    }
+    let r = run(&ProcessSpec {
+        stdout: OutputMode::Inherit,
+        ..ProcessSpec::shell("sh", "echo to-the-terminal >&2; exit 3")
+    });
+    assert!(!r.outcome.is_success());
+    assert_eq!(r.stderr_tail, None, "stderr went to ours");
 }

@@ -19,9 +19,10 @@ fn num(x: Option<f64>) -> String {
         .unwrap_or_default()
 }
 
-/// CSV with a header row: `command,mean,stddev,median,user,system,min,max` (seconds, as
-/// hyperfine), then `name,kind,run_id,runs,failed,p95,p99,mad,max_rss_bytes` and one
-/// `parameter_<key>` column per parameter key found in any result (sorted). Statistics are over
+/// CSV with hyperfine's columns first, in hyperfine's order: `command,mean,stddev,median,user,
+/// system,min,max` (seconds; `command` is the benchmark's name, as in hyperfine) and one
+/// `parameter_<key>` column per parameter key found in any result (sorted); then benchfleet's
+/// `command_line,name,kind,run_id,runs,failed,p95,p99,mad,max_rss_bytes`. Statistics are over
 /// successful runs; an empty field means "not available".
 pub fn csv(results: &[BenchmarkResult]) -> String {
     let keys: BTreeSet<&str> = results
@@ -29,27 +30,26 @@ pub fn csv(results: &[BenchmarkResult]) -> String {
         .flat_map(|r| r.parameters.keys().map(String::as_str))
         .collect();
     let mut header: Vec<String> = [
-        "command",
-        "mean",
-        "stddev",
-        "median",
-        "user",
-        "system",
-        "min",
-        "max",
-        "name",
-        "kind",
-        "run_id",
-        "runs",
-        "failed",
-        "p95",
-        "p99",
-        "mad",
-        "max_rss_bytes",
+        "command", "mean", "stddev", "median", "user", "system", "min", "max",
     ]
     .map(String::from)
     .to_vec();
     header.extend(keys.iter().map(|k| format!("parameter_{k}")));
+    header.extend(
+        [
+            "command_line",
+            "name",
+            "kind",
+            "run_id",
+            "runs",
+            "failed",
+            "p95",
+            "p99",
+            "mad",
+            "max_rss_bytes",
+        ]
+        .map(String::from),
+    );
     let mut out = header
         .iter()
         .map(|h| field(h))
@@ -60,7 +60,7 @@ pub fn csv(results: &[BenchmarkResult]) -> String {
         let s = r.wall();
         let st = |f: fn(&benchfleet_analysis::Summary) -> f64| num(s.as_ref().map(f));
         let mut row = vec![
-            field(&r.command),
+            field(&r.name),
             st(|s| s.mean),
             num(s.as_ref().and_then(|s| s.stddev)),
             st(|s| s.median),
@@ -68,6 +68,13 @@ pub fn csv(results: &[BenchmarkResult]) -> String {
             num(r.mean_system()),
             st(|s| s.min),
             st(|s| s.max),
+        ];
+        row.extend(
+            keys.iter()
+                .map(|k| r.parameters.get(*k).map(|v| field(v)).unwrap_or_default()),
+        );
+        row.extend([
+            field(&r.command),
             field(&r.name),
             r.kind.as_str().to_string(),
             r.run_id.to_string(),
@@ -77,11 +84,7 @@ pub fn csv(results: &[BenchmarkResult]) -> String {
             st(|s| s.p99),
             st(|s| s.mad),
             r.peak_rss().map(|b| b.to_string()).unwrap_or_default(),
-        ];
-        row.extend(
-            keys.iter()
-                .map(|k| r.parameters.get(*k).map(|v| field(v)).unwrap_or_default()),
-        );
+        ]);
         out.push_str(&row.join(","));
         out.push('\n');
     }

@@ -150,7 +150,7 @@ fn results_table(results: &[BenchmarkResult]) -> String {
     out.push_str("</tr>\n");
     for r in results {
         out.push_str("<tr>");
-        for (i, cell) in crate::table::row(r).iter().enumerate() {
+        for (i, cell) in crate::table::row(r, None).iter().enumerate() {
             let class = if crate::table::NUMERIC[i] {
                 " class=n"
             } else {

@@ -10,8 +10,12 @@ pub const JSON_SCHEMA_VERSION: u32 = 1;
 
 /// `{"results": [...]}` with hyperfine's field names (`command`, `mean`, `stddev`, `median`,
 /// `user`, `system`, `min`, `max`, `times`, `memory_usage_byte`, `exit_codes`, `parameters`) plus
-/// benchfleet's own (`name`, `kind`, `run_id`, `schema_version`, `p95`, `p99`, `mad`,
-/// `max_rss_bytes`, `runs`, `failures`, and per run `instructions`, `cycles`, `concurrent`).
+/// benchfleet's own (`name`, `command_line`, `kind`, `run_id`, `schema_version`, `p95`, `p99`,
+/// `mad`, `max_rss_bytes`, `runs`, `failures`, and per run `instructions`, `cycles`,
+/// `concurrent`).
+///
+/// `command` means what it means in hyperfine's export: the benchmark's name (its `-n` name,
+/// else its command line); `command_line` is the command that ran.
 ///
 /// Statistics are over successful runs; `times`, `memory_usage_byte`, `max_rss_bytes`,
 /// `exit_codes`, `instructions`, `cycles` and `concurrent` list every run (aligned by index;
@@ -25,7 +29,7 @@ fn one(r: &BenchmarkResult) -> Value {
     let s = r.wall();
     let stat = |f: fn(&benchfleet_analysis::Summary) -> f64| s.as_ref().map(f);
     json!({
-        "command": r.command,
+        "command": r.name,
         "mean": stat(|s| s.mean),
         "stddev": s.as_ref().and_then(|s| s.stddev),
         "median": stat(|s| s.median),
@@ -38,6 +42,7 @@ fn one(r: &BenchmarkResult) -> Value {
         "exit_codes": r.exit_codes,
         "parameters": r.parameters,
         "name": r.name,
+        "command_line": r.command,
         "kind": r.kind.as_str(),
         "run_id": r.run_id.as_str(),
         "schema_version": JSON_SCHEMA_VERSION,

@@ -39,6 +39,7 @@ mod csv;
 mod html;
 mod json;
 mod junit;
+mod markup;
 pub mod plots;
 mod result;
 mod runs;
@@ -55,10 +56,13 @@ pub use csv::csv;
 pub use html::{HistorySeries, HtmlReport, html_report};
 pub use json::{JSON_SCHEMA_VERSION, hyperfine_json};
 pub use junit::junit_xml;
+pub use markup::{Markup, markup_table};
 pub use result::{BenchmarkResult, RunPoint, RunPoints, RunningWall, group_records};
 pub use runs::{RunRow, format_timestamp, runs_table};
 pub use series::{HistoryRow, Quantity, history_table, scaling_table};
-pub use table::{markdown, measured_notes, terminal_table, write_terminal_table};
+pub use table::{
+    markdown, markdown_in, measured_notes, terminal_table, terminal_table_in, write_terminal_table,
+};
 
 /// A report that could not be rendered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

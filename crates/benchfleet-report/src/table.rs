@@ -6,7 +6,7 @@ use std::io::Write;
 use unicode_width::UnicodeWidthStr;
 
 use crate::BenchmarkResult;
-use crate::units::{format_bytes, format_duration, format_in, time_unit};
+use crate::units::{TimeUnit, format_bytes, format_in, unit_for};
 
 pub(crate) const HEADER: [&str; 10] = [
     "Benchmark",
@@ -24,8 +24,9 @@ pub(crate) const HEADER: [&str; 10] = [
 pub(crate) const NUMERIC: [bool; 10] =
     [false, true, true, true, true, true, true, true, true, false];
 
-/// One table row per result: the same cells for the terminal and Markdown.
-pub(crate) fn row(r: &BenchmarkResult) -> [String; 10] {
+/// One table row per result: the same cells for the terminal and Markdown, times in `unit` (or
+/// the best unit of the row's mean).
+pub(crate) fn row(r: &BenchmarkResult, unit: Option<TimeUnit>) -> [String; 10] {
     let dash = || "-".to_string();
     let runs = if r.failed() == 0 {
         r.runs().to_string()
@@ -34,7 +35,7 @@ pub(crate) fn row(r: &BenchmarkResult) -> [String; 10] {
     };
     let (mean_sd, range, median, p95) = match r.wall() {
         Some(s) => {
-            let (unit, scale) = time_unit(s.mean);
+            let (unit, scale) = unit_for(s.mean, unit);
             let f = |x: f64| format_in(x, unit, scale);
             let mean_sd = match s.stddev {
                 Some(sd) => format!("{} ± {}", f(s.mean), f(sd)),
@@ -55,12 +56,20 @@ pub(crate) fn row(r: &BenchmarkResult) -> [String; 10] {
         range,
         median,
         p95,
-        r.mean_user().map_or_else(dash, format_duration),
-        r.mean_system().map_or_else(dash, format_duration),
+        r.mean_user().map_or_else(dash, |t| duration(t, unit)),
+        r.mean_system().map_or_else(dash, |t| duration(t, unit)),
         r.peak_rss().map_or_else(dash, format_bytes),
         runs,
         r.status(),
     ]
+}
+
+fn duration(secs: f64, unit: Option<TimeUnit>) -> String {
+    if !secs.is_finite() {
+        return "-".into();
+    }
+    let (u, scale) = unit_for(secs, unit);
+    format_in(secs, u, scale)
 }
 
 /// A plain-text table (Unicode box drawing, no colours, no terminal-width detection): one row
@@ -68,9 +77,14 @@ pub(crate) fn row(r: &BenchmarkResult) -> [String; 10] {
 /// (in one unit per row), mean user and system CPU time, peak RSS, runs (`ok/total` when some
 /// failed) and status. Followed by [`measured_notes`], one per line.
 pub fn terminal_table(results: &[BenchmarkResult]) -> String {
+    terminal_table_in(results, None)
+}
+
+/// [`terminal_table`] with every time in `unit` (hyperfine's `-u/--time-unit`).
+pub fn terminal_table_in(results: &[BenchmarkResult], unit: Option<TimeUnit>) -> String {
     let mut out = Vec::new();
     // Writing to a Vec cannot fail.
-    let _ = write_terminal_table(&mut out, || results.iter());
+    let _ = write_table(&mut out, || results.iter(), unit);
     String::from_utf8(out).expect("the table is UTF-8")
 }
 
@@ -83,9 +97,22 @@ where
     I: IntoIterator,
     I::Item: Borrow<BenchmarkResult>,
 {
+    write_table(w, results, None)
+}
+
+fn write_table<W, I>(
+    w: &mut W,
+    results: impl Fn() -> I,
+    unit: Option<TimeUnit>,
+) -> std::io::Result<()>
+where
+    W: Write,
+    I: IntoIterator,
+    I::Item: Borrow<BenchmarkResult>,
+{
     let mut widths = HEADER.map(UnicodeWidthStr::width);
     for r in results() {
-        for (width, cell) in widths.iter_mut().zip(row(r.borrow())) {
+        for (width, cell) in widths.iter_mut().zip(row(r.borrow(), unit)) {
             *width = (*width).max(cell.lines().map(UnicodeWidthStr::width).max().unwrap_or(0));
         }
     }
@@ -97,7 +124,7 @@ where
     write_row(w, &widths, &HEADER.map(String::from))?;
     rule(w, "╞", "═", "╪", "╡")?;
     for r in results() {
-        write_row(w, &widths, &row(r.borrow()))?;
+        write_row(w, &widths, &row(r.borrow(), unit))?;
     }
     let cells: Vec<String> = widths.iter().map(|n| "─".repeat(n + 2)).collect();
     write!(w, "└{}┘", cells.join("┴"))?;
@@ -193,6 +220,11 @@ pub(crate) fn md_cell(s: &str) -> String {
 /// A GitHub-flavoured Markdown table with the same columns as [`terminal_table`], fit for a
 /// pull-request comment or a CI job summary. Benchmark names are code spans.
 pub fn markdown(results: &[BenchmarkResult]) -> String {
+    markdown_in(results, None)
+}
+
+/// [`markdown`] with every time in `unit` (hyperfine's `-u/--time-unit`).
+pub fn markdown_in(results: &[BenchmarkResult], unit: Option<TimeUnit>) -> String {
     let mut out = String::new();
     out.push_str(&format!("| {} |\n", HEADER.join(" | ")));
     let align: Vec<&str> = NUMERIC
@@ -201,7 +233,7 @@ pub fn markdown(results: &[BenchmarkResult]) -> String {
         .collect();
     out.push_str(&format!("| {} |\n", align.join(" | ")));
     for r in results {
-        let mut cells = row(r).map(|c| md_cell(&c));
+        let mut cells = row(r, unit).map(|c| md_cell(&c));
         cells[0] = format!("`{}`", cells[0].replace('`', "'"));
         out.push_str(&format!("| {} |\n", cells.join(" | ")));
     }
@@ -291,7 +323,7 @@ mod tests {
             .set_content_arrangement(ContentArrangement::Disabled)
             .set_header(HEADER);
         for r in results {
-            t.add_row(row(r));
+            t.add_row(row(r, None));
         }
         for (i, numeric) in NUMERIC.iter().enumerate() {
             if let Some(c) = t.column_mut(i) {

@@ -12,6 +12,30 @@ fn decimals(v: f64) -> usize {
     }
 }
 
+/// A time unit chosen by the user (hyperfine's `-u/--time-unit`) instead of one per value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeUnit {
+    Second,
+    MilliSecond,
+    MicroSecond,
+}
+
+impl TimeUnit {
+    /// (`s` | `ms` | `µs`, scale), as [`time_unit`] returns them.
+    pub fn unit(self) -> (&'static str, f64) {
+        match self {
+            TimeUnit::Second => ("s", 1.0),
+            TimeUnit::MilliSecond => ("ms", 1e3),
+            TimeUnit::MicroSecond => ("µs", 1e6),
+        }
+    }
+}
+
+/// The unit to show `secs` in: `fixed`'s, or the best for the value ([`time_unit`]).
+pub fn unit_for(secs: f64, fixed: Option<TimeUnit>) -> (&'static str, f64) {
+    fixed.map_or_else(|| time_unit(secs), TimeUnit::unit)
+}
+
 /// The unit a duration of `secs` seconds is best shown in: (`µs` | `ms` | `s`, scale).
 pub fn time_unit(secs: f64) -> (&'static str, f64) {
     let a = secs.abs();

@@ -85,17 +85,21 @@ fn csv_has_one_row_per_benchmark_and_quotes() {
             "command", "mean", "stddev", "median", "user", "system", "min", "max"
         ]
     );
-    assert_eq!(header.last().unwrap(), "parameter_level");
+    // hyperfine's position of the parameter columns: right after `max`.
+    assert_eq!(header[8], "parameter_level");
+    assert_eq!(header[9], "command_line");
     for (line, res) in lines[1..].iter().zip(&r) {
         let f = csv_fields(line);
         assert_eq!(f.len(), header.len(), "{line}");
-        assert_eq!(f[0], res.command);
+        // hyperfine's `command` is the benchmark's name.
+        assert_eq!(f[0], res.name);
         assert_eq!(f[1].parse::<f64>().unwrap(), res.wall().unwrap().mean);
+        assert_eq!(f[8], "9");
+        assert_eq!(f[9], res.command);
         assert_eq!(
             f[header.iter().position(|h| h == "name").unwrap()],
             res.name
         );
-        assert_eq!(f.last().unwrap(), "9");
     }
 }
 

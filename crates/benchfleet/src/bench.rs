@@ -14,7 +14,9 @@
 //!
 //! The measurement loop interleaves the commands of one comparison (round `r` runs every command
 //! that still needs an `r`-th run: A B A B …, or a seeded shuffle of each round), so machine drift
-//! hits all of them alike. With `jobs > 1`, the runs of one round run side by side, each worker
+//! hits all of them alike; or, in hyperfine's sequential order, measures one command after the
+//! other, each with its setup and cleanup right around its own runs ([`Order`],
+//! [`check_order`]). With `jobs > 1`, the runs of one round run side by side, each worker
 //! pinned to its own CPUs, and every record says whether its run was alone.
 //!
 //! A thin driver over the core: every process runs through [`crate::exec`] (one
@@ -50,11 +52,18 @@ pub use crate::session::{describe_series, load_series, store_series};
 pub const BENCH_SOURCE: &str = "bench";
 /// `RunInfo` tag with the seed of the shuffle and of the environment padding.
 pub const TAG_SEED: &str = "bench.seed";
-/// `RunInfo` tag with the run order: `interleaved` or `shuffled`.
+/// `RunInfo` tag with the run order: `interleaved`, `shuffled` or `sequential`.
 pub const TAG_ORDER: &str = "bench.order";
 /// `RunInfo` tag with the CPU the light runs (see [`PIN_CPU_BELOW`]) ran on when `-j 1` pinned
 /// them ([`BenchSettings::pin_measuring`]); absent when nothing was pinned.
 pub const TAG_MEASURING_CPU: &str = "bench.measuring_cpu";
+/// Environment variable of every warmup and measured run: `warmup-N` or the run's number `N`
+/// (0-based), as hyperfine's `HYPERFINE_ITERATION`, which is set too.
+pub const ITERATION_VAR: &str = "BENCHFLEET_ITERATION";
+/// hyperfine's name of [`ITERATION_VAR`], set to the same value.
+pub const HYPERFINE_ITERATION_VAR: &str = "HYPERFINE_ITERATION";
+/// The shell of command lines with shell syntax when no -S is given: hyperfine's default shell.
+pub const SYNTAX_SHELL: &str = "sh";
 /// hyperfine's environment padding range (`0..4096` bytes).
 pub const ENV_PADDING_MAX: usize = 4096;
 /// Blob namespace of captured stdout: the store's one namespace of outputs, streamed or not.
@@ -104,19 +113,24 @@ pub struct ParameterScan {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BenchInput {
     pub commands: Vec<String>,
-    /// `-n`: one name per command (placeholders allowed), or fewer (the rest use the command).
+    /// `-n`: names (placeholders allowed): at most one per command without parameters; with
+    /// parameters one for all, one per benchmark (hyperfine) or one per command.
     pub names: Vec<String>,
     /// `--reference`: measured too, listed first, the baseline of relative speeds.
     pub reference: Option<String>,
-    /// `-p`: once for every command, or once per command (in order).
+    /// `--reference-name`: the reference's name (default: its command).
+    pub reference_name: Option<String>,
+    /// `-p`: once for every benchmark, or once per benchmark (the reference first), or once per
+    /// command (the reference first).
     pub prepare: Vec<String>,
-    /// `-C`: once for every command, or once per command.
+    /// `-C`: like `prepare`.
     pub conclude: Vec<String>,
-    /// `-s`: run once before each command's runs.
+    /// `-s`: run once before each benchmark's runs (with its parameter values).
     pub setup: Option<String>,
-    /// `-c`: run once after each command's runs.
+    /// `-c`: run once after each benchmark's runs.
     pub cleanup: Option<String>,
-    /// `-L NAME a,b,c` (several: cross product, first list outermost).
+    /// `-L NAME a,b,c` (several: cross product; see [`parameter_combinations`]). Split values
+    /// with [`split_list`].
     pub parameter_lists: Vec<(String, Vec<String>)>,
     pub parameter_scan: Option<ParameterScan>,
 }
@@ -124,6 +138,8 @@ pub struct BenchInput {
 /// One command to measure, after parameter expansion.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BenchCommand {
+    /// Its name in results: the `-n` name or the command, followed like hyperfine by the
+    /// parameters the command does not use (`echo test (branch = master)`).
     pub name: String,
     /// The command with placeholders substituted.
     pub command: String,
@@ -136,10 +152,35 @@ pub struct BenchCommand {
     pub reference: bool,
 }
 
+/// The values of `-L NAME VALUES`, like hyperfine: split at commas, `\,` is a comma and `\\` a
+/// backslash inside a value (`x\,y,z` → `x,y` and `z`); any other backslash stays as written.
+pub fn split_list(values: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut chars = values.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some(e @ (',' | '\\')) => cur.push(e),
+                Some(other) => {
+                    cur.push('\\');
+                    cur.push(other);
+                }
+                None => cur.push('\\'),
+            },
+            ',' => out.push(std::mem::take(&mut cur)),
+            c => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out
+}
+
 /// Values of a parameter scan, like hyperfine: `MIN, MIN+STEP, …` up to and including `MAX`.
 /// Without a step, `MIN` and `MAX` must be integers (step 1). With a decimal step the values are
-/// exact decimals printed with the larger number of fraction digits of `MIN` and `STEP`
-/// (`-P t 0 1 -D 0.25` → `0.00, 0.25, 0.50, 0.75, 1.00`).
+/// exact decimals printed as hyperfine prints them: `MIN` as written (its fraction digits), the
+/// others with the larger number of fraction digits of `MIN` and `STEP`
+/// (`-P t 0 1 -D 0.25` → `0, 0.25, 0.50, 0.75, 1.00`; `-P d 1 2 -D 0.5` → `1, 1.5, 2.0`).
 pub fn scan_values(scan: &ParameterScan) -> Result<Vec<String>, BenchError> {
     const MAX_VALUES: i128 = 100_000;
     let what = format!("-P/--parameter-scan {}", scan.name);
@@ -178,9 +219,10 @@ pub fn scan_values(scan: &ParameterScan) -> Result<Vec<String>, BenchError> {
             "{what}: more than {MAX_VALUES} values; use a larger step"
         )));
     }
+    // hyperfine adds decimals exactly; a sum has the larger scale of its terms.
     let shown = min.1.max(step.1);
-    let mut out = Vec::new();
-    let mut v = lo;
+    let mut out = vec![format_decimal(lo, scale, min.1)];
+    let mut v = lo + st;
     while v <= hi {
         out.push(format_decimal(v, scale, shown));
         v += st;
@@ -223,11 +265,8 @@ fn format_decimal(value: i128, scale: u32, shown: u32) -> String {
     )
 }
 
-/// Every combination of parameter values, in hyperfine's order (the scan, then each list in the
-/// order given; the first varies slowest). One empty map when there are no parameters.
-pub fn parameter_combinations(
-    input: &BenchInput,
-) -> Result<Vec<BTreeMap<String, String>>, BenchError> {
+/// The parameter axes (name and values) in the order given: the scan, or the lists.
+fn parameter_axes(input: &BenchInput) -> Result<Vec<(String, Vec<String>)>, BenchError> {
     let mut axes: Vec<(String, Vec<String>)> = Vec::new();
     if let Some(scan) = &input.parameter_scan {
         axes.push((scan.name.clone(), scan_values(scan)?));
@@ -252,8 +291,21 @@ pub fn parameter_combinations(
             )));
         }
     }
+    Ok(axes)
+}
+
+/// Every combination of parameter values, in hyperfine's order: the first list varies fastest,
+/// the last slowest (`-L a 1,2 -L b x,y` → `1x 2x 1y 2y`). One empty map when there are no
+/// parameters.
+pub fn parameter_combinations(
+    input: &BenchInput,
+) -> Result<Vec<BTreeMap<String, String>>, BenchError> {
+    Ok(combinations(&parameter_axes(input)?))
+}
+
+fn combinations(axes: &[(String, Vec<String>)]) -> Vec<BTreeMap<String, String>> {
     let mut combos = vec![BTreeMap::new()];
-    for (name, values) in &axes {
+    for (name, values) in axes.iter().rev() {
         combos = combos
             .into_iter()
             .flat_map(|c| {
@@ -265,7 +317,7 @@ pub fn parameter_combinations(
             })
             .collect();
     }
-    Ok(combos)
+    combos
 }
 
 /// Replace `{name}` with parameter values; other braces stay as written (like hyperfine).
@@ -296,6 +348,27 @@ pub fn substitute(text: &str, params: &BTreeMap<String, String>) -> String {
     out
 }
 
+/// Which entry of a list given once, once per benchmark or once per command applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Per {
+    None,
+    All,
+    Benchmark,
+    Command,
+}
+
+/// How a `-p`/`-C`/`-n` list of `k` entries maps onto `commands` commands × `combos` parameter
+/// combinations (+ `reference`, which counts as a command, first, as in hyperfine).
+fn per(k: usize, commands: usize, combos: usize, reference: usize) -> Option<Per> {
+    match k {
+        0 => Some(Per::None),
+        1 => Some(Per::All),
+        k if k == commands * combos + reference => Some(Per::Benchmark),
+        k if k == commands + reference => Some(Per::Command),
+        _ => None,
+    }
+}
+
 /// Expand hyperfine-style inputs into the commands to measure: the reference first, then for each
 /// parameter combination each command in order (hyperfine's order).
 pub fn expand(input: &BenchInput) -> Result<Vec<BenchCommand>, BenchError> {
@@ -308,58 +381,111 @@ pub fn expand(input: &BenchInput) -> Result<Vec<BenchCommand>, BenchError> {
     if let Some(empty) = input.commands.iter().position(|c| c.trim().is_empty()) {
         return Err(usage(format!("command #{} is empty", empty + 1)));
     }
-    let per_command = |flag: &str, list: &[String]| -> Result<Vec<Option<String>>, BenchError> {
-        match list.len() {
-            0 => Ok(vec![None; n]),
-            1 => Ok(vec![Some(list[0].clone()); n]),
-            k if k == n => Ok(list.iter().cloned().map(Some).collect()),
-            k => Err(usage(format!(
-                "{flag} is given {k} times for {n} commands; give it once (for all) or once per command"
-            ))),
+    let axes = parameter_axes(input)?;
+    let combos = combinations(&axes);
+    let r = usize::from(input.reference.is_some());
+    let total = n * combos.len() + r;
+    let with_ref = if r == 1 {
+        ", the --reference included"
+    } else {
+        ""
+    };
+    let list = |flag: &str, list: &[String]| -> Result<Per, BenchError> {
+        per(list.len(), n, combos.len(), r).ok_or_else(|| {
+            let per_command = if combos.len() > 1 {
+                format!(" or once per command ({})", n + r)
+            } else {
+                String::new()
+            };
+            usage(format!(
+                "{flag} is given {} times for {total} benchmarks{with_ref}; give it once (for all), once per benchmark ({total}){per_command}, in the order the benchmarks run{with_ref}",
+                list.len()
+            ))
+        })
+    };
+    let prepare = list("-p/--prepare", &input.prepare)?;
+    let conclude = list("-C/--conclude", &input.conclude)?;
+    // `-n` does not name the reference (--reference-name does).
+    let names = if axes.is_empty() {
+        if input.names.len() > n {
+            return Err(usage(format!(
+                "-n/--command-name is given {} times for {n} commands; give at most one name per command",
+                input.names.len()
+            )));
+        }
+        Per::Command
+    } else {
+        per(input.names.len(), n, combos.len(), 0).ok_or_else(|| {
+            usage(format!(
+                "-n/--command-name is given {} times for {} benchmarks ({n} commands × {} parameter values); give it once (placeholders such as {{{}}} allowed), once per benchmark or once per command",
+                input.names.len(),
+                n * combos.len(),
+                combos.len(),
+                axes[0].0
+            ))
+        })?
+    };
+    // The entry of `list` for benchmark `b` (reference: 0) of command `c` (reference: 0).
+    let pick = |how: Per, list: &[String], b: usize, c: usize| -> Option<String> {
+        match how {
+            Per::None => None,
+            Per::All => list.first().cloned(),
+            Per::Benchmark => list.get(b).cloned(),
+            Per::Command => list.get(c).cloned(),
         }
     };
-    let prepare = per_command("-p/--prepare", &input.prepare)?;
-    let conclude = per_command("-C/--conclude", &input.conclude)?;
-    let combos = parameter_combinations(input)?;
-    if input.names.len() > n {
-        return Err(usage(format!(
-            "-n/--command-name is given {} times for {n} commands; give at most one name per command",
-            input.names.len()
-        )));
-    }
 
-    let mut out = Vec::with_capacity(n * combos.len() + 1);
+    let mut out = Vec::with_capacity(total);
     if let Some(reference) = &input.reference {
         if reference.trim().is_empty() {
             return Err(usage("--reference: the command is empty"));
         }
         out.push(BenchCommand {
-            name: reference.clone(),
+            name: input
+                .reference_name
+                .clone()
+                .unwrap_or_else(|| reference.clone()),
             command: reference.clone(),
             parameters: BTreeMap::new(),
-            prepare: (input.prepare.len() == 1).then(|| input.prepare[0].clone()),
-            conclude: (input.conclude.len() == 1).then(|| input.conclude[0].clone()),
+            prepare: pick(prepare, &input.prepare, 0, 0),
+            conclude: pick(conclude, &input.conclude, 0, 0),
             setup: input.setup.clone(),
             cleanup: input.cleanup.clone(),
             reference: true,
         });
+    } else if input.reference_name.is_some() {
+        return Err(usage(
+            "--reference-name names the --reference command; give --reference CMD too",
+        ));
     }
     for params in &combos {
         for (i, cmd) in input.commands.iter().enumerate() {
-            let sub = |s: &Option<String>| s.as_deref().map(|t| substitute(t, params));
+            let (b, c) = (out.len(), i + r);
+            let sub = |s: Option<String>| s.map(|t| substitute(&t, params));
             let command = substitute(cmd, params);
-            let name = match input.names.get(i) {
-                Some(name) => substitute(name, params),
+            let name = match pick(names, &input.names, b - r, i) {
+                Some(name) => substitute(&name, params),
                 None => command.clone(),
+            };
+            // hyperfine names benchmarks with the parameters their command does not use.
+            let unused: Vec<String> = axes
+                .iter()
+                .filter(|(k, _)| !cmd.contains(&format!("{{{k}}}")))
+                .map(|(k, _)| format!("{k} = {}", params[k]))
+                .collect();
+            let name = if unused.is_empty() {
+                name
+            } else {
+                format!("{name} ({})", unused.join(", "))
             };
             out.push(BenchCommand {
                 name,
                 command,
                 parameters: params.clone(),
-                prepare: sub(&prepare[i]),
-                conclude: sub(&conclude[i]),
-                setup: sub(&input.setup),
-                cleanup: sub(&input.cleanup),
+                prepare: sub(pick(prepare, &input.prepare, b, c)),
+                conclude: sub(pick(conclude, &input.conclude, b, c)),
+                setup: sub(input.setup.clone()),
+                cleanup: sub(input.cleanup.clone()),
                 reference: false,
             });
         }
@@ -383,6 +509,19 @@ pub enum Order {
     Interleaved,
     /// Each round is a permutation drawn from this seed (recorded with the run).
     Shuffled,
+    /// hyperfine's order: one command after the other, each with its setup, warmups, runs and
+    /// cleanup (A A A, B B B).
+    Sequential,
+}
+
+impl Order {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Order::Interleaved => "interleaved",
+            Order::Shuffled => "shuffled",
+            Order::Sequential => "sequential",
+        }
+    }
 }
 
 /// How to measure. `Default` is hyperfine's defaults with benchfleet's execution (direct exec,
@@ -393,13 +532,26 @@ pub struct BenchSettings {
     /// Run every command as `SHELL -c COMMAND` and subtract the shell's spawn cost; `None`:
     /// executed directly (split into words like a shell would, without one).
     pub shell: Option<String>,
+    /// Without `shell`: the shell that runs the command lines using shell syntax (`&&`, `>`,
+    /// `$VAR`, `exit` …; see [`crate::exec::shell_syntax`]), its spawn cost subtracted from
+    /// their runs; `None` (`-N`) refuses them. Such a line never runs as literal arguments.
+    pub syntax_shell: Option<String>,
     /// `-i`: record failures and keep measuring.
     pub ignore_failure: bool,
+    /// With `ignore_failure`: only runs exiting with one of these codes are kept going
+    /// (hyperfine's `-i=1,2`); empty: every failure (`-i`, `-i=all-non-zero`).
+    pub ignore_exit_codes: Vec<i32>,
     pub timeout: Option<Duration>,
     pub order: Order,
     /// Seed of the shuffle and of the environment padding.
     pub seed: u64,
+    /// Where the commands' stdout goes, unless `outputs` says it per command.
     pub output: OutputMode,
+    /// Per command (in the order of the commands given to [`run_bench`]), overriding `output`;
+    /// empty for `output` everywhere.
+    pub outputs: Vec<OutputMode>,
+    /// The commands' stdin: this file (hyperfine's `--input`), `/dev/null` when `None`.
+    pub input: Option<std::path::PathBuf>,
     /// Runs measured side by side (each worker pinned to its own CPUs when > 1).
     pub jobs: usize,
     /// CPUs per worker when `jobs > 1` (default: the allowed CPUs split evenly, at least 1).
@@ -434,11 +586,15 @@ impl Default for BenchSettings {
         BenchSettings {
             policy: RunPolicy::BENCHMARK,
             shell: None,
+            syntax_shell: Some(SYNTAX_SHELL.into()),
             ignore_failure: false,
+            ignore_exit_codes: Vec::new(),
             timeout: None,
             order: Order::Interleaved,
             seed: 0,
             output: OutputMode::Null,
+            outputs: Vec::new(),
+            input: None,
             jobs: 1,
             cpus_per_job: None,
             memory_limit: None,
@@ -487,8 +643,12 @@ pub struct BenchOutcome {
     /// Records stored.
     pub records_stored: usize,
     pub commands: Vec<CommandReport>,
-    /// Mean spawn cost of the shell that was subtracted (shell mode only).
+    /// Mean spawn cost of the shell that was subtracted (shell mode, or the commands in
+    /// `through_shell`).
     pub shell_overhead: Option<Measurement>,
+    /// Commands run through [`BenchSettings::syntax_shell`] because they use shell syntax
+    /// (without -S): their name and the construct found ([`crate::exec::shell_syntax`]).
+    pub through_shell: Vec<(String, String)>,
     pub series: Option<SystemSeries>,
     /// Human-readable warnings (too short with a shell, oversubscription, sampling, outliers …).
     pub warnings: Vec<String>,
@@ -550,6 +710,21 @@ pub fn round_order(order: Order, seed: u64, round: u64, n: usize) -> Vec<usize> 
     idx
 }
 
+/// A setup or cleanup belongs to its benchmark's runs: refused with an order that would
+/// separate them (rounds across several commands).
+pub fn check_order(commands: &[BenchCommand], order: Order) -> Result<(), BenchError> {
+    let hooked = commands
+        .iter()
+        .any(|c| c.setup.is_some() || c.cleanup.is_some());
+    if order != Order::Sequential && commands.len() > 1 && hooked {
+        return Err(usage(format!(
+            "-s/--setup and -c/--cleanup run once per benchmark, right before and after its own runs; --order {} would run every setup before any run. Use --order sequential (hyperfine's order, the default with -s/-c)",
+            order.as_str()
+        )));
+    }
+    Ok(())
+}
+
 /// Per-command state of the measurement loop.
 struct Cmd {
     /// The command, its hooks and the shell cost to subtract.
@@ -570,7 +745,8 @@ pub const PIN_CPU_BELOW: Duration = Duration::from_millis(5);
 /// One unit of work of a round.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Step {
-    Warmup,
+    /// The `n`-th warmup run (0-based).
+    Warmup(u32),
     Measure(u32),
 }
 
@@ -652,7 +828,7 @@ impl Loop<'_> {
     ) -> Result<(Timestamp, ProcessResult, bool), String> {
         let iteration = match step {
             Step::Measure(k) => Some(k),
-            Step::Warmup => None,
+            Step::Warmup(_) => None,
         };
         let mut on = |phase: Phase| {
             if let (Phase::Started { .. }, Some(iteration)) = (phase, iteration) {
@@ -709,10 +885,43 @@ fn measure(
     let overlap = Overlap::default();
     let mut env = EnvRandomizer::new(settings.seed, ENV_PADDING_MAX);
 
-    for c in cmds.iter_mut() {
+    // Sequential: each command alone, setup → warmups → runs → cleanup, then the next
+    // (hyperfine's order). Interleaved or shuffled: one group of all, rounds across them.
+    let groups: Vec<Vec<usize>> = match settings.order {
+        Order::Sequential => (0..cmds.len()).map(|i| vec![i]).collect(),
+        Order::Interleaved | Order::Shuffled => vec![(0..cmds.len()).collect()],
+    };
+    for group in &groups {
         if kill.is_killed() {
             break;
         }
+        measure_group(
+            &lp, cmds, group, settings, cpu_sets, pin, &overlap, &mut env, outputs, sink,
+        );
+    }
+}
+
+/// Setup of each command of `group`, its warmups and runs in rounds across the group, its
+/// cleanup.
+#[allow(clippy::too_many_arguments)]
+fn measure_group(
+    lp: &Loop<'_>,
+    cmds: &mut [Cmd],
+    group: &[usize],
+    settings: &BenchSettings,
+    cpu_sets: &[Vec<usize>],
+    pin: Option<&benchfleet_metrics::PinnedMeasuring>,
+    overlap: &Overlap,
+    env: &mut EnvRandomizer,
+    outputs: &OutputSink,
+    sink: &Mutex<Vec<Measured>>,
+) {
+    let (ex, kill) = (lp.ex, lp.kill);
+    for &i in group {
+        if kill.is_killed() {
+            break;
+        }
+        let c = &mut cmds[i];
         if let Err(e) = c.inv.run_setup(ex, kill) {
             c.stopped = Some(e);
         }
@@ -729,7 +938,7 @@ fn measure(
                 return None;
             }
             if round < warmup {
-                return Some(Step::Warmup);
+                return Some(Step::Warmup(round as u32));
             }
             match c.planned {
                 Some(p) if c.measured >= p => None,
@@ -737,8 +946,9 @@ fn measure(
             }
         };
         let tasks: Vec<(usize, Step)> =
-            round_order(settings.order, settings.seed, round, cmds.len())
+            round_order(settings.order, settings.seed, round, group.len())
                 .into_iter()
+                .map(|k| group[k])
                 .filter_map(|i| step_of(&cmds[i]).map(|s| (i, s)))
                 .collect();
         if tasks.is_empty() && round >= warmup {
@@ -749,8 +959,14 @@ fn measure(
         // Prepare each task's spec (env padding drawn in task order, so reproducible).
         let specs: Vec<ProcessSpec> = tasks
             .iter()
-            .map(|&(i, _)| {
+            .map(|&(i, step)| {
                 let mut s = cmds[i].inv.spec.clone();
+                let iteration = match step {
+                    Step::Warmup(n) => format!("warmup-{n}"),
+                    Step::Measure(n) => n.to_string(),
+                };
+                s.env.push((ITERATION_VAR.into(), iteration.clone()));
+                s.env.push((HYPERFINE_ITERATION_VAR.into(), iteration));
                 if settings.randomize_env {
                     s.env_padding = Some(env.next_padding());
                 }
@@ -771,11 +987,11 @@ fn measure(
                             .is_none_or(|c| c < PIN_CPU_BELOW.as_nanos() as u64),
                     );
                 }
-                v.push(lp.one((i, step), &cmds[i], spec, None, &overlap));
+                v.push(lp.one((i, step), &cmds[i], spec, None, overlap));
             }
             v
         } else {
-            run_parallel(&lp, cmds, &tasks, specs, cpu_sets, &overlap)
+            run_parallel(lp, cmds, &tasks, specs, cpu_sets, overlap)
         };
 
         for (&(i, step), r) in tasks.iter().zip(results) {
@@ -798,14 +1014,30 @@ fn measure(
                 if matches!(step, Step::Measure(_)) {
                     c.failed_runs += 1;
                 }
-                if !settings.ignore_failure {
-                    let what = if step == Step::Warmup {
+                let ignored = settings.ignore_failure
+                    && (settings.ignore_exit_codes.is_empty()
+                        || matches!(result.outcome, benchfleet_model::Outcome::Failed { exit_code: Some(code), .. } if settings.ignore_exit_codes.contains(&code)));
+                if !ignored {
+                    let what = if matches!(step, Step::Warmup(_)) {
                         "warmup run"
                     } else {
                         "run"
                     };
+                    let hint = if settings.ignore_exit_codes.is_empty() {
+                        "use -i/--ignore-failure to keep measuring".to_string()
+                    } else {
+                        format!(
+                            "not an exit code -i/--ignore-failure={} ignores",
+                            settings
+                                .ignore_exit_codes
+                                .iter()
+                                .map(i32::to_string)
+                                .collect::<Vec<_>>()
+                                .join(",")
+                        )
+                    };
                     c.stopped = Some(format!(
-                        "{}; use -i/--ignore-failure to keep measuring",
+                        "{}; {hint}",
                         crate::exec::describe_failure(what, &result)
                     ));
                 }
@@ -842,7 +1074,8 @@ fn measure(
         }
     }
 
-    for c in cmds.iter_mut() {
+    for &i in group {
+        let c = &mut cmds[i];
         if let Err(e) = c.inv.run_cleanup(ex, kill)
             && c.stopped.is_none()
         {
@@ -918,13 +1151,14 @@ impl CommandStats {
 /// The record of a measured run, fed into its command's statistics on the way.
 fn record_of_measured(
     run: &RunInfo,
-    c: &BenchCommand,
+    (c, own_tags): (&BenchCommand, &BTreeMap<String, String>),
     settings: &BenchSettings,
     stats: &mut CommandStats,
     m: Measured,
 ) -> RunRecord {
     let counter_reason = m.result.counters.unavailable.clone();
     let mut rtags = settings.tags.clone();
+    rtags.extend(own_tags.iter().map(|(k, v)| (k.clone(), v.clone())));
     let counters = &m.result.counters;
     if let Some(n) = counters.instructions {
         rtags.insert(RunRecord::TAG_INSTRUCTIONS.into(), n.to_string());
@@ -1074,15 +1308,31 @@ pub async fn run_bench_with(
     if commands.is_empty() {
         return Err(usage("no command to benchmark"));
     }
+    check_order(commands, settings.order)?;
     let mut warnings = Vec::new();
     let shell = settings
         .shell
         .as_deref()
         .filter(|s| !s.is_empty() && *s != "none");
+    // Without -S, a command line with shell syntax runs through `syntax_shell` (never as literal
+    // arguments), or is refused.
+    let spec_of = |flag: &str, text: &str| -> Result<(ProcessSpec, Option<String>), BenchError> {
+        if shell.is_none()
+            && let Some(what) = crate::exec::shell_syntax(text)
+        {
+            return match settings.syntax_shell.as_deref() {
+                Some(sh) => Ok((command_spec(text, Some(sh))?, Some(what))),
+                None => Err(usage(format!(
+                    "{flag}`{text}` uses shell syntax ({what}) but -N/--shell=none runs commands without a shell; drop -N (benchfleet then runs it through `sh`) or give -S sh"
+                ))),
+            };
+        }
+        Ok((command_spec(text, shell)?, None))
+    };
     let hook = |what: &str, text: &Option<String>| -> Result<Option<Hook>, BenchError> {
         text.as_deref()
             .map(|t| {
-                let mut spec = command_spec(t, shell)?;
+                let (mut spec, _) = spec_of(&format!("{what} command "), t)?;
                 spec.timeout = settings.timeout;
                 Ok(Hook {
                     what: format!("{what} command `{t}`"),
@@ -1092,10 +1342,15 @@ pub async fn run_bench_with(
             .transpose()
     };
     let mut cmds = Vec::with_capacity(commands.len());
-    for c in commands {
-        let mut spec = command_spec(&c.command, shell)?;
+    let mut through_syntax_shell = Vec::new();
+    for (i, c) in commands.iter().enumerate() {
+        let (mut spec, syntax) = spec_of("", &c.command)?;
+        if let Some(what) = syntax {
+            through_syntax_shell.push((i, what));
+        }
         spec.timeout = settings.timeout;
-        spec.stdout = settings.output;
+        spec.stdout = settings.outputs.get(i).unwrap_or(&settings.output).clone();
+        spec.stdin = settings.input.clone();
         spec.stderr_tail = settings.stderr_tail;
         spec.memory_limit = settings.memory_limit;
         spec.counters = settings.counters;
@@ -1129,14 +1384,7 @@ pub async fn run_bench_with(
     };
 
     let mut tags = settings.tags.clone();
-    tags.insert(
-        TAG_ORDER.into(),
-        match settings.order {
-            Order::Interleaved => "interleaved",
-            Order::Shuffled => "shuffled",
-        }
-        .into(),
-    );
+    tags.insert(TAG_ORDER.into(), settings.order.as_str().into());
     tags.insert(TAG_SEED.into(), settings.seed.to_string());
     // The run's row is written while the first runs are measured (on the other CPUs); the
     // storing side waits for it before it stores a record.
@@ -1182,7 +1430,14 @@ pub async fn run_bench_with(
     let kill = Kill::new();
     let stop = crate::event::kill_on_cancel(&settings.cancel, &kill, settings.grace);
 
-    let overhead = match shell {
+    // The shell to calibrate: -S's for every command, or the one running the commands with
+    // shell syntax.
+    let calibrated = match (shell, settings.syntax_shell.as_deref()) {
+        (Some(sh), _) => Some(sh),
+        (None, Some(sh)) if !through_syntax_shell.is_empty() => Some(sh),
+        _ => None,
+    };
+    let overhead = match calibrated {
         Some(sh) => {
             let (sh2, ex) = (sh.to_owned(), executor.clone());
             let cost = match tokio::task::spawn_blocking(move || ex.calibrate(&sh2)).await {
@@ -1200,17 +1455,32 @@ pub async fn run_bench_with(
                     return Err(err);
                 }
             };
-            session.tags_mut().insert(TAG_SHELL.into(), sh.to_owned());
-            session
-                .tags_mut()
-                .insert(TAG_SHELL_OVERHEAD.into(), cost.wall_ns.to_string());
+            if shell.is_some() {
+                session.tags_mut().insert(TAG_SHELL.into(), sh.to_owned());
+                session
+                    .tags_mut()
+                    .insert(TAG_SHELL_OVERHEAD.into(), cost.wall_ns.to_string());
+            }
             Some(cost)
         }
         None => None,
     };
-    for c in &mut cmds {
-        c.inv.overhead = overhead;
+    let mut record_tags: Vec<BTreeMap<String, String>> = vec![BTreeMap::new(); commands.len()];
+    for (i, c) in cmds.iter_mut().enumerate() {
+        if shell.is_some() {
+            c.inv.overhead = overhead;
+        } else if through_syntax_shell.iter().any(|(k, _)| *k == i)
+            && let (Some(o), Some(sh)) = (overhead, calibrated)
+        {
+            c.inv.overhead = Some(o);
+            record_tags[i].insert(TAG_SHELL.into(), sh.to_owned());
+            record_tags[i].insert(TAG_SHELL_OVERHEAD.into(), o.wall_ns.to_string());
+        }
     }
+    let through_shell: Vec<(String, String)> = through_syntax_shell
+        .iter()
+        .map(|(i, what)| (commands[*i].name.clone(), what.clone()))
+        .collect();
 
     // Started beside the first runs as well (its first `/proc` reading takes ≈ 0.5 ms).
     session.sample(settings.sample_interval);
@@ -1281,7 +1551,8 @@ pub async fn run_bench_with(
                 .take(RECORD_BATCH)
                 .map(|m| {
                     of_batch[m.cmd] += 1;
-                    record_of_measured(&run, &commands[m.cmd], settings, &mut acc[m.cmd], m)
+                    let owner = (&commands[m.cmd], &record_tags[m.cmd]);
+                    record_of_measured(&run, owner, settings, &mut acc[m.cmd], m)
                 })
                 .collect();
             if store_error.is_some() {
@@ -1361,8 +1632,8 @@ pub async fn run_bench_with(
     if let Some(s) = &done.series {
         warnings.extend(describe_series(s));
     }
-    if let Some(o) = &overhead {
-        for (c, a) in commands.iter().zip(&acc) {
+    for ((c, a), st) in commands.iter().zip(&acc).zip(&cmds) {
+        if let Some(o) = &st.inv.overhead {
             warnings.extend(short_with_shell_warning(&c.name, &a.wall, o));
         }
     }
@@ -1385,6 +1656,7 @@ pub async fn run_bench_with(
         records_stored: stored,
         commands: reports,
         shell_overhead: overhead,
+        through_shell,
         series: done.series,
         warnings,
     })

@@ -69,7 +69,13 @@ impl Executor for Real {
         benchfleet_metrics::run_cancellable(spec, kill)
     }
     fn calibrate(&self, shell: &str) -> Result<Measurement, ShellCostError> {
-        benchfleet_metrics::shell_spawn_cost(shell, SHELL_COST_SAMPLES)
+        match command_spec("", Some(shell)) {
+            Ok(spec) => benchfleet_metrics::spawn_cost(shell, &spec, SHELL_COST_SAMPLES),
+            Err(e) => Err(ShellCostError::ShellFailed {
+                shell: shell.to_owned(),
+                outcome: e.0,
+            }),
+        }
     }
 }
 
@@ -78,9 +84,26 @@ impl Executor for Real {
 #[error("{0}")]
 pub struct CommandError(pub String);
 
-/// Build the process spec for one command line, directly or through `shell`.
+/// Build the process spec for one command line, directly or through `shell` (`SHELL -c
+/// COMMAND`; a shell with arguments, e.g. `bash --norc`, is split into words like a command,
+/// as hyperfine does, and `-c COMMAND` follows them).
 pub fn command_spec(command: &str, shell: Option<&str>) -> Result<ProcessSpec, CommandError> {
     match shell {
+        Some(sh) if sh.contains(|c: char| c.is_whitespace() || c == '\'' || c == '"') => {
+            let mut words = shell_words::split(sh).map_err(|e| {
+                CommandError(format!(
+                    "-S/--shell {sh:?}: cannot split it into words ({e}); check the quotes"
+                ))
+            })?;
+            if words.is_empty() || words[0].is_empty() {
+                return Err(CommandError(format!(
+                    "-S/--shell {sh:?}: the shell is empty; use e.g. `-S sh`"
+                )));
+            }
+            let program = words.remove(0);
+            words.extend(["-c".to_owned(), command.to_owned()]);
+            Ok(ProcessSpec::new(program, words))
+        }
         Some(sh) => Ok(ProcessSpec::shell(sh, command)),
         None => {
             let mut words = shell_words::split(command).map_err(|e| {
@@ -95,6 +118,104 @@ pub fn command_spec(command: &str, shell: Option<&str>) -> Result<ProcessSpec, C
             Ok(ProcessSpec::new(program, words))
         }
     }
+}
+
+/// Shell keywords and builtins that are no program of their own (or must not run as one): a
+/// command line starting with one needs a shell.
+const SHELL_WORDS: &[&str] = &[
+    "!", ".", ":", "[[", "{", "alias", "break", "case", "cd", "command", "continue", "eval",
+    "exec", "exit", "export", "for", "function", "if", "local", "read", "readonly", "return",
+    "select", "set", "shift", "source", "time", "trap", "type", "ulimit", "umask", "unset",
+    "until", "wait", "while",
+];
+
+/// The first shell construct in `command` that only a shell understands, described for a user
+/// (`` `&&` ``, `a redirection (`>`)`, `` the shell builtin `exit` `` …), or `None` when splitting
+/// it into words like a shell would runs the same program with the same arguments.
+///
+/// Found outside single quotes: `| & ; < > ( )`, command substitution and expansion (`` ` ``, `$`,
+/// also inside double quotes), globs (`* ? [`), `~` and `#` at the start of a word, a line
+/// break, a leading `NAME=value` assignment, and a first word that is a shell keyword or builtin.
+pub fn shell_syntax(command: &str) -> Option<String> {
+    let mut chars = command.chars().peekable();
+    let (mut single, mut double) = (false, false);
+    let mut word_start = true;
+    let mut first_word = String::new();
+    let mut in_first = true;
+    while let Some(c) = chars.next() {
+        if single {
+            single = c != '\'';
+            continue;
+        }
+        let at_start = word_start;
+        word_start = false;
+        if double {
+            match c {
+                '"' => double = false,
+                '\\' => {
+                    chars.next();
+                }
+                '$' | '`' => return Some(format!("`{c}` (expansion)")),
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '\'' => single = true,
+            '"' => double = true,
+            '\\' => {
+                if let Some(n) = chars.next()
+                    && in_first
+                {
+                    first_word.push(n);
+                }
+                continue;
+            }
+            c if c == ' ' || c == '\t' => {
+                word_start = true;
+                if !first_word.is_empty() {
+                    in_first = false;
+                }
+                continue;
+            }
+            '\n' | '\r' => return Some("a line break (several commands)".into()),
+            '|' | '&' | ';' => {
+                let mut op = c.to_string();
+                if chars.peek() == Some(&c) {
+                    op.push(c);
+                }
+                return Some(format!("`{op}`"));
+            }
+            '<' | '>' => return Some(format!("a redirection (`{c}`)")),
+            '(' | ')' => return Some(format!("`{c}` (subshell or grouping)")),
+            '$' | '`' => return Some(format!("`{c}` (expansion)")),
+            '*' | '?' | '[' => return Some(format!("a glob (`{c}`)")),
+            '~' | '#' if at_start => {
+                return Some(if c == '~' {
+                    "`~` (home directory)".into()
+                } else {
+                    "`#` (comment)".into()
+                });
+            }
+            '=' if in_first
+                && !first_word.is_empty()
+                && first_word
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !first_word.starts_with(|c: char| c.is_ascii_digit()) =>
+            {
+                return Some(format!("a variable assignment (`{first_word}=`)"));
+            }
+            _ => {}
+        }
+        if in_first {
+            first_word.push(c);
+        }
+    }
+    let program = shell_words::split(command).ok()?.into_iter().next()?;
+    SHELL_WORDS
+        .contains(&program.as_str())
+        .then(|| format!("the shell builtin `{program}`"))
 }
 
 /// Why a process run failed, in one line: `{what} {outcome}`, then the last (at most three)

@@ -356,9 +356,12 @@ fn hyperfine_result(at: &At<'_>, p: &str) -> Result<ImportedBenchmark, ImportErr
             )),
         }
     };
+    // hyperfine's `command` is the benchmark's name (its `-n` name, else its command line);
+    // benchfleet's own export adds the command line as `command_line`.
     let command = string("command")?
         .ok_or_else(|| at.bad(p, "missing `command` (the benchmarked command)"))?;
     let name = string("name")?.unwrap_or_else(|| command.clone());
+    let command = string("command_line")?.unwrap_or(command);
     let field = |key: &str| obj.get(key).filter(|v| !v.is_null());
 
     let times: Option<Vec<f64>> = match field("times") {

@@ -3,7 +3,7 @@
 //! Flags stay raw here ([`BenchArgs`]); [`input`] and [`settings`] resolve them into the facade's
 //! [`BenchInput`] and [`BenchSettings`]; [`bench`] runs, prints and exports.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 
@@ -12,19 +12,22 @@ use benchfleet::bench::{
 };
 use benchfleet::metrics::OutputMode;
 use benchfleet::model::DurationSpec;
+use benchfleet::report::units::TimeUnit;
 use benchfleet::report::{self, BenchmarkResult};
 use benchfleet::suite::RunPolicy;
 
 use crate::context::Context;
 use crate::exit::{CliError, Result, Status};
 use crate::flags::{MetricsFlags, TagFlags, parse_size};
-use crate::output::write_exports;
+use crate::output::write_file;
 use crate::{interrupt, metrics, progress, words};
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// The commands to benchmark. Executed directly (split into words like a shell would, no
-    /// shell) unless -S/--shell is given. `{name}` placeholders take -L/-P values.
+    /// The commands to benchmark. `{name}` placeholders take -L/-P values. Unlike hyperfine,
+    /// executed directly (split into words like a shell would) unless -S/--shell is given; a
+    /// command using shell syntax (`&&`, `|`, `>`, `$VAR`, `exit` …) runs through `sh` with its
+    /// spawn time subtracted, never as literal arguments. `-S sh` restores hyperfine's behaviour.
     #[arg(required = true, value_name = "COMMAND")]
     pub commands: Vec<String>,
 
@@ -49,25 +52,27 @@ pub struct BenchArgs {
     #[arg(long, value_name = "SECS")]
     pub min_benchmarking_time: Option<DurationSpec>,
 
-    /// Run before every run (warmups included): once for all commands, or once per command.
+    /// Run before every run (warmups included): once for all, or once per benchmark (the
+    /// --reference first), like hyperfine.
     #[arg(short = 'p', long, value_name = "CMD")]
     pub prepare: Vec<String>,
 
-    /// Run after every run: once for all commands, or once per command.
+    /// Run after every run: once for all, or once per benchmark (the --reference first).
     #[arg(short = 'C', long, value_name = "CMD")]
     pub conclude: Vec<String>,
 
-    /// Run once before each command's runs.
+    /// Run once before each benchmark's runs (with its parameter values). Never separated from
+    /// its runs: with -s/-c the order is sequential, hyperfine's.
     #[arg(short = 's', long, value_name = "CMD")]
     pub setup: Option<String>,
 
-    /// Run once after each command's runs.
+    /// Run once after each benchmark's runs (with its parameter values).
     #[arg(short = 'c', long, value_name = "CMD")]
     pub cleanup: Option<String>,
 
-    /// `-L VAR a,b,c`: benchmark once per value, `{VAR}` replaced. Several lists give every
-    /// combination. Values may start with `-` (`-L opt -O1,-O2`). Like hyperfine, not with
-    /// -P/-D.
+    /// `-L VAR a,b,c`: benchmark once per value, `{VAR}` replaced (`\,` is a comma in a value).
+    /// Several lists give every combination, the first list varying fastest. Values may start
+    /// with `-` (`-L opt -O1,-O2`). Like hyperfine, not with -P/-D.
     #[arg(
         short = 'L',
         long,
@@ -101,38 +106,86 @@ pub struct BenchArgs {
     )]
     pub parameter_step_size: Option<String>,
 
-    /// Run commands through this shell (`SHELL -c CMD`) and subtract its spawn time; `none`
-    /// executes directly (the default).
+    /// Run every command through this shell (`SHELL -c CMD`, or a command line such as
+    /// `bash --norc`; `default` is `sh`) and subtract its spawn time. Unlike hyperfine, commands
+    /// run directly by default (see COMMAND); `-S sh` restores hyperfine's behaviour.
     #[arg(short = 'S', long, value_name = "SHELL")]
     pub shell: Option<String>,
 
-    /// Execute directly, without a shell (the default; same as --shell=none).
+    /// Execute directly, without a shell (--shell=none); a command using shell syntax is then
+    /// refused.
     #[arg(short = 'N', conflicts_with = "shell")]
     pub no_shell: bool,
 
-    /// Record failed runs and keep measuring (the exit code stays 0).
-    #[arg(short = 'i', long)]
-    pub ignore_failure: bool,
+    /// Record failed runs and keep measuring (the exit code stays 0). `-i=CODES` ignores only
+    /// these exit codes (`-i=1,2`); `-i=all-non-zero` is `-i`.
+    #[arg(
+        short = 'i',
+        long,
+        value_name = "CODES",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "all-non-zero"
+    )]
+    pub ignore_failure: Option<String>,
 
     /// Also benchmark this command, first, and report the others relative to it.
     #[arg(long, value_name = "CMD")]
     pub reference: Option<String>,
 
-    /// Name of a command in results (once per command, in order; `{VAR}` placeholders allowed).
+    /// Name of the --reference command in results (default: its command).
+    #[arg(long, value_name = "NAME", requires = "reference")]
+    pub reference_name: Option<String>,
+
+    /// Name of a benchmark in results (`{VAR}` placeholders allowed): one per command, or with
+    /// -L/-P once for all or one per benchmark, like hyperfine.
     #[arg(short = 'n', long, value_name = "NAME")]
     pub command_name: Vec<String>,
 
-    /// Write hyperfine-compatible JSON (plus benchfleet's fields).
+    /// Write hyperfine-compatible JSON (plus benchfleet's fields); `-` for stdout.
     #[arg(long, value_name = "FILE")]
     pub export_json: Option<PathBuf>,
 
-    /// Write CSV (hyperfine's columns first).
+    /// Write CSV (hyperfine's columns first, in hyperfine's order); `-` for stdout.
     #[arg(long, value_name = "FILE")]
     pub export_csv: Option<PathBuf>,
 
-    /// Write a Markdown table.
+    /// Write a Markdown table (benchfleet's columns); `-` for stdout.
     #[arg(long, value_name = "FILE")]
     pub export_markdown: Option<PathBuf>,
+
+    /// Write hyperfine's AsciiDoc table; `-` for stdout.
+    #[arg(long, value_name = "FILE")]
+    pub export_asciidoc: Option<PathBuf>,
+
+    /// Write hyperfine's Emacs org-mode table; `-` for stdout.
+    #[arg(long, value_name = "FILE")]
+    pub export_orgmode: Option<PathBuf>,
+
+    /// The order of runs. Unlike hyperfine (`sequential`: each command's runs in turn),
+    /// `interleaved` (A B A B …) is the default without -s/-c, so drift hits all alike;
+    /// `shuffled` draws each round's order from --seed. `--order sequential` restores
+    /// hyperfine's behaviour, and is the default with -s/-c.
+    #[arg(long, value_enum, value_name = "ORDER")]
+    pub order: Option<OrderArg>,
+
+    /// Same as --order shuffled.
+    #[arg(long, conflicts_with = "order")]
+    pub shuffle: bool,
+
+    /// hyperfine's output styles: `none` prints no results table or summary (exports to
+    /// stdout still are); benchfleet prints no colours, so the others look alike.
+    #[arg(long, value_enum, value_name = "TYPE", default_value_t = StyleArg::Auto)]
+    pub style: StyleArg,
+
+    /// Order of the summary and the markup exports: `auto` and `mean-time` sort the summary by
+    /// mean time (`auto` keeps the exports in command order); `command` keeps command order.
+    #[arg(long, value_enum, value_name = "METHOD", default_value_t = SortArg::Auto)]
+    pub sort: SortArg,
+
+    /// Show times in this unit (default: the best for each value).
+    #[arg(short = 'u', long, value_enum, value_name = "UNIT")]
+    pub time_unit: Option<TimeUnitArg>,
 
     /// Runs measured side by side, each pinned to its own CPUs (default 1: one at a time).
     #[arg(short = 'j', long, value_name = "N", default_value_t = 1)]
@@ -142,17 +195,24 @@ pub struct BenchArgs {
     #[arg(long, value_name = "DURATION")]
     pub timeout: Option<DurationSpec>,
 
-    /// Shuffle the commands' order in every round (default: round-robin A B A B …).
-    #[arg(long)]
-    pub shuffle: bool,
-
     /// Seed of the shuffle and of the environment padding (default: random; always recorded).
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
 
-    /// Where the commands' stdout goes.
-    #[arg(long, value_enum, default_value_t = OutputArg::Null)]
-    pub output: OutputArg,
+    /// Where the commands' output goes, once for all or once per benchmark (the --reference
+    /// first): `null` (default), `pipe` (read and discarded), `inherit` (shown), a file (a path
+    /// with a directory, e.g. `./out.txt`, truncated before every run), or `capture` (the first
+    /// --output-limit bytes stored with each run, benchfleet's own).
+    #[arg(long, value_name = "WHERE", conflicts_with = "show_output")]
+    pub output: Vec<String>,
+
+    /// Show the commands' output (stdout and stderr): --output=inherit.
+    #[arg(long)]
+    pub show_output: bool,
+
+    /// The commands' stdin: this file (default: `null`, nothing).
+    #[arg(long, value_name = "FILE")]
+    pub input: Option<String>,
 
     /// With --output=capture, keep at most this many bytes of each run's stdout.
     #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024)]
@@ -191,11 +251,64 @@ pub struct BenchArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OutputArg {
-    /// Discard (/dev/null), like hyperfine.
-    Null,
-    /// Keep the first --output-limit bytes of each run's stdout, stored with the run.
-    Capture,
+pub enum OrderArg {
+    Interleaved,
+    Shuffled,
+    Sequential,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StyleArg {
+    Auto,
+    Basic,
+    Full,
+    Nocolor,
+    Color,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SortArg {
+    Auto,
+    Command,
+    MeanTime,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TimeUnitArg {
+    Microsecond,
+    Millisecond,
+    Second,
+}
+
+impl TimeUnitArg {
+    fn unit(self) -> TimeUnit {
+        match self {
+            TimeUnitArg::Microsecond => TimeUnit::MicroSecond,
+            TimeUnitArg::Millisecond => TimeUnit::MilliSecond,
+            TimeUnitArg::Second => TimeUnit::Second,
+        }
+    }
+}
+
+/// One `--output` value (hyperfine's, plus `capture`). `Err` is a usage message.
+fn output_mode(value: &str, limit: usize) -> std::result::Result<OutputMode, String> {
+    Ok(match value {
+        "null" => OutputMode::Null,
+        "pipe" => OutputMode::Pipe,
+        "inherit" => OutputMode::Inherit,
+        "capture" => OutputMode::Capture { limit },
+        path => {
+            let p = PathBuf::from(path);
+            // hyperfine's rule: a bare word is a typo of a mode, not a file.
+            if p.components().count() <= 1 {
+                return Err(format!(
+                    "--output {path:?}: not one of null, pipe, inherit, capture; for a file give a path with a directory, e.g. `./{path}`"
+                ));
+            }
+            OutputMode::File(p)
+        }
+    })
 }
 
 /// The facade's inputs from the flags (hyperfine's meaning).
@@ -204,6 +317,7 @@ pub fn input(args: &BenchArgs) -> BenchInput {
         commands: args.commands.clone(),
         names: args.command_name.clone(),
         reference: args.reference.clone(),
+        reference_name: args.reference_name.clone(),
         prepare: args.prepare.clone(),
         conclude: args.conclude.clone(),
         setup: args.setup.clone(),
@@ -212,10 +326,7 @@ pub fn input(args: &BenchArgs) -> BenchInput {
             .parameter_list
             .chunks(2)
             .map(|p| {
-                let values = p
-                    .get(1)
-                    .map(|v| v.split(',').map(str::to_owned).collect())
-                    .unwrap_or_default();
+                let values = p.get(1).map(|v| bench::split_list(v)).unwrap_or_default();
                 (p[0].clone(), values)
             })
             .collect(),
@@ -228,8 +339,12 @@ pub fn input(args: &BenchArgs) -> BenchInput {
     }
 }
 
-/// The measurement settings from the flags. `Err` is a usage message.
-pub fn settings(args: &BenchArgs) -> std::result::Result<BenchSettings, String> {
+/// The measurement settings from the flags, for `commands` (the expanded benchmarks, the
+/// reference first). `Err` is a usage message.
+pub fn settings(
+    args: &BenchArgs,
+    commands: &[BenchCommand],
+) -> std::result::Result<BenchSettings, String> {
     let d = RunPolicy::BENCHMARK;
     let policy = RunPolicy {
         warmup: args.warmup,
@@ -250,12 +365,92 @@ pub fn settings(args: &BenchArgs) -> std::result::Result<BenchSettings, String> 
     }
     let shell = match args.shell.as_deref() {
         None | Some("none") => None,
-        Some("") => return Err("-S/--shell: the shell is empty; use e.g. `-S sh`, or -N".into()),
+        Some("default") => Some(bench::SYNTAX_SHELL.to_owned()),
+        Some(s) if s.trim().is_empty() => {
+            return Err("-S/--shell: the shell is empty; use e.g. `-S sh`, or -N".into());
+        }
         Some(s) => Some(s.to_owned()),
     };
+    let explicit_no_shell = args.no_shell || args.shell.as_deref() == Some("none");
     if args.jobs == 0 {
         return Err("-j/--jobs must be at least 1".into());
     }
+    let hooked = commands
+        .iter()
+        .any(|c| c.setup.is_some() || c.cleanup.is_some());
+    let order = match (args.order, args.shuffle) {
+        (Some(OrderArg::Interleaved), _) => Order::Interleaved,
+        (Some(OrderArg::Shuffled), _) | (None, true) => Order::Shuffled,
+        (Some(OrderArg::Sequential), _) => Order::Sequential,
+        (None, false) if hooked => Order::Sequential,
+        (None, false) => Order::Interleaved,
+    };
+    if let Err(e) = bench::check_order(commands, order) {
+        return Err(e.to_string());
+    }
+    if order == Order::Sequential && args.jobs > 1 && commands.len() > 1 {
+        return Err(format!(
+            "-j {} measures the commands of a round side by side, and --order sequential (hyperfine's order{}) runs one command at a time; use --order interleaved, or -j 1",
+            args.jobs,
+            if args.order.is_none() {
+                ", the default with -s/-c"
+            } else {
+                ""
+            }
+        ));
+    }
+    let (ignore_failure, ignore_exit_codes) = match args.ignore_failure.as_deref() {
+        None => (false, Vec::new()),
+        Some("" | "all-non-zero") => (true, Vec::new()),
+        Some(codes) => {
+            let codes = codes
+                .split(',')
+                .map(|c| c.trim().parse::<i32>())
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|_| {
+                    format!(
+                        "-i/--ignore-failure={codes}: not a list of exit codes; write e.g. `-i=1,2`, or `-i` for every failure"
+                    )
+                })?;
+            (true, codes)
+        }
+    };
+    let mut outputs = if args.show_output {
+        vec![OutputMode::Inherit]
+    } else {
+        args.output
+            .iter()
+            .map(|o| output_mode(o, args.output_limit))
+            .collect::<std::result::Result<Vec<_>, _>>()?
+    };
+    let output = match outputs.len() {
+        0 => OutputMode::Null,
+        1 => outputs.pop().unwrap_or_default(),
+        k if k == commands.len() => OutputMode::Null,
+        k => {
+            return Err(format!(
+                "--output is given {k} times for {} benchmarks{}; give it once (for all) or once per benchmark",
+                commands.len(),
+                if commands.iter().any(|c| c.reference) {
+                    ", the --reference included"
+                } else {
+                    ""
+                }
+            ));
+        }
+    };
+    let input = match args.input.as_deref() {
+        None | Some("null") => None,
+        Some(path) => {
+            let p = PathBuf::from(path);
+            if !p.is_file() {
+                return Err(format!(
+                    "--input {path:?}: no such file; give a readable file (its content is every run's stdin), or `null`"
+                ));
+            }
+            Some(p)
+        }
+    };
     let (cpus_per_job, profile_mem) = match &args.profile {
         Some(name) => {
             let r = benchfleet::sched::Resources::profile(name).map_err(|e| e.to_string())?;
@@ -277,20 +472,15 @@ pub fn settings(args: &BenchArgs) -> std::result::Result<BenchSettings, String> 
             ..policy
         },
         shell,
-        ignore_failure: args.ignore_failure,
+        syntax_shell: (!explicit_no_shell).then(|| bench::SYNTAX_SHELL.to_owned()),
+        ignore_failure,
+        ignore_exit_codes,
         timeout: args.timeout.map(|t| t.0).filter(|t| !t.is_zero()),
-        order: if args.shuffle {
-            Order::Shuffled
-        } else {
-            Order::Interleaved
-        },
+        order,
         seed,
-        output: match args.output {
-            OutputArg::Null => OutputMode::Null,
-            OutputArg::Capture => OutputMode::Capture {
-                limit: args.output_limit,
-            },
-        },
+        output,
+        outputs,
+        input,
         jobs: args.jobs,
         cpus_per_job,
         memory_limit: args.memory_limit.or(profile_mem),
@@ -372,24 +562,48 @@ pub fn relative_speeds(
     Some((reference, out))
 }
 
-/// hyperfine's "Summary … ran x.xx ± y.yy times faster than …" block.
+/// hyperfine's "Summary … ran x.xx ± y.yy times faster than …" block (the others sorted by
+/// mean time, as hyperfine's `--sort auto|mean-time`).
 pub fn summary_text(results: &[BenchmarkResult], reference: Option<usize>) -> Option<String> {
     if results.len() < 2 {
         return None;
     }
-    let (r, rows) = relative_speeds(results, reference)?;
+    let (r, mut rows) = relative_speeds(results, reference)?;
     if rows.is_empty() {
         return None;
     }
-    let mut out = format!("Summary\n  `{}` ran\n", results[r].name);
+    let mean = |i: usize| results[i].wall().map_or(f64::INFINITY, |s| s.mean);
+    rows.sort_by(|a, b| mean(a.index).total_cmp(&mean(b.index)));
+    let mut out = format!("Summary\n  {} ran\n", results[r].name);
     for row in rows {
         out.push_str(&format!(
-            "    {:.2} ± {:.2} times {} than `{}`\n",
+            "{:8.2} ± {:.2} times {} than {}\n",
             row.ratio,
             row.stddev,
             if row.faster { "faster" } else { "slower" },
             results[row.index].name
         ));
+    }
+    Some(out)
+}
+
+/// hyperfine's `--sort command` block: every result in command order with its mean relative to
+/// the reference (or the fastest), `± σ` except on the reference.
+pub fn relative_table(results: &[BenchmarkResult], reference: Option<usize>) -> Option<String> {
+    if results.len() < 2 {
+        return None;
+    }
+    let (r, rows) = relative_speeds(results, reference)?;
+    let rm = results[r].wall()?.mean;
+    let mut out = "Relative speed comparison\n".to_string();
+    for (i, res) in results.iter().enumerate() {
+        let Some(s) = res.wall() else { continue };
+        let sd = rows.iter().find(|row| row.index == i).map(|row| row.stddev);
+        let sd = match sd {
+            Some(sd) if i != r => format!(" ± {sd:5.2}"),
+            _ => " ".repeat(8),
+        };
+        out.push_str(&format!("  {:10.2}{sd}  {}\n", s.mean / rm, res.name));
     }
     Some(out)
 }
@@ -406,10 +620,53 @@ fn ordered_results(outcome: &BenchOutcome, commands: &[BenchCommand]) -> Vec<Ben
     results
 }
 
+/// The exports asked for, each to its file or, for `-`, to stdout. The markup tables (Markdown,
+/// AsciiDoc, org-mode) follow --sort (`mean-time`: fastest first) and -u.
+fn write_bench_exports(
+    ctx: &Context,
+    args: &BenchArgs,
+    results: &[BenchmarkResult],
+    unit: Option<TimeUnit>,
+) -> Result<()> {
+    let mut sorted = results.to_vec();
+    if args.sort == SortArg::MeanTime {
+        let mean = |r: &BenchmarkResult| r.wall().map_or(f64::INFINITY, |s| s.mean);
+        sorted.sort_by(|a, b| mean(a).total_cmp(&mean(b)));
+    }
+    type Render<'a> = &'a dyn Fn() -> Result<String>;
+    let exports: [(&Option<PathBuf>, Render); 5] = [
+        (&args.export_json, &|| {
+            Ok(serde_json::to_string_pretty(&report::hyperfine_json(results))? + "\n")
+        }),
+        (&args.export_csv, &|| Ok(report::csv(results))),
+        (&args.export_markdown, &|| {
+            Ok(report::markdown_in(&sorted, unit))
+        }),
+        (&args.export_asciidoc, &|| {
+            Ok(report::markup_table(
+                &sorted,
+                report::Markup::AsciiDoc,
+                unit,
+            ))
+        }),
+        (&args.export_orgmode, &|| {
+            Ok(report::markup_table(&sorted, report::Markup::OrgMode, unit))
+        }),
+    ];
+    for (path, render) in exports {
+        match path.as_deref() {
+            None => {}
+            Some(p) if p == Path::new("-") => ctx.out.emit(&render()?)?,
+            Some(p) => write_file(p, &render()?)?,
+        }
+    }
+    Ok(())
+}
+
 /// Run `benchfleet bench`.
 pub async fn bench(ctx: &Context, args: BenchArgs) -> Result<Status> {
     let commands = bench::expand(&input(&args)).map_err(CliError::usage)?;
-    let settings = settings(&args).map_err(CliError::Usage)?;
+    let settings = settings(&args, &commands).map_err(CliError::Usage)?;
     let storage = ctx.storage().await?;
     let expo = metrics::start(&args.metrics).await?;
 
@@ -422,10 +679,7 @@ pub async fn bench(ctx: &Context, args: BenchArgs) -> Result<Status> {
         "benchmarking {} command{} ({}{}, seed {})",
         commands.len(),
         if commands.len() == 1 { "" } else { "s" },
-        match settings.order {
-            Order::Interleaved => "interleaved",
-            Order::Shuffled => "shuffled",
-        },
+        settings.order.as_str(),
         settings
             .shell
             .as_deref()
@@ -447,15 +701,27 @@ pub async fn bench(ctx: &Context, args: BenchArgs) -> Result<Status> {
     finished?;
 
     let results = ordered_results(&outcome, &commands);
-    if !results.is_empty() {
+    let unit = args.time_unit.map(TimeUnitArg::unit);
+    let quiet = args.style == StyleArg::None;
+    if !results.is_empty() && !quiet {
         ctx.out
-            .emit(&format!("{}\n", report::terminal_table(&results)))?;
+            .emit(&format!("{}\n", report::terminal_table_in(&results, unit)))?;
     }
     if let Some(o) = &outcome.shell_overhead {
-        eprintln!(
-            "shell spawn time subtracted: {:.3} ms",
-            o.wall_ns as f64 / 1e6
-        );
+        let ms = o.wall_ns as f64 / 1e6;
+        match (settings.shell.as_deref(), outcome.through_shell.as_slice()) {
+            (Some(_), _) => eprintln!("shell spawn time subtracted: {ms:.3} ms"),
+            (None, [(name, what), rest @ ..]) => eprintln!(
+                "note: `{name}`{} uses shell syntax ({what}): run through `{} -c`, its spawn time ({ms:.3} ms) subtracted; -S sh runs every command through a shell (hyperfine's default), -N refuses such commands",
+                if rest.is_empty() {
+                    String::new()
+                } else {
+                    format!(" and {} other command(s)", rest.len())
+                },
+                bench::SYNTAX_SHELL
+            ),
+            (None, []) => {}
+        }
     }
     let concurrent: usize = results.iter().map(BenchmarkResult::concurrent_runs).sum();
     if settings.jobs > 1 {
@@ -468,7 +734,11 @@ pub async fn bench(ctx: &Context, args: BenchArgs) -> Result<Status> {
         .iter()
         .position(|c| c.reference)
         .and_then(|ri| results.iter().position(|r| r.name == commands[ri].name));
-    if let Some(s) = summary_text(&results, reference) {
+    let summary = match args.sort {
+        SortArg::Auto | SortArg::MeanTime => summary_text(&results, reference),
+        SortArg::Command => relative_table(&results, reference),
+    };
+    if let Some(s) = summary.filter(|_| !quiet) {
         ctx.out.emit(&format!("\n{s}"))?;
     }
     for w in words::warnings(&outcome.warnings) {
@@ -478,12 +748,7 @@ pub async fn bench(ctx: &Context, args: BenchArgs) -> Result<Status> {
         eprintln!("{line}");
     }
 
-    write_exports(
-        &results,
-        args.export_json.as_deref(),
-        args.export_csv.as_deref(),
-        args.export_markdown.as_deref(),
-    )?;
+    write_bench_exports(ctx, &args, &results, unit)?;
     Ok(ctx
         .out
         .run_footer(&outcome.run, outcome.records_stored, &ctx.root()))
@@ -505,6 +770,13 @@ mod tests {
         T::try_parse_from(std::iter::once("bench").chain(args.iter().copied()))
             .map(|t| t.bench)
             .map_err(|e| e.to_string())
+    }
+
+    /// Parse, expand and resolve the settings; `Err` is the usage message.
+    fn resolve(args: &[&str]) -> Result<BenchSettings, String> {
+        let a = parse(args)?;
+        let commands = bench::expand(&input(&a)).map_err(|e| e.to_string())?;
+        settings(&a, &commands)
     }
 
     fn expanded(args: &[&str]) -> Vec<(String, String)> {
@@ -551,8 +823,8 @@ mod tests {
             &["-L", "a", "1,2", "-L", "b", "x,y", "e {a}{b}"],
             &[
                 ("e 1x", "e 1x"),
-                ("e 1y", "e 1y"),
                 ("e 2x", "e 2x"),
+                ("e 1y", "e 1y"),
                 ("e 2y", "e 2y"),
             ],
         );
@@ -616,7 +888,7 @@ mod tests {
 
     #[test]
     fn shell_flags_follow_hyperfine() {
-        let shell = |args: &[&str]| settings(&parse(args).unwrap()).map(|s| s.shell);
+        let shell = |args: &[&str]| resolve(args).map(|s| s.shell);
         assert_eq!(shell(&["true"]), Ok(None), "direct by default");
         assert_eq!(shell(&["-N", "true"]), Ok(None));
         assert_eq!(shell(&["--shell=none", "true"]), Ok(None));
@@ -630,7 +902,7 @@ mod tests {
 
     #[test]
     fn run_count_flags_follow_hyperfine() {
-        let policy = |args: &[&str]| settings(&parse(args).unwrap()).map(|s| s.policy);
+        let policy = |args: &[&str]| resolve(args).map(|s| s.policy);
         let p = policy(&["true"]).unwrap();
         assert_eq!(
             (p.runs, p.min_runs, p.max_runs, p.min_time),
@@ -678,29 +950,26 @@ mod tests {
 
     #[test]
     fn other_flags_resolve() {
-        let s = settings(
-            &parse(&[
-                "--shuffle",
-                "--seed",
-                "9",
-                "-j",
-                "2",
-                "--timeout",
-                "2s",
-                "--output",
-                "capture",
-                "--output-limit",
-                "10",
-                "--memory-limit",
-                "64M",
-                "--no-sample",
-                "--no-pin",
-                "--tag",
-                "k=v",
-                "true",
-            ])
-            .unwrap(),
-        )
+        let s = resolve(&[
+            "--shuffle",
+            "--seed",
+            "9",
+            "-j",
+            "2",
+            "--timeout",
+            "2s",
+            "--output",
+            "capture",
+            "--output-limit",
+            "10",
+            "--memory-limit",
+            "64M",
+            "--no-sample",
+            "--no-pin",
+            "--tag",
+            "k=v",
+            "true",
+        ])
         .unwrap();
         assert_eq!(s.order, Order::Shuffled);
         assert_eq!(s.seed, 9);
@@ -711,11 +980,126 @@ mod tests {
         assert_eq!(s.sample_interval, None);
         assert!(!s.pin_measuring);
         assert_eq!(s.tags.get("k").map(String::as_str), Some("v"));
-        let s = settings(&parse(&["--profile", "small", "true"]).unwrap()).unwrap();
+        let s = resolve(&["--profile", "small", "true"]).unwrap();
         assert_eq!((s.cpus_per_job, s.memory_limit), (Some(1), Some(1 << 30)));
         assert_eq!(s.sample_interval, Some(Duration::from_millis(250)));
         assert!(s.pin_measuring, "pinned unless --no-pin");
-        assert!(settings(&parse(&["--profile", "huge", "true"]).unwrap()).is_err());
+        assert!(resolve(&["--profile", "huge", "true"]).is_err());
+    }
+
+    #[test]
+    fn hyperfine_flags_resolve_with_hyperfines_meaning() {
+        // Escaped commas in -L values; one -n per benchmark; --reference-name.
+        assert_eq!(
+            expanded(&["-L", "a", r"x\,y,z", "e {a}"]),
+            pairs(&[("e x,y", "e x,y"), ("e z", "e z")])
+        );
+        assert_eq!(
+            expanded(&["-L", "v", "1,2", "-n", "one", "-n", "two", "e {v}"]),
+            pairs(&[("one", "e 1"), ("two", "e 2")])
+        );
+        assert_eq!(
+            expanded(&["--reference", "r", "--reference-name", "base", "a"]),
+            pairs(&[("base", "r"), ("a", "a")])
+        );
+        assert_eq!(
+            expanded(&["-L", "branch", "master", "echo test"]),
+            pairs(&[("echo test (branch = master)", "echo test")])
+        );
+        assert!(parse(&["--reference-name", "x", "a"]).is_err());
+
+        // The order: interleaved, or sequential with -s/-c; never interleaved with them.
+        let order = |args: &[&str]| resolve(args).map(|s| s.order);
+        assert_eq!(order(&["a", "b"]), Ok(Order::Interleaved));
+        assert_eq!(order(&["--shuffle", "a", "b"]), Ok(Order::Shuffled));
+        assert_eq!(order(&["-s", "x", "a", "b"]), Ok(Order::Sequential));
+        assert_eq!(
+            order(&["--order", "sequential", "a"]),
+            Ok(Order::Sequential)
+        );
+        let e = order(&["--order", "interleaved", "-c", "x", "a", "b"]).unwrap_err();
+        assert!(e.contains("--order sequential"), "{e}");
+        let e = order(&["-s", "x", "-j", "2", "a", "b"]).unwrap_err();
+        assert!(e.contains("--order interleaved, or -j 1"), "{e}");
+        assert!(parse(&["--order", "sequential", "--shuffle", "a"]).is_err());
+
+        // -i, -i=CODES, -i=all-non-zero.
+        let ignore = |args: &[&str]| resolve(args).map(|s| (s.ignore_failure, s.ignore_exit_codes));
+        assert_eq!(ignore(&["a"]), Ok((false, vec![])));
+        assert_eq!(ignore(&["-i", "a"]), Ok((true, vec![])));
+        assert_eq!(ignore(&["--ignore-failure", "a"]), Ok((true, vec![])));
+        assert_eq!(ignore(&["-i=all-non-zero", "a"]), Ok((true, vec![])));
+        assert_eq!(
+            ignore(&["--ignore-failure=1,2", "a"]),
+            Ok((true, vec![1, 2]))
+        );
+        assert!(ignore(&["-i=x", "a"]).unwrap_err().contains("-i=1,2"));
+
+        // --output once or per benchmark, --show-output, --input.
+        let outputs = |args: &[&str]| resolve(args).map(|s| (s.output, s.outputs));
+        assert_eq!(outputs(&["a"]), Ok((OutputMode::Null, vec![])));
+        assert_eq!(
+            outputs(&["--show-output", "a"]),
+            Ok((OutputMode::Inherit, vec![]))
+        );
+        assert_eq!(
+            outputs(&["--output=pipe", "a", "b"]),
+            Ok((OutputMode::Pipe, vec![]))
+        );
+        assert_eq!(
+            outputs(&["--output", "null", "--output", "./o.txt", "a", "b"]),
+            Ok((
+                OutputMode::Null,
+                vec![OutputMode::Null, OutputMode::File("./o.txt".into())]
+            ))
+        );
+        assert!(
+            outputs(&["--output", "o.txt", "a"])
+                .unwrap_err()
+                .contains("./o.txt")
+        );
+        let e = outputs(&[
+            "--reference",
+            "r",
+            "--output=null",
+            "--output=pipe",
+            "a",
+            "b",
+        ])
+        .unwrap_err();
+        assert!(e.contains("3 benchmarks, the --reference included"), "{e}");
+        assert!(parse(&["--show-output", "--output=pipe", "a"]).is_err());
+        assert!(
+            resolve(&["--input", "/no/such/file", "cat"])
+                .unwrap_err()
+                .contains("no such file")
+        );
+        assert_eq!(resolve(&["--input", "null", "cat"]).unwrap().input, None);
+
+        // -S with arguments and `default`; -N refuses shell syntax, the default runs it in sh.
+        let shells = |args: &[&str]| resolve(args).map(|s| (s.shell, s.syntax_shell));
+        let sh = || Some("sh".to_string());
+        assert_eq!(shells(&["a"]), Ok((None, sh())));
+        assert_eq!(shells(&["-N", "a"]), Ok((None, None)));
+        assert_eq!(shells(&["--shell=none", "a"]), Ok((None, None)));
+        assert_eq!(shells(&["-S", "default", "a"]), Ok((sh(), sh())));
+        assert_eq!(
+            shells(&["-S", "bash --norc", "a"]),
+            Ok((Some("bash --norc".into()), sh()))
+        );
+
+        // Accepted for hyperfine's command lines.
+        for args in [
+            &["--style", "none", "a"][..],
+            &["--style=basic", "a"],
+            &["--sort", "command", "a"],
+            &["--sort=mean-time", "a"],
+            &["-u", "millisecond", "a"],
+            &["--time-unit", "microsecond", "a"],
+            &["--export-asciidoc", "-", "--export-orgmode", "o.org", "a"],
+        ] {
+            assert!(resolve(args).is_ok(), "{args:?}");
+        }
     }
 
     #[test]
@@ -745,17 +1129,23 @@ mod tests {
             rec("fast", 1, 10),
         ];
         let results = report::group_records(&records);
+        // hyperfine's wording and layout.
         let text = summary_text(&results, None).unwrap();
-        assert!(text.contains("`fast` ran"), "{text}");
-        assert!(
-            text.contains("2.00 ± 0.00 times faster than `slow`"),
-            "{text}"
+        assert_eq!(
+            text,
+            "Summary\n  fast ran\n    2.00 ± 0.00 times faster than slow\n"
         );
         let text = summary_text(&results, Some(0)).unwrap();
-        assert!(text.contains("`slow` ran"), "{text}");
+        assert!(text.contains("  slow ran\n"), "{text}");
         assert!(
-            text.contains("2.00 ± 0.00 times slower than `fast`"),
+            text.contains("    2.00 ± 0.00 times slower than fast"),
             "{text}"
+        );
+        // --sort command: every result in command order.
+        let text = relative_table(&results, None).unwrap();
+        assert_eq!(
+            text,
+            "Relative speed comparison\n        2.00 ±  0.00  slow\n        1.00          fast\n"
         );
     }
 }

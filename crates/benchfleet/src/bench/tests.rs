@@ -27,12 +27,18 @@ fn parameter_scans_follow_hyperfine() {
     ok("0", "10", Some("5"), &["0", "5", "10"]);
     ok("0", "9", Some("4"), &["0", "4", "8"]);
     ok("0.3", "0.7", Some("0.2"), &["0.3", "0.5", "0.7"]);
+    // Printed as hyperfine prints its exact decimals: MIN as written, the sums with the larger
+    // number of fraction digits of MIN and STEP.
     ok(
         "0",
         "1",
         Some("0.25"),
-        &["0.00", "0.25", "0.50", "0.75", "1.00"],
+        &["0", "0.25", "0.50", "0.75", "1.00"],
     );
+    ok("0", "0.3", Some("0.1"), &["0", "0.1", "0.2", "0.3"]);
+    ok("1", "2", Some("0.5"), &["1", "1.5", "2.0"]);
+    ok("0.10", "0.3", Some("0.1"), &["0.10", "0.20", "0.30"]);
+    ok("1", "3", Some("1.0"), &["1", "2.0", "3.0"]);
     // Decimal steps are exact: 0.1 added ten times reaches 1.0 (floats would stop at 0.9).
     assert_eq!(scan("0", "1", Some("0.1")).unwrap().len(), 11);
     ok("1.5", "2", Some("0.5"), &["1.5", "2.0"]);
@@ -64,12 +70,95 @@ fn lists_give_a_cross_product_and_the_commands_vary_fastest() {
         ("n".into(), vec!["1".into(), "2".into()]),
         ("m".into(), vec!["x".into(), "y".into()]),
     ];
-    let got: Vec<String> = expand(&i).unwrap().into_iter().map(|c| c.command).collect();
+    let got: Vec<(String, String)> = expand(&i)
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.command, c.name))
+        .collect();
+    // hyperfine's order: the commands, then the first list, vary fastest. A parameter the
+    // command does not use is shown in its name.
+    let want = [
+        ("a 1 x", "a 1 x"),
+        ("b 1", "b 1 (m = x)"),
+        ("a 2 x", "a 2 x"),
+        ("b 2", "b 2 (m = x)"),
+        ("a 1 y", "a 1 y"),
+        ("b 1", "b 1 (m = y)"),
+        ("a 2 y", "a 2 y"),
+        ("b 2", "b 2 (m = y)"),
+    ];
+    let want: Vec<(String, String)> = want
+        .iter()
+        .map(|(c, n)| (c.to_string(), n.to_string()))
+        .collect();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn list_values_split_at_unescaped_commas_like_hyperfine() {
+    let check = |text: &str, want: &[&str]| assert_eq!(split_list(text), want, "{text:?}");
+    check("a,b,c", &["a", "b", "c"]);
+    check(r"x\,y,z", &["x,y", "z"]);
+    check(r"\,", &[","]);
+    check(r"a\\,b", &[r"a\", "b"]);
+    check(r"a\b", &[r"a\b"]);
+    check(r"a\", &[r"a\"]);
+    check("", &[""]);
+    check("a,", &["a", ""]);
+}
+
+#[test]
+fn names_per_benchmark_and_lists_counting_the_reference_follow_hyperfine() {
+    let names = |i: &BenchInput| -> Result<Vec<String>, String> {
+        expand(i)
+            .map(|c| c.into_iter().map(|c| c.name).collect())
+            .map_err(|e| e.to_string())
+    };
+    let mut i = input(&["e {v}"]);
+    i.parameter_lists = vec![("v".into(), vec!["a".into(), "b".into()])];
+    i.names = vec!["first".into(), "second".into()];
+    assert_eq!(names(&i).unwrap(), ["first", "second"]);
+    i.names = vec!["n-{v}".into()];
+    assert_eq!(names(&i).unwrap(), ["n-a", "n-b"]);
+    i.names = vec!["1".into(), "2".into(), "3".into()];
+    assert!(names(&i).unwrap_err().contains("once per benchmark"));
+
+    // --reference counts as a command for -p/-C lists; --reference-name names it.
+    let mut i = input(&["a", "b"]);
+    i.reference = Some("r".into());
+    i.reference_name = Some("base".into());
+    i.prepare = vec!["pr".into(), "pa".into(), "pb".into()];
+    let got = expand(&i).unwrap();
+    let view: Vec<(&str, Option<&str>)> = got
+        .iter()
+        .map(|c| (c.name.as_str(), c.prepare.as_deref()))
+        .collect();
     assert_eq!(
-        got,
-        [
-            "a 1 x", "b 1", "a 1 y", "b 1", "a 2 x", "b 2", "a 2 y", "b 2"
-        ]
+        view,
+        [("base", Some("pr")), ("a", Some("pa")), ("b", Some("pb"))]
+    );
+    i.prepare = vec!["pa".into(), "pb".into()];
+    let e = expand(&i).unwrap_err().to_string();
+    assert!(
+        e.contains("-p/--prepare is given 2 times for 3 benchmarks"),
+        "{e}"
+    );
+    assert!(e.contains("--reference included"), "{e}");
+    i.prepare.clear();
+    i.conclude = vec!["ca".into(), "cb".into()];
+    assert!(
+        expand(&i)
+            .unwrap_err()
+            .to_string()
+            .contains("-C/--conclude")
+    );
+    let mut i = input(&["a"]);
+    i.reference_name = Some("x".into());
+    assert!(
+        expand(&i)
+            .unwrap_err()
+            .to_string()
+            .contains("--reference CMD")
     );
 }
 
@@ -108,7 +197,7 @@ fn names_prepare_and_reference_expand_like_hyperfine() {
         max: "2".into(),
         step: None,
     });
-    i.names = vec!["sleep-{t}".into()];
+    i.names = vec!["sleep-{t}".into(), "t".into()];
     i.prepare = vec!["echo {t}".into()];
     i.setup = Some("mkdir d{t}".into());
     i.reference = Some("ref".into());
@@ -137,7 +226,7 @@ fn names_prepare_and_reference_expand_like_hyperfine() {
                 Some("mkdir d1"),
                 false
             ),
-            ("true", "true", Some("echo 1"), Some("mkdir d1"), false),
+            ("t (t = 1)", "true", Some("echo 1"), Some("mkdir d1"), false),
             (
                 "sleep-2",
                 "sleep 2",
@@ -145,7 +234,7 @@ fn names_prepare_and_reference_expand_like_hyperfine() {
                 Some("mkdir d2"),
                 false
             ),
-            ("true #2", "true", Some("echo 2"), Some("mkdir d2"), false),
+            ("t (t = 2)", "true", Some("echo 2"), Some("mkdir d2"), false),
         ]
     );
     assert_eq!(got[1].parameters["t"], "1");
@@ -162,7 +251,7 @@ fn bad_inputs_are_usage_errors_that_say_what_to_do() {
     check(input(&["  "]), "empty");
     let mut i = input(&["a", "b", "c"]);
     i.prepare = vec!["p1".into(), "p2".into()];
-    check(i, "once per command");
+    check(i, "once per benchmark");
     let mut i = input(&["a"]);
     i.names = vec!["x".into(), "y".into()];
     check(i, "at most one name");
@@ -637,10 +726,12 @@ mod with_a_fake_executor {
     use crate::testing::{failing_storage, mem_storage, runs};
     use benchfleet_model::RunStatus;
 
+    /// hyperfine's order, which -s/-c need.
     fn settings(runs: u32) -> BenchSettings {
         BenchSettings {
             idle_harness: false,
             pin_measuring: false,
+            order: Order::Sequential,
             ..quick_settings(runs)
         }
     }
@@ -658,7 +749,7 @@ mod with_a_fake_executor {
     }
 
     #[tokio::test]
-    async fn hooks_run_in_hyperfines_order_round_by_round() {
+    async fn hooks_run_in_hyperfines_order_command_by_command() {
         let storage = mem_storage();
         let mock = Arc::new(Mock::ok(3_000_000));
         let outcome = run_bench_with(
@@ -670,11 +761,14 @@ mod with_a_fake_executor {
         )
         .await
         .unwrap();
-        let round = ["prep", "a", "conc", "prep", "b", "conc"];
-        let mut want = vec!["setup", "setup"];
-        want.extend(round);
-        want.extend(round);
-        want.extend(["clean", "clean"]);
+        let mut want = Vec::new();
+        for c in ["a", "b"] {
+            want.push("setup");
+            for _ in 0..2 {
+                want.extend(["prep", c, "conc"]);
+            }
+            want.push("clean");
+        }
         assert_eq!(mock.log(), want);
         assert_eq!(outcome.records_stored, 4);
         assert_eq!(outcome.run.status, RunStatus::Succeeded);
@@ -682,6 +776,41 @@ mod with_a_fake_executor {
             .await
             .unwrap();
         assert!(stored.iter().all(|r| r.measurement.wall_ns == 3_000_000));
+    }
+
+    #[tokio::test]
+    async fn a_setup_is_never_separated_from_its_runs_and_rounds_interleave_without_one() {
+        let storage = mem_storage();
+        for order in [Order::Interleaved, Order::Shuffled] {
+            let e = run_bench_with(
+                &two_commands_with_hooks(),
+                &BenchSettings {
+                    order,
+                    ..settings(2)
+                },
+                &storage,
+                no_events(),
+                Arc::new(Mock::ok(1_000)),
+            )
+            .await
+            .unwrap_err();
+            assert!(e.is_user_input(), "{e}");
+            assert!(e.to_string().contains("--order sequential"), "{e}");
+        }
+        let mut commands = two_commands_with_hooks();
+        for c in &mut commands {
+            (c.setup, c.cleanup) = (None, None);
+        }
+        let mock = Arc::new(Mock::ok(1_000));
+        let interleaved = BenchSettings {
+            order: Order::Interleaved,
+            ..settings(2)
+        };
+        run_bench_with(&commands, &interleaved, &storage, no_events(), mock.clone())
+            .await
+            .unwrap();
+        let round = ["prep", "a", "conc", "prep", "b", "conc"];
+        assert_eq!(mock.log(), [round, round].concat());
     }
 
     #[tokio::test]
@@ -756,6 +885,84 @@ mod with_a_fake_executor {
         assert_eq!(crate::exec::shell_of(&run.tags), Some("sh"));
         assert_eq!(run.tags[crate::exec::TAG_SHELL_OVERHEAD], "2000000");
         assert!(!run.tags.contains_key(crate::exec::LEGACY_TAG_SHELL));
+    }
+
+    /// Without -S, a command line with shell syntax runs through `sh` with its cost subtracted
+    /// (never as literal arguments), the others directly; with -N it is refused.
+    #[tokio::test]
+    async fn shell_syntax_goes_through_sh_and_only_that_command_pays_for_it() {
+        let storage = mem_storage();
+        let mock = Arc::new(Mock {
+            shell_cost_ns: 2_000_000,
+            ..Mock::ok(10_000_000)
+        });
+        let commands = expand(&input(&["a && b", "c"])).unwrap();
+        let outcome = run_bench_with(&commands, &settings(1), &storage, no_events(), mock.clone())
+            .await
+            .unwrap();
+        assert_eq!(
+            outcome.through_shell,
+            [("a && b".to_string(), "`&&`".to_string())]
+        );
+        assert_eq!(
+            mock.log(),
+            ["a && b", "c"],
+            "sh -c 'a && b', then c directly"
+        );
+        let stored = crate::load_records(&storage, &outcome.run.run_id)
+            .await
+            .unwrap();
+        let wall = |name: &str| {
+            let r = stored.iter().find(|r| r.name == name).unwrap();
+            (
+                r.measurement.wall_ns,
+                crate::exec::shell_of(&r.tags).map(str::to_owned),
+            )
+        };
+        assert_eq!(wall("a && b"), (8_000_000, Some("sh".into())));
+        assert_eq!(wall("c"), (10_000_000, None));
+        let run = &runs(&storage).await[0];
+        assert_eq!(crate::exec::shell_of(&run.tags), None, "not every command");
+
+        let refused = BenchSettings {
+            syntax_shell: None,
+            ..settings(1)
+        };
+        let e = run_bench_with(&commands, &refused, &storage, no_events(), mock)
+            .await
+            .unwrap_err();
+        assert!(e.is_user_input(), "{e}");
+        assert!(e.to_string().contains("-S sh"), "{e}");
+    }
+
+    /// `-i=CODES` keeps measuring only through those exit codes.
+    #[tokio::test]
+    async fn ignore_failure_can_be_limited_to_exit_codes() {
+        let storage = mem_storage();
+        for (code, codes, runs) in [(1, vec![1, 2], 3), (3, vec![1, 2], 1), (3, vec![], 3)] {
+            let mock = Arc::new(Mock::new(move |_, _| Scripted::fails(code, "")));
+            let s = BenchSettings {
+                ignore_failure: true,
+                ignore_exit_codes: codes.clone(),
+                ..settings(3)
+            };
+            let outcome = run_bench_with(
+                &expand(&input(&["a"])).unwrap(),
+                &s,
+                &storage,
+                no_events(),
+                mock,
+            )
+            .await
+            .unwrap();
+            let c = &outcome.commands[0];
+            assert_eq!(c.runs, runs, "exit {code} with -i={codes:?}");
+            assert_eq!(
+                c.failure.is_some(),
+                runs == 1,
+                "exit {code} with -i={codes:?}"
+            );
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

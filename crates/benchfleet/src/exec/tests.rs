@@ -252,3 +252,63 @@ fn command_lines_split_like_a_shell_or_go_through_one() {
     assert!(command_spec("  ", None).is_err());
     assert_eq!(command_spec("a | b", Some("sh")).unwrap().program, "sh");
 }
+
+#[test]
+fn a_shell_with_arguments_is_split_and_takes_dash_c_last() {
+    let s = command_spec("echo hi", Some("bash --norc")).unwrap();
+    assert_eq!(
+        (s.program.as_str(), s.args.clone()),
+        (
+            "bash",
+            vec!["--norc".to_string(), "-c".into(), "echo hi".into()]
+        )
+    );
+    let s = command_spec("x", Some("'/opt/my sh' -e")).unwrap();
+    assert_eq!(
+        (s.program.as_str(), s.args[0].as_str()),
+        ("/opt/my sh", "-e")
+    );
+    assert!(command_spec("x", Some("'unclosed sh")).is_err());
+}
+
+#[test]
+fn shell_syntax_is_found_outside_quotes_only() {
+    let found = |cmd: &str| shell_syntax(cmd);
+    for (cmd, needle) in [
+        ("echo a && echo b", "`&&`"),
+        ("echo a || true", "`||`"),
+        ("a | b", "`|`"),
+        ("sleep 1 &", "`&`"),
+        ("a; b", "`;`"),
+        ("echo x > f", "redirection"),
+        ("echo x >> f", "redirection"),
+        ("cat < f", "redirection"),
+        ("exit 1", "builtin `exit`"),
+        ("cd /tmp", "builtin `cd`"),
+        ("echo $HOME", "expansion"),
+        ("echo \"$HOME\"", "expansion"),
+        ("echo `date`", "expansion"),
+        ("ls *.rs", "glob"),
+        ("ls ~", "home"),
+        ("FOO=1 env", "assignment (`FOO=`)"),
+        ("(cd x)", "subshell"),
+        ("echo a\necho b", "line break"),
+        ("true # comment", "comment"),
+    ] {
+        let got = found(cmd).unwrap_or_else(|| panic!("{cmd:?}: no shell syntax found"));
+        assert!(got.contains(needle), "{cmd:?}: {got}");
+    }
+    for cmd in [
+        "echo 'a && b' \"c > d\"",
+        "echo a\\&\\&b",
+        "grep -e 'x|y' f",
+        "sleep 0.1",
+        "cc -O2 -o a.out a.c",
+        "echo a~b x#y",
+        "env --opt=1 true",
+        "echo '$HOME'",
+        "printf '%s\\n' a",
+    ] {
+        assert_eq!(found(cmd), None, "{cmd:?}");
+    }
+}
