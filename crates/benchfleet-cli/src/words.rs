@@ -96,7 +96,7 @@ pub fn node_states(outcome: &RunOutcome) -> Vec<String> {
     let failed: std::collections::HashMap<&str, &benchfleet::runner::NodeResult> = outcome
         .results
         .iter()
-        .filter(|r| !r.runs.failures.is_empty() || r.runs.stderr_tail.is_some())
+        .filter(|r| !r.runs.failures().is_empty() || r.runs.stderr_tail().is_some())
         .map(|r| (r.node.name.as_str(), r))
         .collect();
     let mut lines = Vec::new();
@@ -106,7 +106,7 @@ pub fn node_states(outcome: &RunOutcome) -> Vec<String> {
             NodeState::Failed | NodeState::TimedOut => {
                 let runs = failed.get(name.as_str()).map(|r| &r.runs);
                 let why = runs
-                    .and_then(|r| r.failures.first().cloned())
+                    .and_then(|r| r.failures().first().cloned())
                     .or_else(|| {
                         // Failed before or around its runs (a hook, its output directory).
                         outcome
@@ -117,7 +117,7 @@ pub fn node_states(outcome: &RunOutcome) -> Vec<String> {
                     })
                     .unwrap_or_else(|| "failed".into());
                 lines.push(format!("FAILED  {name}: {why}"));
-                if let Some(tail) = runs.and_then(|r| r.stderr_tail.as_deref()) {
+                if let Some(tail) = runs.and_then(|r| r.stderr_tail()) {
                     let last: Vec<&str> = tail.trim_end().lines().rev().take(5).collect();
                     for l in last.into_iter().rev() {
                         lines.push(format!("        | {l}"));

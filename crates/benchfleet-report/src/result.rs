@@ -156,9 +156,9 @@ impl BenchmarkResult {
         for p in &runs.points {
             self.push_point(p);
         }
-        self.failures.extend(runs.failures.iter().cloned());
-        if runs.stderr_tail.is_some() {
-            self.stderr_tail = runs.stderr_tail.clone();
+        self.failures.extend(runs.failures().iter().cloned());
+        if let Some(tail) = runs.stderr_tail() {
+            self.stderr_tail = Some(tail.to_owned());
         }
     }
 
@@ -258,18 +258,45 @@ impl RunPoint {
 
 /// The runs of one benchmark as [`RunPoint`]s, with the descriptions of the failed ones and the
 /// stderr tail of the last failed run that kept one: a [`BenchmarkResult`] without its identity.
+/// A runner keeps one per node of a suite of up to 100,000, so what only failures have is boxed.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct RunPoints {
     pub points: Vec<RunPoint>,
-    pub failures: Vec<String>,
-    pub stderr_tail: Option<String>,
+    failed: Option<Box<FailedRuns>>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+struct FailedRuns {
+    failures: Vec<String>,
+    stderr_tail: Option<String>,
 }
 
 impl RunPoints {
+    /// Room for `runs` runs.
+    pub fn with_capacity(runs: usize) -> Self {
+        RunPoints {
+            points: Vec::with_capacity(runs),
+            failed: None,
+        }
+    }
+
     /// Append one run.
     pub fn push(&mut self, r: &RunRecord) {
         self.points.push(RunPoint::of(r));
-        keep_failure(r, &mut self.failures, &mut self.stderr_tail);
+        if !r.outcome.is_success() {
+            let f = self.failed.get_or_insert_with(Default::default);
+            keep_failure(r, &mut f.failures, &mut f.stderr_tail);
+        }
+    }
+
+    /// Descriptions of the failed runs, in order.
+    pub fn failures(&self) -> &[String] {
+        self.failed.as_ref().map_or(&[], |f| &f.failures)
+    }
+
+    /// The stderr tail of the last failed run that kept one.
+    pub fn stderr_tail(&self) -> Option<&str> {
+        self.failed.as_ref().and_then(|f| f.stderr_tail.as_deref())
     }
 
     pub fn len(&self) -> usize {

@@ -47,11 +47,12 @@ pub fn node_keys(suite: &Suite, base: &Path) -> Result<Vec<Digest>, Error> {
         for a in &node.args {
             h.field(a);
         }
-        for (k, v) in &node.env {
+        for (k, v) in &node.settings().env {
             h.field(k).field(v);
         }
         h.field("cwd").field(
-            node.cwd
+            node.settings()
+                .cwd
                 .as_deref()
                 .map(|c| c.display().to_string())
                 .unwrap_or_default(),
@@ -62,7 +63,12 @@ pub fn node_keys(suite: &Suite, base: &Path) -> Result<Vec<Digest>, Error> {
         let p = &node.policy;
         h.field(format!(
             "{}/{:?}/{}/{:?}/{:?}/{:?}",
-            p.warmup, p.runs, p.min_runs, p.max_runs, p.min_time, node.timeout
+            p.warmup,
+            p.runs,
+            p.min_runs,
+            p.max_runs,
+            p.min_time,
+            node.settings().timeout
         ));
         // Only nodes with hooks hash them, so keys of nodes without any stay as they were.
         for (field, c) in node.hooks().iter() {
@@ -80,12 +86,13 @@ pub fn node_keys(suite: &Suite, base: &Path) -> Result<Vec<Digest>, Error> {
         }
         // Shell-mode results have the shell's spawn cost subtracted since it is measured per run:
         // results stored before that are not reused. Other keys stay as they were.
-        if node.shell.is_some() && node.load.is_none() {
+        if node.settings().shell.is_some() && node.load.is_none() {
             h.field("shell-overhead-subtracted");
         }
-        for input in &node.inputs {
+        for input in &node.settings().inputs {
             // Relative inputs are where the command sees them: under the node's working directory.
             let dir = node
+                .settings()
                 .cwd
                 .as_ref()
                 .map_or_else(|| base.to_owned(), |c| base.join(c));

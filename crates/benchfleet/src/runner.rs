@@ -114,10 +114,7 @@ impl NodeResult {
     /// From a node's stored records (at least one, in iteration order).
     fn of(node: Arc<Node>, records: &[RunRecord], this_run: &RunId) -> Option<NodeResult> {
         let first = records.first()?;
-        let mut runs = RunPoints {
-            points: Vec::with_capacity(records.len()),
-            ..RunPoints::default()
-        };
+        let mut runs = RunPoints::with_capacity(records.len());
         for r in records {
             runs.push(r);
         }
@@ -153,7 +150,7 @@ impl RunOutcome {
         let mut b = BenchmarkResult::named(
             r.node.name.clone(),
             r.node.kind,
-            r.node.command.clone(),
+            r.node.command_line(),
             r.node.parameters.clone(),
             r.from_run
                 .clone()
@@ -361,7 +358,7 @@ fn shell_costs(ex: &dyn Executor, suite: &Suite) -> BTreeMap<String, Result<Meas
         .nodes
         .iter()
         .filter(|n| n.load.is_none())
-        .filter_map(|n| n.shell.as_deref())
+        .filter_map(|n| n.settings().shell.as_deref())
         .collect();
     crate::exec::shell_costs(ex, shells)
 }
@@ -425,10 +422,10 @@ impl Task for NodeTaskHandle {
         self.0.exclusive
     }
     fn retry(&self) -> RetryPolicy {
-        if self.0.retries == 0 {
+        if self.0.settings().retries == 0 {
             RetryPolicy::none()
         } else {
-            RetryPolicy::attempts(self.0.retries + 1)
+            RetryPolicy::attempts(self.0.settings().retries + 1)
                 .with_backoff(Duration::from_millis(200), Duration::from_secs(10))
                 .with_jitter(0.2)
         }
@@ -769,7 +766,7 @@ async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> Tas
         }
     }
     // Shell mode: the shell's spawn cost is subtracted from every measured run.
-    let overhead = match (&node.shell, &node.load) {
+    let overhead = match (&node.settings().shell, &node.load) {
         (Some(sh), None) => match shared.shell_costs.get(sh) {
             Some(Ok(cost)) => {
                 iso_tags.insert(TAG_SHELL.to_owned(), sh.clone());
@@ -782,6 +779,7 @@ async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> Tas
         _ => None,
     };
     spec.env = node
+        .settings()
         .env
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
@@ -790,8 +788,8 @@ async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> Tas
         .push(("BENCHFLEET_OUT".into(), out_dir.display().to_string()));
     spec.env
         .push(("BENCHFLEET_RUN_ID".into(), shared.run_id.to_string()));
-    spec.cwd = node.cwd.clone();
-    spec.timeout = node.timeout;
+    spec.cwd = node.settings().cwd.clone();
+    spec.timeout = node.settings().timeout;
     spec.stderr_tail = shared.stderr_tail;
     let inv = Arc::new(invocation(&node, spec, overhead));
     // The one cancellation the user holds, as the kill flag the measuring thread watches.
@@ -862,7 +860,7 @@ async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> Tas
         suite: shared.suite.clone(),
         name: node.name.clone(),
         kind: node.kind,
-        command: node.command.clone(),
+        command: node.command_line(),
         parameters: node.parameters.clone(),
     };
     while node.load.is_none() && failure.is_none() && !ctx.cancel.is_cancelled() {
@@ -1042,7 +1040,7 @@ async fn measure_load(
             run_id: shared.run_id.clone(),
             suite: shared.suite.clone(),
             name: node.name.clone(),
-            command: node.command.clone(),
+            command: node.command_line(),
             parameters: node.parameters.clone(),
         },
         tags: tags.clone(),

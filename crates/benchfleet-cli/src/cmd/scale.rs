@@ -67,6 +67,7 @@ pub async fn scale(ctx: &Context, args: ScaleArgs) -> Result<Status> {
         let mut level_suite = suite.clone();
         for node in &mut level_suite.nodes {
             std::sync::Arc::make_mut(node)
+                .settings_mut()
                 .env
                 .insert("BENCHFLEET_SCALE_JOBS".into(), jobs.to_string());
         }

@@ -57,42 +57,63 @@ impl RunPolicy {
     }
 }
 
-/// A concrete DAG node after expansion.
+/// A concrete DAG node after expansion. Its size counts: a suite may hold 100,000 of them, so
+/// what can be derived is (its command line, its output directory: [`Suite::node_out_dir`]) and
+/// what most nodes leave unset is boxed.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Node {
     /// Unique name after matrix expansion.
     pub name: String,
     pub kind: NodeKind,
-    /// The command as displayed and recorded (placeholders substituted).
-    pub command: String,
+    /// The program and its arguments, placeholders substituted (`SHELL`, `-c`, `LINE` when it
+    /// runs through a shell).
     pub program: String,
     pub args: Vec<String>,
     pub parameters: BTreeMap<String, String>,
     /// Indexes (into [`Suite::nodes`]) of the nodes this one needs.
     pub needs: Vec<usize>,
-    pub env: BTreeMap<String, String>,
-    pub cwd: Option<PathBuf>,
-    pub timeout: Option<Duration>,
     pub policy: RunPolicy,
     /// What the node occupies while it runs (admission against the host budget).
     pub resources: Resources,
-    /// Extra attempts after a failure.
-    pub retries: u32,
-    /// Files and directories whose contents enter the cache key.
-    pub inputs: Vec<PathBuf>,
     /// Whether a cached result may be reused.
     pub cache: bool,
     /// Whether nothing else of the suite may run while this node runs (`exclusive`; default:
     /// benchmarks yes, jobs no).
     pub exclusive: bool,
     /// Unmeasured commands around the runs (hyperfine's setup/prepare/conclude/cleanup); `None`
-    /// when it has none (most nodes: a node's size counts in a suite of 100,000).
+    /// when it has none.
     pub hooks: Option<Box<Hooks>>,
     /// Run under this load profile instead of `policy`'s runs (a `load` table).
     pub load: Option<Box<crate::loadgen::LoadPlan>>,
+    /// Environment, directory, shell, timeout, retries and cache inputs; `None` when all are at
+    /// their defaults (read them through [`Node::settings`]).
+    pub settings: Option<Box<NodeSettings>>,
+}
+
+/// The settings of a node that most nodes leave at their defaults.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NodeSettings {
+    pub env: BTreeMap<String, String>,
+    pub cwd: Option<PathBuf>,
+    pub timeout: Option<Duration>,
+    /// Extra attempts after a failure.
+    pub retries: u32,
+    /// Files and directories whose contents enter the cache key.
+    pub inputs: Vec<PathBuf>,
     /// The shell the command runs through (`shell = …`, `SHELL -c COMMAND`); its spawn cost is
     /// measured once per run and subtracted from the measured times, like hyperfine.
     pub shell: Option<String>,
+}
+
+impl NodeSettings {
+    const DEFAULT: NodeSettings = NodeSettings {
+        env: BTreeMap::new(),
+        cwd: None,
+        timeout: None,
+        retries: 0,
+        inputs: Vec::new(),
+        shell: None,
+    };
 }
 
 /// A command ready to spawn, with the line it is displayed and recorded as.
@@ -116,6 +137,26 @@ pub struct Hooks {
 }
 
 impl Node {
+    /// Its environment, directory, shell, timeout, retries and cache inputs.
+    pub fn settings(&self) -> &NodeSettings {
+        static DEFAULT: NodeSettings = NodeSettings::DEFAULT;
+        self.settings.as_deref().unwrap_or(&DEFAULT)
+    }
+
+    /// Its settings, to change (boxed on first use).
+    pub fn settings_mut(&mut self) -> &mut NodeSettings {
+        self.settings.get_or_insert_with(Default::default)
+    }
+
+    /// The command as displayed and recorded (placeholders substituted): the line given to the
+    /// shell, or the program and its arguments joined with shell quoting.
+    pub fn command_line(&self) -> String {
+        match (&self.settings().shell, self.args.as_slice()) {
+            (Some(_), [_, line]) => line.clone(),
+            _ => shell_words::join(std::iter::once(&self.program).chain(&self.args)),
+        }
+    }
+
     /// Its unmeasured commands (none when `hooks` is `None`).
     pub fn hooks(&self) -> &Hooks {
         static NONE: Hooks = Hooks {
@@ -535,21 +576,23 @@ fn expand_tables(tables: &impl NodeTables, source: &Path, out_root: &Path) -> Re
             .iter()
             .map(|i| subst(i).map(PathBuf::from))
             .collect::<Result<Vec<_>, _>>()?;
-        nodes.push(Arc::new(Node {
+        let settings = NodeSettings {
+            env,
+            cwd,
+            timeout: spec.timeout.or(file.defaults.timeout).map(|d| d.0),
+            retries: spec.retries.or(file.defaults.retries).unwrap_or(0),
+            inputs,
+            shell: shell.clone(),
+        };
+        let node = Node {
             name: p.name.clone(),
             kind: p.kind,
-            command,
             program,
             args,
             parameters: p.params.clone(),
             needs,
-            env,
-            cwd,
-            timeout: spec.timeout.or(file.defaults.timeout).map(|d| d.0),
             policy,
             resources,
-            retries: spec.retries.or(file.defaults.retries).unwrap_or(0),
-            inputs,
             cache: spec.cache.or(file.defaults.cache).unwrap_or(true),
             // Benchmarks are measured alone unless they (or `[defaults]`) opt in to sharing;
             // jobs share unless they set `exclusive = true` themselves.
@@ -559,8 +602,10 @@ fn expand_tables(tables: &impl NodeTables, source: &Path, out_root: &Path) -> Re
             },
             hooks: (!hooks.is_empty()).then(|| Box::new(hooks)),
             load: load.map(Box::new),
-            shell: shell.clone(),
-        }));
+            settings: (settings != NodeSettings::DEFAULT).then(|| Box::new(settings)),
+        };
+        debug_assert_eq!(node.command_line(), command, "a node's line is derivable");
+        nodes.push(Arc::new(node));
     }
     if nodes.is_empty() {
         return Err(invalid(
@@ -694,8 +739,10 @@ fn split_program(
         return Err(invalid(source, format!("{what}: `command` is empty")));
     }
     let line = shell_words::join(&words);
-    let program = words.remove(0);
-    Ok((line, program, words))
+    // Split off exactly: a vector grown while collecting keeps room for four words.
+    let args = words.split_off(1);
+    let program = words.pop().unwrap_or_default();
+    Ok((line, program, args))
 }
 
 /// Refuses a suite that expands into more nodes than its limit. The count is computed from the

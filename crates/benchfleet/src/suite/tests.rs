@@ -45,7 +45,7 @@ fn matrix_expands_to_cross_product_with_placeholders() {
     assert_eq!(b.program, "sort");
     assert_eq!(b.args, vec!["-n".to_string(), "/o/q/gen-20/in".into()]);
     assert_eq!(b.parameters["size"], "20");
-    assert_eq!(s.nodes[0].command, "seq 10");
+    assert_eq!(s.nodes[0].command_line(), "seq 10");
 }
 
 #[test]
