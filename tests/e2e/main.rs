@@ -16,3 +16,4 @@ mod resume;
 mod run;
 mod sched;
 mod tier;
+mod upgrade;
