@@ -11,9 +11,9 @@ use redb::{ReadableTable, Table, WriteTransaction};
 use crate::RECORD_CHUNKS;
 use crate::pack::{self, CHUNK_RECORDS};
 
-/// Runs whose state the writer keeps; more are dropped all at once (a run's state is rebuilt
-/// from its chunks when it is written again).
-const CACHED_RUNS: usize = 16;
+/// Digests whose chunk the writer remembers (about 60 bytes each); past this, the state of every
+/// run is dropped at once and rebuilt from its chunks when the run is written again.
+const CACHED_DIGESTS: usize = 1 << 20;
 
 /// An error of a write: redb's, or one already in store terms.
 #[derive(Debug)]
@@ -57,6 +57,9 @@ struct RunState {
     tail_len: usize,
     /// Every stored digest of the run → its chunk.
     digests: HashMap<[u8; 32], u32>,
+    /// The entries of the last chunk, as last written, when it is not full (appends then need
+    /// no decoding).
+    tail: Option<Vec<RecordEntry>>,
 }
 
 /// The writer's per-run state. It mirrors committed data only: after a failed transaction the
@@ -64,6 +67,8 @@ struct RunState {
 #[derive(Debug, Default)]
 pub(crate) struct Runs {
     map: HashMap<String, RunState>,
+    /// Digests in `map`, all runs together.
+    digests: usize,
 }
 
 fn parse_run(run: &str) -> Result<RunId, StoreError> {
@@ -126,6 +131,7 @@ impl Runs {
     /// Forget everything (after a transaction that did not commit).
     pub fn clear(&mut self) {
         self.map.clear();
+        self.digests = 0;
     }
 
     fn state<'s>(
@@ -134,10 +140,11 @@ impl Runs {
         run: &str,
     ) -> Result<&'s mut RunState, WriteError> {
         if !self.map.contains_key(run) {
-            if self.map.len() >= CACHED_RUNS {
-                self.map.clear();
+            if self.digests >= CACHED_DIGESTS {
+                self.clear();
             }
             let st = load_state(table, run)?;
+            self.digests += st.digests.len();
             self.map.insert(run.to_owned(), st);
         }
         Ok(self.map.get_mut(run).expect("inserted above"))
@@ -165,16 +172,22 @@ impl Runs {
             };
             let id = first.run_id.clone();
             let mut pending = fresh.into_iter().peekable();
+            let mut added = 0;
             if st.next_seq > 0 && st.tail_len < CHUNK_RECORDS {
                 let seq = st.next_seq - 1;
-                let mut chunk = read_chunk(&table, &id, seq)?;
+                let mut chunk = match st.tail.take() {
+                    Some(t) => t,
+                    None => read_chunk(&table, &id, seq)?,
+                };
                 while chunk.len() < CHUNK_RECORDS {
                     let Some(e) = pending.next() else { break };
                     st.digests.insert(*e.digest.as_bytes(), seq);
+                    added += 1;
                     chunk.push(e.clone());
                 }
                 table.insert((run, seq), pack::encode(&chunk).as_slice())?;
                 st.tail_len = chunk.len();
+                st.tail = (chunk.len() < CHUNK_RECORDS).then_some(chunk);
             }
             while pending.peek().is_some() {
                 let seq = st.next_seq;
@@ -183,10 +196,13 @@ impl Runs {
                 for e in &chunk {
                     st.digests.insert(*e.digest.as_bytes(), seq);
                 }
+                added += chunk.len();
                 table.insert((run, seq), pack::encode(&chunk).as_slice())?;
                 st.next_seq += 1;
                 st.tail_len = chunk.len();
+                st.tail = (chunk.len() < CHUNK_RECORDS).then_some(chunk);
             }
+            self.digests += added;
         }
         Ok(())
     }
@@ -202,6 +218,8 @@ impl Runs {
         for (run, list) in by_run(entries) {
             let id = list[0].run_id.clone();
             let st = self.state(&table, run)?;
+            // The tail may be rewritten below: read it back next time.
+            st.tail = None;
             let mut by_seq: HashMap<u32, Vec<&RecordEntry>> = HashMap::new();
             for e in list {
                 let Some(seq) = st.digests.get(e.digest.as_bytes()) else {

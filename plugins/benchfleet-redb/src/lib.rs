@@ -6,11 +6,14 @@
 //!   share a commit and its fsync. Reads run on tokio's blocking pool against MVCC snapshots
 //!   (`begin_read`) and never wait for the writer. Blobs up to [`INLINE_READ_MAX`] are read on the
 //!   calling thread (cheaper than the hop to the blocking pool), larger ones on the blocking pool.
-//! - **Catalog layout.** `runs` (run id → JSON [`RunInfo`]), `runs_by_suite` (suite, run id),
-//!   `records` keyed by (started_at, run id, name, iteration, digest) so that
-//!   [`Catalog::query_records`] is a range scan in the documented order, secondary indexes
-//!   `records_by_run` / `records_by_suite` / `records_by_name` keyed by (value, primary key), and
-//!   `record_digests` (digest → primary key) making inserts idempotent by digest.
+//! - **Catalog layout** (version 2). `runs` (run id → JSON [`RunInfo`]), `runs_by_suite`
+//!   (suite, run id), and `record_chunks`: (run id, chunk number) → up to
+//!   128 record entries of that run in one value (`pack.rs`: binary, with a
+//!   header that lets [`Catalog::query_records`] skip a chunk on its time span, tiers, suites and
+//!   names without decoding it). There is no row per record and no index keyed by digest: the
+//!   writer thread knows which chunk holds which digest of the runs it writes (`chunks.rs`).
+//!   Stores of layout 1 are upgraded in place when opened (`upgrade.rs`); newer layouts are
+//!   refused. [`Catalog::reclaim_space`] compacts the file when a quarter of it is free.
 //! - **Blobs** up to [`INLINE_READ_MAX`] live in `blobs` (key → bytes: one B-tree write per
 //!   put); larger ones in `large_blobs`, with their sizes in `large_blob_sizes` so that `head`
 //!   and `list` never load large bytes. A blob is one redb value, so range reads load the whole

@@ -14,8 +14,9 @@
 //!   measurement counters, outcome, size, location
 //! ```
 //! Numbers are LEB128 varints. A hot location that is the record's default hot key
-//! ([`codec::hot_key`]) is not stored at all; warm and cold locations keep their object key as
-//! a string number and their offsets as varints; anything else is kept verbatim. Decoding
+//! ([`codec::hot_key`]) is not stored at all; warm and cold locations keep their object key
+//! (a content-addressed one as namespace and 32 bytes), dictionary id (32 bytes) and offsets;
+//! anything else is kept verbatim. Decoding
 //! gives back exactly the entries that were encoded.
 
 use std::collections::HashMap;
@@ -196,14 +197,17 @@ const LOC_VERBATIM: u8 = 0;
 const LOC_HOT_DEFAULT: u8 = 1;
 const LOC_WARM: u8 = 2;
 const LOC_COLD: u8 = 3;
+const LOC_HOT_KEY: u8 = 4;
 
 /// How `e`'s location is kept: structured when it parses and prints back identically.
 enum Loc<'a> {
     Verbatim(&'a str),
     HotDefault,
+    /// A hot key of another shape (stores written before hot keys were ordered by time).
+    HotKey(String),
     Warm {
         key: String,
-        dict: Option<String>,
+        dict: Option<Digest>,
         frame: Option<(u64, u64)>,
     },
     Cold {
@@ -221,10 +225,10 @@ fn loc_of(e: &RecordEntry) -> Loc<'_> {
     }
     match loc {
         Location::Hot { key } if key == codec::hot_key(e.started_at, &e.digest) => Loc::HotDefault,
-        Location::Hot { .. } => Loc::Verbatim(&e.location),
+        Location::Hot { key } => Loc::HotKey(key.to_string()),
         Location::Warm { key, dict, frame } => Loc::Warm {
             key: key.to_string(),
-            dict: dict.map(|d| d.to_hex()),
+            dict,
             frame,
         },
         Location::Cold {
@@ -237,6 +241,33 @@ fn loc_of(e: &RecordEntry) -> Loc<'_> {
             segment: segment.to_string(),
             nums: [block_offset, block_len, offset, len],
         },
+    }
+}
+
+/// A content-addressed key `NS/ab/cd/<sha256 hex>` ([`benchfleet_store::content::key_for`]):
+/// its namespace and digest.
+fn content_key(key: &str) -> Option<(&str, Digest)> {
+    let (head, hex) = key.rsplit_once('/')?;
+    let (head, cd) = head.rsplit_once('/')?;
+    let (ns, ab) = head.rsplit_once('/')?;
+    let digest: Digest = hex.parse().ok()?;
+    (digest.to_hex() == hex && hex.get(0..2) == Some(ab) && hex.get(2..4) == Some(cd))
+        .then_some((ns, digest))
+}
+
+/// A blob key: a content-addressed one as its namespace (a string number) and 32 bytes, any
+/// other as a string number.
+fn put_key<'a>(out: &mut Vec<u8>, strings: &mut Strings<'a>, key: &'a str) {
+    match content_key(key) {
+        Some((ns, digest)) => {
+            out.push(1);
+            put_var(out, strings.id(ns));
+            out.extend_from_slice(digest.as_bytes());
+        }
+        None => {
+            out.push(0);
+            put_var(out, strings.id(key));
+        }
     }
 }
 
@@ -260,9 +291,13 @@ fn put_measurement(out: &mut Vec<u8>, m: &Measurement) {
 /// Encode `entries` (all of one run, at most [`CHUNK_RECORDS`]) as one chunk value.
 pub(crate) fn encode(entries: &[RecordEntry]) -> Vec<u8> {
     let locs: Vec<Loc<'_>> = entries.iter().map(loc_of).collect();
+    let (first, last) = entries.iter().fold((i64::MAX, i64::MIN), |(lo, hi), e| {
+        (lo.min(e.started_at.0), hi.max(e.started_at.0))
+    });
     let mut strings = Strings::default();
     let mut body = Vec::with_capacity(entries.len() * 80);
-    let mut prev_t = 0i64;
+    // Start times as deltas, the first from the header's `first`.
+    let mut prev_t = first;
     for (e, loc) in entries.iter().zip(&locs) {
         body.extend_from_slice(e.digest.as_bytes());
         put_var(&mut body, strings.id(&e.suite));
@@ -279,6 +314,7 @@ pub(crate) fn encode(entries: &[RecordEntry]) -> Vec<u8> {
         let loc_kind = match loc {
             Loc::Verbatim(_) => LOC_VERBATIM,
             Loc::HotDefault => LOC_HOT_DEFAULT,
+            Loc::HotKey(_) => LOC_HOT_KEY,
             Loc::Warm { .. } => LOC_WARM,
             Loc::Cold { .. } => LOC_COLD,
         };
@@ -308,20 +344,21 @@ pub(crate) fn encode(entries: &[RecordEntry]) -> Vec<u8> {
         match loc {
             Loc::Verbatim(s) => put_var(&mut body, strings.id(s)),
             Loc::HotDefault => {}
+            Loc::HotKey(key) => put_key(&mut body, &mut strings, key),
             Loc::Warm { key, dict, frame } => {
-                put_var(&mut body, strings.id(key));
-                put_var(&mut body, dict.as_deref().map_or(0, |d| strings.id(d) + 1));
-                match frame {
-                    Some((offset, len)) => {
-                        body.push(1);
-                        put_var(&mut body, *offset);
-                        put_var(&mut body, *len);
-                    }
-                    None => body.push(0),
+                put_key(&mut body, &mut strings, key);
+                // Bit 0: a dictionary follows; bit 1: a frame (offset, length) follows.
+                body.push(u8::from(dict.is_some()) | u8::from(frame.is_some()) << 1);
+                if let Some(d) = dict {
+                    body.extend_from_slice(d.as_bytes());
+                }
+                if let Some((offset, len)) = frame {
+                    put_var(&mut body, *offset);
+                    put_var(&mut body, *len);
                 }
             }
             Loc::Cold { segment, nums } => {
-                put_var(&mut body, strings.id(segment));
+                put_key(&mut body, &mut strings, segment);
                 for n in nums {
                     put_var(&mut body, *n);
                 }
@@ -344,12 +381,11 @@ pub(crate) fn encode(entries: &[RecordEntry]) -> Vec<u8> {
     keys.sort_unstable();
     keys.dedup();
     let bloom = bloom_of(&keys);
-    let (first, last) = entries.iter().fold((i64::MAX, i64::MIN), |(lo, hi), e| {
-        (lo.min(e.started_at.0), hi.max(e.started_at.0))
-    });
     let tiers = entries.iter().fold(0u8, |m, e| m | tier_bit(e.tier));
 
-    let compressed = (plain.len() >= ZSTD_MIN)
+    // Only full chunks are compressed: the one a run is still appending to is rewritten with
+    // every append and stays plain (it is one per run).
+    let compressed = (entries.len() >= CHUNK_RECORDS && plain.len() >= ZSTD_MIN)
         .then(|| zstd::bulk::compress(&plain, 3).ok())
         .flatten()
         .filter(|c| c.len() < plain.len());
@@ -367,6 +403,22 @@ pub(crate) fn encode(entries: &[RecordEntry]) -> Vec<u8> {
 }
 
 // ---- decoding -------------------------------------------------------------------------------
+
+/// A key written by `put_key`.
+fn read_key<'s>(
+    r: &mut Reader<'_>,
+    string: &impl Fn(u64) -> Result<&'s str, StoreError>,
+) -> Result<String, StoreError> {
+    match r.u8()? {
+        0 => Ok(string(r.var()?)?.to_owned()),
+        1 => {
+            let ns = string(r.var()?)?;
+            let hex = Digest::from_bytes(r.take(32)?.try_into().expect("32 bytes")).to_hex();
+            Ok(format!("{ns}/{}/{}/{hex}", &hex[0..2], &hex[2..4]))
+        }
+        _ => Err(corrupt("unknown key encoding")),
+    }
+}
 
 /// The header of a chunk value.
 pub(crate) fn header(value: &[u8]) -> Result<Header<'_>, StoreError> {
@@ -428,7 +480,7 @@ pub(crate) fn decode(run_id: &RunId, value: &[u8]) -> Result<Vec<RecordEntry>, S
     };
     let count = usize::try_from(h.entries).map_err(|_| corrupt("too many entries"))?;
     let mut out = Vec::with_capacity(count.min(CHUNK_RECORDS));
-    let mut prev_t = 0i64;
+    let mut prev_t = h.first;
     for _ in 0..count {
         let digest = Digest::from_bytes(r.take(32)?.try_into().expect("32 bytes"));
         let suite = string(r.var()?)?.to_owned();
@@ -493,25 +545,28 @@ pub(crate) fn decode(run_id: &RunId, value: &[u8]) -> Result<Vec<RecordEntry>, S
         let location = match flags >> 3 {
             LOC_VERBATIM => string(r.var()?)?.to_owned(),
             LOC_HOT_DEFAULT => codec::hot_key(started_at, &digest).to_string(),
+            LOC_HOT_KEY => read_key(&mut r, &string)?,
             LOC_WARM => {
-                let key = string(r.var()?)?;
-                let dict = match r.var()? {
-                    0 => None,
-                    i => Some(string(i - 1)?),
+                let mut loc = read_key(&mut r, &string)?;
+                let parts = r.u8()?;
+                let dict = if parts & 1 != 0 {
+                    Some(Digest::from_bytes(
+                        r.take(32)?.try_into().expect("32 bytes"),
+                    ))
+                } else {
+                    None
                 };
-                let mut loc = key.to_owned();
-                if r.u8()? == 1 {
+                if parts & 2 != 0 {
                     let (offset, len) = (r.var()?, r.var()?);
                     loc.push_str(&format!("@{offset}+{len}"));
                 }
                 if let Some(d) = dict {
-                    loc.push_str("?dict=");
-                    loc.push_str(d);
+                    loc.push_str(&format!("?dict={d}"));
                 }
                 loc
             }
             LOC_COLD => {
-                let segment = string(r.var()?)?;
+                let segment = read_key(&mut r, &string)?;
                 let n = [r.var()?, r.var()?, r.var()?, r.var()?];
                 format!("{segment}#{}+{}@{}+{}", n[0], n[1], n[2], n[3])
             }
@@ -545,6 +600,9 @@ mod tests {
         let started_at = Timestamp(1_700_000_000_000_000_000 + i64::from(i) * 1_000_003);
         let location = match tier {
             Tier::Hot if i.is_multiple_of(2) => codec::hot_key(started_at, &digest).to_string(),
+            Tier::Hot if i % 4 == 1 => {
+                benchfleet_store::content::key_for("records", &digest).to_string()
+            }
             Tier::Hot => format!("records/ab/cd/{}", digest.to_hex()),
             Tier::Warm if i.is_multiple_of(2) => format!(
                 "warm/packs/p1@{}+{}?dict={}",
@@ -552,8 +610,18 @@ mod tests {
                 90,
                 Digest::of(b"dict")
             ),
-            Tier::Warm => format!("warm/{}", digest.to_hex()),
-            Tier::Cold => format!("cold/seg1#0+{}@{}+{}", 4000 + i, i * 470, 470),
+            Tier::Warm if i % 3 == 1 => format!("warm/{}", digest.to_hex()),
+            Tier::Warm => {
+                let pack = benchfleet_store::content::key_for("warm", &Digest::of(b"pack"));
+                format!("{pack}@{}+90?dict={}", i * 90, Digest::of(b"dict"))
+            }
+            Tier::Cold if i.is_multiple_of(4) => {
+                format!("cold/seg1#0+{}@{}+{}", 4000 + i, i * 470, 470)
+            }
+            Tier::Cold => {
+                let seg = benchfleet_store::content::key_for("cold", &Digest::of(b"seg"));
+                format!("{seg}#{}+{}@{}+470", i * 1000, 4000 + i, i * 470)
+            }
         };
         RecordEntry {
             digest,

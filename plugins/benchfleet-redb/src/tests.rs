@@ -670,7 +670,11 @@ mod chunked {
         db.insert_records(&all[..5]).await.unwrap();
         assert_queries(&db, &all).await;
         // Moves touch entries in many chunks of every run; a missing digest moves nothing.
-        for (i, e) in all.iter_mut().enumerate().filter(|(i, _)| i.is_multiple_of(3)) {
+        for (i, e) in all
+            .iter_mut()
+            .enumerate()
+            .filter(|(i, _)| i.is_multiple_of(3))
+        {
             e.tier = Tier::Warm;
             e.location = format!("warm/packs/p{}@{}+90", i / 100, i * 90);
         }
