@@ -17,3 +17,4 @@ mod resume;
 mod run;
 mod sched;
 mod tier;
+mod upgrade;

@@ -181,6 +181,30 @@ fn quickstart_results_move_through_all_tiers_and_read_back_identically() {
         .unwrap()
         .to_owned();
     assert!(cold_line.contains(&format!(" {n} ")), "{status:?}");
+    // The catalog's own size and its overhead on the records' bytes.
+    let catalog_line = status
+        .stdout()
+        .lines()
+        .find(|l| l.starts_with("catalog "))
+        .unwrap_or_else(|| panic!("no catalog line: {status:?}"))
+        .to_owned();
+    assert!(
+        catalog_line.contains('%') && catalog_line.contains("redb:"),
+        "{catalog_line}"
+    );
+    let j = json_of(&tier(&w, &["tier", "status", "--json"], None));
+    let catalog = &j["catalog"];
+    let bytes = catalog["bytes"].as_u64().unwrap();
+    let raw: u64 = (0..3)
+        .map(|i| j["tiers"][i]["bytes"].as_u64().unwrap())
+        .sum();
+    assert!(bytes > 0 && raw > 0, "{j}");
+    let overhead = catalog["overhead"].as_f64().unwrap();
+    assert!(
+        (overhead - bytes as f64 / raw as f64).abs() < 1e-9,
+        "{overhead} != {bytes} / {raw}"
+    );
+    assert!(catalog["file_bytes"].as_u64().unwrap() >= bytes, "{j}");
 }
 
 #[test]

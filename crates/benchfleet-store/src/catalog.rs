@@ -118,6 +118,16 @@ impl RunFilter {
     }
 }
 
+/// What a catalog occupies on disk, for `tier status` (the overhead next to the records).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogFootprint {
+    /// Bytes of the catalog's own tables (runs, record entries, their indexes), pages in use.
+    pub catalog_bytes: u64,
+    /// Bytes of the whole database file, where there is one (the embedded default's also holds
+    /// the hot tier's records, and free pages not yet given back).
+    pub file_bytes: Option<u64>,
+}
+
 /// Run metadata: invocations and the entries of their records.
 #[async_trait]
 pub trait Catalog: Send + Sync + fmt::Debug + 'static {
@@ -190,6 +200,18 @@ pub trait Catalog: Send + Sync + fmt::Debug + 'static {
     ) -> Result<bool> {
         let _ = (entries, sources);
         Ok(false)
+    }
+
+    /// What the catalog occupies on disk; `None` when the backend cannot tell.
+    async fn footprint(&self) -> Result<Option<CatalogFootprint>> {
+        Ok(None)
+    }
+
+    /// Give space freed by deletes and rewrites back to the file system, when that pays off
+    /// (the backend decides). Returns the bytes given back; the default has nothing to give.
+    /// Called after a migration or `tier gc` that changed something.
+    async fn reclaim_space(&self) -> Result<u64> {
+        Ok(0)
     }
 }
 

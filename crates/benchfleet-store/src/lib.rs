@@ -58,11 +58,15 @@ pub use blob::{
     BlobKey, BlobMeta, BlobStore, ByteStream, Capability, PutOutcome, STREAM_BUFFER_LIMIT,
     byte_stream,
 };
-pub use catalog::{Catalog, DailySummary, RecordEntry, RecordQuery, RunFilter, SummaryQuery, Tier};
+pub use catalog::{
+    Catalog, CatalogFootprint, DailySummary, RecordEntry, RecordQuery, RunFilter, SummaryQuery,
+    Tier,
+};
 pub use content::{OUTPUTS_NS, StreamedBlob, put_file, put_reader};
 pub use error::{ErrorKind, StoreError};
 pub use maintain::{
-    GcReport, Problem, ProblemKind, StatusReport, TierStatus, VerifyReport, gc, status, verify,
+    CatalogStatus, GcReport, Problem, ProblemKind, StatusReport, TierStatus, VerifyReport, gc,
+    status, verify,
 };
 pub use migrate::{
     FAULT_ENV, FaultAction, FaultPlan, MigrateOptions, MigrateProgress, MigrateReport, Phase,

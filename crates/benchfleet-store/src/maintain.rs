@@ -8,7 +8,9 @@ use serde::Serialize;
 use benchfleet_model::{Digest, RunId};
 
 use crate::codec::{COLD_NS, DICT_NS, HOT_NS, JOURNAL_NS, Location, SUITE_DICT_NS, WARM_NS};
-use crate::{BlobKey, RecordEntry, RecordQuery, Result, Storage, Tier, TierPolicy, content};
+use crate::{
+    BlobKey, CatalogFootprint, RecordEntry, RecordQuery, Result, Storage, Tier, TierPolicy, content,
+};
 
 /// Records and bytes of one tier.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -30,10 +32,27 @@ pub struct TierStatus {
     pub backend: String,
 }
 
+/// The catalog's own size next to the records it describes.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct CatalogStatus {
+    /// Backend name.
+    pub backend: String,
+    /// Bytes of the catalog's own tables ([`CatalogFootprint::catalog_bytes`]).
+    pub bytes: u64,
+    /// Bytes of its whole database file, where it has one (for the embedded default this
+    /// includes the hot tier's records).
+    pub file_bytes: Option<u64>,
+    /// `bytes` / canonical bytes of every record it describes (0 with no records): the
+    /// catalog's overhead.
+    pub overhead: f64,
+}
+
 /// What `tier status` reports.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct StatusReport {
     pub tiers: Vec<TierStatus>,
+    /// The catalog's own size; `None` when its backend cannot tell.
+    pub catalog: Option<CatalogStatus>,
     pub dictionaries: u64,
     pub dictionary_bytes: u64,
     /// Migration batches interrupted after verification (finished by the next `migrate`/`gc`).
@@ -160,6 +179,21 @@ pub async fn status(storage: &Storage) -> Result<StatusReport> {
             s.bytes as f64 / s.stored_bytes as f64
         };
     }
+    let raw: u64 = tiers.iter().map(|t| t.bytes).sum();
+    report.catalog = storage
+        .catalog
+        .footprint()
+        .await?
+        .map(|f: CatalogFootprint| CatalogStatus {
+            backend: storage.catalog.name().to_owned(),
+            bytes: f.catalog_bytes,
+            file_bytes: f.file_bytes,
+            overhead: if raw == 0 {
+                0.0
+            } else {
+                f.catalog_bytes as f64 / raw as f64
+            },
+        });
     report.tiers = tiers;
     Ok(report)
 }
@@ -291,6 +325,9 @@ pub struct GcReport {
     pub kept: u64,
     /// Leases of writers that died or expired, removed.
     pub stale_leases: u64,
+    /// Bytes the catalog gave back to the file system afterwards
+    /// ([`Catalog::reclaim_space`](crate::Catalog::reclaim_space)).
+    pub reclaimed_bytes: u64,
 }
 
 /// Finish interrupted migrations, then delete every object in the tier namespaces that no
@@ -356,6 +393,9 @@ pub async fn gc(storage: &Storage) -> Result<GcReport> {
     }
     for (tier, keys) in doomed {
         storage.tiers.get(tier).delete_many(keys).await?;
+    }
+    if report.removed > 0 || report.resumed_batches > 0 {
+        report.reclaimed_bytes = storage.catalog.reclaim_space().await?;
     }
     Ok(report)
 }

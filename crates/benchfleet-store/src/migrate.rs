@@ -206,6 +206,9 @@ pub struct MigrateReport {
     pub bytes_in: u64,
     /// Bytes written to the target tiers (records, segments, new dictionaries).
     pub bytes_out: u64,
+    /// Bytes the catalog gave back to the file system afterwards
+    /// ([`Catalog::reclaim_space`](crate::Catalog::reclaim_space)).
+    pub reclaimed_bytes: u64,
 }
 
 /// The intent of one verified batch: the catalog rows to write and the sources to delete.
@@ -262,7 +265,12 @@ pub async fn migrate(storage: &Storage, opts: &MigrateOptions) -> Result<Migrate
     if let Err(e) = lease.release(&*storage.tiers.hot).await {
         tracing::warn!("could not release the migration lease (it expires by itself): {e}");
     }
-    result
+    let mut report = result?;
+    if report.to_warm + report.to_cold + report.resumed_records > 0 {
+        // Moved entries were rewritten and hot sources deleted: give the freed pages back.
+        report.reclaimed_bytes = storage.catalog.reclaim_space().await?;
+    }
+    Ok(report)
 }
 
 async fn migrate_leased(

@@ -36,7 +36,7 @@ impl RedbStore {
         }
         match self.write(op, Work::Put(items)).await? {
             Done::Put(v) => Ok(v),
-            Done::Unit => Err(StoreError::new(
+            Done::Unit | Done::Compacted { .. } => Err(StoreError::new(
                 ErrorKind::Other,
                 self.name.clone(),
                 op,

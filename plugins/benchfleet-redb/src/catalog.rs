@@ -1,7 +1,7 @@
 //! [`Catalog`] over the `runs` and `records` tables and their indexes.
 
 use async_trait::async_trait;
-use redb::{ReadTransaction, TableDefinition};
+use redb::ReadTransaction;
 
 use benchfleet_model::{RunId, RunInfo};
 use bytes::Bytes;
@@ -11,10 +11,7 @@ use benchfleet_store::{
 };
 
 use crate::writer::Work;
-use crate::{
-    Error, IdxKey, RECORD_DIGESTS, RECORDS, RECORDS_BY_NAME, RECORDS_BY_RUN, RECORDS_BY_SUITE,
-    RUNS, RUNS_BY_SUITE, RedbStore,
-};
+use crate::{Error, RECORD_CHUNKS, RUNS, RUNS_BY_SUITE, RedbStore, pack};
 
 fn decode<T: serde::de::DeserializeOwned>(what: &str, id: &str, bytes: &[u8]) -> Result<T, Error> {
     serde_json::from_slice(bytes).map_err(|e| {
@@ -113,66 +110,71 @@ fn candidate_runs(
     Ok(())
 }
 
-/// Scan one secondary index for `value` from `since`, resolving primary rows.
-fn scan_index(
-    txn: &ReadTransaction,
-    index: TableDefinition<IdxKey, ()>,
-    value: &str,
-    q: &RecordQuery,
-    out: &mut Vec<RecordEntry>,
-) -> Result<(), Error> {
-    let idx = txn.open_table(index)?;
-    let records = txn.open_table(RECORDS)?;
-    let since = q.since.map_or(i64::MIN, |t| t.0);
-    let lo: IdxKey = (value, since, "", "", 0, [0; 32]);
-    for item in idx.range(lo..)? {
-        let (k, _) = item?;
-        let (v, t, run, name, it, d) = k.value();
-        if v != value || q.until.is_some_and(|u| t >= u.0) {
-            break;
-        }
-        let Some(row) = records.get((t, run, name, it, d))? else {
-            continue;
-        };
-        let e: RecordEntry = decode("record entry", run, row.value())?;
-        if q.matches(&e) {
-            out.push(e);
-            if q.limit.is_some_and(|l| out.len() >= l) {
-                break;
-            }
-        }
-    }
-    Ok(())
+/// Whether a chunk with this header may hold an entry matching `q`.
+fn chunk_may_match(h: &pack::Header<'_>, q: &RecordQuery) -> bool {
+    q.since.is_none_or(|t| h.last >= t.0)
+        && q.until.is_none_or(|t| h.first < t.0)
+        && q.tier.is_none_or(|t| h.tiers & pack::tier_bit(t) != 0)
+        && q.suite.as_deref().is_none_or(|s| h.may_have_suite(s))
+        && q.name.as_deref().is_none_or(|n| h.may_have_name(n))
 }
 
+/// Entries matching `q` from the chunks in `range`, in the documented order. Chunks are
+/// skipped on their headers (time span, tiers, bloom filter of suites and names) and only the
+/// others are decoded.
 fn run_query(txn: &ReadTransaction, q: &RecordQuery) -> Result<Vec<RecordEntry>, Error> {
     let mut out = Vec::new();
     if q.limit == Some(0) {
         return Ok(out);
     }
-    if let Some(run) = &q.run_id {
-        scan_index(txn, RECORDS_BY_RUN, run.as_str(), q, &mut out)?;
-    } else if let Some(name) = &q.name {
-        scan_index(txn, RECORDS_BY_NAME, name, q, &mut out)?;
-    } else if let Some(suite) = &q.suite {
-        scan_index(txn, RECORDS_BY_SUITE, suite, q, &mut out)?;
-    } else {
-        let records = txn.open_table(RECORDS)?;
-        let since = q.since.map_or(i64::MIN, |t| t.0);
-        for item in records.range((since, "", "", 0, [0u8; 32])..)? {
-            let (k, v) = item?;
-            let (t, run, ..) = k.value();
-            if q.until.is_some_and(|u| t >= u.0) {
-                break;
-            }
-            let e: RecordEntry = decode("record entry", run, v.value())?;
-            if q.matches(&e) {
-                out.push(e);
-                if q.limit.is_some_and(|l| out.len() >= l) {
-                    break;
-                }
-            }
+    let table = txn.open_table(RECORD_CHUNKS)?;
+    let range = match &q.run_id {
+        Some(run) => table.range((run.as_str(), 0)..=(run.as_str(), u32::MAX))?,
+        None => table.range::<(&str, u32)>(..)?,
+    };
+    let mut run: Option<RunId> = None;
+    for item in range {
+        let (k, v) = item?;
+        let h = pack::header(v.value()).map_err(Error::Store)?;
+        if !chunk_may_match(&h, q) {
+            continue;
         }
+        let key = k.value().0;
+        if run.as_ref().is_none_or(|r| r.as_str() != key) {
+            run = Some(key.parse().map_err(|_| {
+                Error::Store(
+                    StoreError::new(
+                        ErrorKind::Corrupt,
+                        "redb",
+                        "query_records",
+                        "a record chunk is keyed by something that is not a run id; restore a backup",
+                    )
+                    .with_key(key),
+                )
+            })?);
+        }
+        let id = run.as_ref().expect("set above");
+        let entries = pack::decode(id, v.value()).map_err(Error::Store)?;
+        out.extend(entries.into_iter().filter(|e| q.matches(e)));
+    }
+    out.sort_by(|a, b| {
+        (
+            a.started_at,
+            &a.run_id,
+            &a.name,
+            a.iteration,
+            a.digest.as_bytes(),
+        )
+            .cmp(&(
+                b.started_at,
+                &b.run_id,
+                &b.name,
+                b.iteration,
+                b.digest.as_bytes(),
+            ))
+    });
+    if let Some(l) = q.limit {
+        out.truncate(l);
     }
     Ok(out)
 }
@@ -219,8 +221,7 @@ impl Catalog for RedbStore {
         if entries.is_empty() {
             return Ok(());
         }
-        let items = self.encode_rows("insert_records", entries)?;
-        self.write("insert_records", Work::InsertRecords(items))
+        self.write("insert_records", Work::InsertRecords(entries.to_vec()))
             .await?;
         Ok(())
     }
@@ -234,8 +235,10 @@ impl Catalog for RedbStore {
         for (k, b) in blobs {
             self.check_size(k, b.len())?;
         }
-        let items = self.encode_rows("insert_records", entries)?;
-        let work = Work::All(vec![Work::Put(blobs.to_vec()), Work::InsertRecords(items)]);
+        let work = Work::All(vec![
+            Work::Put(blobs.to_vec()),
+            Work::InsertRecords(entries.to_vec()),
+        ]);
         self.write("insert_records_with_blobs", work).await?;
         Ok(true)
     }
@@ -250,8 +253,8 @@ impl Catalog for RedbStore {
         if entries.is_empty() {
             return Ok(());
         }
-        let items = self.checked_moves(entries).await?;
-        self.write("move_records", Work::MoveRecords(items)).await?;
+        self.write("move_records", Work::MoveRecords(entries.to_vec()))
+            .await?;
         Ok(())
     }
 
@@ -261,56 +264,21 @@ impl Catalog for RedbStore {
         entries: &[RecordEntry],
         sources: &[BlobKey],
     ) -> Result<bool> {
-        let items = self.checked_moves(entries).await?;
         let work = Work::All(vec![
-            Work::MoveRecords(items),
+            Work::MoveRecords(entries.to_vec()),
             Work::DeleteMany(sources.to_vec()),
         ]);
         self.write("move_records_deleting", work).await?;
         Ok(true)
     }
-}
 
-impl RedbStore {
-    /// Each entry with its JSON row, encoded here (off the writer thread).
-    fn encode_rows(
-        &self,
-        op: &'static str,
-        entries: &[RecordEntry],
-    ) -> Result<Vec<(RecordEntry, Vec<u8>)>> {
-        entries
-            .iter()
-            .map(|e| {
-                let json = encode(&self.name, op, e).map_err(|err| err.with_key(e.digest))?;
-                Ok((e.clone(), json))
-            })
-            .collect()
+    async fn footprint(&self) -> Result<Option<benchfleet_store::CatalogFootprint>> {
+        self.catalog_footprint().await.map(Some)
     }
 
-    /// [`Catalog::move_records`]'s rows, after checking that every one exists (a missing row is
-    /// `NotFound` and nothing is queued).
-    async fn checked_moves(&self, entries: &[RecordEntry]) -> Result<Vec<(RecordEntry, Vec<u8>)>> {
-        let digests: Vec<[u8; 32]> = entries.iter().map(|e| *e.digest.as_bytes()).collect();
-        let missing = self
-            .read("move_records", move |txn| {
-                let table = txn.open_table(RECORD_DIGESTS)?;
-                for d in &digests {
-                    if table.get(*d)?.is_none() {
-                        return Ok(Some(*d));
-                    }
-                }
-                Ok(None)
-            })
-            .await?;
-        if let Some(d) = missing {
-            return Err(StoreError::new(
-                ErrorKind::NotFound,
-                &self.name,
-                "move_records",
-                "no catalog entry with this digest; nothing was moved",
-            )
-            .with_key(benchfleet_model::Digest::from_bytes(d)));
-        }
-        self.encode_rows("move_records", entries)
+    /// Compaction of the database file when a quarter of it (and 1 MiB) is free pages.
+    async fn reclaim_space(&self) -> Result<u64> {
+        let (before, after) = self.compact().await?;
+        Ok(before.saturating_sub(after))
     }
 }

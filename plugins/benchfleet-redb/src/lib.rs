@@ -6,11 +6,14 @@
 //!   share a commit and its fsync. Reads run on tokio's blocking pool against MVCC snapshots
 //!   (`begin_read`) and never wait for the writer. Blobs up to [`INLINE_READ_MAX`] are read on the
 //!   calling thread (cheaper than the hop to the blocking pool), larger ones on the blocking pool.
-//! - **Catalog layout.** `runs` (run id → JSON [`RunInfo`]), `runs_by_suite` (suite, run id),
-//!   `records` keyed by (started_at, run id, name, iteration, digest) so that
-//!   [`Catalog::query_records`] is a range scan in the documented order, secondary indexes
-//!   `records_by_run` / `records_by_suite` / `records_by_name` keyed by (value, primary key), and
-//!   `record_digests` (digest → primary key) making inserts idempotent by digest.
+//! - **Catalog layout** (version 2). `runs` (run id → JSON [`RunInfo`]), `runs_by_suite`
+//!   (suite, run id), and `record_chunks`: (run id, chunk number) → up to
+//!   128 record entries of that run in one value (`pack.rs`: binary, with a
+//!   header that lets [`Catalog::query_records`] skip a chunk on its time span, tiers, suites and
+//!   names without decoding it). There is no row per record and no index keyed by digest: the
+//!   writer thread knows which chunk holds which digest of the runs it writes (`chunks.rs`).
+//!   Stores of layout 1 are upgraded in place when opened (`upgrade.rs`); newer layouts are
+//!   refused. [`Catalog::reclaim_space`] compacts the file when a quarter of it is free.
 //! - **Blobs** up to [`INLINE_READ_MAX`] live in `blobs` (key → bytes: one B-tree write per
 //!   put); larger ones in `large_blobs`, with their sizes in `large_blob_sizes` so that `head`
 //!   and `list` never load large bytes. A blob is one redb value, so range reads load the whole
@@ -35,10 +38,13 @@
 
 mod blob;
 mod catalog;
+mod chunks;
+mod pack;
+mod upgrade;
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::thread::JoinHandle;
 
 use redb::{
@@ -50,11 +56,6 @@ use benchfleet_store::{BlobKey, ErrorKind, Result, StoreError};
 
 use writer::{Done, Job, Work};
 
-/// Primary key of a record entry: (started_at ns, run id, name, iteration, digest).
-pub(crate) type RecKey<'a> = (i64, &'a str, &'a str, u32, [u8; 32]);
-/// Key of a secondary index: (indexed value, then the primary key).
-pub(crate) type IdxKey<'a> = (&'a str, i64, &'a str, &'a str, u32, [u8; 32]);
-
 pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// Blobs up to [`INLINE_READ_MAX`] bytes: one B-tree write per put, read inline.
 pub(crate) const BLOBS: TableDefinition<&str, &[u8]> = TableDefinition::new("blobs");
@@ -64,18 +65,17 @@ pub(crate) const LARGE_SIZES: TableDefinition<&str, u64> = TableDefinition::new(
 pub(crate) const RUNS: TableDefinition<&str, &[u8]> = TableDefinition::new("runs");
 pub(crate) const RUNS_BY_SUITE: TableDefinition<(&str, &str), ()> =
     TableDefinition::new("runs_by_suite");
-pub(crate) const RECORDS: TableDefinition<RecKey, &[u8]> = TableDefinition::new("records");
-pub(crate) const RECORD_DIGESTS: TableDefinition<[u8; 32], RecKey> =
-    TableDefinition::new("record_digests");
-pub(crate) const RECORDS_BY_RUN: TableDefinition<IdxKey, ()> =
-    TableDefinition::new("records_by_run");
-pub(crate) const RECORDS_BY_SUITE: TableDefinition<IdxKey, ()> =
-    TableDefinition::new("records_by_suite");
-pub(crate) const RECORDS_BY_NAME: TableDefinition<IdxKey, ()> =
-    TableDefinition::new("records_by_name");
+/// Record entries: (run id, chunk number) → up to [`pack::CHUNK_RECORDS`] entries of that run,
+/// packed ([`pack`]).
+pub(crate) const RECORD_CHUNKS: TableDefinition<(&str, u32), &[u8]> =
+    TableDefinition::new("record_chunks");
 
-/// Layout version stored in `meta`; bump on incompatible table changes.
-const LAYOUT_VERSION: u64 = 1;
+/// The catalog's own tables (everything but the blob tables), for [`RedbStore::footprint`].
+const CATALOG_TABLES: [&str; 4] = ["meta", "runs", "runs_by_suite", "record_chunks"];
+
+/// Layout version stored in `meta`; bump on incompatible table changes. Version 1 (one JSON
+/// row and four index rows per record) is upgraded in place when opened ([`upgrade`]).
+pub(crate) const LAYOUT_VERSION: u64 = 2;
 
 /// Largest blob accepted: redb's value limit (3 GiB) minus room for the key.
 pub const MAX_BLOB_SIZE: u64 = 3 * 1024 * 1024 * 1024 - 64 * 1024;
@@ -100,6 +100,23 @@ pub struct RedbOptions {
     /// cached catalog pages (by 25 MB with 32 MiB). Evicted pages are read back through the OS
     /// page cache, so a small cache costs a system call per page read, not a disk read.
     pub cache_bytes: usize,
+    /// Records moved per transaction when a store of an older layout is upgraded on open.
+    pub upgrade_batch_records: usize,
+    /// Fault injection for upgrade tests: stop the upgrade with an error, as a crash would, at
+    /// this point. Never set it on data you care about.
+    pub upgrade_fault: Option<UpgradeFault>,
+}
+
+/// Where [`RedbOptions::upgrade_fault`] stops an upgrade.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UpgradeFault {
+    /// After this many batches have committed.
+    AfterBatches(usize),
+    /// Inside batch number `n` (from 0), after its writes and before its commit: the batch is
+    /// lost, as in a crash.
+    BeforeCommitOfBatch(usize),
+    /// After every record moved, before the old tables are dropped and the version is written.
+    BeforeFinish,
 }
 
 impl Default for RedbOptions {
@@ -109,6 +126,8 @@ impl Default for RedbOptions {
             max_batch_jobs: 4096,
             max_batch_bytes: 64 << 20,
             cache_bytes: 4 << 20,
+            upgrade_batch_records: 20_000,
+            upgrade_fault: None,
         }
     }
 }
@@ -117,7 +136,8 @@ impl Default for RedbOptions {
 /// handle waits for queued writes to commit and closes the file.
 #[derive(Debug)]
 pub struct RedbStore {
-    db: Arc<Database>,
+    /// Shared with the writer thread, which takes it exclusively only to compact the file.
+    db: Arc<RwLock<Database>>,
     name: String,
     path: PathBuf,
     tx: Option<mpsc::UnboundedSender<Job>>,
@@ -142,14 +162,18 @@ impl RedbStore {
             .set_cache_size(options.cache_bytes)
             .create(&path)
             .map_err(|e| open_error(&name, &path, e))?;
-        init_tables(&db).map_err(|e| map_err(&name, "open", e))?;
-        let db = Arc::new(db);
+        let mut db = db;
+        if upgrade::open_layout(&db, &name, &path, &options)? {
+            // An upgrade left the old layout's pages free: give them back.
+            while db.compact().map_err(|e| map_err(&name, "compact", e))? {}
+        }
+        let db = Arc::new(RwLock::new(db));
         let (tx, rx) = mpsc::unbounded_channel();
         let writer = {
-            let (db, writer_name) = (db.clone(), name.clone());
+            let (db, writer_name, writer_path) = (db.clone(), name.clone(), path.clone());
             std::thread::Builder::new()
                 .name("benchfleet-redb-writer".into())
-                .spawn(move || writer::run(&db, &writer_name, options, rx))
+                .spawn(move || writer::run(&db, &writer_path, &writer_name, options, rx))
                 .map_err(|e| StoreError::io(name.clone(), "start writer thread", e))?
         };
         Ok(RedbStore {
@@ -166,12 +190,46 @@ impl RedbStore {
         &self.path
     }
 
+    /// Bytes of the catalog's own tables (pages in use, with their unused room) and of the
+    /// whole file (catalog, hot-tier blobs and free pages).
+    pub async fn catalog_footprint(&self) -> Result<benchfleet_store::CatalogFootprint> {
+        let path = self.path.clone();
+        self.read("footprint", move |txn| {
+            let mut catalog_bytes = 0;
+            for t in txn.list_tables()? {
+                if CATALOG_TABLES.contains(&t.name()) {
+                    catalog_bytes += table_stats(txn, t.name())?;
+                }
+            }
+            let file_bytes = std::fs::metadata(&path).map(|m| m.len()).ok();
+            Ok(benchfleet_store::CatalogFootprint {
+                catalog_bytes,
+                file_bytes,
+            })
+        })
+        .await
+    }
+
+    /// Give free pages back to the file system when at least a quarter of the file (and 1 MiB)
+    /// is free. Returns the file's size before and after.
+    pub async fn compact(&self) -> Result<(u64, u64)> {
+        match self.write("compact", Work::Compact).await? {
+            Done::Compacted { before, after } => Ok((before, after)),
+            _ => Err(StoreError::new(
+                ErrorKind::Other,
+                self.name.clone(),
+                "compact",
+                "writer answered a compaction with no sizes",
+            )),
+        }
+    }
+
     /// Fault injection for the conformance kit and `tier verify` tests: flip one byte of the blob
     /// stored under `key`, bypassing every check. Returns `false` if there is no such non-empty
     /// blob. Never call this on data you care about.
     pub fn inject_corruption(&self, key: &BlobKey) -> Result<bool> {
         let run = || -> Result<bool, redb::Error> {
-            let txn = self.db.begin_write()?;
+            let txn = db_guard(&self.db).begin_write()?;
             let mut flipped = false;
             for table in [BLOBS, LARGE_BLOBS] {
                 let mut blobs = txn.open_table(table)?;
@@ -216,8 +274,7 @@ impl RedbStore {
         op: &'static str,
         f: impl FnOnce(&redb::ReadTransaction) -> Result<T, Error>,
     ) -> Result<T> {
-        let txn = self
-            .db
+        let txn = db_guard(&self.db)
             .begin_read()
             .map_err(|e| map_err(&self.name, op, e))?;
         f(&txn).map_err(|e| match e {
@@ -235,7 +292,9 @@ impl RedbStore {
         let db = self.db.clone();
         let name = self.name.clone();
         let res = tokio::task::spawn_blocking(move || {
-            let txn = db.begin_read().map_err(|e| map_err(&name, op, e))?;
+            let txn = db_guard(&db)
+                .begin_read()
+                .map_err(|e| map_err(&name, op, e))?;
             f(&txn).map_err(|e| match e {
                 Error::Db(e) => map_err(&name, op, e),
                 Error::Store(e) => e,
@@ -277,69 +336,24 @@ impl<E: Into<redb::Error>> From<E> for Error {
     }
 }
 
-fn init_tables(db: &Database) -> Result<(), redb::Error> {
-    // An existing store of this layout needs no write (and no fsync) to be opened.
-    if layout_of(db)? == Some(LAYOUT_VERSION) {
-        return Ok(());
-    }
-    let txn = db.begin_write()?;
-    {
-        let mut meta = txn.open_table(META)?;
-        let found = meta.get("layout_version")?.map(|v| v.value());
-        match found {
-            None => {
-                meta.insert("layout_version", LAYOUT_VERSION)?;
-            }
-            Some(v) if v == LAYOUT_VERSION => {}
-            Some(v) => {
-                return Err(redb::Error::Corrupted(format!(
-                    "benchfleet layout version {v}, this build understands {LAYOUT_VERSION}; use a matching benchfleet"
-                )));
-            }
-        }
-        txn.open_table(BLOBS)?;
-        txn.open_table(LARGE_BLOBS)?;
-        txn.open_table(LARGE_SIZES)?;
-        txn.open_table(RUNS)?;
-        txn.open_table(RUNS_BY_SUITE)?;
-        txn.open_table(RECORDS)?;
-        txn.open_table(RECORD_DIGESTS)?;
-        txn.open_table(RECORDS_BY_RUN)?;
-        txn.open_table(RECORDS_BY_SUITE)?;
-        txn.open_table(RECORDS_BY_NAME)?;
-    }
-    txn.commit()?;
-    Ok(())
+/// The database behind `lock`, for beginning a transaction. Only compaction takes the lock
+/// exclusively, and only between transactions.
+pub(crate) fn db_guard(lock: &RwLock<Database>) -> RwLockReadGuard<'_, Database> {
+    lock.read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// The layout version recorded in `meta`, if every table of this layout exists.
-fn layout_of(db: &Database) -> Result<Option<u64>, redb::Error> {
-    let txn = db.begin_read()?;
-    let meta = match txn.open_table(META) {
-        Ok(t) => t,
-        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-        Err(e) => return Err(e.into()),
+/// Pages in use by table `name`, in bytes (stored keys and values, metadata, unused room).
+fn table_stats(txn: &redb::ReadTransaction, name: &str) -> Result<u64, Error> {
+    use redb::ReadableTableMetadata;
+    let stats = match name {
+        "meta" => txn.open_table(META)?.stats()?,
+        "runs" => txn.open_table(RUNS)?.stats()?,
+        "runs_by_suite" => txn.open_table(RUNS_BY_SUITE)?.stats()?,
+        "record_chunks" => txn.open_table(RECORD_CHUNKS)?.stats()?,
+        _ => return Ok(0),
     };
-    let Some(version) = meta.get("layout_version")?.map(|v| v.value()) else {
-        return Ok(None);
-    };
-    let names: Vec<String> = txn.list_tables()?.map(|t| t.name().to_string()).collect();
-    let all = [
-        BLOBS.name(),
-        LARGE_BLOBS.name(),
-        LARGE_SIZES.name(),
-        RUNS.name(),
-        RUNS_BY_SUITE.name(),
-        RECORDS.name(),
-        RECORD_DIGESTS.name(),
-        RECORDS_BY_RUN.name(),
-        RECORDS_BY_SUITE.name(),
-        RECORDS_BY_NAME.name(),
-    ];
-    Ok(all
-        .iter()
-        .all(|n| names.iter().any(|have| have == n))
-        .then_some(version))
+    Ok(stats.stored_bytes() + stats.metadata_bytes() + stats.fragmented_bytes())
 }
 
 fn open_error(name: &str, path: &Path, e: DatabaseError) -> StoreError {

@@ -470,20 +470,31 @@ fn opening_checks_the_layout_and_creates_only_what_is_missing() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.redb");
     drop(RedbStore::open(&path).unwrap());
+    let layout = |db: &Database| {
+        let txn = db.begin_read().unwrap();
+        let v = txn
+            .open_table(META)
+            .unwrap()
+            .get("layout_version")
+            .unwrap()
+            .map(|v| v.value());
+        let has = |name: &str| txn.list_tables().unwrap().any(|t| t.name() == name);
+        (v, has("record_chunks"))
+    };
     let db = Database::create(&path).unwrap();
-    assert_eq!(layout_of(&db).unwrap(), Some(LAYOUT_VERSION));
-    // A table missing: the layout does not count as complete, and opening creates it.
+    assert_eq!(layout(&db), (Some(LAYOUT_VERSION), true));
+    // A table missing: opening creates it.
     {
         let txn = db.begin_write().unwrap();
-        txn.delete_table(RECORDS_BY_NAME).unwrap();
+        txn.delete_table(RECORD_CHUNKS).unwrap();
         txn.commit().unwrap();
     }
-    assert_eq!(layout_of(&db).unwrap(), None);
+    assert_eq!(layout(&db), (Some(LAYOUT_VERSION), false));
     drop(db);
     drop(RedbStore::open(&path).unwrap());
     let db = Database::create(&path).unwrap();
-    assert_eq!(layout_of(&db).unwrap(), Some(LAYOUT_VERSION));
-    // A layout from another build is refused, naming both versions.
+    assert_eq!(layout(&db), (Some(LAYOUT_VERSION), true));
+    // A layout from a newer build is refused, naming both versions and what to do.
     {
         let txn = db.begin_write().unwrap();
         txn.open_table(META)
@@ -493,9 +504,358 @@ fn opening_checks_the_layout_and_creates_only_what_is_missing() {
         txn.commit().unwrap();
     }
     drop(db);
-    let err = RedbStore::open(&path).unwrap_err().to_string();
+    let err = RedbStore::open(&path).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Unsupported);
+    let msg = err.to_string();
     assert!(
-        err.contains(&format!("layout version {}", LAYOUT_VERSION + 1)),
-        "{err}"
+        msg.contains(&format!("catalog layout {}", LAYOUT_VERSION + 1))
+            && msg.contains("newer benchfleet")
+            && msg.contains(&format!("layouts 1 to {LAYOUT_VERSION}")),
+        "{msg}"
     );
+    // Refusing changed nothing.
+    let db = Database::create(&path).unwrap();
+    assert_eq!(layout(&db), (Some(LAYOUT_VERSION + 1), true));
+}
+
+mod chunked {
+    //! The record chunks: many entries per row, appended and moved through the writer's
+    //! per-run state, which must agree with what is committed.
+    use super::*;
+    use benchfleet_model::{Measurement, NodeKind, Outcome, RunInfo, RunStatus, Timestamp};
+    use benchfleet_store::codec;
+
+    pub(super) fn run_n(n: u32) -> RunId {
+        format!("01HZY3K4MZ8Q6X2V1B{n:08}").parse().unwrap()
+    }
+
+    /// `per_run` entries in each of `runs` runs of two suites, hot at their default keys,
+    /// with varied outcomes; shuffled across runs like a parallel suite's inserts.
+    pub(super) fn entries(runs: u32, per_run: u32) -> Vec<RecordEntry> {
+        let mut out = Vec::new();
+        for i in 0..per_run {
+            for r in 0..runs {
+                let digest = Digest::of(format!("{r}/{i}").as_bytes());
+                let started_at = Timestamp(1_700_000_000_000_000_000 + i64::from(r * 7 + i) * 999);
+                out.push(RecordEntry {
+                    digest,
+                    run_id: run_n(r),
+                    suite: if r.is_multiple_of(2) { "alpha" } else { "beta" }.into(),
+                    name: format!("node-{}", i % 13),
+                    kind: if i.is_multiple_of(2) {
+                        NodeKind::Job
+                    } else {
+                        NodeKind::Benchmark
+                    },
+                    iteration: i / 13,
+                    started_at,
+                    measurement: Measurement {
+                        wall_ns: 1_000_000 + u64::from(i) * 31,
+                        user_ns: 300_000,
+                        sys_ns: 500_000 + u64::from(r),
+                        max_rss_bytes: 2_000_000,
+                        minor_faults: 90,
+                        ..Default::default()
+                    },
+                    outcome: if i % 17 == 5 {
+                        Outcome::Failed {
+                            exit_code: Some(1),
+                            signal: None,
+                        }
+                    } else {
+                        Outcome::Success
+                    },
+                    size: 470,
+                    tier: Tier::Hot,
+                    location: codec::hot_key(started_at, &digest).to_string(),
+                });
+            }
+        }
+        out
+    }
+
+    pub(super) fn runs(n: u32) -> Vec<RunInfo> {
+        (0..n)
+            .map(|r| RunInfo {
+                schema_version: benchfleet_model::SCHEMA_VERSION,
+                run_id: run_n(r),
+                suite: if r.is_multiple_of(2) { "alpha" } else { "beta" }.into(),
+                started_at: Timestamp(1_700_000_000_000_000_000),
+                finished_at: None,
+                status: RunStatus::Succeeded,
+                host: Default::default(),
+                tags: Default::default(),
+                source: "test".into(),
+            })
+            .collect()
+    }
+
+    pub(super) fn sorted(mut v: Vec<RecordEntry>) -> Vec<RecordEntry> {
+        v.sort_by(|a, b| {
+            (
+                a.started_at,
+                &a.run_id,
+                &a.name,
+                a.iteration,
+                a.digest.as_bytes(),
+            )
+                .cmp(&(
+                    b.started_at,
+                    &b.run_id,
+                    &b.name,
+                    b.iteration,
+                    b.digest.as_bytes(),
+                ))
+        });
+        v
+    }
+
+    /// Every query shape the facade uses answers as `RecordQuery::matches` says.
+    pub(super) async fn assert_queries(db: &RedbStore, all: &[RecordEntry]) {
+        let t0 = all.iter().map(|e| e.started_at.0).min().unwrap();
+        let queries = [
+            RecordQuery::default(),
+            RecordQuery::run(&run_n(1)),
+            RecordQuery {
+                name: Some("node-3".into()),
+                ..Default::default()
+            },
+            RecordQuery {
+                suite: Some("beta".into()),
+                name: Some("node-4".into()),
+                until: Some(Timestamp(t0 + 200_000)),
+                ..Default::default()
+            },
+            RecordQuery {
+                tier: Some(Tier::Warm),
+                ..Default::default()
+            },
+            RecordQuery {
+                tier: Some(Tier::Hot),
+                since: Some(Timestamp(t0 + 50_000)),
+                limit: Some(17),
+                ..Default::default()
+            },
+        ];
+        for q in queries {
+            let mut want = sorted(all.iter().filter(|e| q.matches(e)).cloned().collect());
+            want.truncate(q.limit.unwrap_or(usize::MAX));
+            let got = db.query_records(&q).await.unwrap();
+            assert_eq!(got.len(), want.len(), "{q:?}");
+            assert!(got == want, "{q:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn entries_fill_chunks_stay_idempotent_and_move_across_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.redb");
+        let mut all = entries(3, 300);
+        {
+            let db = RedbStore::open(&path).unwrap();
+            // One by one, then in batches, with repeats: the first insert of a digest wins.
+            for e in &all[..50] {
+                db.insert_records(std::slice::from_ref(e)).await.unwrap();
+            }
+            for batch in all[40..600].chunks(77) {
+                db.insert_records(batch).await.unwrap();
+            }
+            let mut changed = all[10].clone();
+            changed.size = 1;
+            db.insert_records(&[changed]).await.unwrap();
+        }
+        let db = RedbStore::open(&path).unwrap();
+        // After a reopen the writer rebuilds its state from the chunks.
+        db.insert_records(&all[500..]).await.unwrap();
+        db.insert_records(&all[..5]).await.unwrap();
+        assert_queries(&db, &all).await;
+        // Moves touch entries in many chunks of every run; a missing digest moves nothing.
+        for (i, e) in all
+            .iter_mut()
+            .enumerate()
+            .filter(|(i, _)| i.is_multiple_of(3))
+        {
+            e.tier = Tier::Warm;
+            e.location = format!("warm/packs/p{}@{}+90", i / 100, i * 90);
+        }
+        let moved: Vec<RecordEntry> = all
+            .iter()
+            .filter(|e| e.tier == Tier::Warm)
+            .cloned()
+            .collect();
+        let mut bogus = moved[..3].to_vec();
+        bogus[1].digest = Digest::of(b"never stored");
+        let err = db.move_records(&bogus).await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::NotFound, "{err}");
+        assert!(err.to_string().contains("nothing was moved"), "{err}");
+        db.move_records(&moved).await.unwrap();
+        db.move_records(&moved[..10]).await.unwrap(); // idempotent
+        assert_queries(&db, &all).await;
+        drop(db);
+        let db = RedbStore::open(&path).unwrap();
+        assert_queries(&db, &all).await;
+        // And inserts after the moves still append (not into a chunk's old copy).
+        let more = entries(4, 310);
+        let extra: Vec<RecordEntry> = more.into_iter().filter(|e| e.run_id == run_n(3)).collect();
+        db.insert_records(&extra).await.unwrap();
+        all.extend(extra);
+        assert_queries(&db, &all).await;
+    }
+
+    /// The catalog's footprint counts its own tables, not the blobs sharing its file; freed
+    /// pages are given back by compaction.
+    #[tokio::test]
+    async fn footprint_and_compaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.redb");
+        let db = RedbStore::open(&path).unwrap();
+        let all = entries(2, 500);
+        let blobs: Vec<(BlobKey, bytes::Bytes)> = all
+            .iter()
+            .map(|e| {
+                (
+                    BlobKey::new(e.location.as_str()).unwrap(),
+                    bytes::Bytes::from(vec![7u8; 4000]),
+                )
+            })
+            .collect();
+        let keys: Vec<BlobKey> = blobs.iter().map(|(k, _)| k.clone()).collect();
+        assert!(db.insert_records_with_blobs(&blobs, &all).await.unwrap());
+        let f = Catalog::footprint(&db).await.unwrap().unwrap();
+        let file = f.file_bytes.unwrap();
+        assert!(f.catalog_bytes > 0 && f.catalog_bytes * 10 < file, "{f:?}");
+        // Packed entries: far below the 470 bytes of each record.
+        assert!(f.catalog_bytes < all.len() as u64 * 94, "{f:?}");
+        db.delete_many(keys).await.unwrap();
+        let given = db.reclaim_space().await.unwrap();
+        let after = std::fs::metadata(&path).unwrap().len();
+        assert!(
+            given > 0 && after + given == file,
+            "{given} of {file}, now {after}"
+        );
+        assert!(after < file / 2, "{after} of {file}");
+        // Nothing left to give: a second call leaves the file alone.
+        assert_eq!(db.reclaim_space().await.unwrap(), 0);
+        assert_queries(&db, &all).await;
+        drop(db);
+        let db = RedbStore::open(&path).unwrap();
+        assert_queries(&db, &all).await;
+    }
+}
+
+mod upgrade_v1 {
+    //! Stores written with layout 1 (one JSON row and four index rows per record) open,
+    //! upgrade in place and read back the same; an interrupted upgrade loses nothing.
+    use super::chunked::{assert_queries, entries, run_n, runs, sorted};
+    use super::*;
+    use crate::upgrade::v1;
+
+    fn fixture(dir: &std::path::Path) -> (std::path::PathBuf, Vec<RecordEntry>) {
+        let path = dir.join("v1.redb");
+        let all = entries(5, 160);
+        let blobs: Vec<(BlobKey, Vec<u8>)> = all
+            .iter()
+            .map(|e| {
+                (
+                    BlobKey::new(e.location.as_str()).unwrap(),
+                    format!("record {}", e.digest).into_bytes(),
+                )
+            })
+            .collect();
+        v1::write(&path, &runs(5), &all, &blobs);
+        (path, all)
+    }
+
+    fn opts(fault: Option<UpgradeFault>) -> RedbOptions {
+        RedbOptions {
+            upgrade_batch_records: 150,
+            upgrade_fault: fault,
+            ..Default::default()
+        }
+    }
+
+    /// Open (finishing any upgrade), check the old tables are gone, and read everything back.
+    async fn assert_upgraded(path: &std::path::Path, all: &[RecordEntry]) {
+        drop(RedbStore::open_with(path, opts(None)).unwrap());
+        assert_eq!(v1::rows_left(path), None, "old tables dropped");
+        let db = RedbStore::open_with(path, opts(None)).unwrap();
+        assert_queries(&db, all).await;
+        assert_eq!(
+            db.query_records(&RecordQuery::default()).await.unwrap(),
+            sorted(all.to_vec())
+        );
+        let found = db.find_runs(&RunFilter::default()).await.unwrap();
+        assert_eq!(found.len(), 5);
+        let alpha = db
+            .find_runs(&RunFilter {
+                suite: Some("alpha".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(alpha.len(), 3);
+        for e in all.iter().step_by(37) {
+            let k = BlobKey::new(e.location.as_str()).unwrap();
+            assert_eq!(
+                db.get(&k).await.unwrap(),
+                format!("record {}", e.digest).into_bytes()
+            );
+        }
+        assert!(db.get_run(&run_n(4)).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn a_layout_1_store_upgrades_in_place_and_reads_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, all) = fixture(dir.path());
+        let before = std::fs::metadata(&path).unwrap().len();
+        assert_eq!(v1::rows_left(&path), Some(all.len() as u64));
+        drop(RedbStore::open_with(&path, opts(None)).unwrap());
+        assert_upgraded(&path, &all).await;
+        // The upgrade compacted the file: the old rows' pages are given back.
+        let after = std::fs::metadata(&path).unwrap().len();
+        assert!(after < before, "{after} >= {before}");
+        // Writes go on after an upgrade.
+        let db = RedbStore::open(&path).unwrap();
+        let extra = entries(6, 3)
+            .into_iter()
+            .filter(|e| e.run_id == run_n(5))
+            .collect::<Vec<_>>();
+        db.insert_records(&extra).await.unwrap();
+        let mut want = all.clone();
+        want.extend(extra);
+        assert_queries(&db, &want).await;
+    }
+
+    #[tokio::test]
+    async fn an_interrupted_upgrade_loses_nothing_and_finishes_on_rerun() {
+        // 800 rows in batches of 150: six batches.
+        let faults = [
+            UpgradeFault::BeforeCommitOfBatch(0),
+            UpgradeFault::AfterBatches(1),
+            UpgradeFault::BeforeCommitOfBatch(3),
+            UpgradeFault::AfterBatches(5),
+            UpgradeFault::BeforeFinish,
+        ];
+        for fault in faults {
+            let dir = tempfile::tempdir().unwrap();
+            let (path, all) = fixture(dir.path());
+            let err = RedbStore::open_with(&path, opts(Some(fault))).unwrap_err();
+            assert!(
+                err.to_string().contains("fault injection"),
+                "{fault:?}: {err}"
+            );
+            let left = v1::rows_left(&path).unwrap();
+            let expect_left = match fault {
+                UpgradeFault::BeforeCommitOfBatch(n) => 800 - 150 * n as u64,
+                UpgradeFault::AfterBatches(n) => 800u64.saturating_sub(150 * n as u64),
+                UpgradeFault::BeforeFinish => 0,
+            };
+            assert_eq!(left, expect_left, "{fault:?}");
+            // A second interruption at a later point, then the rerun that finishes.
+            let _ = RedbStore::open_with(&path, opts(Some(UpgradeFault::BeforeFinish)));
+            assert_eq!(v1::rows_left(&path), Some(0), "{fault:?}");
+            assert_upgraded(&path, &all).await;
+        }
+    }
 }

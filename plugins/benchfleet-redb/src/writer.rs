@@ -1,15 +1,18 @@
 //! The single writer thread: drains queued jobs and applies them in one write transaction.
 
+use std::sync::RwLock;
+
 use bytes::Bytes;
 use redb::{Database, Durability, ReadableTable, WriteTransaction};
 use tokio::sync::{mpsc, oneshot};
 
 use benchfleet_model::RunInfo;
-use benchfleet_store::{BlobKey, PutOutcome, RecordEntry, Result};
+use benchfleet_store::{BlobKey, PutOutcome, RecordEntry, Result, StoreError};
 
+use crate::chunks::{Runs, WriteError};
 use crate::{
-    BLOBS, INLINE_READ_MAX, LARGE_BLOBS, LARGE_SIZES, RECORD_DIGESTS, RECORDS, RECORDS_BY_NAME,
-    RECORDS_BY_RUN, RECORDS_BY_SUITE, RUNS, RUNS_BY_SUITE, RecKey, RedbOptions, map_err,
+    BLOBS, INLINE_READ_MAX, LARGE_BLOBS, LARGE_SIZES, RUNS, RUNS_BY_SUITE, RedbOptions, db_guard,
+    map_err,
 };
 
 /// One write, as queued by an async caller. JSON is encoded by the caller, off this thread.
@@ -23,22 +26,23 @@ pub(crate) enum Work {
         suite: String,
         json: Vec<u8>,
     },
-    InsertRecords(Vec<(RecordEntry, Vec<u8>)>),
-    /// New JSON for existing record rows (tier and location changed), found by digest.
-    MoveRecords(Vec<(RecordEntry, Vec<u8>)>),
+    InsertRecords(Vec<RecordEntry>),
+    /// Existing entries (found by digest) replaced by these: tier and location changed.
+    MoveRecords(Vec<RecordEntry>),
     /// Several works applied in order in the same transaction: all or none of them.
     All(Vec<Work>),
+    /// Give free pages back to the file system if that pays off (not a transaction: it runs
+    /// alone, between them).
+    Compact,
 }
 
 impl Work {
     fn bytes(&self) -> usize {
         match self {
             Work::Put(items) => items.iter().map(|(_, b)| b.len()).sum(),
-            Work::InsertRecords(items) | Work::MoveRecords(items) => {
-                items.iter().map(|(_, j)| j.len()).sum()
-            }
+            Work::InsertRecords(items) | Work::MoveRecords(items) => items.len() * 128,
             Work::PutRun { json, .. } => json.len(),
-            Work::Delete(_) | Work::DeleteMany(_) => 0,
+            Work::Delete(_) | Work::DeleteMany(_) | Work::Compact => 0,
             Work::All(works) => works.iter().map(Work::bytes).sum(),
         }
     }
@@ -48,6 +52,11 @@ impl Work {
 pub(crate) enum Done {
     Put(Vec<PutOutcome>),
     Unit,
+    /// File bytes before and after a compaction (equal when it did not pay off).
+    Compacted {
+        before: u64,
+        after: u64,
+    },
 }
 
 #[derive(Debug)]
@@ -58,17 +67,28 @@ pub(crate) struct Job {
 
 /// The writer loop; returns when every sender is gone and the queue is empty.
 pub(crate) fn run(
-    db: &Database,
+    db: &RwLock<Database>,
+    path: &std::path::Path,
     name: &str,
     options: RedbOptions,
     mut rx: mpsc::UnboundedReceiver<Job>,
 ) {
+    let mut runs = Runs::default();
     let mut batch = Vec::new();
     while let Some(first) = rx.blocking_recv() {
+        if matches!(first.work, Work::Compact) {
+            let _ = first.reply.send(compact(db, path, name));
+            continue;
+        }
         let mut bytes = first.work.bytes();
         batch.push(first);
+        let mut compact_job = None;
         while batch.len() < options.max_batch_jobs && bytes < options.max_batch_bytes {
             match rx.try_recv() {
+                Ok(job) if matches!(job.work, Work::Compact) => {
+                    compact_job = Some(job);
+                    break;
+                }
                 Ok(job) => {
                     bytes += job.work.bytes();
                     batch.push(job);
@@ -76,14 +96,34 @@ pub(crate) fn run(
                 Err(_) => break,
             }
         }
-        commit(db, name, options, &mut batch);
+        commit(db, name, options, &mut runs, &mut batch);
+        if let Some(job) = compact_job {
+            let _ = job.reply.send(compact(db, path, name));
+        }
+    }
+}
+
+/// A write error in store terms.
+fn store_err(name: &str, e: WriteError) -> StoreError {
+    match e {
+        WriteError::Db(e) => map_err(name, "write", e),
+        WriteError::Store(mut e) => {
+            e.backend = name.to_owned();
+            e
+        }
     }
 }
 
 /// Apply `batch` in one transaction and answer every job. If the transaction fails and there
 /// was more than one job, retry each alone so one bad job cannot fail its neighbours.
-fn commit(db: &Database, name: &str, options: RedbOptions, batch: &mut Vec<Job>) {
-    match apply(db, options, batch.iter().map(|j| &j.work)) {
+fn commit(
+    db: &RwLock<Database>,
+    name: &str,
+    options: RedbOptions,
+    runs: &mut Runs,
+    batch: &mut Vec<Job>,
+) {
+    match apply(db, options, runs, batch.iter().map(|j| &j.work)) {
         Ok(results) => {
             for (job, done) in batch.drain(..).zip(results) {
                 let _ = job.reply.send(Ok(done));
@@ -91,19 +131,64 @@ fn commit(db: &Database, name: &str, options: RedbOptions, batch: &mut Vec<Job>)
         }
         Err(_) if batch.len() > 1 => {
             for job in batch.drain(..) {
-                let res = apply(db, options, std::iter::once(&job.work))
+                let res = apply(db, options, runs, std::iter::once(&job.work))
                     .map(|mut v| v.pop().unwrap_or(Done::Unit))
-                    .map_err(|e| map_err(name, "write", e));
+                    .map_err(|e| store_err(name, e));
                 let _ = job.reply.send(res);
             }
         }
         Err(e) => {
-            let err = map_err(name, "write", e);
+            let err = store_err(name, e);
             for job in batch.drain(..) {
                 let _ = job.reply.send(Err(clone_err(&err)));
             }
         }
     }
+}
+
+/// Compact the database when at least a quarter of the file (and 1 MiB) is free pages.
+/// A reader holding a snapshot makes redb refuse; then this waits a little and tries again,
+/// and leaves the file as it is if the readers do not go away.
+fn compact(db: &RwLock<Database>, path: &std::path::Path, name: &str) -> Result<Done> {
+    let file_len = || std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let before = file_len();
+    let used = (|| -> Result<u64, redb::Error> {
+        let txn = db_guard(db).begin_write()?;
+        let stats = txn.stats()?;
+        let used = stats.allocated_pages() * stats.page_size() as u64;
+        txn.abort()?;
+        Ok(used)
+    })()
+    .map_err(|e| map_err(name, "compact", e))?;
+    let free = before.saturating_sub(used);
+    if free < (1 << 20) || free * 4 < before {
+        return Ok(Done::Compacted {
+            before,
+            after: before,
+        });
+    }
+    for attempt in 0..50 {
+        let mut guard = db
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let res = (|| {
+            while guard.compact()? {}
+            Ok::<_, redb::CompactionError>(())
+        })();
+        drop(guard);
+        match res {
+            Ok(()) => break,
+            Err(redb::CompactionError::TransactionInProgress) if attempt < 49 => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(redb::CompactionError::TransactionInProgress) => break,
+            Err(e) => return Err(map_err(name, "compact", e)),
+        }
+    }
+    Ok(Done::Compacted {
+        before,
+        after: file_len(),
+    })
 }
 
 fn clone_err(e: &benchfleet_store::StoreError) -> benchfleet_store::StoreError {
@@ -114,20 +199,28 @@ fn clone_err(e: &benchfleet_store::StoreError) -> benchfleet_store::StoreError {
 }
 
 fn apply<'a>(
-    db: &Database,
+    db: &RwLock<Database>,
     options: RedbOptions,
+    runs: &mut Runs,
     works: impl Iterator<Item = &'a Work>,
-) -> Result<Vec<Done>, redb::Error> {
-    let mut txn = db.begin_write()?;
-    if !options.fsync {
-        txn.set_durability(Durability::None)?;
+) -> Result<Vec<Done>, WriteError> {
+    let res = (|| {
+        let mut txn = db_guard(db).begin_write()?;
+        if !options.fsync {
+            txn.set_durability(Durability::None)?;
+        }
+        let mut out = Vec::new();
+        for w in works {
+            out.push(apply_one(&txn, runs, w)?);
+        }
+        txn.commit()?;
+        Ok(out)
+    })();
+    if res.is_err() {
+        // The transaction did not commit: what `runs` learnt from it is not true.
+        runs.clear();
     }
-    let mut out = Vec::new();
-    for w in works {
-        out.push(apply_one(&txn, w)?);
-    }
-    txn.commit()?;
-    Ok(out)
+    res
 }
 
 /// Remove blobs (small and large) under `keys`; absent keys are skipped.
@@ -176,14 +269,15 @@ pub(crate) fn put_blobs(
     Ok(out)
 }
 
-fn apply_one(txn: &WriteTransaction, work: &Work) -> Result<Done, redb::Error> {
+fn apply_one(txn: &WriteTransaction, runs: &mut Runs, work: &Work) -> Result<Done, WriteError> {
     match work {
         Work::All(works) => {
             for w in works {
-                apply_one(txn, w)?;
+                apply_one(txn, runs, w)?;
             }
             Ok(Done::Unit)
         }
+        Work::Compact => Ok(Done::Unit),
         Work::Put(items) => Ok(Done::Put(put_blobs(txn, items)?)),
         Work::Delete(k) => {
             delete_blobs(txn, std::slice::from_ref(k))?;
@@ -207,45 +301,11 @@ fn apply_one(txn: &WriteTransaction, work: &Work) -> Result<Done, redb::Error> {
             Ok(Done::Unit)
         }
         Work::InsertRecords(entries) => {
-            let mut records = txn.open_table(RECORDS)?;
-            let mut digests = txn.open_table(RECORD_DIGESTS)?;
-            let mut by_run = txn.open_table(RECORDS_BY_RUN)?;
-            let mut by_suite = txn.open_table(RECORDS_BY_SUITE)?;
-            let mut by_name = txn.open_table(RECORDS_BY_NAME)?;
-            for (e, json) in entries {
-                let d = *e.digest.as_bytes();
-                if digests.get(d)?.is_some() {
-                    continue; // idempotent: the first insert of a digest wins
-                }
-                let (t, run, name, it) = (
-                    e.started_at.0,
-                    e.run_id.as_str(),
-                    e.name.as_str(),
-                    e.iteration,
-                );
-                let pk: RecKey = (t, run, name, it, d);
-                records.insert(pk, json.as_slice())?;
-                digests.insert(d, pk)?;
-                by_run.insert((run, t, run, name, it, d), ())?;
-                by_suite.insert((e.suite.as_str(), t, run, name, it, d), ())?;
-                by_name.insert((name, t, run, name, it, d), ())?;
-            }
+            runs.insert(txn, entries)?;
             Ok(Done::Unit)
         }
         Work::MoveRecords(entries) => {
-            // Only the row's value changes (tier, location); keys and indexes stay. Presence was
-            // checked before queueing and rows are never deleted.
-            let mut records = txn.open_table(RECORDS)?;
-            let digests = txn.open_table(RECORD_DIGESTS)?;
-            for (e, json) in entries {
-                let pk = digests.get(*e.digest.as_bytes())?.map(|v| {
-                    let (t, run, name, it, d) = v.value();
-                    (t, run.to_owned(), name.to_owned(), it, d)
-                });
-                if let Some((t, run, name, it, d)) = pk {
-                    records.insert((t, run.as_str(), name.as_str(), it, d), json.as_slice())?;
-                }
-            }
+            runs.relocate(txn, entries)?;
             Ok(Done::Unit)
         }
     }

@@ -91,6 +91,20 @@ async fn status(out: &Output, storage: &Storage, json: bool) -> Result<Status> {
             t.backend
         ));
     }
+    if let Some(c) = &r.catalog {
+        text.push_str(&format!(
+            "catalog {:>21} {:>11} {:>6.1}%  {}{}\n",
+            "",
+            human_bytes(c.bytes),
+            100.0 * c.overhead,
+            c.backend,
+            c.file_bytes.map_or(String::new(), |f| format!(
+                " (whole file {})",
+                human_bytes(f)
+            ))
+        ));
+        text.push_str("(catalog: its own tables, and their overhead on the records' bytes)\n");
+    }
     text.push_str(&format!(
         "dictionaries: {} ({}); orphans: {} ({}){}; interrupted migrations: {}\n",
         r.dictionaries,
@@ -167,6 +181,12 @@ async fn migrate(out: &Output, storage: &Storage, args: MigrateArgs) -> Result<S
                 String::new()
             }
         ))?;
+        if r.reclaimed_bytes > 0 {
+            out.emit(&format!(
+                "gave {} of free catalog pages back to the file system\n",
+                human_bytes(r.reclaimed_bytes)
+            ))?;
+        }
     }
     Ok(Status::Success)
 }
@@ -227,6 +247,12 @@ async fn gc(out: &Output, storage: &Storage, json: bool) -> Result<Status> {
             out.emit(&format!(
                 "removed {} writer leases of processes that are gone\n",
                 r.stale_leases
+            ))?;
+        }
+        if r.reclaimed_bytes > 0 {
+            out.emit(&format!(
+                "gave {} of free catalog pages back to the file system\n",
+                human_bytes(r.reclaimed_bytes)
             ))?;
         }
         if !r.active_writers.is_empty() {

@@ -1,0 +1,258 @@
+//! Writing record entries into `record_chunks`: appends to a run's last chunk, tier moves that
+//! rewrite the chunks holding the moved entries, and the writer's per-run state that makes both
+//! cheap (which chunk holds which digest, how full the last chunk is).
+
+use std::collections::{HashMap, HashSet};
+
+use benchfleet_model::RunId;
+use benchfleet_store::{ErrorKind, RecordEntry, StoreError};
+use redb::{ReadableTable, Table, WriteTransaction};
+
+use crate::RECORD_CHUNKS;
+use crate::pack::{self, CHUNK_RECORDS};
+
+/// Digests whose chunk the writer remembers (about 60 bytes each); past this, the state of every
+/// run is dropped at once and rebuilt from its chunks when the run is written again.
+const CACHED_DIGESTS: usize = 1 << 20;
+
+/// An error of a write: redb's, or one already in store terms.
+#[derive(Debug)]
+pub(crate) enum WriteError {
+    Db(redb::Error),
+    Store(StoreError),
+}
+
+macro_rules! from_redb {
+    ($($t:ty),*) => {$(
+        impl From<$t> for WriteError {
+            fn from(e: $t) -> Self {
+                WriteError::Db(e.into())
+            }
+        }
+    )*};
+}
+from_redb!(
+    redb::Error,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError,
+    redb::SetDurabilityError
+);
+
+impl From<StoreError> for WriteError {
+    fn from(e: StoreError) -> Self {
+        WriteError::Store(e)
+    }
+}
+
+type Chunks<'t> = Table<'t, (&'static str, u32), &'static [u8]>;
+
+/// What the writer knows about one run's chunks.
+#[derive(Debug, Default)]
+struct RunState {
+    /// The number the next new chunk gets (chunks are numbered from 0 without gaps).
+    next_seq: u32,
+    /// Entries in chunk `next_seq - 1`.
+    tail_len: usize,
+    /// Every stored digest of the run → its chunk.
+    digests: HashMap<[u8; 32], u32>,
+    /// The entries of the last chunk, as last written, when it is not full (appends then need
+    /// no decoding).
+    tail: Option<Vec<RecordEntry>>,
+}
+
+/// The writer's per-run state. It mirrors committed data only: after a failed transaction the
+/// writer calls [`Runs::clear`].
+#[derive(Debug, Default)]
+pub(crate) struct Runs {
+    map: HashMap<String, RunState>,
+    /// Digests in `map`, all runs together.
+    digests: usize,
+}
+
+fn parse_run(run: &str) -> Result<RunId, StoreError> {
+    run.parse().map_err(|_| {
+        StoreError::new(
+            ErrorKind::Corrupt,
+            "redb",
+            "read record chunk",
+            "a record chunk is keyed by something that is not a run id; restore a backup",
+        )
+        .with_key(run)
+    })
+}
+
+fn load_state(table: &Chunks<'_>, run: &str) -> Result<RunState, WriteError> {
+    let id = parse_run(run)?;
+    let mut st = RunState::default();
+    for item in table.range((run, 0)..=(run, u32::MAX))? {
+        let (k, v) = item?;
+        let seq = k.value().1;
+        let entries = pack::decode(&id, v.value())?;
+        for e in &entries {
+            st.digests.insert(*e.digest.as_bytes(), seq);
+        }
+        st.next_seq = seq + 1;
+        st.tail_len = entries.len();
+    }
+    Ok(st)
+}
+
+/// `entries` grouped by run, in the order runs first appear.
+fn by_run(entries: &[RecordEntry]) -> Vec<(&str, Vec<&RecordEntry>)> {
+    let mut order: Vec<(&str, Vec<&RecordEntry>)> = Vec::new();
+    let mut slot: HashMap<&str, usize> = HashMap::new();
+    for e in entries {
+        let i = *slot.entry(e.run_id.as_str()).or_insert_with(|| {
+            order.push((e.run_id.as_str(), Vec::new()));
+            order.len() - 1
+        });
+        order[i].1.push(e);
+    }
+    order
+}
+
+fn read_chunk(table: &Chunks<'_>, id: &RunId, seq: u32) -> Result<Vec<RecordEntry>, WriteError> {
+    let Some(v) = table.get((id.as_str(), seq))? else {
+        return Err(StoreError::new(
+            ErrorKind::Corrupt,
+            "redb",
+            "read record chunk",
+            format!("chunk {seq} of the run is missing; restore a backup"),
+        )
+        .with_key(id)
+        .into());
+    };
+    Ok(pack::decode(id, v.value())?)
+}
+
+impl Runs {
+    /// Forget everything (after a transaction that did not commit).
+    pub fn clear(&mut self) {
+        self.map.clear();
+        self.digests = 0;
+    }
+
+    fn state<'s>(
+        &'s mut self,
+        table: &Chunks<'_>,
+        run: &str,
+    ) -> Result<&'s mut RunState, WriteError> {
+        if !self.map.contains_key(run) {
+            if self.digests >= CACHED_DIGESTS {
+                self.clear();
+            }
+            let st = load_state(table, run)?;
+            self.digests += st.digests.len();
+            self.map.insert(run.to_owned(), st);
+        }
+        Ok(self.map.get_mut(run).expect("inserted above"))
+    }
+
+    /// Append the entries whose digest is not stored yet (the first insert of a digest wins).
+    pub fn insert(
+        &mut self,
+        txn: &WriteTransaction,
+        entries: &[RecordEntry],
+    ) -> Result<(), WriteError> {
+        let mut table = txn.open_table(RECORD_CHUNKS)?;
+        for (run, list) in by_run(entries) {
+            let st = self.state(&table, run)?;
+            let mut batch_seen = HashSet::new();
+            let fresh: Vec<&RecordEntry> = list
+                .into_iter()
+                .filter(|e| {
+                    let d = *e.digest.as_bytes();
+                    !st.digests.contains_key(&d) && batch_seen.insert(d)
+                })
+                .collect();
+            let Some(first) = fresh.first() else {
+                continue;
+            };
+            let id = first.run_id.clone();
+            let mut pending = fresh.into_iter().peekable();
+            let mut added = 0;
+            if st.next_seq > 0 && st.tail_len < CHUNK_RECORDS {
+                let seq = st.next_seq - 1;
+                let mut chunk = match st.tail.take() {
+                    Some(t) => t,
+                    None => read_chunk(&table, &id, seq)?,
+                };
+                while chunk.len() < CHUNK_RECORDS {
+                    let Some(e) = pending.next() else { break };
+                    st.digests.insert(*e.digest.as_bytes(), seq);
+                    added += 1;
+                    chunk.push(e.clone());
+                }
+                table.insert((run, seq), pack::encode(&chunk).as_slice())?;
+                st.tail_len = chunk.len();
+                st.tail = (chunk.len() < CHUNK_RECORDS).then_some(chunk);
+            }
+            while pending.peek().is_some() {
+                let seq = st.next_seq;
+                let chunk: Vec<RecordEntry> =
+                    pending.by_ref().take(CHUNK_RECORDS).cloned().collect();
+                for e in &chunk {
+                    st.digests.insert(*e.digest.as_bytes(), seq);
+                }
+                added += chunk.len();
+                table.insert((run, seq), pack::encode(&chunk).as_slice())?;
+                st.next_seq += 1;
+                st.tail_len = chunk.len();
+                st.tail = (chunk.len() < CHUNK_RECORDS).then_some(chunk);
+            }
+            self.digests += added;
+        }
+        Ok(())
+    }
+
+    /// Replace stored entries by `entries` (same digests, new tier and location). An entry with
+    /// no stored row is `NotFound`, and the caller must not commit.
+    pub fn relocate(
+        &mut self,
+        txn: &WriteTransaction,
+        entries: &[RecordEntry],
+    ) -> Result<(), WriteError> {
+        let mut table = txn.open_table(RECORD_CHUNKS)?;
+        for (run, list) in by_run(entries) {
+            let id = list[0].run_id.clone();
+            let st = self.state(&table, run)?;
+            // The tail may be rewritten below: read it back next time.
+            st.tail = None;
+            let mut by_seq: HashMap<u32, Vec<&RecordEntry>> = HashMap::new();
+            for e in list {
+                let Some(seq) = st.digests.get(e.digest.as_bytes()) else {
+                    return Err(StoreError::new(
+                        ErrorKind::NotFound,
+                        "redb",
+                        "move_records",
+                        "no catalog entry with this digest; nothing was moved",
+                    )
+                    .with_key(e.digest)
+                    .into());
+                };
+                by_seq.entry(*seq).or_default().push(e);
+            }
+            let mut seqs: Vec<u32> = by_seq.keys().copied().collect();
+            seqs.sort_unstable();
+            for seq in seqs {
+                let moved = &by_seq[&seq];
+                let mut chunk = read_chunk(&table, &id, seq)?;
+                let mut changed = false;
+                for e in moved {
+                    if let Some(slot) = chunk.iter_mut().find(|c| c.digest == e.digest)
+                        && *slot != **e
+                    {
+                        *slot = (*e).clone();
+                        changed = true;
+                    }
+                }
+                if changed {
+                    table.insert((run, seq), pack::encode(&chunk).as_slice())?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
