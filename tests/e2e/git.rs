@@ -185,6 +185,15 @@ fn bisect_finds_the_first_slow_commit_and_reuses_its_steps() {
     assert!(again["ratio"].as_f64().unwrap() > 1.2, "{again}");
     let runs_after = w.json(&["history", "--format", "json", "--limit", "100"]);
     assert_eq!(runs_after.as_array().unwrap().len(), runs.len());
+
+    // A bisect step ran one benchmark, not the suite: `run --commits` measures those commits.
+    let range = format!("{}..{}", shas[0], shas[32]);
+    let out = w.run(&["run", "suite.toml", "--commits", &range, "--max", "2"]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert!(
+        out.stderr().contains("2 to measure, 0 already measured"),
+        "{out:?}"
+    );
 }
 
 #[test]
@@ -264,4 +273,90 @@ fn bad_git_input_is_refused_with_exit_2() {
         out.stderr().contains("is not inside a git repository"),
         "{out:?}"
     );
+}
+
+/// Ctrl-C stops at the commit being measured; `--resume` completes that commit's run under its
+/// run id and then measures the commits not yet measured, skipping the finished one.
+#[test]
+fn ctrl_c_and_resume_work_per_commit() {
+    use std::time::{Duration, Instant};
+    let w = Workdir::with_fs_hot();
+    let shas = repo(&w);
+    let log = w.path().join("runs.log");
+    w.file(
+        "slow.toml",
+        &format!(
+            r#"
+            [suite]
+            name = "slow"
+            [[benchmark]]
+            name = "count"
+            shell = "sh"
+            command = "sleep 0.1; cat n.txt >> {}"
+            runs = 5
+            "#,
+            log.display()
+        ),
+    );
+    let lines = || std::fs::read_to_string(&log).map_or(0, |t| t.lines().count());
+    let range = format!("{}..{}", shas[29], shas[32]);
+    let child = w
+        .cmd(&["run", "slow.toml", "--commits", &range])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupt once the second commit has measured a run or two.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while lines() < 6 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = crate::support::Out(child.wait_with_output().unwrap());
+    assert_eq!(out.code(), 130, "{out:?}");
+    assert!(out.stderr().contains("--resume` continues"), "{out:?}");
+    no_worktrees_left(&w);
+    let status_of = |runs: &serde_json::Value, sha: &str| {
+        runs.as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["tags"]["git.commit"] == sha)
+            .map(|r| {
+                (
+                    r["run_id"].as_str().unwrap().to_owned(),
+                    r["status"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let runs = w.json(&["history", "--format", "json"]);
+    assert_eq!(runs.as_array().unwrap().len(), 2, "{runs}");
+    assert_eq!(status_of(&runs, &shas[30])[0].1, "succeeded");
+    let (second, status) = status_of(&runs, &shas[31])[0].clone();
+    assert_eq!(status, "interrupted");
+
+    let out = w.run(&["run", "slow.toml", "--commits", &range, "--resume"]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert!(
+        out.stderr()
+            .contains("2 to measure, 1 already measured with this suite file (skipped)"),
+        "{out:?}"
+    );
+    assert!(
+        out.stderr().contains("resuming its unfinished run"),
+        "{out:?}"
+    );
+    let runs = w.json(&["history", "--format", "json"]);
+    assert_eq!(runs.as_array().unwrap().len(), 3, "{runs}");
+    assert_eq!(
+        status_of(&runs, &shas[31]),
+        [(second.clone(), "succeeded".into())]
+    );
+    assert_eq!(status_of(&runs, &shas[32])[0].1, "succeeded");
+    // Each commit ends with exactly its 5 runs, the resumed one's counted once.
+    let records = crate::support::stored_records(&w);
+    let of = |run: &str| records.iter().filter(|r| r["run_id"] == run).count();
+    assert_eq!(of(&second), 5, "{records:?}");
+    no_worktrees_left(&w);
 }

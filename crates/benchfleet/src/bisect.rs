@@ -365,7 +365,7 @@ impl Search<'_> {
             position,
             &self.cfg.digest,
         ));
-        tags.insert("bisect.benchmark".into(), self.cfg.benchmark.clone());
+        tags.insert(commits::TAG_BISECT.into(), self.cfg.benchmark.clone());
         let opts = RunOptions {
             tags,
             ..self.opts.clone()

@@ -29,6 +29,9 @@ pub const TAG_POSITION: &str = "git.position";
 pub const TAG_DEPTH: &str = "git.depth";
 /// SHA-256 of the suite file: "the same suite content".
 pub const TAG_SUITE_DIGEST: &str = "suite.digest";
+/// The benchmark a `bisect` step measured: its run holds only that benchmark and what it needs,
+/// so it never counts as the whole suite measured at its commit.
+pub const TAG_BISECT: &str = "bisect.benchmark";
 
 /// Which commits of a range to measure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -134,8 +137,10 @@ pub async fn runs_at(
         .collect())
 }
 
-/// What to do at each commit (with its 1-based position in the whole range): skip those with a succeeded run of the same suite content (unless
-/// `remeasure`), resume the latest unfinished run of the others when `resume`, else run anew.
+/// What to do at each commit (with its 1-based position in the whole range): skip those with a
+/// succeeded run of the whole suite with the same content (not a [`TAG_BISECT`] step's; unless
+/// `remeasure`), resume the latest unfinished such run of the others when `resume`, else run
+/// anew.
 pub async fn plan(
     storage: &Storage,
     suite: &str,
@@ -146,7 +151,8 @@ pub async fn plan(
 ) -> Result<Vec<Planned>, Error> {
     let mut out = Vec::with_capacity(commits.len());
     for (position, commit) in commits {
-        let runs = runs_at(storage, suite, &commit.sha, digest).await?;
+        let mut runs = runs_at(storage, suite, &commit.sha, digest).await?;
+        runs.retain(|r| !r.tags.contains_key(TAG_BISECT));
         let done = runs
             .iter()
             .find(|r| r.status == RunStatus::Succeeded)

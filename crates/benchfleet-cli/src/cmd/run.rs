@@ -32,7 +32,8 @@ pub struct RunArgs {
 
     /// Run the suite once per first-parent commit after A up to and including B (git's `A..B`),
     /// oldest first, each in its own temporary git worktree (commands run there; `{worktree}`
-    /// is its path). Commits already measured with the same suite file are skipped.
+    /// is its path). Commits already measured with the same suite file are skipped; with
+    /// --resume, an interrupted commit's run is continued, then the commits not yet measured.
     #[arg(long, value_name = "A..B")]
     pub commits: Option<String>,
 
