@@ -360,3 +360,35 @@ fn ctrl_c_and_resume_work_per_commit() {
     assert_eq!(of(&second), 5, "{records:?}");
     no_worktrees_left(&w);
 }
+
+/// When the bad commit is not slower than the good one beyond noise, bisect says so (exit 1)
+/// with the comparison, after measuring no more than `--max-runs` runs per end.
+#[test]
+fn bisect_is_inconclusive_when_the_ends_do_not_differ() {
+    let w = Workdir::new();
+    let shas = repo(&w);
+    let out = w.run(&[
+        "bisect",
+        "suite.toml",
+        "--benchmark",
+        "script",
+        "--good",
+        &shas[2],
+        "--bad",
+        &shas[10],
+        "--max-runs",
+        "6",
+    ]);
+    assert_eq!(out.code(), 1, "{out:?}");
+    assert!(
+        out.stdout().contains(
+            "inconclusive: the bad commit is not slower than the good one beyond the noise band"
+        ),
+        "{out:?}"
+    );
+    assert!(!out.stdout().contains("first bad commit"), "{out:?}");
+    // One suite run (6 runs) per end, stored.
+    let runs = w.json(&["history", "--format", "json"]);
+    assert_eq!(runs.as_array().unwrap().len(), 2, "{runs}");
+    no_worktrees_left(&w);
+}
