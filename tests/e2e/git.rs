@@ -14,7 +14,8 @@ name = "range"
 [[benchmark]]
 name = "script"
 command = "sh bench.sh"
-runs = 6
+runs = 10
+warmup = 1
 "#;
 
 fn git(dir: &Path, args: &[&str]) -> String {
@@ -143,6 +144,28 @@ fn a_commit_range_is_measured_once_per_commit_and_ordered_by_commit() {
     assert_eq!(changes.len(), 1, "{h}");
     assert_eq!(changes[0]["commit"], shas[20].as_str(), "{h}");
     assert!(changes[0]["percent"].as_f64().unwrap() > 20.0, "{h}");
+
+    // A plain run records only `git.commit`: its place is looked up in the repository (after
+    // the range's run of the same commit, by time).
+    let out = w.run(&["run", "suite.toml"]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    let h = w.json(&[
+        "history",
+        "--benchmark",
+        "script",
+        "--by",
+        "commit",
+        "--format",
+        "json",
+    ]);
+    let points = h["points"].as_array().unwrap();
+    assert_eq!(points.len(), 33, "{h}");
+    assert_eq!(points[31]["commit"], shas[32].as_str(), "{h}");
+    assert_eq!(points[32]["commit"], shas[32].as_str(), "{h}");
+    assert!(
+        points[32]["time_ns"].as_i64() > points[31]["time_ns"].as_i64(),
+        "{h}"
+    );
 }
 
 #[test]
