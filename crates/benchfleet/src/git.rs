@@ -143,13 +143,18 @@ impl Repo {
 
     /// The full SHA of the commit `rev` names.
     pub fn resolve(&self, rev: &str) -> Result<String, GitError> {
+        let unknown = || GitError::UnknownRevision {
+            rev: rev.to_owned(),
+            dir: self.dir.clone(),
+        };
+        // Never handed to git as an option.
+        if rev.is_empty() || rev.starts_with('-') {
+            return Err(unknown());
+        }
         let spec = format!("{rev}^{{commit}}");
         match git_ok(&self.dir, &["rev-parse", "--verify", "--quiet", &spec])? {
-            Some(sha) if !sha.is_empty() && !rev.starts_with('-') => Ok(sha),
-            _ => Err(GitError::UnknownRevision {
-                rev: rev.to_owned(),
-                dir: self.dir.clone(),
-            }),
+            Some(sha) if !sha.is_empty() => Ok(sha),
+            _ => Err(unknown()),
         }
     }
 
