@@ -49,7 +49,8 @@ pub enum Command {
     /// Import hyperfine, criterion or Bencher Metric Format results into history.
     Import(cmd::import::ImportArgs),
     /// Find the first commit where a benchmark got slower: binary search over the first-parent
-    /// commits between --good and --bad, each measured in its own worktree and stored.
+    /// commits between --good and --bad, each measured in its own worktree and stored. (No
+    /// `--fleet` yet: the fleet does not exist, commits are measured one at a time here.)
     Bisect(Box<cmd::bisect::BisectArgs>),
     /// Run a suite at several concurrency levels and print speedup and efficiency.
     Scale(cmd::scale::ScaleArgs),
