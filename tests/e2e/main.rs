@@ -10,6 +10,7 @@ mod bench;
 mod bench_params;
 mod core;
 mod failures;
+mod git;
 mod hyperfine;
 mod load;
 mod metrics;

@@ -48,6 +48,10 @@ pub enum Command {
     Report(cmd::report::ReportArgs),
     /// Import hyperfine, criterion or Bencher Metric Format results into history.
     Import(cmd::import::ImportArgs),
+    /// Find the first commit where a benchmark got slower: binary search over the first-parent
+    /// commits between --good and --bad, each measured in its own worktree and stored. (No
+    /// `--fleet` yet: the fleet does not exist, commits are measured one at a time here.)
+    Bisect(Box<cmd::bisect::BisectArgs>),
     /// Run a suite at several concurrency levels and print speedup and efficiency.
     Scale(cmd::scale::ScaleArgs),
     /// Print one stored run's results, read back from storage.
@@ -86,6 +90,7 @@ pub async fn dispatch(ctx: &Context, command: Command) -> Result<Status> {
         Command::Report(args) => cmd::report::report(ctx, args).await,
         Command::Import(args) => cmd::import::import(ctx, args).await,
         Command::Scale(args) => cmd::scale::scale(ctx, args).await,
+        Command::Bisect(args) => cmd::bisect::bisect(ctx, *args).await,
         Command::Show(args) => cmd::show::show(ctx, args).await,
         Command::Tier(c) => cmd::tier::tier(ctx, c).await,
         Command::Db(c) => cmd::db::db(ctx, c).await,

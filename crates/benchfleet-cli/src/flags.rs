@@ -159,6 +159,29 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     Ok(bytes as u64)
 }
 
+/// `--noise` and `--alpha` (`compare`, `bisect`), checked, with bootstrap intervals.
+pub fn compare_config(
+    noise: f64,
+    alpha: f64,
+) -> crate::exit::Result<benchfleet::analysis::CompareConfig> {
+    if !(noise.is_finite() && noise >= 0.0) {
+        return Err(crate::exit::CliError::Usage(format!(
+            "--noise {noise}: expected a fraction ≥ 0, e.g. 0.02 for 2%"
+        )));
+    }
+    if !(alpha > 0.0 && alpha < 1.0) {
+        return Err(crate::exit::CliError::Usage(format!(
+            "--alpha {alpha}: expected a probability between 0 and 1, e.g. 0.01"
+        )));
+    }
+    Ok(benchfleet::analysis::CompareConfig {
+        alpha,
+        noise_threshold: noise,
+        higher_is_better: false,
+        bootstrap: Some(benchfleet::analysis::BootstrapConfig::default()),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,10 @@
 //! enum, this module is what changes: it names flags (`--jobs`) for `bench`/`load` and `suite.key`
 //! names (`load.max_concurrency`) for suite runs.
 
+use benchfleet::analysis::Comparison;
 use benchfleet::bench::CommandReport;
+use benchfleet::bisect::{BisectEvent, BisectOutcome, Finding, Inconclusive, StepVerdict};
+use benchfleet::history::Metric;
 use benchfleet::load::NodeLoadOutcome;
 use benchfleet::metrics::SystemSeries;
 use benchfleet::runner::{RunOutcome, RunnerEvent, Warning};
@@ -173,6 +176,177 @@ pub fn bench_commands(commands: &[CommandReport]) -> Vec<String> {
 /// What an import left out, and why.
 pub fn import_notes(notes: &[String]) -> Vec<String> {
     notes.iter().map(|n| format!("note: {n}")).collect()
+}
+
+/// A value of `metric` with its unit (`23.4 ms`, `12.0 MiB`, `130`).
+fn metric_value(metric: Metric, v: f64) -> String {
+    use benchfleet::report::Quantity;
+    match metric.quantity() {
+        Quantity::Seconds => {
+            let (unit, scale) = benchfleet::report::units::time_unit(v);
+            benchfleet::report::units::format_in(v, unit, scale)
+        }
+        Quantity::Bytes => format!("{:.1} MiB", v / (1024.0 * 1024.0)),
+        Quantity::Count => format!("{v:.1}"),
+    }
+}
+
+fn p_value(p: f64) -> String {
+    if p < 0.001 {
+        format!("{p:.1e}")
+    } else {
+        format!("{p:.3}")
+    }
+}
+
+/// `ratio 1.482 (95% CI 1.45 … 1.51), p = 1.2e-5 (Welch) / 6.1e-4 (Mann–Whitney), 23.1 ms → 34.2 ms`
+fn comparison_words(c: &Comparison, metric: Metric) -> String {
+    let ci = c.ratio_ci.map_or_else(String::new, |ci| {
+        format!(" (95% CI {:.3} … {:.3})", ci.mean.lower, ci.mean.upper)
+    });
+    format!(
+        "ratio {:.3}{ci}, p = {} (Welch) / {} (Mann–Whitney), {} → {} over {} / {} runs",
+        c.mean_ratio,
+        p_value(c.welch.p_value),
+        p_value(c.mann_whitney.p_value),
+        metric_value(metric, c.baseline.mean),
+        metric_value(metric, c.candidate.mean),
+        c.baseline.count,
+        c.candidate.count,
+    )
+}
+
+/// A bisection's progress as one line.
+pub fn bisect_event(e: &BisectEvent) -> String {
+    match e {
+        BisectEvent::Measuring {
+            commit,
+            position,
+            have,
+        } => format!(
+            "measuring commit {} (#{position}, {have} runs so far): {}",
+            commit.short(),
+            commit.subject
+        ),
+        BisectEvent::Step(s) => format!(
+            "step: commit {} (#{}) is {} ({} runs{})",
+            s.commit.short(),
+            s.position,
+            match s.verdict {
+                StepVerdict::Good => "good",
+                StepVerdict::Bad => "bad",
+            },
+            s.samples,
+            if s.new_samples == 0 {
+                ", reused from stored runs".to_owned()
+            } else {
+                format!(", {} measured now", s.new_samples)
+            }
+        ),
+    }
+}
+
+/// A bisection's answer: `first bad commit: <sha>` with ratio, CI and p-values, or why it is
+/// inconclusive; then the steps.
+pub fn bisect_outcome(o: &BisectOutcome, metric: Metric) -> Vec<String> {
+    let mut lines = Vec::new();
+    match &o.finding {
+        Finding::FirstBad {
+            first_bad,
+            last_good,
+            comparison,
+        } => {
+            lines.push(format!("first bad commit: {}", first_bad.sha));
+            lines.push(format!("    {}", first_bad.subject));
+            lines.push(format!(
+                "against {} (last good): {}",
+                last_good.short(),
+                comparison_words(comparison, metric)
+            ));
+        }
+        Finding::Inconclusive(why) => {
+            lines.push(format!("inconclusive: {}", inconclusive(why, metric)))
+        }
+    }
+    let reused = o.steps.iter().filter(|s| s.new_samples == 0).count();
+    lines.push(format!(
+        "{} steps over {} commits ({reused} reused from stored runs), {} suite runs measured",
+        o.steps.len(),
+        o.candidates,
+        o.runs
+    ));
+    lines
+}
+
+fn inconclusive(why: &Inconclusive, metric: Metric) -> String {
+    match why {
+        Inconclusive::EndsAlike { comparison } => format!(
+            "the bad commit is not slower than the good one beyond the noise band ({}): {}; nothing to bisect (try a larger --max-runs, or check --good/--bad)",
+            comparison.verdict.as_str(),
+            comparison_words(comparison, metric)
+        ),
+        Inconclusive::Undecided {
+            commit,
+            vs_good,
+            vs_bad,
+        } => format!(
+            "commit {} could not be told apart from both ends (the change is within noise there, or the slowdown came in several steps); against good: {} ({}); against bad: {} ({}). Raise --max-runs or narrow the range",
+            commit.sha,
+            vs_good.verdict.as_str(),
+            comparison_words(vs_good, metric),
+            vs_bad.verdict.as_str(),
+            comparison_words(vs_bad, metric)
+        ),
+        Inconclusive::Failed { commit, message } => format!(
+            "the benchmark could not be measured at commit {}: {message}",
+            commit.sha
+        ),
+        Inconclusive::Interrupted => {
+            "interrupted; the runs measured so far are stored and the next bisect reuses them"
+                .to_owned()
+        }
+    }
+}
+
+/// A bisection as JSON: `{"schema_version", "good", "bad", "candidates", "runs", "steps":
+/// [{"commit", "position", "verdict", "samples", "new_samples"}], "first_bad_commit",
+/// "last_good_commit", "ratio", "ratio_ci": [lo, hi], "p_welch", "p_mann_whitney",
+/// "inconclusive"}` (the last null when found).
+pub fn bisect_json(o: &BisectOutcome, metric: Metric) -> serde_json::Value {
+    use serde_json::json;
+    let mut v = json!({
+        "schema_version": benchfleet::report::JSON_SCHEMA_VERSION,
+        "good": o.good.sha,
+        "bad": o.bad.sha,
+        "metric": metric.as_str(),
+        "candidates": o.candidates,
+        "runs": o.runs,
+        "steps": o.steps.iter().map(|s| json!({
+            "commit": s.commit.sha,
+            "position": s.position,
+            "verdict": match s.verdict { StepVerdict::Good => "good", StepVerdict::Bad => "bad" },
+            "samples": s.samples,
+            "new_samples": s.new_samples,
+        })).collect::<Vec<_>>(),
+        "first_bad_commit": null,
+        "inconclusive": null,
+    });
+    match &o.finding {
+        Finding::FirstBad {
+            first_bad,
+            last_good,
+            comparison: c,
+        } => {
+            v["first_bad_commit"] = json!(first_bad.sha);
+            v["last_good_commit"] = json!(last_good.sha);
+            v["ratio"] = json!(c.mean_ratio);
+            v["ratio_ci"] = json!(c.ratio_ci.map(|ci| [ci.mean.lower, ci.mean.upper]));
+            v["p_welch"] = json!(c.welch.p_value);
+            v["p_mann_whitney"] = json!(c.mann_whitney.p_value);
+        }
+        Finding::Inconclusive(why) => v["inconclusive"] = json!(inconclusive(why, metric)),
+    }
+    v
 }
 
 #[cfg(test)]

@@ -23,6 +23,8 @@ pub struct HistoryRow {
     pub value: f64,
     /// Successful runs averaged into `value`.
     pub runs: usize,
+    /// The commit measured, in a history ordered by commit (then shown as a column).
+    pub commit: Option<String>,
 }
 
 /// A formatter for values of `q`, sharing one time unit chosen from `typical`.
@@ -68,21 +70,35 @@ pub fn history_table(
     let typical = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
     let fmt = formatter(quantity, typical);
     let mut t = table(markdown);
-    t.set_header(["#", "run", "started (UTC)", "value", "runs", "change"]);
+    let by_commit = rows.iter().any(|r| r.commit.is_some());
+    let short = |c: &Option<String>| {
+        c.as_deref()
+            .map_or_else(String::new, |c| c.chars().take(12).collect())
+    };
+    let mut header = vec!["#", "run", "started (UTC)", "value", "runs", "change"];
+    if by_commit {
+        header.insert(1, "commit");
+    }
+    t.set_header(header);
     for (i, r) in rows.iter().enumerate() {
         let change = changes
             .and_then(|cs| cs.iter().find(|c| c.index == i))
             .map_or_else(String::new, |c| format!("◆ {:+.1}%", c.percent));
-        t.add_row([
+        let mut row = vec![
             i.to_string(),
             r.run_id.clone(),
             format_timestamp(r.time),
             fmt(r.value),
             r.runs.to_string(),
             change,
-        ]);
+        ];
+        if by_commit {
+            row.insert(1, short(&r.commit));
+        }
+        t.add_row(row);
     }
-    for i in [0, 3, 4] {
+    let (value_col, runs_col) = if by_commit { (4, 5) } else { (3, 4) };
+    for i in [0, value_col, runs_col] {
         if let Some(c) = t.column_mut(i) {
             c.set_cell_alignment(CellAlignment::Right);
         }
@@ -95,9 +111,13 @@ pub fn history_table(
             out.push_str("no change points detected\n");
         }
         for c in cs {
-            let when = rows
-                .get(c.index)
-                .map_or_else(|| "-".into(), |r| format_timestamp(r.time));
+            let when = rows.get(c.index).map_or_else(
+                || "-".into(),
+                |r| match &r.commit {
+                    Some(commit) => format!("first commit after it {commit}"),
+                    None => format_timestamp(r.time),
+                },
+            );
             let line = format!(
                 "change at #{} ({when}): {} → {} ({:+.2}%), p = {:.2e}",
                 c.index,
@@ -153,6 +173,7 @@ mod tests {
                 time: Timestamp::from_unix_seconds(1_700_000_000 + i as i64),
                 value: *v,
                 runs: 3,
+                commit: None,
             })
             .collect()
     }

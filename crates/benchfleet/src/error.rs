@@ -46,6 +46,14 @@ pub enum Error {
     #[error(transparent)]
     Store(#[from] StoreError),
 
+    #[error(transparent)]
+    Git(#[from] crate::git::GitError),
+
+    /// A statistic that could not be computed: an invalid setting (`alpha`, `noise`) is the
+    /// user's input, too few samples is not.
+    #[error(transparent)]
+    Analysis(#[from] benchfleet_analysis::AnalysisError),
+
     #[error(
         "storage backend `{0}` is not compiled into this build; enable the cargo feature `{0}` of the `benchfleet` crate"
     )]
@@ -72,6 +80,16 @@ pub enum Error {
 impl Error {
     /// Whether the user can fix this by changing their input (suite, flags, ids): exit code 2.
     pub fn is_user_input(&self) -> bool {
+        match self {
+            Error::Git(e) => return e.is_user_input(),
+            Error::Analysis(e) => {
+                return matches!(
+                    e,
+                    benchfleet_analysis::AnalysisError::InvalidParameter { .. }
+                );
+            }
+            _ => {}
+        }
         matches!(
             self,
             Error::SuiteIo { .. }

@@ -137,6 +137,9 @@ pub struct HistoryPoint {
     pub value: f64,
     /// Number of successful runs averaged.
     pub runs: usize,
+    /// The commit the run measured (its `git.commit` tag), in a history ordered by commit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
 }
 
 /// Which history to read.
@@ -207,6 +210,7 @@ pub async fn benchmark_history(
                 time,
                 value: sum / n as f64,
                 runs: n,
+                commit: None,
             })
         })
         .collect();
@@ -217,6 +221,66 @@ pub async fn benchmark_history(
         points.drain(..points.len() - limit);
     }
     Ok(points)
+}
+
+/// The history ordered by commit (first-parent order) instead of time: only runs tagged with
+/// `git.commit`, ordered by their position on the first-parent line (`git.depth`, recorded by
+/// `run --commits` and `bisect`; for other runs looked up in `repo` when given), then by time.
+/// Returns the points (each with its `commit`) and how many runs were left out because their
+/// commit or its position is unknown. `q.limit` keeps the newest points in this order.
+pub async fn benchmark_history_by_commit(
+    storage: &Storage,
+    q: &HistoryQuery,
+    repo: Option<&crate::git::Repo>,
+) -> Result<(Vec<HistoryPoint>, usize), Error> {
+    use crate::commits::{TAG_COMMIT, TAG_DEPTH};
+    let all = HistoryQuery {
+        limit: None,
+        ..q.clone()
+    };
+    let points = benchmark_history(storage, &all).await?;
+    let runs = storage
+        .catalog
+        .find_runs(&benchfleet_store::RunFilter {
+            suite: q.suite.clone(),
+            ..Default::default()
+        })
+        .await?;
+    let tags: HashMap<&RunId, &std::collections::BTreeMap<String, String>> =
+        runs.iter().map(|r| (&r.run_id, &r.tags)).collect();
+    let mut looked_up: HashMap<String, Option<u64>> = HashMap::new();
+    let mut keyed = Vec::with_capacity(points.len());
+    let mut left_out = 0;
+    for mut p in points {
+        let Some(t) = tags.get(&p.run_id) else {
+            left_out += 1;
+            continue;
+        };
+        let Some(sha) = t.get(TAG_COMMIT).cloned() else {
+            left_out += 1;
+            continue;
+        };
+        let depth = match t.get(TAG_DEPTH).and_then(|d| d.parse::<u64>().ok()) {
+            Some(d) => Some(d),
+            None => *looked_up
+                .entry(sha.clone())
+                .or_insert_with(|| repo.and_then(|r| r.commit_info(&sha).ok()).map(|c| c.depth)),
+        };
+        let Some(depth) = depth else {
+            left_out += 1;
+            continue;
+        };
+        p.commit = Some(sha);
+        keyed.push((depth, p));
+    }
+    keyed.sort_by(|(da, a), (db, b)| (da, a.time, &a.run_id).cmp(&(db, b.time, &b.run_id)));
+    let mut points: Vec<HistoryPoint> = keyed.into_iter().map(|(_, p)| p).collect();
+    if let Some(limit) = q.limit
+        && points.len() > limit
+    {
+        points.drain(..points.len() - limit);
+    }
+    Ok((points, left_out))
 }
 
 /// Change points of a history (indexes into `points`), with the default detector settings unless
@@ -275,14 +339,17 @@ pub fn table_rows(points: &[HistoryPoint]) -> Vec<HistoryRow> {
             time: p.time,
             value: p.value,
             runs: p.runs,
+            commit: p.commit.clone(),
         })
         .collect()
 }
 
 /// Stable machine-readable history: `{"schema_version", "benchmark", "suite", "metric", "unit",
-/// "points": [{"index", "run_id", "time", "time_ns", "value", "runs"}], "changes": [{"index",
-/// "run_id", "time", "time_ns", "before_mean", "after_mean", "percent", "p_value"}]}`; `changes`
-/// only when given. Values are in [`Metric::unit`].
+/// "points": [{"index", "run_id", "time", "time_ns", "value", "runs", "commit"}], "changes":
+/// [{"index", "run_id", "time", "time_ns", "commit", "before_mean", "after_mean", "percent",
+/// "p_value"}]}`; `changes` only when given. Values are in [`Metric::unit`]. `commit` is the
+/// point's commit in a history ordered by commit (for a change: the first commit after it),
+/// `null` otherwise.
 pub fn history_json(
     q: &HistoryQuery,
     points: &[HistoryPoint],
@@ -303,6 +370,7 @@ pub fn history_json(
             "time_ns": p.time.unix_nanos(),
             "value": p.value,
             "runs": p.runs,
+            "commit": p.commit,
         })).collect::<Vec<_>>(),
     });
     if let Some(cs) = changes {
@@ -315,6 +383,7 @@ pub fn history_json(
                     "run_id": p.map(|p| p.run_id.as_str()),
                     "time": p.map(|p| time(p.time)),
                     "time_ns": p.map(|p| p.time.unix_nanos()),
+                    "commit": p.and_then(|p| p.commit.as_deref()),
                     "before_mean": c.before_mean,
                     "after_mean": c.after_mean,
                     "percent": c.percent,

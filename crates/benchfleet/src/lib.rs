@@ -22,6 +22,7 @@ pub mod cpus;
 mod error;
 pub mod event;
 pub mod exec;
+pub mod git;
 pub mod host;
 pub mod loadgen;
 pub mod session;
@@ -31,7 +32,9 @@ pub mod bench;
 pub mod load;
 pub mod runner;
 // Consumers and everything else.
+pub mod bisect;
 pub mod cache;
+pub mod commits;
 pub mod compare;
 pub mod history;
 pub mod import;

@@ -3,13 +3,12 @@
 
 use clap::{Args, ValueEnum};
 
-use benchfleet::analysis::{BootstrapConfig, CompareConfig};
 use benchfleet::compare::{CompareOutcome, Origin, Side};
 use benchfleet::report;
 
 use crate::context::Context;
 use crate::exit::{CliError, Result, Status};
-use crate::flags::Format;
+use crate::flags::{Format, compare_config};
 
 #[derive(Debug, Args)]
 pub struct CompareArgs {
@@ -35,25 +34,6 @@ pub struct CompareArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FailOn {
     Regression,
-}
-
-fn compare_config(noise: f64, alpha: f64) -> Result<CompareConfig> {
-    if !(noise.is_finite() && noise >= 0.0) {
-        return Err(CliError::Usage(format!(
-            "--noise {noise}: expected a fraction ≥ 0, e.g. 0.02 for 2%"
-        )));
-    }
-    if !(alpha > 0.0 && alpha < 1.0) {
-        return Err(CliError::Usage(format!(
-            "--alpha {alpha}: expected a probability between 0 and 1, e.g. 0.01"
-        )));
-    }
-    Ok(CompareConfig {
-        alpha,
-        noise_threshold: noise,
-        higher_is_better: false,
-        bootstrap: Some(BootstrapConfig::default()),
-    })
 }
 
 fn side_json(s: &Side) -> serde_json::Value {

@@ -33,6 +33,18 @@ pub struct HistoryArgs {
     /// Detect change points in the series.
     #[arg(long, requires = "benchmark")]
     pub changes: bool,
+    /// Order the series by time (default) or by commit: first-parent order of the runs'
+    /// `git.commit` (recorded by `run --commits` and `bisect`; other runs' commits are looked up
+    /// in the git repository of the working directory); runs without a commit are left out.
+    #[arg(long, value_enum, requires = "benchmark", default_value_t = By::Time)]
+    pub by: By,
+}
+
+/// The order of a benchmark's history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum By {
+    Time,
+    Commit,
 }
 
 pub async fn history(ctx: &Context, args: HistoryArgs) -> Result<Status> {
@@ -99,7 +111,20 @@ async fn benchmark_history(ctx: &Context, args: &HistoryArgs, name: String) -> R
         suite: args.suite.clone(),
         ..HistoryQuery::new(name.clone(), metric)
     };
-    let points = history::benchmark_history(storage, &q).await?;
+    let points = match args.by {
+        By::Time => history::benchmark_history(storage, &q).await?,
+        By::Commit => {
+            let repo = benchfleet::git::Repo::open(ctx.cwd()).ok();
+            let (points, left_out) =
+                history::benchmark_history_by_commit(storage, &q, repo.as_ref()).await?;
+            if left_out > 0 {
+                eprintln!(
+                    "{left_out} runs left out: no `git.commit` tag, or a commit whose position is unknown (not recorded, and not in the git repository here)"
+                );
+            }
+            points
+        }
+    };
     if points.is_empty() {
         return Err(CliError::Usage(format!(
             "no stored run has a successful run of benchmark `{name}`{}; `benchfleet show RUN` lists a run's benchmark names",
@@ -133,9 +158,13 @@ async fn benchmark_history(ctx: &Context, args: &HistoryArgs, name: String) -> R
                 ))?;
             } else {
                 eprintln!(
-                    "history of `{name}` ({}, mean of successful runs), {} runs, oldest first",
+                    "history of `{name}` ({}, mean of successful runs), {} runs, {}",
                     metric.as_str(),
-                    points.len()
+                    points.len(),
+                    match args.by {
+                        By::Time => "oldest first",
+                        By::Commit => "in first-parent commit order",
+                    }
                 );
             }
             ctx.out.emit(&report::history_table(

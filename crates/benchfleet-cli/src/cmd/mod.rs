@@ -3,6 +3,7 @@
 //! what two commands share moves down.
 
 pub mod bench;
+pub mod bisect;
 pub mod compare;
 pub mod config;
 pub mod db;

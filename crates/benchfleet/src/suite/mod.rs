@@ -208,6 +208,101 @@ impl Suite {
     }
 }
 
+impl Suite {
+    /// This suite as it runs in a checkout at `dir` (a commit's worktree): `{worktree}` in
+    /// commands, hooks, environment, `cwd` and `inputs` becomes `dir`, and every node's working
+    /// directory is `dir` (or its own `cwd` under `dir`). Nothing else changes.
+    pub fn in_worktree(&self, dir: &Path) -> Suite {
+        let place = dir.display().to_string();
+        let sub = |s: &str| s.replace(WORKTREE, &place);
+        let sub_all = |v: &[String]| v.iter().map(|a| sub(a)).collect::<Vec<_>>();
+        let mut suite = self.clone();
+        for node in &mut suite.nodes {
+            let n = Arc::make_mut(node);
+            n.command = sub(&n.command);
+            n.program = sub(&n.program);
+            n.args = sub_all(&n.args);
+            for v in n.env.values_mut() {
+                *v = sub(v);
+            }
+            n.cwd = Some(match &n.cwd {
+                Some(c) => dir.join(sub(&c.display().to_string())),
+                None => dir.to_owned(),
+            });
+            n.inputs = n
+                .inputs
+                .iter()
+                .map(|i| PathBuf::from(sub(&i.display().to_string())))
+                .collect();
+            if let Some(hooks) = &mut n.hooks {
+                for c in [
+                    &mut hooks.setup,
+                    &mut hooks.prepare,
+                    &mut hooks.conclude,
+                    &mut hooks.cleanup,
+                ]
+                .into_iter()
+                .flatten()
+                {
+                    c.line = sub(&c.line);
+                    c.program = sub(&c.program);
+                    c.args = sub_all(&c.args);
+                }
+            }
+        }
+        suite
+    }
+
+    /// The names of the benchmarks (after expansion), in suite order.
+    pub fn benchmark_names(&self) -> Vec<&str> {
+        self.nodes
+            .iter()
+            .filter(|n| n.kind == NodeKind::Benchmark)
+            .map(|n| n.name.as_str())
+            .collect()
+    }
+
+    /// Only the node named `name` and the nodes it needs (transitively), with their `needs`
+    /// renumbered; `None` when no node has that name.
+    pub fn only(&self, name: &str) -> Option<Suite> {
+        let target = self.nodes.iter().position(|n| n.name == name)?;
+        let mut keep = vec![false; self.nodes.len()];
+        let mut stack = vec![target];
+        while let Some(i) = stack.pop() {
+            if !keep[i] {
+                keep[i] = true;
+                stack.extend(self.nodes[i].needs.iter().copied());
+            }
+        }
+        let mut index = vec![usize::MAX; self.nodes.len()];
+        let mut kept = 0;
+        for (i, k) in keep.iter().enumerate() {
+            if *k {
+                index[i] = kept;
+                kept += 1;
+            }
+        }
+        let nodes = self
+            .nodes
+            .iter()
+            .zip(&keep)
+            .filter(|(_, k)| **k)
+            .map(|(node, _)| {
+                let mut n = (**node).clone();
+                n.needs = n.needs.iter().map(|&d| index[d]).collect();
+                Arc::new(n)
+            })
+            .collect();
+        Some(Suite {
+            nodes,
+            ..self.clone()
+        })
+    }
+}
+
+/// The placeholder of the checkout a suite runs in with `run --commits` and `bisect`.
+pub const WORKTREE: &str = "{worktree}";
+
 /// The output directory of the node named `name` in the suite output directory `suite_dir`.
 pub(crate) fn node_out_dir(suite_dir: &Path, name: &str) -> PathBuf {
     suite_dir.join(sanitize(name))

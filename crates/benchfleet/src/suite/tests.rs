@@ -644,3 +644,79 @@ fn benchmarks_are_exclusive_by_default_and_may_opt_in_to_sharing() {
         assert_eq!(s.nodes[0].exclusive, want, "{text}");
     }
 }
+
+/// In a worktree, `{worktree}` is its path everywhere a command, hook, environment, `cwd` or
+/// input is written, and every node runs there (its own `cwd` under it).
+#[test]
+fn a_suite_in_a_worktree_runs_there() {
+    let s = expand_str(
+        r#"
+        [suite]
+        name = "w"
+        [[job]]
+        name = "build"
+        command = "make -C {worktree} out={out}"
+        env = { SRC = "{worktree}/src" }
+        inputs = ["{worktree}/Makefile"]
+        setup = "ls {worktree}"
+        [[benchmark]]
+        name = "bench"
+        command = "./bin/tool"
+        cwd = "sub"
+        needs = ["build"]
+        "#,
+    )
+    .unwrap();
+    let w = s.in_worktree(Path::new("/tmp/wt/abc"));
+    let (build, bench) = (&w.nodes[0], &w.nodes[1]);
+    assert_eq!(build.args, ["-C", "/tmp/wt/abc", "out=/o/w/build"]);
+    assert!(
+        build.command.starts_with("make -C /tmp/wt/abc "),
+        "{}",
+        build.command
+    );
+    assert_eq!(build.env["SRC"], "/tmp/wt/abc/src");
+    assert_eq!(build.inputs, [PathBuf::from("/tmp/wt/abc/Makefile")]);
+    assert_eq!(build.hooks().setup.as_ref().unwrap().args, ["/tmp/wt/abc"]);
+    assert_eq!(build.cwd.as_deref(), Some(Path::new("/tmp/wt/abc")));
+    assert_eq!(bench.cwd.as_deref(), Some(Path::new("/tmp/wt/abc/sub")));
+    assert_eq!(bench.program, "./bin/tool");
+    // The suite itself is unchanged.
+    assert_eq!(s.nodes[0].args, ["-C", "{worktree}", "out=/o/w/build"]);
+}
+
+/// `only` keeps a node and what it needs, transitively, with `needs` renumbered.
+#[test]
+fn only_keeps_a_node_and_its_needs() {
+    let s = expand_str(
+        r#"
+        [suite]
+        name = "o"
+        [[job]]
+        name = "c"
+        command = "true"
+        needs = ["a"]
+        [[job]]
+        name = "a"
+        command = "true"
+        [[job]]
+        name = "unrelated"
+        command = "true"
+        [[benchmark]]
+        name = "b"
+        command = "true"
+        needs = ["c"]
+        [[benchmark]]
+        name = "other"
+        command = "true"
+        "#,
+    )
+    .unwrap();
+    let o = s.only("b").unwrap();
+    assert_eq!(names(&o), ["c", "a", "b"]);
+    assert_eq!(o.nodes[0].needs, [1]);
+    assert!(o.nodes[1].needs.is_empty());
+    assert_eq!(o.nodes[2].needs, [0]);
+    assert!(s.only("nope").is_none());
+    assert_eq!(s.benchmark_names(), ["b", "other"]);
+}
