@@ -219,17 +219,18 @@ impl Suite {
         let mut suite = self.clone();
         for node in &mut suite.nodes {
             let n = Arc::make_mut(node);
-            n.command = sub(&n.command);
+            // The command line is derived from these, so it follows.
             n.program = sub(&n.program);
             n.args = sub_all(&n.args);
-            for v in n.env.values_mut() {
+            let settings = n.settings_mut();
+            for v in settings.env.values_mut() {
                 *v = sub(v);
             }
-            n.cwd = Some(match &n.cwd {
+            settings.cwd = Some(match &settings.cwd {
                 Some(c) => dir.join(sub(&c.display().to_string())),
                 None => dir.to_owned(),
             });
-            n.inputs = n
+            settings.inputs = settings
                 .inputs
                 .iter()
                 .map(|i| PathBuf::from(sub(&i.display().to_string())))

@@ -671,15 +671,24 @@ fn a_suite_in_a_worktree_runs_there() {
     let (build, bench) = (&w.nodes[0], &w.nodes[1]);
     assert_eq!(build.args, ["-C", "/tmp/wt/abc", "out=/o/w/build"]);
     assert!(
-        build.command.starts_with("make -C /tmp/wt/abc "),
+        build.command_line().starts_with("make -C /tmp/wt/abc "),
         "{}",
-        build.command
+        build.command_line()
     );
-    assert_eq!(build.env["SRC"], "/tmp/wt/abc/src");
-    assert_eq!(build.inputs, [PathBuf::from("/tmp/wt/abc/Makefile")]);
+    assert_eq!(build.settings().env["SRC"], "/tmp/wt/abc/src");
+    assert_eq!(
+        build.settings().inputs,
+        [PathBuf::from("/tmp/wt/abc/Makefile")]
+    );
     assert_eq!(build.hooks().setup.as_ref().unwrap().args, ["/tmp/wt/abc"]);
-    assert_eq!(build.cwd.as_deref(), Some(Path::new("/tmp/wt/abc")));
-    assert_eq!(bench.cwd.as_deref(), Some(Path::new("/tmp/wt/abc/sub")));
+    assert_eq!(
+        build.settings().cwd.as_deref(),
+        Some(Path::new("/tmp/wt/abc"))
+    );
+    assert_eq!(
+        bench.settings().cwd.as_deref(),
+        Some(Path::new("/tmp/wt/abc/sub"))
+    );
     assert_eq!(bench.program, "./bin/tool");
     // The suite itself is unchanged.
     assert_eq!(s.nodes[0].args, ["-C", "{worktree}", "out=/o/w/build"]);
