@@ -11,7 +11,7 @@ use redb::{ReadableTable, Table, WriteTransaction};
 use crate::RECORD_CHUNKS;
 use crate::pack::{self, CHUNK_RECORDS};
 
-/// Digests whose chunk the writer remembers (about 60 bytes each); past this, the state of every
+/// Digests whose chunk the writer remembers (about 16 bytes each); past this, the state of every
 /// run is dropped at once and rebuilt from its chunks when the run is written again.
 const CACHED_DIGESTS: usize = 1 << 20;
 
@@ -55,11 +55,60 @@ struct RunState {
     next_seq: u32,
     /// Entries in chunk `next_seq - 1`.
     tail_len: usize,
-    /// Every stored digest of the run → its chunk.
-    digests: HashMap<[u8; 32], u32>,
+    /// Every stored digest of the run → its chunk, keyed by the digest's first 8 bytes (a runner
+    /// writing 100,000 records keeps 100,000 of these: 12 bytes each, not 36). A key says where
+    /// the digest would be; a hit is confirmed in that chunk (only re-puts hit).
+    digests: HashMap<u64, u32>,
+    /// Digests whose 8-byte prefix another digest of the run already has (practically never).
+    full: HashMap<[u8; 32], u32>,
     /// The entries of the last chunk, as last written, when it is not full (appends then need
     /// no decoding).
     tail: Option<Vec<RecordEntry>>,
+}
+
+fn prefix(d: &[u8; 32]) -> u64 {
+    u64::from_le_bytes(d[..8].try_into().expect("8 bytes"))
+}
+
+impl RunState {
+    /// Note that `d` (not stored before) is in chunk `seq`.
+    fn remember(&mut self, d: &[u8; 32], seq: u32) {
+        match self.digests.entry(prefix(d)) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(seq);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.full.insert(*d, seq);
+            }
+        }
+    }
+
+    /// The chunk that may hold `d`: certain for `full`, to be confirmed for a prefix.
+    fn candidate(&self, d: &[u8; 32]) -> Option<u32> {
+        self.full
+            .get(d)
+            .or_else(|| self.digests.get(&prefix(d)))
+            .copied()
+    }
+
+    /// Whether `d` is stored: a prefix hit is confirmed in its chunk.
+    fn holds(&self, table: &Chunks<'_>, id: &RunId, d: &[u8; 32]) -> Result<bool, WriteError> {
+        if self.full.contains_key(d) {
+            return Ok(true);
+        }
+        let Some(&seq) = self.digests.get(&prefix(d)) else {
+            return Ok(false);
+        };
+        let found = |chunk: &[RecordEntry]| chunk.iter().any(|e| e.digest.as_bytes() == d);
+        match &self.tail {
+            Some(tail) if seq + 1 == self.next_seq => Ok(found(tail)),
+            _ => Ok(found(&read_chunk(table, id, seq)?)),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.digests.len() + self.full.len()
+    }
 }
 
 /// The writer's per-run state. It mirrors committed data only: after a failed transaction the
@@ -91,7 +140,7 @@ fn load_state(table: &Chunks<'_>, run: &str) -> Result<RunState, WriteError> {
         let seq = k.value().1;
         let entries = pack::decode(&id, v.value())?;
         for e in &entries {
-            st.digests.insert(*e.digest.as_bytes(), seq);
+            st.remember(e.digest.as_bytes(), seq);
         }
         st.next_seq = seq + 1;
         st.tail_len = entries.len();
@@ -144,7 +193,7 @@ impl Runs {
                 self.clear();
             }
             let st = load_state(table, run)?;
-            self.digests += st.digests.len();
+            self.digests += st.len();
             self.map.insert(run.to_owned(), st);
         }
         Ok(self.map.get_mut(run).expect("inserted above"))
@@ -158,19 +207,19 @@ impl Runs {
     ) -> Result<(), WriteError> {
         let mut table = txn.open_table(RECORD_CHUNKS)?;
         for (run, list) in by_run(entries) {
+            let id = list[0].run_id.clone();
             let st = self.state(&table, run)?;
             let mut batch_seen = HashSet::new();
-            let fresh: Vec<&RecordEntry> = list
-                .into_iter()
-                .filter(|e| {
-                    let d = *e.digest.as_bytes();
-                    !st.digests.contains_key(&d) && batch_seen.insert(d)
-                })
-                .collect();
-            let Some(first) = fresh.first() else {
+            let mut fresh: Vec<&RecordEntry> = Vec::with_capacity(list.len());
+            for e in list {
+                let d = e.digest.as_bytes();
+                if batch_seen.insert(*d) && !st.holds(&table, &id, d)? {
+                    fresh.push(e);
+                }
+            }
+            if fresh.is_empty() {
                 continue;
-            };
-            let id = first.run_id.clone();
+            }
             let mut pending = fresh.into_iter().peekable();
             let mut added = 0;
             if st.next_seq > 0 && st.tail_len < CHUNK_RECORDS {
@@ -181,7 +230,7 @@ impl Runs {
                 };
                 while chunk.len() < CHUNK_RECORDS {
                     let Some(e) = pending.next() else { break };
-                    st.digests.insert(*e.digest.as_bytes(), seq);
+                    st.remember(e.digest.as_bytes(), seq);
                     added += 1;
                     chunk.push(e.clone());
                 }
@@ -194,7 +243,7 @@ impl Runs {
                 let chunk: Vec<RecordEntry> =
                     pending.by_ref().take(CHUNK_RECORDS).cloned().collect();
                 for e in &chunk {
-                    st.digests.insert(*e.digest.as_bytes(), seq);
+                    st.remember(e.digest.as_bytes(), seq);
                 }
                 added += chunk.len();
                 table.insert((run, seq), pack::encode(&chunk).as_slice())?;
@@ -222,7 +271,7 @@ impl Runs {
             st.tail = None;
             let mut by_seq: HashMap<u32, Vec<&RecordEntry>> = HashMap::new();
             for e in list {
-                let Some(seq) = st.digests.get(e.digest.as_bytes()) else {
+                let Some(seq) = st.candidate(e.digest.as_bytes()) else {
                     return Err(StoreError::new(
                         ErrorKind::NotFound,
                         "redb",
@@ -232,7 +281,7 @@ impl Runs {
                     .with_key(e.digest)
                     .into());
                 };
-                by_seq.entry(*seq).or_default().push(e);
+                by_seq.entry(seq).or_default().push(e);
             }
             let mut seqs: Vec<u32> = by_seq.keys().copied().collect();
             seqs.sort_unstable();
@@ -241,9 +290,18 @@ impl Runs {
                 let mut chunk = read_chunk(&table, &id, seq)?;
                 let mut changed = false;
                 for e in moved {
-                    if let Some(slot) = chunk.iter_mut().find(|c| c.digest == e.digest)
-                        && *slot != **e
-                    {
+                    // A prefix names a chunk; the entry itself must be in it.
+                    let Some(slot) = chunk.iter_mut().find(|c| c.digest == e.digest) else {
+                        return Err(StoreError::new(
+                            ErrorKind::NotFound,
+                            "redb",
+                            "move_records",
+                            "no catalog entry with this digest; nothing was moved",
+                        )
+                        .with_key(e.digest)
+                        .into());
+                    };
+                    if *slot != **e {
                         *slot = (*e).clone();
                         changed = true;
                     }

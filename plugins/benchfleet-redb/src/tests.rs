@@ -646,6 +646,52 @@ mod chunked {
         }
     }
 
+    /// The writer keys its digest map by 8-byte prefixes: digests that share one are still told
+    /// apart (stored once each, re-puts ignored, moved and refused exactly), also after a reopen.
+    #[tokio::test]
+    async fn digests_sharing_a_prefix_are_told_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.redb");
+        let mut all = entries(1, 300);
+        // Give entries 7, 150 and 299 the prefix of entry 0 (same first 8 bytes, different rest).
+        let head: [u8; 8] = all[0].digest.as_bytes()[..8].try_into().unwrap();
+        for i in [7, 150, 299] {
+            let mut b = *all[i].digest.as_bytes();
+            b[..8].copy_from_slice(&head);
+            all[i].digest = Digest::from_bytes(b);
+        }
+        {
+            let db = RedbStore::open(&path).unwrap();
+            db.insert_records(&all[..200]).await.unwrap();
+            // Re-puts of prefix-sharing digests are ignored; a new one is stored.
+            db.insert_records(&[all[7].clone(), all[0].clone(), all[299].clone()])
+                .await
+                .unwrap();
+        }
+        let db = RedbStore::open(&path).unwrap();
+        db.insert_records(&all[150..]).await.unwrap();
+        assert_queries(&db, &all).await;
+        // A digest sharing the prefix but never stored moves nothing.
+        let mut bogus = all[7].clone();
+        let mut b = *bogus.digest.as_bytes();
+        b[31] ^= 0xff;
+        bogus.digest = Digest::from_bytes(b);
+        bogus.tier = Tier::Warm;
+        let err = db.move_records(&[bogus]).await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::NotFound, "{err}");
+        for i in [0, 7, 150, 299] {
+            all[i].tier = Tier::Warm;
+            all[i].location = format!("warm/packs/p@{i}+90");
+        }
+        let moved: Vec<RecordEntry> = [0, 7, 150, 299].iter().map(|&i| all[i].clone()).collect();
+        db.move_records(&moved).await.unwrap();
+        assert_queries(&db, &all).await;
+        drop(db);
+        let db = RedbStore::open(&path).unwrap();
+        db.insert_records(&all[..]).await.unwrap();
+        assert_queries(&db, &all).await;
+    }
+
     #[tokio::test]
     async fn entries_fill_chunks_stay_idempotent_and_move_across_reopens() {
         let dir = tempfile::tempdir().unwrap();
