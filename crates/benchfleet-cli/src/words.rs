@@ -290,7 +290,7 @@ fn inconclusive(why: &Inconclusive, metric: Metric) -> String {
             vs_good,
             vs_bad,
         } => format!(
-            "commit {} could not be told apart from both ends (the change is within noise there, or the slowdown came in several steps); against good: {} ({}); against bad: {} ({}). Raise --max-runs or narrow the range",
+            "commit {} could not be placed on either side (it differs from neither end beyond the noise, or it is faster than both); against good: {} ({}); against bad: {} ({}). Raise --max-runs or narrow the range",
             commit.sha,
             vs_good.verdict.as_str(),
             comparison_words(vs_good, metric),

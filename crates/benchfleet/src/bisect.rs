@@ -287,6 +287,20 @@ pub async fn bisect(
                 ) {
                     (true, false) => break (StepVerdict::Bad, x.len()),
                     (false, true) => break (StepVerdict::Good, x.len()),
+                    // Significantly between the ends (slower than good, faster than bad): the
+                    // slowdown came in steps, or runs of separate invocations differ by a few
+                    // percent. It goes to the side of the larger step, so bisect follows the
+                    // biggest slowdown instead of giving up on a commit it has measured well.
+                    (true, true) => {
+                        let to_x = vs_good.mean_ratio.ln();
+                        let from_x = vs_bad.mean_ratio.ln();
+                        let side = if to_x >= from_x {
+                            StepVerdict::Bad
+                        } else {
+                            StepVerdict::Good
+                        };
+                        break (side, x.len());
+                    }
                     _ if x.len() >= cfg.max_runs => {
                         let stop = Inconclusive::Undecided {
                             commit: commit.clone(),
