@@ -36,6 +36,24 @@ pub struct BisectConfig {
     pub worktrees: std::path::PathBuf,
 }
 
+/// Which side a midpoint is on, from its comparisons with the good end (`vs_good`: good → it)
+/// and the bad end (`vs_bad`: it → bad); `None` while it cannot be placed. Slower than good and
+/// not faster than bad: bad; the other way round: good. Significantly between the two (a
+/// slowdown in steps, or the few percent separate invocations differ by): the side of the larger
+/// step, so bisect follows the biggest slowdown.
+fn place(vs_good: &Comparison, vs_bad: &Comparison) -> Option<StepVerdict> {
+    match (
+        vs_good.verdict == Verdict::Regressed,
+        vs_bad.verdict == Verdict::Regressed,
+    ) {
+        (true, false) => Some(StepVerdict::Bad),
+        (false, true) => Some(StepVerdict::Good),
+        (true, true) if vs_good.mean_ratio.ln() >= vs_bad.mean_ratio.ln() => Some(StepVerdict::Bad),
+        (true, true) => Some(StepVerdict::Good),
+        (false, false) => None,
+    }
+}
+
 /// What a measured commit turned out to be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StepVerdict {
@@ -281,27 +299,9 @@ pub async fn bisect(
             if x.len() >= 2 {
                 let vs_good = compare(&g, &x, &quick)?;
                 let vs_bad = compare(&x, &b, &quick)?;
-                match (
-                    vs_good.verdict == Verdict::Regressed,
-                    vs_bad.verdict == Verdict::Regressed,
-                ) {
-                    (true, false) => break (StepVerdict::Bad, x.len()),
-                    (false, true) => break (StepVerdict::Good, x.len()),
-                    // Significantly between the ends (slower than good, faster than bad): the
-                    // slowdown came in steps, or runs of separate invocations differ by a few
-                    // percent. It goes to the side of the larger step, so bisect follows the
-                    // biggest slowdown instead of giving up on a commit it has measured well.
-                    (true, true) => {
-                        let to_x = vs_good.mean_ratio.ln();
-                        let from_x = vs_bad.mean_ratio.ln();
-                        let side = if to_x >= from_x {
-                            StepVerdict::Bad
-                        } else {
-                            StepVerdict::Good
-                        };
-                        break (side, x.len());
-                    }
-                    _ if x.len() >= cfg.max_runs => {
+                match place(&vs_good, &vs_bad) {
+                    Some(side) => break (side, x.len()),
+                    None if x.len() >= cfg.max_runs => {
                         let stop = Inconclusive::Undecided {
                             commit: commit.clone(),
                             vs_good: Box::new(vs_good),
@@ -309,7 +309,7 @@ pub async fn bisect(
                         };
                         return Ok(outcome(&s, steps, Finding::Inconclusive(stop)));
                     }
-                    _ => {}
+                    None => {}
                 }
             }
             if let Some(stop) = s.measure(commit, mid, on_event).await? {
@@ -414,4 +414,45 @@ impl Search<'_> {
 /// Where worktrees go under a storage root.
 pub fn worktrees_under(root: &Path) -> std::path::PathBuf {
     root.join("worktrees")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cmp(base: f64, new: f64) -> Comparison {
+        let cfg = CompareConfig::default();
+        let a: Vec<f64> = (0..20)
+            .map(|i| base * (1.0 + 0.001 * f64::from(i % 5)))
+            .collect();
+        let b: Vec<f64> = (0..20)
+            .map(|i| new * (1.0 + 0.001 * f64::from(i % 5)))
+            .collect();
+        compare(&a, &b, &cfg).unwrap()
+    }
+
+    #[test]
+    fn a_midpoint_is_placed_by_its_comparisons_with_both_ends() {
+        // Like good, faster than bad: good. Slower than good, like bad: bad.
+        assert_eq!(
+            place(&cmp(24.0, 24.0), &cmp(24.0, 34.0)),
+            Some(StepVerdict::Good)
+        );
+        assert_eq!(
+            place(&cmp(24.0, 34.0), &cmp(34.0, 34.0)),
+            Some(StepVerdict::Bad)
+        );
+        // Between both ends: the larger step decides (the CI case: 1.42x from good, 1.025x to bad).
+        assert_eq!(
+            place(&cmp(24.13, 34.31), &cmp(34.31, 35.17)),
+            Some(StepVerdict::Bad)
+        );
+        assert_eq!(
+            place(&cmp(24.0, 25.0), &cmp(25.0, 34.0)),
+            Some(StepVerdict::Good)
+        );
+        // Like both ends (the ends alike), or faster than both: not placed.
+        assert_eq!(place(&cmp(24.0, 24.0), &cmp(24.0, 24.0)), None);
+        assert_eq!(place(&cmp(24.0, 20.0), &cmp(20.0, 20.0)), None);
+    }
 }
