@@ -66,6 +66,18 @@ struct RunState {
     tail: Option<Vec<RecordEntry>>,
 }
 
+/// A moved entry with no stored row: the move is refused as a whole.
+fn not_stored(e: &RecordEntry) -> WriteError {
+    StoreError::new(
+        ErrorKind::NotFound,
+        "redb",
+        "move_records",
+        "no catalog entry with this digest; nothing was moved",
+    )
+    .with_key(e.digest)
+    .into()
+}
+
 fn prefix(d: &[u8; 32]) -> u64 {
     u64::from_le_bytes(d[..8].try_into().expect("8 bytes"))
 }
@@ -272,14 +284,7 @@ impl Runs {
             let mut by_seq: HashMap<u32, Vec<&RecordEntry>> = HashMap::new();
             for e in list {
                 let Some(seq) = st.candidate(e.digest.as_bytes()) else {
-                    return Err(StoreError::new(
-                        ErrorKind::NotFound,
-                        "redb",
-                        "move_records",
-                        "no catalog entry with this digest; nothing was moved",
-                    )
-                    .with_key(e.digest)
-                    .into());
+                    return Err(not_stored(e));
                 };
                 by_seq.entry(seq).or_default().push(e);
             }
@@ -292,14 +297,7 @@ impl Runs {
                 for e in moved {
                     // A prefix names a chunk; the entry itself must be in it.
                     let Some(slot) = chunk.iter_mut().find(|c| c.digest == e.digest) else {
-                        return Err(StoreError::new(
-                            ErrorKind::NotFound,
-                            "redb",
-                            "move_records",
-                            "no catalog entry with this digest; nothing was moved",
-                        )
-                        .with_key(e.digest)
-                        .into());
+                        return Err(not_stored(e));
                     };
                     if *slot != **e {
                         *slot = (*e).clone();
