@@ -193,6 +193,62 @@ fn plan_describes_the_dag_without_running_it() {
 }
 
 #[test]
+fn plan_estimates_each_node_from_its_newest_stored_run() {
+    let w = Workdir::new();
+    let body = r#"
+        [suite]
+        name = "p"
+        [[job]]
+        name = "gen"
+        command = ["sleep", "0.3"]
+        [[benchmark]]
+        name = "b-{n}"
+        command = "true"
+        needs = ["gen"]
+        matrix = { n = [1, 2] }
+        runs = 2
+        "#;
+    let suite = w.file("s.toml", body);
+    let out = w.run(&["run", suite.to_str().unwrap(), "--progress", "none"]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    let out = w.run(&["plan", suite.to_str().unwrap()]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    let text = out.stdout();
+    assert!(
+        text.contains("3 of 3 nodes estimated from stored history"),
+        "{text}"
+    );
+    // The critical path holds the 0.3 s job, so its estimate is at least that long.
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("critical path:"))
+        .unwrap();
+    assert!(line.contains("gen -> b-"), "{line}");
+    let estimate = line.split('~').nth(1).and_then(|t| t.split(':').next()).unwrap();
+    let (value, unit) = estimate.split_once(' ').unwrap();
+    let seconds = value.parse::<f64>().unwrap()
+        * match unit {
+            "s" => 1.0,
+            "ms" => 1e-3,
+            other => panic!("unexpected unit {other} in {line}"),
+        };
+    assert!(seconds >= 0.3, "{line}");
+
+    // A node added since the last run has no history; the others keep theirs.
+    let suite = w.file(
+        "s.toml",
+        &format!("{body}\n[[job]]\nname = \"new\"\ncommand = \"true\"\n"),
+    );
+    let out = w.run(&["plan", suite.to_str().unwrap()]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert!(
+        out.stdout().contains("3 of 4 nodes estimated from stored history"),
+        "{}",
+        out.stdout()
+    );
+}
+
+#[test]
 fn a_job_larger_than_the_host_is_refused_before_anything_runs() {
     let w = Workdir::new();
     let suite = w.file(

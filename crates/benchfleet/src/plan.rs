@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use benchfleet_sched::{Dag, NodeId, Plan, Resources, Task};
-use benchfleet_store::{RecordQuery, Storage};
+use benchfleet_store::{RecordQuery, RunFilter, Storage};
 
 use crate::Error;
 use crate::suite::Suite;
@@ -48,14 +48,10 @@ pub async fn plan(
     host: Resources,
     budget: Resources,
 ) -> Result<SuitePlan, Error> {
-    let mut estimates = Vec::with_capacity(suite.nodes.len());
-    for node in &suite.nodes {
-        let est = match storage {
-            Some(s) => estimate(s, &suite.name, &node.name, node.policy.warmup).await?,
-            None => None,
-        };
-        estimates.push(est);
-    }
+    let estimates = match storage {
+        Some(s) => estimates(s, suite).await?,
+        None => vec![None; suite.nodes.len()],
+    };
     let mut dag = Dag::with_capacity(suite.nodes.len());
     for e in &estimates {
         dag.add_node(Estimated(*e));
@@ -92,29 +88,56 @@ pub async fn plan(
     })
 }
 
-async fn estimate(
-    storage: &Storage,
-    suite: &str,
-    name: &str,
-    warmup: u32,
-) -> Result<Option<Duration>, Error> {
-    let q = RecordQuery {
-        suite: Some(suite.to_owned()),
-        name: Some(name.to_owned()),
-        ..Default::default()
-    };
-    let entries = storage.catalog.query_records(&q).await?;
-    let Some(latest) = entries.iter().map(|e| &e.run_id).max() else {
-        return Ok(None);
-    };
-    let mut by_run: HashMap<_, (u64, u64)> = HashMap::new();
-    for e in entries.iter().filter(|e| &e.run_id == latest) {
-        let slot = by_run.entry(&e.run_id).or_default();
-        slot.0 += e.measurement.wall_ns;
-        slot.1 += 1;
+/// The most runs of the suite read for estimates (newest first): nodes that none of them measured
+/// count as the mean.
+const ESTIMATE_RUNS: usize = 32;
+
+/// Each node's estimate from the newest stored run of `suite` that measured it: the total wall
+/// time of that run's records plus the node's warmups at their mean. One catalog query per run
+/// (newest first, until every node has one), so planning is linear in the suite and holds one
+/// run's entries at a time.
+async fn estimates(storage: &Storage, suite: &Suite) -> Result<Vec<Option<Duration>>, Error> {
+    let mut out = vec![None; suite.nodes.len()];
+    let index: HashMap<&str, usize> = suite
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.name.as_str(), i))
+        .collect();
+    let runs = storage
+        .catalog
+        .find_runs(&RunFilter {
+            suite: Some(suite.name.clone()),
+            limit: Some(ESTIMATE_RUNS),
+            ..Default::default()
+        })
+        .await?;
+    let mut missing = out.len();
+    for run in runs {
+        if missing == 0 {
+            break;
+        }
+        let entries = storage
+            .catalog
+            .query_records(&RecordQuery::run(&run.run_id))
+            .await?;
+        // (total wall, runs) of each node this run measured that has no estimate yet.
+        let mut sums: HashMap<usize, (u64, u64)> = HashMap::new();
+        for e in &entries {
+            if let Some(&i) = index.get(e.name.as_str())
+                && out[i].is_none()
+            {
+                let slot = sums.entry(i).or_default();
+                slot.0 += e.measurement.wall_ns;
+                slot.1 += 1;
+            }
+        }
+        for (i, (total, n)) in sums {
+            let mean = total / n.max(1);
+            let warmup = u64::from(suite.nodes[i].policy.warmup);
+            out[i] = Some(Duration::from_nanos(total + mean * warmup));
+            missing -= 1;
+        }
     }
-    Ok(by_run.get(latest).map(|&(total, n)| {
-        let mean = total / n.max(1);
-        Duration::from_nanos(total + mean * u64::from(warmup))
-    }))
+    Ok(out)
 }
