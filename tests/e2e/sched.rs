@@ -224,7 +224,11 @@ fn plan_estimates_each_node_from_its_newest_stored_run() {
         .find(|l| l.starts_with("critical path:"))
         .unwrap();
     assert!(line.contains("gen -> b-"), "{line}");
-    let estimate = line.split('~').nth(1).and_then(|t| t.split(':').next()).unwrap();
+    let estimate = line
+        .split('~')
+        .nth(1)
+        .and_then(|t| t.split(':').next())
+        .unwrap();
     let (value, unit) = estimate.split_once(' ').unwrap();
     let seconds = value.parse::<f64>().unwrap()
         * match unit {
@@ -242,7 +246,8 @@ fn plan_estimates_each_node_from_its_newest_stored_run() {
     let out = w.run(&["plan", suite.to_str().unwrap()]);
     assert_eq!(out.code(), 0, "{out:?}");
     assert!(
-        out.stdout().contains("3 of 4 nodes estimated from stored history"),
+        out.stdout()
+            .contains("3 of 4 nodes estimated from stored history"),
         "{}",
         out.stdout()
     );

@@ -56,18 +56,62 @@ fn render_cycle(cycle: &[NodeId]) -> String {
 /// checked by [`Dag::check_acyclic`] and again by [`crate::run`] / [`crate::Plan::of`].
 ///
 /// Duplicate edges are allowed and harmless (they are counted consistently on both sides).
+///
+/// Edges are kept as a list while the graph is built; the first query turns them into two
+/// compressed adjacency arrays (both directions, in the order edges were added). A DAG may hold
+/// 100,000 nodes, so a node costs a few words instead of two vectors of its own.
 pub struct Dag<T> {
     tasks: Vec<T>,
-    deps: Vec<Vec<NodeId>>,
-    dependents: Vec<Vec<NodeId>>,
-    edges: usize,
+    /// `(node, depends_on)`, in the order they were added.
+    edges: Vec<(NodeId, NodeId)>,
+    adjacency: std::sync::OnceLock<Adjacency>,
+}
+
+/// Both directions of the edges in compressed sparse rows: node `i`'s neighbours are
+/// `targets[offsets[i]..offsets[i + 1]]`.
+#[derive(Debug, Default)]
+struct Adjacency {
+    dependencies: Rows,
+    dependents: Rows,
+}
+
+#[derive(Debug, Default)]
+struct Rows {
+    offsets: Vec<u32>,
+    targets: Vec<NodeId>,
+}
+
+impl Rows {
+    /// Rows of `n` nodes from `(row, target)` pairs, each row in the pairs' order.
+    fn of(n: usize, pairs: impl Iterator<Item = (NodeId, NodeId)> + Clone) -> Rows {
+        let mut offsets = vec![0u32; n + 1];
+        for (row, _) in pairs.clone() {
+            offsets[row.index() + 1] += 1;
+        }
+        for i in 0..n {
+            offsets[i + 1] += offsets[i];
+        }
+        let mut next: Vec<u32> = offsets[..n].to_vec();
+        let mut targets = vec![NodeId(0); offsets[n] as usize];
+        for (row, target) in pairs {
+            let slot = &mut next[row.index()];
+            targets[*slot as usize] = target;
+            *slot += 1;
+        }
+        Rows { offsets, targets }
+    }
+
+    fn row(&self, id: NodeId) -> &[NodeId] {
+        let i = id.index();
+        &self.targets[self.offsets[i] as usize..self.offsets[i + 1] as usize]
+    }
 }
 
 impl<T> fmt::Debug for Dag<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Dag")
             .field("nodes", &self.tasks.len())
-            .field("edges", &self.edges)
+            .field("edges", &self.edges.len())
             .finish_non_exhaustive()
     }
 }
@@ -76,9 +120,8 @@ impl<T> Default for Dag<T> {
     fn default() -> Self {
         Dag {
             tasks: Vec::new(),
-            deps: Vec::new(),
-            dependents: Vec::new(),
-            edges: 0,
+            edges: Vec::new(),
+            adjacency: std::sync::OnceLock::new(),
         }
     }
 }
@@ -93,9 +136,8 @@ impl<T> Dag<T> {
     pub fn with_capacity(n: usize) -> Self {
         Dag {
             tasks: Vec::with_capacity(n),
-            deps: Vec::with_capacity(n),
-            dependents: Vec::with_capacity(n),
-            edges: 0,
+            edges: Vec::with_capacity(n),
+            adjacency: std::sync::OnceLock::new(),
         }
     }
 
@@ -106,8 +148,7 @@ impl<T> Dag<T> {
     pub fn add_node(&mut self, task: T) -> NodeId {
         let id = NodeId::from_index(self.tasks.len());
         self.tasks.push(task);
-        self.deps.push(Vec::new());
-        self.dependents.push(Vec::new());
+        self.adjacency = std::sync::OnceLock::new();
         id
     }
 
@@ -121,9 +162,8 @@ impl<T> Dag<T> {
             "add_dependency({node}, {depends_on}): id out of range for a Dag of {} nodes",
             self.tasks.len()
         );
-        self.deps[node.index()].push(depends_on);
-        self.dependents[depends_on.index()].push(node);
-        self.edges += 1;
+        self.edges.push((node, depends_on));
+        self.adjacency = std::sync::OnceLock::new();
     }
 
     /// Number of nodes.
@@ -138,7 +178,7 @@ impl<T> Dag<T> {
 
     /// Number of dependency edges (as added, duplicates included).
     pub fn edge_count(&self) -> usize {
-        self.edges
+        self.edges.len()
     }
 
     /// The task of node `id`. Panics if `id` is not from this DAG.
@@ -163,12 +203,23 @@ impl<T> Dag<T> {
 
     /// The nodes `id` depends on, in the order they were added.
     pub fn dependencies(&self, id: NodeId) -> &[NodeId] {
-        &self.deps[id.index()]
+        self.adjacency().dependencies.row(id)
     }
 
     /// The nodes that depend on `id`, in the order they were added.
     pub fn dependents(&self, id: NodeId) -> &[NodeId] {
-        &self.dependents[id.index()]
+        self.adjacency().dependents.row(id)
+    }
+
+    fn adjacency(&self) -> &Adjacency {
+        self.adjacency.get_or_init(|| {
+            let n = self.tasks.len();
+            let edges = self.edges.iter().copied();
+            Adjacency {
+                dependencies: Rows::of(n, edges.clone()),
+                dependents: Rows::of(n, edges.map(|(node, dep)| (dep, node))),
+            }
+        })
     }
 
     /// `Ok` if the graph has no cycle, else one cycle with the nodes forming it.
@@ -180,7 +231,10 @@ impl<T> Dag<T> {
     /// ties by declaration order of discovery), or one cycle.
     pub fn topological_order(&self) -> Result<Vec<NodeId>, CycleError> {
         let n = self.tasks.len();
-        let mut indeg: Vec<u32> = self.deps.iter().map(|d| d.len() as u32).collect();
+        let adjacency = self.adjacency();
+        let mut indeg: Vec<u32> = (0..n as u32)
+            .map(|i| adjacency.dependencies.row(NodeId(i)).len() as u32)
+            .collect();
         let mut order: Vec<NodeId> = Vec::with_capacity(n);
         order.extend(
             (0..n as u32)
@@ -191,7 +245,7 @@ impl<T> Dag<T> {
         while head < order.len() {
             let id = order[head];
             head += 1;
-            for &d in &self.dependents[id.index()] {
+            for &d in adjacency.dependents.row(id) {
                 let c = &mut indeg[d.index()];
                 *c -= 1;
                 if *c == 0 {
@@ -217,10 +271,55 @@ impl<T> Dag<T> {
             }
             seen_at[cur.index()] = path.len() as u32;
             path.push(cur);
-            cur = *self.deps[cur.index()]
+            cur = *adjacency
+                .dependencies
+                .row(cur)
                 .iter()
                 .find(|d| indeg[d.index()] > 0)
                 .expect("a node left by Kahn's algorithm has a dependency left too");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(v: &[u32]) -> Vec<NodeId> {
+        v.iter().map(|&i| NodeId(i)).collect()
+    }
+
+    #[test]
+    fn both_directions_keep_the_order_edges_were_added_in() {
+        let mut dag = Dag::new();
+        for i in 0..4 {
+            dag.add_node(i);
+        }
+        let n = |i| NodeId(i);
+        dag.add_dependency(n(3), n(1));
+        dag.add_dependency(n(3), n(0));
+        dag.add_dependency(n(2), n(0));
+        dag.add_dependency(n(3), n(2));
+        assert_eq!(dag.dependencies(n(3)), ids(&[1, 0, 2]));
+        assert_eq!(dag.dependencies(n(0)), ids(&[]));
+        assert_eq!(dag.dependents(n(0)), ids(&[3, 2]));
+        assert_eq!(dag.dependents(n(2)), ids(&[3]));
+        assert_eq!(dag.edge_count(), 4);
+    }
+
+    #[test]
+    fn nodes_and_edges_added_after_a_query_are_seen() {
+        let mut dag = Dag::new();
+        let a = dag.add_node("a");
+        let b = dag.add_node("b");
+        dag.add_dependency(b, a);
+        assert_eq!(dag.dependents(a), [b]);
+        let c = dag.add_node("c");
+        dag.add_dependency(c, a);
+        dag.add_dependency(a, c);
+        assert_eq!(dag.dependents(a), [b, c]);
+        assert_eq!(dag.dependencies(a), [c]);
+        assert_eq!(dag.dependencies(c), [a]);
+        assert!(dag.check_acyclic().is_err(), "a and c form a cycle");
     }
 }

@@ -264,7 +264,8 @@ struct Shared {
     /// The suite's output directory (each node's `{out}` is under it).
     out_dir: std::path::PathBuf,
     use_cache: bool,
-    /// How far each node got in the run being resumed, by index.
+    /// How far each node got in the run being resumed, by index; empty for a new run (every
+    /// node [`NodeProgress::NotRun`]).
     finished: Vec<crate::cache::NodeProgress>,
     /// Processes of this run in flight, to tag each measured run alone or concurrent.
     overlap: Overlap,
@@ -501,7 +502,7 @@ pub async fn run_suite_with(
                 tags: opts.tags.clone(),
                 source: suite.source.display().to_string(),
             };
-            (run, vec![Default::default(); suite.nodes.len()])
+            (run, Vec::new())
         }
     };
     // Shell spawn costs are measured before anything runs beside them.
@@ -735,7 +736,7 @@ async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> Tas
     // A node measured part-way in the run being resumed is completed in it, never replaced by
     // a cached result from elsewhere.
     let out_dir = crate::suite::node_out_dir(&shared.out_dir, &node.name);
-    let progress = shared.finished[index];
+    let progress = shared.finished.get(index).copied().unwrap_or_default();
     let reused = if progress == NodeProgress::Finished {
         crate::cache::records_of(&shared.storage, &shared.run_id, &node.name).await
     } else if shared.use_cache && node.cache && progress == NodeProgress::NotRun {

@@ -427,10 +427,13 @@ fn expand_tables(tables: &impl NodeTables, source: &Path, out_root: &Path) -> Re
             "`suite.name` is empty; give the suite a name".into(),
         ));
     }
-    let heads = (0..tables.count())
-        .map(|i| tables.head(i).map(|h| (h, tables.kind(i))))
-        .collect::<Result<Vec<_>, _>>()?;
-    check_size(&heads, file.suite.max_nodes, source)?;
+    // Collected with their exact capacity: this and the tables below are the peak of loading a
+    // large suite, so none of them is grown by doubling.
+    let mut heads = Vec::with_capacity(tables.count());
+    for i in 0..tables.count() {
+        heads.push((tables.head(i)?, tables.kind(i)));
+    }
+    let node_count = check_size(&heads, file.suite.max_nodes, source)?;
     let suite_dir = out_root.join(sanitize(suite_name));
 
     struct Pending<'a> {
@@ -441,8 +444,11 @@ fn expand_tables(tables: &impl NodeTables, source: &Path, out_root: &Path) -> Re
         params: BTreeMap<String, String>,
         name: String,
     }
-    let mut pending = Vec::new();
-    let mut bases: HashMap<&str, NodeKind> = HashMap::new();
+    let mut pending = Vec::with_capacity(node_count);
+    // Each base name's kind and its expansions (a table's expansions are consecutive in
+    // `pending`), so resolving a `needs` entry looks at that node's expansions only (a scan of
+    // every node per dependency made loading a 10,000-node suite quadratic).
+    let mut bases: HashMap<&str, std::ops::Range<usize>> = HashMap::with_capacity(heads.len());
     for (table, (spec, kind)) in heads.iter().enumerate() {
         let kind = *kind;
         let what = format!("{} `{}`", kind.as_str(), spec.name);
@@ -452,7 +458,10 @@ fn expand_tables(tables: &impl NodeTables, source: &Path, out_root: &Path) -> Re
                 format!("a [[{}]] has an empty `name`", kind.as_str()),
             ));
         }
-        if bases.insert(&spec.name, kind).is_some() {
+        if bases
+            .insert(&spec.name, pending.len()..pending.len())
+            .is_some()
+        {
             return Err(invalid(
                 source,
                 format!("two nodes are named `{}`; names must be unique", spec.name),
@@ -489,12 +498,15 @@ fn expand_tables(tables: &impl NodeTables, source: &Path, out_root: &Path) -> Re
                 name,
             });
         }
+        if let Some(expansions) = bases.get_mut(spec.name.as_str()) {
+            expansions.end = pending.len();
+        }
     }
 
     // Unique expanded names.
-    let mut by_name = HashMap::new();
+    let mut by_name: HashMap<&str, usize> = HashMap::with_capacity(pending.len());
     for (i, p) in pending.iter().enumerate() {
-        if let Some(j) = by_name.insert(p.name.clone(), i) {
+        if let Some(j) = by_name.insert(&p.name, i) {
             return Err(invalid(
                 source,
                 format!(
@@ -507,14 +519,6 @@ fn expand_tables(tables: &impl NodeTables, source: &Path, out_root: &Path) -> Re
                 ),
             ));
         }
-    }
-
-    // The expansions of each base name, so resolving a `needs` entry looks at that node's
-    // expansions only (a scan of every node per dependency made loading a 10,000-node suite
-    // quadratic).
-    let mut expansions: HashMap<&str, Vec<usize>> = HashMap::new();
-    for (i, p) in pending.iter().enumerate() {
-        expansions.entry(p.base).or_default().push(i);
     }
 
     let mut nodes = Vec::with_capacity(pending.len());
@@ -531,12 +535,9 @@ fn expand_tables(tables: &impl NodeTables, source: &Path, out_root: &Path) -> Re
         let mut needs = Vec::new();
         let mut out_of: BTreeMap<String, PathBuf> = BTreeMap::new();
         for need in &spec.needs {
-            let matches: Vec<usize> = if bases.contains_key(need.as_str()) {
+            let matches: Vec<usize> = if let Some(expansions) = bases.get(need.as_str()) {
                 expansions
-                    .get(need.as_str())
-                    .into_iter()
-                    .flatten()
-                    .copied()
+                    .clone()
                     .filter(|&i| {
                         pending[i]
                             .params
@@ -841,15 +842,15 @@ fn split_program(
     Ok((line, program, args))
 }
 
-/// Refuses a suite that expands into more nodes than its limit. The count is computed from the
-/// matrix sizes alone (each node's product of its keys' numbers of values, summed over the
-/// nodes), in checked arithmetic, so nothing is allocated per node and an overflow is refused
-/// too.
+/// Refuses a suite that expands into more nodes than its limit, or returns how many nodes it
+/// expands into. The count is computed from the matrix sizes alone (each node's product of its
+/// keys' numbers of values, summed over the nodes), in checked arithmetic, so nothing is
+/// allocated per node and an overflow is refused too.
 fn check_size(
     heads: &[(Head, NodeKind)],
     max_nodes: Option<u64>,
     source: &Path,
-) -> Result<(), Error> {
+) -> Result<usize, Error> {
     let limit = max_nodes.unwrap_or(DEFAULT_MAX_NODES);
     // `None` stands for "more than u64::MAX".
     let mut total = Some(0u64);
@@ -870,8 +871,8 @@ fn check_size(
             largest = Some((spec, kind, count));
         }
     }
-    if total.is_some_and(|t| t <= limit) {
-        return Ok(());
+    if let Some(t) = total.filter(|&t| t <= limit) {
+        return Ok(usize::try_from(t).unwrap_or(usize::MAX));
     }
     let (spec, kind, node_count) = largest.expect("a suite over any limit has a node");
     Err(Error::SuiteTooLarge {
