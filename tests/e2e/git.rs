@@ -32,6 +32,11 @@ fn git(dir: &Path, args: &[&str]) -> String {
 
 /// The repository in `w`: returns the SHAs, `[base, commit 1, …, commit 32]`.
 fn repo(w: &Workdir) -> Vec<String> {
+    repo_broken_at(w, &[])
+}
+
+/// [`repo`], with the benchmarked script failing at the commits numbered in `broken`.
+fn repo_broken_at(w: &Workdir, broken: &[usize]) -> Vec<String> {
     let d = w.path();
     git(d, &["init", "-q", "-b", "main"]);
     git(d, &["config", "user.name", "Test"]);
@@ -39,7 +44,12 @@ fn repo(w: &Workdir) -> Vec<String> {
     let mut shas = Vec::new();
     for i in 0..=32 {
         let sleep = if i >= 20 { "0.03" } else { "0.02" };
-        std::fs::write(d.join("bench.sh"), format!("sleep {sleep}\n")).unwrap();
+        let script = if broken.contains(&i) {
+            "echo broken >&2\nexit 1\n".to_owned()
+        } else {
+            format!("sleep {sleep}\n")
+        };
+        std::fs::write(d.join("bench.sh"), script).unwrap();
         std::fs::write(d.join("n.txt"), format!("{i}\n")).unwrap();
         git(d, &["add", "bench.sh", "n.txt"]);
         let date = format!("2026-01-01T00:{:02}:00Z", i);
@@ -217,6 +227,62 @@ fn bisect_finds_the_first_slow_commit_and_reuses_its_steps() {
         out.stderr().contains("2 to measure, 0 already measured"),
         "{out:?}"
     );
+}
+
+/// Like `git bisect skip`: a midpoint where the suite fails is skipped and a commit next to it
+/// is tried. Commit 16 (the first midpoint) and commit 20 (the first slow one) are broken, so
+/// the search goes on past 16 and ends with the first bad commit narrowed to 20 or 21.
+#[test]
+fn bisect_skips_commits_where_the_suite_fails() {
+    let w = Workdir::new();
+    let shas = repo_broken_at(&w, &[16, 20]);
+    let args = [
+        "bisect",
+        "suite.toml",
+        "--benchmark",
+        "script",
+        "--good",
+        &shas[0],
+        "--bad",
+        &shas[32],
+    ];
+    let out = w.run(&args);
+    assert_eq!(out.code(), 1, "{out:?}");
+    let text = out.stdout();
+    assert!(
+        text.starts_with("inconclusive: only skipped commits are left"),
+        "{out:?}"
+    );
+    assert!(
+        text.contains(&format!("one of {}, {}", shas[20], shas[21])),
+        "{out:?}"
+    );
+    assert!(text.contains(&format!("after {}", shas[19])), "{out:?}");
+    assert!(
+        out.stderr()
+            .contains(&format!("skipping commit {}", &shas[16][..10])),
+        "{out:?}"
+    );
+    no_worktrees_left(&w);
+
+    let mut json_args = args.to_vec();
+    json_args.extend(["--format", "json"]);
+    let out = w.run(&json_args);
+    assert_eq!(out.code(), 1, "{out:?}");
+    let again: serde_json::Value = serde_json::from_str(&out.stdout()).unwrap();
+    assert_eq!(
+        again["first_bad_candidates"],
+        serde_json::json!([shas[20], shas[21]]),
+        "{again}"
+    );
+    let skipped: Vec<&str> = again["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["commit"].as_str().unwrap())
+        .collect();
+    assert_eq!(skipped, [shas[16].as_str(), shas[20].as_str()], "{again}");
+    assert!(again["first_bad_commit"].is_null(), "{again}");
 }
 
 #[test]

@@ -243,6 +243,14 @@ pub fn bisect_event(e: &BisectEvent) -> String {
                 format!(", {} measured now", s.new_samples)
             }
         ),
+        BisectEvent::Skipped {
+            commit,
+            position,
+            message,
+        } => format!(
+            "skipping commit {} (#{position}): the suite failed there ({message}); trying a commit next to it",
+            commit.short()
+        ),
     }
 }
 
@@ -269,8 +277,12 @@ pub fn bisect_outcome(o: &BisectOutcome, metric: Metric) -> Vec<String> {
         }
     }
     let reused = o.steps.iter().filter(|s| s.new_samples == 0).count();
+    let skipped = match o.skipped.len() {
+        0 => String::new(),
+        k => format!(", {k} skipped (the suite failed there)"),
+    };
     lines.push(format!(
-        "{} steps over {} commits ({reused} reused from stored runs), {} suite runs measured",
+        "{} steps over {} commits ({reused} reused from stored runs{skipped}), {} suite runs measured",
         o.steps.len(),
         o.candidates,
         o.runs
@@ -301,6 +313,18 @@ fn inconclusive(why: &Inconclusive, metric: Metric) -> String {
             "the benchmark could not be measured at commit {}: {message}",
             commit.sha
         ),
+        Inconclusive::OnlySkippedLeft {
+            last_good,
+            candidates,
+        } => format!(
+            "only skipped commits are left to test (the suite failed at each): the first bad commit is one of {} (after {}, the last good commit)",
+            candidates
+                .iter()
+                .map(|c| c.sha.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            last_good.sha
+        ),
         Inconclusive::Interrupted => {
             "interrupted; the runs measured so far are stored and the next bisect reuses them"
                 .to_owned()
@@ -309,7 +333,8 @@ fn inconclusive(why: &Inconclusive, metric: Metric) -> String {
 }
 
 /// A bisection as JSON: `{"schema_version", "good", "bad", "candidates", "runs", "steps":
-/// [{"commit", "position", "verdict", "samples", "new_samples"}], "first_bad_commit",
+/// [{"commit", "position", "verdict", "samples", "new_samples"}], "skipped": [{"commit",
+/// "failure"}], "first_bad_commit",
 /// "last_good_commit", "ratio", "ratio_ci": [lo, hi], "p_welch", "p_mann_whitney",
 /// "inconclusive"}` (the last null when found).
 pub fn bisect_json(o: &BisectOutcome, metric: Metric) -> serde_json::Value {
@@ -328,6 +353,10 @@ pub fn bisect_json(o: &BisectOutcome, metric: Metric) -> serde_json::Value {
             "samples": s.samples,
             "new_samples": s.new_samples,
         })).collect::<Vec<_>>(),
+        "skipped": o.skipped.iter().map(|(c, why)| json!({
+            "commit": c.sha,
+            "failure": why,
+        })).collect::<Vec<_>>(),
         "first_bad_commit": null,
         "inconclusive": null,
     });
@@ -344,7 +373,13 @@ pub fn bisect_json(o: &BisectOutcome, metric: Metric) -> serde_json::Value {
             v["p_welch"] = json!(c.welch.p_value);
             v["p_mann_whitney"] = json!(c.mann_whitney.p_value);
         }
-        Finding::Inconclusive(why) => v["inconclusive"] = json!(inconclusive(why, metric)),
+        Finding::Inconclusive(why) => {
+            v["inconclusive"] = json!(inconclusive(why, metric));
+            if let Inconclusive::OnlySkippedLeft { candidates, .. } = why {
+                v["first_bad_candidates"] =
+                    json!(candidates.iter().map(|c| &c.sha).collect::<Vec<_>>());
+            }
+        }
     }
     v
 }

@@ -88,8 +88,15 @@ pub enum Inconclusive {
         vs_good: Box<Comparison>,
         vs_bad: Box<Comparison>,
     },
-    /// The benchmark (or a job it needs) failed at a commit.
+    /// The benchmark (or a job it needs) failed at an end of the range.
     Failed { commit: CommitInfo, message: String },
+    /// Every commit left between the last good and the first bad one failed (each was skipped,
+    /// as `git bisect skip` does): the first bad commit is one of `candidates` (the skipped
+    /// commits and the first bad one, oldest first).
+    OnlySkippedLeft {
+        last_good: CommitInfo,
+        candidates: Vec<CommitInfo>,
+    },
     /// Ctrl-C.
     Interrupted,
 }
@@ -118,6 +125,8 @@ pub struct BisectOutcome {
     pub steps: Vec<Step>,
     /// Suite runs this bisection stored.
     pub runs: usize,
+    /// Midpoints where the suite failed, skipped, with the failure, in the order they were met.
+    pub skipped: Vec<(CommitInfo, String)>,
     pub finding: Finding,
 }
 
@@ -132,6 +141,12 @@ pub enum BisectEvent {
     },
     /// A midpoint was decided.
     Step(Step),
+    /// The suite failed at a midpoint: it is skipped and a commit next to it is tried instead.
+    Skipped {
+        commit: CommitInfo,
+        position: usize,
+        message: String,
+    },
 }
 
 /// Check the input before anything is measured: the benchmark is in the suite, both commits
@@ -240,6 +255,7 @@ pub async fn bisect(
         cfg,
         branch,
         runs: 0,
+        skipped: Vec::new(),
     };
     let quick = CompareConfig {
         bootstrap: None,
@@ -251,6 +267,7 @@ pub async fn bisect(
         candidates: commits.len(),
         steps,
         runs: s.runs,
+        skipped: s.skipped.clone(),
         finding,
     };
     let mut steps = Vec::new();
@@ -290,8 +307,16 @@ pub async fn bisect(
     };
 
     let (mut lo, mut hi) = (0usize, n);
-    while hi - lo > 1 {
-        let mid = lo + (hi - lo) / 2;
+    // Positions of the midpoints where the suite failed: never measured again in this bisection.
+    let mut skipped = std::collections::BTreeSet::new();
+    'search: while hi - lo > 1 {
+        let Some(mid) = midpoint(lo, hi, &skipped) else {
+            let stop = Inconclusive::OnlySkippedLeft {
+                last_good: line[lo].clone(),
+                candidates: line[lo + 1..=hi].to_vec(),
+            };
+            return Ok(outcome(&s, steps, Finding::Inconclusive(stop)));
+        };
         let commit = &line[mid];
         let before = s.samples(commit).await?.len();
         let verdict = loop {
@@ -312,8 +337,19 @@ pub async fn bisect(
                     None => {}
                 }
             }
-            if let Some(stop) = s.measure(commit, mid, on_event).await? {
-                return Ok(outcome(&s, steps, Finding::Inconclusive(stop)));
+            match s.measure(commit, mid, on_event).await? {
+                None => {}
+                Some(Inconclusive::Failed { message, .. }) => {
+                    on_event(BisectEvent::Skipped {
+                        commit: commit.clone(),
+                        position: mid,
+                        message: message.clone(),
+                    });
+                    s.skipped.push((commit.clone(), message));
+                    skipped.insert(mid);
+                    continue 'search;
+                }
+                Some(stop) => return Ok(outcome(&s, steps, Finding::Inconclusive(stop))),
             }
         };
         let step = Step {
@@ -341,6 +377,17 @@ pub async fn bisect(
     Ok(outcome(&s, steps, finding))
 }
 
+/// The commit to test between `lo` and `hi` (exclusive): the middle one, or when it was skipped
+/// the nearest one that was not (alternating below and above, as `git bisect skip` moves away
+/// from a broken commit). `None` when every commit between them was skipped.
+fn midpoint(lo: usize, hi: usize, skipped: &std::collections::BTreeSet<usize>) -> Option<usize> {
+    let mid = lo + (hi - lo) / 2;
+    (0..hi - lo)
+        .flat_map(|d| [mid.checked_sub(d), mid.checked_add(d)])
+        .flatten()
+        .find(|&c| c > lo && c < hi && !skipped.contains(&c))
+}
+
 struct Search<'a> {
     repo: &'a Repo,
     suite: &'a Suite,
@@ -350,6 +397,8 @@ struct Search<'a> {
     branch: Option<String>,
     /// Suite runs stored so far.
     runs: usize,
+    /// Midpoints skipped so far, with their failures.
+    skipped: Vec<(CommitInfo, String)>,
 }
 
 impl Search<'_> {
@@ -429,6 +478,20 @@ mod tests {
             .map(|i| new * (1.0 + 0.001 * f64::from(i % 5)))
             .collect();
         compare(&a, &b, &cfg).unwrap()
+    }
+
+    #[test]
+    fn a_skipped_midpoint_gives_way_to_its_nearest_neighbours() {
+        let skip = |v: &[usize]| v.iter().copied().collect::<std::collections::BTreeSet<_>>();
+        assert_eq!(midpoint(0, 32, &skip(&[])), Some(16));
+        assert_eq!(midpoint(0, 32, &skip(&[16])), Some(15));
+        assert_eq!(midpoint(0, 32, &skip(&[16, 15])), Some(17));
+        assert_eq!(midpoint(0, 32, &skip(&[15, 16, 17])), Some(14));
+        assert_eq!(midpoint(16, 18, &skip(&[])), Some(17));
+        assert_eq!(midpoint(16, 18, &skip(&[17])), None);
+        assert_eq!(midpoint(3, 7, &skip(&[4, 5, 6])), None);
+        assert_eq!(midpoint(3, 7, &skip(&[5, 4])), Some(6));
+        assert_eq!(midpoint(5, 6, &skip(&[])), None);
     }
 
     #[test]
