@@ -17,5 +17,6 @@ mod metrics;
 mod resume;
 mod run;
 mod sched;
+mod share;
 mod tier;
 mod upgrade;

@@ -18,8 +18,10 @@
 //!   put); larger ones in `large_blobs`, with their sizes in `large_blob_sizes` so that `head`
 //!   and `list` never load large bytes. A blob is one redb value, so range reads load the whole
 //!   value (`Capability::range_reads` is `false`).
-//! - Opening a database that another process holds, or a file that is not a redb database,
-//!   fails with an error naming the file and saying what to do.
+//! - **Several processes** use one file in turns (`share.rs`): a store closes the database
+//!   between transactions when another process waits for it, and opens it again when it needs
+//!   it. A file held by something that never lets go (`RedbOptions::wait_for_file`), or a file
+//!   that is not a redb database, fails with an error naming the file and saying what to do.
 //!
 //! **Architecture invariant:** depends on `benchfleet-store` and `benchfleet-model` only inside
 //! the workspace, plus `redb`. Nothing outside this crate sees a redb type.
@@ -40,11 +42,12 @@ mod blob;
 mod catalog;
 mod chunks;
 mod pack;
+mod share;
 mod upgrade;
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use redb::{
@@ -100,6 +103,9 @@ pub struct RedbOptions {
     /// cached catalog pages (by 25 MB with 32 MiB). Evicted pages are read back through the OS
     /// page cache, so a small cache costs a system call per page read, not a disk read.
     pub cache_bytes: usize,
+    /// How long to wait for the file while another process holds it and does not hand it over
+    /// (default 120 s; benchfleet processes hand it over between transactions, `share.rs`).
+    pub wait_for_file: std::time::Duration,
     /// Records moved per transaction when a store of an older layout is upgraded on open.
     pub upgrade_batch_records: usize,
     /// Fault injection for upgrade tests: stop the upgrade with an error, as a crash would, at
@@ -126,6 +132,7 @@ impl Default for RedbOptions {
             max_batch_jobs: 4096,
             max_batch_bytes: 64 << 20,
             cache_bytes: 4 << 20,
+            wait_for_file: std::time::Duration::from_secs(120),
             upgrade_batch_records: 20_000,
             upgrade_fault: None,
         }
@@ -136,8 +143,9 @@ impl Default for RedbOptions {
 /// handle waits for queued writes to commit and closes the file.
 #[derive(Debug)]
 pub struct RedbStore {
-    /// Shared with the writer thread, which takes it exclusively only to compact the file.
-    db: Arc<RwLock<Database>>,
+    /// Shared with the writer thread, which takes it exclusively only to compact the file; open
+    /// while this store uses it and no other process waits for it (`share.rs`).
+    db: Arc<share::Slot>,
     name: String,
     path: PathBuf,
     tx: Option<mpsc::UnboundedSender<Job>>,
@@ -158,16 +166,17 @@ impl RedbStore {
             std::fs::create_dir_all(parent)
                 .map_err(|e| StoreError::io(name.clone(), "open", e).with_key(parent.display()))?;
         }
-        let db = redb::Builder::new()
-            .set_cache_size(options.cache_bytes)
-            .create(&path)
-            .map_err(|e| open_error(&name, &path, e))?;
-        let mut db = db;
-        if upgrade::open_layout(&db, &name, &path, &options)? {
-            // An upgrade left the old layout's pages free: give them back.
-            while db.compact().map_err(|e| map_err(&name, "compact", e))? {}
-        }
-        let db = Arc::new(RwLock::new(db));
+        let prepare = {
+            let (name, path) = (name.clone(), path.clone());
+            move |db: &mut Database| -> Result<()> {
+                if upgrade::open_layout(db, &name, &path, &options)? {
+                    // An upgrade left the old layout's pages free: give them back.
+                    while db.compact().map_err(|e| map_err(&name, "compact", e))? {}
+                }
+                Ok(())
+            }
+        };
+        let db = share::Slot::open(path.clone(), name.clone(), options, Box::new(prepare))?;
         let (tx, rx) = mpsc::unbounded_channel();
         let writer = {
             let (db, writer_name, writer_path) = (db.clone(), name.clone(), path.clone());
@@ -229,7 +238,7 @@ impl RedbStore {
     /// blob. Never call this on data you care about.
     pub fn inject_corruption(&self, key: &BlobKey) -> Result<bool> {
         let run = || -> Result<bool, redb::Error> {
-            let txn = db_guard(&self.db).begin_write()?;
+            let txn = self.db.get().map_err(redb_err)?.begin_write()?;
             let mut flipped = false;
             for table in [BLOBS, LARGE_BLOBS] {
                 let mut blobs = txn.open_table(table)?;
@@ -274,7 +283,9 @@ impl RedbStore {
         op: &'static str,
         f: impl FnOnce(&redb::ReadTransaction) -> Result<T, Error>,
     ) -> Result<T> {
-        let txn = db_guard(&self.db)
+        let txn = self
+            .db
+            .get()?
             .begin_read()
             .map_err(|e| map_err(&self.name, op, e))?;
         f(&txn).map_err(|e| match e {
@@ -292,9 +303,7 @@ impl RedbStore {
         let db = self.db.clone();
         let name = self.name.clone();
         let res = tokio::task::spawn_blocking(move || {
-            let txn = db_guard(&db)
-                .begin_read()
-                .map_err(|e| map_err(&name, op, e))?;
+            let txn = db.get()?.begin_read().map_err(|e| map_err(&name, op, e))?;
             f(&txn).map_err(|e| match e {
                 Error::Db(e) => map_err(&name, op, e),
                 Error::Store(e) => e,
@@ -336,11 +345,10 @@ impl<E: Into<redb::Error>> From<E> for Error {
     }
 }
 
-/// The database behind `lock`, for beginning a transaction. Only compaction takes the lock
-/// exclusively, and only between transactions.
-pub(crate) fn db_guard(lock: &RwLock<Database>) -> RwLockReadGuard<'_, Database> {
-    lock.read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+/// A store error where a redb error is expected (closures in redb's terms); its message is
+/// kept.
+fn redb_err(e: StoreError) -> redb::Error {
+    redb::Error::Io(std::io::Error::other(e.message))
 }
 
 /// Pages in use by table `name`, in bytes (stored keys and values, metadata, unused room).
@@ -356,7 +364,7 @@ fn table_stats(txn: &redb::ReadTransaction, name: &str) -> Result<u64, Error> {
     Ok(stats.stored_bytes() + stats.metadata_bytes() + stats.fragmented_bytes())
 }
 
-fn open_error(name: &str, path: &Path, e: DatabaseError) -> StoreError {
+pub(crate) fn open_error(name: &str, path: &Path, e: DatabaseError) -> StoreError {
     let file = path.display();
     match e {
         DatabaseError::DatabaseAlreadyOpen => StoreError::new(
@@ -364,8 +372,8 @@ fn open_error(name: &str, path: &Path, e: DatabaseError) -> StoreError {
             name,
             "open",
             format!(
-                "database file {file} is locked: another process (or another store in this process) has it open; \
-                 stop it or point this store at another file"
+                "database file {file} is locked: another process holds it and does not let go \
+                 (an older benchfleet, or a program that is not benchfleet); stop it or point this store at another file"
             ),
         ),
         DatabaseError::UpgradeRequired(v) => StoreError::new(

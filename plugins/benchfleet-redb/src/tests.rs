@@ -68,16 +68,60 @@ async fn reopen_keeps_everything() {
     );
 }
 
+/// A holder that never lets go (here redb itself, as an older benchfleet would hold the file):
+/// the store waits `wait_for_file`, then names the file in its error.
 #[test]
-fn a_locked_database_is_named_in_the_error() {
+fn a_database_held_by_something_else_is_named_in_the_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store.redb");
-    let _first = RedbStore::open(&path).unwrap();
-    let err = RedbStore::open(&path).unwrap_err();
+    let _held = redb::Database::create(&path).unwrap();
+    let options = RedbOptions {
+        wait_for_file: std::time::Duration::from_millis(300),
+        ..Default::default()
+    };
+    let err = RedbStore::open_with(&path, options).unwrap_err();
     let text = err.to_string();
     assert!(
         text.contains(&*path.to_string_lossy()) && text.contains("locked"),
         "{text}"
+    );
+}
+
+/// Two stores on one file take turns: each hands the file over between transactions when the
+/// other waits, and each sees everything the other wrote. (Processes do the same through the
+/// same file lock; `tests/e2e/share.rs` runs them.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_stores_on_one_file_take_turns_and_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.redb");
+    let first = RedbStore::open(&path).unwrap();
+    let mut a = run_info();
+    a.run_id = "01JAAAAAAAAAAAAAAAAAAAAAAA".parse().unwrap();
+    first.put_run(&a).await.unwrap();
+    let second = {
+        let path = path.clone();
+        tokio::task::spawn_blocking(move || RedbStore::open(path).unwrap())
+            .await
+            .unwrap()
+    };
+    assert_eq!(second.get_run(&a.run_id).await.unwrap(), Some(a.clone()));
+    let mut b = run_info();
+    b.run_id = "01JBBBBBBBBBBBBBBBBBBBBBBB".parse().unwrap();
+    second.put_run(&b).await.unwrap();
+    for round in 0..20 {
+        let all = RunFilter::default();
+        let (x, y) = tokio::join!(first.find_runs(&all), second.find_runs(&all));
+        assert_eq!(x.unwrap().len(), 2 + round, "round {round}");
+        assert_eq!(y.unwrap().len(), 2 + round, "round {round}");
+        let mut r = run_info();
+        r.run_id = format!("01JC{round:022}").parse().unwrap();
+        let writer = if round % 2 == 0 { &first } else { &second };
+        writer.put_run(&r).await.unwrap();
+    }
+    drop(first);
+    assert_eq!(
+        second.find_runs(&RunFilter::default()).await.unwrap().len(),
+        22
     );
 }
 

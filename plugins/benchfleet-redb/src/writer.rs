@@ -1,18 +1,16 @@
 //! The single writer thread: drains queued jobs and applies them in one write transaction.
 
-use std::sync::RwLock;
-
 use bytes::Bytes;
-use redb::{Database, Durability, ReadableTable, WriteTransaction};
+use redb::{Durability, ReadableTable, WriteTransaction};
 use tokio::sync::{mpsc, oneshot};
 
 use benchfleet_model::RunInfo;
 use benchfleet_store::{BlobKey, PutOutcome, RecordEntry, Result, StoreError};
 
 use crate::chunks::{Runs, WriteError};
+use crate::share::Slot;
 use crate::{
-    BLOBS, INLINE_READ_MAX, LARGE_BLOBS, LARGE_SIZES, RUNS, RUNS_BY_SUITE, RedbOptions, db_guard,
-    map_err,
+    BLOBS, INLINE_READ_MAX, LARGE_BLOBS, LARGE_SIZES, RUNS, RUNS_BY_SUITE, RedbOptions, map_err,
 };
 
 /// One write, as queued by an async caller. JSON is encoded by the caller, off this thread.
@@ -67,7 +65,7 @@ pub(crate) struct Job {
 
 /// The writer loop; returns when every sender is gone and the queue is empty.
 pub(crate) fn run(
-    db: &RwLock<Database>,
+    db: &Slot,
     path: &std::path::Path,
     name: &str,
     options: RedbOptions,
@@ -116,13 +114,7 @@ fn store_err(name: &str, e: WriteError) -> StoreError {
 
 /// Apply `batch` in one transaction and answer every job. If the transaction fails and there
 /// was more than one job, retry each alone so one bad job cannot fail its neighbours.
-fn commit(
-    db: &RwLock<Database>,
-    name: &str,
-    options: RedbOptions,
-    runs: &mut Runs,
-    batch: &mut Vec<Job>,
-) {
+fn commit(db: &Slot, name: &str, options: RedbOptions, runs: &mut Runs, batch: &mut Vec<Job>) {
     match apply(db, options, runs, batch.iter().map(|j| &j.work)) {
         Ok(results) => {
             for (job, done) in batch.drain(..).zip(results) {
@@ -149,11 +141,11 @@ fn commit(
 /// Compact the database when at least a quarter of the file (and 1 MiB) is free pages.
 /// A reader holding a snapshot makes redb refuse; then this waits a little and tries again,
 /// and leaves the file as it is if the readers do not go away.
-fn compact(db: &RwLock<Database>, path: &std::path::Path, name: &str) -> Result<Done> {
+fn compact(db: &Slot, path: &std::path::Path, name: &str) -> Result<Done> {
     let file_len = || std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let before = file_len();
     let used = (|| -> Result<u64, redb::Error> {
-        let txn = db_guard(db).begin_write()?;
+        let txn = db.get().map_err(crate::redb_err)?.begin_write()?;
         let stats = txn.stats()?;
         let used = stats.allocated_pages() * stats.page_size() as u64;
         txn.abort()?;
@@ -168,11 +160,10 @@ fn compact(db: &RwLock<Database>, path: &std::path::Path, name: &str) -> Result<
         });
     }
     for attempt in 0..50 {
-        let mut guard = db
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut guard = db.get_mut()?;
         let res = (|| {
-            while guard.compact()? {}
+            let db = guard.as_mut().expect("get_mut opens the database");
+            while db.compact()? {}
             Ok::<_, redb::CompactionError>(())
         })();
         drop(guard);
@@ -199,13 +190,13 @@ fn clone_err(e: &benchfleet_store::StoreError) -> benchfleet_store::StoreError {
 }
 
 fn apply<'a>(
-    db: &RwLock<Database>,
+    db: &Slot,
     options: RedbOptions,
     runs: &mut Runs,
     works: impl Iterator<Item = &'a Work>,
 ) -> Result<Vec<Done>, WriteError> {
     let res = (|| {
-        let mut txn = db_guard(db).begin_write()?;
+        let mut txn = db.get().map_err(WriteError::Store)?.begin_write()?;
         if !options.fsync {
             txn.set_durability(Durability::None)?;
         }
