@@ -371,3 +371,19 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+#[test]
+fn a_bad_requires_value_is_refused_with_exit_2_naming_the_node() {
+    let w = Workdir::new();
+    let suite = w.file(
+        "s.toml",
+        "[suite]\nname = \"r\"\n[[job]]\nname = \"prep\"\ncommand = \"true\"\nrequires = [\"jj git\"]\n",
+    );
+    let out = w.run(&["run", suite.to_str().unwrap()]);
+    assert_eq!(out.code(), 2, "{out:?}");
+    let err = out.stderr();
+    assert!(err.contains("s.toml"), "{out:?}");
+    assert!(err.contains("job `prep`"), "{out:?}");
+    assert!(err.contains("`requires` value \"jj git\""), "{out:?}");
+    assert!(!w.path().join(".benchfleet").exists(), "nothing ran");
+}

@@ -103,25 +103,6 @@ pub async fn plan(
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::speedup_bounds;
-
-    #[test]
-    fn speedup_bounds_follow_brent_and_graham() {
-        // One job: no speedup, whatever the shape.
-        assert_eq!(speedup_bounds(334.0, 1), (1.0, 1.0));
-        // A chain: nothing to gain from more jobs.
-        assert_eq!(speedup_bounds(1.0, 2), (1.0, 1.0));
-        // Very wide: two jobs can nearly double (2 * 334 / 336 = 1.988...), never more.
-        let (lo, hi) = speedup_bounds(334.0, 2);
-        assert!((lo - 2.0 * 334.0 / 336.0).abs() < 1e-12 && hi == 2.0);
-        // Narrower than the jobs: the width of the DAG is the limit.
-        let (lo, hi) = speedup_bounds(6.25, 8);
-        assert!((lo - 8.0 * 6.25 / 14.25).abs() < 1e-12 && hi == 6.25);
-    }
-}
-
 async fn estimate(
     storage: &Storage,
     suite: &str,
@@ -147,4 +128,23 @@ async fn estimate(
         let mean = total / n.max(1);
         Duration::from_nanos(total + mean * u64::from(warmup))
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::speedup_bounds;
+
+    #[test]
+    fn speedup_bounds_follow_brent_and_graham() {
+        // One job: no speedup, whatever the shape.
+        assert_eq!(speedup_bounds(334.0, 1), (1.0, 1.0));
+        // A chain: nothing to gain from more jobs.
+        assert_eq!(speedup_bounds(1.0, 2), (1.0, 1.0));
+        // Very wide: two jobs can nearly double (2 * 334 / 336 = 1.988...), never more.
+        let (lo, hi) = speedup_bounds(334.0, 2);
+        assert!((lo - 2.0 * 334.0 / 336.0).abs() < 1e-12 && hi == 2.0);
+        // Narrower than the jobs: the width of the DAG is the limit.
+        let (lo, hi) = speedup_bounds(6.25, 8);
+        assert!((lo - 8.0 * 6.25 / 14.25).abs() < 1e-12 && hi == 6.25);
+    }
 }
