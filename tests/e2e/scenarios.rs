@@ -97,6 +97,18 @@ fn vcs_measures_git_on_three_sizes_and_jj_only_when_it_is_on_path() {
         "runs = 2",
     );
     let bin = tool_dir(&w);
+    // plan says what this machine cannot run.
+    let plan = Out(w
+        .cmd(&["plan", "config/examples/vcs.toml"])
+        .env("PATH", &bin)
+        .output()
+        .expect("run benchfleet"));
+    assert_eq!(plan.code(), 0, "{plan:?}");
+    assert!(
+        plan.stdout()
+            .contains("skipped here: 21 nodes, for want of jj on PATH"),
+        "{plan:?}"
+    );
 
     // Without jj: git is measured on every size, every jj node is skipped with the reason, and
     // that is not a failure.

@@ -112,6 +112,15 @@ pub async fn plan(ctx: &Context, args: PlanArgs) -> Result<Status> {
         p.budget.cpus(),
         format_bytes(p.budget.memory_bytes)
     ));
+    let (_, unavailable) = suite.unavailable(ctx.cwd());
+    if !unavailable.nodes.is_empty() {
+        let missing: Vec<&str> = unavailable.missing.iter().map(String::as_str).collect();
+        out.push_str(&format!(
+            "skipped here: {} nodes, for want of {} on PATH (`requires`); the figures above count them\n",
+            unavailable.nodes.len(),
+            missing.join(", ")
+        ));
+    }
     out.push_str("replicas that fit at once:");
     for (name, need, n) in &p.replicas {
         out.push_str(&format!(
