@@ -16,6 +16,7 @@ mod load;
 mod metrics;
 mod resume;
 mod run;
+mod scenarios;
 mod sched;
 mod share;
 mod tier;

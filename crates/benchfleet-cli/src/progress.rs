@@ -103,7 +103,7 @@ pub async fn render(mut rx: UnboundedReceiver<RunnerEvent>, mode: Mode, total: u
                     b.inc(1);
                 }
             }
-            RunnerEvent::NodeSkipped { .. } => {
+            RunnerEvent::NodeSkipped { .. } | RunnerEvent::NodeUnavailable { .. } => {
                 counts.skipped += 1;
                 if let Some(b) = &bar {
                     b.inc(1);

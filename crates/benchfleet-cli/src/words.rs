@@ -81,6 +81,9 @@ pub fn event_line(ev: &RunnerEvent) -> Option<EventLine> {
         RunnerEvent::NodeSkipped { name, because, .. } => {
             line(format!("{name}: skipped ({because} failed)"), true)
         }
+        RunnerEvent::NodeUnavailable { name, reason } => {
+            line(format!("{name}: skipped ({reason})"), true)
+        }
         RunnerEvent::Cancelling => line("cancelling: running jobs get a grace period".into(), true),
         RunnerEvent::NodeStarted { .. }
         | RunnerEvent::RunStarted { .. }
@@ -133,6 +136,10 @@ pub fn node_states(outcome: &RunOutcome) -> Vec<String> {
             }
             _ => {}
         }
+    }
+    // Not failures: the machine lacks a program the node requires.
+    for (node, reason) in &outcome.unavailable {
+        lines.push(format!("SKIPPED {}: {reason}", node.name));
     }
     lines
 }
@@ -424,6 +431,16 @@ mod tests {
                     because: "build".into(),
                 },
                 Some(("test: skipped (build failed)", true)),
+            ),
+            (
+                RunnerEvent::NodeUnavailable {
+                    name: "jj-log".into(),
+                    reason: "requires `jj`, which is not on PATH".into(),
+                },
+                Some((
+                    "jj-log: skipped (requires `jj`, which is not on PATH)",
+                    true,
+                )),
             ),
             (
                 RunnerEvent::Cancelling,

@@ -142,6 +142,10 @@ pub struct NodeSpec {
     /// Files or directories whose contents are part of this node's cache key.
     #[serde(default)]
     pub inputs: Vec<String>,
+    /// Programs this node needs (`jj`, or a path): looked up on `PATH` before the run; when one
+    /// is missing the node and the nodes needing it are skipped with the reason, not failed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requires: Vec<String>,
     /// `false`: always run, never reuse a cached result.
     pub cache: Option<bool>,
     /// `true`: nothing else of the suite runs while this node runs (it waits for what runs to

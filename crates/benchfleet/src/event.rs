@@ -70,6 +70,10 @@ pub enum RunnerEvent {
         name: String,
         because: String,
     },
+    /// Not run, and not a failure: a program in its `requires` is missing, or it needs a node
+    /// for which one is (`reason` says which). Sent right after `Started`; the node is not
+    /// scheduled, so no other event names it (and `Started::nodes` does not count it).
+    NodeUnavailable { name: String, reason: String },
     /// `records` more records of a node are durable in storage while it still measures (`bench`
     /// and loads store in batches as they go). Its `NodeFinished` counts them again in `runs`.
     Stored { node: usize, records: usize },

@@ -32,6 +32,17 @@ pub struct SuitePlan {
     pub replicas: Vec<(&'static str, Resources, u64)>,
 }
 
+/// What `jobs` workers can reach on a DAG whose theoretical speedup (total work / critical path)
+/// is `speedup`: `(guaranteed, at most)`. At most `min(jobs, speedup)`; and any schedule that
+/// never leaves a worker idle while a node is ready (Graham's list scheduling, which the
+/// scheduler is) takes at most work / jobs + critical path, so it reaches at least
+/// `jobs · speedup / (jobs + speedup)`. Both are 1 for one job.
+pub fn speedup_bounds(speedup: f64, jobs: usize) -> (f64, f64) {
+    let p = jobs.max(1) as f64;
+    let s = speedup.max(1.0);
+    ((p * s / (p + s)).max(1.0), p.min(s))
+}
+
 struct Estimated(Option<Duration>);
 
 impl Task for Estimated {
@@ -140,4 +151,23 @@ async fn estimates(storage: &Storage, suite: &Suite) -> Result<Vec<Option<Durati
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::speedup_bounds;
+
+    #[test]
+    fn speedup_bounds_follow_brent_and_graham() {
+        // One job: no speedup, whatever the shape.
+        assert_eq!(speedup_bounds(334.0, 1), (1.0, 1.0));
+        // A chain: nothing to gain from more jobs.
+        assert_eq!(speedup_bounds(1.0, 2), (1.0, 1.0));
+        // Very wide: two jobs can nearly double (2 * 334 / 336 = 1.988...), never more.
+        let (lo, hi) = speedup_bounds(334.0, 2);
+        assert!((lo - 2.0 * 334.0 / 336.0).abs() < 1e-12 && hi == 2.0);
+        // Narrower than the jobs: the width of the DAG is the limit.
+        let (lo, hi) = speedup_bounds(6.25, 8);
+        assert!((lo - 8.0 * 6.25 / 14.25).abs() < 1e-12 && hi == 6.25);
+    }
 }

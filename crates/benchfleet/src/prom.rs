@@ -257,7 +257,9 @@ impl RunnerMetrics {
             RunnerEvent::MissedStart { .. } => {
                 self.missed_starts.inc();
             }
-            RunnerEvent::Cancelling
+            // Not scheduled, so not among `Started::nodes` either.
+            RunnerEvent::NodeUnavailable { .. }
+            | RunnerEvent::Cancelling
             | RunnerEvent::Warning { .. }
             | RunnerEvent::Outliers { .. } => {}
         }

@@ -87,8 +87,12 @@ pub struct RunOutcome {
     /// Throughput and latency per step and window of each node with a `load` table that ran, in
     /// finishing order.
     pub loads: Vec<crate::loadgen::NodeLoadOutcome>,
-    /// Final state of each node, in suite order (the node shared, not its name copied).
+    /// Final state of each node that was scheduled, in suite order (the node shared, not its
+    /// name copied). Nodes in `unavailable` are not here.
     pub states: Vec<(Arc<Node>, NodeState)>,
+    /// Nodes not run because a program in their `requires` is missing, or because they need
+    /// such a node, with the reason, in suite order. They do not make the run fail.
+    pub unavailable: Vec<(Arc<Node>, String)>,
     /// Why each failed or timed-out node failed (node name, message), in finishing order.
     pub failures: Vec<(String, String)>,
     /// System samples taken while the suite ran (stored with the run, see
@@ -478,6 +482,16 @@ pub async fn run_suite_with(
     events: UnboundedSender<RunnerEvent>,
     executor: Arc<dyn Executor>,
 ) -> Result<RunOutcome, Error> {
+    // Nodes whose required programs are missing (and what needs them) are left out of the
+    // schedule and reported skipped, with the reason.
+    let (
+        available,
+        crate::suite::Unavailable {
+            nodes: unavailable,
+            missing,
+        },
+    ) = suite.unavailable(&opts.base_dir);
+    let suite = available.as_ref().unwrap_or(suite);
     let dag = build_dag(suite)?;
     admit(suite, opts.budget)?;
     let keys = crate::cache::node_keys(suite, &opts.base_dir)?;
@@ -512,6 +526,17 @@ pub async fn run_suite_with(
             .await
             .map_err(|e| Error::Internal(format!("measuring the shell's spawn cost failed: {e}")))?
     };
+    let mut run = run;
+    if !unavailable.is_empty() {
+        run.tags.insert(
+            TAG_REQUIRES_MISSING.to_owned(),
+            missing.into_iter().collect::<Vec<_>>().join(","),
+        );
+        run.tags.insert(
+            TAG_REQUIRES_SKIPPED.to_owned(),
+            unavailable.len().to_string(),
+        );
+    }
     let run_id = run.run_id.clone();
     let mut session = Session::begin(storage, run).await?;
     if opts.cancel.is_cancelled() {
@@ -521,6 +546,12 @@ pub async fn run_suite_with(
         run_id: run_id.clone(),
         nodes: suite.nodes.len(),
     });
+    for (node, reason) in &unavailable {
+        let _ = events.send(RunnerEvent::NodeUnavailable {
+            name: node.name.clone(),
+            reason: reason.clone(),
+        });
+    }
     let concurrency = if opts.jobs == 0 {
         host::available_cores()
     } else {
@@ -647,10 +678,16 @@ pub async fn run_suite_with(
         loads,
         reused,
         states,
+        unavailable,
         failures,
         series: done.series,
     })
 }
+
+/// Run tag: the programs named in `requires` that were not found (comma-separated).
+pub const TAG_REQUIRES_MISSING: &str = "requires.missing";
+/// Run tag: how many nodes were skipped because a required program was missing.
+pub const TAG_REQUIRES_SKIPPED: &str = "requires.skipped";
 
 /// Refuse a suite with a node larger than the whole budget (the host minus its reserve) before
 /// anything is registered or run.

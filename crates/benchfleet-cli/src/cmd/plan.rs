@@ -14,10 +14,33 @@ use crate::exit::{CliError, Result, Status};
 pub struct PlanArgs {
     /// The suite file.
     pub suite: PathBuf,
+    /// Concurrency levels to bound the speedup for (default: `run.jobs`, or this host's cores
+    /// when it is 0).
+    #[arg(long, value_delimiter = ',', value_name = "N,N,…")]
+    pub jobs: Vec<usize>,
+}
+
+/// The critical path's names, the middle elided when it is long (a 1,000-node chain).
+fn path_names(path: &[String]) -> String {
+    const ENDS: usize = 5;
+    if path.len() <= 2 * ENDS + 2 {
+        return path.join(" -> ");
+    }
+    format!(
+        "{} -> … ({} more) … -> {}",
+        path[..ENDS].join(" -> "),
+        path.len() - 2 * ENDS,
+        path[path.len() - ENDS..].join(" -> ")
+    )
 }
 
 pub async fn plan(ctx: &Context, args: PlanArgs) -> Result<Status> {
     let config = ctx.config();
+    if args.jobs.contains(&0) {
+        return Err(CliError::usage(
+            "--jobs: expected concurrency levels ≥ 1, e.g. 1,2,4",
+        ));
+    }
     let suite = ctx.load_suite(&args.suite)?;
     // Estimates come from history when there is a store; planning never creates one.
     let catalog = ctx.resolve(&config.storage.catalog_path());
@@ -49,7 +72,7 @@ pub async fn plan(ctx: &Context, args: PlanArgs) -> Result<Status> {
     };
     out.push_str(&format!(
         "critical path: {path_len}: {}\n",
-        p.critical_path.join(" -> ")
+        path_names(&p.critical_path)
     ));
     out.push_str(&format!("maximum width: {}\n", p.max_width));
     match p.total_time {
@@ -65,6 +88,21 @@ pub async fn plan(ctx: &Context, args: PlanArgs) -> Result<Status> {
         "theoretical speedup: {:.2}x (total work / critical path)\n",
         p.speedup
     ));
+    let mut levels = args.jobs.clone();
+    if levels.is_empty() {
+        levels.push(match config.run.jobs {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        });
+    }
+    levels.sort_unstable();
+    levels.dedup();
+    for jobs in levels {
+        let (lo, hi) = benchfleet::plan::speedup_bounds(p.speedup, jobs);
+        out.push_str(&format!(
+            "speedup at -j {jobs}: {lo:.2}x to {hi:.2}x (at least work / (work / jobs + critical path), at most min(jobs, theoretical))\n"
+        ));
+    }
     out.push_str(&format!(
         "host: {:.1} CPUs, {}; budget after reserve ({:.0}% CPU, {:.0}% memory): {:.1} CPUs, {}\n",
         p.host.cpus(),
@@ -74,6 +112,15 @@ pub async fn plan(ctx: &Context, args: PlanArgs) -> Result<Status> {
         p.budget.cpus(),
         format_bytes(p.budget.memory_bytes)
     ));
+    let (_, unavailable) = suite.unavailable(ctx.cwd());
+    if !unavailable.nodes.is_empty() {
+        let missing: Vec<&str> = unavailable.missing.iter().map(String::as_str).collect();
+        out.push_str(&format!(
+            "skipped here: {} nodes, for want of {} on PATH (`requires`); the figures above count them\n",
+            unavailable.nodes.len(),
+            missing.join(", ")
+        ));
+    }
     out.push_str("replicas that fit at once:");
     for (name, need, n) in &p.replicas {
         out.push_str(&format!(

@@ -1015,3 +1015,73 @@ mod metrics_of_a_suite {
         );
     }
 }
+
+#[tokio::test]
+async fn a_node_requiring_a_missing_program_is_skipped_with_its_dependents_and_the_run_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = r#"
+        [suite]
+        name = "req"
+        [[job]]
+        name = "present"
+        command = "true"
+        requires = ["sh"]
+        [[job]]
+        name = "prep"
+        command = "true"
+        requires = ["sh", "benchfleet-test-no-such-tool"]
+        [[benchmark]]
+        name = "op"
+        command = "true"
+        needs = ["prep"]
+        runs = 2
+    "#;
+    let (outcome, events, records) = run_text(dir.path(), text, RunOptions::default()).await;
+    assert_eq!(outcome.run.status, benchfleet_model::RunStatus::Succeeded);
+    let states: Vec<(&str, NodeState)> = outcome
+        .states
+        .iter()
+        .map(|(n, s)| (n.name.as_str(), *s))
+        .collect();
+    assert_eq!(states, [("present", NodeState::Succeeded)]);
+    assert_eq!(outcome.skipped_nodes(), 0);
+    let unavailable: Vec<(&str, &str)> = outcome
+        .unavailable
+        .iter()
+        .map(|(n, r)| (n.name.as_str(), r.as_str()))
+        .collect();
+    assert_eq!(
+        unavailable,
+        [
+            (
+                "prep",
+                "requires `benchfleet-test-no-such-tool`, which is not on PATH"
+            ),
+            ("op", "needs `prep`, which is skipped"),
+        ]
+    );
+    assert_eq!(records.len(), 1, "only `present` ran");
+    let told: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match e {
+            RunnerEvent::NodeUnavailable { name, .. } => Some(name.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(told, ["prep", "op"]);
+    // The stored run says what was missing and how many nodes it cost.
+    let storage = crate::open_storage(&crate::StorageSettings::embedded(dir.path().join("db")))
+        .await
+        .unwrap();
+    let run = crate::find_run(&storage, &outcome.run.run_id.to_string())
+        .await
+        .unwrap();
+    assert_eq!(
+        run.tags.get(TAG_REQUIRES_MISSING).map(String::as_str),
+        Some("benchfleet-test-no-such-tool")
+    );
+    assert_eq!(
+        run.tags.get(TAG_REQUIRES_SKIPPED).map(String::as_str),
+        Some("2")
+    );
+}

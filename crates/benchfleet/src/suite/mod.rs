@@ -103,6 +103,9 @@ pub struct NodeSettings {
     /// The shell the command runs through (`shell = …`, `SHELL -c COMMAND`); its spawn cost is
     /// measured once per run and subtracted from the measured times, like hyperfine.
     pub shell: Option<String>,
+    /// Programs the node needs (`requires`, placeholders substituted): when one is not found
+    /// ([`Node::missing_requirement`]) the node is skipped with the reason, not failed.
+    pub requires: Vec<String>,
 }
 
 impl NodeSettings {
@@ -113,6 +116,7 @@ impl NodeSettings {
         retries: 0,
         inputs: Vec::new(),
         shell: None,
+        requires: Vec::new(),
     };
 }
 
@@ -155,6 +159,41 @@ impl Node {
             (Some(_), [_, line]) => line.clone(),
             _ => shell_words::join(std::iter::once(&self.program).chain(&self.args)),
         }
+    }
+
+    /// The first program of its `requires` that cannot be found, with the reason (`None` when
+    /// every one is there). A name is looked up in the directories of `PATH` (the node's own
+    /// `env.PATH` when it sets one) as an executable file; a value with a `/` is that file,
+    /// relative to the node's `cwd` (or `base_dir`).
+    pub fn missing_requirement(&self, base_dir: &Path) -> Option<MissingProgram> {
+        let settings = self.settings();
+        let path_var = settings
+            .env
+            .get("PATH")
+            .cloned()
+            .or_else(|| std::env::var("PATH").ok())
+            .unwrap_or_default();
+        settings.requires.iter().find_map(|program| {
+            if program.contains('/') {
+                let dir = match &settings.cwd {
+                    Some(c) => base_dir.join(c),
+                    None => base_dir.to_owned(),
+                };
+                let file = dir.join(program);
+                (!is_executable(&file)).then(|| MissingProgram {
+                    program: program.clone(),
+                    reason: format!("requires `{program}`, which is not an executable file"),
+                })
+            } else {
+                let found = std::env::split_paths(&path_var)
+                    .filter(|d| !d.as_os_str().is_empty())
+                    .any(|d| is_executable(&d.join(program)));
+                (!found).then(|| MissingProgram {
+                    program: program.clone(),
+                    reason: format!("requires `{program}`, which is not on PATH"),
+                })
+            }
+        })
     }
 
     /// Its unmeasured commands (none when `hooks` is `None`).
@@ -263,6 +302,55 @@ impl Suite {
             .collect()
     }
 
+    /// The nodes that cannot run here because a program in their `requires` is missing
+    /// ([`Node::missing_requirement`]), and every node that needs one of them (transitively),
+    /// each with the reason, in suite order; and the suite without them (`None` when every node
+    /// can run). A missing tool is not a failure: these nodes are reported skipped.
+    pub fn unavailable(&self, base_dir: &Path) -> (Option<Suite>, Unavailable) {
+        let mut missing = std::collections::BTreeSet::new();
+        let mut reason: Vec<Option<String>> = self
+            .nodes
+            .iter()
+            .map(|n| {
+                if n.settings().requires.is_empty() {
+                    return None;
+                }
+                let m = n.missing_requirement(base_dir)?;
+                missing.insert(m.program);
+                Some(m.reason)
+            })
+            .collect();
+        if missing.is_empty() {
+            return (None, Unavailable::default());
+        }
+        // Dependents, breadth first from every unavailable node.
+        let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); self.nodes.len()];
+        for (i, n) in self.nodes.iter().enumerate() {
+            for &d in &n.needs {
+                dependents[d].push(i);
+            }
+        }
+        let mut queue: std::collections::VecDeque<usize> = (0..self.nodes.len())
+            .filter(|&i| reason[i].is_some())
+            .collect();
+        while let Some(i) = queue.pop_front() {
+            for &d in &dependents[i] {
+                if reason[d].is_none() {
+                    reason[d] = Some(format!("needs `{}`, which is skipped", self.nodes[i].name));
+                    queue.push_back(d);
+                }
+            }
+        }
+        let keep: Vec<bool> = reason.iter().map(Option::is_none).collect();
+        let nodes = self
+            .nodes
+            .iter()
+            .zip(reason)
+            .filter_map(|(n, r)| r.map(|r| (n.clone(), r)))
+            .collect();
+        (Some(self.keeping(&keep)), Unavailable { nodes, missing })
+    }
+
     /// Only the node named `name` and the nodes it needs (transitively), with their `needs`
     /// renumbered; `None` when no node has that name.
     pub fn only(&self, name: &str) -> Option<Suite> {
@@ -275,6 +363,12 @@ impl Suite {
                 stack.extend(self.nodes[i].needs.iter().copied());
             }
         }
+        Some(self.keeping(&keep))
+    }
+
+    /// The nodes whose `keep` is true, with their `needs` renumbered (every node kept must keep
+    /// the nodes it needs).
+    fn keeping(&self, keep: &[bool]) -> Suite {
         let mut index = vec![usize::MAX; self.nodes.len()];
         let mut kept = 0;
         for (i, k) in keep.iter().enumerate() {
@@ -286,7 +380,7 @@ impl Suite {
         let nodes = self
             .nodes
             .iter()
-            .zip(&keep)
+            .zip(keep)
             .filter(|(_, k)| **k)
             .map(|(node, _)| {
                 let mut n = (**node).clone();
@@ -294,11 +388,52 @@ impl Suite {
                 Arc::new(n)
             })
             .collect();
-        Some(Suite {
+        Suite {
             nodes,
-            ..self.clone()
-        })
+            name: self.name.clone(),
+            description: self.description.clone(),
+            source: self.source.clone(),
+            out_dir: self.out_dir.clone(),
+        }
     }
+}
+
+/// A program of a node's `requires` that was not found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MissingProgram {
+    /// As written in `requires` (placeholders substituted).
+    pub program: String,
+    /// Why the node cannot run: "requires `jj`, which is not on PATH".
+    pub reason: String,
+}
+
+/// The nodes of a suite that cannot run on this machine ([`Suite::unavailable`]).
+#[derive(Clone, Debug, Default)]
+pub struct Unavailable {
+    /// Each node left out, with the reason, in suite order.
+    pub nodes: Vec<(Arc<Node>, String)>,
+    /// The required programs that were not found.
+    pub missing: std::collections::BTreeSet<String>,
+}
+
+/// Whether `file` is a regular file (or a link to one) with an execute bit.
+fn is_executable(file: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(file).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// A `requires` value after substitution: a program name or a path, nothing a lookup could
+/// misread.
+fn check_requirement(program: &str) -> Result<(), String> {
+    if program.trim().is_empty() {
+        return Err("is empty; name a program (`jj`) or give its path".into());
+    }
+    if program.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(
+            "contains whitespace; name one program (`jj`) per value, without arguments".into(),
+        );
+    }
+    Ok(())
 }
 
 /// The placeholder of the checkout a suite runs in with `run --commits` and `bisect`.
@@ -673,6 +808,16 @@ fn expand_tables(tables: &impl NodeTables, source: &Path, out_root: &Path) -> Re
             .iter()
             .map(|i| subst(i).map(PathBuf::from))
             .collect::<Result<Vec<_>, _>>()?;
+        let requires = spec
+            .requires
+            .iter()
+            .map(|r| {
+                let program = subst(r)?;
+                check_requirement(&program)
+                    .map_err(|m| invalid(source, format!("{what}: `requires` value {r:?}: {m}")))?;
+                Ok(program)
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
         let settings = NodeSettings {
             env,
             cwd,
@@ -680,6 +825,7 @@ fn expand_tables(tables: &impl NodeTables, source: &Path, out_root: &Path) -> Re
             retries: spec.retries.or(file.defaults.retries).unwrap_or(0),
             inputs,
             shell: shell.clone(),
+            requires,
         };
         let node = Node {
             name: p.name.clone(),

@@ -729,3 +729,113 @@ fn only_keeps_a_node_and_its_needs() {
     assert!(s.only("nope").is_none());
     assert_eq!(s.benchmark_names(), ["b", "other"]);
 }
+
+#[test]
+fn requires_takes_matrix_placeholders_and_refuses_empty_or_spaced_values() {
+    let s = expand_str(
+        r#"
+        [suite]
+        name = "q"
+        [[benchmark]]
+        name = "log-{tool}"
+        command = "{tool} log"
+        matrix = { tool = ["git", "jj"] }
+        requires = ["{tool}"]
+        "#,
+    )
+    .unwrap();
+    assert_eq!(s.nodes[0].settings().requires, ["git"]);
+    assert_eq!(s.nodes[1].settings().requires, ["jj"]);
+
+    for (value, says) in [("\"\"", "is empty"), ("\"jj log\"", "whitespace")] {
+        let e = expand_str(&format!(
+            "[suite]\nname = \"q\"\n[[job]]\nname = \"a\"\ncommand = \"true\"\nrequires = [{value}]\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("s.toml"), "{e}");
+        assert!(e.contains("job `a`"), "{e}");
+        assert!(e.contains("`requires`"), "{e}");
+        assert!(e.contains(says), "{e}");
+    }
+}
+
+#[test]
+fn unavailable_nodes_and_their_dependents_are_left_out_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let tool = bin.join("present-tool");
+    std::fs::write(&tool, "#!/bin/sh\n").unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    // Not executable: does not count as found.
+    std::fs::write(bin.join("plain-file"), "").unwrap();
+    let path = bin.display().to_string();
+    let s = expand_str(&format!(
+        r#"
+        [suite]
+        name = "q"
+        [defaults]
+        env = {{ PATH = "{path}" }}
+        [[job]]
+        name = "gen"
+        command = "true"
+        [[job]]
+        name = "prep-{{tool}}"
+        command = "true"
+        needs = ["gen"]
+        matrix = {{ tool = ["present-tool", "absent-tool", "plain-file"] }}
+        requires = ["{{tool}}"]
+        [[benchmark]]
+        name = "op-{{tool}}"
+        command = "true"
+        needs = ["prep-{{tool}}"]
+        matrix = {{ tool = ["present-tool", "absent-tool", "plain-file"] }}
+        "#
+    ))
+    .unwrap();
+    let (kept, gone) = s.unavailable(dir.path());
+    let kept = kept.expect("some nodes are unavailable");
+    assert_eq!(
+        names(&kept),
+        ["gen", "prep-present-tool", "op-present-tool"]
+    );
+    // Renumbered needs still point at the right nodes.
+    assert_eq!(kept.nodes[1].needs, [0]);
+    assert_eq!(kept.nodes[2].needs, [1]);
+    let gone: Vec<(&str, &str)> = gone
+        .nodes
+        .iter()
+        .map(|(n, r)| (n.name.as_str(), r.as_str()))
+        .collect();
+    assert_eq!(
+        gone,
+        [
+            (
+                "prep-absent-tool",
+                "requires `absent-tool`, which is not on PATH"
+            ),
+            (
+                "prep-plain-file",
+                "requires `plain-file`, which is not on PATH"
+            ),
+            (
+                "op-absent-tool",
+                "needs `prep-absent-tool`, which is skipped"
+            ),
+            ("op-plain-file", "needs `prep-plain-file`, which is skipped"),
+        ]
+    );
+
+    // Everything present: nothing is left out, and the suite is not copied.
+    let all = expand_str(&format!(
+        "[suite]\nname = \"q\"\n[[job]]\nname = \"a\"\ncommand = \"true\"\nrequires = [\"{}\"]\n",
+        tool.display()
+    ))
+    .unwrap();
+    let (kept, gone) = all.unavailable(dir.path());
+    assert!(kept.is_none() && gone.nodes.is_empty() && gone.missing.is_empty());
+}
