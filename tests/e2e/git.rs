@@ -72,6 +72,20 @@ fn repo_broken_at(w: &Workdir, broken: &[usize]) -> Vec<String> {
     shas
 }
 
+/// `bisect` of the benchmark `script` between `good` and `bad`.
+fn bisect_args<'a>(good: &'a str, bad: &'a str) -> Vec<&'a str> {
+    vec![
+        "bisect",
+        "suite.toml",
+        "--benchmark",
+        "script",
+        "--good",
+        good,
+        "--bad",
+        bad,
+    ]
+}
+
 /// No worktree is left behind, in git or on disk.
 fn no_worktrees_left(w: &Workdir) {
     let list = git(w.path(), &["worktree", "list", "--porcelain"]);
@@ -182,16 +196,7 @@ fn a_commit_range_is_measured_once_per_commit_and_ordered_by_commit() {
 fn bisect_finds_the_first_slow_commit_and_reuses_its_steps() {
     let w = Workdir::new();
     let shas = repo(&w);
-    let args = [
-        "bisect",
-        "suite.toml",
-        "--benchmark",
-        "script",
-        "--good",
-        &shas[0],
-        "--bad",
-        &shas[32],
-    ];
+    let args = bisect_args(&shas[0], &shas[32]);
     let out = w.run(&args);
     assert_eq!(out.code(), 0, "{out:?}");
     assert!(
@@ -207,7 +212,7 @@ fn bisect_finds_the_first_slow_commit_and_reuses_its_steps() {
     assert!(runs.len() >= 7, "two ends and five steps: {runs:?}");
     assert!(runs.iter().all(|r| r["tags"]["git.commit"].is_string()));
 
-    let mut json_args = args.to_vec();
+    let mut json_args = args.clone();
     json_args.extend(["--format", "json"]);
     let again = w.json(&json_args);
     assert_eq!(again["first_bad_commit"], shas[20].as_str(), "{again}");
@@ -236,16 +241,7 @@ fn bisect_finds_the_first_slow_commit_and_reuses_its_steps() {
 fn bisect_skips_commits_where_the_suite_fails() {
     let w = Workdir::new();
     let shas = repo_broken_at(&w, &[16, 20]);
-    let args = [
-        "bisect",
-        "suite.toml",
-        "--benchmark",
-        "script",
-        "--good",
-        &shas[0],
-        "--bad",
-        &shas[32],
-    ];
+    let args = bisect_args(&shas[0], &shas[32]);
     let out = w.run(&args);
     assert_eq!(out.code(), 1, "{out:?}");
     let text = out.stdout();
@@ -265,7 +261,7 @@ fn bisect_skips_commits_where_the_suite_fails() {
     );
     no_worktrees_left(&w);
 
-    let mut json_args = args.to_vec();
+    let mut json_args = args.clone();
     json_args.extend(["--format", "json"]);
     let out = w.run(&json_args);
     assert_eq!(out.code(), 1, "{out:?}");

@@ -58,6 +58,15 @@ fn tool_dir(w: &Workdir) -> PathBuf {
     bin
 }
 
+/// `benchfleet ARGS` in `w` with `bin` as the whole `PATH`.
+fn run_with_path(w: &Workdir, bin: &Path, args: &[&str]) -> Out {
+    Out(w
+        .cmd(args)
+        .env("PATH", bin)
+        .output()
+        .expect("run benchfleet"))
+}
+
 fn names_in(show: &serde_json::Value) -> Vec<String> {
     show["results"]
         .as_array()
@@ -98,11 +107,7 @@ fn vcs_measures_git_on_three_sizes_and_jj_only_when_it_is_on_path() {
     );
     let bin = tool_dir(&w);
     // plan says what this machine cannot run.
-    let plan = Out(w
-        .cmd(&["plan", "config/examples/vcs.toml"])
-        .env("PATH", &bin)
-        .output()
-        .expect("run benchfleet"));
+    let plan = run_with_path(&w, &bin, &["plan", "config/examples/vcs.toml"]);
     assert_eq!(plan.code(), 0, "{plan:?}");
     assert!(
         plan.stdout()
@@ -112,11 +117,7 @@ fn vcs_measures_git_on_three_sizes_and_jj_only_when_it_is_on_path() {
 
     // Without jj: git is measured on every size, every jj node is skipped with the reason, and
     // that is not a failure.
-    let out = Out(w
-        .cmd(&["run", "config/examples/vcs.toml"])
-        .env("PATH", &bin)
-        .output()
-        .expect("run benchfleet"));
+    let out = run_with_path(&w, &bin, &["run", "config/examples/vcs.toml"]);
     assert_eq!(out.code(), 0, "{out:?}");
     let err = out.stderr();
     for line in [
@@ -159,11 +160,7 @@ fn vcs_measures_git_on_three_sizes_and_jj_only_when_it_is_on_path() {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(bin.join("jj"), std::fs::Permissions::from_mode(0o755)).unwrap();
     }
-    let out = Out(w
-        .cmd(&["run", "config/examples/vcs.toml"])
-        .env("PATH", &bin)
-        .output()
-        .expect("run benchfleet"));
+    let out = run_with_path(&w, &bin, &["run", "config/examples/vcs.toml"]);
     assert_eq!(out.code(), 0, "{out:?}");
     assert!(!out.stderr().contains("SKIPPED"), "{out:?}");
     let names = names_in(&w.json(&["show", "latest", "--format", "json"]));
