@@ -238,7 +238,9 @@ impl RedbStore {
     /// blob. Never call this on data you care about.
     pub fn inject_corruption(&self, key: &BlobKey) -> Result<bool> {
         let run = || -> Result<bool, redb::Error> {
-            let txn = self.db.get().map_err(redb_err)?.begin_write()?;
+            // The database stays held until the transaction ends (see `share::DbRef`).
+            let db = self.db.get().map_err(redb_err)?;
+            let txn = db.begin_write()?;
             let mut flipped = false;
             for table in [BLOBS, LARGE_BLOBS] {
                 let mut blobs = txn.open_table(table)?;
@@ -283,11 +285,9 @@ impl RedbStore {
         op: &'static str,
         f: impl FnOnce(&redb::ReadTransaction) -> Result<T, Error>,
     ) -> Result<T> {
-        let txn = self
-            .db
-            .get()?
-            .begin_read()
-            .map_err(|e| map_err(&self.name, op, e))?;
+        // The database stays held until the snapshot is dropped (see `share::DbRef`).
+        let db = self.db.get()?;
+        let txn = db.begin_read().map_err(|e| map_err(&self.name, op, e))?;
         f(&txn).map_err(|e| match e {
             Error::Db(e) => map_err(&self.name, op, e),
             Error::Store(e) => e,
@@ -303,7 +303,8 @@ impl RedbStore {
         let db = self.db.clone();
         let name = self.name.clone();
         let res = tokio::task::spawn_blocking(move || {
-            let txn = db.get()?.begin_read().map_err(|e| map_err(&name, op, e))?;
+            let db = db.get()?;
+            let txn = db.begin_read().map_err(|e| map_err(&name, op, e))?;
             f(&txn).map_err(|e| match e {
                 Error::Db(e) => map_err(&name, op, e),
                 Error::Store(e) => e,

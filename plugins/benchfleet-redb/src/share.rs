@@ -60,7 +60,10 @@ impl std::fmt::Debug for Slot {
     }
 }
 
-/// The open database, for beginning a transaction.
+/// The open database, held open as long as this lives. Keep it for the whole transaction begun
+/// on it: closing a redb database closes its file, and a snapshot still reading from it would
+/// fail. (Handing over waits for every `DbRef` to be dropped.) Never take a second one in the
+/// same thread while holding one: a waiting hand-over would block it.
 pub(crate) struct DbRef<'a>(RwLockReadGuard<'a, Option<Database>>);
 
 impl std::ops::Deref for DbRef<'_> {

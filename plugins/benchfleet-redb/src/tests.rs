@@ -125,6 +125,50 @@ async fn two_stores_on_one_file_take_turns_and_lose_nothing() {
     );
 }
 
+/// Snapshots being read when the other store asks for the file finish first: the file is
+/// handed over only between transactions, never under a reader.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_in_flight_survive_hand_overs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.redb");
+    // No page cache: every read goes to the file, as in a large store.
+    let options = RedbOptions {
+        cache_bytes: 0,
+        ..Default::default()
+    };
+    let first = std::sync::Arc::new(RedbStore::open_with(&path, options).unwrap());
+    let entries: Vec<RecordEntry> = (0..3000).map(entry).collect();
+    first.insert_records(&entries).await.unwrap();
+    let second = {
+        let path = path.clone();
+        tokio::task::spawn_blocking(move || RedbStore::open(path).unwrap())
+            .await
+            .unwrap()
+    };
+    let reader = {
+        let first = first.clone();
+        tokio::spawn(async move {
+            for _ in 0..30 {
+                let got = first
+                    .query_records(&RecordQuery::run(&run_id()))
+                    .await
+                    .unwrap();
+                assert_eq!(got.len(), 3000);
+            }
+        })
+    };
+    for i in 0..30 {
+        let mut r = run_info();
+        r.run_id = format!("01JD{i:022}").parse().unwrap();
+        second.put_run(&r).await.unwrap();
+    }
+    reader.await.unwrap();
+    assert_eq!(
+        first.find_runs(&RunFilter::default()).await.unwrap().len(),
+        30
+    );
+}
+
 #[test]
 fn a_file_that_is_not_a_database_is_named_in_the_error() {
     let dir = tempfile::tempdir().unwrap();

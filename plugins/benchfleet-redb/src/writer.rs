@@ -145,7 +145,8 @@ fn compact(db: &Slot, path: &std::path::Path, name: &str) -> Result<Done> {
     let file_len = || std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let before = file_len();
     let used = (|| -> Result<u64, redb::Error> {
-        let txn = db.get().map_err(crate::redb_err)?.begin_write()?;
+        let db = db.get().map_err(crate::redb_err)?;
+        let txn = db.begin_write()?;
         let stats = txn.stats()?;
         let used = stats.allocated_pages() * stats.page_size() as u64;
         txn.abort()?;
@@ -196,7 +197,9 @@ fn apply<'a>(
     works: impl Iterator<Item = &'a Work>,
 ) -> Result<Vec<Done>, WriteError> {
     let res = (|| {
-        let mut txn = db.get().map_err(WriteError::Store)?.begin_write()?;
+        // Held until the commit: the database is not handed over with a transaction open.
+        let db = db.get().map_err(WriteError::Store)?;
+        let mut txn = db.begin_write()?;
         if !options.fsync {
             txn.set_durability(Durability::None)?;
         }
