@@ -2,11 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::bootstrap::{BootstrapConfig, MeanMedianCi, bootstrap_ratios};
-use crate::error::{AnalysisError, check_open_unit, invalid};
-use crate::hypothesis::{
-    EffectSize, MannWhitney, TTest, effect_size, mann_whitney_u, welch_t_test,
-};
+use crate::bootstrap::{BootstrapConfig, MeanMedianCi};
+use crate::error::AnalysisError;
+use crate::hypothesis::{EffectSize, MannWhitney, TTest};
+use crate::levels::{Assessment, LevelsConfig, compare_levels};
 use crate::summary::Summary;
 
 /// The outcome of comparing a candidate with a baseline.
@@ -16,6 +15,8 @@ pub enum Verdict {
     Improved,
     Regressed,
     Unchanged,
+    /// Moved by more than the noise band but not significantly: cannot be told apart.
+    Inconclusive,
 }
 
 impl Verdict {
@@ -24,6 +25,7 @@ impl Verdict {
             Verdict::Improved => "improved",
             Verdict::Regressed => "regressed",
             Verdict::Unchanged => "unchanged",
+            Verdict::Inconclusive => "inconclusive",
         }
     }
 }
@@ -72,6 +74,8 @@ pub struct Comparison {
     /// Effect of the candidate relative to the baseline.
     pub effect: EffectSize,
     pub verdict: Verdict,
+    /// What the verdict saw: mode, noise at each level, band, smallest detectable change.
+    pub assessment: Assessment,
 }
 
 impl Comparison {
@@ -85,9 +89,12 @@ impl Comparison {
 ///
 /// The verdict is `regressed` (or `improved`) only when Welch's p and Mann–Whitney's p are both
 /// below `alpha` **and** the mean moved by more than `noise_threshold` in the bad (good)
-/// direction; otherwise `unchanged`. With the defaults, simulated A/A comparisons of 30 runs at
-/// 1–3% CV report `unchanged` in ≥ 99% of trials and a 5% slowdown `regressed` in ≥ 95% (see
-/// `tests/verdict_rates.rs`).
+/// direction; a move larger than `noise_threshold` that is not significant is `inconclusive`,
+/// anything else `unchanged`. The runs are taken as independent: right for two sides measured
+/// interleaved in one invocation, overconfident for separate invocations, which
+/// [`crate::compare_levels`] handles ([`crate::Mode`]). With the defaults, simulated A/A
+/// comparisons of 30 runs at 1–3% CV raise no alarm in ≥ 99% of trials and a 5% slowdown is
+/// `regressed` in ≥ 95% (see `tests/verdict_rates.rs`).
 ///
 /// ```
 /// use benchfleet_analysis::{compare, CompareConfig, Verdict};
@@ -102,58 +109,13 @@ pub fn compare(
     candidate: &[f64],
     cfg: &CompareConfig,
 ) -> Result<Comparison, AnalysisError> {
-    check_open_unit("alpha", cfg.alpha)?;
-    if !(cfg.noise_threshold >= 0.0 && cfg.noise_threshold.is_finite()) {
-        return Err(invalid(
-            "noise_threshold",
-            cfg.noise_threshold,
-            "expected a fraction ≥ 0, e.g. 0.02 for 2%",
-        ));
-    }
-    let welch = welch_t_test(baseline, candidate)?;
-    let mann_whitney = mann_whitney_u(baseline, candidate)?;
-    let effect = effect_size(baseline, candidate)?;
-    let summary = |xs: &[f64], what| {
-        Summary::from_samples(xs).ok_or(AnalysisError::TooFewSamples {
-            what,
-            need: 2,
-            got: 0,
-        })
-    };
-    let (b, c) = (
-        summary(baseline, "comparison (baseline)")?,
-        summary(candidate, "comparison (candidate)")?,
-    );
-    let ratio_ci = cfg
-        .bootstrap
-        .as_ref()
-        .map(|bc| bootstrap_ratios(baseline, candidate, bc))
-        .transpose()?;
-    let mean_ratio = c.mean / b.mean;
-    let median_ratio = c.median / b.median;
-    let significant = welch.p_value < cfg.alpha && mann_whitney.p_value < cfg.alpha;
-    let change = mean_ratio - 1.0;
-    let worse = if cfg.higher_is_better {
-        -change
-    } else {
-        change
-    };
-    let verdict = if !significant || !change.is_finite() || change.abs() <= cfg.noise_threshold {
-        Verdict::Unchanged
-    } else if worse > 0.0 {
-        Verdict::Regressed
-    } else {
-        Verdict::Improved
-    };
-    Ok(Comparison {
-        baseline: b,
-        candidate: c,
-        mean_ratio,
-        median_ratio,
-        ratio_ci,
-        welch,
-        mann_whitney,
-        effect,
-        verdict,
-    })
+    compare_levels(
+        &[baseline.to_vec()],
+        &[candidate.to_vec()],
+        &LevelsConfig {
+            compare: *cfg,
+            assumed_between_cv: 0.0,
+            ..LevelsConfig::default()
+        },
+    )
 }

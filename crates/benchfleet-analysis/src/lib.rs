@@ -28,6 +28,7 @@ mod changepoint;
 mod compare;
 mod error;
 mod hypothesis;
+mod levels;
 pub mod load;
 mod outliers;
 mod scaling;
@@ -42,6 +43,10 @@ pub use bootstrap::{
 pub use changepoint::{ChangePoint, ChangePointConfig, change_points};
 pub use compare::{CompareConfig, Comparison, Verdict, compare};
 pub use error::AnalysisError;
+pub use levels::{
+    Assessment, BandSource, DEFAULT_ASSUMED_BETWEEN_CV, HISTORY_MIN_RUNS, HistoryBand, LevelsConfig,
+    Mode, compare_levels, hierarchical_bootstrap_ratio, invocation_ratio_interval,
+};
 pub use hypothesis::{EffectSize, MannWhitney, TTest, effect_size, mann_whitney_u, welch_t_test};
 pub use outliers::{
     MODIFIED_Z_THRESHOLD, OutlierClass, OutlierWarning, Outliers, classify_outliers,

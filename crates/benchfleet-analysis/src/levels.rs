@@ -1,0 +1,515 @@
+//! Verdicts that know which level their noise comes from (issue 21).
+//!
+//! Runs of one invocation share the machine's state (frequency, neighbours, caches), so the
+//! variance *between* invocations is larger than the runs of one invocation suggest, and a test
+//! over the runs of two separate invocations is overconfident. Every comparison therefore has a
+//! [`Mode`] that says how that level was handled:
+//!
+//! - [`Mode::HeadToHead`]: both sides were measured interleaved (A B A B) in one invocation, so
+//!   the state of the machine hits both alike; the runs are tested as they are (Welch and
+//!   Mann–Whitney over runs, as [`crate::compare`]).
+//! - [`Mode::MultiInvocation`]: each side was measured in two or more invocations; the test is
+//!   Welch's t-test on the per-invocation means, and the ratio's interval a two-level
+//!   ([`hierarchical_bootstrap_ratio`]: invocations, then runs) bootstrap.
+//! - [`Mode::HistoryBand`] and [`Mode::SingleInvocation`]: one invocation per side, so nothing
+//!   in the data measures the between-invocation variance. The verdict then needs the change to
+//!   exceed a band: `z(1 − α/2) · √2 · cv`, with `cv` the between-invocation spread of this
+//!   benchmark's recent history ([`HistoryBand`]) or, without history, a calibrated default.
+//!
+//! Whatever the mode, the fixed noise threshold (2%) stays as a floor, and the [`Assessment`]
+//! says what the verdict saw: noise at each level, the band and the smallest change it could
+//! have detected with 95% power. A change larger than the band that is not significant is
+//! [`Verdict::Inconclusive`], not unchanged.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
+
+use crate::bootstrap::{BootstrapConfig, CHUNK, ConfidenceInterval, MeanMedianCi};
+use crate::compare::{CompareConfig, Comparison, Verdict};
+use crate::error::{AnalysisError, check_open_unit, invalid, need};
+use crate::hypothesis::{effect_size, mann_whitney_u, t_from_parts, welch_t_test};
+use crate::summary::{Summary, mean, percentile, sample_variance, sorted_finite};
+
+/// How a comparison handled the variance between invocations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Both sides measured interleaved in one invocation: machine state hits both alike.
+    HeadToHead,
+    /// Two or more invocations per side: tested on per-invocation means.
+    MultiInvocation,
+    /// One invocation per side; the band comes from this benchmark's history.
+    HistoryBand,
+    /// One invocation per side and no history: the band is the calibrated default (or the floor
+    /// when that is 0).
+    SingleInvocation,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::HeadToHead => "head-to-head",
+            Mode::MultiInvocation => "multi-invocation",
+            Mode::HistoryBand => "history band",
+            Mode::SingleInvocation => "single invocation",
+        }
+    }
+}
+
+/// Where the band a change must exceed came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BandSource {
+    /// The fixed noise threshold ([`CompareConfig::noise_threshold`]).
+    Floor,
+    /// The benchmark's recent between-invocation spread ([`HistoryBand`]).
+    History,
+    /// [`LevelsConfig::assumed_between_cv`]: no measurement of the between-invocation spread.
+    Assumed,
+}
+
+/// The between-invocation spread of one benchmark, learned from its recent history (the mean
+/// of each stored run), like Bencher's statistical thresholds.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HistoryBand {
+    /// Standard deviation of the log of the run means (≈ their coefficient of variation).
+    pub cv: f64,
+    /// How many runs of history it came from.
+    pub invocations: usize,
+}
+
+/// Fewest runs of history a [`HistoryBand`] is learned from.
+pub const HISTORY_MIN_RUNS: usize = 5;
+
+impl HistoryBand {
+    /// Learn the band from the means of recent runs (oldest first, non-finite and non-positive
+    /// dropped; at least [`HISTORY_MIN_RUNS`]).
+    ///
+    /// ```
+    /// use benchfleet_analysis::HistoryBand;
+    /// let h = HistoryBand::from_means(&[1.00, 1.05, 0.97, 1.02, 0.99, 1.03]).unwrap();
+    /// assert!(h.cv > 0.02 && h.cv < 0.04);
+    /// ```
+    pub fn from_means(means: &[f64]) -> Result<HistoryBand, AnalysisError> {
+        let logs: Vec<f64> = means
+            .iter()
+            .filter(|x| x.is_finite() && **x > 0.0)
+            .map(|x| x.ln())
+            .collect();
+        need("a history band (runs)", HISTORY_MIN_RUNS, logs.len())?;
+        let m = mean(&logs);
+        let cv = sample_variance(&logs, m).unwrap_or(0.0).sqrt();
+        Ok(HistoryBand {
+            cv,
+            invocations: logs.len(),
+        })
+    }
+}
+
+/// How to compare, beyond [`CompareConfig`].
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LevelsConfig {
+    pub compare: CompareConfig,
+    /// Both sides were measured interleaved in one invocation.
+    pub head_to_head: bool,
+    /// The benchmark's between-invocation spread from history, when known.
+    pub history: Option<HistoryBand>,
+    /// The between-invocation coefficient of variation assumed with one invocation per side and
+    /// no history (0: none assumed, the floor alone decides, as [`crate::compare`]).
+    pub assumed_between_cv: f64,
+    /// Power at which [`Assessment::min_detectable`] is stated (default 0.95).
+    pub power: f64,
+}
+
+/// The between-invocation CV assumed when nothing measured it: calibrated on a shared, noisy
+/// 2-core machine (docs/STATISTICS.md, issue 21), where invocations of a 10–30 ms CPU loop vary
+/// by about this much between invocations.
+pub const DEFAULT_ASSUMED_BETWEEN_CV: f64 = 0.02;
+
+impl Default for LevelsConfig {
+    fn default() -> Self {
+        LevelsConfig {
+            compare: CompareConfig::default(),
+            head_to_head: false,
+            history: None,
+            assumed_between_cv: DEFAULT_ASSUMED_BETWEEN_CV,
+            power: 0.95,
+        }
+    }
+}
+
+/// What a verdict saw: how it handled each level of noise, and what it could have detected.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Assessment {
+    pub mode: Mode,
+    /// Invocations of the baseline and of the candidate.
+    pub invocations: [usize; 2],
+    /// Coefficient of variation of the runs within an invocation (pooled over both sides).
+    pub within_cv: f64,
+    /// Coefficient of variation between invocations: estimated from the data (multi-invocation),
+    /// from history (history band) or assumed (single invocation); `None` head-to-head (it
+    /// cancels) or when nothing is known.
+    pub between_cv: Option<f64>,
+    /// Relative change a verdict must exceed (0.02 = 2%).
+    pub band: f64,
+    pub band_source: BandSource,
+    /// Relative standard error of the change, every level counted.
+    pub standard_error: f64,
+    /// The smallest relative change this comparison detects with [`LevelsConfig::power`].
+    pub min_detectable: f64,
+    /// The p-value that decided (Welch's over runs, or over invocation means).
+    pub p_value: f64,
+}
+
+/// Per-invocation samples of one side: `invocations[i]` are the runs of invocation `i`.
+pub type Invocations<'a> = &'a [Vec<f64>];
+
+/// Compare two sides measured in one or more invocations each (see the module docs).
+///
+/// ```
+/// use benchfleet_analysis::{compare_levels, LevelsConfig, Mode, Verdict};
+/// let a = vec![vec![1.00, 1.01, 0.99], vec![1.03, 1.02, 1.04], vec![0.98, 0.99, 0.97]];
+/// let b: Vec<Vec<f64>> = a.iter().map(|i| i.iter().map(|x| x * 1.2).collect()).collect();
+/// let c = compare_levels(&a, &b, &LevelsConfig::default()).unwrap();
+/// assert_eq!(c.assessment.mode, Mode::MultiInvocation);
+/// assert_eq!(c.verdict, Verdict::Regressed);
+/// ```
+pub fn compare_levels(
+    baseline: Invocations,
+    candidate: Invocations,
+    cfg: &LevelsConfig,
+) -> Result<Comparison, AnalysisError> {
+    check_open_unit("alpha", cfg.compare.alpha)?;
+    check_open_unit("power", cfg.power)?;
+    let floor = cfg.compare.noise_threshold;
+    if !(floor >= 0.0 && floor.is_finite()) {
+        return Err(invalid(
+            "noise_threshold",
+            floor,
+            "expected a fraction ≥ 0, e.g. 0.02 for 2%",
+        ));
+    }
+    if !(cfg.assumed_between_cv >= 0.0 && cfg.assumed_between_cv.is_finite()) {
+        return Err(invalid(
+            "assumed_between_cv",
+            cfg.assumed_between_cv,
+            "expected a fraction ≥ 0",
+        ));
+    }
+    let clean = |side: Invocations| -> Vec<Vec<f64>> {
+        side.iter()
+            .map(|xs| sorted_finite(xs))
+            .filter(|xs| !xs.is_empty())
+            .collect()
+    };
+    let (ba, ca) = (clean(baseline), clean(candidate));
+    let flat = |s: &[Vec<f64>]| s.concat();
+    let (bf, cf) = (flat(&ba), flat(&ca));
+    let multi = !cfg.head_to_head && ba.len() >= 2 && ca.len() >= 2;
+    let summary = |xs: &[f64], what| {
+        Summary::from_samples(xs).ok_or(AnalysisError::TooFewSamples {
+            what,
+            need: 2,
+            got: 0,
+        })
+    };
+    let effect = effect_size(&bf, &cf)?;
+    let mann_whitney = mann_whitney_u(&bf, &cf)?;
+    let runs_welch = welch_t_test(&bf, &cf)?;
+    let (b, c) = (
+        summary(&bf, "comparison (baseline)")?,
+        summary(&cf, "comparison (candidate)")?,
+    );
+    let within_cv = pooled_within_cv(&ba, &ca);
+    let alpha = cfg.compare.alpha;
+    let z = |p: f64| Normal::standard().inverse_cdf(p);
+    let (z_alpha, z_power) = (z(1.0 - alpha / 2.0), z(cfg.power));
+
+    let (mean_ratio, welch, mode, between_cv, band, band_source, se, threshold) = if multi {
+        let (mb, mc) = (invocation_means(&ba), invocation_means(&ca));
+        let (gb, gc) = (mean(&mb), mean(&mc));
+        let welch = welch_t_test(&mb, &mc)?;
+        let (kb, kc) = (mb.len() as f64, mc.len() as f64);
+        let var_b = sample_variance(&mb, gb).unwrap_or(0.0);
+        let var_c = sample_variance(&mc, gc).unwrap_or(0.0);
+        let r = gc / gb;
+        let se = (var_c / kc + r * r * var_b / kb).sqrt() / gb;
+        let between = between_cv(&ba, &ca);
+        let crit = t_quantile(1.0 - alpha / 2.0, welch.df).unwrap_or(z_alpha);
+        (
+            gc / gb,
+            welch,
+            Mode::MultiInvocation,
+            Some(between),
+            floor,
+            BandSource::Floor,
+            se,
+            (crit * se).max(floor),
+        )
+    } else {
+        let se_runs = runs_se(&bf, &cf);
+        let (mode, cv, source) = if cfg.head_to_head {
+            (Mode::HeadToHead, None, BandSource::Floor)
+        } else if let Some(h) = cfg.history {
+            (Mode::HistoryBand, Some(h.cv), BandSource::History)
+        } else {
+            (
+                Mode::SingleInvocation,
+                (cfg.assumed_between_cv > 0.0).then_some(cfg.assumed_between_cv),
+                BandSource::Assumed,
+            )
+        };
+        let learned = cv.map_or(0.0, |cv| z_alpha * std::f64::consts::SQRT_2 * cv);
+        let (band, source) = if learned > floor {
+            (learned, source)
+        } else {
+            (floor, BandSource::Floor)
+        };
+        let se = (se_runs * se_runs + 2.0 * cv.unwrap_or(0.0).powi(2)).sqrt();
+        let crit = t_quantile(1.0 - alpha / 2.0, runs_welch.df).unwrap_or(z_alpha);
+        (
+            c.mean / b.mean,
+            runs_welch,
+            mode,
+            cv,
+            band,
+            source,
+            se,
+            (crit * se_runs).max(band),
+        )
+    };
+    let significant = if multi {
+        welch.p_value < alpha
+    } else {
+        welch.p_value < alpha && mann_whitney.p_value < alpha
+    };
+    let change = mean_ratio - 1.0;
+    let worse = if cfg.compare.higher_is_better {
+        -change
+    } else {
+        change
+    };
+    let verdict = if !change.is_finite() {
+        Verdict::Inconclusive
+    } else if significant && change.abs() > band {
+        if worse > 0.0 {
+            Verdict::Regressed
+        } else {
+            Verdict::Improved
+        }
+    } else if change.abs() > band {
+        Verdict::Inconclusive
+    } else {
+        Verdict::Unchanged
+    };
+    let ratio_ci = match &cfg.compare.bootstrap {
+        None => None,
+        Some(bc) if multi => Some(hierarchical_bootstrap_ratio(&ba, &ca, bc)?),
+        Some(bc) => Some(crate::bootstrap::bootstrap_ratios(&bf, &cf, bc)?),
+    };
+    let median_ratio = c.median / b.median;
+    Ok(Comparison {
+        baseline: b,
+        candidate: c,
+        mean_ratio,
+        median_ratio,
+        ratio_ci,
+        welch,
+        mann_whitney,
+        effect,
+        verdict,
+        assessment: Assessment {
+            mode,
+            invocations: [ba.len(), ca.len()],
+            within_cv,
+            between_cv,
+            band,
+            band_source,
+            standard_error: se,
+            min_detectable: threshold + z_power * se,
+            p_value: welch.p_value,
+        },
+    })
+}
+
+fn t_quantile(p: f64, df: f64) -> Option<f64> {
+    (df.is_finite() && df > 0.0)
+        .then(|| StudentsT::new(0.0, 1.0, df).ok())
+        .flatten()
+        .map(|d| d.inverse_cdf(p))
+}
+
+fn invocation_means(side: &[Vec<f64>]) -> Vec<f64> {
+    side.iter().map(|xs| mean(xs)).collect()
+}
+
+/// Relative standard error of the difference of means over runs (runs independent).
+fn runs_se(a: &[f64], b: &[f64]) -> f64 {
+    let (ma, mb) = (mean(a), mean(b));
+    let va = sample_variance(a, ma).unwrap_or(0.0) / a.len() as f64;
+    let vb = sample_variance(b, mb).unwrap_or(0.0) / b.len() as f64;
+    (va + vb).sqrt() / ma
+}
+
+/// √(pooled within-invocation variance) / grand mean of the baseline.
+fn pooled_within_cv(a: &[Vec<f64>], b: &[Vec<f64>]) -> f64 {
+    let (mut ss, mut df) = (0.0, 0.0);
+    for xs in a.iter().chain(b) {
+        if xs.len() >= 2 {
+            let m = mean(xs);
+            ss += xs.iter().map(|x| (x - m).powi(2)).sum::<f64>();
+            df += (xs.len() - 1) as f64;
+        }
+    }
+    let grand = mean(&a.concat());
+    if df > 0.0 && grand != 0.0 {
+        (ss / df).sqrt() / grand.abs()
+    } else {
+        0.0
+    }
+}
+
+/// Method-of-moments estimate of the between-invocation CV, pooled over both sides:
+/// `var(invocation means) − mean(within variance / runs)`, clamped at 0.
+fn between_cv(a: &[Vec<f64>], b: &[Vec<f64>]) -> f64 {
+    let (mut total, mut weight) = (0.0, 0.0);
+    let mut grand = 0.0;
+    for side in [a, b] {
+        let means = invocation_means(side);
+        let m = mean(&means);
+        if side.len() < 2 {
+            continue;
+        }
+        if grand == 0.0 {
+            grand = m;
+        }
+        let var_means = sample_variance(&means, m).unwrap_or(0.0);
+        let noise = mean(
+            &side
+                .iter()
+                .map(|xs| {
+                    sample_variance(xs, mean(xs)).unwrap_or(0.0) / xs.len() as f64
+                })
+                .collect::<Vec<_>>(),
+        );
+        let k = (side.len() - 1) as f64;
+        total += k * (var_means - noise).max(0.0);
+        weight += k;
+    }
+    if weight > 0.0 && grand != 0.0 {
+        (total / weight).sqrt() / grand.abs()
+    } else {
+        0.0
+    }
+}
+
+/// Two-level bootstrap intervals of `mean(b)/mean(a)` and `median(b)/median(a)`, each side's
+/// statistic taken over its invocation means (median: over all runs): every resample draws the
+/// side's invocations with replacement, then the runs of each drawn invocation with
+/// replacement. Deterministic as [`crate::bootstrap_ratios`] (chunked, seeded streams).
+///
+/// With `k` invocations a side the interval is about `√((k − 1)/k)` too narrow (the bootstrap's
+/// known small-sample bias); the verdict uses Welch's test on the invocation means instead, the
+/// interval is for display.
+pub fn hierarchical_bootstrap_ratio(
+    a: &[Vec<f64>],
+    b: &[Vec<f64>],
+    cfg: &BootstrapConfig,
+) -> Result<MeanMedianCi, AnalysisError> {
+    check_open_unit("confidence", cfg.confidence)?;
+    if cfg.resamples < 2 {
+        return Err(invalid(
+            "resamples",
+            cfg.resamples,
+            "expected at least 2 bootstrap resamples",
+        ));
+    }
+    let clean = |side: &[Vec<f64>]| -> Vec<Vec<f64>> {
+        side.iter()
+            .map(|xs| sorted_finite(xs))
+            .filter(|xs| !xs.is_empty())
+            .collect()
+    };
+    let (a, b) = (clean(a), clean(b));
+    need("a two-level bootstrap (baseline invocations)", 2, a.len())?;
+    need("a two-level bootstrap (candidate invocations)", 2, b.len())?;
+    let stat = |side: &[Vec<f64>]| -> [f64; 2] {
+        let mut all = side.concat();
+        all.sort_by(f64::total_cmp);
+        [mean(&invocation_means(side)), percentile(&all, 50.0)]
+    };
+    let ratio = |sa: [f64; 2], sb: [f64; 2]| [sb[0] / sa[0], sb[1] / sa[1]];
+    let point = ratio(stat(&a), stat(&b));
+    let draw = |rng: &mut ChaCha8Rng, side: &[Vec<f64>]| -> Vec<Vec<f64>> {
+        (0..side.len())
+            .map(|_| {
+                let inv = &side[rng.random_range(0..side.len())];
+                (0..inv.len())
+                    .map(|_| inv[rng.random_range(0..inv.len())])
+                    .collect()
+            })
+            .collect()
+    };
+    let chunks = cfg.resamples.div_ceil(CHUNK);
+    let dist: Vec<[f64; 2]> = (0..chunks)
+        .into_par_iter()
+        .flat_map_iter(|k| {
+            let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+            rng.set_stream(k as u64);
+            let len = CHUNK.min(cfg.resamples - k * CHUNK);
+            (0..len)
+                .map(|_| {
+                    let ra = draw(&mut rng, &a);
+                    let rb = draw(&mut rng, &b);
+                    ratio(stat(&ra), stat(&rb))
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let lo = (1.0 - cfg.confidence) / 2.0 * 100.0;
+    let hi = (1.0 + cfg.confidence) / 2.0 * 100.0;
+    let ci = |k: usize| {
+        let col = sorted_finite(&dist.iter().map(|r| r[k]).collect::<Vec<_>>());
+        ConfidenceInterval {
+            estimate: point[k],
+            lower: percentile(&col, lo),
+            upper: percentile(&col, hi),
+            confidence: cfg.confidence,
+        }
+    };
+    Ok(MeanMedianCi {
+        mean: ci(0),
+        median: ci(1),
+    })
+}
+
+/// A `(1 − alpha)` t-interval of the ratio of the mean invocation means, `mean(b)/mean(a)`
+/// (delta method on Welch's standard error of the difference). The interval the
+/// multi-invocation verdict's test corresponds to.
+pub fn invocation_ratio_interval(
+    a: &[Vec<f64>],
+    b: &[Vec<f64>],
+    confidence: f64,
+) -> Result<ConfidenceInterval, AnalysisError> {
+    check_open_unit("confidence", confidence)?;
+    let (ma, mb) = (invocation_means(a), invocation_means(b));
+    need("an invocation interval (baseline invocations)", 2, ma.len())?;
+    need("an invocation interval (candidate invocations)", 2, mb.len())?;
+    let (ga, gb) = (mean(&ma), mean(&mb));
+    let (ka, kb) = (ma.len() as f64, mb.len() as f64);
+    let va = sample_variance(&ma, ga).unwrap_or(0.0) / ka;
+    let vb = sample_variance(&mb, gb).unwrap_or(0.0) / kb;
+    let t = t_from_parts(gb - ga, vb, va, kb, ka);
+    let q = t_quantile(1.0 - (1.0 - confidence) / 2.0, t.df).unwrap_or(f64::INFINITY);
+    let r = gb / ga;
+    let se = (vb + r * r * va).sqrt() / ga;
+    Ok(ConfidenceInterval {
+        estimate: r,
+        lower: r - q * se,
+        upper: r + q * se,
+        confidence,
+    })
+}
