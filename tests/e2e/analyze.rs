@@ -804,3 +804,127 @@ fn the_html_report_shows_system_utilisation_sampled_during_the_run() {
         "the plot is drawn"
     );
 }
+
+/// Issue 21: the way to gate a change is head-to-head, both versions measured interleaved in
+/// one invocation. A slowdown injected into the candidate (`sleep 0.04` against `sleep 0.02`,
+/// physically at least twice as slow, far beyond any machine noise) fails the gate, with the
+/// `compare` verdict printed and exported; the reverse passes.
+#[test]
+fn head_to_head_bench_gates_on_an_injected_slowdown() {
+    let w = Workdir::new();
+    let out = w.run(&[
+        "bench",
+        "-r",
+        "8",
+        "--reference",
+        "sleep 0.02",
+        "--reference-name",
+        "main",
+        "-n",
+        "pr",
+        "sleep 0.04",
+        "--fail-on",
+        "regression",
+        "--export-json",
+        "gate.json",
+        "--style",
+        "none",
+    ]);
+    assert_eq!(out.code(), 1, "{out:?}");
+    assert!(out.stderr().contains("regressed: pr"), "{out:?}");
+    assert!(
+        out.stderr().contains("verdict pr vs main: regressed")
+            && out.stderr().contains("head-to-head"),
+        "{out:?}"
+    );
+    let v: Value =
+        serde_json::from_str(&std::fs::read_to_string(w.path().join("gate.json")).unwrap())
+            .unwrap();
+    let pr = crate::support::result(&v, "pr");
+    let c = &pr["comparison"];
+    assert_eq!(c["verdict"], "regressed", "{c}");
+    assert_eq!(c["reference"], "main", "{c}");
+    assert_eq!(c["assessment"]["mode"], "head_to_head", "{c}");
+    assert!(c["assessment"]["min_detectable"].as_f64().unwrap() > 0.0, "{c}");
+    assert!(c["change_percent"].as_f64().unwrap() > 50.0, "{c}");
+    // hyperfine's fields stay as they were; the reference has no comparison.
+    assert!(pr["mean"].as_f64().unwrap() >= 0.04, "{pr}");
+    assert_eq!(pr["times"].as_array().unwrap().len(), 8);
+    assert!(crate::support::result(&v, "main").get("comparison").is_none());
+
+    // The other way round it is an improvement, and the gate passes.
+    let faster = ok(w.run(&[
+        "bench",
+        "-r",
+        "8",
+        "--reference",
+        "sleep 0.04",
+        "sleep 0.02",
+        "--fail-on",
+        "regression",
+        "--style",
+        "none",
+    ]));
+    assert!(
+        faster.stderr().contains("verdict sleep 0.02 vs sleep 0.04: improved"),
+        "{faster:?}"
+    );
+    // Bad thresholds are usage errors naming the flag.
+    let bad = w.run(&["bench", "--reference", "true", "true", "--noise", "-1"]);
+    assert_eq!(bad.code(), 2, "{bad:?}");
+    assert!(bad.stderr().contains("--noise -1"), "{bad:?}");
+}
+
+/// Issue 21: separate invocations are compared on their invocation means when each side has
+/// several (comma-separated), and with one a side the report says the between-invocation noise
+/// was not measured; every verdict states its mode.
+#[test]
+fn compare_states_its_mode_and_uses_several_invocations() {
+    let w = Workdir::new();
+    let side = |prefix: &str, base: f64| -> Vec<String> {
+        (0..3)
+            .map(|i| {
+                // Invocations differ by up to ±1% of level, runs by ±1%.
+                let level = base * (1.0 + 0.01 * (i as f64 - 1.0));
+                let f = format!("{prefix}{i}.json");
+                hyperfine_file(&w, &f, &[("work", &noisy(level, 10))]);
+                f
+            })
+            .collect()
+    };
+    let (a, b) = (side("a", 0.020), side("b", 0.030));
+    let multi = w.run(&[
+        "compare",
+        &a.join(","),
+        &b.join(","),
+        "--format",
+        "json",
+        "--fail-on",
+        "regression",
+    ]);
+    assert_eq!(multi.code(), 1, "{multi:?}");
+    let v: Value = serde_json::from_slice(&multi.0.stdout).unwrap();
+    let c = &v["comparisons"][0];
+    assert_eq!(c["verdict"], "regressed", "{c}");
+    assert_eq!(c["assessment"]["mode"], "multi_invocation", "{c}");
+    assert_eq!(c["assessment"]["invocations"], json!([3, 3]), "{c}");
+    assert_eq!(v["baseline"].as_array().unwrap().len(), 3, "{v}");
+    // A/A over several invocations: no alarm.
+    ok(w.run(&[
+        "compare",
+        &a.join(","),
+        &a.join(","),
+        "--fail-on",
+        "regression",
+    ]));
+    // One invocation a side: the table says what was not measured.
+    let single = ok(w.run(&["compare", &a[0], &a[1]]));
+    assert!(
+        single.stdout().contains("single invocation")
+            && single.stdout().contains("between invocations not measured"),
+        "{single:?}"
+    );
+    let bad = w.run(&["compare", &a[0], &a[1], "--assume-between", "-0.1"]);
+    assert_eq!(bad.code(), 2, "{bad:?}");
+    assert!(bad.stderr().contains("--assume-between -0.1"), "{bad:?}");
+}

@@ -5,15 +5,15 @@
 #       sep-a-I.json   bench A (default settings), one invocation
 #       sep-s-I.json   bench S = A with 10% more loop iterations, one invocation
 #       h2h-I.json     bench --reference A  A  S  (interleaved, one invocation, -r RUNS)
-#   verdicts.sh compare BIN OUT                   every comparison, one line each, to OUT/verdicts.tsv
+# The comparisons and the tally are verdicts.py's.
 #
 # Each bench works in its own scratch directory (OUT/store), so nothing touches a project's store.
 set -eu
-what=$1 BIN=$2 OUT=$3
+what=$1 BIN=$(realpath "$2") OUT=$(realpath -m "$3")
 here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$OUT/store"
 if [ "$what" = collect ]; then
-    PAIRS=$4 N=$5 RUNS=${H2H_RUNS:-30}
+    PAIRS=$4 N=$5 RUNS=${H2H_RUNS:-40}
     S=$((N + N / 10))
     A="awk -v n=$N -f $here/loop.awk"
     SLOW="awk -v n=$S -f $here/loop.awk"
@@ -35,7 +35,7 @@ if [ "$what" = collect ]; then
         echo "$i $t0 $t1 $t2 $t3 $(cut -d' ' -f1 /proc/loadavg)" >> "$OUT/times.txt"
         i=$((i + 1))
         # keep the scratch store small
-        [ $((i % 20)) -eq 0 ] && rm -rf "$OUT/store/.benchfleet" || true
+        if [ $((i % 20)) -eq 0 ]; then rm -rf "$OUT/store/.benchfleet"; fi
     done
     echo "# finished $(date -u +%FT%TZ)" >> "$OUT/collect.log"
 fi
