@@ -69,6 +69,10 @@ pub enum BandSource {
     History,
     /// [`LevelsConfig::assumed_between_cv`]: no measurement of the between-invocation spread.
     Assumed,
+    /// The drift of the runs within each side's one invocation ([`drift_cv`]), larger than the
+    /// assumed spread: a busy machine whose state changes during one invocation changes between
+    /// two as well.
+    Drift,
 }
 
 /// The between-invocation spread of one benchmark, learned from its recent history (the mean
@@ -150,9 +154,12 @@ pub struct Assessment {
     /// Coefficient of variation of the runs within an invocation (pooled over both sides).
     pub within_cv: f64,
     /// Coefficient of variation between invocations: estimated from the data (multi-invocation),
-    /// from history (history band) or assumed (single invocation); `None` head-to-head (it
-    /// cancels) or when nothing is known.
+    /// from history (history band) or assumed (single invocation: the larger of the assumed
+    /// spread and the drift); `None` head-to-head (it cancels) or when nothing is known.
     pub between_cv: Option<f64>,
+    /// The drift of the runs within one invocation (see [`drift_cv`]), pooled over both sides,
+    /// when there were enough runs to measure it.
+    pub drift_cv: Option<f64>,
     /// Relative change a verdict must exceed (0.02 = 2%).
     pub band: f64,
     pub band_source: BandSource,
@@ -199,6 +206,7 @@ pub fn compare_levels(
             "expected a fraction ≥ 0",
         ));
     }
+    let drift = pooled_drift(baseline, candidate);
     let clean = |side: Invocations| -> Vec<Vec<f64>> {
         side.iter()
             .map(|xs| sorted_finite(xs))
@@ -256,11 +264,16 @@ pub fn compare_levels(
         } else if let Some(h) = cfg.history {
             (Mode::HistoryBand, Some(h.cv), BandSource::History)
         } else {
-            (
-                Mode::SingleInvocation,
-                (cfg.assumed_between_cv > 0.0).then_some(cfg.assumed_between_cv),
-                BandSource::Assumed,
-            )
+            match drift {
+                Some(d) if d > cfg.assumed_between_cv && cfg.assumed_between_cv > 0.0 => {
+                    (Mode::SingleInvocation, Some(d), BandSource::Drift)
+                }
+                _ => (
+                    Mode::SingleInvocation,
+                    (cfg.assumed_between_cv > 0.0).then_some(cfg.assumed_between_cv),
+                    BandSource::Assumed,
+                ),
+            }
         };
         let learned = cv.map_or(0.0, |cv| z_alpha * std::f64::consts::SQRT_2 * cv);
         let (band, source) = if learned > floor {
@@ -326,6 +339,7 @@ pub fn compare_levels(
             invocations: [ba.len(), ca.len()],
             within_cv,
             between_cv,
+            drift_cv: drift,
             band,
             band_source,
             standard_error: se,
@@ -333,6 +347,50 @@ pub fn compare_levels(
             p_value: welch.p_value,
         },
     })
+}
+
+/// Blocks of consecutive runs [`drift_cv`] cuts an invocation into.
+pub const DRIFT_BLOCKS: usize = 5;
+/// Fewest runs a block of [`drift_cv`] needs.
+pub const DRIFT_MIN_BLOCK: usize = 4;
+
+/// How much the level of one invocation's runs drifts while it is measured: its runs, in the
+/// order they ran, cut into [`DRIFT_BLOCKS`] blocks of consecutive runs; the variance of the
+/// block means beyond what the runs' own noise explains (`var(block means) − mean(var/len)`,
+/// clamped at 0), as a coefficient of variation. `None` with fewer than
+/// `DRIFT_BLOCKS · DRIFT_MIN_BLOCK` finite runs.
+///
+/// ```
+/// use benchfleet_analysis::drift_cv;
+/// let steady: Vec<f64> = (0..40).map(|i| 1.0 + 0.01 * ((i * 7 % 5) as f64 - 2.0)).collect();
+/// let drifting: Vec<f64> = (0..40).map(|i| 1.0 + i as f64 * 0.005).collect();
+/// assert!(drift_cv(&steady).unwrap() < 0.005);
+/// assert!(drift_cv(&drifting).unwrap() > 0.04);
+/// ```
+pub fn drift_cv(runs: &[f64]) -> Option<f64> {
+    let xs: Vec<f64> = runs.iter().copied().filter(|x| x.is_finite()).collect();
+    if xs.len() < DRIFT_BLOCKS * DRIFT_MIN_BLOCK {
+        return None;
+    }
+    let grand = mean(&xs);
+    let blocks: Vec<&[f64]> = (0..DRIFT_BLOCKS)
+        .map(|b| &xs[b * xs.len() / DRIFT_BLOCKS..(b + 1) * xs.len() / DRIFT_BLOCKS])
+        .collect();
+    let means: Vec<f64> = blocks.iter().map(|b| mean(b)).collect();
+    let var_means = sample_variance(&means, mean(&means)).unwrap_or(0.0);
+    let noise = mean(
+        &blocks
+            .iter()
+            .map(|b| sample_variance(b, mean(b)).unwrap_or(0.0) / b.len() as f64)
+            .collect::<Vec<_>>(),
+    );
+    (grand != 0.0).then(|| (var_means - noise).max(0.0).sqrt() / grand.abs())
+}
+
+/// [`drift_cv`] pooled (root mean square) over the invocations of both sides that have one.
+fn pooled_drift(a: Invocations, b: Invocations) -> Option<f64> {
+    let d: Vec<f64> = a.iter().chain(b).filter_map(|xs| drift_cv(xs)).collect();
+    (!d.is_empty()).then(|| (d.iter().map(|x| x * x).sum::<f64>() / d.len() as f64).sqrt())
 }
 
 fn t_quantile(p: f64, df: f64) -> Option<f64> {

@@ -246,3 +246,36 @@ fn bad_configuration_is_refused_naming_the_value() {
     let e = compare_levels(&a, &a, &cfg).unwrap_err().to_string();
     assert!(e.contains("power"), "{e}");
 }
+
+#[test]
+fn one_invocation_a_side_on_a_drifting_machine_widens_its_band() {
+    // Separate invocations on a machine whose load comes and goes: within each invocation the
+    // level wanders by ±8% over time (blocks of consecutive runs); the two invocations'
+    // levels differ by 6%. The runs-only test calls that a change; with the drift taken as the
+    // between-invocation noise, it is not.
+    let wander = |phase: f64, level: f64| -> Vec<f64> {
+        (0..60)
+            .map(|i| {
+                let t = i as f64 / 60.0;
+                level * (1.0 + 0.08 * (std::f64::consts::TAU * (t + phase)).sin())
+                    * (1.0 + 0.01 * (((i * 7) % 11) as f64 - 5.0) / 5.0)
+            })
+            .collect()
+    };
+    let (a, b) = (wander(0.0, 1.0), wander(0.3, 1.06));
+    let cfg = no_bootstrap();
+    let c = compare_levels(&[a.clone()], &[b.clone()], &cfg).unwrap();
+    assert_eq!(c.assessment.band_source, BandSource::Drift, "{c:?}");
+    assert!(c.assessment.drift_cv.unwrap() > 0.03, "{c:?}");
+    assert!(!alarm(c.verdict), "{c:?}");
+    let runs_only = compare(&a, &b, &cfg.compare).unwrap();
+    assert_eq!(runs_only.assessment.band_source, BandSource::Floor);
+    assert_eq!(runs_only.verdict, Verdict::Regressed, "{runs_only:?}");
+    // A steady machine measures no drift: the assumed spread stays.
+    let steady: Vec<f64> = (0..60)
+        .map(|i| 1.0 + 0.01 * (((i * 7) % 11) as f64 - 5.0) / 5.0)
+        .collect();
+    let s = compare_levels(&[steady.clone()], &[steady], &cfg).unwrap();
+    assert_eq!(s.assessment.band_source, BandSource::Assumed, "{s:?}");
+    assert_eq!(s.verdict, Verdict::Unchanged);
+}
