@@ -14,7 +14,9 @@
 //! - [`Mode::HistoryBand`] and [`Mode::SingleInvocation`]: one invocation per side, so nothing
 //!   in the data measures the between-invocation variance. The verdict then needs the change to
 //!   exceed a band: `z(1 − α/2) · √2 · cv`, with `cv` the between-invocation spread of this
-//!   benchmark's recent history ([`HistoryBand`]) or, without history, a calibrated default.
+//!   benchmark's recent history ([`HistoryBand`]) or, without history, the largest of an
+//!   assumed spread (2%), the drift of the runs within the invocations ([`drift_cv`]) and the
+//!   runs' own spread: conservative on a busy machine, cheap on a quiet one.
 //!
 //! Whatever the mode, the fixed noise threshold (2%) stays as a floor, and the [`Assessment`]
 //! says what the verdict saw: noise at each level, the band and the smallest change it could
@@ -73,6 +75,11 @@ pub enum BandSource {
     /// assumed spread: a busy machine whose state changes during one invocation changes between
     /// two as well.
     Drift,
+    /// The spread of the runs themselves (their pooled CV), larger than the assumed spread and
+    /// the drift: with nothing measured between invocations, the run-to-run variation is the
+    /// scale of the machine's state noise (on a machine busy compiling, invocation means of a
+    /// 20 ms loop ranged over 17–170 ms while its runs varied by ±30–60%).
+    RunSpread,
 }
 
 /// The between-invocation spread of one benchmark, learned from its recent history (the mean
@@ -121,8 +128,9 @@ pub struct LevelsConfig {
     pub head_to_head: bool,
     /// The benchmark's between-invocation spread from history, when known.
     pub history: Option<HistoryBand>,
-    /// The between-invocation coefficient of variation assumed with one invocation per side and
-    /// no history (0: none assumed, the floor alone decides, as [`crate::compare`]).
+    /// The between-invocation coefficient of variation assumed, at least, with one invocation
+    /// per side and no history (the drift of the runs and their own spread count when larger);
+    /// 0 assumes nothing: the floor alone decides, as [`crate::compare`].
     pub assumed_between_cv: f64,
     /// Power at which [`Assessment::min_detectable`] is stated (default 0.95).
     pub power: f64,
@@ -263,17 +271,20 @@ pub fn compare_levels(
             (Mode::HeadToHead, None, BandSource::Floor)
         } else if let Some(h) = cfg.history {
             (Mode::HistoryBand, Some(h.cv), BandSource::History)
+        } else if cfg.assumed_between_cv > 0.0 {
+            // Nothing measured the between-invocation spread: the largest of the assumed one,
+            // the drift within the invocations and the runs' own spread stands in for it.
+            let drift = drift.unwrap_or(0.0);
+            let (cv, source) = if within_cv > cfg.assumed_between_cv.max(drift) {
+                (within_cv, BandSource::RunSpread)
+            } else if drift > cfg.assumed_between_cv {
+                (drift, BandSource::Drift)
+            } else {
+                (cfg.assumed_between_cv, BandSource::Assumed)
+            };
+            (Mode::SingleInvocation, Some(cv), source)
         } else {
-            match drift {
-                Some(d) if d > cfg.assumed_between_cv && cfg.assumed_between_cv > 0.0 => {
-                    (Mode::SingleInvocation, Some(d), BandSource::Drift)
-                }
-                _ => (
-                    Mode::SingleInvocation,
-                    (cfg.assumed_between_cv > 0.0).then_some(cfg.assumed_between_cv),
-                    BandSource::Assumed,
-                ),
-            }
+            (Mode::SingleInvocation, None, BandSource::Assumed)
         };
         let learned = cv.map_or(0.0, |cv| z_alpha * std::f64::consts::SQRT_2 * cv);
         let (band, source) = if learned > floor {
@@ -352,7 +363,7 @@ pub fn compare_levels(
 /// Blocks of consecutive runs [`drift_cv`] cuts an invocation into.
 pub const DRIFT_BLOCKS: usize = 5;
 /// Fewest runs a block of [`drift_cv`] needs.
-pub const DRIFT_MIN_BLOCK: usize = 4;
+pub const DRIFT_MIN_BLOCK: usize = 2;
 
 /// How much the level of one invocation's runs drifts while it is measured: its runs, in the
 /// order they ran, cut into [`DRIFT_BLOCKS`] blocks of consecutive runs; the variance of the

@@ -127,6 +127,10 @@ pub fn assessment_text(a: &Assessment) -> String {
         (Mode::HistoryBand, Some(b)) => {
             format!("between invocations ±{} (this benchmark's history)", pct(b))
         }
+        (_, Some(b)) if a.band_source == BandSource::RunSpread => format!(
+            "between invocations not measured, taken as ±{}, the runs' own spread (one invocation a side; measure head-to-head or in several invocations)",
+            pct(b)
+        ),
         (_, Some(b)) if a.band_source == BandSource::Drift => format!(
             "between invocations not measured, taken as ±{}, the drift of the runs within the invocations (one invocation a side; measure head-to-head or in several invocations)",
             pct(b)
@@ -144,6 +148,7 @@ pub fn assessment_text(a: &Assessment) -> String {
         BandSource::History => "from history",
         BandSource::Assumed => "from the assumed noise",
         BandSource::Drift => "from the drift",
+        BandSource::RunSpread => "from the runs' spread",
     };
     format!(
         "{}: runs ±{}, {}; band ±{} ({}); smallest detectable change ±{} (95% power)",
