@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Issue 21's verdict rates on a real machine, from the files `verdicts.sh collect` measured.
 
-    verdicts.py BIN OUT [--invocations K]
+    verdicts.py BIN OUT [--invocations 3,5]
 
 Every comparison goes through the real `BIN compare --format json` (separate invocations) or
 is read from the head-to-head `bench --reference` export; nothing is re-implemented here.
@@ -11,7 +11,7 @@ comparison's verdict line to OUT/verdicts.tsv.
 import json, os, statistics as st, subprocess, sys
 
 BIN, OUT = sys.argv[1], sys.argv[2]
-K = int(sys.argv[sys.argv.index("--invocations") + 1]) if "--invocations" in sys.argv else 3
+KS = [int(k) for k in sys.argv[sys.argv.index("--invocations") + 1].split(",")] if "--invocations" in sys.argv else [3, 5]
 
 def files(prefix):
     out, i = [], 0
@@ -55,10 +55,11 @@ ab0 = [compare("sep-ab-old", a[i], s[i], "--assume-between", "0") for i in range
 tally("+10%, separate invocations, --assume-between 0 (before)", ab0, "regressed")
 # Multi-invocation: K invocations a side (sliding windows over the pairs).
 j = lambda xs: ",".join(xs)
-maa = [compare("multi-aa", j(a[i:i + K]), j(a[i + K:i + 2 * K])) for i in range(n - 2 * K + 1)]
-tally(f"A/A, {K} invocations a side", maa, "regressed")
-mab = [compare("multi-ab", j(a[i:i + K]), j(s[i:i + K])) for i in range(n - K + 1)]
-tally(f"+10%, {K} invocations a side", mab, "regressed")
+for K in KS:
+    maa = [compare(f"multi{K}-aa", j(a[i:i + K]), j(a[i + K:i + 2 * K])) for i in range(n - 2 * K + 1)]
+    tally(f"A/A, {K} invocations a side", maa, "regressed")
+    mab = [compare(f"multi{K}-ab", j(a[i:i + K]), j(s[i:i + K])) for i in range(n - K + 1)]
+    tally(f"+10%, {K} invocations a side", mab, "regressed")
 
 # Head-to-head: the verdicts bench --reference exported.
 def h2h(name):
@@ -69,8 +70,17 @@ def h2h(name):
         tsv.write(f"h2h-{name}\t{f}\t\t{c['verdict']}\t{c['change_percent']:.2f}\t{c['assessment_text']}\n")
         out.append(c)
     return out
-tally("A/A, head-to-head", h2h("A"), "regressed")
-tally("+10%, head-to-head", h2h("S"), "regressed")
+hA, hS = h2h("A"), h2h("S")
+tally("A/A, head-to-head", hA, "regressed")
+tally("+10%, head-to-head", hS, "regressed")
+# Head-to-head by the machine's load (1-minute load average when the pair finished).
+loads = [float(l.split()[5]) for l in open(f"{OUT}/times.txt")][:n]
+for lo, hi in [(0, 4), (4, 8), (8, 1e9)]:
+    idx = [i for i, l in enumerate(loads) if lo <= l < hi]
+    if idx:
+        tally(f"+10%, head-to-head, load {lo}–{hi if hi < 1e9 else '∞'}", [hS[i] for i in idx], "regressed")
+# Runs head-to-head needs for 95% power at +10% (α = 1%), from the noise each comparison saw.
+need = [2 * ((2.576 + 1.645) * c["assessment"]["within_cv"] / 0.10) ** 2 for c in hS]
 
 # The machine: between-invocation spread of the separate A invocations, within-run CV.
 means = [json.load(open(f))["results"][0]["mean"] for f in a]
@@ -83,6 +93,7 @@ print(f"pairs {n}; A mean {st.mean(means)*1e3:.2f} ms; runs per separate invocat
 times = [list(map(float, l.split()[1:5])) for l in open(f"{OUT}/times.txt")][:n]
 print(f"wall time per invocation: separate {st.median(t[1]-t[0] for t in times):.1f} s, "
       f"head-to-head with 3 commands {st.median(t[3]-t[2] for t in times):.1f} s (median)")
+print(f"head-to-head: runs per command {len(json.load(open(h[0]))['results'][0]['times'])}; runs a side for 95% power at +10% from the noise seen (median) {st.median(need):.0f}")
 print()
 print("| case | pairs | regressed | improved | unchanged | inconclusive | band (median) | detectable at 95% power (median) | change (median) |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")

@@ -18,15 +18,18 @@ pub fn run(args: &[String]) -> Result<()> {
         }
         Some("verdicts") => verdicts(
             arg(args, "--pairs", 210)?,
-            arg(args, "--iterations", 100_000)?,
-            arg(args, "--invocations", 3)?,
+            arg(args, "--iterations", 300_000)?,
+            args.iter()
+                .position(|a| a == "--invocations")
+                .and_then(|i| args.get(i + 1))
+                .map_or("3,5", String::as_str),
             args.iter()
                 .position(|a| a == "--out")
                 .and_then(|i| args.get(i + 1))
                 .map(String::as_str),
         ),
         _ => bail!(
-            "usage: cargo xtask bench dag-vs-ninja [--nodes N[,N...]] [--rounds R] [--jobs J]\n       cargo xtask bench verdicts [--pairs 210] [--iterations 100000] [--invocations 3] [--out DIR]"
+            "usage: cargo xtask bench dag-vs-ninja [--nodes N[,N...]] [--rounds R] [--jobs J]\n       cargo xtask bench verdicts [--pairs 210] [--iterations 300000] [--invocations 3,5] [--out DIR]"
         ),
     }
 }
@@ -264,11 +267,11 @@ mod tests {
 /// Issue 21's verdict rates on this machine (docs/STATISTICS.md): `pairs` rounds of a separate
 /// `bench` of a fixed CPU loop (`awk`, `iterations` iterations), a separate one of the loop with
 /// 10% more iterations, and one head-to-head `bench --reference` of both and the loop again; then
-/// every comparison through the release binary's `compare` (one invocation a side, and
-/// `invocations` a side) and the head-to-head verdicts from the exports, tallied. The files
+/// every comparison through the release binary's `compare` (one invocation a side, and each
+/// of the comma-separated `invocations` counts a side) and the head-to-head verdicts from the exports, tallied. The files
 /// stay in `out` (default: a directory under the target directory) to be re-tallied with
 /// `xtask/scripts/verdicts.py BIN OUT`.
-fn verdicts(pairs: usize, iterations: usize, invocations: usize, out: Option<&str>) -> Result<()> {
+fn verdicts(pairs: usize, iterations: usize, invocations: &str, out: Option<&str>) -> Result<()> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .context("xtask lives in the workspace")?
@@ -301,6 +304,6 @@ fn verdicts(pairs: usize, iterations: usize, invocations: usize, out: Option<&st
         .arg(scripts.join("verdicts.py"))
         .arg(&bin)
         .arg(&out)
-        .args(["--invocations", &invocations.to_string()]);
+        .args(["--invocations", invocations]);
     crate::run(tally)
 }
