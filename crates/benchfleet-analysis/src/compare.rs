@@ -90,6 +90,7 @@ impl Comparison {
 /// The verdict is `regressed` (or `improved`) only when Welch's p and Mann–Whitney's p are both
 /// below `alpha` **and** the mean moved by more than `noise_threshold` in the bad (good)
 /// direction; a move larger than `noise_threshold` that is not significant is `inconclusive`,
+/// and so is a comparison too noisy to detect a 20% change ([`crate::LevelsConfig::resolution`]);
 /// anything else `unchanged`. The runs are taken as independent: right for two sides measured
 /// interleaved in one invocation, overconfident for separate invocations, which
 /// [`crate::compare_levels`] handles ([`crate::Mode`]). With the defaults, simulated A/A

@@ -21,7 +21,8 @@
 //! Whatever the mode, the fixed noise threshold (2%) stays as a floor, and the [`Assessment`]
 //! says what the verdict saw: noise at each level, the band and the smallest change it could
 //! have detected with 95% power. A change larger than the band that is not significant is
-//! [`Verdict::Inconclusive`], not unchanged.
+//! [`Verdict::Inconclusive`], not unchanged, and so is any result of a comparison that could not
+//! have detected a change of [`LevelsConfig::resolution`] (20%).
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -134,6 +135,11 @@ pub struct LevelsConfig {
     pub assumed_between_cv: f64,
     /// Power at which [`Assessment::min_detectable`] is stated (default 0.95).
     pub power: f64,
+    /// A comparison is `unchanged` only when it could have detected a change of this size
+    /// (default 0.20 = 20%, ten times the default floor); one that could not is
+    /// `inconclusive`, whatever it measured: on a machine where runs vary by ±40%, "no change
+    /// seen" is not "unchanged".
+    pub resolution: f64,
 }
 
 /// The between-invocation CV assumed when nothing measured it: calibrated on a shared, noisy
@@ -149,6 +155,7 @@ impl Default for LevelsConfig {
             history: None,
             assumed_between_cv: DEFAULT_ASSUMED_BETWEEN_CV,
             power: 0.95,
+            resolution: 0.20,
         }
     }
 }
@@ -205,6 +212,13 @@ pub fn compare_levels(
             "noise_threshold",
             floor,
             "expected a fraction ≥ 0, e.g. 0.02 for 2%",
+        ));
+    }
+    if !(cfg.resolution > 0.0) {
+        return Err(invalid(
+            "resolution",
+            cfg.resolution,
+            "expected a fraction > 0, e.g. 0.2 for 20%",
         ));
     }
     if !(cfg.assumed_between_cv >= 0.0 && cfg.assumed_between_cv.is_finite()) {
@@ -316,6 +330,7 @@ pub fn compare_levels(
     } else {
         change
     };
+    let min_detectable = threshold + z_power * se;
     let verdict = if !change.is_finite() {
         Verdict::Inconclusive
     } else if significant && change.abs() > band {
@@ -324,7 +339,7 @@ pub fn compare_levels(
         } else {
             Verdict::Improved
         }
-    } else if change.abs() > band {
+    } else if change.abs() > band || min_detectable > cfg.resolution {
         Verdict::Inconclusive
     } else {
         Verdict::Unchanged
@@ -354,7 +369,7 @@ pub fn compare_levels(
             band,
             band_source,
             standard_error: se,
-            min_detectable: threshold + z_power * se,
+            min_detectable,
             p_value: welch.p_value,
         },
     })
