@@ -45,10 +45,7 @@ fn rates(k: usize, between: f64, cfg: &LevelsConfig) -> (f64, f64) {
             *hit += usize::from(counted);
         }
     }
-    (
-        alarms as f64 / TRIALS as f64,
-        caught as f64 / TRIALS as f64,
-    )
+    (alarms as f64 / TRIALS as f64, caught as f64 / TRIALS as f64)
 }
 
 fn main() {
@@ -80,7 +77,10 @@ fn main() {
             },
         ),
     ];
-    println!("within-invocation CV {}%, {RUNS} runs per side (multi: 10 per invocation at 3, 6 at 5), {TRIALS} trials", WITHIN * 100.0);
+    println!(
+        "within-invocation CV {}%, {RUNS} runs per side (multi: 10 per invocation at 3, 6 at 5), {TRIALS} trials",
+        WITHIN * 100.0
+    );
     println!("| mode | between-CV | A/A alarms | +10% regressed |");
     println!("|---|---:|---:|---:|");
     for (name, k, cfg) in &modes {

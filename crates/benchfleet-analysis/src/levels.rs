@@ -474,9 +474,7 @@ fn between_cv(a: &[Vec<f64>], b: &[Vec<f64>]) -> f64 {
         let noise = mean(
             &side
                 .iter()
-                .map(|xs| {
-                    sample_variance(xs, mean(xs)).unwrap_or(0.0) / xs.len() as f64
-                })
+                .map(|xs| sample_variance(xs, mean(xs)).unwrap_or(0.0) / xs.len() as f64)
                 .collect::<Vec<_>>(),
         );
         let k = (side.len() - 1) as f64;
@@ -581,7 +579,11 @@ pub fn invocation_ratio_interval(
     check_open_unit("confidence", confidence)?;
     let (ma, mb) = (invocation_means(a), invocation_means(b));
     need("an invocation interval (baseline invocations)", 2, ma.len())?;
-    need("an invocation interval (candidate invocations)", 2, mb.len())?;
+    need(
+        "an invocation interval (candidate invocations)",
+        2,
+        mb.len(),
+    )?;
     let (ga, gb) = (mean(&ma), mean(&mb));
     let (ka, kb) = (ma.len() as f64, mb.len() as f64);
     let va = sample_variance(&ma, ga).unwrap_or(0.0) / ka;

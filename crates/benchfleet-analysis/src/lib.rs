@@ -43,11 +43,12 @@ pub use bootstrap::{
 pub use changepoint::{ChangePoint, ChangePointConfig, change_points};
 pub use compare::{CompareConfig, Comparison, Verdict, compare};
 pub use error::AnalysisError;
-pub use levels::{
-    Assessment, BandSource, DEFAULT_ASSUMED_BETWEEN_CV, HISTORY_MIN_RUNS, HistoryBand, LevelsConfig,
-    Mode, DRIFT_BLOCKS, DRIFT_MIN_BLOCK, compare_levels, drift_cv, hierarchical_bootstrap_ratio, invocation_ratio_interval,
-};
 pub use hypothesis::{EffectSize, MannWhitney, TTest, effect_size, mann_whitney_u, welch_t_test};
+pub use levels::{
+    Assessment, BandSource, DEFAULT_ASSUMED_BETWEEN_CV, DRIFT_BLOCKS, DRIFT_MIN_BLOCK,
+    HISTORY_MIN_RUNS, HistoryBand, LevelsConfig, Mode, compare_levels, drift_cv,
+    hierarchical_bootstrap_ratio, invocation_ratio_interval,
+};
 pub use outliers::{
     MODIFIED_Z_THRESHOLD, OutlierClass, OutlierWarning, Outliers, classify_outliers,
     outliers_to_warn,

@@ -134,9 +134,13 @@ fn separate_invocations_aa_raise_no_more_alarms_than_alpha() {
 #[test]
 fn separate_invocations_detect_real_changes() {
     let cfg = no_bootstrap();
-    let multi = rate(14, 400, (5, 10, 0.02, 0.10), &cfg, |v| v == Verdict::Regressed);
+    let multi = rate(14, 400, (5, 10, 0.02, 0.10), &cfg, |v| {
+        v == Verdict::Regressed
+    });
     assert!(multi >= 0.95, "multi-invocation +10%: {multi}");
-    let faster = rate(14, 400, (5, 10, 0.02, -0.10), &cfg, |v| v == Verdict::Improved);
+    let faster = rate(14, 400, (5, 10, 0.02, -0.10), &cfg, |v| {
+        v == Verdict::Improved
+    });
     assert!(faster >= 0.95, "multi-invocation -10%: {faster}");
 }
 
@@ -201,7 +205,9 @@ fn every_verdict_states_its_mode_noise_and_detectable_change() {
         history: Some(HistoryBand::from_means(&[1.0, 1.001, 0.999, 1.0, 1.0005]).unwrap()),
         ..cfg
     };
-    let quiet = compare_levels(&a[..1], &b[..1], &history).unwrap().assessment;
+    let quiet = compare_levels(&a[..1], &b[..1], &history)
+        .unwrap()
+        .assessment;
     assert_eq!(quiet.mode, Mode::HistoryBand);
     // A quiet history gives a band under the floor: the 2% floor stays.
     assert_eq!((quiet.band, quiet.band_source), (0.02, BandSource::Floor));
@@ -221,7 +227,9 @@ fn the_stated_detectable_change_is_detected() {
     .unwrap();
     let mdc = probe.assessment.min_detectable;
     assert!((0.03..0.15).contains(&mdc), "{mdc}");
-    let detected = rate(18, 400, (5, 10, 0.02, mdc), &cfg, |v| v == Verdict::Regressed);
+    let detected = rate(18, 400, (5, 10, 0.02, mdc), &cfg, |v| {
+        v == Verdict::Regressed
+    });
     assert!((0.8..=1.0).contains(&detected), "{detected} at {mdc}");
 }
 
@@ -239,9 +247,7 @@ fn a_change_beyond_the_band_that_is_not_significant_is_inconclusive() {
 #[test]
 fn history_band_learns_the_spread() {
     let mut r = rng(19, 0);
-    let means: Vec<f64> = (0..400)
-        .map(|_| 1.0 + 0.04 * sim::normal(&mut r))
-        .collect();
+    let means: Vec<f64> = (0..400).map(|_| 1.0 + 0.04 * sim::normal(&mut r)).collect();
     let h = HistoryBand::from_means(&means).unwrap();
     assert!((0.035..0.045).contains(&h.cv), "{h:?}");
     assert!(HistoryBand::from_means(&[1.0, 1.1, f64::NAN, 0.9]).is_err());
@@ -268,7 +274,8 @@ fn one_invocation_a_side_on_a_drifting_machine_widens_its_band() {
         (0..60)
             .map(|i| {
                 let t = i as f64 / 60.0;
-                level * (1.0 + 0.08 * (std::f64::consts::TAU * (t + phase)).sin())
+                level
+                    * (1.0 + 0.08 * (std::f64::consts::TAU * (t + phase)).sin())
                     * (1.0 + 0.01 * (((i * 7) % 11) as f64 - 5.0) / 5.0)
             })
             .collect()

@@ -86,7 +86,8 @@ pub fn compare_invocations(
     let (bn, cn) = (names(baseline), names(candidate));
     for name in &cn {
         if !bn.contains(name) {
-            set.skipped.push((name.clone(), "not in the baseline".into()));
+            set.skipped
+                .push((name.clone(), "not in the baseline".into()));
             continue;
         }
         let cfg = LevelsConfig {

@@ -182,7 +182,10 @@ pub const HISTORY_WINDOW: usize = 30;
 
 /// Resolve a side that may list several invocations separated by commas (a file whose name has
 /// a comma wins as a whole).
-pub async fn resolve_many(storage: Option<&Storage>, spec: &str) -> Result<Vec<Side>, CompareError> {
+pub async fn resolve_many(
+    storage: Option<&Storage>,
+    spec: &str,
+) -> Result<Vec<Side>, CompareError> {
     if is_file(spec) || !spec.contains(',') {
         return Ok(vec![resolve(storage, spec).await?]);
     }
@@ -255,8 +258,13 @@ pub async fn compare(
         && !cfg.head_to_head
         && cfg.history.is_none()
     {
-        let (means, used) =
-            history_means(storage, &cr.suite, &cr.host, &[br.run_id.clone(), cr.run_id.clone()]).await?;
+        let (means, used) = history_means(
+            storage,
+            &cr.suite,
+            &cr.host,
+            &[br.run_id.clone(), cr.run_id.clone()],
+        )
+        .await?;
         history = means;
         history_runs = used;
     }

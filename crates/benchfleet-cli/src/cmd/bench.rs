@@ -144,7 +144,12 @@ pub struct BenchArgs {
     pub fail_on: Option<FailOn>,
 
     /// With --reference: changes of the mean smaller than this fraction are never a verdict.
-    #[arg(long, default_value_t = 0.02, value_name = "FRACTION", requires = "reference")]
+    #[arg(
+        long,
+        default_value_t = 0.02,
+        value_name = "FRACTION",
+        requires = "reference"
+    )]
     pub noise: f64,
 
     /// With --reference: significance level of the verdicts (Welch's t and Mann–Whitney U).

@@ -65,7 +65,10 @@ fn describe(s: &[Side]) -> String {
         many => format!(
             "{} invocations: {}",
             many.len(),
-            many.iter().map(Side::describe).collect::<Vec<_>>().join("; ")
+            many.iter()
+                .map(Side::describe)
+                .collect::<Vec<_>>()
+                .join("; ")
         ),
     }
 }
