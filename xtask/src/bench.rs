@@ -228,42 +228,6 @@ fn dag_vs_ninja(sizes: &[usize], rounds: usize, jobs: usize) -> Result<()> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn random_dags_point_backwards_and_are_deterministic() {
-        let a = random_dag(500, 7);
-        assert_eq!(a, random_dag(500, 7));
-        assert_ne!(a, random_dag(500, 8));
-        for (i, deps) in a.iter().enumerate() {
-            assert!(
-                deps.len() <= 3 && deps.iter().all(|&d| d < i),
-                "node {i}: {deps:?}"
-            );
-        }
-        assert!(a.iter().any(|d| d.len() == 3));
-    }
-
-    #[test]
-    fn suite_and_ninja_files_describe_the_same_graph() {
-        let dir = tempfile::tempdir().unwrap();
-        let dag = random_dag(20, 1);
-        write_dag(dir.path(), &dag).unwrap();
-        let suite = std::fs::read_to_string(dir.path().join("suite.toml")).unwrap();
-        let ninja = std::fs::read_to_string(dir.path().join("build.ninja")).unwrap();
-        assert_eq!(suite.matches("[[job]]").count(), 20);
-        assert_eq!(ninja.matches("build out/").count(), 20);
-        let edges: usize = dag.iter().map(Vec::len).sum();
-        assert_eq!(
-            suite.matches("\"n").count() - 20,
-            edges,
-            "each need names one node"
-        );
-    }
-}
-
 /// Issue 21's verdict rates on this machine (docs/STATISTICS.md): `pairs` rounds of a separate
 /// `bench` of a fixed CPU loop (`awk`, `iterations` iterations), a separate one of the loop with
 /// 10% more iterations, and one head-to-head `bench --reference` of both and the loop again; then
@@ -306,4 +270,40 @@ fn verdicts(pairs: usize, iterations: usize, invocations: &str, out: Option<&str
         .arg(&out)
         .args(["--invocations", invocations]);
     crate::run(tally)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_dags_point_backwards_and_are_deterministic() {
+        let a = random_dag(500, 7);
+        assert_eq!(a, random_dag(500, 7));
+        assert_ne!(a, random_dag(500, 8));
+        for (i, deps) in a.iter().enumerate() {
+            assert!(
+                deps.len() <= 3 && deps.iter().all(|&d| d < i),
+                "node {i}: {deps:?}"
+            );
+        }
+        assert!(a.iter().any(|d| d.len() == 3));
+    }
+
+    #[test]
+    fn suite_and_ninja_files_describe_the_same_graph() {
+        let dir = tempfile::tempdir().unwrap();
+        let dag = random_dag(20, 1);
+        write_dag(dir.path(), &dag).unwrap();
+        let suite = std::fs::read_to_string(dir.path().join("suite.toml")).unwrap();
+        let ninja = std::fs::read_to_string(dir.path().join("build.ninja")).unwrap();
+        assert_eq!(suite.matches("[[job]]").count(), 20);
+        assert_eq!(ninja.matches("build out/").count(), 20);
+        let edges: usize = dag.iter().map(Vec::len).sum();
+        assert_eq!(
+            suite.matches("\"n").count() - 20,
+            edges,
+            "each need names one node"
+        );
+    }
 }

@@ -214,7 +214,7 @@ pub fn compare_levels(
             "expected a fraction ≥ 0, e.g. 0.02 for 2%",
         ));
     }
-    if !(cfg.resolution > 0.0) {
+    if cfg.resolution.is_nan() || cfg.resolution <= 0.0 {
         return Err(invalid(
             "resolution",
             cfg.resolution,

@@ -282,7 +282,7 @@ fn one_invocation_a_side_on_a_drifting_machine_widens_its_band() {
     };
     let (a, b) = (wander(0.0, 1.0), wander(0.3, 1.06));
     let cfg = no_bootstrap();
-    let c = compare_levels(&[a.clone()], &[b.clone()], &cfg).unwrap();
+    let c = compare_levels(std::slice::from_ref(&a), std::slice::from_ref(&b), &cfg).unwrap();
     assert!(
         matches!(
             c.assessment.band_source,
@@ -300,7 +300,12 @@ fn one_invocation_a_side_on_a_drifting_machine_widens_its_band() {
     let steady: Vec<f64> = (0..60)
         .map(|i| 1.0 + 0.01 * (((i * 7) % 11) as f64 - 5.0) / 5.0)
         .collect();
-    let s = compare_levels(&[steady.clone()], &[steady], &cfg).unwrap();
+    let s = compare_levels(
+        std::slice::from_ref(&steady),
+        std::slice::from_ref(&steady),
+        &cfg,
+    )
+    .unwrap();
     assert_eq!(s.assessment.band_source, BandSource::Assumed, "{s:?}");
     assert_eq!(s.verdict, Verdict::Unchanged);
 }
