@@ -941,3 +941,34 @@ fn compare_states_its_mode_and_uses_several_invocations() {
     assert_eq!(bad.code(), 2, "{bad:?}");
     assert!(bad.stderr().contains("--assume-between -0.1"), "{bad:?}");
 }
+
+/// Issue 21: one stored run a side, with enough history of the suite on this machine class,
+/// learns its band from that history and says so.
+#[test]
+fn compare_of_stored_runs_learns_its_band_from_history() {
+    let w = Workdir::new();
+    let suite = sleep_suite(&w, "s.toml", "0.01", 3);
+    for _ in 0..7 {
+        ok(w.run(&["run", suite.to_str().unwrap(), "--no-cache"]));
+    }
+    let runs = w.json(&["history", "--format", "json"]);
+    let oldest = runs.as_array().unwrap().last().unwrap()["run_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let out = ok(w.run(&["compare", &oldest, "latest", "--format", "json"]));
+    let v: Value = serde_json::from_slice(&out.0.stdout).unwrap();
+    let a = &v["comparisons"][0]["assessment"];
+    assert_eq!(a["mode"], "history_band", "{v}");
+    assert_eq!(v["history_runs"], 5, "{v}");
+    assert!(a["between_cv"].as_f64().is_some(), "{v}");
+    assert!(a["band"].as_f64().unwrap() >= 0.02, "{v}");
+    let table = ok(w.run(&["compare", &oldest, "latest"]));
+    assert!(
+        table
+            .stderr()
+            .contains("noise bands learned from 5 earlier runs")
+            && table.stdout().contains("history band"),
+        "{table:?}"
+    );
+}

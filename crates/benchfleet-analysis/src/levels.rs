@@ -31,57 +31,10 @@ use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
 
 use crate::bootstrap::{BootstrapConfig, CHUNK, ConfidenceInterval, MeanMedianCi};
-use crate::compare::{CompareConfig, Comparison, Verdict};
+use crate::compare::{Assessment, BandSource, CompareConfig, Comparison, Mode, Verdict};
 use crate::error::{AnalysisError, check_open_unit, invalid, need};
 use crate::hypothesis::{effect_size, mann_whitney_u, t_from_parts, welch_t_test};
 use crate::summary::{Summary, mean, percentile, sample_variance, sorted_finite};
-
-/// How a comparison handled the variance between invocations.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Mode {
-    /// Both sides measured interleaved in one invocation: machine state hits both alike.
-    HeadToHead,
-    /// Two or more invocations per side: tested on per-invocation means.
-    MultiInvocation,
-    /// One invocation per side; the band comes from this benchmark's history.
-    HistoryBand,
-    /// One invocation per side and no history: the band is the calibrated default (or the floor
-    /// when that is 0).
-    SingleInvocation,
-}
-
-impl Mode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::HeadToHead => "head-to-head",
-            Mode::MultiInvocation => "multi-invocation",
-            Mode::HistoryBand => "history band",
-            Mode::SingleInvocation => "single invocation",
-        }
-    }
-}
-
-/// Where the band a change must exceed came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BandSource {
-    /// The fixed noise threshold ([`CompareConfig::noise_threshold`]).
-    Floor,
-    /// The benchmark's recent between-invocation spread ([`HistoryBand`]).
-    History,
-    /// [`LevelsConfig::assumed_between_cv`]: no measurement of the between-invocation spread.
-    Assumed,
-    /// The drift of the runs within each side's one invocation ([`drift_cv`]), larger than the
-    /// assumed spread: a busy machine whose state changes during one invocation changes between
-    /// two as well.
-    Drift,
-    /// The spread of the runs themselves (their pooled CV), larger than the assumed spread and
-    /// the drift: with nothing measured between invocations, the run-to-run variation is the
-    /// scale of the machine's state noise (on a machine busy compiling, invocation means of a
-    /// 20 ms loop ranged over 17–170 ms while its runs varied by ±30–60%).
-    RunSpread,
-}
 
 /// The between-invocation spread of one benchmark, learned from its recent history (the mean
 /// of each stored run), like Bencher's statistical thresholds.
@@ -158,32 +111,6 @@ impl Default for LevelsConfig {
             resolution: 0.20,
         }
     }
-}
-
-/// What a verdict saw: how it handled each level of noise, and what it could have detected.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Assessment {
-    pub mode: Mode,
-    /// Invocations of the baseline and of the candidate.
-    pub invocations: [usize; 2],
-    /// Coefficient of variation of the runs within an invocation (pooled over both sides).
-    pub within_cv: f64,
-    /// Coefficient of variation between invocations: estimated from the data (multi-invocation),
-    /// from history (history band) or assumed (single invocation: the larger of the assumed
-    /// spread and the drift); `None` head-to-head (it cancels) or when nothing is known.
-    pub between_cv: Option<f64>,
-    /// The drift of the runs within one invocation (see [`drift_cv`]), pooled over both sides,
-    /// when there were enough runs to measure it.
-    pub drift_cv: Option<f64>,
-    /// Relative change a verdict must exceed (0.02 = 2%).
-    pub band: f64,
-    pub band_source: BandSource,
-    /// Relative standard error of the change, every level counted.
-    pub standard_error: f64,
-    /// The smallest relative change this comparison detects with [`LevelsConfig::power`].
-    pub min_detectable: f64,
-    /// The p-value that decided (Welch's over runs, or over invocation means).
-    pub p_value: f64,
 }
 
 /// Per-invocation samples of one side: `invocations[i]` are the runs of invocation `i`.
@@ -598,4 +525,40 @@ pub fn invocation_ratio_interval(
         upper: r + q * se,
         confidence,
     })
+}
+
+/// Compare `candidate` with `baseline` (non-finite values dropped; two finite samples each).
+///
+/// The verdict is `regressed` (or `improved`) only when Welch's p and Mann–Whitney's p are both
+/// below `alpha` **and** the mean moved by more than `noise_threshold` in the bad (good)
+/// direction; a move larger than `noise_threshold` that is not significant is `inconclusive`,
+/// and so is a comparison too noisy to detect a 20% change ([`crate::LevelsConfig::resolution`]);
+/// anything else `unchanged`. The runs are taken as independent: right for two sides measured
+/// interleaved in one invocation, overconfident for separate invocations, which
+/// [`crate::compare_levels`] handles ([`crate::Mode`]). With the defaults, simulated A/A
+/// comparisons of 30 runs at 1–3% CV raise no alarm in ≥ 99% of trials and a 5% slowdown is
+/// `regressed` in ≥ 95% (see `tests/verdict_rates.rs`).
+///
+/// ```
+/// use benchfleet_analysis::{compare, CompareConfig, Verdict};
+/// let base = [1.00, 1.01, 0.99, 1.02, 0.98, 1.00, 1.01, 0.99];
+/// let slow: Vec<f64> = base.iter().map(|x| x * 1.10).collect();
+/// let cfg = CompareConfig { bootstrap: None, ..Default::default() };
+/// assert_eq!(compare(&base, &slow, &cfg).unwrap().verdict, Verdict::Regressed);
+/// assert_eq!(compare(&base, &base, &cfg).unwrap().verdict, Verdict::Unchanged);
+/// ```
+pub fn compare(
+    baseline: &[f64],
+    candidate: &[f64],
+    cfg: &CompareConfig,
+) -> Result<Comparison, AnalysisError> {
+    compare_levels(
+        &[baseline.to_vec()],
+        &[candidate.to_vec()],
+        &LevelsConfig {
+            compare: *cfg,
+            assumed_between_cv: 0.0,
+            ..LevelsConfig::default()
+        },
+    )
 }

@@ -41,13 +41,13 @@ pub use bootstrap::{
     bootstrap_ratios,
 };
 pub use changepoint::{ChangePoint, ChangePointConfig, change_points};
-pub use compare::{CompareConfig, Comparison, Verdict, compare};
+pub use compare::{Assessment, BandSource, CompareConfig, Comparison, Mode, Verdict};
 pub use error::AnalysisError;
 pub use hypothesis::{EffectSize, MannWhitney, TTest, effect_size, mann_whitney_u, welch_t_test};
 pub use levels::{
-    Assessment, BandSource, DEFAULT_ASSUMED_BETWEEN_CV, DRIFT_BLOCKS, DRIFT_MIN_BLOCK,
-    HISTORY_MIN_RUNS, HistoryBand, LevelsConfig, Mode, compare_levels, drift_cv,
-    hierarchical_bootstrap_ratio, invocation_ratio_interval,
+    DEFAULT_ASSUMED_BETWEEN_CV, DRIFT_BLOCKS, DRIFT_MIN_BLOCK, HISTORY_MIN_RUNS, HistoryBand,
+    LevelsConfig, compare, compare_levels, drift_cv, hierarchical_bootstrap_ratio,
+    invocation_ratio_interval,
 };
 pub use outliers::{
     MODIFIED_Z_THRESHOLD, OutlierClass, OutlierWarning, Outliers, classify_outliers,
