@@ -16,8 +16,20 @@ pub fn run(args: &[String]) -> Result<()> {
             let jobs = arg(args, "--jobs", 2)?;
             dag_vs_ninja(&nodes, rounds, jobs)
         }
+        Some("verdicts") => verdicts(
+            arg(args, "--pairs", 210)?,
+            arg(args, "--iterations", 300_000)?,
+            args.iter()
+                .position(|a| a == "--invocations")
+                .and_then(|i| args.get(i + 1))
+                .map_or("3,5", String::as_str),
+            args.iter()
+                .position(|a| a == "--out")
+                .and_then(|i| args.get(i + 1))
+                .map(String::as_str),
+        ),
         _ => bail!(
-            "usage: cargo xtask bench dag-vs-ninja [--nodes N[,N...]] [--rounds R] [--jobs J]"
+            "usage: cargo xtask bench dag-vs-ninja [--nodes N[,N...]] [--rounds R] [--jobs J]\n       cargo xtask bench verdicts [--pairs 210] [--iterations 300000] [--invocations 3,5] [--out DIR]"
         ),
     }
 }
@@ -214,6 +226,50 @@ fn dag_vs_ninja(sizes: &[usize], rounds: usize, jobs: usize) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Issue 21's verdict rates on this machine (docs/STATISTICS.md): `pairs` rounds of a separate
+/// `bench` of a fixed CPU loop (`awk`, `iterations` iterations), a separate one of the loop with
+/// 10% more iterations, and one head-to-head `bench --reference` of both and the loop again; then
+/// every comparison through the release binary's `compare` (one invocation a side, and each
+/// of the comma-separated `invocations` counts a side) and the head-to-head verdicts from the exports, tallied. The files
+/// stay in `out` (default: a directory under the target directory) to be re-tallied with
+/// `xtask/scripts/verdicts.py BIN OUT`.
+fn verdicts(pairs: usize, iterations: usize, invocations: &str, out: Option<&str>) -> Result<()> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .context("xtask lives in the workspace")?
+        .to_path_buf();
+    let mut build = crate::cargo();
+    build.current_dir(&root).args([
+        "build",
+        "--release",
+        "-p",
+        "benchfleet-cli",
+        "--no-default-features",
+    ]);
+    crate::run(build)?;
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| root.join("target"));
+    let bin = target.join("release/benchfleet");
+    let out = out.map_or_else(|| target.join("verdicts"), std::path::PathBuf::from);
+    let scripts = root.join("xtask/scripts");
+    let mut collect = Command::new("sh");
+    collect
+        .arg(scripts.join("verdicts.sh"))
+        .args(["collect"])
+        .arg(&bin)
+        .arg(&out)
+        .args([pairs.to_string(), iterations.to_string()]);
+    crate::run(collect)?;
+    let mut tally = Command::new("python3");
+    tally
+        .arg(scripts.join("verdicts.py"))
+        .arg(&bin)
+        .arg(&out)
+        .args(["--invocations", invocations]);
+    crate::run(tally)
 }
 
 #[cfg(test)]

@@ -6,7 +6,8 @@
 //! - `deps`: the dependency-rule check alone (see `ARCHITECTURE.md`).
 //! - `cycles`: the module-cycle check alone: no crate's top-level modules import each other in a
 //!   cycle.
-//! - `bench`: side-by-side benchmarks against the tools users would pick instead.
+//! - `bench`: side-by-side benchmarks against the tools users would pick instead, and
+//!   `bench verdicts`: issue 21's verdict rates measured on this machine.
 //!
 //! The tasks are plain functions over `std::process::Command`; the two checks are also ordinary
 //! `#[test]`s, so `cargo test` enforces them too.

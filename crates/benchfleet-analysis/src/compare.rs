@@ -2,11 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::bootstrap::{BootstrapConfig, MeanMedianCi, bootstrap_ratios};
-use crate::error::{AnalysisError, check_open_unit, invalid};
-use crate::hypothesis::{
-    EffectSize, MannWhitney, TTest, effect_size, mann_whitney_u, welch_t_test,
-};
+use crate::bootstrap::{BootstrapConfig, MeanMedianCi};
+use crate::hypothesis::{EffectSize, MannWhitney, TTest};
 use crate::summary::Summary;
 
 /// The outcome of comparing a candidate with a baseline.
@@ -16,6 +13,8 @@ pub enum Verdict {
     Improved,
     Regressed,
     Unchanged,
+    /// Moved by more than the noise band but not significantly: cannot be told apart.
+    Inconclusive,
 }
 
 impl Verdict {
@@ -24,6 +23,7 @@ impl Verdict {
             Verdict::Improved => "improved",
             Verdict::Regressed => "regressed",
             Verdict::Unchanged => "unchanged",
+            Verdict::Inconclusive => "inconclusive",
         }
     }
 }
@@ -72,6 +72,8 @@ pub struct Comparison {
     /// Effect of the candidate relative to the baseline.
     pub effect: EffectSize,
     pub verdict: Verdict,
+    /// What the verdict saw: mode, noise at each level, band, smallest detectable change.
+    pub assessment: Assessment,
 }
 
 impl Comparison {
@@ -81,79 +83,75 @@ impl Comparison {
     }
 }
 
-/// Compare `candidate` with `baseline` (non-finite values dropped; two finite samples each).
-///
-/// The verdict is `regressed` (or `improved`) only when Welch's p and Mann–Whitney's p are both
-/// below `alpha` **and** the mean moved by more than `noise_threshold` in the bad (good)
-/// direction; otherwise `unchanged`. With the defaults, simulated A/A comparisons of 30 runs at
-/// 1–3% CV report `unchanged` in ≥ 99% of trials and a 5% slowdown `regressed` in ≥ 95% (see
-/// `tests/verdict_rates.rs`).
-///
-/// ```
-/// use benchfleet_analysis::{compare, CompareConfig, Verdict};
-/// let base = [1.00, 1.01, 0.99, 1.02, 0.98, 1.00, 1.01, 0.99];
-/// let slow: Vec<f64> = base.iter().map(|x| x * 1.10).collect();
-/// let cfg = CompareConfig { bootstrap: None, ..Default::default() };
-/// assert_eq!(compare(&base, &slow, &cfg).unwrap().verdict, Verdict::Regressed);
-/// assert_eq!(compare(&base, &base, &cfg).unwrap().verdict, Verdict::Unchanged);
-/// ```
-pub fn compare(
-    baseline: &[f64],
-    candidate: &[f64],
-    cfg: &CompareConfig,
-) -> Result<Comparison, AnalysisError> {
-    check_open_unit("alpha", cfg.alpha)?;
-    if !(cfg.noise_threshold >= 0.0 && cfg.noise_threshold.is_finite()) {
-        return Err(invalid(
-            "noise_threshold",
-            cfg.noise_threshold,
-            "expected a fraction ≥ 0, e.g. 0.02 for 2%",
-        ));
+/// How a comparison handled the variance between invocations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Both sides measured interleaved in one invocation: machine state hits both alike.
+    HeadToHead,
+    /// Two or more invocations per side: tested on per-invocation means.
+    MultiInvocation,
+    /// One invocation per side; the band comes from this benchmark's history.
+    HistoryBand,
+    /// One invocation per side and no history: the band is the calibrated default (or the floor
+    /// when that is 0).
+    SingleInvocation,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::HeadToHead => "head-to-head",
+            Mode::MultiInvocation => "multi-invocation",
+            Mode::HistoryBand => "history band",
+            Mode::SingleInvocation => "single invocation",
+        }
     }
-    let welch = welch_t_test(baseline, candidate)?;
-    let mann_whitney = mann_whitney_u(baseline, candidate)?;
-    let effect = effect_size(baseline, candidate)?;
-    let summary = |xs: &[f64], what| {
-        Summary::from_samples(xs).ok_or(AnalysisError::TooFewSamples {
-            what,
-            need: 2,
-            got: 0,
-        })
-    };
-    let (b, c) = (
-        summary(baseline, "comparison (baseline)")?,
-        summary(candidate, "comparison (candidate)")?,
-    );
-    let ratio_ci = cfg
-        .bootstrap
-        .as_ref()
-        .map(|bc| bootstrap_ratios(baseline, candidate, bc))
-        .transpose()?;
-    let mean_ratio = c.mean / b.mean;
-    let median_ratio = c.median / b.median;
-    let significant = welch.p_value < cfg.alpha && mann_whitney.p_value < cfg.alpha;
-    let change = mean_ratio - 1.0;
-    let worse = if cfg.higher_is_better {
-        -change
-    } else {
-        change
-    };
-    let verdict = if !significant || !change.is_finite() || change.abs() <= cfg.noise_threshold {
-        Verdict::Unchanged
-    } else if worse > 0.0 {
-        Verdict::Regressed
-    } else {
-        Verdict::Improved
-    };
-    Ok(Comparison {
-        baseline: b,
-        candidate: c,
-        mean_ratio,
-        median_ratio,
-        ratio_ci,
-        welch,
-        mann_whitney,
-        effect,
-        verdict,
-    })
+}
+
+/// Where the band a change must exceed came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BandSource {
+    /// The fixed noise threshold ([`CompareConfig::noise_threshold`]).
+    Floor,
+    /// The benchmark's recent between-invocation spread ([`HistoryBand`]).
+    History,
+    /// [`LevelsConfig::assumed_between_cv`]: no measurement of the between-invocation spread.
+    Assumed,
+    /// The drift of the runs within each side's one invocation ([`drift_cv`]), larger than the
+    /// assumed spread: a busy machine whose state changes during one invocation changes between
+    /// two as well.
+    Drift,
+    /// The spread of the runs themselves (their pooled CV), larger than the assumed spread and
+    /// the drift: with nothing measured between invocations, the run-to-run variation is the
+    /// scale of the machine's state noise (on a machine busy compiling, invocation means of a
+    /// 20 ms loop ranged over 17–170 ms while its runs varied by ±30–60%).
+    RunSpread,
+}
+
+/// What a verdict saw: how it handled each level of noise, and what it could have detected.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Assessment {
+    pub mode: Mode,
+    /// Invocations of the baseline and of the candidate.
+    pub invocations: [usize; 2],
+    /// Coefficient of variation of the runs within an invocation (pooled over both sides).
+    pub within_cv: f64,
+    /// Coefficient of variation between invocations: estimated from the data (multi-invocation),
+    /// from history (history band) or assumed (single invocation: the larger of the assumed
+    /// spread and the drift); `None` head-to-head (it cancels) or when nothing is known.
+    pub between_cv: Option<f64>,
+    /// The drift of the runs within one invocation (see [`drift_cv`]), pooled over both sides,
+    /// when there were enough runs to measure it.
+    pub drift_cv: Option<f64>,
+    /// Relative change a verdict must exceed (0.02 = 2%).
+    pub band: f64,
+    pub band_source: BandSource,
+    /// Relative standard error of the change, every level counted.
+    pub standard_error: f64,
+    /// The smallest relative change this comparison detects with [`LevelsConfig::power`].
+    pub min_detectable: f64,
+    /// The p-value that decided (Welch's over runs, or over invocation means).
+    pub p_value: f64,
 }

@@ -28,6 +28,7 @@ mod changepoint;
 mod compare;
 mod error;
 mod hypothesis;
+mod levels;
 pub mod load;
 mod outliers;
 mod scaling;
@@ -40,9 +41,14 @@ pub use bootstrap::{
     bootstrap_ratios,
 };
 pub use changepoint::{ChangePoint, ChangePointConfig, change_points};
-pub use compare::{CompareConfig, Comparison, Verdict, compare};
+pub use compare::{Assessment, BandSource, CompareConfig, Comparison, Mode, Verdict};
 pub use error::AnalysisError;
 pub use hypothesis::{EffectSize, MannWhitney, TTest, effect_size, mann_whitney_u, welch_t_test};
+pub use levels::{
+    DEFAULT_ASSUMED_BETWEEN_CV, DRIFT_BLOCKS, DRIFT_MIN_BLOCK, HISTORY_MIN_RUNS, HistoryBand,
+    LevelsConfig, compare, compare_levels, drift_cv, hierarchical_bootstrap_ratio,
+    invocation_ratio_interval,
+};
 pub use outliers::{
     MODIFIED_Z_THRESHOLD, OutlierClass, OutlierWarning, Outliers, classify_outliers,
     outliers_to_warn,

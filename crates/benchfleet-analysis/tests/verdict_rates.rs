@@ -1,5 +1,7 @@
 //! Acceptance of the comparison verdict (issue 7, items 1 and 2), on seeded simulations so the
-//! rates are deterministic: A/A at 1–3% CV says "unchanged" in ≥ 99% of 1,000 trials, and a 5%
+//! rates are deterministic: A/A at 1–3% CV raises no alarm ("regressed" or "improved") in ≥ 99%
+//! of 1,000 trials (since issue 21 a move beyond the 2% floor that is not significant says
+//! "inconclusive" rather than "unchanged"), and a 5%
 //! slowdown says "regressed" in ≥ 95%, with the default configuration and 20 or 30 runs per
 //! side. (With 10 runs at 3% CV the power is only ~68%: see `examples/verdict_rates.rs`.)
 
@@ -15,14 +17,16 @@ fn aa_unchanged_and_five_percent_regressed() {
     };
     for n in [20, 30] {
         for cv in [0.01, 0.02, 0.03] {
-            let aa = sim::rate(1, 1000, n, cv, 0.0, Verdict::Unchanged, &cfg);
+            let aa = 1.0
+                - sim::rate(1, 1000, n, cv, 0.0, Verdict::Regressed, &cfg)
+                - sim::rate(1, 1000, n, cv, 0.0, Verdict::Improved, &cfg);
             let ab = sim::rate(2, 1000, n, cv, 0.05, Verdict::Regressed, &cfg);
             println!(
-                "n={n} cv={cv}: A/A unchanged {:.1}%, +5% regressed {:.1}%",
+                "n={n} cv={cv}: A/A no alarm {:.1}%, +5% regressed {:.1}%",
                 aa * 100.0,
                 ab * 100.0
             );
-            assert!(aa >= 0.99, "A/A at n={n}, CV {cv}: only {aa} unchanged");
+            assert!(aa >= 0.99, "A/A at n={n}, CV {cv}: only {aa} without alarm");
             assert!(ab >= 0.95, "+5% at n={n}, CV {cv}: only {ab} regressed");
         }
     }

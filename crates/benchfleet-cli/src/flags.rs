@@ -89,6 +89,13 @@ impl MetricsFlags {
 }
 
 /// Output format of the commands that print a table, JSON or Markdown.
+/// `--fail-on` (`compare`, `bench`): what makes the command exit with code 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    /// Any benchmark's verdict is `regressed`.
+    Regression,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Table,

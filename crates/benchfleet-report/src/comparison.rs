@@ -1,6 +1,9 @@
 //! Comparing two sets of results: matching, table, Markdown and JSON.
 
-use benchfleet_analysis::{AnalysisError, CompareConfig, Comparison, Verdict, compare};
+use benchfleet_analysis::{
+    AnalysisError, Assessment, BandSource, CompareConfig, Comparison, HistoryBand, LevelsConfig,
+    Mode, Verdict, compare_levels,
+};
 use comfy_table::{CellAlignment, ContentArrangement, Table, presets};
 use serde_json::{Value, json};
 
@@ -34,37 +37,129 @@ impl ComparisonSet {
 }
 
 /// Compare each candidate benchmark with the baseline benchmark of the same name, over the wall
-/// times of successful runs.
+/// times of successful runs, each side one invocation, the between-invocation noise assumed as
+/// [`LevelsConfig::default`] does (see [`compare_invocations`]).
 pub fn compare_results(
     baseline: &[BenchmarkResult],
     candidate: &[BenchmarkResult],
     cfg: &CompareConfig,
 ) -> ComparisonSet {
+    compare_invocations(
+        &[baseline.to_vec()],
+        &[candidate.to_vec()],
+        &LevelsConfig {
+            compare: *cfg,
+            ..LevelsConfig::default()
+        },
+        |_| None,
+    )
+}
+
+/// Compare each candidate benchmark with the baseline benchmark of the same name, each side
+/// measured in one or more invocations (`baseline[i]`: the results of invocation `i`), with
+/// [`compare_levels`]: head-to-head when `cfg.head_to_head`, multi-invocation with two or more
+/// invocations a side, else the band of `history(name)` (when it knows the benchmark) or the
+/// assumed one. Benchmarks are matched by name; the candidate's order is kept.
+pub fn compare_invocations(
+    baseline: &[Vec<BenchmarkResult>],
+    candidate: &[Vec<BenchmarkResult>],
+    cfg: &LevelsConfig,
+    history: impl Fn(&str) -> Option<HistoryBand>,
+) -> ComparisonSet {
     let mut set = ComparisonSet::default();
-    for c in candidate {
-        let Some(b) = baseline.iter().find(|b| b.name == c.name) else {
+    let names = |side: &[Vec<BenchmarkResult>]| -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for r in side.iter().flatten() {
+            if !out.contains(&r.name) {
+                out.push(r.name.clone());
+            }
+        }
+        out
+    };
+    let times = |side: &[Vec<BenchmarkResult>], name: &str| -> Vec<Vec<f64>> {
+        side.iter()
+            .filter_map(|inv| inv.iter().find(|r| r.name == name))
+            .map(BenchmarkResult::successful_times)
+            .filter(|t| !t.is_empty())
+            .collect()
+    };
+    let (bn, cn) = (names(baseline), names(candidate));
+    for name in &cn {
+        if !bn.contains(name) {
             set.skipped
-                .push((c.name.clone(), "not in the baseline".into()));
+                .push((name.clone(), "not in the baseline".into()));
             continue;
+        }
+        let cfg = LevelsConfig {
+            history: cfg.history.or_else(|| history(name)),
+            ..*cfg
         };
-        match compare(&b.successful_times(), &c.successful_times(), cfg) {
+        match compare_levels(&times(baseline, name), &times(candidate, name), &cfg) {
             Ok(comparison) => set.compared.push(NamedComparison {
-                name: c.name.clone(),
+                name: name.clone(),
                 comparison,
             }),
             Err(e @ AnalysisError::TooFewSamples { .. })
             | Err(e @ AnalysisError::InvalidParameter { .. }) => {
-                set.skipped.push((c.name.clone(), e.to_string()))
+                set.skipped.push((name.clone(), e.to_string()))
             }
         }
     }
-    for b in baseline {
-        if !candidate.iter().any(|c| c.name == b.name) {
-            set.skipped
-                .push((b.name.clone(), "not in the candidate".into()));
+    for name in bn {
+        if !cn.contains(&name) {
+            set.skipped.push((name, "not in the candidate".into()));
         }
     }
     set
+}
+
+/// One line saying what a verdict saw: its mode, the noise at each level, the band a change had
+/// to exceed and where it came from, and the smallest change it could have detected.
+pub fn assessment_text(a: &Assessment) -> String {
+    let pct = |x: f64| format!("{:.1}%", x * 100.0);
+    let between = match (a.mode, a.between_cv) {
+        (Mode::HeadToHead, _) => "between invocations: cancelled by interleaving".to_string(),
+        (Mode::MultiInvocation, Some(b)) => format!(
+            "between invocations ±{} (measured over {}+{} invocations)",
+            pct(b),
+            a.invocations[0],
+            a.invocations[1]
+        ),
+        (Mode::HistoryBand, Some(b)) => {
+            format!("between invocations ±{} (this benchmark's history)", pct(b))
+        }
+        (_, Some(b)) if a.band_source == BandSource::RunSpread => format!(
+            "between invocations not measured, taken as ±{}, the runs' own spread (one invocation a side; measure head-to-head or in several invocations)",
+            pct(b)
+        ),
+        (_, Some(b)) if a.band_source == BandSource::Drift => format!(
+            "between invocations not measured, taken as ±{}, the drift of the runs within the invocations (one invocation a side; measure head-to-head or in several invocations)",
+            pct(b)
+        ),
+        (_, Some(b)) => format!(
+            "between invocations not measured, assumed ±{} (one invocation a side; measure head-to-head or in several invocations)",
+            pct(b)
+        ),
+        (_, None) => {
+            "between invocations not measured (one invocation a side, nothing assumed)".into()
+        }
+    };
+    let source = match a.band_source {
+        BandSource::Floor => "the fixed floor",
+        BandSource::History => "from history",
+        BandSource::Assumed => "from the assumed noise",
+        BandSource::Drift => "from the drift",
+        BandSource::RunSpread => "from the runs' spread",
+    };
+    format!(
+        "{}: runs ±{}, {}; band ±{} ({}); smallest detectable change ±{} (95% power)",
+        a.mode.as_str(),
+        pct(a.within_cv),
+        between,
+        pct(a.band),
+        source,
+        pct(a.min_detectable)
+    )
 }
 
 const HEADER: [&str; 7] = [
@@ -121,6 +216,13 @@ pub fn comparison_table(set: &ComparisonSet) -> String {
     }
     let mut out = t.to_string();
     out.push('\n');
+    for c in &set.compared {
+        out.push_str(&format!(
+            "{}: {}\n",
+            c.name,
+            assessment_text(&c.comparison.assessment)
+        ));
+    }
     for (name, why) in &set.skipped {
         out.push_str(&format!("skipped {name}: {why}\n"));
     }
@@ -137,10 +239,11 @@ pub fn comparison_markdown(set: &ComparisonSet) -> String {
             .count()
     };
     let mut out = format!(
-        "**{} regressed, {} improved, {} unchanged** of {} compared benchmarks.\n\n",
+        "**{} regressed, {} improved, {} unchanged, {} inconclusive** of {} compared benchmarks.\n\n",
         count(Verdict::Regressed),
         count(Verdict::Improved),
         count(Verdict::Unchanged),
+        count(Verdict::Inconclusive),
         set.compared.len()
     );
     out.push_str(&format!(
@@ -155,6 +258,14 @@ pub fn comparison_markdown(set: &ComparisonSet) -> String {
             cells[6] = format!("**{}**", cells[6]);
         }
         out.push_str(&format!("| {} |\n", cells.join(" | ")));
+    }
+    out.push('\n');
+    for c in &set.compared {
+        out.push_str(&format!(
+            "- `{}`: {}\n",
+            c.name.replace('`', "'"),
+            md_cell(&assessment_text(&c.comparison.assessment))
+        ));
     }
     if !set.skipped.is_empty() {
         out.push('\n');
@@ -180,6 +291,7 @@ pub fn comparison_json(set: &ComparisonSet) -> Value {
             if let Value::Object(m) = &mut v {
                 m.insert("name".into(), c.name.clone().into());
                 m.insert("change_percent".into(), json!(c.comparison.change() * 100.0));
+                m.insert("assessment_text".into(), assessment_text(&c.comparison.assessment).into());
             }
             v
         }).collect::<Vec<_>>(),

@@ -60,7 +60,8 @@ pub fn html_report(r: &HtmlReport<'_>) -> Result<String, ReportError> {
             let class = match k.verdict {
                 benchfleet_analysis::Verdict::Regressed => "bad",
                 benchfleet_analysis::Verdict::Improved => "good",
-                benchfleet_analysis::Verdict::Unchanged => "",
+                benchfleet_analysis::Verdict::Unchanged
+                | benchfleet_analysis::Verdict::Inconclusive => "",
             };
             let ci = k.ratio_ci.map_or_else(
                 || "-".into(),

@@ -49,8 +49,8 @@ pub mod units;
 
 pub use bmf::bmf_json;
 pub use comparison::{
-    ComparisonSet, NamedComparison, compare_results, comparison_json, comparison_markdown,
-    comparison_table,
+    ComparisonSet, NamedComparison, assessment_text, compare_invocations, compare_results,
+    comparison_json, comparison_markdown, comparison_table,
 };
 pub use csv::csv;
 pub use html::{HistorySeries, HtmlReport, html_report};

@@ -277,7 +277,7 @@ pub fn comparison_svg(comparisons: &[NamedComparison]) -> Result<String, ReportE
             let color = match verdict {
                 Verdict::Regressed => RED_,
                 Verdict::Improved => GREEN_,
-                Verdict::Unchanged => GREY_,
+                Verdict::Unchanged | Verdict::Inconclusive => GREY_,
             };
             chart
                 .draw_series([Rectangle::new(

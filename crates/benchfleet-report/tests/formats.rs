@@ -169,7 +169,7 @@ fn comparison_matches_by_name_and_reports_verdicts() {
 
     let md = comparison_markdown(&set);
     assert!(
-        md.starts_with("**1 regressed, 1 improved, 1 unchanged** of 3"),
+        md.starts_with("**1 regressed, 1 improved, 1 unchanged, 0 inconclusive** of 3"),
         "{md}"
     );
     assert!(

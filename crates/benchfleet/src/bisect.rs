@@ -286,7 +286,7 @@ pub async fn bisect(
             let room = |v: &Vec<f64>| v.len() < cfg.max_runs;
             match c.verdict {
                 Verdict::Regressed => break (g, b),
-                Verdict::Unchanged if room(&g) || room(&b) => {
+                Verdict::Unchanged | Verdict::Inconclusive if room(&g) || room(&b) => {
                     if room(&g) && (g.len() <= b.len() || !room(&b)) {
                         0
                     } else {

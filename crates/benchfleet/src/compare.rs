@@ -1,12 +1,20 @@
 //! Comparing two sets of results named on the command line: stored runs (id, unique prefix,
 //! `latest`), tags recorded with a run (`git.commit=abc123`: the newest run with that tag), or
 //! exported JSON files (hyperfine `--export-json`, benchfleet's JSON export).
+//!
+//! A side may be several invocations, named with commas (`a1.json,a2.json,a3.json`, or run ids):
+//! with two or more a side, the verdict tests the per-invocation means (multi-invocation mode).
+//! With one stored run a side, the band comes from the benchmark's history: the means of its
+//! recent runs on the same machine class (OS, architecture, CPU count), the two compared runs
+//! excluded (issue 21).
 
 use std::path::{Path, PathBuf};
 
-use benchfleet_analysis::CompareConfig;
-use benchfleet_model::{RunId, RunInfo};
-use benchfleet_report::{BenchmarkResult, ComparisonSet, compare_results, group_records};
+use std::collections::BTreeMap;
+
+use benchfleet_analysis::{HistoryBand, LevelsConfig};
+use benchfleet_model::{HostInfo, RunId, RunInfo};
+use benchfleet_report::{BenchmarkResult, ComparisonSet, compare_invocations, group_records};
 use benchfleet_store::{RunFilter, Storage};
 
 use crate::import::{self, ImportError};
@@ -159,27 +167,130 @@ pub async fn resolve(storage: Option<&Storage>, spec: &str) -> Result<Side, Comp
     })
 }
 
-/// A comparison of two resolved sides.
+/// A comparison of two resolved sides, each one or more invocations.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CompareOutcome {
-    pub baseline: Side,
-    pub candidate: Side,
+    pub baseline: Vec<Side>,
+    pub candidate: Vec<Side>,
     pub set: ComparisonSet,
+    /// Stored runs the history bands were learned from (0: no history used).
+    pub history_runs: usize,
 }
 
-/// Resolve `baseline` and `candidate` and compare every benchmark present in both by name.
+/// Runs of history a band is learned from, at most (the newest).
+pub const HISTORY_WINDOW: usize = 30;
+
+/// Resolve a side that may list several invocations separated by commas (a file whose name has
+/// a comma wins as a whole).
+pub async fn resolve_many(
+    storage: Option<&Storage>,
+    spec: &str,
+) -> Result<Vec<Side>, CompareError> {
+    if is_file(spec) || !spec.contains(',') {
+        return Ok(vec![resolve(storage, spec).await?]);
+    }
+    let mut out = Vec::new();
+    for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        out.push(resolve(storage, part).await?);
+    }
+    if out.is_empty() {
+        return Err(CompareError::Unresolvable(spec.to_owned()));
+    }
+    Ok(out)
+}
+
+fn machine_class(h: &HostInfo) -> (String, String, u32) {
+    (h.os.clone(), h.arch.clone(), h.cpus)
+}
+
+/// The means of each benchmark in the newest [`HISTORY_WINDOW`] finished runs of `suite` on
+/// `host`'s machine class, `exclude`d runs left out; oldest first.
+pub async fn history_means(
+    storage: &Storage,
+    suite: &str,
+    host: &HostInfo,
+    exclude: &[RunId],
+) -> Result<(BTreeMap<String, Vec<f64>>, usize), CompareError> {
+    let runs = storage
+        .catalog
+        .find_runs(&RunFilter {
+            suite: Some(suite.to_owned()),
+            ..Default::default()
+        })
+        .await
+        .map_err(Error::from)?;
+    let class = machine_class(host);
+    let mut means: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let mut used = 0;
+    for run in runs
+        .iter()
+        .filter(|r| machine_class(&r.host) == class && !exclude.contains(&r.run_id))
+        .take(HISTORY_WINDOW)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+    {
+        let records = load_records(storage, &run.run_id).await?;
+        used += 1;
+        for r in group_records(&records) {
+            if let Some(s) = r.wall() {
+                means.entry(r.name.clone()).or_default().push(s.mean);
+            }
+        }
+    }
+    Ok((means, used))
+}
+
+/// Resolve `baseline` and `candidate` (each one or more invocations, see [`resolve_many`]) and
+/// compare every benchmark present in both by name (see the module docs for the modes).
 pub async fn compare(
     storage: Option<&Storage>,
     baseline: &str,
     candidate: &str,
-    cfg: &CompareConfig,
+    cfg: &LevelsConfig,
 ) -> Result<CompareOutcome, CompareError> {
-    let b = resolve(storage, baseline).await?;
-    let c = resolve(storage, candidate).await?;
-    let set = compare_results(&b.results, &c.results, cfg);
+    let b = resolve_many(storage, baseline).await?;
+    let c = resolve_many(storage, candidate).await?;
+    let mut history = BTreeMap::new();
+    let mut history_runs = 0;
+    if let (Some(storage), [bs], [cs]) = (storage, b.as_slice(), c.as_slice())
+        && let (Origin::Run(br), Origin::Run(cr)) = (&bs.origin, &cs.origin)
+        && !cfg.head_to_head
+        && cfg.history.is_none()
+    {
+        let (means, used) = history_means(
+            storage,
+            &cr.suite,
+            &cr.host,
+            &[br.run_id.clone(), cr.run_id.clone()],
+        )
+        .await?;
+        history = means;
+        history_runs = used;
+    }
+    let set = compare_invocations(
+        &b.iter().map(|s| s.results.clone()).collect::<Vec<_>>(),
+        &c.iter().map(|s| s.results.clone()).collect::<Vec<_>>(),
+        cfg,
+        |name| {
+            history
+                .get(name)
+                .and_then(|m| HistoryBand::from_means(m).ok())
+        },
+    );
+    let history_runs = if set
+        .compared
+        .iter()
+        .any(|c| c.comparison.assessment.mode == benchfleet_analysis::Mode::HistoryBand)
+    {
+        history_runs
+    } else {
+        0
+    };
     Ok(CompareOutcome {
         baseline: b,
         candidate: c,
         set,
+        history_runs,
     })
 }

@@ -96,3 +96,22 @@ pub fn stepped_series(seed: u64, n: usize, cv: f64, shifts: &[(usize, f64)]) -> 
 /// The four shifts of 3–8% (alternating in direction) of issue 19's clean 10,000-point series.
 pub const FOUR_SHIFTS: [(usize, f64); 4] =
     [(1_800, 0.05), (4_100, -0.03), (6_300, 0.08), (8_200, -0.04)];
+
+/// Two-level (random-effects) samples: `k` invocations of `n` runs, invocation `i` at level
+/// `mean · (1 + between · u_i)`, its runs at that level `· (1 + within · e_ij)`, `u` and `e`
+/// standard normal. The model of separate invocations on a real machine (issue 21).
+pub fn two_level(
+    rng: &mut ChaCha8Rng,
+    k: usize,
+    n: usize,
+    mean: f64,
+    between: f64,
+    within: f64,
+) -> Vec<Vec<f64>> {
+    (0..k)
+        .map(|_| {
+            let level = mean * (1.0 + between * normal(rng));
+            sample(rng, n, level, within)
+        })
+        .collect()
+}

@@ -18,7 +18,7 @@ use benchfleet::suite::RunPolicy;
 
 use crate::context::Context;
 use crate::exit::{CliError, Result, Status};
-use crate::flags::{MetricsFlags, TagFlags, parse_size};
+use crate::flags::{FailOn, MetricsFlags, TagFlags, compare_config, parse_size};
 use crate::output::write_file;
 use crate::{interrupt, metrics, progress, words};
 
@@ -136,6 +136,25 @@ pub struct BenchArgs {
     /// Name of the --reference command in results (default: its command).
     #[arg(long, value_name = "NAME", requires = "reference")]
     pub reference_name: Option<String>,
+
+    /// With --reference: exit with code 1 when any command's head-to-head verdict against the
+    /// reference is `regressed` (the way to gate a change: both measured interleaved in one
+    /// invocation, so the machine's state hits both alike).
+    #[arg(long, value_enum, value_name = "WHAT", requires = "reference")]
+    pub fail_on: Option<FailOn>,
+
+    /// With --reference: changes of the mean smaller than this fraction are never a verdict.
+    #[arg(
+        long,
+        default_value_t = 0.02,
+        value_name = "FRACTION",
+        requires = "reference"
+    )]
+    pub noise: f64,
+
+    /// With --reference: significance level of the verdicts (Welch's t and Mann–Whitney U).
+    #[arg(long, default_value_t = 0.01, requires = "reference")]
+    pub alpha: f64,
 
     /// Name of a benchmark in results (`{VAR}` placeholders allowed): one per command, or with
     /// -L/-P once for all or one per benchmark, like hyperfine.
@@ -608,6 +627,57 @@ pub fn relative_table(results: &[BenchmarkResult], reference: Option<usize>) -> 
     Some(out)
 }
 
+/// Every result compared with the reference's: head-to-head when the runs were interleaved
+/// (or shuffled) in rounds, else as one invocation a side (hyperfine's sequential order).
+/// `(index of the result, comparison)`, the reference and results that cannot be compared left
+/// out.
+pub fn reference_verdicts(
+    results: &[BenchmarkResult],
+    reference: usize,
+    interleaved: bool,
+    compare: benchfleet::analysis::CompareConfig,
+) -> Vec<(usize, benchfleet::analysis::Comparison)> {
+    let cfg = benchfleet::analysis::LevelsConfig {
+        compare,
+        head_to_head: interleaved,
+        ..Default::default()
+    };
+    let base = [results[reference].successful_times()];
+    results
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != reference)
+        .filter_map(|(i, r)| {
+            benchfleet::analysis::compare_levels(&base, &[r.successful_times()], &cfg)
+                .ok()
+                .map(|c| (i, c))
+        })
+        .collect()
+}
+
+/// hyperfine's JSON export, each compared result with a `comparison` object added (the
+/// `compare` verdict against the reference, with its assessment).
+fn bench_json(
+    results: &[BenchmarkResult],
+    reference: Option<usize>,
+    verdicts: &[(usize, benchfleet::analysis::Comparison)],
+) -> serde_json::Value {
+    let mut v = report::hyperfine_json(results);
+    for (i, c) in verdicts {
+        let mut cv = serde_json::to_value(c).unwrap_or(serde_json::Value::Null);
+        if let (serde_json::Value::Object(m), Some(r)) = (&mut cv, reference) {
+            m.insert("reference".into(), results[r].name.clone().into());
+            m.insert("change_percent".into(), (c.change() * 100.0).into());
+            m.insert(
+                "assessment_text".into(),
+                report::assessment_text(&c.assessment).into(),
+            );
+        }
+        v["results"][*i]["comparison"] = cv;
+    }
+    v
+}
+
 /// Results in command order (the reference first), whatever order the runs happened in.
 fn ordered_results(outcome: &BenchOutcome, commands: &[BenchCommand]) -> Vec<BenchmarkResult> {
     let mut results = outcome.results.clone();
@@ -627,6 +697,7 @@ fn write_bench_exports(
     args: &BenchArgs,
     results: &[BenchmarkResult],
     unit: Option<TimeUnit>,
+    json: serde_json::Value,
 ) -> Result<()> {
     let mut sorted = results.to_vec();
     if args.sort == SortArg::MeanTime {
@@ -636,7 +707,7 @@ fn write_bench_exports(
     type Render<'a> = &'a dyn Fn() -> Result<String>;
     let exports: [(&Option<PathBuf>, Render); 5] = [
         (&args.export_json, &|| {
-            Ok(serde_json::to_string_pretty(&report::hyperfine_json(results))? + "\n")
+            Ok(serde_json::to_string_pretty(&json)? + "\n")
         }),
         (&args.export_csv, &|| Ok(report::csv(results))),
         (&args.export_markdown, &|| {
@@ -665,6 +736,7 @@ fn write_bench_exports(
 
 /// Run `benchfleet bench`.
 pub async fn bench(ctx: &Context, args: BenchArgs) -> Result<Status> {
+    let compare = compare_config(args.noise, args.alpha)?;
     let commands = bench::expand(&input(&args)).map_err(CliError::usage)?;
     let settings = settings(&args, &commands).map_err(CliError::Usage)?;
     let storage = ctx.storage().await?;
@@ -748,10 +820,43 @@ pub async fn bench(ctx: &Context, args: BenchArgs) -> Result<Status> {
         eprintln!("{line}");
     }
 
-    write_bench_exports(ctx, &args, &results, unit)?;
-    Ok(ctx
+    let interleaved = settings.order != Order::Sequential;
+    let verdicts = reference.map_or_else(Vec::new, |r| {
+        reference_verdicts(&results, r, interleaved, compare)
+    });
+    if let Some(r) = reference {
+        for (i, c) in &verdicts {
+            eprintln!(
+                "verdict {} vs {}: {} ({:+.1}%, p = {:.2e}); {}",
+                results[*i].name,
+                results[r].name,
+                c.verdict.as_str(),
+                c.change() * 100.0,
+                c.assessment.p_value,
+                report::assessment_text(&c.assessment)
+            );
+        }
+    }
+    write_bench_exports(
+        ctx,
+        &args,
+        &results,
+        unit,
+        bench_json(&results, reference, &verdicts),
+    )?;
+    let status = ctx
         .out
-        .run_footer(&outcome.run, outcome.records_stored, &ctx.root()))
+        .run_footer(&outcome.run, outcome.records_stored, &ctx.root());
+    let regressed: Vec<&str> = verdicts
+        .iter()
+        .filter(|(_, c)| c.verdict == benchfleet::analysis::Verdict::Regressed)
+        .map(|(i, _)| results[*i].name.as_str())
+        .collect();
+    if args.fail_on == Some(FailOn::Regression) && !regressed.is_empty() {
+        eprintln!("regressed: {}", regressed.join(", "));
+        return Ok(Status::Failed);
+    }
+    Ok(status)
 }
 
 #[cfg(test)]

@@ -1,20 +1,23 @@
 //! `benchfleet compare A B`: ratio with interval, p-values and a verdict per benchmark, between
-//! two runs, tags or exported JSON files.
+//! two runs, tags or exported JSON files; each side one or more invocations (comma-separated).
+//! Every verdict says what it saw: its mode, the noise at each level, its band and the smallest
+//! change it could have detected.
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 
 use benchfleet::compare::{CompareOutcome, Origin, Side};
 use benchfleet::report;
 
 use crate::context::Context;
 use crate::exit::{CliError, Result, Status};
-use crate::flags::{Format, compare_config};
+use crate::flags::{FailOn, Format, compare_config};
 
 #[derive(Debug, Args)]
 pub struct CompareArgs {
     /// Baseline: a run id (or unique prefix, or `latest`), a tag KEY=VALUE (the newest run
     /// recorded with it, e.g. `git.commit=abc123`), or an exported JSON file (hyperfine or
-    /// benchfleet `--export-json`).
+    /// benchfleet `--export-json`). Several, separated by commas, are several invocations of the
+    /// same build: the verdict then tests the per-invocation means.
     pub baseline: String,
     /// Candidate, in the same forms as the baseline.
     pub candidate: String,
@@ -29,11 +32,14 @@ pub struct CompareArgs {
     /// Significance level; both Welch's t-test and Mann–Whitney U must be below it.
     #[arg(long, default_value_t = 0.01)]
     pub alpha: f64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum FailOn {
-    Regression,
+    /// With one invocation a side and no history: the between-invocation variation assumed (a
+    /// fraction; 0 assumes none, which trusts the runs of two separate invocations).
+    #[arg(long, default_value_t = benchfleet::analysis::DEFAULT_ASSUMED_BETWEEN_CV, value_name = "FRACTION")]
+    pub assume_between: f64,
+    /// Both sides were measured interleaved in one invocation (e.g. the two results of one
+    /// `bench` export): test the runs as they are.
+    #[arg(long)]
+    pub head_to_head: bool,
 }
 
 fn side_json(s: &Side) -> serde_json::Value {
@@ -46,10 +52,49 @@ fn side_json(s: &Side) -> serde_json::Value {
     }
 }
 
+fn sides_json(s: &[Side]) -> serde_json::Value {
+    match s {
+        [one] => side_json(one),
+        many => many.iter().map(side_json).collect(),
+    }
+}
+
+fn describe(s: &[Side]) -> String {
+    match s {
+        [one] => one.describe(),
+        many => format!(
+            "{} invocations: {}",
+            many.len(),
+            many.iter()
+                .map(Side::describe)
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+    }
+}
+
 pub async fn compare(ctx: &Context, args: CompareArgs) -> Result<Status> {
-    let cfg = compare_config(args.noise, args.alpha)?;
-    let needs_storage = !benchfleet::compare::is_file(&args.baseline)
-        || !benchfleet::compare::is_file(&args.candidate);
+    let compare = compare_config(args.noise, args.alpha)?;
+    if !(args.assume_between.is_finite() && args.assume_between >= 0.0) {
+        return Err(CliError::Usage(format!(
+            "--assume-between {}: expected a fraction ≥ 0, e.g. 0.02 for 2%",
+            args.assume_between
+        )));
+    }
+    let cfg = benchfleet::analysis::LevelsConfig {
+        compare,
+        head_to_head: args.head_to_head,
+        assumed_between_cv: args.assume_between,
+        ..Default::default()
+    };
+    let all_files = |spec: &str| {
+        benchfleet::compare::is_file(spec)
+            || spec
+                .split(',')
+                .filter(|p| !p.trim().is_empty())
+                .all(|p| benchfleet::compare::is_file(p.trim()))
+    };
+    let needs_storage = !all_files(&args.baseline) || !all_files(&args.candidate);
     let storage = if needs_storage {
         Some(ctx.storage().await?)
     } else {
@@ -59,25 +104,35 @@ pub async fn compare(ctx: &Context, args: CompareArgs) -> Result<Status> {
         baseline,
         candidate,
         set,
+        history_runs,
     } = benchfleet::compare::compare(storage, &args.baseline, &args.candidate, &cfg).await?;
+    let history_note = (history_runs > 0).then(|| {
+        format!("noise bands learned from {history_runs} earlier runs on this machine class")
+    });
     match args.format {
         Format::Table => {
-            eprintln!("baseline:  {}", baseline.describe());
-            eprintln!("candidate: {}", candidate.describe());
+            eprintln!("baseline:  {}", describe(&baseline));
+            eprintln!("candidate: {}", describe(&candidate));
+            if let Some(n) = &history_note {
+                eprintln!("{n}");
+            }
             ctx.out.emit(&report::comparison_table(&set))?;
         }
         Format::Markdown => ctx.out.emit(&format!(
-            "Comparing {} against {}.\n\n{}",
-            candidate.describe(),
-            baseline.describe(),
+            "Comparing {} against {}.{}\n\n{}",
+            describe(&candidate),
+            describe(&baseline),
+            history_note.map_or(String::new(), |n| format!(" {n}.")),
             report::comparison_markdown(&set)
         ))?,
         Format::Json => {
             let mut v = report::comparison_json(&set);
-            v["baseline"] = side_json(&baseline);
-            v["candidate"] = side_json(&candidate);
+            v["baseline"] = sides_json(&baseline);
+            v["candidate"] = sides_json(&candidate);
             v["noise"] = args.noise.into();
             v["alpha"] = args.alpha.into();
+            v["assume_between"] = args.assume_between.into();
+            v["history_runs"] = history_runs.into();
             ctx.out
                 .emit(&format!("{}\n", serde_json::to_string_pretty(&v)?))?;
         }
