@@ -146,6 +146,27 @@ pub fn node_states(outcome: &RunOutcome) -> Vec<String> {
 
 /// The warnings of a suite's load node, in the terms of its `load` table
 /// (`load.max_concurrency`, not `--max-concurrency`).
+/// The nodes reused from the cache, named (the first [`CACHED_NAMED`] of them; a sweep can reuse
+/// thousands, and one line of every name helps nobody).
+pub fn cached(names: &[&str]) -> String {
+    let shown = names.len().min(CACHED_NAMED);
+    let mut line = format!(
+        "cached (unchanged, not run again): {}",
+        names[..shown].join(", ")
+    );
+    if names.len() > shown {
+        line.push_str(&format!(
+            " … and {} more ({} nodes in all)",
+            names.len() - shown,
+            names.len()
+        ));
+    }
+    line
+}
+
+/// How many cached nodes [`cached`] names.
+const CACHED_NAMED: usize = 10;
+
 pub fn load_node_warnings(load: &NodeLoadOutcome) -> Vec<String> {
     load.report
         .warnings
@@ -462,6 +483,20 @@ mod tests {
                 "{ev:?}"
             );
         }
+    }
+
+    #[test]
+    fn cached_nodes_are_named_up_to_ten() {
+        assert_eq!(
+            cached(&["a", "b"]),
+            "cached (unchanged, not run again): a, b"
+        );
+        let many: Vec<String> = (0..1002).map(|i| format!("n{i}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert_eq!(
+            cached(&many),
+            "cached (unchanged, not run again): n0, n1, n2, n3, n4, n5, n6, n7, n8, n9 … and 992 more (1002 nodes in all)"
+        );
     }
 
     #[test]

@@ -157,7 +157,7 @@ pub async fn run(ctx: &Context, args: RunArgs) -> Result<Status> {
             .iter()
             .map(|r| r.node.name.as_str())
             .collect();
-        eprintln!("cached (unchanged, not run again): {}", names.join(", "));
+        eprintln!("{}", words::cached(&names));
         ctx.out.emit_table(|| outcome.reused.iter().map(result))?;
     }
     for line in words::node_states(&outcome) {
