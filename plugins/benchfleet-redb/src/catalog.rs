@@ -122,6 +122,25 @@ fn chunk_may_match(h: &pack::Header<'_>, q: &RecordQuery) -> bool {
 /// Entries matching `q` from the chunks in `range`, in the documented order. Chunks are
 /// skipped on their headers (time span, tiers, bloom filter of suites and names) and only the
 /// others are decoded.
+/// The order of `query_records` results: (`started_at`, `run_id`, `name`, `iteration`), the
+/// digest last so that the order is total.
+pub(crate) fn query_order(a: &RecordEntry, b: &RecordEntry) -> std::cmp::Ordering {
+    (
+        a.started_at,
+        &a.run_id,
+        &a.name,
+        a.iteration,
+        a.digest.as_bytes(),
+    )
+        .cmp(&(
+            b.started_at,
+            &b.run_id,
+            &b.name,
+            b.iteration,
+            b.digest.as_bytes(),
+        ))
+}
+
 fn run_query(txn: &ReadTransaction, q: &RecordQuery) -> Result<Vec<RecordEntry>, Error> {
     let mut out = Vec::new();
     if q.limit == Some(0) {
@@ -157,22 +176,7 @@ fn run_query(txn: &ReadTransaction, q: &RecordQuery) -> Result<Vec<RecordEntry>,
         let entries = pack::decode(id, v.value()).map_err(Error::Store)?;
         out.extend(entries.into_iter().filter(|e| q.matches(e)));
     }
-    out.sort_by(|a, b| {
-        (
-            a.started_at,
-            &a.run_id,
-            &a.name,
-            a.iteration,
-            a.digest.as_bytes(),
-        )
-            .cmp(&(
-                b.started_at,
-                &b.run_id,
-                &b.name,
-                b.iteration,
-                b.digest.as_bytes(),
-            ))
-    });
+    out.sort_by(query_order);
     if let Some(l) = q.limit {
         out.truncate(l);
     }

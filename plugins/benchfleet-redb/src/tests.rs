@@ -679,22 +679,7 @@ mod chunked {
     }
 
     pub(super) fn sorted(mut v: Vec<RecordEntry>) -> Vec<RecordEntry> {
-        v.sort_by(|a, b| {
-            (
-                a.started_at,
-                &a.run_id,
-                &a.name,
-                a.iteration,
-                a.digest.as_bytes(),
-            )
-                .cmp(&(
-                    b.started_at,
-                    &b.run_id,
-                    &b.name,
-                    b.iteration,
-                    b.digest.as_bytes(),
-                ))
-        });
+        v.sort_by(crate::catalog::query_order);
         v
     }
 
