@@ -55,6 +55,24 @@ pub struct Measurement {
 }
 
 impl Measurement {
+    /// Every counter, in declaration order (wall, user, sys, max RSS, minor and major faults,
+    /// voluntary and involuntary context switches, blocks in and out): for encodings that store
+    /// them as a row of integers.
+    pub fn counters(&self) -> [u64; 10] {
+        [
+            self.wall_ns,
+            self.user_ns,
+            self.sys_ns,
+            self.max_rss_bytes,
+            self.minor_faults,
+            self.major_faults,
+            self.voluntary_context_switches,
+            self.involuntary_context_switches,
+            self.block_in,
+            self.block_out,
+        ]
+    }
+
     pub fn wall_secs(&self) -> f64 {
         self.wall_ns as f64 / 1e9
     }

@@ -57,21 +57,6 @@ struct Columns {
     location: Vec<String>,
 }
 
-fn measurement_fields(m: &Measurement) -> [u64; 10] {
-    [
-        m.wall_ns,
-        m.user_ns,
-        m.sys_ns,
-        m.max_rss_bytes,
-        m.minor_faults,
-        m.major_faults,
-        m.voluntary_context_switches,
-        m.involuntary_context_switches,
-        m.block_in,
-        m.block_out,
-    ]
-}
-
 impl Columns {
     fn push(&mut self, e: &RecordEntry) {
         self.digest.push(e.digest.as_bytes().to_vec());
@@ -82,7 +67,7 @@ impl Columns {
         self.iteration.push(i64::from(e.iteration));
         self.started_ns.push(e.started_at.0);
         self.started_us.push(micros_of_nanos(e.started_at.0));
-        for (col, v) in self.m.iter_mut().zip(measurement_fields(&e.measurement)) {
+        for (col, v) in self.m.iter_mut().zip(e.measurement.counters()) {
             col.push(v as i64);
         }
         self.success.push(e.outcome.is_success());

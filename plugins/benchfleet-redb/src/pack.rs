@@ -272,18 +272,7 @@ fn put_key<'a>(out: &mut Vec<u8>, strings: &mut Strings<'a>, key: &'a str) {
 }
 
 fn put_measurement(out: &mut Vec<u8>, m: &Measurement) {
-    for v in [
-        m.wall_ns,
-        m.user_ns,
-        m.sys_ns,
-        m.max_rss_bytes,
-        m.minor_faults,
-        m.major_faults,
-        m.voluntary_context_switches,
-        m.involuntary_context_switches,
-        m.block_in,
-        m.block_out,
-    ] {
+    for v in m.counters() {
         put_var(out, v);
     }
 }
