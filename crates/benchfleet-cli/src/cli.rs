@@ -49,8 +49,8 @@ pub enum Command {
     /// Import hyperfine, criterion or Bencher Metric Format results into history.
     Import(cmd::import::ImportArgs),
     /// Find the first commit where a benchmark got slower: binary search over the first-parent
-    /// commits between --good and --bad, each measured in its own worktree and stored. (No
-    /// `--fleet` yet: the fleet does not exist, commits are measured one at a time here.)
+    /// commits between --good and --bad, each measured in its own worktree and stored (one
+    /// commit at a time, on this machine).
     Bisect(Box<cmd::bisect::BisectArgs>),
     /// Run a suite at several concurrency levels and print speedup and efficiency.
     Scale(cmd::scale::ScaleArgs),
@@ -59,6 +59,14 @@ pub enum Command {
     /// Tiered storage: status, migrate by age (hot → warm → cold), verify, gc.
     #[command(subcommand)]
     Tier(cmd::tier::TierCommand),
+    /// Put a suite's DAG in the fleet's queue (PostgreSQL) for workers to run; prints the run id.
+    Submit(cmd::submit::SubmitArgs),
+    /// Run nodes of submitted suites: claim ready nodes, measure them as `run` does, store their
+    /// records in the shared catalog and tiers. SIGTERM drains.
+    Worker(cmd::worker::WorkerArgs),
+    /// The fleet's workers, queue and runs (`status`); stop a submitted run (`cancel`).
+    #[command(subcommand)]
+    Fleet(cmd::fleet::FleetCommand),
     /// Shared catalog database maintenance: refresh and print the daily summary (PostgreSQL).
     #[command(subcommand)]
     Db(cmd::db::DbCommand),
@@ -93,6 +101,9 @@ pub async fn dispatch(ctx: &Context, command: Command) -> Result<Status> {
         Command::Bisect(args) => cmd::bisect::bisect(ctx, *args).await,
         Command::Show(args) => cmd::show::show(ctx, args).await,
         Command::Tier(c) => cmd::tier::tier(ctx, c).await,
+        Command::Submit(args) => cmd::submit::submit(ctx, args).await,
+        Command::Worker(args) => cmd::worker::worker(ctx, args).await,
+        Command::Fleet(c) => cmd::fleet::fleet(ctx, c).await,
         Command::Db(c) => cmd::db::db(ctx, c).await,
         Command::Config(c) => cmd::config::config(ctx, c),
     }

@@ -75,6 +75,12 @@ impl Context {
         crate::storage::storage_settings(&self.cwd, self.config())
     }
 
+    /// The fleet's queue, in the configured PostgreSQL catalog (the embedded default has none:
+    /// a usage error saying what to configure).
+    pub async fn queue(&self) -> Result<std::sync::Arc<dyn benchfleet::store::Queue>> {
+        Ok(benchfleet::open_queue(&self.storage_settings()).await?)
+    }
+
     /// The configured storage, opened (and, when embedded, created) on first use.
     pub async fn storage(&self) -> Result<&Storage> {
         self.storage

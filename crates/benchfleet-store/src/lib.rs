@@ -51,6 +51,7 @@ mod maintain;
 pub mod mem;
 mod migrate;
 mod policy;
+pub mod queue;
 mod storage;
 
 pub use batch::{BatchPolicy, BatchStats, BatchWriter};
@@ -73,6 +74,10 @@ pub use migrate::{
     ProgressFn, migrate, resume,
 };
 pub use policy::TierPolicy;
+pub use queue::{
+    Capacity, Claim, Completion, FleetStatus, LeaseTimes, NodeEnd, PoolStatus, Queue, QueueState,
+    QueuedNode, QueuedSuite, RunProgress, Submission, WorkerInfo, WorkerStatus,
+};
 pub use storage::{RECORDS_NS, Storage, TierStores};
 
 /// Result alias for storage operations.

@@ -43,6 +43,26 @@ impl TierStores {
     }
 }
 
+/// Records' hot-tier blobs (key and canonical bytes) and their catalog entries.
+fn hot_items(records: &[RunRecord]) -> (Vec<(crate::BlobKey, Bytes)>, Vec<RecordEntry>) {
+    let mut items = Vec::with_capacity(records.len());
+    let mut entries = Vec::with_capacity(records.len());
+    for r in records {
+        let bytes = r.canonical_bytes();
+        let digest = Digest::of(&bytes);
+        let key = codec::hot_key(r.started_at, &digest);
+        entries.push(entry_for(
+            r,
+            digest,
+            bytes.len() as u64,
+            Tier::Hot,
+            key.to_string(),
+        ));
+        items.push((key, Bytes::from(bytes)));
+    }
+    (items, entries)
+}
+
 /// A catalog and the tiers' blob stores, composed: what the runner writes results into and
 /// reads them from. Reads are transparent across tiers and go through a shared byte-bounded
 /// LRU cache; every read is verified against the record's SHA-256.
@@ -112,21 +132,7 @@ impl Storage {
     /// are harmless and collected by `tier gc`; nothing is ever referenced before it is durable.
     /// Where the hot tier lives in the catalog's own database both go in one transaction.
     pub async fn write_records(&self, records: &[RunRecord]) -> Result<Vec<RecordEntry>> {
-        let mut items = Vec::with_capacity(records.len());
-        let mut entries = Vec::with_capacity(records.len());
-        for r in records {
-            let bytes = r.canonical_bytes();
-            let digest = Digest::of(&bytes);
-            let key = codec::hot_key(r.started_at, &digest);
-            entries.push(entry_for(
-                r,
-                digest,
-                bytes.len() as u64,
-                Tier::Hot,
-                key.to_string(),
-            ));
-            items.push((key, Bytes::from(bytes)));
-        }
+        let (items, entries) = hot_items(records);
         self.hold_lease().await?;
         if self.hot_in_catalog()
             && self
@@ -138,6 +144,19 @@ impl Storage {
         }
         self.blobs.put_many(items).await?;
         self.catalog.insert_records(&entries).await?;
+        Ok(entries)
+    }
+
+    /// Put records' bytes in the hot tier and return their catalog entries, without inserting
+    /// them: for a caller that inserts the entries in a transaction of its own (the fleet's
+    /// fenced completion). Bytes whose entries are never inserted are collected by `tier gc`.
+    pub async fn put_record_blobs(&self, records: &[RunRecord]) -> Result<Vec<RecordEntry>> {
+        let (items, entries) = hot_items(records);
+        if items.is_empty() {
+            return Ok(entries);
+        }
+        self.hold_lease().await?;
+        self.blobs.put_many(items).await?;
         Ok(entries)
     }
 

@@ -59,6 +59,11 @@ pub enum Error {
     )]
     BackendMissing(&'static str),
 
+    #[error(
+        "the fleet needs a PostgreSQL catalog (its queue lives there), and this configuration uses the embedded one; set `storage.catalog.backend = \"postgres\"` and `storage.catalog.url` in benchfleet.toml (or BENCHFLEET_STORAGE__CATALOG__BACKEND / __URL), and put the tiers where every worker reaches them (postgres or s3): see docs/fleet.md"
+    )]
+    FleetNeedsPostgres,
+
     #[error("no run matches `{0}`; list runs with `benchfleet history`")]
     RunNotFound(String),
 
@@ -100,6 +105,7 @@ impl Error {
                 | Error::RunNotFound(_)
                 | Error::AmbiguousRun { .. }
                 | Error::BackendMissing(_)
+                | Error::FleetNeedsPostgres
         )
     }
 }

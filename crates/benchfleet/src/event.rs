@@ -103,6 +103,65 @@ pub enum RunnerEvent {
         /// With |modified z-score| above [`benchfleet_analysis::MODIFIED_Z_THRESHOLD`].
         z_outliers: usize,
     },
+    /// Fleet worker: it claimed node `node` of a submitted run (`attempt` counts from 1).
+    FleetClaimed {
+        run_id: RunId,
+        node: usize,
+        name: String,
+        attempt: u32,
+    },
+    /// Fleet worker: a claimed node ended; its completion stored `records` records, or was
+    /// `refused` (the claim had been taken back: nothing stored).
+    FleetCompleted {
+        run_id: RunId,
+        node: usize,
+        name: String,
+        state: NodeState,
+        records: usize,
+        refused: Option<String>,
+    },
+    /// Fleet worker (`--jobs auto`): its concurrency changed.
+    FleetConcurrency {
+        from: usize,
+        to: usize,
+        reason: ScaleReason,
+    },
+    /// Fleet worker: the queue as `fleet status` sees it (every few seconds), for exporters.
+    FleetQueue {
+        status: benchfleet_store::FleetStatus,
+    },
+    /// Fleet: a submitted run ended.
+    FleetRunEnded {
+        run_id: RunId,
+        status: benchfleet_model::RunStatus,
+    },
+}
+
+/// Why a `--jobs auto` worker changed its concurrency.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ScaleReason {
+    /// CPU under 80% busy (`cpu_busy`, a fraction) while ready work waits.
+    WorkWaiting { cpu_busy: f64 },
+    /// Memory over 85% used (`used`, a fraction).
+    MemoryPressure { used: f64 },
+    /// Nothing ran for a while.
+    Idle,
+}
+
+impl std::fmt::Display for ScaleReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ScaleReason::WorkWaiting { cpu_busy } => write!(
+                f,
+                "CPU {:.0}% busy and ready work waits",
+                cpu_busy * 100.0
+            ),
+            ScaleReason::MemoryPressure { used } => {
+                write!(f, "memory {:.0}% used", used * 100.0)
+            }
+            ScaleReason::Idle => f.write_str("idle"),
+        }
+    }
 }
 
 /// A warning about how a suite is measured, with its data (the CLI words it).

@@ -257,9 +257,13 @@ pub fn record_of(
     iteration: u32,
     started_at: Timestamp,
     result: ProcessResult,
-    tags: BTreeMap<String, String>,
+    mut tags: BTreeMap<String, String>,
 ) -> RunRecord {
     let ok = result.outcome.is_success();
+    tags.insert(
+        crate::machine::TAG_CLASS.to_owned(),
+        crate::machine::class().to_owned(),
+    );
     RunRecord {
         schema_version: SCHEMA_VERSION,
         run_id: owner.run_id.clone(),

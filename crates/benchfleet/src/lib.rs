@@ -25,6 +25,7 @@ pub mod exec;
 pub mod git;
 pub mod host;
 pub mod loadgen;
+pub mod machine;
 pub mod session;
 pub mod suite;
 // Drivers over the core (exec, session, event); they never import each other.
@@ -36,6 +37,7 @@ pub mod bisect;
 pub mod cache;
 pub mod commits;
 pub mod compare;
+pub mod fleet;
 pub mod history;
 pub mod import;
 mod open;
@@ -54,7 +56,7 @@ pub use benchfleet_store as store;
 pub use error::Error;
 pub use open::{
     BlobChoice, CatalogChoice, DailySummaryQuery, DailySummaryRow, PgSettings, S3Settings,
-    StorageSettings, daily_summary, open_storage, redact_url, refresh_daily_summary,
+    StorageSettings, daily_summary, open_queue, open_storage, redact_url, refresh_daily_summary,
 };
 
 use benchfleet_model::{RunId, RunInfo, RunRecord};

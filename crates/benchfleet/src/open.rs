@@ -329,6 +329,31 @@ async fn open_postgres(url: &str, options: &PgSettings) -> Result<CatalogAndBlob
     Ok((store.clone(), store))
 }
 
+/// The fleet's queue, in the PostgreSQL database of the catalog (with a connection pool of its
+/// own). The embedded default has no queue: [`Error::FleetNeedsPostgres`].
+pub async fn open_queue(settings: &StorageSettings) -> Result<Arc<dyn benchfleet_store::Queue>, Error> {
+    match &settings.catalog {
+        CatalogChoice::Redb { .. } => Err(Error::FleetNeedsPostgres),
+        CatalogChoice::Postgres { url, options } => open_postgres_queue(url, options).await,
+    }
+}
+
+#[cfg(feature = "postgres")]
+async fn open_postgres_queue(
+    url: &str,
+    options: &PgSettings,
+) -> Result<Arc<dyn benchfleet_store::Queue>, Error> {
+    Ok(connect_postgres(url, options).await?)
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn open_postgres_queue(
+    _url: &str,
+    _options: &PgSettings,
+) -> Result<Arc<dyn benchfleet_store::Queue>, Error> {
+    Err(Error::BackendMissing("postgres"))
+}
+
 #[cfg(not(feature = "postgres"))]
 async fn open_postgres(_url: &str, _options: &PgSettings) -> Result<CatalogAndBlobs, Error> {
     Err(Error::BackendMissing("postgres"))

@@ -60,6 +60,13 @@ pub struct RunnerMetrics {
     own_busy: Gauge<f64, AtomicU64>,
     mem_used: Gauge,
     load1: Gauge<f64, AtomicU64>,
+    /// Fleet queue per pool (and state), from the queue's status (see `set_fleet`).
+    fleet_queue: Family<Vec<(String, String)>, Gauge>,
+    fleet_oldest_ready: Family<Vec<(String, String)>, Gauge<f64, AtomicU64>>,
+    fleet_workers: Family<Vec<(String, String)>, Gauge>,
+    /// A fleet worker's concurrency and its completed nodes by state.
+    fleet_concurrency: Gauge,
+    fleet_completed: Family<StateLabel, Counter>,
     /// Node index → state label, for the per-state gauges.
     state: Mutex<NodeBook>,
 }
@@ -124,6 +131,11 @@ impl RunnerMetrics {
             own_busy: Gauge::default(),
             mem_used: Gauge::default(),
             load1: Gauge::default(),
+            fleet_queue: Family::default(),
+            fleet_oldest_ready: Family::default(),
+            fleet_workers: Family::default(),
+            fleet_concurrency: Gauge::default(),
+            fleet_completed: Family::default(),
             state: Mutex::new(NodeBook::default()),
             registry: Registry::default(),
         };
@@ -189,6 +201,31 @@ impl RunnerMetrics {
             m.mem_used.clone(),
         );
         registry.register("load1", "1-minute load average", m.load1.clone());
+        registry.register(
+            "fleet_queue_nodes",
+            "Fleet queue: nodes of running runs per pool and state (ready, running, waiting)",
+            m.fleet_queue.clone(),
+        );
+        registry.register(
+            "fleet_oldest_ready_seconds",
+            "Fleet queue: age of the oldest ready node per pool",
+            m.fleet_oldest_ready.clone(),
+        );
+        registry.register(
+            "fleet_live_workers",
+            "Fleet: live workers serving each pool",
+            m.fleet_workers.clone(),
+        );
+        registry.register(
+            "fleet_worker_concurrency",
+            "This fleet worker's concurrency (nodes it runs at once)",
+            m.fleet_concurrency.clone(),
+        );
+        registry.register(
+            "fleet_worker_completed",
+            "Nodes this fleet worker completed, by state (succeeded, failed, cancelled, refused)",
+            m.fleet_completed.clone(),
+        );
         for s in NODE_STATES {
             m.nodes.get_or_create(&[("state", s)]).set(0);
         }
@@ -257,6 +294,21 @@ impl RunnerMetrics {
             RunnerEvent::MissedStart { .. } => {
                 self.missed_starts.inc();
             }
+            RunnerEvent::FleetCompleted { state, refused, .. } => {
+                let label = match (refused, state) {
+                    (Some(_), _) => "refused",
+                    (None, NodeState::Succeeded | NodeState::Cached) => "succeeded",
+                    (None, NodeState::Cancelled) => "cancelled",
+                    (None, _) => "failed",
+                };
+                self.fleet_completed.get_or_create(&[("state", label)]).inc();
+            }
+            RunnerEvent::FleetConcurrency { to, .. } => {
+                self.fleet_concurrency
+                    .set(i64::try_from(*to).unwrap_or(i64::MAX));
+            }
+            RunnerEvent::FleetQueue { status } => self.set_fleet(status),
+            RunnerEvent::FleetClaimed { .. } | RunnerEvent::FleetRunEnded { .. } => {}
             // Not scheduled, so not among `Started::nodes` either.
             RunnerEvent::NodeUnavailable { .. }
             | RunnerEvent::Cancelling
@@ -288,6 +340,35 @@ impl RunnerMetrics {
         self.mem_used
             .set(i64::try_from(s.mem_used_bytes).unwrap_or(i64::MAX));
         self.load1.set(s.load1);
+    }
+
+    /// The fleet's queue as `fleet status` sees it: per pool, nodes ready, running and waiting,
+    /// the oldest ready node's age and the live workers (what an autoscaler sizes workers by).
+    pub fn set_fleet(&self, status: &benchfleet_store::FleetStatus) {
+        for p in &status.pools {
+            let gauge = |state: &str| {
+                self.fleet_queue.get_or_create(&vec![
+                    ("pool".to_owned(), p.pool.clone()),
+                    ("state".to_owned(), state.to_owned()),
+                ])
+            };
+            gauge("ready").set(i64::try_from(p.ready).unwrap_or(i64::MAX));
+            gauge("running").set(i64::try_from(p.running).unwrap_or(i64::MAX));
+            gauge("waiting").set(i64::try_from(p.waiting).unwrap_or(i64::MAX));
+            let pool = vec![("pool".to_owned(), p.pool.clone())];
+            self.fleet_oldest_ready
+                .get_or_create(&pool)
+                .set(p.oldest_ready_secs.unwrap_or(0.0));
+            self.fleet_workers
+                .get_or_create(&pool)
+                .set(i64::try_from(p.workers).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// A fleet worker's starting concurrency.
+    pub fn set_fleet_concurrency(&self, jobs: usize) {
+        self.fleet_concurrency
+            .set(i64::try_from(jobs).unwrap_or(i64::MAX));
     }
 
     /// The event stream of a run ended: it counts as finished if it had started (a run that

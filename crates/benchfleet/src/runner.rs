@@ -211,6 +211,13 @@ impl Durable {
         self.changed.notify_waiters();
     }
 
+    /// Mark `node` pending again (before it runs).
+    fn reset(&self, node: usize) {
+        let mut state = self.state.lock().expect("durable lock");
+        state.done[node] = 0;
+        state.failed.remove(&node);
+    }
+
     /// Wait until `node`'s records are durable, or could not be stored.
     async fn wait(&self, node: usize) -> Result<(), String> {
         loop {
@@ -235,11 +242,20 @@ impl Durable {
     }
 }
 
+/// Where a run's measured records go (see [`Shared::sink`]).
+enum Sink {
+    Store(benchfleet_store::BatchWriter),
+    /// Per node index, until [`NodeRunner::run_node`] takes them.
+    Collect(Mutex<BTreeMap<usize, Vec<RunRecord>>>),
+}
+
 /// State shared by every node's future.
 struct Shared {
-    /// Commits records in batches (one blob batch and one catalog transaction each), so a node's
-    /// concurrency slot is free as soon as its process is measured.
-    writer: benchfleet_store::BatchWriter,
+    /// Where measured records go: committed in batches (one blob batch and one catalog
+    /// transaction each), so a node's concurrency slot is free as soon as its process is
+    /// measured; or handed back to the fleet worker, which stores them with the node's
+    /// completion.
+    sink: Sink,
     /// Per node: whether its records are durable. Dependents wait for their inputs' records
     /// before they start.
     durable: Durable,
@@ -402,12 +418,9 @@ fn outliers_of(records: &[RunRecord]) -> Option<(usize, usize, usize, usize)> {
     benchfleet_analysis::outliers_to_warn(&times).map(|w| (w.samples, w.severe, w.mild, w.z))
 }
 
-/// Build the scheduler's DAG, refusing cycles with the names that form them.
+/// Build the scheduler's DAG, refusing cycles with the names that form them and nodes larger
+/// than this host.
 pub fn build_dag(suite: &Suite) -> Result<Dag<NodeTaskHandle>, Error> {
-    let mut dag = Dag::with_capacity(suite.nodes.len());
-    for node in &suite.nodes {
-        dag.add_node(NodeTaskHandle(Arc::clone(node)));
-    }
     // Admission needs every node to fit the host at all; say which one does not, by name.
     if let Ok(host) = Resources::host()
         && let Some(n) = suite.nodes.iter().find(|n| !n.resources.fits_in(host))
@@ -420,7 +433,15 @@ pub fn build_dag(suite: &Suite) -> Result<Dag<NodeTaskHandle>, Error> {
             host
         )));
     }
+    suite_dag(suite)
+}
 
+/// The suite's DAG, refusing cycles with the names that form them (whatever the host).
+pub fn suite_dag(suite: &Suite) -> Result<Dag<NodeTaskHandle>, Error> {
+    let mut dag = Dag::with_capacity(suite.nodes.len());
+    for node in &suite.nodes {
+        dag.add_node(NodeTaskHandle(Arc::clone(node)));
+    }
     for (i, node) in suite.nodes.iter().enumerate() {
         for &dep in &node.needs {
             dag.add_dependency(NodeId::from_index(i), NodeId::from_index(dep));
@@ -572,7 +593,7 @@ pub async fn run_suite_with(
     let (writer, _writer_task) =
         benchfleet_store::BatchWriter::spawn(storage.clone(), group_commit());
     let shared = Arc::new(Shared {
-        writer,
+        sink: Sink::Store(writer),
         durable: Durable::new(suite.nodes.len()),
         pending: Mutex::new(Vec::new()),
         nodes: suite.nodes.clone(),
@@ -684,6 +705,159 @@ pub async fn run_suite_with(
     })
 }
 
+/// The nodes of one suite run executed one at a time by the caller (the fleet worker): the same
+/// measuring path as [`run_suite`] (hooks, shell cost, placement, warmups, the runs its policy
+/// asks for, events), with each node's records handed back instead of stored, so that the caller
+/// stores them with the node's completion. The run's row and status belong to the caller.
+pub struct NodeRunner {
+    shared: Arc<Shared>,
+    cancel: CancelToken,
+    watch: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for NodeRunner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeRunner")
+            .field("run_id", &self.shared.run_id)
+            .field("nodes", &self.shared.nodes.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// One node executed by a [`NodeRunner`].
+#[derive(Debug)]
+pub struct NodeRun {
+    pub state: NodeState,
+    /// Why it failed, when it did.
+    pub failure: Option<String>,
+    /// Its measured runs, to store (none for a cache hit or a load node, which stores its own).
+    pub records: Vec<RunRecord>,
+}
+
+impl NodeRunner {
+    /// Prepare to run nodes of `suite` in the existing run `run_id`: cache keys, shell spawn
+    /// costs (measured now, before anything runs), CPU placement for `opts.jobs` nodes at once.
+    /// `opts.cancel` stops every node of this run.
+    pub async fn prepare(
+        suite: &Suite,
+        storage: &Storage,
+        run_id: RunId,
+        opts: &RunOptions,
+        events: UnboundedSender<RunnerEvent>,
+        executor: Arc<dyn Executor>,
+    ) -> Result<NodeRunner, Error> {
+        let keys = crate::cache::node_keys(suite, &opts.base_dir)?;
+        let costs = {
+            let (suite, ex) = (suite.clone(), executor.clone());
+            tokio::task::spawn_blocking(move || shell_costs(&*ex, &suite))
+                .await
+                .map_err(|e| {
+                    Error::Internal(format!("measuring the shell's spawn cost failed: {e}"))
+                })?
+        };
+        let concurrency = if opts.jobs == 0 {
+            host::available_cores()
+        } else {
+            opts.jobs
+        };
+        let (cpu_pool, warnings) = plan_isolation(suite, concurrency);
+        for warning in warnings {
+            let _ = events.send(RunnerEvent::Warning {
+                node: None,
+                warning,
+            });
+        }
+        let kill = Kill::new();
+        let watch = crate::event::kill_on_cancel(&opts.cancel, &kill, opts.grace);
+        let durable = Durable::new(suite.nodes.len());
+        // The nodes a claimed node needs are complete (the queue says so): durable.
+        durable.state.lock().expect("durable lock").done.fill(1);
+        let shared = Arc::new(Shared {
+            sink: Sink::Collect(Mutex::new(BTreeMap::new())),
+            durable,
+            pending: Mutex::new(Vec::new()),
+            nodes: suite.nodes.clone(),
+            run_id,
+            suite: suite.name.clone(),
+            tags: opts.tags.clone(),
+            storage: storage.clone(),
+            stderr_tail: opts.stderr_tail_bytes,
+            grace: opts.grace,
+            kill,
+            events,
+            results: Mutex::new(Vec::new()),
+            reused: Mutex::new(Vec::new()),
+            loads: Mutex::new(Vec::new()),
+            keys,
+            out_dir: suite.out_dir.clone(),
+            use_cache: opts.use_cache,
+            finished: Vec::new(),
+            overlap: Overlap::default(),
+            cpu_pool,
+            shell_costs: costs,
+            executor,
+        });
+        Ok(NodeRunner {
+            shared,
+            cancel: opts.cancel.clone(),
+            watch,
+        })
+    }
+
+    /// Run node `index` (attempt `attempt`, counted from 1) to its end.
+    pub async fn run_node(&self, index: usize, attempt: u32) -> NodeRun {
+        let shared = &self.shared;
+        let Some(node) = shared.nodes.get(index).cloned() else {
+            return NodeRun {
+                state: NodeState::Failed,
+                failure: Some(format!(
+                    "node #{index} is not in this suite of {} nodes",
+                    shared.nodes.len()
+                )),
+                records: Vec::new(),
+            };
+        };
+        shared.durable.reset(index);
+        let ctx = TaskCtx {
+            node: NodeId::from_index(index),
+            attempt: attempt.max(1),
+            cancel: self.cancel.clone(),
+        };
+        let (mut state, outcome) = execute_node(ctx, node, shared.clone()).await;
+        let stored = shared.durable.wait(index).await;
+        let records = match &shared.sink {
+            Sink::Collect(held) => held
+                .lock()
+                .expect("collected lock")
+                .remove(&index)
+                .unwrap_or_default(),
+            Sink::Store(_) => Vec::new(),
+        };
+        // The worker reports on nodes, not on the run: nothing else is kept per node.
+        shared.results.lock().expect("results lock").clear();
+        shared.reused.lock().expect("reused lock").clear();
+        let mut failure = match outcome {
+            TaskOutcome::Failed { message, .. } => Some(message),
+            _ => None,
+        };
+        if let Err(e) = stored {
+            state = NodeState::Failed;
+            failure.get_or_insert(e);
+        }
+        NodeRun {
+            state,
+            failure,
+            records,
+        }
+    }
+}
+
+impl Drop for NodeRunner {
+    fn drop(&mut self) {
+        self.watch.abort();
+    }
+}
+
 /// Run tag: the programs named in `requires` that were not found (comma-separated).
 pub const TAG_REQUIRES_MISSING: &str = "requires.missing";
 /// Run tag: how many nodes were skipped because a required program was missing.
@@ -745,6 +919,16 @@ async fn resume_point(progress: NodeProgress, node: &Node, shared: &Shared) -> R
 }
 
 async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> TaskOutcome {
+    execute_node(ctx, node, shared).await.1
+}
+
+/// Run one node (unless cached or finished before a resume) and commit its records in the
+/// background: its final state and what the scheduler is told.
+async fn execute_node(
+    ctx: TaskCtx,
+    node: Arc<Node>,
+    shared: Arc<Shared>,
+) -> (NodeState, TaskOutcome) {
     let index = ctx.node.index();
     let _ = shared.events.send(RunnerEvent::NodeStarted {
         node: index,
@@ -759,14 +943,15 @@ async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> Tas
             runs,
             failure: failure.clone(),
         });
-        match failure {
+        let outcome = match failure {
             None => TaskOutcome::Succeeded,
             // Retried only when the node asks for retries (its RetryPolicy).
             Some(message) => TaskOutcome::Failed {
                 message,
                 retryable: true,
             },
-        }
+        };
+        (state, outcome)
     };
 
     // Already finished in the run being resumed, or an unchanged node with a stored result.
@@ -792,7 +977,7 @@ async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> Tas
         let result = NodeResult::of(node.clone(), &records, &shared.run_id);
         shared.reused.lock().expect("reused lock").extend(result);
         shared.durable.set(index, Ok(()));
-        return TaskOutcome::Cached;
+        return (NodeState::Cached, TaskOutcome::Cached);
     }
 
     // A node starts only once the records of the nodes it needs are durable, so a crash can never
@@ -1044,17 +1229,21 @@ async fn measure_node(ctx: TaskCtx, node: Arc<Node>, shared: Arc<Shared>) -> Tas
         let shared = shared.clone();
         let node = node.clone();
         async move {
-            let stored = if records.is_empty() {
-                Ok(())
-            } else {
-                shared.writer.write(records).await.map(|_| ()).map_err(|e| {
+            let stored = match &shared.sink {
+                _ if records.is_empty() => Ok(()),
+                Sink::Store(writer) => writer.write(records).await.map(|_| ()).map_err(|e| {
                     format!(
                         "`{}`: measured {runs} runs but could not store them: {e}",
                         node.name
                     )
-                })
+                }),
+                Sink::Collect(held) => {
+                    held.lock().expect("collected lock").insert(index, records);
+                    Ok(())
+                }
             };
-            if stored.is_ok() && complete && node.cache {
+            // A fleet node's cache entry waits for its completion to be accepted.
+            if stored.is_ok() && complete && node.cache && matches!(shared.sink, Sink::Store(_)) {
                 let entry = crate::cache::CacheEntry {
                     run_id: shared.run_id.clone(),
                     name: node.name.clone(),

@@ -179,7 +179,11 @@ impl Session {
     }
 
     /// Register `run`, writing its row in the background (see [`Session::registered`]).
-    pub fn start(storage: &Storage, run: RunInfo) -> Session {
+    pub fn start(storage: &Storage, mut run: RunInfo) -> Session {
+        // The machine it is measured on (a resumed run keeps the facts it began with).
+        for (k, v) in crate::machine::MachineFacts::current().tags() {
+            run.tags.entry(k).or_insert(v);
+        }
         let row = {
             let (storage, run) = (storage.clone(), run.clone());
             tokio::spawn(async move { storage.catalog.put_run(&run).await })

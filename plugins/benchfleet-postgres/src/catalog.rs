@@ -40,7 +40,7 @@ fn parse_tier(s: &str) -> Option<Tier> {
 
 /// Columns of a batch, as arrays for `UNNEST`. Unsigned values are stored bit-for-bit in bigint.
 #[derive(Default)]
-struct Columns {
+pub(crate) struct Columns {
     digest: Vec<Vec<u8>>,
     run_id: Vec<String>,
     suite: Vec<String>,
@@ -77,6 +77,54 @@ impl Columns {
         self.tier.push(e.tier.as_str());
         self.location.push(e.location.clone());
     }
+}
+
+impl Columns {
+    /// The columns of `entries`, one row per digest (the first wins, as a repeated digest is
+    /// "already present"), and the months their partitions must exist for.
+    pub(crate) fn of(entries: &[RecordEntry]) -> (Columns, Vec<i64>) {
+        let mut seen = HashSet::with_capacity(entries.len());
+        let mut cols = Columns::default();
+        let mut months = Vec::new();
+        for e in entries {
+            if seen.insert(e.digest) {
+                cols.push(e);
+                months.push(month_of_unix_nanos(e.started_at.0));
+            }
+        }
+        (cols, months)
+    }
+}
+
+/// The one statement inserting a batch of record entries (used by `insert_records` and by the
+/// fleet queue's completion, inside its transaction).
+pub(crate) fn insert_query(
+    cols: &Columns,
+) -> sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    sqlx::query(INSERT_RECORDS)
+        .bind(&cols.digest)
+        .bind(&cols.run_id)
+        .bind(&cols.suite)
+        .bind(&cols.name)
+        .bind(&cols.kind)
+        .bind(&cols.iteration)
+        .bind(&cols.started_ns)
+        .bind(&cols.started_us)
+        .bind(&cols.m[0])
+        .bind(&cols.m[1])
+        .bind(&cols.m[2])
+        .bind(&cols.m[3])
+        .bind(&cols.m[4])
+        .bind(&cols.m[5])
+        .bind(&cols.m[6])
+        .bind(&cols.m[7])
+        .bind(&cols.m[8])
+        .bind(&cols.m[9])
+        .bind(&cols.success)
+        .bind(&cols.outcome)
+        .bind(&cols.size)
+        .bind(&cols.tier)
+        .bind(&cols.location)
 }
 
 const INSERT_RECORDS: &str = "
@@ -301,45 +349,9 @@ impl Catalog for PgStore {
         if entries.is_empty() {
             return Ok(());
         }
-        // One row per digest (the first wins), as a repeated digest is "already present".
-        let mut seen = HashSet::with_capacity(entries.len());
-        let mut cols = Columns::default();
-        let mut months = Vec::new();
-        for e in entries {
-            if seen.insert(e.digest) {
-                cols.push(e);
-                months.push(month_of_unix_nanos(e.started_at.0));
-            }
-        }
+        let (cols, months) = Columns::of(entries);
         self.ensure_partitions(&months).await?;
-        let run = || async {
-            sqlx::query(INSERT_RECORDS)
-                .bind(&cols.digest)
-                .bind(&cols.run_id)
-                .bind(&cols.suite)
-                .bind(&cols.name)
-                .bind(&cols.kind)
-                .bind(&cols.iteration)
-                .bind(&cols.started_ns)
-                .bind(&cols.started_us)
-                .bind(&cols.m[0])
-                .bind(&cols.m[1])
-                .bind(&cols.m[2])
-                .bind(&cols.m[3])
-                .bind(&cols.m[4])
-                .bind(&cols.m[5])
-                .bind(&cols.m[6])
-                .bind(&cols.m[7])
-                .bind(&cols.m[8])
-                .bind(&cols.m[9])
-                .bind(&cols.success)
-                .bind(&cols.outcome)
-                .bind(&cols.size)
-                .bind(&cols.tier)
-                .bind(&cols.location)
-                .execute(&self.pool)
-                .await
-        };
+        let run = || async { insert_query(&cols).execute(&self.pool).await };
         match self.retry("insert_records", None, run).await {
             Err(e)
                 if e.source

@@ -41,6 +41,7 @@
 mod blob;
 mod catalog;
 mod months;
+mod queue;
 
 use std::collections::HashSet;
 use std::fmt;
@@ -108,6 +109,10 @@ pub struct PgStore {
     opts: PgOptions,
     /// Months (as `year * 12 + month0`) whose partition is known to exist.
     partitions: Mutex<HashSet<i64>>,
+    /// The fleet worker's own connection, holding its liveness lock (see [`queue`]).
+    fleet_lock: tokio::sync::Mutex<Option<queue::LockConn>>,
+    /// Notifications of ready work, for [`benchfleet_store::Queue::wait_for_work`].
+    listener: tokio::sync::Mutex<Option<sqlx::postgres::PgListener>>,
 }
 
 impl fmt::Debug for PgStore {
@@ -193,6 +198,8 @@ impl PgStore {
             addr,
             opts,
             partitions: Mutex::new(HashSet::new()),
+            fleet_lock: tokio::sync::Mutex::new(None),
+            listener: tokio::sync::Mutex::new(None),
         };
         if let Some(schema) = &store.opts.schema {
             let sql = format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"");

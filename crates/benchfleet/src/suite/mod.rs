@@ -455,6 +455,13 @@ pub fn load(path: &Path, out_root: &Path) -> Result<Suite, Error> {
     expand_tables(&tables, path, out_root)
 }
 
+/// Expand a suite file's `text`, read earlier from `path` (named in messages; a fleet worker
+/// gets the text from the queue).
+pub fn load_text(text: &str, path: &Path, out_root: &Path) -> Result<Suite, Error> {
+    let tables = split::parse(path, text)?;
+    expand_tables(&tables, path, out_root)
+}
+
 /// `text` starts on line `first_line` + 1 of the file (it may be one node's table of it).
 fn suite_parse_error(path: &Path, text: &str, e: toml::de::Error, first_line: usize) -> Error {
     let Some(span) = e.span() else {
