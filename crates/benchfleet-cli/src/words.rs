@@ -420,6 +420,182 @@ pub fn bisect_json(o: &BisectOutcome, metric: Metric) -> serde_json::Value {
     v
 }
 
+/// `submit`: a node that no live worker of the pool could ever hold.
+pub fn fits_no_worker<'a>(
+    node: &str,
+    cpus: f64,
+    memory_bytes: u64,
+    pool: &str,
+    workers: impl Iterator<Item = &'a benchfleet::store::WorkerInfo>,
+) -> String {
+    let largest = workers.fold((0.0f64, 0u64), |(c, m), w| {
+        (c.max(w.cpus), m.max(w.memory_bytes))
+    });
+    format!(
+        "`{node}` needs {cpus} CPUs and {} MiB, but the largest live worker of pool `{pool}` offers {} CPUs and {} MiB; lower its `cpus`/`memory`, or start a larger worker (`benchfleet worker --pool {pool}`) before submitting",
+        memory_bytes >> 20,
+        largest.0,
+        largest.1 >> 20
+    )
+}
+
+/// `submit`: nobody serves the pool yet.
+pub fn no_live_worker(pool: &str) -> String {
+    format!(
+        "no live worker serves pool `{pool}` yet: the run waits until one does (start one with `benchfleet worker --pool {pool}`)"
+    )
+}
+
+/// `submit --wait`: one progress line.
+pub fn fleet_progress(p: &benchfleet::store::RunProgress) -> String {
+    let done = p.succeeded + p.failed + p.skipped + p.cancelled;
+    let mut line = format!(
+        "run {}: {} — {done}/{} nodes done ({} succeeded, {} failed, {} skipped, {} cancelled), {} running, {} ready, {} waiting",
+        p.run_id,
+        p.state,
+        p.nodes,
+        p.succeeded,
+        p.failed,
+        p.skipped,
+        p.cancelled,
+        p.running,
+        p.ready,
+        p.waiting
+    );
+    if let Some(c) = &p.machine_class {
+        line.push_str(&format!("; benchmarks on machine class {c}"));
+    }
+    line
+}
+
+/// `worker`: the first signal.
+pub fn worker_draining() -> &'static str {
+    "draining: no new claims; running nodes finish and are stored (signal again to stop them)"
+}
+
+/// `worker`: a line per fleet event worth a line.
+pub fn fleet_event(e: &RunnerEvent) -> Option<String> {
+    match e {
+        RunnerEvent::FleetClaimed {
+            run_id,
+            name,
+            attempt,
+            ..
+        } => Some(if *attempt > 1 {
+            format!("{run_id} {name}: claimed (attempt {attempt})")
+        } else {
+            format!("{run_id} {name}: claimed")
+        }),
+        RunnerEvent::FleetCompleted {
+            run_id,
+            name,
+            state,
+            records,
+            refused,
+            inputs_fetched,
+            ..
+        } => Some(match refused {
+            Some(reason) => {
+                format!("{run_id} {name}: completion refused, nothing stored: {reason}")
+            }
+            None if *inputs_fetched > 0 => format!(
+                "{run_id} {name}: {} ({records} records stored; outputs of {inputs_fetched} needed node(s) fetched)",
+                state_word(*state)
+            ),
+            None => format!(
+                "{run_id} {name}: {} ({records} records stored)",
+                state_word(*state)
+            ),
+        }),
+        RunnerEvent::FleetConcurrency { from, to, reason } => {
+            Some(format!("concurrency {from} -> {to}: {reason}"))
+        }
+        RunnerEvent::FleetRunEnded { run_id, status } => {
+            Some(format!("run {run_id} ended: {}", status.as_str()))
+        }
+        RunnerEvent::NodeFinished {
+            name,
+            failure: Some(f),
+            ..
+        } => Some(format!("  {name}: {f}")),
+        _ => None,
+    }
+}
+
+fn state_word(s: NodeState) -> &'static str {
+    match s {
+        NodeState::Succeeded => "succeeded",
+        NodeState::Cached => "cached",
+        NodeState::Failed => "failed",
+        NodeState::TimedOut => "timed out",
+        NodeState::Cancelled => "cancelled",
+        NodeState::Skipped => "skipped",
+        NodeState::Pending => "pending",
+    }
+}
+
+/// `worker`: what it did, at exit.
+pub fn worker_report(r: &benchfleet::fleet::WorkerReport) -> String {
+    format!(
+        "worker {} done: {} nodes claimed, {} succeeded, {} failed, {} cancelled, {} completions refused",
+        r.worker, r.claimed, r.succeeded, r.failed, r.cancelled, r.refused
+    )
+}
+
+/// `fleet status` as text.
+pub fn fleet_status(s: &benchfleet::store::FleetStatus) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(out, "workers: {}", s.workers.len());
+    for w in &s.workers {
+        let _ = writeln!(
+            out,
+            "  {}  {}  host {}  class {}  pools {}  running {}/{}  heartbeat {:.1}s ago",
+            w.info.id,
+            w.state,
+            w.info.host,
+            w.info.machine_class,
+            w.info.pools.join(","),
+            w.running,
+            w.info.jobs,
+            w.heartbeat_age_secs
+        );
+    }
+    let silent: Vec<&str> = s
+        .workers
+        .iter()
+        .filter(|w| w.state == "silent" || w.state == "lost")
+        .map(|w| w.info.id.as_str())
+        .collect();
+    if !silent.is_empty() {
+        let _ = writeln!(
+            out,
+            "  went silent (connection dropped or no heartbeat within the lease; what they were \
+             running goes to other workers): {}",
+            silent.join(", ")
+        );
+    }
+    let _ = writeln!(out, "queue:");
+    if s.pools.is_empty() {
+        let _ = writeln!(out, "  (empty)");
+    }
+    for p in &s.pools {
+        let oldest = p
+            .oldest_ready_secs
+            .map_or_else(|| "-".to_owned(), |a| format!("{a:.1}s"));
+        let _ = writeln!(
+            out,
+            "  pool {}: {} ready, {} running, {} waiting, oldest ready {oldest}, {} live workers",
+            p.pool, p.ready, p.running, p.waiting, p.workers
+        );
+    }
+    let _ = writeln!(out, "runs in progress: {}", s.runs.len());
+    for r in &s.runs {
+        let _ = writeln!(out, "  {} ({})", fleet_progress(r), r.suite);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -541,172 +717,4 @@ mod tests {
             ]
         );
     }
-}
-
-/// `submit`: a node that no live worker of the pool could ever hold.
-pub fn fits_no_worker<'a>(
-    node: &str,
-    cpus: f64,
-    memory_bytes: u64,
-    pool: &str,
-    workers: impl Iterator<Item = &'a benchfleet::store::WorkerInfo>,
-) -> String {
-    let largest = workers.fold((0.0f64, 0u64), |(c, m), w| {
-        (c.max(w.cpus), m.max(w.memory_bytes))
-    });
-    format!(
-        "`{node}` needs {cpus} CPUs and {} MiB, but the largest live worker of pool `{pool}` offers {} CPUs and {} MiB; lower its `cpus`/`memory`, or start a larger worker (`benchfleet worker --pool {pool}`) before submitting",
-        memory_bytes >> 20,
-        largest.0,
-        largest.1 >> 20
-    )
-}
-
-/// `submit`: nobody serves the pool yet.
-pub fn no_live_worker(pool: &str) -> String {
-    format!(
-        "no live worker serves pool `{pool}` yet: the run waits until one does (start one with `benchfleet worker --pool {pool}`)"
-    )
-}
-
-/// `submit --wait`: one progress line.
-pub fn fleet_progress(p: &benchfleet::store::RunProgress) -> String {
-    let done = p.succeeded + p.failed + p.skipped + p.cancelled;
-    let mut line = format!(
-        "run {}: {} — {done}/{} nodes done ({} succeeded, {} failed, {} skipped, {} cancelled), {} running, {} ready, {} waiting",
-        p.run_id,
-        p.state,
-        p.nodes,
-        p.succeeded,
-        p.failed,
-        p.skipped,
-        p.cancelled,
-        p.running,
-        p.ready,
-        p.waiting
-    );
-    if let Some(c) = &p.machine_class {
-        line.push_str(&format!("; benchmarks on machine class {c}"));
-    }
-    line
-}
-
-/// `worker`: the first signal.
-pub fn worker_draining() -> &'static str {
-    "draining: no new claims; running nodes finish and are stored (signal again to stop them)"
-}
-
-/// `worker`: a line per fleet event worth a line.
-pub fn fleet_event(e: &RunnerEvent) -> Option<String> {
-    match e {
-        RunnerEvent::FleetClaimed {
-            run_id,
-            name,
-            attempt,
-            ..
-        } => Some(if *attempt > 1 {
-            format!("{run_id} {name}: claimed (attempt {attempt})")
-        } else {
-            format!("{run_id} {name}: claimed")
-        }),
-        RunnerEvent::FleetCompleted {
-            run_id,
-            name,
-            state,
-            records,
-            refused,
-            ..
-        } => Some(match refused {
-            Some(reason) => format!("{run_id} {name}: completion refused, nothing stored: {reason}"),
-            None => format!(
-                "{run_id} {name}: {} ({records} records stored)",
-                state_word(*state)
-            ),
-        }),
-        RunnerEvent::FleetConcurrency { from, to, reason } => {
-            Some(format!("concurrency {from} -> {to}: {reason}"))
-        }
-        RunnerEvent::FleetRunEnded { run_id, status } => {
-            Some(format!("run {run_id} ended: {}", status.as_str()))
-        }
-        RunnerEvent::NodeFinished {
-            name,
-            failure: Some(f),
-            ..
-        } => Some(format!("  {name}: {f}")),
-        _ => None,
-    }
-}
-
-fn state_word(s: NodeState) -> &'static str {
-    match s {
-        NodeState::Succeeded => "succeeded",
-        NodeState::Cached => "cached",
-        NodeState::Failed => "failed",
-        NodeState::TimedOut => "timed out",
-        NodeState::Cancelled => "cancelled",
-        NodeState::Skipped => "skipped",
-        NodeState::Pending => "pending",
-    }
-}
-
-/// `worker`: what it did, at exit.
-pub fn worker_report(r: &benchfleet::fleet::WorkerReport) -> String {
-    format!(
-        "worker {} done: {} nodes claimed, {} succeeded, {} failed, {} cancelled, {} completions refused",
-        r.worker, r.claimed, r.succeeded, r.failed, r.cancelled, r.refused
-    )
-}
-
-/// `fleet status` as text.
-pub fn fleet_status(s: &benchfleet::store::FleetStatus) -> String {
-    use std::fmt::Write;
-    let mut out = String::new();
-    let _ = writeln!(out, "workers: {}", s.workers.len());
-    for w in &s.workers {
-        let _ = writeln!(
-            out,
-            "  {}  {}  host {}  class {}  pools {}  running {}/{}  heartbeat {:.1}s ago",
-            w.info.id,
-            w.state,
-            w.info.host,
-            w.info.machine_class,
-            w.info.pools.join(","),
-            w.running,
-            w.info.jobs,
-            w.heartbeat_age_secs
-        );
-    }
-    let silent: Vec<&str> = s
-        .workers
-        .iter()
-        .filter(|w| w.state == "silent")
-        .map(|w| w.info.id.as_str())
-        .collect();
-    if !silent.is_empty() {
-        let _ = writeln!(
-            out,
-            "  silent (no heartbeat within the lease; their nodes were given to others): {}",
-            silent.join(", ")
-        );
-    }
-    let _ = writeln!(out, "queue:");
-    if s.pools.is_empty() {
-        let _ = writeln!(out, "  (empty)");
-    }
-    for p in &s.pools {
-        let oldest = p
-            .oldest_ready_secs
-            .map_or_else(|| "-".to_owned(), |a| format!("{a:.1}s"));
-        let _ = writeln!(
-            out,
-            "  pool {}: {} ready, {} running, {} waiting, oldest ready {oldest}, {} live workers",
-            p.pool, p.ready, p.running, p.waiting, p.workers
-        );
-    }
-    let _ = writeln!(out, "runs in progress: {}", s.runs.len());
-    for r in &s.runs {
-        let _ = writeln!(out, "  {} ({})", fleet_progress(r), r.suite);
-    }
-    out
 }

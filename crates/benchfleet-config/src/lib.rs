@@ -659,13 +659,14 @@ pub fn figment(sources: &Sources) -> Result<(Figment, Option<PathBuf>), ConfigEr
     }
     if sources.env {
         // BENCHFLEET_CONFIG and BENCHFLEET_LOG name files and filters,
-        // BENCHFLEET_FAULT_AFTER is the migration's fault-injection hook, and BENCHFLEET_TEST_*
-        // point the test suites at their servers: none of them are keys.
+        // BENCHFLEET_FAULT_AFTER is the migration's fault-injection hook, BENCHFLEET_MACHINE_CLASS
+        // overrides the machine class records carry, and BENCHFLEET_TEST_* point the test suites
+        // at their servers: none of them are keys.
         fig = fig.merge(
             Env::prefixed(ENV_PREFIX)
                 .filter(|k| !k.as_str().to_ascii_lowercase().starts_with("test_"))
                 .split("__")
-                .ignore(&["config", "log", "fault_after"]),
+                .ignore(&["config", "log", "fault_after", "machine_class"]),
         );
     }
     if !sources.flags.is_empty() {

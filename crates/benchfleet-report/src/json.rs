@@ -11,8 +11,8 @@ pub const JSON_SCHEMA_VERSION: u32 = 1;
 /// `{"results": [...]}` with hyperfine's field names (`command`, `mean`, `stddev`, `median`,
 /// `user`, `system`, `min`, `max`, `times`, `memory_usage_byte`, `exit_codes`, `parameters`) plus
 /// benchfleet's own (`name`, `command_line`, `kind`, `run_id`, `schema_version`, `p95`, `p99`,
-/// `mad`, `max_rss_bytes`, `runs`, `failures`, and per run `instructions`, `cycles`,
-/// `concurrent`).
+/// `mad`, `max_rss_bytes`, `runs`, `failures`, `machine_classes`, and per run `instructions`,
+/// `cycles`, `concurrent`).
 ///
 /// `command` means what it means in hyperfine's export: the benchmark's name (its `-n` name,
 /// else its command line); `command_line` is the command that ran.
@@ -55,5 +55,6 @@ fn one(r: &BenchmarkResult) -> Value {
         "instructions": r.instructions,
         "cycles": r.cycles,
         "concurrent": r.concurrent,
+        "machine_classes": r.machine_classes,
     })
 }

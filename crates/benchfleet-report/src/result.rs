@@ -40,6 +40,9 @@ pub struct BenchmarkResult {
     pub cycles: Vec<Option<u64>>,
     /// Whether each run ran beside others (`run.concurrent`); `None`: not recorded.
     pub concurrent: Vec<Option<bool>>,
+    /// The machine classes its records were measured on (their `machine.class` tag), sorted,
+    /// each once; empty when the records do not say (results kept as [`RunPoints`]).
+    pub machine_classes: Vec<String>,
     /// Running moments of the successful wall times kept while measuring (Welford), when the
     /// producer had them; [`BenchmarkResult::wall`] takes mean, σ, min and max from here.
     pub running: Option<RunningWall>,
@@ -141,6 +144,7 @@ impl BenchmarkResult {
             instructions: Vec::new(),
             cycles: Vec::new(),
             concurrent: Vec::new(),
+            machine_classes: Vec::new(),
             running: None,
         }
     }
@@ -149,6 +153,11 @@ impl BenchmarkResult {
     pub fn push(&mut self, r: &RunRecord) {
         self.push_point(&RunPoint::of(r));
         keep_failure(r, &mut self.failures, &mut self.stderr_tail);
+        if let Some(class) = r.tags.get("machine.class")
+            && let Err(at) = self.machine_classes.binary_search(class)
+        {
+            self.machine_classes.insert(at, class.clone());
+        }
     }
 
     /// Append the runs kept in `runs`, in their order.

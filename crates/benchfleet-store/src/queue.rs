@@ -112,7 +112,9 @@ pub struct Claim {
 pub enum NodeEnd {
     Succeeded,
     /// Its command failed: retried while the node's attempts allow, then its dependents skip.
-    Failed { message: String },
+    Failed {
+        message: String,
+    },
     /// Stopped by cancellation (`fleet cancel`) or a draining worker's grace running out.
     Cancelled,
 }

@@ -18,6 +18,11 @@
 //!   upsert, `find_runs` newest first with filters and limit, `move_records` (the commit point
 //!   of tier migration) atomic and idempotent.
 //!
+//! - [`queue_conformance!`] runs the [`queue`] behaviours of the fleet's work queue: needs
+//!   order with records stored once, retries then skipped dependents, a late completion of a
+//!   worker presumed dead refused, machine-class pinning, claims within capacity in priority
+//!   order across runs, cancellation, and `status`.
+//!
 //! - [`server`] is for plugins tested against a real server: where it is (`BENCHFLEET_TEST_*`, set
 //!   by `cargo xtask test`; skip locally, fail in CI when unset) and names that keep tests apart.
 //!
@@ -40,11 +45,14 @@
 
 use std::future::Future;
 
-use benchfleet_store::{BlobKey, BlobStore, Catalog};
+use std::sync::Arc;
+
+use benchfleet_store::{BlobKey, BlobStore, Catalog, Queue};
 
 pub mod blob;
 pub mod catalog;
 pub mod data;
+pub mod queue;
 pub mod server;
 
 /// Makes fresh blob stores for the conformance suite.
@@ -68,6 +76,19 @@ pub trait CatalogHarness: Send + Sync {
 
     /// A new, empty catalog. Called once per behaviour test.
     fn make_catalog(&self) -> impl Future<Output = Self::Catalog> + Send;
+}
+
+/// Makes fresh queues (with the catalog their completions write to) for the queue suite.
+pub trait QueueHarness: Send + Sync {
+    /// A new, empty queue and its catalog. Called once per behaviour test.
+    fn make_queue(&self) -> impl Future<Output = (Arc<dyn Queue>, Arc<dyn Catalog>)> + Send;
+
+    /// Another handle on the same queue, as a second worker process holds one.
+    fn connect(&self, queue: &Arc<dyn Queue>) -> impl Future<Output = Arc<dyn Queue>> + Send;
+
+    /// Sever worker `worker`'s liveness behind its back, as SIGKILL or a lost host does (its
+    /// handle `queue` stays usable, so it can try a late completion).
+    fn sever(&self, queue: &Arc<dyn Queue>, worker: &str) -> impl Future<Output = ()> + Send;
 }
 
 /// Note on stderr that a behaviour was skipped, and why.
@@ -120,6 +141,28 @@ macro_rules! catalog_conformance {
                 put_run_upserts,
                 find_runs_newest_first_with_filters,
                 move_records_is_atomic_and_idempotent,
+            ]
+        );
+    };
+}
+
+/// One `#[tokio::test]` per [`queue`] behaviour, in a module named `queue_conformance`.
+/// The argument is an expression evaluated afresh in each test, yielding a [`QueueHarness`].
+#[macro_export]
+macro_rules! queue_conformance {
+    ($harness:expr) => {
+        $crate::__conformance_tests!(
+            queue_conformance,
+            queue,
+            $harness,
+            [
+                needs_order_and_records_once,
+                failures_retry_then_skip_dependents,
+                late_completion_is_refused,
+                machine_class_pins_benchmarks,
+                claims_fit_capacity_in_priority_order,
+                cancel_stops_a_run,
+                status_counts_pools_and_workers,
             ]
         );
     };

@@ -111,7 +111,8 @@ pub enum RunnerEvent {
         attempt: u32,
     },
     /// Fleet worker: a claimed node ended; its completion stored `records` records, or was
-    /// `refused` (the claim had been taken back: nothing stored).
+    /// `refused` (the claim had been taken back: nothing stored). `inputs_fetched`: how many of
+    /// the outputs it needs came through the blob store (the rest were on this worker already).
     FleetCompleted {
         run_id: RunId,
         node: usize,
@@ -119,6 +120,7 @@ pub enum RunnerEvent {
         state: NodeState,
         records: usize,
         refused: Option<String>,
+        inputs_fetched: usize,
     },
     /// Fleet worker (`--jobs auto`): its concurrency changed.
     FleetConcurrency {
@@ -151,11 +153,9 @@ pub enum ScaleReason {
 impl std::fmt::Display for ScaleReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ScaleReason::WorkWaiting { cpu_busy } => write!(
-                f,
-                "CPU {:.0}% busy and ready work waits",
-                cpu_busy * 100.0
-            ),
+            ScaleReason::WorkWaiting { cpu_busy } => {
+                write!(f, "CPU {:.0}% busy and ready work waits", cpu_busy * 100.0)
+            }
             ScaleReason::MemoryPressure { used } => {
                 write!(f, "memory {:.0}% used", used * 100.0)
             }

@@ -409,11 +409,17 @@ async fn autoscale(w: Arc<Worker>, cores: usize) {
         idle_ticks = if running == 0 { idle_ticks + 1 } else { 0 };
         let waiting = running >= now && w.queue.has_work(&w.opts.pools).await.unwrap_or(false);
         let (to, reason) = if mem > 0.85 && now > 1 {
-            (now - 1, crate::event::ScaleReason::MemoryPressure { used: mem })
+            (
+                now - 1,
+                crate::event::ScaleReason::MemoryPressure { used: mem },
+            )
         } else if idle_ticks >= 3 && now > 1 {
             (now - 1, crate::event::ScaleReason::Idle)
         } else if busy < 0.8 && waiting && now < cores {
-            (now + 1, crate::event::ScaleReason::WorkWaiting { cpu_busy: busy })
+            (
+                now + 1,
+                crate::event::ScaleReason::WorkWaiting { cpu_busy: busy },
+            )
         } else {
             continue;
         };
@@ -443,12 +449,7 @@ async fn run_ctx(w: &Worker, run_id: &RunId) -> Result<Arc<RunCtx>, String> {
     let suite = crate::suite::load_text(&queued.suite_text, Path::new(&queued.source), &out_root)
         .map_err(|e| e.to_string())?;
     let cancel = CancelToken::default();
-    if w
-        .cancelled
-        .lock()
-        .expect("cancelled lock")
-        .contains(run_id)
-    {
+    if w.cancelled.lock().expect("cancelled lock").contains(run_id) {
         cancel.cancel();
     }
     let opts = RunOptions {
@@ -501,7 +502,7 @@ async fn run_claim(w: &Arc<Worker>, claim: Claim) {
             let end = NodeEnd::Failed {
                 message: format!("worker {} could not load the suite: {message}", w.info.id),
             };
-            finish_claim(w, &claim, String::new(), end, Vec::new()).await;
+            finish_claim(w, &claim, String::new(), end, Vec::new(), 0).await;
             return;
         }
     };
@@ -509,7 +510,7 @@ async fn run_claim(w: &Arc<Worker>, claim: Claim) {
         let end = NodeEnd::Failed {
             message: format!("the suite has no node #{index}"),
         };
-        finish_claim(w, &claim, String::new(), end, Vec::new()).await;
+        finish_claim(w, &claim, String::new(), end, Vec::new(), 0).await;
         return;
     };
     let _ = w.events.send(RunnerEvent::FleetClaimed {
@@ -529,9 +530,10 @@ async fn run_claim(w: &Arc<Worker>, claim: Claim) {
         Guard::Read(w.alone.read().await)
     };
     let inputs = fetch_inputs(&w.storage, &claim.run_id, &ctx.suite, &node).await;
+    let fetched = *inputs.as_ref().unwrap_or(&0);
     let (end, records) = match inputs {
         Err(message) => (NodeEnd::Failed { message }, Vec::new()),
-        Ok(()) => {
+        Ok(_) => {
             let run = ctx.runner.run_node(index, claim.attempt).await;
             let end = match run.state {
                 NodeState::Succeeded | NodeState::Cached => NodeEnd::Succeeded,
@@ -555,11 +557,14 @@ async fn run_claim(w: &Arc<Worker>, claim: Claim) {
         let dir = ctx.suite.node_out_dir(&node);
         if let Err(e) = ship_outputs(&w.storage, &claim.run_id, &node.name, &dir).await {
             end = NodeEnd::Failed {
-                message: format!("its outputs in `{}` could not be shipped: {e}", dir.display()),
+                message: format!(
+                    "its outputs in `{}` could not be shipped: {e}",
+                    dir.display()
+                ),
             };
         }
     }
-    finish_claim(w, &claim, node.name.clone(), end, records).await;
+    finish_claim(w, &claim, node.name.clone(), end, records, fetched).await;
 }
 
 enum Guard<'a> {
@@ -575,6 +580,7 @@ async fn finish_claim(
     name: String,
     end: NodeEnd,
     records: Vec<benchfleet_model::RunRecord>,
+    inputs_fetched: usize,
 ) {
     let started = Instant::now();
     let mut delay = Duration::from_millis(100);
@@ -639,6 +645,7 @@ async fn finish_claim(
         state,
         records: entries.len(),
         refused,
+        inputs_fetched,
     });
     if let Completion::Accepted {
         run_finished: Some(status),
@@ -697,13 +704,15 @@ fn pack(dir: &Path) -> Result<Vec<u8>, Error> {
     tar.into_inner().map_err(io)?.finish().map_err(io)
 }
 
-/// Unpack the outputs of the nodes `node` needs that this worker did not produce.
+/// Unpack the outputs of the nodes `node` needs that this worker did not produce (or fetched
+/// before); how many it fetched.
 async fn fetch_inputs(
     storage: &Storage,
     run: &RunId,
     suite: &Suite,
     node: &crate::suite::Node,
-) -> Result<(), String> {
+) -> Result<usize, String> {
+    let mut fetched = 0;
     for &dep in &node.needs {
         let need = &suite.nodes[dep];
         let dir = suite.node_out_dir(need);
@@ -724,6 +733,7 @@ async fn fetch_inputs(
                             dir.display()
                         )
                     })?;
+                fetched += 1;
             }
             // It produced nothing.
             Err(e) if e.kind == ErrorKind::NotFound => {
@@ -739,7 +749,7 @@ async fn fetch_inputs(
             }
         }
     }
-    Ok(())
+    Ok(fetched)
 }
 
 fn unpack(bytes: &[u8], dir: &Path) -> std::io::Result<()> {
@@ -766,6 +776,3 @@ fn tempdir_in(parent: &Path) -> std::io::Result<PathBuf> {
     std::fs::create_dir(&p)?;
     Ok(p)
 }
-
-#[cfg(test)]
-mod tests;

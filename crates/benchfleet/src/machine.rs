@@ -158,7 +158,10 @@ mod tests {
     #[test]
     fn this_machine_has_facts() {
         let f = MachineFacts::current();
-        assert!(f.threads >= 1 && f.cores >= 1 && f.memory_bytes > 0, "{f:?}");
+        assert!(
+            f.threads >= 1 && f.cores >= 1 && f.memory_bytes > 0,
+            "{f:?}"
+        );
         assert_eq!(f.tags().get(TAG_CLASS).map(String::as_str), Some(class()));
     }
 }

@@ -331,7 +331,9 @@ async fn open_postgres(url: &str, options: &PgSettings) -> Result<CatalogAndBlob
 
 /// The fleet's queue, in the PostgreSQL database of the catalog (with a connection pool of its
 /// own). The embedded default has no queue: [`Error::FleetNeedsPostgres`].
-pub async fn open_queue(settings: &StorageSettings) -> Result<Arc<dyn benchfleet_store::Queue>, Error> {
+pub async fn open_queue(
+    settings: &StorageSettings,
+) -> Result<Arc<dyn benchfleet_store::Queue>, Error> {
     match &settings.catalog {
         CatalogChoice::Redb { .. } => Err(Error::FleetNeedsPostgres),
         CatalogChoice::Postgres { url, options } => open_postgres_queue(url, options).await,

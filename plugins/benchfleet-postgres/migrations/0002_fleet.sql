@@ -70,6 +70,9 @@ CREATE TABLE bf_fleet_workers (
     memory        bigint NOT NULL,
     draining      boolean NOT NULL DEFAULT false,
     gone          boolean NOT NULL DEFAULT false,
+    -- Presumed dead by another worker's maintenance (its lock vanished, or its lease lapsed);
+    -- cleared by its next heartbeat if it was only cut off.
+    lost          boolean NOT NULL DEFAULT false,
     started_at    timestamptz NOT NULL DEFAULT now(),
     heartbeat_at  timestamptz NOT NULL DEFAULT now()
 ) WITH (fillfactor = 70, autovacuum_vacuum_scale_factor = 0.02);

@@ -250,7 +250,7 @@ impl Queue for PgStore {
                 "INSERT INTO bf_fleet_workers (id, host, machine_class, pools, labels, jobs, cpus,
                      memory)
                  VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8)
-                 ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(), gone = false",
+                 ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(), gone = false, lost = false",
             )
             .bind(&w.id)
             .bind(&w.host)
@@ -272,7 +272,8 @@ impl Queue for PgStore {
             // A lost connection (server restart) also lost the lock: take it again.
             self.lock_worker(worker).await?;
             sqlx::query(
-                "UPDATE bf_fleet_workers SET heartbeat_at = now(), draining = $2 WHERE id = $1",
+                "UPDATE bf_fleet_workers SET heartbeat_at = now(), draining = $2, lost = false
+                 WHERE id = $1",
             )
             .bind(worker)
             .bind(draining)
@@ -363,7 +364,11 @@ impl Queue for PgStore {
                     }
                     cpus -= c;
                     mem -= m as f64;
-                    picked.push((r.try_get("run_id")?, r.try_get("idx")?, r.try_get("benchmark")?));
+                    picked.push((
+                        r.try_get("run_id")?,
+                        r.try_get("idx")?,
+                        r.try_get("benchmark")?,
+                    ));
                 }
                 // Benchmarks: pin their run's machine class to this worker's if unset; leave
                 // those of runs pinned to another class.
@@ -585,14 +590,23 @@ impl Queue for PgStore {
                 let released = sqlx::query(sqlx::AssertSqlSafe(format!(
                     "WITH dead AS (
                          SELECT w.id FROM bf_fleet_workers w
-                         WHERE w.heartbeat_at < now() - $1 * interval '1 millisecond'
+                         WHERE NOT w.gone
+                           AND (w.heartbeat_at < now() - $1 * interval '1 millisecond'
                             OR (w.heartbeat_at < now() - $2 * interval '1 millisecond'
+                                -- Every lock vanished with a server restart: give the workers
+                                -- a few seconds to take theirs again before judging by locks.
+                                AND pg_postmaster_start_time() < now() - interval '5 seconds'
                                 AND NOT EXISTS (
                                     SELECT 1 FROM pg_locks l
                                     WHERE l.locktype = 'advisory' AND l.granted
+                                      AND l.database = (SELECT oid FROM pg_database
+                                                        WHERE datname = current_database())
                                       AND l.objsubid = 2
                                       AND l.classid::int8 = ({LOCK_NS}::int8 & 4294967295)
-                                      AND l.objid::int8 = w.lock_key)))
+                                      AND l.objid::int8 = w.lock_key)))),
+                     marked AS (
+                         UPDATE bf_fleet_workers w SET lost = true
+                         FROM dead WHERE w.id = dead.id AND NOT w.lost)
                      UPDATE bf_fleet_nodes n
                      SET state = CASE WHEN r.state = 'cancelled' THEN 'cancelled' ELSE 'ready' END,
                          ready_at = now(),
@@ -701,7 +715,7 @@ impl Queue for PgStore {
             .retry("fleet status", None, || async {
                 let workers = sqlx::query(
                     "SELECT w.id, w.host, w.machine_class, w.pools, w.labels::text AS labels, w.jobs,
-                            w.cpus, w.memory, w.draining, w.gone,
+                            w.cpus, w.memory, w.draining, w.gone, w.lost,
                             EXTRACT(EPOCH FROM now() - w.heartbeat_at)::float8 AS age,
                             (SELECT count(*) FROM bf_fleet_nodes n
                              WHERE n.worker = w.id AND n.state = 'running') AS running
@@ -733,6 +747,7 @@ impl Queue for PgStore {
             let labels: String = w.try_get("labels").map_err(get)?;
             let age: f64 = w.try_get("age").map_err(get)?;
             let gone: bool = w.try_get("gone").map_err(get)?;
+            let lost: bool = w.try_get("lost").map_err(get)?;
             let draining: bool = w.try_get("draining").map_err(get)?;
             out.workers.push(WorkerStatus {
                 info: WorkerInfo {
@@ -745,7 +760,7 @@ impl Queue for PgStore {
                     cpus: w.try_get("cpus").map_err(get)?,
                     memory_bytes: w.try_get::<i64, _>("memory").map_err(get)?.max(0) as u64,
                 },
-                state: worker_state(gone, draining, age > lease).into(),
+                state: worker_state(gone, lost, draining, age > lease).into(),
                 running: w.try_get::<i64, _>("running").map_err(get)?.max(0) as u64,
                 heartbeat_age_secs: age,
             });

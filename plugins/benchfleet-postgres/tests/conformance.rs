@@ -72,3 +72,75 @@ mod catalog {
         });
     }
 }
+
+/// Queues in one schema per test; a second handle is a second store (a second worker process),
+/// and severing a worker terminates the server session that holds its liveness lock.
+struct PgQueue {
+    url: String,
+    schema: String,
+}
+
+impl PgQueue {
+    fn new(url: String) -> PgQueue {
+        PgQueue {
+            url,
+            schema: support::fresh_schema(),
+        }
+    }
+
+    async fn store(&self) -> std::sync::Arc<PgStore> {
+        std::sync::Arc::new(
+            PgStore::connect(&self.url, support::options(&self.schema))
+                .await
+                .unwrap_or_else(|e| panic!("connect to the test server: {e}")),
+        )
+    }
+}
+
+impl benchfleet_testkit::QueueHarness for PgQueue {
+    async fn make_queue(
+        &self,
+    ) -> (
+        std::sync::Arc<dyn benchfleet_store::Queue>,
+        std::sync::Arc<dyn benchfleet_store::Catalog>,
+    ) {
+        let s = self.store().await;
+        (s.clone(), s)
+    }
+
+    async fn connect(
+        &self,
+        _queue: &std::sync::Arc<dyn benchfleet_store::Queue>,
+    ) -> std::sync::Arc<dyn benchfleet_store::Queue> {
+        self.store().await
+    }
+
+    async fn sever(&self, _queue: &std::sync::Arc<dyn benchfleet_store::Queue>, worker: &str) {
+        let admin = sqlx::PgPool::connect(&self.url)
+            .await
+            .expect("admin connection");
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT count(pg_terminate_backend(l.pid)) FROM pg_locks l
+             WHERE l.locktype = 'advisory' AND l.objsubid = 2
+               AND l.classid::int8 = (hashtext('{schema}.bf_fleet')::int8 & 4294967295)
+               AND l.objid::int8 = (SELECT lock_key FROM \"{schema}\".bf_fleet_workers WHERE id = $1)",
+            schema = self.schema
+        )))
+        .bind(worker)
+        .fetch_one(&admin)
+        .await
+        .expect("terminate the lock holder");
+        assert_eq!(n, 1, "worker {worker} held one liveness lock");
+    }
+}
+
+mod queue {
+    use super::*;
+    mod with_server {
+        use super::*;
+        benchfleet_testkit::queue_conformance!(match support::url("postgres queue conformance") {
+            Some(url) => PgQueue::new(url),
+            None => return,
+        });
+    }
+}

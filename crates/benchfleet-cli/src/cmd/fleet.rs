@@ -61,7 +61,9 @@ pub async fn fleet(ctx: &Context, command: FleetCommand) -> Result<Status> {
                 ))
             })?;
             if queue.cancel(&id).await? {
-                eprintln!("cancelled run {id}: nothing new starts; running nodes stop at their worker's next heartbeat");
+                eprintln!(
+                    "cancelled run {id}: nothing new starts; running nodes stop at their worker's next heartbeat"
+                );
                 Ok(Status::Success)
             } else {
                 match queue.progress(&id).await? {

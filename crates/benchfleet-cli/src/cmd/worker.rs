@@ -40,7 +40,9 @@ fn parse_jobs(s: &str) -> std::result::Result<Jobs, String> {
     }
     match s.parse::<usize>() {
         Ok(n) if n >= 1 => Ok(Jobs::Fixed(n)),
-        _ => Err(format!("`{s}` is not a number of jobs (1 or more) or `auto`")),
+        _ => Err(format!(
+            "`{s}` is not a number of jobs (1 or more) or `auto`"
+        )),
     }
 }
 

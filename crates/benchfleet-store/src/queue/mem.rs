@@ -55,6 +55,8 @@ struct Worker {
     connected: bool,
     draining: bool,
     gone: bool,
+    /// Presumed dead by maintenance (cleared by a heartbeat).
+    lost: bool,
 }
 
 impl MemQueue {
@@ -172,6 +174,7 @@ impl Queue for MemQueue {
                 connected: true,
                 draining: false,
                 gone: false,
+                lost: false,
             },
         );
         Ok(())
@@ -182,6 +185,7 @@ impl Queue for MemQueue {
         if let Some(w) = st.workers.get_mut(worker) {
             w.heartbeat = Instant::now();
             w.draining = draining;
+            w.lost = false;
         }
         let mut stop = Vec::new();
         for (id, run) in &st.runs {
@@ -364,15 +368,14 @@ impl Queue for MemQueue {
         let mut ended = Vec::new();
         {
             let mut st = self.lock();
-            let dead: Vec<String> = st
-                .workers
-                .values()
-                .filter(|w| {
-                    let age = w.heartbeat.elapsed();
-                    age > times.lease || (!w.connected && age > times.dead_after)
-                })
-                .map(|w| w.info.id.clone())
-                .collect();
+            let mut dead: Vec<String> = Vec::new();
+            for w in st.workers.values_mut() {
+                let age = w.heartbeat.elapsed();
+                if !w.gone && (age > times.lease || (!w.connected && age > times.dead_after)) {
+                    w.lost = true;
+                    dead.push(w.info.id.clone());
+                }
+            }
             for (id, run) in st.runs.iter_mut() {
                 for i in 0..run.nodes.len() {
                     let n = &run.nodes[i];
@@ -469,7 +472,7 @@ impl Queue for MemQueue {
                     .count() as u64;
                 WorkerStatus {
                     info: w.info.clone(),
-                    state: worker_state(w.gone, w.draining, age > times.lease).into(),
+                    state: worker_state(w.gone, w.lost, w.draining, age > times.lease).into(),
                     running,
                     heartbeat_age_secs: age.as_secs_f64(),
                 }
@@ -518,10 +521,14 @@ impl MemQueue {
     }
 }
 
-/// The state `fleet status` shows for a worker.
-pub fn worker_state(gone: bool, draining: bool, silent: bool) -> &'static str {
+/// The state `fleet status` shows for a worker: `gone` (exited), `lost` (presumed dead: its
+/// connection dropped or its lease lapsed, and its claims were taken back), `silent` (no
+/// heartbeat for longer than the lease), `draining` or `live`.
+pub fn worker_state(gone: bool, lost: bool, draining: bool, silent: bool) -> &'static str {
     if gone {
         "gone"
+    } else if lost {
+        "lost"
     } else if silent {
         "silent"
     } else if draining {
