@@ -630,6 +630,16 @@ command = "true"
     );
     assert_eq!(history_status(fleet.dir(0), &run), "failed");
     let pinned = bench_classes.into_iter().next().unwrap_or_default();
+    let h = fleet.dir(0).json(&["history", "--format", "json"]);
+    let row = h
+        .as_array()
+        .and_then(|runs| runs.iter().find(|r| r["run_id"] == run.as_str()))
+        .expect("the run in history");
+    assert_eq!(
+        row["tags"]["machine.class"],
+        pinned.as_str(),
+        "the run row names its class: {row}"
+    );
     let other_log = if pinned == "mc-left" { &lr } else { &ll };
     assert!(
         claimed(other_log).iter().all(|n| !n.starts_with("b-")),

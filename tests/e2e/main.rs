@@ -14,6 +14,7 @@ mod fleet;
 mod git;
 mod hyperfine;
 mod load;
+mod machine;
 mod metrics;
 mod resume;
 mod run;

@@ -190,6 +190,10 @@ impl RunRecord {
     pub const TAG_CONCURRENT: &'static str = "run.concurrent";
     /// Tag with the content digest of the run's captured stdout (blob namespace `output`).
     pub const TAG_STDOUT: &'static str = "output.stdout";
+    /// Tag with the machine class the run was measured on: `mc-` and 12 hex digits of a digest
+    /// of CPU model, cores, threads, memory, kernel, governor and SMT. Also a run tag (a fleet
+    /// run's: the class its benchmarks were pinned to).
+    pub const TAG_MACHINE_CLASS: &'static str = "machine.class";
 
     /// Retired instructions of this run; `None` when unavailable (not requested, no PMU, refused).
     pub fn instructions(&self) -> Option<u64> {

@@ -153,7 +153,7 @@ impl BenchmarkResult {
     pub fn push(&mut self, r: &RunRecord) {
         self.push_point(&RunPoint::of(r));
         keep_failure(r, &mut self.failures, &mut self.stderr_tail);
-        if let Some(class) = r.tags.get("machine.class")
+        if let Some(class) = r.tags.get(RunRecord::TAG_MACHINE_CLASS)
             && let Err(at) = self.machine_classes.binary_search(class)
         {
             self.machine_classes.insert(at, class.clone());

@@ -84,6 +84,11 @@ pub fn node_keys(suite: &Suite, base: &Path) -> Result<Vec<Digest>, Error> {
                 .field(serde_json::to_string(&load.profile).expect("profiles serialize"))
                 .field(load.window.as_nanos().to_le_bytes());
         }
+        // A benchmark's result is its machine's: only benchmark nodes hash the machine class,
+        // so a shared catalog never replays another machine's measurement (jobs' keys stay).
+        if node.kind == benchfleet_model::NodeKind::Benchmark {
+            h.field("machine.class").field(crate::machine::class());
+        }
         // Shell-mode results have the shell's spawn cost subtracted since it is measured per run:
         // results stored before that are not reused. Other keys stay as they were.
         if node.settings().shell.is_some() && node.load.is_none() {

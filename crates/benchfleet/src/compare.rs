@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::collections::BTreeMap;
 
 use benchfleet_analysis::{HistoryBand, LevelsConfig};
-use benchfleet_model::{HostInfo, RunId, RunInfo};
+use benchfleet_model::{RunId, RunInfo};
 use benchfleet_report::{BenchmarkResult, ComparisonSet, compare_invocations, group_records};
 use benchfleet_store::{RunFilter, Storage};
 
@@ -71,6 +71,16 @@ pub enum CompareError {
         "`{0}` is not a file, a run id (or a unique prefix of one, or `latest`) nor a tag KEY=VALUE; list runs with `benchfleet history`"
     )]
     Unresolvable(String),
+
+    #[error(
+        "the baseline was measured on machine class {} and the candidate on {}: a comparison across machines measures the machines, not the change. Compare runs of one class (`benchfleet history --format json` shows each run's `machine.class` tag), or pass --allow-cross-machine to compare anyway",
+        .baseline.join(", "),
+        .candidate.join(", ")
+    )]
+    CrossMachine {
+        baseline: Vec<String>,
+        candidate: Vec<String>,
+    },
 }
 
 impl CompareError {
@@ -175,6 +185,9 @@ pub struct CompareOutcome {
     pub set: ComparisonSet,
     /// Stored runs the history bands were learned from (0: no history used).
     pub history_runs: usize,
+    /// The sides' machine classes (baseline, candidate) when they differ and
+    /// `allow_cross_machine` let the comparison go ahead.
+    pub cross_machine: Option<(Vec<String>, Vec<String>)>,
 }
 
 /// Runs of history a band is learned from, at most (the newest).
@@ -199,16 +212,42 @@ pub async fn resolve_many(
     Ok(out)
 }
 
-fn machine_class(h: &HostInfo) -> (String, String, u32) {
-    (h.os.clone(), h.arch.clone(), h.cpus)
+/// A run's machine class for its history: its `machine.class` tag, or (runs stored before it
+/// existed) OS, architecture and CPU count.
+fn machine_class(r: &RunInfo) -> String {
+    match r.tags.get(crate::machine::TAG_CLASS) {
+        Some(c) => c.clone(),
+        None => format!("{}/{}/{}", r.host.os, r.host.arch, r.host.cpus),
+    }
+}
+
+/// The machine classes a side was measured on: its records' and its runs' `machine.class`
+/// tags, sorted, each once; empty when unknown (exported files, older runs).
+pub fn side_classes(sides: &[Side]) -> Vec<String> {
+    let mut v: Vec<String> = sides
+        .iter()
+        .flat_map(|s| {
+            let run = match &s.origin {
+                Origin::Run(r) => r.tags.get(crate::machine::TAG_CLASS).cloned(),
+                Origin::File(_) => None,
+            };
+            s.results
+                .iter()
+                .flat_map(|r| r.machine_classes.iter().cloned())
+                .chain(run)
+        })
+        .collect();
+    v.sort();
+    v.dedup();
+    v
 }
 
 /// The means of each benchmark in the newest [`HISTORY_WINDOW`] finished runs of `suite` on
-/// `host`'s machine class, `exclude`d runs left out; oldest first.
+/// `run`'s machine class, `exclude`d runs left out; oldest first.
 pub async fn history_means(
     storage: &Storage,
     suite: &str,
-    host: &HostInfo,
+    like: &RunInfo,
     exclude: &[RunId],
 ) -> Result<(BTreeMap<String, Vec<f64>>, usize), CompareError> {
     let runs = storage
@@ -219,12 +258,12 @@ pub async fn history_means(
         })
         .await
         .map_err(Error::from)?;
-    let class = machine_class(host);
+    let class = machine_class(like);
     let mut means: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     let mut used = 0;
     for run in runs
         .iter()
-        .filter(|r| machine_class(&r.host) == class && !exclude.contains(&r.run_id))
+        .filter(|r| machine_class(r) == class && !exclude.contains(&r.run_id))
         .take(HISTORY_WINDOW)
         .collect::<Vec<_>>()
         .into_iter()
@@ -242,15 +281,27 @@ pub async fn history_means(
 }
 
 /// Resolve `baseline` and `candidate` (each one or more invocations, see [`resolve_many`]) and
-/// compare every benchmark present in both by name (see the module docs for the modes).
+/// compare every benchmark present in both by name (see the module docs for the modes). Sides
+/// measured on different machine classes are refused ([`CompareError::CrossMachine`]) unless
+/// `allow_cross_machine`, which compares them and says so in
+/// [`CompareOutcome::cross_machine`].
 pub async fn compare(
     storage: Option<&Storage>,
     baseline: &str,
     candidate: &str,
     cfg: &LevelsConfig,
+    allow_cross_machine: bool,
 ) -> Result<CompareOutcome, CompareError> {
     let b = resolve_many(storage, baseline).await?;
     let c = resolve_many(storage, candidate).await?;
+    let (bc, cc) = (side_classes(&b), side_classes(&c));
+    let cross_machine = !bc.is_empty() && !cc.is_empty() && bc != cc;
+    if cross_machine && !allow_cross_machine {
+        return Err(CompareError::CrossMachine {
+            baseline: bc,
+            candidate: cc,
+        });
+    }
     let mut history = BTreeMap::new();
     let mut history_runs = 0;
     if let (Some(storage), [bs], [cs]) = (storage, b.as_slice(), c.as_slice())
@@ -261,7 +312,7 @@ pub async fn compare(
         let (means, used) = history_means(
             storage,
             &cr.suite,
-            &cr.host,
+            cr,
             &[br.run_id.clone(), cr.run_id.clone()],
         )
         .await?;
@@ -292,5 +343,6 @@ pub async fn compare(
         candidate: c,
         set,
         history_runs,
+        cross_machine: cross_machine.then_some((bc, cc)),
     })
 }

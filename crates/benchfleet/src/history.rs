@@ -140,6 +140,10 @@ pub struct HistoryPoint {
     /// The commit the run measured (its `git.commit` tag), in a history ordered by commit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,
+    /// The machine class the run was measured on (its `machine.class` tag); `None` for runs
+    /// stored before classes existed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub machine_class: Option<String>,
 }
 
 /// Which history to read.
@@ -154,6 +158,8 @@ pub struct HistoryQuery {
     pub until: Option<Timestamp>,
     /// Keep only the newest this many points.
     pub limit: Option<usize>,
+    /// Only runs measured on this machine class.
+    pub machine_class: Option<String>,
 }
 
 impl HistoryQuery {
@@ -164,6 +170,7 @@ impl HistoryQuery {
             metric,
             until: None,
             limit: None,
+            machine_class: None,
         }
     }
 }
@@ -201,16 +208,33 @@ pub async fn benchmark_history(
             }
         }
     }
+    let classes: HashMap<RunId, String> = storage
+        .catalog
+        .find_runs(&benchfleet_store::RunFilter {
+            suite: q.suite.clone(),
+            ..Default::default()
+        })
+        .await?
+        .into_iter()
+        .filter_map(|r| {
+            let c = r.tags.get(crate::machine::TAG_CLASS)?.clone();
+            Some((r.run_id, c))
+        })
+        .collect();
     let mut points: Vec<HistoryPoint> = order
         .into_iter()
         .filter_map(|id| {
             let (time, sum, n) = acc.remove(&id)?;
-            (n > 0).then(|| HistoryPoint {
-                run_id: id,
-                time,
-                value: sum / n as f64,
-                runs: n,
-                commit: None,
+            let machine_class = classes.get(&id).cloned();
+            (n > 0 && (q.machine_class.is_none() || q.machine_class == machine_class)).then(|| {
+                HistoryPoint {
+                    run_id: id,
+                    time,
+                    value: sum / n as f64,
+                    runs: n,
+                    commit: None,
+                    machine_class,
+                }
             })
         })
         .collect();
@@ -281,6 +305,20 @@ pub async fn benchmark_history_by_commit(
         points.drain(..points.len() - limit);
     }
     Ok((points, left_out))
+}
+
+/// The machine classes of a history's points, with how many points each, most first: more than
+/// one means change points between them could be the machines'.
+pub fn classes_of(points: &[HistoryPoint]) -> Vec<(String, usize)> {
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for p in points {
+        *counts
+            .entry(p.machine_class.as_deref().unwrap_or("unknown"))
+            .or_default() += 1;
+    }
+    let mut v: Vec<(String, usize)> = counts.into_iter().map(|(c, n)| (c.to_owned(), n)).collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    v
 }
 
 /// Change points of a history (indexes into `points`), with the default detector settings unless
@@ -371,6 +409,7 @@ pub fn history_json(
             "value": p.value,
             "runs": p.runs,
             "commit": p.commit,
+            "machine_class": p.machine_class,
         })).collect::<Vec<_>>(),
     });
     if let Some(cs) = changes {

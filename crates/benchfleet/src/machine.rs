@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 /// Record and run tag: the machine class (`mc-` and 12 hex digits of the facts' SHA-256).
-pub const TAG_CLASS: &str = "machine.class";
+pub const TAG_CLASS: &str = benchfleet_model::RunRecord::TAG_MACHINE_CLASS;
 /// Environment variable that overrides the class (tests; machines known to be identical).
 pub const CLASS_ENV: &str = "BENCHFLEET_MACHINE_CLASS";
 

@@ -87,11 +87,17 @@ impl PgStore {
     }
 }
 
-/// Set the catalog's run row to its final status (in the transaction that ended the run).
+/// Set the catalog's run row to its final status (in the transaction that ended the run), with
+/// the machine class its benchmarks were pinned to as its `machine.class` tag.
 const FINISH_RUN_ROW: &str = "
-UPDATE bf_runs SET info = jsonb_set(jsonb_set(info, '{status}', to_jsonb($2::text)),
-                                    '{finished_at}', to_jsonb($3::int8))
-WHERE run_id = $1";
+UPDATE bf_runs b SET info = jsonb_set(jsonb_set(
+    CASE WHEN r.machine_class IS NULL THEN b.info
+         ELSE jsonb_set(b.info, '{tags}', COALESCE(b.info->'tags', '{}'::jsonb)
+                                          || jsonb_build_object('machine.class', r.machine_class))
+    END,
+    '{status}', to_jsonb($2::text)), '{finished_at}', to_jsonb($3::int8))
+FROM bf_fleet_runs r
+WHERE b.run_id = $1 AND r.run_id = b.run_id";
 
 /// End the run when nothing of it is waiting, ready or running.
 const FINISH_IF_DONE: &str = "

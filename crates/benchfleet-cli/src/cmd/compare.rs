@@ -40,6 +40,10 @@ pub struct CompareArgs {
     /// `bench` export): test the runs as they are.
     #[arg(long)]
     pub head_to_head: bool,
+    /// Compare sides measured on different machine classes (refused otherwise: the difference
+    /// would be the machines'). The verdicts then carry a warning.
+    #[arg(long)]
+    pub allow_cross_machine: bool,
 }
 
 fn side_json(s: &Side) -> serde_json::Value {
@@ -105,7 +109,22 @@ pub async fn compare(ctx: &Context, args: CompareArgs) -> Result<Status> {
         candidate,
         set,
         history_runs,
-    } = benchfleet::compare::compare(storage, &args.baseline, &args.candidate, &cfg).await?;
+        cross_machine,
+    } = benchfleet::compare::compare(
+        storage,
+        &args.baseline,
+        &args.candidate,
+        &cfg,
+        args.allow_cross_machine,
+    )
+    .await?;
+    if let Some((b, c)) = &cross_machine {
+        eprintln!(
+            "warning: comparing across machines (--allow-cross-machine): baseline on {}, candidate on {}; differences include the machines'",
+            b.join(", "),
+            c.join(", ")
+        );
+    }
     let history_note = (history_runs > 0).then(|| {
         format!("noise bands learned from {history_runs} earlier runs on this machine class")
     });
@@ -133,6 +152,10 @@ pub async fn compare(ctx: &Context, args: CompareArgs) -> Result<Status> {
             v["alpha"] = args.alpha.into();
             v["assume_between"] = args.assume_between.into();
             v["history_runs"] = history_runs.into();
+            v["cross_machine"] = match &cross_machine {
+                Some((b, c)) => serde_json::json!({ "baseline": b, "candidate": c }),
+                None => serde_json::Value::Null,
+            };
             ctx.out
                 .emit(&format!("{}\n", serde_json::to_string_pretty(&v)?))?;
         }

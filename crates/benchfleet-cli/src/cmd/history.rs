@@ -33,6 +33,13 @@ pub struct HistoryArgs {
     /// Detect change points in the series.
     #[arg(long, requires = "benchmark")]
     pub changes: bool,
+    /// Only runs measured on this machine class (`mc-…`, each run's `machine.class` tag).
+    #[arg(long, value_name = "CLASS", requires = "benchmark")]
+    pub machine_class: Option<String>,
+    /// With --changes: detect change points in a history that mixes machine classes (refused
+    /// otherwise: a step between two machines is not a change of the code).
+    #[arg(long, requires = "changes")]
+    pub allow_cross_machine: bool,
     /// Order the series by time (default) or by commit: first-parent order of the runs'
     /// `git.commit` (recorded by `run --commits` and `bisect`; other runs' commits are looked up
     /// in the git repository of the working directory); runs without a commit are left out.
@@ -109,6 +116,7 @@ async fn benchmark_history(ctx: &Context, args: &HistoryArgs, name: String) -> R
     let storage = ctx.storage().await?;
     let q = HistoryQuery {
         suite: args.suite.clone(),
+        machine_class: args.machine_class.clone(),
         ..HistoryQuery::new(name.clone(), metric)
     };
     let points = match args.by {
@@ -133,6 +141,23 @@ async fn benchmark_history(ctx: &Context, args: &HistoryArgs, name: String) -> R
                 .map(|s| format!(" in suite `{s}`"))
                 .unwrap_or_default()
         )));
+    }
+    let classes = history::classes_of(&points);
+    if args.changes && classes.len() > 1 {
+        let list = classes
+            .iter()
+            .map(|(c, n)| format!("{c} ({n} runs)"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if !args.allow_cross_machine {
+            return Err(CliError::Usage(format!(
+                "the history of `{name}` mixes machine classes: {list}; a step between two machines is not a change of the code. Choose one with --machine-class {}, or pass --allow-cross-machine",
+                classes[0].0
+            )));
+        }
+        eprintln!(
+            "warning: change points over several machine classes (--allow-cross-machine): {list}"
+        );
     }
     let changes = if args.changes {
         Some(

@@ -508,7 +508,14 @@ impl Queue for MemQueue {
 
 impl MemQueue {
     async fn finish_run(&self, run: &RunId, status: RunStatus) -> Result<()> {
+        let class = self.lock().runs.get(run).and_then(|r| r.class.clone());
         if let Some(mut info) = self.catalog.get_run(run).await? {
+            if let Some(class) = class {
+                info.tags.insert(
+                    benchfleet_model::RunRecord::TAG_MACHINE_CLASS.to_owned(),
+                    class,
+                );
+            }
             info.status = status;
             info.finished_at = Some(benchfleet_model::Timestamp(
                 std::time::SystemTime::now()
