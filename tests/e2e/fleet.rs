@@ -21,14 +21,16 @@ const CLASS_ENV: &str = "BENCHFLEET_MACHINE_CLASS";
 /// Working directories sharing one fleet: a PostgreSQL catalog (and hot tier, unless `extra`
 /// puts it elsewhere) in a schema of the test's own.
 struct Fleet {
+    schema: String,
     dirs: Vec<Workdir>,
 }
 
 impl Fleet {
     fn new(url: &str, extra: &str, machines: usize) -> Fleet {
+        let schema = unique("bffleet");
         let config = format!(
             "{}retry_attempts = 40\nconnect_timeout_secs = 5\n{extra}",
-            pg_catalog(url, &unique("bffleet"))
+            pg_catalog(url, &schema)
         );
         let dirs = (0..machines)
             .map(|_| {
@@ -37,7 +39,7 @@ impl Fleet {
                 w
             })
             .collect();
-        Fleet { dirs }
+        Fleet { schema, dirs }
     }
 
     fn dir(&self, i: usize) -> &Workdir {
@@ -720,4 +722,141 @@ fn fleet_commands_refuse_bad_input_clearly() {
     let (code, log) = worker.finish();
     assert_eq!(code, 0, "SIGTERM drains and exits cleanly: {log}");
     assert!(log.contains("draining"), "{log}");
+}
+
+/// The documents of a YAML file under deploy/k8s.
+fn manifests(file: &str) -> Vec<yaml_rust2::Yaml> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/k8s").join(file);
+    let text = std::fs::read_to_string(&path).expect("read a manifest");
+    yaml_rust2::YamlLoader::load_from_str(&text)
+        .unwrap_or_else(|e| panic!("{}: not YAML: {e}", path.display()))
+}
+
+/// deploy/: the image builds the CLI and starts a worker that drains on SIGTERM; the worker
+/// Deployment, its configuration, secret, and KEDA's ScaledObject refer to each other by the
+/// names they define; the configuration is valid (`config show`); and KEDA's query, run on a
+/// real queue, counts the ready and running nodes of the pool.
+#[test]
+fn deploy_files_agree_and_the_keda_query_counts_the_queue() {
+    const TEST: &str = "deploy_files_agree_and_the_keda_query_counts_the_queue";
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let docker = std::fs::read_to_string(root.join("deploy/Dockerfile")).expect("Dockerfile");
+    for line in [
+        "cargo build --release --locked -p benchfleet-cli --bin benchfleet",
+        "STOPSIGNAL SIGTERM",
+        "ENTRYPOINT [\"benchfleet\"]",
+        "CMD [\"worker\"",
+    ] {
+        assert!(docker.contains(line), "Dockerfile lacks {line:?}");
+    }
+
+    let mut docs = manifests("worker.yaml");
+    docs.extend(manifests("keda.yaml"));
+    let kind = |k: &str| {
+        docs.iter()
+            .find(|d| d["kind"].as_str() == Some(k))
+            .unwrap_or_else(|| panic!("no {k} in deploy/k8s"))
+            .clone()
+    };
+    let (secret, config, deploy) = (kind("Secret"), kind("ConfigMap"), kind("Deployment"));
+    let (auth, scaled) = (kind("TriggerAuthentication"), kind("ScaledObject"));
+    let secret_name = secret["metadata"]["name"].as_str().expect("secret name");
+    let pod = &deploy["spec"]["template"]["spec"];
+    assert!(
+        pod["terminationGracePeriodSeconds"].as_i64().unwrap_or(0) >= 60,
+        "time to drain"
+    );
+    let c = &pod["containers"][0];
+    let args: Vec<&str> = c["args"]
+        .as_vec()
+        .expect("args")
+        .iter()
+        .filter_map(|a| a.as_str())
+        .collect();
+    assert_eq!(args.first(), Some(&"worker"), "{args:?}");
+    let env = c["env"].as_vec().expect("env");
+    let url = env
+        .iter()
+        .find(|e| e["name"].as_str() == Some("BENCHFLEET_STORAGE__CATALOG__URL"))
+        .expect("the catalog URL from the environment");
+    let key_ref = &url["valueFrom"]["secretKeyRef"];
+    assert_eq!(key_ref["name"].as_str(), Some(secret_name));
+    let key = key_ref["key"].as_str().expect("key");
+    assert!(!secret["stringData"][key].is_badvalue(), "secret has {key}");
+    // The config file the worker is given is the ConfigMap's, mounted where --config points.
+    let config_arg = args
+        .iter()
+        .position(|a| *a == "--config")
+        .and_then(|i| args.get(i + 1))
+        .expect("--config");
+    let volume = pod["volumes"]
+        .as_vec()
+        .expect("volumes")
+        .iter()
+        .find(|v| v["configMap"]["name"].as_str() == config["metadata"]["name"].as_str())
+        .expect("the ConfigMap mounted");
+    let mount = c["volumeMounts"]
+        .as_vec()
+        .expect("mounts")
+        .iter()
+        .find(|m| m["name"].as_str() == volume["name"].as_str())
+        .expect("mounted");
+    let (dir, file) = config_arg.rsplit_once('/').expect("a path");
+    assert_eq!(Some(dir), mount["mountPath"].as_str());
+    let toml = config["data"][file].as_str().expect("the config file in the ConfigMap");
+    let w = Workdir::new();
+    w.file("k8s.toml", toml);
+    let shown = Out(w
+        .cmd(&["--config", "k8s.toml", "config", "show"])
+        .env("BENCHFLEET_STORAGE__CATALOG__URL", "postgres://b@127.0.0.1:1/b")
+        .output()
+        .expect("config show"));
+    assert_eq!(shown.code(), 0, "the ConfigMap's configuration is valid: {shown:?}");
+    assert!(shown.stdout().contains("postgres"), "{shown:?}");
+
+    assert_eq!(
+        scaled["spec"]["scaleTargetRef"]["name"].as_str(),
+        deploy["metadata"]["name"].as_str()
+    );
+    let trigger = &scaled["spec"]["triggers"][0];
+    assert_eq!(trigger["type"].as_str(), Some("postgresql"));
+    assert_eq!(
+        trigger["authenticationRef"]["name"].as_str(),
+        auth["metadata"]["name"].as_str()
+    );
+    let target = &auth["spec"]["secretTargetRef"][0];
+    assert_eq!(target["parameter"].as_str(), Some("connection"));
+    assert_eq!(target["name"].as_str(), Some(secret_name));
+    assert_eq!(target["key"].as_str(), Some(key));
+    let query = trigger["metadata"]["query"].as_str().expect("query");
+    assert!(
+        query.contains("benchfleet.bf_fleet_nodes") && toml.contains("schema = \"benchfleet\""),
+        "the query reads the configured schema: {query}"
+    );
+
+    let _cluster = SHARED_POSTGRES.read().unwrap_or_else(|e| e.into_inner());
+    let Some(url) = server_env("BENCHFLEET_TEST_POSTGRES_URL", TEST) else {
+        return;
+    };
+    let Some(ctl) = server_env("BENCHFLEET_TEST_PG_CTL", TEST) else {
+        return;
+    };
+    let fleet = Fleet::new(&url, "", 1);
+    fleet.submit(
+        "[suite]\nname = \"k\"\n[[job]]\nname = \"a-{n}\"\nmatrix = { n = [1, 2, 3] }\ncommand = \"true\"\n\
+         [[job]]\nname = \"later\"\nneeds = [\"a-1\"]\ncommand = \"true\"\n",
+        &[],
+    );
+    let psql = Path::new(&ctl).with_file_name("psql");
+    let out = std::process::Command::new(&psql)
+        .args([url.as_str(), "-X", "-A", "-t", "-c"])
+        .arg(query.replace("benchfleet.", &format!("\"{}\".", fleet.schema)))
+        .output()
+        .expect("run psql");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "3",
+        "three ready nodes, one waiting"
+    );
 }

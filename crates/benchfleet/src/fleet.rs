@@ -189,8 +189,10 @@ struct RunCtx {
     suite: Suite,
     runner: NodeRunner,
     cancel: CancelToken,
-    /// Per node: whether another node needs it (its outputs are shipped).
+    /// Per node: whether another node uses its outputs (they are shipped).
     needed: Vec<bool>,
+    /// Per node: the nodes it needs whose outputs it uses (fetched when not on this worker).
+    inputs: Vec<Vec<usize>>,
 }
 
 struct Worker {
@@ -463,7 +465,9 @@ async fn run_ctx(w: &Worker, run_id: &RunId) -> Result<Arc<RunCtx>, String> {
         cancel: cancel.clone(),
         grace: w.opts.grace,
         sample_interval: None,
-        use_cache: true,
+        // A cached result would complete the node with another run's records (none of this
+        // run's): fleet runs measure every node.
+        use_cache: false,
         resume: None,
         budget: None,
         base_dir: w.opts.base_dir.clone(),
@@ -478,17 +482,17 @@ async fn run_ctx(w: &Worker, run_id: &RunId) -> Result<Arc<RunCtx>, String> {
     )
     .await
     .map_err(|e| e.to_string())?;
+    let inputs = output_uses(&suite);
     let mut needed = vec![false; suite.nodes.len()];
-    for n in &suite.nodes {
-        for &d in &n.needs {
-            needed[d] = true;
-        }
+    for &d in inputs.iter().flatten() {
+        needed[d] = true;
     }
     let ctx = Arc::new(RunCtx {
         suite,
         runner,
         cancel,
         needed,
+        inputs,
     });
     runs.insert(run_id.clone(), ctx.clone());
     Ok(ctx)
@@ -529,7 +533,7 @@ async fn run_claim(w: &Arc<Worker>, claim: Claim) {
     } else {
         Guard::Read(w.alone.read().await)
     };
-    let inputs = fetch_inputs(&w.storage, &claim.run_id, &ctx.suite, &node).await;
+    let inputs = fetch_inputs(&w.storage, &claim.run_id, &ctx.suite, &ctx.inputs[index]).await;
     let fetched = *inputs.as_ref().unwrap_or(&0);
     let (end, records) = match inputs {
         Err(message) => (NodeEnd::Failed { message }, Vec::new()),
@@ -704,16 +708,51 @@ fn pack(dir: &Path) -> Result<Vec<u8>, Error> {
     tar.into_inner().map_err(io)?.finish().map_err(io)
 }
 
-/// Unpack the outputs of the nodes `node` needs that this worker did not produce (or fetched
+/// Per node, the nodes it needs whose outputs it uses: their `{out.NAME}` directories appear in
+/// its command, hooks, environment or working directory. Other `needs` only order the nodes,
+/// and nothing travels for them.
+fn output_uses(suite: &Suite) -> Vec<Vec<usize>> {
+    suite
+        .nodes
+        .iter()
+        .map(|n| {
+            let mut text = String::new();
+            let mut add = |s: &str| {
+                text.push_str(s);
+                text.push('\n');
+            };
+            add(&n.program);
+            n.args.iter().for_each(|a| add(a));
+            n.settings().env.values().for_each(|v| add(v));
+            if let Some(c) = &n.settings().cwd {
+                add(&c.to_string_lossy());
+            }
+            for (_, c) in n.hooks().iter() {
+                add(&c.program);
+                c.args.iter().for_each(|a| add(a));
+            }
+            n.needs
+                .iter()
+                .copied()
+                .filter(|&d| {
+                    let dir = suite.node_out_dir(&suite.nodes[d]);
+                    text.contains(&*dir.to_string_lossy())
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Unpack the outputs of the nodes in `deps` that this worker did not produce (or fetched
 /// before); how many it fetched.
 async fn fetch_inputs(
     storage: &Storage,
     run: &RunId,
     suite: &Suite,
-    node: &crate::suite::Node,
+    deps: &[usize],
 ) -> Result<usize, String> {
     let mut fetched = 0;
-    for &dep in &node.needs {
+    for &dep in deps {
         let need = &suite.nodes[dep];
         let dir = suite.node_out_dir(need);
         if dir.exists() {
@@ -775,4 +814,56 @@ fn tempdir_in(parent: &Path) -> std::io::Result<PathBuf> {
     let p = parent.join(name);
     std::fs::create_dir(&p)?;
     Ok(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_outputs_a_node_uses_travel() {
+        let text = r#"
+[suite]
+name = "uses"
+
+[[job]]
+name = "gen"
+command = "touch {out}/x"
+
+[[job]]
+name = "gen-2"
+command = "touch {out}/y"
+
+[[job]]
+name = "after"
+needs = ["gen"]
+command = "true"
+
+[[job]]
+name = "reader"
+needs = ["gen", "gen-2"]
+command = "cat {out.gen-2}/y"
+
+[[job]]
+name = "hooked"
+needs = ["gen"]
+command = "true"
+setup = "test -f {out.gen}/x"
+"#;
+        let suite = crate::suite::load_text(text, Path::new("uses.toml"), Path::new("/o"))
+            .expect("suite");
+        let uses = output_uses(&suite);
+        let names = |v: &[usize]| v.iter().map(|&i| suite.nodes[i].name.clone()).collect::<Vec<_>>();
+        let by_name = |n: &str| {
+            let i = suite.nodes.iter().position(|x| x.name == n).expect("node");
+            names(&uses[i])
+        };
+        assert!(by_name("after").is_empty(), "ordering only");
+        assert_eq!(by_name("reader"), ["gen-2"]);
+        assert_eq!(by_name("hooked"), ["gen"]);
+        let sub = submission(&suite, text, &SubmitOptions::default()).expect("submission");
+        assert_eq!(sub.nodes.len(), 5);
+        let rank = |n: &str| sub.nodes.iter().find(|x| x.name == n).expect("node").rank;
+        assert!(rank("gen") < rank("reader"), "critical path first");
+    }
 }
