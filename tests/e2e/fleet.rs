@@ -327,13 +327,36 @@ command = '''echo "begin final" >> {log_s}'''
     .map(|(n, c)| (n.to_owned(), c))
     .collect();
     assert_eq!(runs, expect);
-    // Outputs crossed machines at least once (gen-1 ran on one worker, another gen on the
-    // other, and use-2 / use-3 need both).
-    let fetched = format!("{log_a}{log_b}")
-        .lines()
-        .filter(|l| l.contains("fetched"))
-        .count();
-    assert!(fetched >= 1, "no outputs shipped:\n{log_a}\n{log_b}");
+    // Each consumer fetched exactly the outputs produced on the other worker (shipping) and
+    // none of those produced where it ran (affinity); `final` uses no outputs and fetches none.
+    // gen-1 and another gen ran on different workers, so something was shipped.
+    let (on_a, on_b) = (claimed(&log_a), claimed(&log_b));
+    let mut shipped = 0;
+    for (log, here) in [(&log_a, &on_a), (&log_b, &on_b)] {
+        for k in ["1", "2", "3"] {
+            let node = format!("use-{k}");
+            if !here.contains(&node) {
+                continue;
+            }
+            let mut deps = vec![format!("gen-{k}"), "gen-1".to_owned()];
+            deps.dedup();
+            let want = deps.iter().filter(|d| !here.contains(d)).count();
+            let line = log
+                .lines()
+                .find(|l| l.contains(&format!(" {node}: succeeded")))
+                .unwrap_or_else(|| panic!("{node} did not succeed:\n{log}"));
+            let got = line
+                .split("outputs of ")
+                .nth(1)
+                .and_then(|t| t.split_whitespace().next())
+                .map_or(0, |n| n.parse::<usize>().expect("a count"));
+            assert_eq!(got, want, "{node} on a worker that ran {here:?}: {line}");
+            shipped += got;
+        }
+        let fin = log.lines().find(|l| l.contains(" final: succeeded"));
+        assert!(fin.is_none_or(|l| !l.contains("fetched")), "{fin:?}");
+    }
+    assert!(shipped >= 1, "no outputs shipped:\n{log_a}\n{log_b}");
 
     let events = order_of(&log);
     for k in ["1", "2", "3"] {
@@ -596,11 +619,31 @@ command = "true"
 "#,
         &[],
     );
-    let left = Worker::start(fleet.dir(0), &["--until-idle", "--jobs", "2"], "mc-left");
+    let left = Worker::start(
+        fleet.dir(0),
+        &[
+            "--until-idle",
+            "--jobs",
+            "2",
+            "--metrics-file",
+            "worker.prom",
+        ],
+        "mc-left",
+    );
     let right = Worker::start(fleet.dir(1), &["--until-idle", "--jobs", "2"], "mc-right");
     let (cl, ll) = left.finish();
     let (cr, lr) = right.finish();
     assert_eq!((cl, cr), (0, 0), "workers:\n{ll}\n{lr}");
+    // The worker's metrics: the queue per pool and state, live workers, what it completed.
+    let prom = std::fs::read_to_string(fleet.dir(0).path().join("worker.prom")).expect("metrics");
+    for name in [
+        "benchfleet_fleet_queue_nodes{",
+        "benchfleet_fleet_live_workers{",
+        "benchfleet_fleet_worker_concurrency 2",
+        "benchfleet_fleet_worker_completed_total{state=\"succeeded\"}",
+    ] {
+        assert!(prom.contains(name), "{name} missing:\n{prom}");
+    }
     let show = fleet.show(&run);
     let mut bench_classes = std::collections::BTreeSet::new();
     for r in show["results"].as_array().expect("results") {
@@ -726,7 +769,9 @@ fn fleet_commands_refuse_bad_input_clearly() {
 
 /// The documents of a YAML file under deploy/k8s.
 fn manifests(file: &str) -> Vec<yaml_rust2::Yaml> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/k8s").join(file);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../deploy/k8s")
+        .join(file);
     let text = std::fs::read_to_string(&path).expect("read a manifest");
     yaml_rust2::YamlLoader::load_from_str(&text)
         .unwrap_or_else(|e| panic!("{}: not YAML: {e}", path.display()))
@@ -803,15 +848,24 @@ fn deploy_files_agree_and_the_keda_query_counts_the_queue() {
         .expect("mounted");
     let (dir, file) = config_arg.rsplit_once('/').expect("a path");
     assert_eq!(Some(dir), mount["mountPath"].as_str());
-    let toml = config["data"][file].as_str().expect("the config file in the ConfigMap");
+    let toml = config["data"][file]
+        .as_str()
+        .expect("the config file in the ConfigMap");
     let w = Workdir::new();
     w.file("k8s.toml", toml);
     let shown = Out(w
         .cmd(&["--config", "k8s.toml", "config", "show"])
-        .env("BENCHFLEET_STORAGE__CATALOG__URL", "postgres://b@127.0.0.1:1/b")
+        .env(
+            "BENCHFLEET_STORAGE__CATALOG__URL",
+            "postgres://b@127.0.0.1:1/b",
+        )
         .output()
         .expect("config show"));
-    assert_eq!(shown.code(), 0, "the ConfigMap's configuration is valid: {shown:?}");
+    assert_eq!(
+        shown.code(),
+        0,
+        "the ConfigMap's configuration is valid: {shown:?}"
+    );
     assert!(shown.stdout().contains("postgres"), "{shown:?}");
 
     assert_eq!(
@@ -853,7 +907,11 @@ fn deploy_files_agree_and_the_keda_query_counts_the_queue() {
         .arg(query.replace("benchfleet.", &format!("\"{}\".", fleet.schema)))
         .output()
         .expect("run psql");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
         "3",

@@ -735,12 +735,25 @@ fn output_uses(suite: &Suite) -> Vec<Vec<usize>> {
                 .iter()
                 .copied()
                 .filter(|&d| {
-                    let dir = suite.node_out_dir(&suite.nodes[d]);
-                    text.contains(&*dir.to_string_lossy())
+                    mentions(
+                        &text,
+                        &suite.node_out_dir(&suite.nodes[d]).to_string_lossy(),
+                    )
                 })
                 .collect()
         })
         .collect()
+}
+
+/// Whether `text` names directory `dir` itself (not a sibling that merely starts with its name:
+/// `out/gen` is not mentioned by `out/gen-2/x`).
+fn mentions(text: &str, dir: &str) -> bool {
+    text.match_indices(dir).any(|(i, _)| {
+        text[i + dir.len()..]
+            .chars()
+            .next()
+            .is_none_or(|c| !(c.is_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    })
 }
 
 /// Unpack the outputs of the nodes in `deps` that this worker did not produce (or fetched
@@ -850,10 +863,14 @@ needs = ["gen"]
 command = "true"
 setup = "test -f {out.gen}/x"
 "#;
-        let suite = crate::suite::load_text(text, Path::new("uses.toml"), Path::new("/o"))
-            .expect("suite");
+        let suite =
+            crate::suite::load_text(text, Path::new("uses.toml"), Path::new("/o")).expect("suite");
         let uses = output_uses(&suite);
-        let names = |v: &[usize]| v.iter().map(|&i| suite.nodes[i].name.clone()).collect::<Vec<_>>();
+        let names = |v: &[usize]| {
+            v.iter()
+                .map(|&i| suite.nodes[i].name.clone())
+                .collect::<Vec<_>>()
+        };
         let by_name = |n: &str| {
             let i = suite.nodes.iter().position(|x| x.name == n).expect("node");
             names(&uses[i])

@@ -44,7 +44,11 @@ async fn main() {
         max_connections: 4,
         ..PgOptions::default()
     };
-    let first = Arc::new(PgStore::connect(&url, options.clone()).await.expect("connect"));
+    let first = Arc::new(
+        PgStore::connect(&url, options.clone())
+            .await
+            .expect("connect"),
+    );
     let sub = Submission {
         run: benchfleet_testkit::data::run(1, "qbench", 1),
         suite_text: String::new(),
@@ -69,7 +73,11 @@ async fn main() {
 
     let mut stores = vec![first];
     for _ in 1..workers {
-        stores.push(Arc::new(PgStore::connect(&url, options.clone()).await.expect("connect")));
+        stores.push(Arc::new(
+            PgStore::connect(&url, options.clone())
+                .await
+                .expect("connect"),
+        ));
     }
     let t = Instant::now();
     let mut tasks = Vec::new();
@@ -134,7 +142,9 @@ async fn main() {
         pct(0.95)
     );
     let admin = sqlx::PgPool::connect(&url).await.expect("admin");
-    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA \"{schema}\" CASCADE")))
-        .execute(&admin)
-        .await;
+    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP SCHEMA \"{schema}\" CASCADE"
+    )))
+    .execute(&admin)
+    .await;
 }
