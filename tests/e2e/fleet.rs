@@ -12,7 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::servers::{FaultyS3, SHARED_POSTGRES, Stopped, pg_catalog, s3_tier, server_env, unique};
+use crate::servers::{
+    FaultyS3, SHARED_POSTGRES, Stopped, pg_catalog, s3_tier, server_env, shared_postgres, unique,
+};
 use crate::support::{Out, Workdir};
 
 /// The machine-class override a test gives a worker (`benchfleet::machine::CLASS_ENV`).
@@ -223,8 +225,7 @@ fn assert_before(events: &[String], first: &str, then: &str) {
 #[test]
 fn two_workers_finish_a_suite_once_in_needs_order_through_failing_s3() {
     const TEST: &str = "two_workers_finish_a_suite_once_in_needs_order_through_failing_s3";
-    let _cluster = SHARED_POSTGRES.read().unwrap_or_else(|e| e.into_inner());
-    let Some(url) = server_env("BENCHFLEET_TEST_POSTGRES_URL", TEST) else {
+    let Some((_cluster, url)) = shared_postgres(TEST) else {
         return;
     };
     let Some(bin) = server_env("BENCHFLEET_TEST_S3_SERVER_BIN", TEST) else {
@@ -381,8 +382,7 @@ command = '''echo "begin final" >> {log_s}'''
 #[test]
 fn a_sigkilled_worker_s_node_reruns_elsewhere_and_nothing_is_duplicated() {
     const TEST: &str = "a_sigkilled_worker_s_node_reruns_elsewhere_and_nothing_is_duplicated";
-    let _cluster = SHARED_POSTGRES.read().unwrap_or_else(|e| e.into_inner());
-    let Some(url) = server_env("BENCHFLEET_TEST_POSTGRES_URL", TEST) else {
+    let Some((_cluster, url)) = shared_postgres(TEST) else {
         return;
     };
     let fleet = Fleet::new(&url, "", 2);
@@ -530,8 +530,7 @@ needs = ["gate-1", "gate-2"]
 #[test]
 fn cancel_stops_a_submitted_run() {
     const TEST: &str = "cancel_stops_a_submitted_run";
-    let _cluster = SHARED_POSTGRES.read().unwrap_or_else(|e| e.into_inner());
-    let Some(url) = server_env("BENCHFLEET_TEST_POSTGRES_URL", TEST) else {
+    let Some((_cluster, url)) = shared_postgres(TEST) else {
         return;
     };
     let fleet = Fleet::new(&url, "", 1);
@@ -584,8 +583,7 @@ command = "true"
 #[test]
 fn benchmarks_stay_on_one_machine_class_and_failures_skip_dependents() {
     const TEST: &str = "benchmarks_stay_on_one_machine_class_and_failures_skip_dependents";
-    let _cluster = SHARED_POSTGRES.read().unwrap_or_else(|e| e.into_inner());
-    let Some(url) = server_env("BENCHFLEET_TEST_POSTGRES_URL", TEST) else {
+    let Some((_cluster, url)) = shared_postgres(TEST) else {
         return;
     };
     let fleet = Fleet::new(&url, "[run]\nkeep_going = true\n", 2);
@@ -745,8 +743,7 @@ fn fleet_commands_refuse_bad_input_clearly() {
         );
     }
 
-    let _cluster = SHARED_POSTGRES.read().unwrap_or_else(|e| e.into_inner());
-    let Some(url) = server_env("BENCHFLEET_TEST_POSTGRES_URL", TEST) else {
+    let Some((_cluster, url)) = shared_postgres(TEST) else {
         return;
     };
     let fleet = Fleet::new(&url, "", 1);
@@ -888,8 +885,7 @@ fn deploy_files_agree_and_the_keda_query_counts_the_queue() {
         "the query reads the configured schema: {query}"
     );
 
-    let _cluster = SHARED_POSTGRES.read().unwrap_or_else(|e| e.into_inner());
-    let Some(url) = server_env("BENCHFLEET_TEST_POSTGRES_URL", TEST) else {
+    let Some((_cluster, url)) = shared_postgres(TEST) else {
         return;
     };
     let Some(ctl) = server_env("BENCHFLEET_TEST_PG_CTL", TEST) else {

@@ -95,6 +95,14 @@ pub fn pg_catalog(url: &str, schema: &str) -> String {
 /// using it for reading, so no test sees an outage it did not ask for.
 pub static SHARED_POSTGRES: std::sync::RwLock<()> = std::sync::RwLock::new(());
 
+/// The test cluster, held for reading (see [`SHARED_POSTGRES`]), and its URL; `None` (skipped)
+/// without one, as [`server_env`] says.
+pub fn shared_postgres(test: &str) -> Option<(std::sync::RwLockReadGuard<'static, ()>, String)> {
+    let guard = SHARED_POSTGRES.read().unwrap_or_else(|e| e.into_inner());
+    let url = server_env("BENCHFLEET_TEST_POSTGRES_URL", test)?;
+    Some((guard, url))
+}
+
 /// `pg_ctl` stop or start of the test cluster, as the owner of its data directory.
 pub fn pg_ctl(pg_ctl: &Path, data: &Path, args: &[&str]) {
     let parent = data.parent().expect("data directory has a parent");

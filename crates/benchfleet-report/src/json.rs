@@ -28,7 +28,7 @@ pub fn hyperfine_json(results: &[BenchmarkResult]) -> Value {
 fn one(r: &BenchmarkResult) -> Value {
     let s = r.wall();
     let stat = |f: fn(&benchfleet_analysis::Summary) -> f64| s.as_ref().map(f);
-    json!({
+    let mut v = json!({
         "command": r.name,
         "mean": stat(|s| s.mean),
         "stddev": s.as_ref().and_then(|s| s.stddev),
@@ -55,6 +55,10 @@ fn one(r: &BenchmarkResult) -> Value {
         "instructions": r.instructions,
         "cycles": r.cycles,
         "concurrent": r.concurrent,
-        "machine_classes": r.machine_classes,
-    })
+    });
+    // Absent, not empty, where the records do not say (exports of older runs stay as they were).
+    if !r.machine_classes.is_empty() {
+        v["machine_classes"] = json!(r.machine_classes);
+    }
+    v
 }

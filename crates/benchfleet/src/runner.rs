@@ -161,6 +161,10 @@ impl RunOutcome {
                 .unwrap_or_else(|| self.run.run_id.clone()),
         );
         b.extend(&r.runs);
+        // Measured here (or reused from a cache keyed by this machine's class).
+        if !b.times.is_empty() {
+            b.machine_classes = vec![crate::machine::class().to_owned()];
+        }
         b
     }
 }
@@ -366,6 +370,28 @@ impl Drop for CpuSet<'_> {
 }
 
 /// How many jobs may run at once, the CPU sets to pin them to, and warnings about it.
+/// How many nodes run at once (`opts.jobs`, 0: the cores) and their CPUs, the plan's warnings
+/// sent as events.
+fn placement(
+    suite: &Suite,
+    opts: &RunOptions,
+    events: &UnboundedSender<RunnerEvent>,
+) -> (usize, Option<CpuPool>) {
+    let concurrency = if opts.jobs == 0 {
+        host::available_cores()
+    } else {
+        opts.jobs
+    };
+    let (cpu_pool, warnings) = plan_isolation(suite, concurrency);
+    for warning in warnings {
+        let _ = events.send(RunnerEvent::Warning {
+            node: None,
+            warning,
+        });
+    }
+    (concurrency, cpu_pool)
+}
+
 fn plan_isolation(suite: &Suite, concurrency: usize) -> (Option<CpuPool>, Vec<Warning>) {
     let width = concurrency.min(suite.nodes.len());
     if width <= 1 {
@@ -573,18 +599,7 @@ pub async fn run_suite_with(
             reason: reason.clone(),
         });
     }
-    let concurrency = if opts.jobs == 0 {
-        host::available_cores()
-    } else {
-        opts.jobs
-    };
-    let (cpu_pool, warnings) = plan_isolation(suite, concurrency);
-    for warning in warnings {
-        let _ = events.send(RunnerEvent::Warning {
-            node: None,
-            warning,
-        });
-    }
+    let (concurrency, cpu_pool) = placement(suite, opts, &events);
 
     // The one cancellation the user holds, as the kill flag every measuring thread watches.
     let kill = Kill::new();
@@ -755,18 +770,7 @@ impl NodeRunner {
                     Error::Internal(format!("measuring the shell's spawn cost failed: {e}"))
                 })?
         };
-        let concurrency = if opts.jobs == 0 {
-            host::available_cores()
-        } else {
-            opts.jobs
-        };
-        let (cpu_pool, warnings) = plan_isolation(suite, concurrency);
-        for warning in warnings {
-            let _ = events.send(RunnerEvent::Warning {
-                node: None,
-                warning,
-            });
-        }
+        let (concurrency, cpu_pool) = placement(suite, opts, &events);
         let kill = Kill::new();
         let watch = crate::event::kill_on_cancel(&opts.cancel, &kill, opts.grace);
         let durable = Durable::new(suite.nodes.len());
