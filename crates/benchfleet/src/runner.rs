@@ -770,7 +770,7 @@ impl NodeRunner {
                     Error::Internal(format!("measuring the shell's spawn cost failed: {e}"))
                 })?
         };
-        let (concurrency, cpu_pool) = placement(suite, opts, &events);
+        let (_, cpu_pool) = placement(suite, opts, &events);
         let kill = Kill::new();
         let watch = crate::event::kill_on_cancel(&opts.cancel, &kill, opts.grace);
         let durable = Durable::new(suite.nodes.len());
