@@ -99,6 +99,9 @@ UPDATE bf_runs b SET info = jsonb_set(jsonb_set(
 FROM bf_fleet_runs r
 WHERE b.run_id = $1 AND r.run_id = b.run_id";
 
+/// Submissions of at least this many nodes refresh the queue tables' statistics.
+const ANALYZE_AT: usize = 1000;
+
 /// End the run when nothing of it is waiting, ready or running.
 const FINISH_IF_DONE: &str = "
 UPDATE bf_fleet_runs r
@@ -239,6 +242,13 @@ impl Queue for PgStore {
             .bind(&children)
             .execute(&mut *tx)
             .await?;
+            // A large submission changes the queue's shape: without fresh statistics the planner
+            // would take the ready nodes for a handful and sort them all at every claim.
+            if n >= ANALYZE_AT {
+                sqlx::query("ANALYZE bf_fleet_nodes, bf_fleet_edges")
+                    .execute(&mut *tx)
+                    .await?;
+            }
             sqlx::query("SELECT pg_notify($1, '')")
                 .bind(channel())
                 .execute(&mut *tx)
@@ -334,32 +344,50 @@ impl Queue for PgStore {
                 let mut tx = self.pool.begin().await?;
                 // Nodes whose inputs this worker produced first, then the pools' ready nodes in
                 // rank order; each skipping rows another claimer holds.
-                let candidates = sqlx::query(
-                    "WITH mine AS (
-                         SELECT n.run_id, n.idx, n.benchmark, n.cpus, n.memory, 0 AS pass, n.rank
-                         FROM bf_fleet_nodes n
-                         WHERE n.state = 'ready' AND n.affinity = $1 AND n.pool = ANY($2)
-                           AND n.ready_at <= now() AND n.cpus <= $3 AND n.memory <= $4
-                         ORDER BY n.rank LIMIT $5
-                         FOR UPDATE OF n SKIP LOCKED),
-                     rest AS (
-                         SELECT n.run_id, n.idx, n.benchmark, n.cpus, n.memory, 1 AS pass, n.rank
-                         FROM bf_fleet_nodes n
-                         WHERE n.state = 'ready' AND n.pool = ANY($2)
-                           AND n.ready_at <= now() AND n.cpus <= $3 AND n.memory <= $4
-                           AND NOT EXISTS (SELECT 1 FROM mine m
-                                           WHERE m.run_id = n.run_id AND m.idx = n.idx)
-                         ORDER BY n.pool, n.rank, n.run_id, n.idx LIMIT $5
-                         FOR UPDATE OF n SKIP LOCKED)
-                     SELECT * FROM mine UNION ALL SELECT * FROM rest ORDER BY pass, rank",
-                )
-                .bind(&w.id)
-                .bind(&w.pools)
-                .bind(cap.cpus)
-                .bind(cap.memory_bytes.min(i64::MAX as u64) as i64)
-                .bind(limit)
-                .fetch_all(&mut *tx)
-                .await?;
+                // One pool at a time, by equality: the index of ready nodes (pool, rank, run,
+                // node) then hands them over in claim order and the scan stops at the limit,
+                // however long the backlog (`pool = ANY(...)` would sort every ready node).
+                let mut candidates = Vec::new();
+                for pool in &w.pools {
+                    candidates.extend(
+                        sqlx::query(
+                            "WITH mine AS (
+                                 SELECT n.run_id, n.idx, n.benchmark, n.cpus, n.memory, 0 AS pass,
+                                        n.rank
+                                 FROM bf_fleet_nodes n
+                                 WHERE n.state = 'ready' AND n.affinity = $1 AND n.pool = $2
+                                   AND n.ready_at <= now() AND n.cpus <= $3 AND n.memory <= $4
+                                 ORDER BY n.rank LIMIT $5
+                                 FOR UPDATE OF n SKIP LOCKED),
+                             rest AS (
+                                 SELECT n.run_id, n.idx, n.benchmark, n.cpus, n.memory, 1 AS pass,
+                                        n.rank
+                                 FROM bf_fleet_nodes n
+                                 WHERE n.state = 'ready' AND n.pool = $2
+                                   AND n.ready_at <= now() AND n.cpus <= $3 AND n.memory <= $4
+                                   AND NOT EXISTS (SELECT 1 FROM mine m
+                                                   WHERE m.run_id = n.run_id AND m.idx = n.idx)
+                                 ORDER BY n.rank, n.run_id, n.idx LIMIT $5
+                                 FOR UPDATE OF n SKIP LOCKED)
+                             SELECT * FROM mine UNION ALL SELECT * FROM rest",
+                        )
+                        .bind(&w.id)
+                        .bind(pool)
+                        .bind(cap.cpus)
+                        .bind(cap.memory_bytes.min(i64::MAX as u64) as i64)
+                        .bind(limit)
+                        .fetch_all(&mut *tx)
+                        .await?,
+                    );
+                }
+                // Affinity first, then rank, across the pools.
+                let key = |r: &sqlx::postgres::PgRow| -> (i32, i32) {
+                    (
+                        r.try_get("pass").unwrap_or(1),
+                        r.try_get("rank").unwrap_or(i32::MAX),
+                    )
+                };
+                candidates.sort_by_key(key);
                 // The prefix that fits the worker's free resources.
                 let (mut cpus, mut mem) = (cap.cpus, cap.memory_bytes as f64);
                 let mut picked: Vec<(String, i32, bool)> = Vec::new();
