@@ -38,6 +38,7 @@
 //! # }
 //! ```
 
+mod alerts;
 mod blob;
 mod catalog;
 mod chunks;

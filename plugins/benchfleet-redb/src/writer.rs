@@ -27,6 +27,13 @@ pub(crate) enum Work {
     InsertRecords(Vec<RecordEntry>),
     /// Existing entries (found by digest) replaced by these: tier and location changed.
     MoveRecords(Vec<RecordEntry>),
+    /// Alerts stored unless their id is (answered with `Done::Put`).
+    PutAlerts(Vec<benchfleet_store::Alert>),
+    /// A triage decision applied to every alert of `ids`, or to none.
+    TriageAlerts {
+        ids: Vec<String>,
+        update: benchfleet_store::TriageUpdate,
+    },
     /// Several works applied in order in the same transaction: all or none of them.
     All(Vec<Work>),
     /// Give free pages back to the file system if that pays off (not a transaction: it runs
@@ -40,7 +47,8 @@ impl Work {
             Work::Put(items) => items.iter().map(|(_, b)| b.len()).sum(),
             Work::InsertRecords(items) | Work::MoveRecords(items) => items.len() * 128,
             Work::PutRun { json, .. } => json.len(),
-            Work::Delete(_) | Work::DeleteMany(_) | Work::Compact => 0,
+            Work::PutAlerts(items) => items.len() * 512,
+            Work::Delete(_) | Work::DeleteMany(_) | Work::Compact | Work::TriageAlerts { .. } => 0,
             Work::All(works) => works.iter().map(Work::bytes).sum(),
         }
     }
@@ -273,6 +281,8 @@ fn apply_one(txn: &WriteTransaction, runs: &mut Runs, work: &Work) -> Result<Don
         }
         Work::Compact => Ok(Done::Unit),
         Work::Put(items) => Ok(Done::Put(put_blobs(txn, items)?)),
+        Work::PutAlerts(alerts) => crate::alerts::put(txn, alerts),
+        Work::TriageAlerts { ids, update } => crate::alerts::triage(txn, ids, update),
         Work::Delete(k) => {
             delete_blobs(txn, std::slice::from_ref(k))?;
             Ok(Done::Unit)
