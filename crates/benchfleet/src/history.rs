@@ -137,6 +137,8 @@ pub struct HistoryPoint {
     pub value: f64,
     /// Number of successful runs averaged.
     pub runs: usize,
+    /// Sample standard deviation of those runs (`None` with fewer than two).
+    pub stddev: Option<f64>,
     /// The commit the run measured (its `git.commit` tag), in a history ordered by commit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,
@@ -186,30 +188,31 @@ pub async fn benchmark_history(
         .await?;
     // Entries come ordered by (started_at, run_id, …): a run's position is its first entry.
     let mut order: Vec<RunId> = Vec::new();
-    let mut acc: HashMap<RunId, (Timestamp, f64, usize)> = HashMap::new();
+    let mut acc: HashMap<RunId, (Timestamp, Vec<f64>)> = HashMap::new();
     for e in &entries {
         let slot = acc.entry(e.run_id.clone()).or_insert_with(|| {
             order.push(e.run_id.clone());
-            (e.started_at, 0.0, 0)
+            (e.started_at, Vec::new())
         });
         slot.0 = slot.0.min(e.started_at);
         if e.outcome.is_success() {
             let v = q.metric.value(&e.measurement);
             if v.is_finite() {
-                slot.1 += v;
-                slot.2 += 1;
+                slot.1.push(v);
             }
         }
     }
     let mut points: Vec<HistoryPoint> = order
         .into_iter()
         .filter_map(|id| {
-            let (time, sum, n) = acc.remove(&id)?;
-            (n > 0).then(|| HistoryPoint {
+            let (time, values) = acc.remove(&id)?;
+            let value = values.iter().sum::<f64>() / values.len() as f64;
+            (!values.is_empty()).then(|| HistoryPoint {
                 run_id: id,
                 time,
-                value: sum / n as f64,
-                runs: n,
+                value,
+                runs: values.len(),
+                stddev: benchfleet_analysis::sample_variance(&values, value).map(f64::sqrt),
                 commit: None,
             })
         })
