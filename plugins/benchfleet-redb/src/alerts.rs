@@ -2,20 +2,15 @@
 //! per regression found), so they are listed by reading the whole table.
 
 use async_trait::async_trait;
-use redb::{ReadTransaction, ReadableTable, TableDefinition, TableError, WriteTransaction};
+use redb::{ReadTransaction, ReadableTable, TableError};
 
 use benchfleet_store::{
     Alert, AlertCatalog, AlertFilter, ErrorKind, PutOutcome, Result, StoreError, TriageUpdate,
     alerts::alert_order,
 };
 
-use crate::chunks::WriteError;
 use crate::writer::{Done, Work};
-use crate::{Error, RedbStore};
-
-/// Alert id → [`Alert`] as JSON. Created on the first write, so files of older versions open
-/// unchanged.
-pub(crate) const ALERTS: TableDefinition<&str, &[u8]> = TableDefinition::new("alerts");
+use crate::{ALERTS, Error, RedbStore};
 
 fn decode(id: &str, bytes: &[u8]) -> Result<Alert, Error> {
     serde_json::from_slice(bytes).map_err(|e| {
@@ -29,14 +24,6 @@ fn decode(id: &str, bytes: &[u8]) -> Result<Alert, Error> {
                 ),
             )
             .with_key(id),
-        )
-    })
-}
-
-fn encode(a: &Alert) -> Result<Vec<u8>, WriteError> {
-    serde_json::to_vec(a).map_err(|e| {
-        WriteError::Store(
-            StoreError::new(ErrorKind::Other, "redb", "encode", e.to_string()).with_key(&a.id),
         )
     })
 }
@@ -71,52 +58,6 @@ fn read_alert(txn: &ReadTransaction, id: &str) -> Result<Option<Alert>, Error> {
         return Ok(None);
     };
     decode(id, v.value()).map(Some)
-}
-
-/// The writer's part of [`Work::PutAlerts`]: insert the absent ones.
-pub(crate) fn put(txn: &WriteTransaction, alerts: &[Alert]) -> Result<Done, WriteError> {
-    let mut table = txn.open_table(ALERTS)?;
-    let mut out = Vec::with_capacity(alerts.len());
-    for a in alerts {
-        if table.get(a.id.as_str())?.is_some() {
-            out.push(PutOutcome::AlreadyExists);
-            continue;
-        }
-        table.insert(a.id.as_str(), encode(a)?.as_slice())?;
-        out.push(PutOutcome::Created);
-    }
-    Ok(Done::Put(out))
-}
-
-/// The writer's part of [`Work::TriageAlerts`]: all of `ids` or none.
-pub(crate) fn triage(
-    txn: &WriteTransaction,
-    ids: &[String],
-    update: &TriageUpdate,
-) -> Result<Done, WriteError> {
-    let mut table = txn.open_table(ALERTS)?;
-    for id in ids {
-        let mut a: Alert = {
-            let Some(v) = table.get(id.as_str())? else {
-                return Err(WriteError::Store(
-                    StoreError::new(
-                        ErrorKind::NotFound,
-                        "redb",
-                        "triage_alerts",
-                        "no alert with this id; nothing was changed",
-                    )
-                    .with_key(id),
-                ));
-            };
-            decode(id, v.value()).map_err(|e| match e {
-                Error::Db(e) => WriteError::Db(e),
-                Error::Store(e) => WriteError::Store(e),
-            })?
-        };
-        a.triage(update);
-        table.insert(id.as_str(), encode(&a)?.as_slice())?;
-    }
-    Ok(Done::Unit)
 }
 
 #[async_trait]

@@ -281,8 +281,8 @@ fn apply_one(txn: &WriteTransaction, runs: &mut Runs, work: &Work) -> Result<Don
         }
         Work::Compact => Ok(Done::Unit),
         Work::Put(items) => Ok(Done::Put(put_blobs(txn, items)?)),
-        Work::PutAlerts(alerts) => crate::alerts::put(txn, alerts),
-        Work::TriageAlerts { ids, update } => crate::alerts::triage(txn, ids, update),
+        Work::PutAlerts(alerts) => put_alerts(txn, alerts),
+        Work::TriageAlerts { ids, update } => triage_alerts(txn, ids, update),
         Work::Delete(k) => {
             delete_blobs(txn, std::slice::from_ref(k))?;
             Ok(Done::Unit)
@@ -313,4 +313,74 @@ fn apply_one(txn: &WriteTransaction, runs: &mut Runs, work: &Work) -> Result<Don
             Ok(Done::Unit)
         }
     }
+}
+
+fn encode_alert(a: &benchfleet_store::Alert) -> Result<Vec<u8>, WriteError> {
+    serde_json::to_vec(a).map_err(|e| {
+        WriteError::Store(
+            StoreError::new(
+                benchfleet_store::ErrorKind::Other,
+                "redb",
+                "encode",
+                e.to_string(),
+            )
+            .with_key(&a.id),
+        )
+    })
+}
+
+/// The writer's part of [`Work::PutAlerts`]: insert the absent ones.
+fn put_alerts(
+    txn: &WriteTransaction,
+    alerts: &[benchfleet_store::Alert],
+) -> Result<Done, WriteError> {
+    let mut table = txn.open_table(crate::ALERTS)?;
+    let mut out = Vec::with_capacity(alerts.len());
+    for a in alerts {
+        if table.get(a.id.as_str())?.is_some() {
+            out.push(PutOutcome::AlreadyExists);
+            continue;
+        }
+        table.insert(a.id.as_str(), encode_alert(a)?.as_slice())?;
+        out.push(PutOutcome::Created);
+    }
+    Ok(Done::Put(out))
+}
+
+/// The writer's part of [`Work::TriageAlerts`]: all of `ids` or none.
+fn triage_alerts(
+    txn: &WriteTransaction,
+    ids: &[String],
+    update: &benchfleet_store::TriageUpdate,
+) -> Result<Done, WriteError> {
+    let mut table = txn.open_table(crate::ALERTS)?;
+    for id in ids {
+        let mut a: benchfleet_store::Alert = {
+            let Some(v) = table.get(id.as_str())? else {
+                return Err(WriteError::Store(
+                    StoreError::new(
+                        benchfleet_store::ErrorKind::NotFound,
+                        "redb",
+                        "triage_alerts",
+                        "no alert with this id; nothing was changed",
+                    )
+                    .with_key(id),
+                ));
+            };
+            serde_json::from_slice(v.value()).map_err(|e| {
+                WriteError::Store(
+                    StoreError::new(
+                        benchfleet_store::ErrorKind::Decode,
+                        "redb",
+                        "triage_alerts",
+                        format!("stored alert cannot be decoded ({e})"),
+                    )
+                    .with_key(id),
+                )
+            })?
+        };
+        a.triage(update);
+        table.insert(id.as_str(), encode_alert(&a)?.as_slice())?;
+    }
+    Ok(Done::Unit)
 }
