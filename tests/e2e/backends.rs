@@ -20,7 +20,7 @@ use crate::support::{Out, Workdir};
 
 /// The value of `var`, or `None` after a note (skip) — a panic under `CI=true`. The same rule as
 /// `benchfleet_testkit::server::server_env`.
-fn server_env(var: &str, test: &str) -> Option<String> {
+pub(crate) fn server_env(var: &str, test: &str) -> Option<String> {
     match std::env::var(var) {
         Ok(v) if !v.is_empty() => Some(v),
         _ => {
@@ -36,7 +36,7 @@ fn server_env(var: &str, test: &str) -> Option<String> {
 }
 
 /// A name no other test (in this process or another) uses: lowercase, digits and `_`.
-fn unique(prefix: &str) -> String {
+pub(crate) fn unique(prefix: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
     let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

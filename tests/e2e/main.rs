@@ -17,6 +17,7 @@ mod metrics;
 mod resume;
 mod run;
 mod scenarios;
+mod serve;
 mod sched;
 mod share;
 mod tier;
