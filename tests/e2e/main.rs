@@ -7,6 +7,7 @@ mod alone;
 mod analyze;
 mod backends;
 mod bench;
+mod browser;
 mod bench_params;
 mod core;
 mod failures;

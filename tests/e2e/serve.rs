@@ -32,24 +32,30 @@ name = "flat"
 command = "true"
 "#;
 
-/// Twelve runs of [`STEP`]: six at 10 ms, six at 50 ms (a change point at index 6).
-fn step_history(w: &Workdir) {
+/// Twelve runs of [`STEP`]: six at 10 ms, six at 50 ms (a change point at index 6), each
+/// tagged with a commit of its own; the commits, oldest first.
+pub(crate) fn step_history_with_commits(w: &Workdir) -> Vec<String> {
     w.file("reg.toml", STEP);
+    let mut commits = Vec::new();
     for i in 0..12 {
         w.file("delay", if i < 6 { "0.01" } else { "0.05" });
-        let out = w.run(&["run", "--no-cache", "reg.toml"]);
+        let commit = format!("c0ffee{i:02}deadbeef");
+        let tag = format!("git.commit={commit}");
+        let out = w.run(&["run", "--no-cache", "--tag", &tag, "reg.toml"]);
         assert_eq!(out.code(), 0, "{out:?}");
+        commits.push(commit);
     }
+    commits
 }
 
 /// A running `benchfleet serve`, killed on drop.
-struct Serve {
-    child: Child,
-    addr: String,
+pub(crate) struct Serve {
+    pub(crate) child: Child,
+    pub(crate) addr: String,
 }
 
 impl Serve {
-    fn start(w: &Workdir, args: &[&str]) -> Serve {
+    pub(crate) fn start(w: &Workdir, args: &[&str]) -> Serve {
         let mut all = vec!["serve", "--listen", "127.0.0.1:0"];
         all.extend_from_slice(args);
         let mut child = w
@@ -73,15 +79,15 @@ impl Serve {
         Serve { child, addr }
     }
 
-    fn get(&self, path: &str) -> (u16, Value) {
+    pub(crate) fn get(&self, path: &str) -> (u16, Value) {
         request(&self.addr, "GET", path, &[], None)
     }
 
-    fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+    pub(crate) fn post(&self, path: &str, body: &Value) -> (u16, Value) {
         request(&self.addr, "POST", path, &[], Some(body))
     }
 
-    fn stop(mut self) {
+    pub(crate) fn stop(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -162,7 +168,8 @@ impl Events {
     fn open(addr: &str, path: &str, last_event_id: Option<u64>) -> Events {
         let mut s = TcpStream::connect(addr).expect("connect to serve");
         s.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
-        let mut req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n");
+        let mut req =
+            format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n");
         if let Some(id) = last_event_id {
             req.push_str(&format!("Last-Event-ID: {id}\r\n"));
         }
@@ -237,7 +244,7 @@ fn cli_json(w: &Workdir, args: &[&str]) -> Value {
 /// point exactly as `history --changes --format json`, compare as `compare --format json`,
 /// alerts found and triaged (kept across a restart), and errors for bad input.
 fn api_behaves(w: &Workdir) {
-    step_history(w);
+    step_history_with_commits(w);
     let serve = Serve::start(w, &[]);
 
     // Runs, filtered.
@@ -245,7 +252,10 @@ fn api_behaves(w: &Workdir) {
     assert_eq!(st, 200, "{runs}");
     let runs = runs["runs"].as_array().unwrap().clone();
     assert_eq!(runs.len(), 12);
-    assert!(runs.iter().all(|r| r["suite"] == "reg" && r["status"] == "succeeded"));
+    assert!(
+        runs.iter()
+            .all(|r| r["suite"] == "reg" && r["status"] == "succeeded")
+    );
     assert_eq!(serve.get("/api/runs?suite=nope").1["runs"], json!([]));
     assert_eq!(serve.get("/api/runs?status=running").1["runs"], json!([]));
     assert_eq!(
@@ -258,7 +268,10 @@ fn api_behaves(w: &Workdir) {
     let class = runs[0]["machine_class"].as_str().expect("a machine class");
     let by_class = serve.get(&format!("/api/runs?machine={class}")).1;
     assert_eq!(by_class["runs"].as_array().unwrap().len(), 12);
-    assert_eq!(serve.get("/api/runs?machine=elsewhere").1["runs"], json!([]));
+    assert_eq!(
+        serve.get("/api/runs?machine=elsewhere").1["runs"],
+        json!([])
+    );
     assert_eq!(serve.get("/api/runs?tag=nokey").0, 400);
 
     // One run, by full id and by prefix.
@@ -282,7 +295,10 @@ fn api_behaves(w: &Workdir) {
         .iter()
         .find(|r| r["name"] == "step")
         .unwrap();
-    assert_eq!(step["mean"], show_step["mean"], "the API's results are `show`'s");
+    assert_eq!(
+        step["mean"], show_step["mean"],
+        "the API's results are `show`'s"
+    );
     assert_eq!(serve.get(&format!("/api/runs/{}", &newest[..12])).0, 200);
 
     // History: exactly `history --changes --format json`, plus stddevs.
@@ -290,7 +306,14 @@ fn api_behaves(w: &Workdir) {
     assert_eq!(st, 200, "{h}");
     let cli = cli_json(
         w,
-        &["history", "--benchmark", "step", "--changes", "--format", "json"],
+        &[
+            "history",
+            "--benchmark",
+            "step",
+            "--changes",
+            "--format",
+            "json",
+        ],
     );
     assert_eq!(h["changes"], cli["changes"]);
     assert_eq!(h["changes"][0]["index"], 6);
@@ -302,12 +325,14 @@ fn api_behaves(w: &Workdir) {
             .map(|p| {
                 let mut p = p.clone();
                 p.as_object_mut().unwrap().remove("stddev");
+                p.as_object_mut().unwrap().remove("git_commit");
                 p
             })
             .collect::<Vec<_>>()
     };
     assert_eq!(strip(&h), strip(&cli));
     assert!(h["points"][0]["stddev"].as_f64().is_some());
+    assert_eq!(h["points"][0]["git_commit"], "c0ffee00deadbeef");
     let raw = serve.get("/api/history?benchmark=step&raw=true").1;
     assert_eq!(raw["raw"].as_array().unwrap().len(), 36);
 
@@ -339,7 +364,10 @@ fn api_behaves(w: &Workdir) {
     ] {
         let (st, v) = serve.get(path);
         assert_eq!(st, status, "{path}: {v}");
-        assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{path}: {v}");
+        assert!(
+            v["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{path}: {v}"
+        );
     }
 
     // Alerts: the regression at index 6, found by a scan of the newest run.
@@ -366,10 +394,7 @@ fn api_behaves(w: &Workdir) {
         assert_eq!(st, status, "{v}");
         assert!(v["error"].is_string(), "{v}");
     }
-    let (st, v) = serve.post(
-        "/api/alerts/a0000000000000000",
-        &json!({"state": "fixed"}),
-    );
+    let (st, v) = serve.post("/api/alerts/a0000000000000000", &json!({"state": "fixed"}));
     assert_eq!(st, 404, "{v}");
     let (st, v) = serve.post(
         &format!("/api/alerts/{id}"),
@@ -392,7 +417,10 @@ fn api_behaves(w: &Workdir) {
     assert_eq!(a["note"], "sleep got longer");
     let (_, list) = serve.get("/api/alerts?state=acknowledged");
     assert_eq!(list["alerts"].as_array().unwrap().len(), 1);
-    assert_eq!(serve.get("/api/alerts?state=untriaged").1["alerts"], json!([]));
+    assert_eq!(
+        serve.get("/api/alerts?state=untriaged").1["alerts"],
+        json!([])
+    );
 }
 
 #[test]
@@ -402,7 +430,8 @@ fn serve_api_on_the_embedded_default() {
 
 #[test]
 fn serve_api_on_postgres() {
-    let Some(url) = crate::backends::server_env("BENCHFLEET_TEST_POSTGRES_URL", "serve_api_on_postgres")
+    let Some(url) =
+        crate::backends::server_env("BENCHFLEET_TEST_POSTGRES_URL", "serve_api_on_postgres")
     else {
         return;
     };
@@ -507,7 +536,11 @@ needs = ["first"]
     assert_eq!(out.code(), 0, "{out:?}");
     let mut seen: Vec<(u64, String, Value)> = Vec::new();
     let mut names = std::collections::BTreeSet::new();
-    while names.len() < 2 || !seen.iter().any(|(_, k, d)| k == "run" && d["data"]["status"] == "succeeded") {
+    while names.len() < 2
+        || !seen
+            .iter()
+            .any(|(_, k, d)| k == "run" && d["data"]["status"] == "succeeded")
+    {
         let Some((id, kind, data)) = events.next(deadline) else {
             panic!("events stopped before both benchmarks were seen: {seen:?}");
         };

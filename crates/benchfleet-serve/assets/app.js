@@ -272,7 +272,7 @@
         ys = raw.map((r) => tf(r[1]));
         const byRun = {};
         pts.forEach((p) => { byRun[p.run_id] = p; });
-        info = raw.map((r) => ({ run_id: r[2], time_ns: r[0], value: r[1], commit: (byRun[r[2]] || {}).commit }));
+        info = raw.map((r) => ({ run_id: r[2], time_ns: r[0], value: r[1], commit: (byRun[r[2]] || {}).git_commit }));
       } else {
         xs = pts.map(xOf);
         ys = pts.map((p) => tf(p.value));
@@ -339,7 +339,7 @@
             const i = u.cursor.idx;
             if (i == null || u.cursor.left < 0 || !info[i]) { tip.style.display = "none"; return; }
             const p = info[i];
-            tip.textContent = "commit " + (p.commit || "–") + "\n" + fmtDate(p.time_ns) + "\n" +
+            tip.textContent = "commit " + (p.commit || p.git_commit || "–") + "\n" + fmtDate(p.time_ns) + "\n" +
               "value " + fmtUnit(p.value, unit) + (p.runs ? " (mean of " + p.runs + ")" : "") + "\nrun " + p.run_id;
             const r = u.over.getBoundingClientRect();
             tip.style.left = (r.left + u.cursor.left + 14) + "px";

@@ -274,9 +274,27 @@ async fn history(
     }
     let changes = history::detect_changes(&points, None).map_err(benchfleet::Error::from)?;
     let mut v = history::history_json(&hq, &points, Some(&changes));
+    // Each point's run commit (`git.commit`), also in a history ordered by time.
+    let runs = s
+        .storage
+        .catalog
+        .find_runs(&RunFilter {
+            suite: hq.suite.clone(),
+            ..Default::default()
+        })
+        .await?;
+    let commits: std::collections::HashMap<&str, &String> = runs
+        .iter()
+        .filter_map(|r| {
+            r.tags
+                .get(benchfleet::commits::TAG_COMMIT)
+                .map(|c| (r.run_id.as_str(), c))
+        })
+        .collect();
     if let Some(arr) = v["points"].as_array_mut() {
         for (p, j) in points.iter().zip(arr.iter_mut()) {
             j["stddev"] = json!(p.stddev);
+            j["git_commit"] = json!(commits.get(p.run_id.as_str()));
         }
     }
     if q.raw == Some(true) {

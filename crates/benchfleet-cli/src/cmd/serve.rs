@@ -17,7 +17,12 @@ pub struct ServeArgs {
     pub open: bool,
     /// A bearer secret every API request must carry (`Authorization: Bearer T`); pages take
     /// it as `#token=T`.
-    #[arg(long, value_name = "T", env = "BENCHFLEET_SERVE_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "T",
+        env = "BENCHFLEET_SERVE_TOKEN",
+        hide_env_values = true
+    )]
     pub token: Option<String>,
     /// Accept triage off loopback (read-only otherwise).
     #[arg(long)]
