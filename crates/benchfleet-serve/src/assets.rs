@@ -72,3 +72,56 @@ fn asset(path: &str) -> Response {
             .into_response(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use sha2::{Digest, Sha256};
+
+    /// Every vendored file is the one `VENDOR.md` records (version and checksum).
+    #[test]
+    fn vendored_files_match_vendor_md() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/vendor");
+        let doc = std::fs::read_to_string(dir.join("VENDOR.md")).unwrap();
+        for f in ["uPlot.iife.min.js", "uPlot.min.css", "LICENSE"] {
+            let bytes = std::fs::read(dir.join("uplot").join(f)).unwrap();
+            let sum = hex::encode(Sha256::digest(&bytes));
+            let row = format!("`uplot/{f}`");
+            let line = doc
+                .lines()
+                .find(|l| l.contains(&row))
+                .unwrap_or_else(|| panic!("VENDOR.md has no row for {row}"));
+            assert!(
+                line.contains(&sum),
+                "{f}: sha256 {sum} is not the one VENDOR.md records"
+            );
+        }
+    }
+
+    /// The pages reference only embedded assets, by absolute path on this server.
+    #[test]
+    fn pages_load_only_embedded_assets() {
+        let paths: Vec<&str> = super::all().map(|(p, _, _)| p).collect();
+        for (p, _, bytes) in super::all().filter(|(p, _, _)| p.ends_with(".html")) {
+            let text = std::str::from_utf8(bytes).unwrap();
+            for attr in ["src=\"", "href=\""] {
+                for part in text.split(attr).skip(1) {
+                    let url = part.split('"').next().unwrap();
+                    if url.starts_with("data:") || url.ends_with(".html") || url == "/" {
+                        continue;
+                    }
+                    let local = url
+                        .strip_prefix('/')
+                        .unwrap_or_else(|| panic!("{p}: {url}"));
+                    assert!(
+                        paths.contains(&local),
+                        "{p} loads {url}, which is not embedded"
+                    );
+                }
+            }
+            assert!(
+                !text.contains("http://") && !text.contains("https://"),
+                "{p}"
+            );
+        }
+    }
+}

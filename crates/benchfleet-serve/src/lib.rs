@@ -262,3 +262,41 @@ async fn security_headers(req: Request, next: Next) -> Response {
     );
     resp
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(listen: &str, token: Option<&str>, allow_writes: bool) -> ServeOptions {
+        ServeOptions {
+            token: token.map(str::to_owned),
+            allow_writes,
+            ..ServeOptions::new(listen.parse().unwrap())
+        }
+    }
+
+    #[test]
+    fn off_loopback_needs_a_token_and_is_read_only_unless_allowed() {
+        assert!(check(&opts("127.0.0.1:0", None, false)).is_ok());
+        assert!(check(&opts("[::1]:0", None, false)).is_ok());
+        let err = check(&opts("0.0.0.0:8417", None, false)).unwrap_err();
+        assert!(err.to_string().contains("--token"), "{err}");
+        assert!(check(&opts("127.0.0.1:0", Some(" "), false)).is_err());
+        assert!(check(&opts("0.0.0.0:0", Some("t"), false)).is_ok());
+        assert!(opts("127.0.0.1:0", None, false).writes());
+        assert!(!opts("0.0.0.0:0", Some("t"), false).writes());
+        assert!(opts("0.0.0.0:0", Some("t"), true).writes());
+        let shown = format!("{:?}", opts("0.0.0.0:0", Some("hunter2"), false));
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
+    fn tokens_compare_whole() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+        assert_eq!(api::percent_decode("a%20b+c%2F"), "a b c/");
+        assert_eq!(api::percent_decode("100%"), "100%");
+        assert_eq!(api::percent_decode("%zz"), "%zz");
+    }
+}
