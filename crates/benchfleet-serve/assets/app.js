@@ -360,6 +360,8 @@
         if (i != null && info[i]) location.href = "/run.html?id=" + encodeURIComponent(info[i].run_id);
       });
       el.dataset.points = xs.length;
+      // When the plot is on screen, in ms from navigation start (the page-paint figure).
+      requestAnimationFrame(() => { window.bfPaintMs = performance.now(); });
       window.bfHistory = {
         plot, info,
         // Where point i is on the page (CSS pixels), for tests and tools.

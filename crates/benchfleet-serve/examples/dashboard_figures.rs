@@ -125,13 +125,20 @@ fn get(addr: &str, path: &str) -> (u16, usize) {
     (status, buf.len())
 }
 
-fn time_requests(addr: &str, path: &str, n: usize) {
+/// p50/p99 of `n` requests of `path`: `cold` ones each with a query parameter of its own (the
+/// server ignores it, but its response cache cannot answer), else the same request again.
+fn time_requests(addr: &str, path: &str, n: usize, cold: bool) {
     let (status, bytes) = get(addr, path);
     assert_eq!(status, 200, "{path}");
     let mut ms: Vec<f64> = (0..n)
-        .map(|_| {
+        .map(|i| {
+            let p = if cold {
+                format!("{path}&_={i}")
+            } else {
+                path.to_owned()
+            };
             let t = Instant::now();
-            let (st, _) = get(addr, path);
+            let (st, _) = get(addr, &p);
             assert_eq!(st, 200);
             t.elapsed().as_secs_f64() * 1e3
         })
@@ -139,7 +146,8 @@ fn time_requests(addr: &str, path: &str, n: usize) {
     ms.sort_by(f64::total_cmp);
     let q = |p: f64| ms[((ms.len() as f64 - 1.0) * p).round() as usize];
     println!(
-        "GET {path}: {bytes} bytes, {n} requests: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        "GET {path} ({}): {bytes} bytes, {n} requests: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        if cold { "uncached" } else { "cached" },
         q(0.5),
         q(0.99),
         ms[ms.len() - 1]
@@ -192,7 +200,9 @@ async fn main() {
             let (addr, _h) = serve(storage).await;
             println!("serving on http://{addr}");
             let reqs = if n > 50_000 { 30 } else { 200 };
-            time_requests(&addr, "/api/history?benchmark=bench-0000&metric=wall", reqs);
+            let path = "/api/history?benchmark=bench-0000&metric=wall";
+            time_requests(&addr, path, reqs, true);
+            time_requests(&addr, path, reqs, false);
             if let Some(s) = hold {
                 tokio::time::sleep(Duration::from_secs(s)).await;
             }
@@ -207,7 +217,9 @@ async fn main() {
             let (addr, _h) = serve(storage).await;
             println!("serving on http://{addr}");
             let (a, c) = (run_id(0), run_id(1));
-            time_requests(&addr, &format!("/api/compare?a={a}&b={c}"), 20);
+            let path = format!("/api/compare?a={a}&b={c}");
+            time_requests(&addr, &path, 20, true);
+            time_requests(&addr, &path, 20, false);
             if let Some(s) = hold {
                 tokio::time::sleep(Duration::from_secs(s)).await;
             }

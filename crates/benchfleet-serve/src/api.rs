@@ -28,9 +28,9 @@ pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/runs", get(runs))
         .route("/api/runs/{id}", get(run))
-        .route("/api/history", get(history))
+        .route("/api/history", get(cached_history))
         .route("/api/benchmarks", get(benchmarks))
-        .route("/api/compare", get(compare))
+        .route("/api/compare", get(cached_compare))
         .route("/api/alerts", get(alerts).post(triage_many))
         .route("/api/alerts/scan", post(scan))
         .route("/api/alerts/{id}", get(alert).post(triage_one))
@@ -75,6 +75,94 @@ pub(crate) fn percent_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Answers of the costly read-only endpoints (history, compare), kept until the catalog's runs
+/// change ([`Live::generation`](crate::live::Live::generation)): a dashboard asks the same
+/// history again and again while nothing new is stored.
+#[derive(Debug, Default)]
+pub(crate) struct ResponseCache {
+    entries: std::sync::Mutex<std::collections::HashMap<String, (u64, axum::body::Bytes, String)>>,
+}
+
+/// Entries kept, at most (the cache is emptied when full).
+const CACHE_ENTRIES: usize = 64;
+
+impl ResponseCache {
+    fn get(&self, key: &str, generation: u64) -> Option<(axum::body::Bytes, String)> {
+        let map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(key)
+            .filter(|(g, _, _)| *g == generation)
+            .map(|(_, b, t)| (b.clone(), t.clone()))
+    }
+
+    fn put(&self, key: String, generation: u64, body: axum::body::Bytes, timing: String) {
+        let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= CACHE_ENTRIES {
+            map.clear();
+        }
+        map.insert(key, (generation, body, timing));
+    }
+}
+
+/// Serve `uri` from the cache, or compute it with `f` and keep a successful answer.
+async fn cached<F, Fut>(s: &AppState, uri: &Uri, f: F) -> axum::response::Response
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<(axum::http::HeaderMap, Json<Value>), ApiError>>,
+{
+    use axum::response::IntoResponse;
+    let key = uri.to_string();
+    let generation = s.live.generation();
+    let json_type = (
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    if let Some((body, timing)) = s.cache.get(&key, generation) {
+        let mut h = axum::http::HeaderMap::new();
+        h.insert(json_type.0, json_type.1);
+        if let Ok(v) = axum::http::HeaderValue::from_str(&format!("cache;desc=hit, {timing}")) {
+            h.insert("server-timing", v);
+        }
+        return (h, body).into_response();
+    }
+    match f().await {
+        Ok((mut h, Json(v))) => {
+            let body = axum::body::Bytes::from(serde_json::to_vec(&v).unwrap_or_default());
+            let timing = h
+                .get("server-timing")
+                .and_then(|t| t.to_str().ok())
+                .unwrap_or("")
+                .to_owned();
+            s.cache.put(key, generation, body.clone(), timing);
+            h.insert(json_type.0, json_type.1);
+            (h, body).into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn cached_history(
+    State(s): State<AppState>,
+    uri: Uri,
+    q: Result<Query<HistoryParams>, QueryRejection>,
+) -> axum::response::Response {
+    let s2 = s.clone();
+    cached(&s, &uri, || history(State(s2), q)).await
+}
+
+async fn cached_compare(
+    State(s): State<AppState>,
+    uri: Uri,
+    q: Result<Query<CompareParams>, QueryRejection>,
+) -> axum::response::Response {
+    let s2 = s.clone();
+    cached(&s, &uri, || async move {
+        compare(State(s2), q)
+            .await
+            .map(|j| (axum::http::HeaderMap::new(), j))
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -232,8 +320,9 @@ struct HistoryParams {
 async fn history(
     State(s): State<AppState>,
     q: Result<Query<HistoryParams>, QueryRejection>,
-) -> ApiResult {
+) -> Result<(axum::http::HeaderMap, Json<Value>), ApiError> {
     let q = query(q)?;
+    let mut timing = Timing::new();
     let Some(name) = q.benchmark.filter(|b| !b.is_empty()) else {
         return Err(ApiError::bad_request(
             "missing `benchmark`: /api/history?benchmark=NAME&metric=wall",
@@ -263,6 +352,7 @@ async fn history(
             )));
         }
     };
+    timing.mark("points");
     if points.is_empty() {
         return Err(ApiError::not_found(format!(
             "no stored run has a successful run of benchmark `{name}`{}",
@@ -273,7 +363,9 @@ async fn history(
         )));
     }
     let changes = history::detect_changes(&points, None).map_err(benchfleet::Error::from)?;
+    timing.mark("changes");
     let mut v = history::history_json(&hq, &points, Some(&changes));
+    timing.mark("json");
     // Each point's run commit (`git.commit`), also in a history ordered by time.
     let runs = s
         .storage
@@ -291,6 +383,7 @@ async fn history(
                 .map(|c| (r.run_id.as_str(), c))
         })
         .collect();
+    timing.mark("runs");
     if let Some(arr) = v["points"].as_array_mut() {
         for (p, j) in points.iter().zip(arr.iter_mut()) {
             j["stddev"] = json!(p.stddev);
@@ -319,8 +412,45 @@ async fn history(
             })
             .collect();
         v["raw"] = json!(raw);
+        timing.mark("raw");
     }
-    Ok(Json(v))
+    Ok((timing.header(), Json(v)))
+}
+
+/// Where a request's time went, as a `Server-Timing` header (browsers' developer tools show it).
+struct Timing {
+    last: std::time::Instant,
+    parts: Vec<(&'static str, f64)>,
+}
+
+impl Timing {
+    fn new() -> Self {
+        Timing {
+            last: std::time::Instant::now(),
+            parts: Vec::new(),
+        }
+    }
+
+    fn mark(&mut self, what: &'static str) {
+        let now = std::time::Instant::now();
+        self.parts
+            .push((what, (now - self.last).as_secs_f64() * 1e3));
+        self.last = now;
+    }
+
+    fn header(&self) -> axum::http::HeaderMap {
+        let mut h = axum::http::HeaderMap::new();
+        let v = self
+            .parts
+            .iter()
+            .map(|(k, ms)| format!("{k};dur={ms:.2}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if let Ok(v) = axum::http::HeaderValue::from_str(&v) {
+            h.insert("server-timing", v);
+        }
+        h
+    }
 }
 
 #[derive(Debug, Deserialize)]

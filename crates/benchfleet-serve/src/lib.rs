@@ -128,6 +128,7 @@ pub(crate) struct AppState {
     pub live: Arc<live::Live>,
     pub token: Option<Arc<str>>,
     pub writes: bool,
+    pub cache: Arc<api::ResponseCache>,
 }
 
 /// A bound server: the port is known, nothing is served yet.
@@ -156,6 +157,7 @@ pub async fn bind(storage: Storage, opts: ServeOptions) -> Result<Server, ServeE
         live,
         token: opts.token.as_deref().map(Arc::from),
         writes: opts.writes(),
+        cache: Arc::default(),
     };
     Ok(Server {
         listener,

@@ -86,6 +86,12 @@ impl Live {
         let _ = self.tx.send(ev);
     }
 
+    /// The id of the newest event (0 before the first): it changes whenever the catalog's
+    /// runs do, so it versions what is computed from them ([`crate::api`]'s response cache).
+    pub fn generation(&self) -> u64 {
+        self.lock().0
+    }
+
     /// The kept events after `last` and a receiver of every later one (taken under the same
     /// lock as [`publish`](Live::publish): nothing is missed or repeated).
     pub fn subscribe_since(&self, last: Option<u64>) -> (Vec<Event>, broadcast::Receiver<Event>) {
