@@ -8,10 +8,11 @@
 //! cargo run --release -p benchfleet-serve --example dashboard_figures -- history 10000 --postgres URL
 //! cargo run --release -p benchfleet-serve --example dashboard_figures -- compare 1000
 //! cargo run --release -p benchfleet-serve --example dashboard_figures -- generate DIR 1000000
+//! cargo run --release -p benchfleet-serve --example dashboard_figures -- serve DIR
 //! ```
 //! `history` and `compare` print p50/p99 over their requests and, with `--hold SECS`, keep
 //! serving (for page measurements) on the printed address; `generate` only writes a store under
-//! `DIR/.benchfleet` (then run `benchfleet serve` there and read its RSS).
+//! `DIR/.benchfleet`, and `serve DIR` serves it (as `benchfleet serve` would), to read its RSS.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -184,6 +185,9 @@ async fn main() {
                     ..Default::default()
                 },
             },
+            hot: benchfleet::BlobChoice::Fs {
+                root: root.join("hot"),
+            },
             ..StorageSettings::embedded(root)
         },
         None => StorageSettings::embedded(root),
@@ -235,8 +239,18 @@ async fn main() {
             eprintln!("writing {runs} runs × 100 benchmarks × 10 records");
             write_runs(&storage, runs, 100, 10).await;
         }
+        "serve" => {
+            // The server alone on DIR/.benchfleet (what `benchfleet serve` runs), for its RSS.
+            let root = std::path::PathBuf::from(args.get(1).expect("DIR"));
+            let storage = benchfleet::open_storage(&settings(&root.join(".benchfleet")))
+                .await
+                .expect("open storage");
+            let (addr, h) = serve(storage).await;
+            println!("serving on http://{addr}");
+            let _ = h.await;
+        }
         _ => {
-            eprintln!("usage: dashboard_figures history N [--postgres URL] [--hold SECS] | compare B | generate DIR N");
+            eprintln!("usage: dashboard_figures history N [--postgres URL] [--hold SECS] | compare B | generate DIR N | serve DIR");
             std::process::exit(2);
         }
     }
