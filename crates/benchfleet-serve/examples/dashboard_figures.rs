@@ -95,7 +95,12 @@ async fn write_runs(storage: &Storage, runs: usize, benchmarks: usize, iteration
         for b in 0..benchmarks {
             let name = format!("bench-{b:04}");
             for it in 0..iterations {
-                batch.push(record(&info, &name, it, wall(0.01 + b as f64 * 1e-5, i, it, runs / 2)));
+                batch.push(record(
+                    &info,
+                    &name,
+                    it,
+                    wall(0.01 + b as f64 * 1e-5, i, it, runs / 2),
+                ));
             }
         }
         if batch.len() >= 5_000 || i + 1 == runs {
@@ -230,7 +235,10 @@ async fn main() {
         }
         "generate" => {
             let root = std::path::PathBuf::from(args.get(1).expect("DIR"));
-            let n: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
+            let n: usize = args
+                .get(2)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(1_000_000);
             // 100 benchmarks × 10 runs per run: n / 1000 runs.
             let runs = (n / 1000).max(1);
             let storage = benchfleet::open_storage(&settings(&root.join(".benchfleet")))
@@ -250,7 +258,9 @@ async fn main() {
             let _ = h.await;
         }
         _ => {
-            eprintln!("usage: dashboard_figures history N [--postgres URL] [--hold SECS] | compare B | generate DIR N | serve DIR");
+            eprintln!(
+                "usage: dashboard_figures history N [--postgres URL] [--hold SECS] | compare B | generate DIR N | serve DIR"
+            );
             std::process::exit(2);
         }
     }
