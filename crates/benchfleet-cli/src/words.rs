@@ -617,7 +617,9 @@ pub fn fleet_event(e: &RunnerEvent) -> Option<String> {
             refused,
             ..
         } => Some(match refused {
-            Some(reason) => format!("{run_id} {name}: completion refused, nothing stored: {reason}"),
+            Some(reason) => {
+                format!("{run_id} {name}: completion refused, nothing stored: {reason}")
+            }
             None => format!(
                 "{run_id} {name}: {} ({records} records stored)",
                 state_word(*state)

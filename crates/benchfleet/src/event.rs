@@ -151,11 +151,9 @@ pub enum ScaleReason {
 impl std::fmt::Display for ScaleReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ScaleReason::WorkWaiting { cpu_busy } => write!(
-                f,
-                "CPU {:.0}% busy and ready work waits",
-                cpu_busy * 100.0
-            ),
+            ScaleReason::WorkWaiting { cpu_busy } => {
+                write!(f, "CPU {:.0}% busy and ready work waits", cpu_busy * 100.0)
+            }
             ScaleReason::MemoryPressure { used } => {
                 write!(f, "memory {:.0}% used", used * 100.0)
             }

@@ -301,7 +301,9 @@ impl RunnerMetrics {
                     (None, NodeState::Cancelled) => "cancelled",
                     (None, _) => "failed",
                 };
-                self.fleet_completed.get_or_create(&[("state", label)]).inc();
+                self.fleet_completed
+                    .get_or_create(&[("state", label)])
+                    .inc();
             }
             RunnerEvent::FleetConcurrency { to, .. } => {
                 self.fleet_concurrency
