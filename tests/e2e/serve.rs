@@ -330,6 +330,26 @@ fn api_behaves(w: &Workdir) {
     assert_eq!(strip(&h), strip(&cli));
     assert!(h["points"][0]["stddev"].as_f64().is_some());
     assert_eq!(h["points"][0]["git_commit"], "c0ffee00deadbeef");
+    // The same series in columns.
+    let (st, cols) = serve.get("/api/history?benchmark=step&format=columns");
+    assert_eq!(st, 200, "{cols}");
+    assert_eq!(cols["changes"], cli["changes"]);
+    let values: Vec<&Value> = cli["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| &p["value"])
+        .collect();
+    assert_eq!(
+        cols["points"]["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .collect::<Vec<_>>(),
+        values
+    );
+    assert_eq!(cols["points"]["git_commit"][11], "c0ffee11deadbeef");
+    assert_eq!(serve.get("/api/history?benchmark=step&format=xml").0, 400);
     let raw = serve.get("/api/history?benchmark=step&raw=true").1;
     assert_eq!(raw["raw"].as_array().unwrap().len(), 36);
 

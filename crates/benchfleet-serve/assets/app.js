@@ -245,12 +245,19 @@
     async function load() {
       const p = params();
       if (!p.get("benchmark")) { $("#msg").innerHTML = '<span class="muted">pick a benchmark</span>'; return; }
-      const q = new URLSearchParams();
+      const q = new URLSearchParams({ format: "columns" });
       for (const k of ["benchmark", "metric", "suite", "by"]) if (p.get(k)) q.set(k, p.get(k));
       const mode = p.get("mode") || "means", yMode = p.get("y") || "lin";
       if (mode === "raw") q.set("raw", "true");
       try {
         const d = await api("/api/history?" + q);
+        if (d.format === "columns") {
+          const c = d.points;
+          d.points = c.value.map((v, i) => ({
+            index: i, value: v, run_id: c.run_id[i], time_ns: c.time_ns[i], runs: c.runs[i],
+            stddev: c.stddev[i], commit: c.commit[i], git_commit: c.git_commit[i],
+          }));
+        }
         clearError();
         draw(d, mode, yMode, p.get("by") === "commit");
       } catch (e) {

@@ -313,6 +313,9 @@ struct HistoryParams {
     limit: Option<usize>,
     /// Also every successful run's value (`raw`: `[time_ns, value, run_id]`).
     raw: Option<bool>,
+    /// `columns`: `points` as one array per field instead of one object per point (several
+    /// times smaller; what the History page asks for).
+    format: Option<String>,
 }
 
 /// `GET /api/history`: one benchmark's series with its change points, as
@@ -364,27 +367,40 @@ async fn history(
     }
     let changes = history::detect_changes(&points, None).map_err(benchfleet::Error::from)?;
     timing.mark("changes");
-    let mut v = history::history_json(&hq, &points, Some(&changes));
+    let columns = match q.format.as_deref() {
+        None | Some("points") => false,
+        Some("columns") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "format `{other}`: expected points or columns"
+            )));
+        }
+    };
+    let mut v = if columns {
+        history::history_json(&hq, &[], None)
+    } else {
+        history::history_json(&hq, &points, None)
+    };
+    v["changes"] = history::changes_json(&points, &changes);
     timing.mark("json");
     // Each point's run commit (`git.commit`), also in a history ordered by time.
-    let runs = s
-        .storage
-        .catalog
-        .find_runs(&RunFilter {
-            suite: hq.suite.clone(),
-            ..Default::default()
-        })
-        .await?;
-    let commits: std::collections::HashMap<&str, &String> = runs
-        .iter()
-        .filter_map(|r| {
-            r.tags
-                .get(benchfleet::commits::TAG_COMMIT)
-                .map(|c| (r.run_id.as_str(), c))
-        })
-        .collect();
+    let commits = run_commits(&s).await?;
     timing.mark("runs");
-    if let Some(arr) = v["points"].as_array_mut() {
+    if columns {
+        v["format"] = "columns".into();
+        v["points"] = json!({
+            "run_id": points.iter().map(|p| p.run_id.as_str()).collect::<Vec<_>>(),
+            "time_ns": points.iter().map(|p| p.time.unix_nanos()).collect::<Vec<_>>(),
+            "value": points.iter().map(|p| p.value).collect::<Vec<_>>(),
+            "runs": points.iter().map(|p| p.runs).collect::<Vec<_>>(),
+            "stddev": points.iter().map(|p| p.stddev).collect::<Vec<_>>(),
+            "commit": points.iter().map(|p| p.commit.as_deref()).collect::<Vec<_>>(),
+            "git_commit": points
+                .iter()
+                .map(|p| commits.get(p.run_id.as_str()))
+                .collect::<Vec<_>>(),
+        });
+    } else if let Some(arr) = v["points"].as_array_mut() {
         for (p, j) in points.iter().zip(arr.iter_mut()) {
             j["stddev"] = json!(p.stddev);
             j["git_commit"] = json!(commits.get(p.run_id.as_str()));
@@ -415,6 +431,30 @@ async fn history(
         timing.mark("raw");
     }
     Ok((timing.header(), Json(v)))
+}
+
+/// Every run's `git.commit`, by run id: listed once per [`Live::generation`](crate::live::Live)
+/// (a history of 10,000 runs would otherwise decode 10,000 run rows on every request).
+async fn run_commits(
+    s: &AppState,
+) -> Result<std::sync::Arc<std::collections::HashMap<String, String>>, ApiError> {
+    let generation = s.live.generation();
+    if let Some((g, map)) = s.commits.lock().unwrap_or_else(|p| p.into_inner()).as_ref()
+        && *g == generation
+    {
+        return Ok(map.clone());
+    }
+    let runs = s.storage.catalog.find_runs(&RunFilter::default()).await?;
+    let map: std::collections::HashMap<String, String> = runs
+        .into_iter()
+        .filter_map(|r| {
+            let c = r.tags.get(benchfleet::commits::TAG_COMMIT)?.clone();
+            Some((r.run_id.to_string(), c))
+        })
+        .collect();
+    let map = std::sync::Arc::new(map);
+    *s.commits.lock().unwrap_or_else(|p| p.into_inner()) = Some((generation, map.clone()));
+    Ok(map)
 }
 
 /// Where a request's time went, as a `Server-Timing` header (browsers' developer tools show it).

@@ -377,23 +377,31 @@ pub fn history_json(
         })).collect::<Vec<_>>(),
     });
     if let Some(cs) = changes {
-        v["changes"] = cs
-            .iter()
-            .map(|c| {
-                let p = points.get(c.index);
-                json!({
-                    "index": c.index,
-                    "run_id": p.map(|p| p.run_id.as_str()),
-                    "time": p.map(|p| time(p.time)),
-                    "time_ns": p.map(|p| p.time.unix_nanos()),
-                    "commit": p.and_then(|p| p.commit.as_deref()),
-                    "before_mean": c.before_mean,
-                    "after_mean": c.after_mean,
-                    "percent": c.percent,
-                    "p_value": c.p_value,
-                })
-            })
-            .collect();
+        v["changes"] = changes_json(points, cs);
     }
     v
+}
+
+/// The `changes` of [`history_json`]: `[{"index", "run_id", "time", "time_ns", "commit",
+/// "before_mean", "after_mean", "percent", "p_value"}]`.
+pub fn changes_json(points: &[HistoryPoint], changes: &[ChangePoint]) -> serde_json::Value {
+    use serde_json::json;
+    let time = |t: Timestamp| benchfleet_report::format_timestamp(t);
+    changes
+        .iter()
+        .map(|c| {
+            let p = points.get(c.index);
+            json!({
+                "index": c.index,
+                "run_id": p.map(|p| p.run_id.as_str()),
+                "time": p.map(|p| time(p.time)),
+                "time_ns": p.map(|p| p.time.unix_nanos()),
+                "commit": p.and_then(|p| p.commit.as_deref()),
+                "before_mean": c.before_mean,
+                "after_mean": c.after_mean,
+                "percent": c.percent,
+                "p_value": c.p_value,
+            })
+        })
+        .collect()
 }
