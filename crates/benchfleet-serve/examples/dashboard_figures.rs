@@ -212,6 +212,9 @@ async fn main() {
             let path = "/api/history?benchmark=bench-0000&metric=wall";
             time_requests(&addr, path, reqs, true);
             time_requests(&addr, path, reqs, false);
+            // What the History page asks for.
+            let columns = "/api/history?benchmark=bench-0000&metric=wall&format=columns";
+            time_requests(&addr, columns, reqs, true);
             if let Some(s) = hold {
                 tokio::time::sleep(Duration::from_secs(s)).await;
             }
