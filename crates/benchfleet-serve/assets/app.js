@@ -289,14 +289,23 @@
       const colors = palette(), bad = cssVar("--bad"), muted = cssVar("--muted");
       $("#summary").textContent = d.benchmark + " · " + d.metric + " · " + pts.length + " runs" +
         (mode === "raw" ? " · " + xs.length + " raw points" : "") + " · " + d.changes.length + " change point(s)";
+      // Markers and whiskers only where they can be told apart: at most DENSE points in view.
+      const DENSE = 2000;
+      const inView = (u) => {
+        const lo = u.scales.x.min, hi = u.scales.x.max;
+        let n = 0;
+        for (let i = 0; i < xs.length; i++) if (xs[i] >= lo && xs[i] <= hi) n++;
+        return n;
+      };
       const whiskers = (u) => {
-        if (mode === "raw") return;
+        if (mode === "raw" || inView(u) > DENSE) return;
         const ctx = u.ctx;
+        const lo = u.scales.x.min, hi = u.scales.x.max;
         ctx.save();
         ctx.strokeStyle = colors[0];
         ctx.lineWidth = 1 * devicePixelRatio;
         pts.forEach((p, i) => {
-          if (p.stddev == null || p.runs < 2) return;
+          if (p.stddev == null || p.runs < 2 || xs[i] < lo || xs[i] > hi) return;
           const h = 1.96 * p.stddev / Math.sqrt(p.runs);
           const lo = tf(p.value - h), hi = tf(p.value + h);
           if (yMode === "log" && lo <= 0) return;
@@ -338,7 +347,8 @@
           { label: byCommit ? "commit #" : "time", value: (u, v) => v == null ? "–" : byCommit ? String(v) : fmtDate(v * 1e9) },
           { label: d.benchmark + " (" + d.metric + ")", stroke: colors[0], width: mode === "raw" ? 0 : 1.5,
             paths: mode === "raw" ? () => null : undefined,
-            points: { show: true, size: mode === "raw" ? 4 : 7, fill: colors[0] }, value: (u, v) => fmtY(v) },
+            points: { show: xs.length <= DENSE || mode === "raw", size: mode === "raw" ? (xs.length > DENSE ? 2 : 4) : 7, fill: colors[0] },
+            value: (u, v) => fmtY(v) },
         ],
         hooks: {
           draw: [whiskers, marks],
