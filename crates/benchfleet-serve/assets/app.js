@@ -300,12 +300,12 @@
       const whiskers = (u) => {
         if (mode === "raw" || inView(u) > DENSE) return;
         const ctx = u.ctx;
-        const lo = u.scales.x.min, hi = u.scales.x.max;
+        const x0 = u.scales.x.min, x1 = u.scales.x.max;
         ctx.save();
         ctx.strokeStyle = colors[0];
         ctx.lineWidth = 1 * devicePixelRatio;
         pts.forEach((p, i) => {
-          if (p.stddev == null || p.runs < 2 || xs[i] < lo || xs[i] > hi) return;
+          if (p.stddev == null || p.runs < 2 || xs[i] < x0 || xs[i] > x1) return;
           const h = 1.96 * p.stddev / Math.sqrt(p.runs);
           const lo = tf(p.value - h), hi = tf(p.value + h);
           if (yMode === "log" && lo <= 0) return;
