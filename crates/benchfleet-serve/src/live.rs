@@ -175,10 +175,12 @@ async fn poll_once(
     for run in runs.iter().rev() {
         let before = seen.get(&run.run_id).map(|s| s.status);
         let changed = before != Some(run.status);
-        if changed && !first {
+        let running = run.status == RunStatus::Running;
+        // The first look announces only the runs still running (their records so far are not
+        // announced: they are what a page reads when it opens).
+        if changed && (!first || running) {
             live.publish("run", Some(&run.run_id), run_summary(run));
         }
-        let running = run.status == RunStatus::Running;
         if running || (changed && before == Some(RunStatus::Running)) {
             let entries = storage
                 .catalog
