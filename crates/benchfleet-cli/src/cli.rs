@@ -70,6 +70,8 @@ pub enum Command {
     /// Shared catalog database maintenance: refresh and print the daily summary (PostgreSQL).
     #[command(subcommand)]
     Db(cmd::db::DbCommand),
+    /// The live dashboard: runs, history with change points, comparisons, alerts (HTTP).
+    Serve(cmd::serve::ServeArgs),
     /// Inspect the configuration.
     #[command(subcommand)]
     Config(cmd::config::ConfigCommand),
@@ -105,6 +107,7 @@ pub async fn dispatch(ctx: &Context, command: Command) -> Result<Status> {
         Command::Worker(args) => cmd::worker::worker(ctx, args).await,
         Command::Fleet(c) => cmd::fleet::fleet(ctx, c).await,
         Command::Db(c) => cmd::db::db(ctx, c).await,
+        Command::Serve(args) => cmd::serve::serve(ctx, args).await,
         Command::Config(c) => cmd::config::config(ctx, c),
     }
 }

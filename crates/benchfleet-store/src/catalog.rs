@@ -128,9 +128,10 @@ pub struct CatalogFootprint {
     pub file_bytes: Option<u64>,
 }
 
-/// Run metadata: invocations and the entries of their records.
+/// Run metadata: invocations and the entries of their records; and, through the supertrait
+/// [`AlertCatalog`](crate::AlertCatalog), the alerts found in their history.
 #[async_trait]
-pub trait Catalog: Send + Sync + fmt::Debug + 'static {
+pub trait Catalog: crate::AlertCatalog + Send + Sync + fmt::Debug + 'static {
     /// Backend name for messages.
     fn name(&self) -> &str;
 

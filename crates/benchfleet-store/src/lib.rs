@@ -39,6 +39,7 @@
 //! # });
 //! ```
 
+pub mod alerts;
 mod batch;
 mod blob;
 pub mod cache;
@@ -54,6 +55,7 @@ mod policy;
 pub mod queue;
 mod storage;
 
+pub use alerts::{Alert, AlertCatalog, AlertFilter, AlertKind, Triage, TriageUpdate};
 pub use batch::{BatchPolicy, BatchStats, BatchWriter};
 pub use blob::{
     BlobKey, BlobMeta, BlobStore, ByteStream, Capability, PutOutcome, STREAM_BUFFER_LIMIT,

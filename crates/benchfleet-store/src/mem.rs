@@ -9,6 +9,7 @@ use bytes::Bytes;
 
 use benchfleet_model::{Digest, RunId, RunInfo};
 
+use crate::alerts::{Alert, AlertCatalog, AlertFilter, TriageUpdate, alert_order};
 use crate::{
     BlobKey, BlobMeta, BlobStore, Capability, Catalog, ErrorKind, PutOutcome, RecordEntry,
     RecordQuery, Result, RunFilter, StoreError,
@@ -107,6 +108,7 @@ pub struct MemCatalog {
 struct MemCatalogInner {
     runs: BTreeMap<RunId, RunInfo>,
     records: BTreeMap<Digest, RecordEntry>,
+    alerts: BTreeMap<String, Alert>,
 }
 
 impl MemCatalog {
@@ -196,5 +198,58 @@ impl Catalog for MemCatalog {
             }
         }
         Ok(())
+    }
+}
+
+#[async_trait]
+impl AlertCatalog for MemCatalog {
+    async fn put_alerts(&self, alerts: &[Alert]) -> Result<usize> {
+        let mut inner = lock(&self.inner);
+        let mut new = 0;
+        for a in alerts {
+            if !inner.alerts.contains_key(&a.id) {
+                inner.alerts.insert(a.id.clone(), a.clone());
+                new += 1;
+            }
+        }
+        Ok(new)
+    }
+
+    async fn get_alert(&self, id: &str) -> Result<Option<Alert>> {
+        Ok(lock(&self.inner).alerts.get(id).cloned())
+    }
+
+    async fn find_alerts(&self, filter: &AlertFilter) -> Result<Vec<Alert>> {
+        let inner = lock(&self.inner);
+        let mut out: Vec<Alert> = inner
+            .alerts
+            .values()
+            .filter(|a| filter.matches(a))
+            .cloned()
+            .collect();
+        out.sort_by(alert_order);
+        out.truncate(filter.limit.unwrap_or(usize::MAX));
+        Ok(out)
+    }
+
+    async fn triage_alerts(&self, ids: &[String], update: &TriageUpdate) -> Result<Vec<Alert>> {
+        let mut inner = lock(&self.inner);
+        if let Some(missing) = ids.iter().find(|id| !inner.alerts.contains_key(*id)) {
+            return Err(StoreError::new(
+                ErrorKind::NotFound,
+                "mem",
+                "triage_alerts",
+                "no alert with this id; nothing was changed",
+            )
+            .with_key(missing));
+        }
+        Ok(ids
+            .iter()
+            .filter_map(|id| {
+                let a = inner.alerts.get_mut(id)?;
+                a.triage(update);
+                Some(a.clone())
+            })
+            .collect())
     }
 }

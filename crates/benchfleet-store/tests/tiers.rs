@@ -543,6 +543,29 @@ async fn a_read_racing_a_migration_follows_the_catalog() {
 struct NoMove(MemCatalog);
 
 #[async_trait]
+impl benchfleet_store::AlertCatalog for NoMove {
+    async fn put_alerts(&self, a: &[benchfleet_store::Alert]) -> Result<usize> {
+        self.0.put_alerts(a).await
+    }
+    async fn get_alert(&self, id: &str) -> Result<Option<benchfleet_store::Alert>> {
+        self.0.get_alert(id).await
+    }
+    async fn find_alerts(
+        &self,
+        f: &benchfleet_store::AlertFilter,
+    ) -> Result<Vec<benchfleet_store::Alert>> {
+        self.0.find_alerts(f).await
+    }
+    async fn triage_alerts(
+        &self,
+        ids: &[String],
+        u: &benchfleet_store::TriageUpdate,
+    ) -> Result<Vec<benchfleet_store::Alert>> {
+        self.0.triage_alerts(ids, u).await
+    }
+}
+
+#[async_trait]
 impl Catalog for NoMove {
     fn name(&self) -> &str {
         "nomove"
@@ -670,6 +693,29 @@ fn fault_plans_parse() {
 struct Gated {
     inner: MemCatalog,
     gate: Arc<tokio::sync::Semaphore>,
+}
+
+#[async_trait]
+impl benchfleet_store::AlertCatalog for Gated {
+    async fn put_alerts(&self, a: &[benchfleet_store::Alert]) -> Result<usize> {
+        self.inner.put_alerts(a).await
+    }
+    async fn get_alert(&self, id: &str) -> Result<Option<benchfleet_store::Alert>> {
+        self.inner.get_alert(id).await
+    }
+    async fn find_alerts(
+        &self,
+        f: &benchfleet_store::AlertFilter,
+    ) -> Result<Vec<benchfleet_store::Alert>> {
+        self.inner.find_alerts(f).await
+    }
+    async fn triage_alerts(
+        &self,
+        ids: &[String],
+        u: &benchfleet_store::TriageUpdate,
+    ) -> Result<Vec<benchfleet_store::Alert>> {
+        self.inner.triage_alerts(ids, u).await
+    }
 }
 
 #[async_trait]

@@ -4,7 +4,9 @@
 //! never hard-coded.
 
 use benchfleet_model::{RunInfo, RunStatus, Timestamp};
-use benchfleet_store::{Catalog, ErrorKind, RecordEntry, RecordQuery, RunFilter, Tier};
+use benchfleet_store::{
+    AlertCatalog, Catalog, ErrorKind, RecordEntry, RecordQuery, RunFilter, Tier,
+};
 
 use crate::{CatalogHarness, data, skip};
 
@@ -426,6 +428,140 @@ pub async fn move_records_is_atomic_and_idempotent<H: CatalogHarness>(h: &H) {
     // Sanity of the fixture: the batch moved both hot and warm entries, and left some alone.
     assert!(batch.iter().any(|e| e.tier == Tier::Warm));
     assert!(all.iter().any(|e| e.tier == Tier::Hot));
+}
+
+fn alert(n: u32, benchmark: &str, at: i64) -> benchfleet_store::Alert {
+    use benchfleet_store::{Alert, AlertKind, Triage};
+    let run_id = data::run_id(n);
+    Alert {
+        id: Alert::id_for(
+            AlertKind::ChangePoint,
+            Some("alpha"),
+            benchmark,
+            "wall",
+            &run_id,
+        ),
+        kind: AlertKind::ChangePoint,
+        suite: Some("alpha".into()),
+        benchmark: benchmark.into(),
+        metric: "wall".into(),
+        run_id,
+        baseline_run_id: Some(data::run_id(n + 100)),
+        commit: None,
+        at: Timestamp(at),
+        detected_at: Timestamp(at + 1),
+        before: 1.0,
+        after: 1.5,
+        percent: 50.0,
+        p_value: Some(1e-4),
+        state: Triage::Untriaged,
+        note: String::new(),
+        triaged_at: None,
+    }
+}
+
+/// Alerts: stored once by id (storing again keeps the triage), listed newest first with
+/// filters, triaged all-or-nothing (an unknown id changes nothing).
+pub async fn alerts_are_stored_once_and_keep_their_triage<H: CatalogHarness>(h: &H) {
+    use benchfleet_store::{AlertFilter, Triage, TriageUpdate};
+    let cat = h.make_catalog().await;
+    let name = cat.name().to_owned();
+    let all = vec![
+        alert(1, "zeta", 1_000),
+        alert(2, "eta", 3_000),
+        alert(3, "zeta", 2_000),
+    ];
+    assert_eq!(cat.put_alerts(&all).await.expect("put_alerts"), 3, "{name}");
+    assert_eq!(
+        cat.put_alerts(&all[..1]).await.expect("put_alerts again"),
+        0,
+        "{name}"
+    );
+    let listed = cat
+        .find_alerts(&AlertFilter::default())
+        .await
+        .expect("find_alerts");
+    let ats: Vec<i64> = listed.iter().map(|a| a.at.0).collect();
+    assert_eq!(ats, [3_000, 2_000, 1_000], "{name}: newest first");
+    assert_eq!(listed[0], all[1], "{name}: stored as given");
+    let zeta = AlertFilter {
+        benchmark: Some("zeta".into()),
+        limit: Some(1),
+        ..Default::default()
+    };
+    let got = cat.find_alerts(&zeta).await.expect("find_alerts zeta");
+    assert_eq!(got, vec![all[2].clone()], "{name}");
+
+    let update = TriageUpdate {
+        state: Triage::Acknowledged,
+        note: Some("looking into it".into()),
+        at: Timestamp(9_000),
+    };
+    let ids = vec![all[0].id.clone(), all[1].id.clone()];
+    let done = cat
+        .triage_alerts(&ids, &update)
+        .await
+        .expect("triage_alerts");
+    assert_eq!(done.len(), 2, "{name}");
+    assert!(
+        done.iter()
+            .all(|a| a.state == Triage::Acknowledged && a.note == "looking into it")
+    );
+    // Storing a found alert again keeps its triage.
+    cat.put_alerts(&all).await.expect("put_alerts after triage");
+    let a0 = cat
+        .get_alert(&all[0].id)
+        .await
+        .expect("get_alert")
+        .expect("present");
+    assert_eq!(
+        (a0.state, a0.note.as_str()),
+        (Triage::Acknowledged, "looking into it")
+    );
+    assert_eq!(a0.triaged_at, Some(Timestamp(9_000)), "{name}");
+    let acked = AlertFilter {
+        state: Some(Triage::Acknowledged),
+        ..Default::default()
+    };
+    assert_eq!(
+        cat.find_alerts(&acked).await.expect("find acked").len(),
+        2,
+        "{name}"
+    );
+
+    // One unknown id: NotFound, and nothing changes.
+    let fixed = TriageUpdate {
+        state: Triage::Fixed,
+        note: None,
+        at: Timestamp(10_000),
+    };
+    let err = cat
+        .triage_alerts(&[all[2].id.clone(), "a0000000000000000".into()], &fixed)
+        .await
+        .expect_err("an unknown id must fail");
+    assert_eq!(err.kind, ErrorKind::NotFound, "{name}: {err}");
+    let a2 = cat
+        .get_alert(&all[2].id)
+        .await
+        .expect("get_alert")
+        .expect("present");
+    assert_eq!(
+        a2.state,
+        Triage::Untriaged,
+        "{name}: a refused triage changes nothing"
+    );
+    assert!(
+        cat.get_alert("a0000000000000000")
+            .await
+            .expect("get_alert")
+            .is_none()
+    );
+    // A triage without a note keeps the note.
+    let again = cat.triage_alerts(&ids[..1], &fixed).await.expect("triage");
+    assert_eq!(
+        (again[0].state, again[0].note.as_str()),
+        (Triage::Fixed, "looking into it")
+    );
 }
 
 #[cfg(test)]

@@ -141,6 +141,7 @@ macro_rules! catalog_conformance {
                 put_run_upserts,
                 find_runs_newest_first_with_filters,
                 move_records_is_atomic_and_idempotent,
+                alerts_are_stored_once_and_keep_their_triage,
             ]
         );
     };

@@ -53,6 +53,30 @@ impl Side {
     }
 }
 
+impl Side {
+    /// The side in machine-readable output: `{"spec", "run_id", "suite", "started_at", "tags"}`
+    /// for a stored run, `{"spec", "file"}` for a file.
+    pub fn to_json(&self) -> serde_json::Value {
+        match &self.origin {
+            Origin::Run(r) => serde_json::json!({
+                "spec": self.spec, "run_id": r.run_id.as_str(), "suite": r.suite,
+                "started_at": benchfleet_report::format_timestamp(r.started_at), "tags": r.tags,
+            }),
+            Origin::File(p) => {
+                serde_json::json!({ "spec": self.spec, "file": p.display().to_string() })
+            }
+        }
+    }
+}
+
+/// One side of several invocations in machine-readable output: one object, or a list of them.
+pub fn sides_json(s: &[Side]) -> serde_json::Value {
+    match s {
+        [one] => one.to_json(),
+        many => many.iter().map(Side::to_json).collect(),
+    }
+}
+
 /// A comparison that could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum CompareError {

@@ -137,6 +137,8 @@ pub struct HistoryPoint {
     pub value: f64,
     /// Number of successful runs averaged.
     pub runs: usize,
+    /// Sample standard deviation of those runs (`None` with fewer than two).
+    pub stddev: Option<f64>,
     /// The commit the run measured (its `git.commit` tag), in a history ordered by commit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,
@@ -193,18 +195,17 @@ pub async fn benchmark_history(
         .await?;
     // Entries come ordered by (started_at, run_id, …): a run's position is its first entry.
     let mut order: Vec<RunId> = Vec::new();
-    let mut acc: HashMap<RunId, (Timestamp, f64, usize)> = HashMap::new();
+    let mut acc: HashMap<RunId, (Timestamp, Vec<f64>)> = HashMap::new();
     for e in &entries {
         let slot = acc.entry(e.run_id.clone()).or_insert_with(|| {
             order.push(e.run_id.clone());
-            (e.started_at, 0.0, 0)
+            (e.started_at, Vec::new())
         });
         slot.0 = slot.0.min(e.started_at);
         if e.outcome.is_success() {
             let v = q.metric.value(&e.measurement);
             if v.is_finite() {
-                slot.1 += v;
-                slot.2 += 1;
+                slot.1.push(v);
             }
         }
     }
@@ -224,18 +225,19 @@ pub async fn benchmark_history(
     let mut points: Vec<HistoryPoint> = order
         .into_iter()
         .filter_map(|id| {
-            let (time, sum, n) = acc.remove(&id)?;
+            let (time, values) = acc.remove(&id)?;
             let machine_class = classes.get(&id).cloned();
-            (n > 0 && (q.machine_class.is_none() || q.machine_class == machine_class)).then(|| {
-                HistoryPoint {
+            let value = values.iter().sum::<f64>() / values.len() as f64;
+            (!values.is_empty() && (q.machine_class.is_none() || q.machine_class == machine_class))
+                .then(|| HistoryPoint {
                     run_id: id,
                     time,
-                    value: sum / n as f64,
-                    runs: n,
+                    value,
+                    runs: values.len(),
+                    stddev: benchfleet_analysis::sample_variance(&values, value).map(f64::sqrt),
                     commit: None,
                     machine_class,
-                }
-            })
+                })
         })
         .collect();
     points.sort_by(|a, b| (a.time, &a.run_id).cmp(&(b.time, &b.run_id)));
@@ -413,23 +415,31 @@ pub fn history_json(
         })).collect::<Vec<_>>(),
     });
     if let Some(cs) = changes {
-        v["changes"] = cs
-            .iter()
-            .map(|c| {
-                let p = points.get(c.index);
-                json!({
-                    "index": c.index,
-                    "run_id": p.map(|p| p.run_id.as_str()),
-                    "time": p.map(|p| time(p.time)),
-                    "time_ns": p.map(|p| p.time.unix_nanos()),
-                    "commit": p.and_then(|p| p.commit.as_deref()),
-                    "before_mean": c.before_mean,
-                    "after_mean": c.after_mean,
-                    "percent": c.percent,
-                    "p_value": c.p_value,
-                })
-            })
-            .collect();
+        v["changes"] = changes_json(points, cs);
     }
     v
+}
+
+/// The `changes` of [`history_json`]: `[{"index", "run_id", "time", "time_ns", "commit",
+/// "before_mean", "after_mean", "percent", "p_value"}]`.
+pub fn changes_json(points: &[HistoryPoint], changes: &[ChangePoint]) -> serde_json::Value {
+    use serde_json::json;
+    let time = |t: Timestamp| benchfleet_report::format_timestamp(t);
+    changes
+        .iter()
+        .map(|c| {
+            let p = points.get(c.index);
+            json!({
+                "index": c.index,
+                "run_id": p.map(|p| p.run_id.as_str()),
+                "time": p.map(|p| time(p.time)),
+                "time_ns": p.map(|p| p.time.unix_nanos()),
+                "commit": p.and_then(|p| p.commit.as_deref()),
+                "before_mean": c.before_mean,
+                "after_mean": c.after_mean,
+                "percent": c.percent,
+                "p_value": c.p_value,
+            })
+        })
+        .collect()
 }

@@ -33,6 +33,7 @@ pub mod bench;
 pub mod load;
 pub mod runner;
 // Consumers and everything else.
+pub mod alerts;
 pub mod bisect;
 pub mod cache;
 pub mod commits;

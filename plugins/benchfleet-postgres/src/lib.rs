@@ -38,6 +38,7 @@
 //! # let _ = runs; Ok(()) }
 //! ```
 
+mod alerts;
 mod blob;
 mod catalog;
 mod months;

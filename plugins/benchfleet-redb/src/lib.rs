@@ -38,6 +38,7 @@
 //! # }
 //! ```
 
+mod alerts;
 mod blob;
 mod catalog;
 mod chunks;
@@ -72,6 +73,10 @@ pub(crate) const RUNS_BY_SUITE: TableDefinition<(&str, &str), ()> =
 /// packed ([`pack`]).
 pub(crate) const RECORD_CHUNKS: TableDefinition<(&str, u32), &[u8]> =
     TableDefinition::new("record_chunks");
+
+/// Alert id → [`Alert`](benchfleet_store::Alert) as JSON (`alerts.rs`). Created on the first
+/// write, so files of older versions open unchanged.
+pub(crate) const ALERTS: TableDefinition<&str, &[u8]> = TableDefinition::new("alerts");
 
 /// The catalog's own tables (everything but the blob tables), for [`RedbStore::footprint`].
 const CATALOG_TABLES: [&str; 4] = ["meta", "runs", "runs_by_suite", "record_chunks"];

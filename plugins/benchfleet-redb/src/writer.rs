@@ -27,6 +27,13 @@ pub(crate) enum Work {
     InsertRecords(Vec<RecordEntry>),
     /// Existing entries (found by digest) replaced by these: tier and location changed.
     MoveRecords(Vec<RecordEntry>),
+    /// Alerts stored unless their id is (answered with `Done::Put`).
+    PutAlerts(Vec<benchfleet_store::Alert>),
+    /// A triage decision applied to every alert of `ids`, or to none.
+    TriageAlerts {
+        ids: Vec<String>,
+        update: benchfleet_store::TriageUpdate,
+    },
     /// Several works applied in order in the same transaction: all or none of them.
     All(Vec<Work>),
     /// Give free pages back to the file system if that pays off (not a transaction: it runs
@@ -40,7 +47,8 @@ impl Work {
             Work::Put(items) => items.iter().map(|(_, b)| b.len()).sum(),
             Work::InsertRecords(items) | Work::MoveRecords(items) => items.len() * 128,
             Work::PutRun { json, .. } => json.len(),
-            Work::Delete(_) | Work::DeleteMany(_) | Work::Compact => 0,
+            Work::PutAlerts(items) => items.len() * 512,
+            Work::Delete(_) | Work::DeleteMany(_) | Work::Compact | Work::TriageAlerts { .. } => 0,
             Work::All(works) => works.iter().map(Work::bytes).sum(),
         }
     }
@@ -273,6 +281,8 @@ fn apply_one(txn: &WriteTransaction, runs: &mut Runs, work: &Work) -> Result<Don
         }
         Work::Compact => Ok(Done::Unit),
         Work::Put(items) => Ok(Done::Put(put_blobs(txn, items)?)),
+        Work::PutAlerts(alerts) => put_alerts(txn, alerts),
+        Work::TriageAlerts { ids, update } => triage_alerts(txn, ids, update),
         Work::Delete(k) => {
             delete_blobs(txn, std::slice::from_ref(k))?;
             Ok(Done::Unit)
@@ -303,4 +313,74 @@ fn apply_one(txn: &WriteTransaction, runs: &mut Runs, work: &Work) -> Result<Don
             Ok(Done::Unit)
         }
     }
+}
+
+fn encode_alert(a: &benchfleet_store::Alert) -> Result<Vec<u8>, WriteError> {
+    serde_json::to_vec(a).map_err(|e| {
+        WriteError::Store(
+            StoreError::new(
+                benchfleet_store::ErrorKind::Other,
+                "redb",
+                "encode",
+                e.to_string(),
+            )
+            .with_key(&a.id),
+        )
+    })
+}
+
+/// The writer's part of [`Work::PutAlerts`]: insert the absent ones.
+fn put_alerts(
+    txn: &WriteTransaction,
+    alerts: &[benchfleet_store::Alert],
+) -> Result<Done, WriteError> {
+    let mut table = txn.open_table(crate::ALERTS)?;
+    let mut out = Vec::with_capacity(alerts.len());
+    for a in alerts {
+        if table.get(a.id.as_str())?.is_some() {
+            out.push(PutOutcome::AlreadyExists);
+            continue;
+        }
+        table.insert(a.id.as_str(), encode_alert(a)?.as_slice())?;
+        out.push(PutOutcome::Created);
+    }
+    Ok(Done::Put(out))
+}
+
+/// The writer's part of [`Work::TriageAlerts`]: all of `ids` or none.
+fn triage_alerts(
+    txn: &WriteTransaction,
+    ids: &[String],
+    update: &benchfleet_store::TriageUpdate,
+) -> Result<Done, WriteError> {
+    let mut table = txn.open_table(crate::ALERTS)?;
+    for id in ids {
+        let mut a: benchfleet_store::Alert = {
+            let Some(v) = table.get(id.as_str())? else {
+                return Err(WriteError::Store(
+                    StoreError::new(
+                        benchfleet_store::ErrorKind::NotFound,
+                        "redb",
+                        "triage_alerts",
+                        "no alert with this id; nothing was changed",
+                    )
+                    .with_key(id),
+                ));
+            };
+            serde_json::from_slice(v.value()).map_err(|e| {
+                WriteError::Store(
+                    StoreError::new(
+                        benchfleet_store::ErrorKind::Decode,
+                        "redb",
+                        "triage_alerts",
+                        format!("stored alert cannot be decoded ({e})"),
+                    )
+                    .with_key(id),
+                )
+            })?
+        };
+        a.triage(update);
+        table.insert(id.as_str(), encode_alert(&a)?.as_slice())?;
+    }
+    Ok(Done::Unit)
 }

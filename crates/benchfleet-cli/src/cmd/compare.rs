@@ -5,7 +5,7 @@
 
 use clap::Args;
 
-use benchfleet::compare::{CompareOutcome, Origin, Side};
+use benchfleet::compare::{CompareOutcome, Side};
 use benchfleet::report;
 
 use crate::context::Context;
@@ -44,23 +44,6 @@ pub struct CompareArgs {
     /// would be the machines'). The verdicts then carry a warning.
     #[arg(long)]
     pub allow_cross_machine: bool,
-}
-
-fn side_json(s: &Side) -> serde_json::Value {
-    match &s.origin {
-        Origin::Run(r) => serde_json::json!({
-            "spec": s.spec, "run_id": r.run_id.as_str(), "suite": r.suite,
-            "started_at": report::format_timestamp(r.started_at), "tags": r.tags,
-        }),
-        Origin::File(p) => serde_json::json!({ "spec": s.spec, "file": p.display().to_string() }),
-    }
-}
-
-fn sides_json(s: &[Side]) -> serde_json::Value {
-    match s {
-        [one] => side_json(one),
-        many => many.iter().map(side_json).collect(),
-    }
 }
 
 fn describe(s: &[Side]) -> String {
@@ -146,8 +129,8 @@ pub async fn compare(ctx: &Context, args: CompareArgs) -> Result<Status> {
         ))?,
         Format::Json => {
             let mut v = report::comparison_json(&set);
-            v["baseline"] = sides_json(&baseline);
-            v["candidate"] = sides_json(&candidate);
+            v["baseline"] = benchfleet::compare::sides_json(&baseline);
+            v["candidate"] = benchfleet::compare::sides_json(&candidate);
             v["noise"] = args.noise.into();
             v["alpha"] = args.alpha.into();
             v["assume_between"] = args.assume_between.into();

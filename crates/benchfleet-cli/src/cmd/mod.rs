@@ -15,6 +15,7 @@ pub mod plan;
 pub mod report;
 pub mod run;
 pub mod scale;
+pub mod serve;
 pub mod show;
 pub mod submit;
 pub mod tier;
