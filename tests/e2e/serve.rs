@@ -38,7 +38,7 @@ pub(crate) fn step_history_with_commits(w: &Workdir) -> Vec<String> {
     w.file("reg.toml", STEP);
     let mut commits = Vec::new();
     for i in 0..12 {
-        w.file("delay", if i < 6 { "0.01" } else { "0.05" });
+        w.file("delay", if i < 6 { "0.01" } else { "0.1" });
         let commit = format!("c0ffee{i:02}deadbeef");
         let tag = format!("git.commit={commit}");
         let out = w.run(&["run", "--no-cache", "--tag", &tag, "reg.toml"]);
