@@ -328,31 +328,40 @@ command = '''echo "begin final" >> {log_s}'''
     .map(|(n, c)| (n.to_owned(), c))
     .collect();
     assert_eq!(runs, expect);
-    // Each consumer fetched exactly the outputs produced on the other worker (shipping) and
-    // none of those produced where it ran (affinity); `final` uses no outputs and fetches none.
-    // gen-1 and another gen ran on different workers, so something was shipped.
+    // Each consumer fetched exactly the outputs it needed that were neither produced on its
+    // worker nor fetched there by an earlier consumer (shipping), and nothing else (affinity);
+    // `final` uses no outputs and fetches none. gen-1 and another gen ran on different
+    // workers, so something was shipped.
     let (on_a, on_b) = (claimed(&log_a), claimed(&log_b));
     let mut shipped = 0;
     for (log, here) in [(&log_a, &on_a), (&log_b, &on_b)] {
-        for k in ["1", "2", "3"] {
-            let node = format!("use-{k}");
-            if !here.contains(&node) {
+        let mut local: Vec<String> = here
+            .iter()
+            .filter(|n| n.starts_with("gen-"))
+            .cloned()
+            .collect();
+        for line in log.lines().filter(|l| l.contains(": succeeded")) {
+            let Some(k) = line
+                .split_once(" use-")
+                .and_then(|(_, rest)| rest.split(':').next())
+            else {
                 continue;
-            }
+            };
             let mut deps = vec![format!("gen-{k}"), "gen-1".to_owned()];
             deps.dedup();
-            let want = deps.iter().filter(|d| !here.contains(d)).count();
-            let line = log
-                .lines()
-                .find(|l| l.contains(&format!(" {node}: succeeded")))
-                .unwrap_or_else(|| panic!("{node} did not succeed:\n{log}"));
+            let missing: Vec<String> = deps.into_iter().filter(|d| !local.contains(d)).collect();
             let got = line
                 .split("outputs of ")
                 .nth(1)
                 .and_then(|t| t.split_whitespace().next())
                 .map_or(0, |n| n.parse::<usize>().expect("a count"));
-            assert_eq!(got, want, "{node} on a worker that ran {here:?}: {line}");
+            assert_eq!(
+                got,
+                missing.len(),
+                "use-{k} lacked {missing:?} on a worker that ran {here:?}: {line}"
+            );
             shipped += got;
+            local.extend(missing);
         }
         let fin = log.lines().find(|l| l.contains(" final: succeeded"));
         assert!(fin.is_none_or(|l| !l.contains("fetched")), "{fin:?}");
@@ -762,6 +771,15 @@ fn fleet_commands_refuse_bad_input_clearly() {
     let (code, log) = worker.finish();
     assert_eq!(code, 0, "SIGTERM drains and exits cleanly: {log}");
     assert!(log.contains("draining"), "{log}");
+
+    // A hot tier on this machine's disk is named: other machines could not read its records.
+    let local = Fleet::new(&url, "[storage.hot]\nbackend = \"fs\"\n", 1);
+    let out = local.dir(0).run(&["worker", "--until-idle"]);
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert!(
+        out.stderr().contains("the hot tier is files under"),
+        "{out:?}"
+    );
 }
 
 /// The documents of a YAML file under deploy/k8s.

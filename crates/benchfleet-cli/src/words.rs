@@ -469,6 +469,14 @@ pub fn fleet_progress(p: &benchfleet::store::RunProgress) -> String {
 }
 
 /// `worker`: the first signal.
+/// `worker`: the hot tier is on this machine's disk.
+pub fn local_hot_tier(root: &std::path::Path) -> String {
+    format!(
+        "warning: the hot tier is files under {} on this machine: records and the outputs other nodes use stay here, where other workers and `show` elsewhere cannot read them; put `storage.hot` in the catalog's PostgreSQL (`backend = \"catalog\"`, the default) or in S3 (docs/fleet.md)",
+        root.display()
+    )
+}
+
 pub fn worker_draining() -> &'static str {
     "draining: no new claims; running nodes finish and are stored (signal again to stop them)"
 }

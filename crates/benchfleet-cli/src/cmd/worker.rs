@@ -49,6 +49,11 @@ fn parse_jobs(s: &str) -> std::result::Result<Jobs, String> {
 pub async fn worker(ctx: &Context, args: WorkerArgs) -> Result<Status> {
     let queue = ctx.queue().await?;
     let storage = ctx.storage().await?.clone();
+    // Records and shipped outputs go to the hot tier: on this machine's disk, no other machine
+    // reads them.
+    if let benchfleet::BlobChoice::Fs { root } = &ctx.storage_settings().hot {
+        eprintln!("{}", words::local_hot_tier(root));
+    }
     let mut opts = WorkerOptions {
         jobs: args.jobs,
         labels: args.labels.iter().cloned().collect(),
