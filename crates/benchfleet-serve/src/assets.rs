@@ -7,21 +7,45 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+/// A page: the shared head (`assets/parts/`), its title, the shared links, its `data-page`, the
+/// shared navigation, then its own body (`assets/NAME.html`), put together at compile time.
+macro_rules! page {
+    ($title:literal, $page:literal, $file:literal) => {
+        concat!(
+            include_str!("../assets/parts/head.html"),
+            "<title>",
+            $title,
+            " · benchfleet</title>\n",
+            include_str!("../assets/parts/links.html"),
+            "<body data-page=\"",
+            $page,
+            "\">\n",
+            include_str!("../assets/parts/nav.html"),
+            include_str!(concat!("../assets/", $file)),
+        )
+        .as_bytes()
+    };
+}
+
 /// (path under `/`, content type, bytes)
 const ASSETS: &[(&str, &str, &[u8])] = &[
-    ("index.html", HTML, include_bytes!("../assets/index.html")),
-    ("run.html", HTML, include_bytes!("../assets/run.html")),
+    ("index.html", HTML, page!("Runs", "runs", "index.html")),
+    ("run.html", HTML, page!("Run", "run", "run.html")),
     (
         "history.html",
         HTML,
-        include_bytes!("../assets/history.html"),
+        page!("History", "history", "history.html"),
     ),
     (
         "compare.html",
         HTML,
-        include_bytes!("../assets/compare.html"),
+        page!("Compare", "compare", "compare.html"),
     ),
-    ("alerts.html", HTML, include_bytes!("../assets/alerts.html")),
+    (
+        "alerts.html",
+        HTML,
+        page!("Alerts", "alerts", "alerts.html"),
+    ),
     ("assets/app.js", JS, include_bytes!("../assets/app.js")),
     ("assets/app.css", CSS, include_bytes!("../assets/app.css")),
     (
