@@ -1390,7 +1390,7 @@ pub async fn run_bench_with(
     // storing side waits for it before it stores a record.
     let mut session = Session::start(
         storage,
-        session::new_run(host::new_run_id(), BENCH_SOURCE, tags),
+        session::new_run(host::new_run_id(), BENCH_SOURCE, BENCH_SOURCE, tags),
     );
     let run = session.run().clone();
     let _ = events.send(RunnerEvent::Started {

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::UnboundedSender;
 
-use benchfleet_model::{NodeKind, RunId, RunInfo, RunStatus, SCHEMA_VERSION};
+use benchfleet_model::{NodeKind, RunId};
 use benchfleet_sched::{NodeId, NodeState, Readiness};
 use benchfleet_store::{
     BlobKey, Capacity, Claim, Completion, ErrorKind, LeaseTimes, NodeEnd, Queue, QueuedNode,
@@ -85,17 +85,12 @@ pub fn submission(suite: &Suite, text: &str, opts: &SubmitOptions) -> Result<Sub
         .collect();
     let mut tags = opts.tags.clone();
     tags.insert("fleet".into(), "true".into());
-    let run = RunInfo {
-        schema_version: SCHEMA_VERSION,
-        run_id: host::new_run_id(),
-        suite: suite.name.clone(),
-        started_at: host::now(),
-        finished_at: None,
-        status: RunStatus::Running,
-        host: host::host_info(),
+    let run = crate::session::new_run(
+        host::new_run_id(),
+        &suite.name,
+        &suite.source.display().to_string(),
         tags,
-        source: suite.source.display().to_string(),
-    };
+    );
     Ok(Submission {
         run,
         suite_text: text.to_owned(),

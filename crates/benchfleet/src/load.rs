@@ -120,7 +120,7 @@ pub async fn run_load(
     }
     let mut session = Session::begin(
         storage,
-        session::new_run(host::new_run_id(), LOAD_SOURCE, tags),
+        session::new_run(host::new_run_id(), LOAD_SOURCE, LOAD_SOURCE, tags),
     )
     .await?;
     let _ = events.send(RunnerEvent::Started {

@@ -7,9 +7,7 @@ use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
 
 use benchfleet_metrics::{Kill, MemoryLimitVia, ProcessSpec};
-use benchfleet_model::{
-    Measurement, NodeKind, RunId, RunInfo, RunRecord, RunStatus, SCHEMA_VERSION, Timestamp,
-};
+use benchfleet_model::{Measurement, NodeKind, RunId, RunInfo, RunRecord, RunStatus, Timestamp};
 use benchfleet_report::{BenchmarkResult, RunPoints};
 use benchfleet_sched::{
     CancelToken, Dag, Event, NodeId, NodeState, Resources, RetryPolicy, Task, TaskCtx, TaskOutcome,
@@ -552,17 +550,12 @@ pub async fn run_suite_with(
             (run, finished)
         }
         None => {
-            let run = RunInfo {
-                schema_version: SCHEMA_VERSION,
-                run_id: host::new_run_id(),
-                suite: suite.name.clone(),
-                started_at: host::now(),
-                finished_at: None,
-                status: RunStatus::Running,
-                host: host::host_info(),
-                tags: opts.tags.clone(),
-                source: suite.source.display().to_string(),
-            };
+            let run = crate::session::new_run(
+                host::new_run_id(),
+                &suite.name,
+                &suite.source.display().to_string(),
+                opts.tags.clone(),
+            );
             (run, Vec::new())
         }
     };

@@ -17,16 +17,18 @@ use benchfleet_store::{Storage, StoreError};
 
 use crate::host;
 
-/// A new run of an ad-hoc source (`bench`, `load`); the suite name is the source.
+/// A new run row of `suite` read from `source` (for `bench` and `load` both are the source),
+/// started now on this host.
 pub fn new_run(
     run_id: benchfleet_model::RunId,
+    suite: &str,
     source: &str,
     tags: BTreeMap<String, String>,
 ) -> RunInfo {
     RunInfo {
         schema_version: SCHEMA_VERSION,
         run_id,
-        suite: source.into(),
+        suite: suite.into(),
         started_at: host::now(),
         finished_at: None,
         status: RunStatus::Running,

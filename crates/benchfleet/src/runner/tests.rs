@@ -1,6 +1,6 @@
 use std::path::Path;
 
-use benchfleet_model::{Measurement, Outcome, Timestamp};
+use benchfleet_model::{Measurement, Outcome, SCHEMA_VERSION, Timestamp};
 
 use super::*;
 

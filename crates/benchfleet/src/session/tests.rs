@@ -2,7 +2,7 @@ use super::*;
 use crate::testing::{mem_storage, runs};
 
 fn a_run() -> RunInfo {
-    new_run(host::new_run_id(), "test", BTreeMap::new())
+    new_run(host::new_run_id(), "test", "test", BTreeMap::new())
 }
 
 #[test]
