@@ -493,16 +493,16 @@ impl Timing {
     }
 }
 
+/// `?run=ID`: the run a request is about (default: the newest run).
 #[derive(Debug, Deserialize)]
-struct BenchmarksParams {
-    /// A run to list the benchmarks of (default: the newest run).
+struct RunParam {
     run: Option<String>,
 }
 
 /// `GET /api/benchmarks`: the benchmark names of a run (for the history page's picker).
 async fn benchmarks(
     State(s): State<AppState>,
-    q: Result<Query<BenchmarksParams>, QueryRejection>,
+    q: Result<Query<RunParam>, QueryRejection>,
 ) -> ApiResult {
     let q = query(q)?;
     let info = benchfleet::find_run(&s.storage, q.run.as_deref().unwrap_or("latest")).await?;
@@ -684,16 +684,11 @@ async fn triage_many(
     apply_triage(&s, ids, b).await
 }
 
-#[derive(Debug, Deserialize)]
-struct ScanParams {
-    run: Option<String>,
-}
-
 /// `POST /api/alerts/scan?run=ID`: scan a run's benchmarks (default: the newest run) for
 /// regressions now; answers the new alerts.
 async fn scan(
     State(s): State<AppState>,
-    q: Result<Query<ScanParams>, QueryRejection>,
+    q: Result<Query<RunParam>, QueryRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let q = query(q)?;
     if !s.writes {

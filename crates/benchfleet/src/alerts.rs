@@ -24,15 +24,9 @@ pub async fn detect(
         suite: suite.map(str::to_owned),
         ..HistoryQuery::new(benchmark, metric)
     };
-    let points = history::benchmark_history(storage, &q).await?;
+    let runs = history::runs_of(storage, &q).await?;
+    let points = history::benchmark_history_among(storage, &q, &runs).await?;
     let changes = history::detect_changes(&points, None)?;
-    let runs = storage
-        .catalog
-        .find_runs(&benchfleet_store::RunFilter {
-            suite: q.suite.clone(),
-            ..Default::default()
-        })
-        .await?;
     let commit_of = |id: &RunId| {
         runs.iter()
             .find(|r| r.run_id == *id)

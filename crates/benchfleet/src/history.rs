@@ -10,7 +10,7 @@ use std::str::FromStr;
 use serde::Serialize;
 
 use benchfleet_analysis::{AnalysisError, ChangePoint, ChangePointConfig, change_points};
-use benchfleet_model::{Measurement, RunId, Timestamp};
+use benchfleet_model::{Measurement, RunId, RunInfo, Timestamp};
 use benchfleet_report::{HistoryRow, HistorySeries, Quantity};
 use benchfleet_store::{RecordQuery, Storage};
 
@@ -184,6 +184,28 @@ pub async fn benchmark_history(
     storage: &Storage,
     q: &HistoryQuery,
 ) -> Result<Vec<HistoryPoint>, Error> {
+    let runs = runs_of(storage, q).await?;
+    benchmark_history_among(storage, q, &runs).await
+}
+
+/// The run rows a history's points take their tags from (the query's suite, or all).
+pub async fn runs_of(storage: &Storage, q: &HistoryQuery) -> Result<Vec<RunInfo>, Error> {
+    Ok(storage
+        .catalog
+        .find_runs(&benchfleet_store::RunFilter {
+            suite: q.suite.clone(),
+            ..Default::default()
+        })
+        .await?)
+}
+
+/// [`benchmark_history`] with the run rows (from [`runs_of`]) already read, for callers that
+/// need them too.
+pub async fn benchmark_history_among(
+    storage: &Storage,
+    q: &HistoryQuery,
+    runs: &[RunInfo],
+) -> Result<Vec<HistoryPoint>, Error> {
     let entries = storage
         .catalog
         .query_records(&RecordQuery {
@@ -209,24 +231,15 @@ pub async fn benchmark_history(
             }
         }
     }
-    let classes: HashMap<RunId, String> = storage
-        .catalog
-        .find_runs(&benchfleet_store::RunFilter {
-            suite: q.suite.clone(),
-            ..Default::default()
-        })
-        .await?
-        .into_iter()
-        .filter_map(|r| {
-            let c = r.tags.get(crate::machine::TAG_CLASS)?.clone();
-            Some((r.run_id, c))
-        })
+    let classes: HashMap<&RunId, &String> = runs
+        .iter()
+        .filter_map(|r| Some((&r.run_id, r.tags.get(crate::machine::TAG_CLASS)?)))
         .collect();
     let mut points: Vec<HistoryPoint> = order
         .into_iter()
         .filter_map(|id| {
             let (time, values) = acc.remove(&id)?;
-            let machine_class = classes.get(&id).cloned();
+            let machine_class = classes.get(&id).map(|c| (*c).clone());
             let value = values.iter().sum::<f64>() / values.len() as f64;
             (!values.is_empty() && (q.machine_class.is_none() || q.machine_class == machine_class))
                 .then(|| HistoryPoint {
@@ -264,14 +277,8 @@ pub async fn benchmark_history_by_commit(
         limit: None,
         ..q.clone()
     };
-    let points = benchmark_history(storage, &all).await?;
-    let runs = storage
-        .catalog
-        .find_runs(&benchfleet_store::RunFilter {
-            suite: q.suite.clone(),
-            ..Default::default()
-        })
-        .await?;
+    let runs = runs_of(storage, q).await?;
+    let points = benchmark_history_among(storage, &all, &runs).await?;
     let tags: HashMap<&RunId, &std::collections::BTreeMap<String, String>> =
         runs.iter().map(|r| (&r.run_id, &r.tags)).collect();
     let mut looked_up: HashMap<String, Option<u64>> = HashMap::new();
