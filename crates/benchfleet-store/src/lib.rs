@@ -77,8 +77,8 @@ pub use migrate::{
 };
 pub use policy::TierPolicy;
 pub use queue::{
-    Capacity, Claim, Completion, FleetStatus, LeaseTimes, MemQueue, NodeEnd, PoolStatus, Queue,
-    QueueState, QueuedNode, QueuedSuite, RunProgress, Submission, WorkerInfo, WorkerStatus,
+    Capacity, Claim, Completion, Finish, FleetStatus, LeaseTimes, MemQueue, NodeEnd, PoolStatus,
+    Queue, QueueState, QueuedNode, QueuedSuite, RunProgress, Submission, WorkerInfo, WorkerStatus,
     worker_state,
 };
 pub use storage::{RECORDS_NS, Storage, TierStores};

@@ -119,6 +119,15 @@ pub enum NodeEnd {
     Cancelled,
 }
 
+/// One claimed node's end, as [`Queue::complete_many`] takes it.
+#[derive(Clone, Copy, Debug)]
+pub struct Finish<'a> {
+    pub claim: &'a Claim,
+    pub end: &'a NodeEnd,
+    /// Its records' catalog entries (their bytes are already in the hot tier).
+    pub records: &'a [RecordEntry],
+}
+
 /// The queue's answer to a completion.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Completion {
@@ -296,6 +305,21 @@ pub trait Queue: Send + Sync + fmt::Debug + 'static {
         end: NodeEnd,
         records: &[RecordEntry],
     ) -> Result<Completion>;
+
+    /// Finish several claimed nodes of this worker at once (a worker's group commit): each is
+    /// fenced and decided exactly as [`complete`](Queue::complete) decides it, answered in the
+    /// order given. Where the backend has transactions, all of them commit in one. A run ended
+    /// by the batch is reported once, on the last of its accepted nodes.
+    async fn complete_many(&self, worker: &str, items: &[Finish<'_>]) -> Result<Vec<Completion>> {
+        let mut out = Vec::with_capacity(items.len());
+        for f in items {
+            out.push(
+                self.complete(worker, f.claim, f.end.clone(), f.records)
+                    .await?,
+            );
+        }
+        Ok(out)
+    }
 
     /// The suite of a submitted run; `None` if unknown.
     async fn suite(&self, run: &RunId) -> Result<Option<QueuedSuite>>;

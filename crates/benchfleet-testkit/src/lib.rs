@@ -160,6 +160,7 @@ macro_rules! queue_conformance {
                 needs_order_and_records_once,
                 failures_retry_then_skip_dependents,
                 late_completion_is_refused,
+                grouped_completions_decide_each_claim,
                 machine_class_pins_benchmarks,
                 claims_fit_capacity_in_priority_order,
                 cancel_stops_a_run,

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use benchfleet_model::{RunId, RunStatus};
 use benchfleet_store::{
-    Capacity, Catalog, Claim, Completion, LeaseTimes, NodeEnd, Queue, QueueState, QueuedNode,
-    RecordEntry, RecordQuery, Submission, Tier, WorkerInfo,
+    Capacity, Catalog, Claim, Completion, Finish, LeaseTimes, NodeEnd, Queue, QueueState,
+    QueuedNode, RecordEntry, RecordQuery, Submission, Tier, WorkerInfo,
 };
 
 use crate::{QueueHarness, data};
@@ -251,6 +251,157 @@ pub async fn failures_retry_then_skip_dependents<H: QueueHarness>(h: &H) {
         p.failures.iter().any(|(n, _)| n == "flaky"),
         "the failure is explained: {p:?}"
     );
+}
+
+/// A worker's group commit ([`Queue::complete_many`]): every claim of the group is decided as
+/// its own completion would be. Two parents finishing together make their common child ready;
+/// a final failure skips its dependent and a failure with attempts left is claimed again; a
+/// claim that is not the worker's is refused and its records are not stored; a run the group
+/// ends is reported once; the answers come in the order given.
+pub async fn grouped_completions_decide_each_claim<H: QueueHarness>(h: &H) {
+    let (q, catalog) = h.make_queue().await;
+    let mut retried = node("retried", &[], 3);
+    retried.max_attempts = 2;
+    let a = submission(
+        9,
+        vec![
+            node("p1", &[], 0),
+            node("p2", &[], 1),
+            node("child", &[0, 1], 2),
+            retried,
+            node("broken", &[], 4),
+            node("below-broken", &[4], 5),
+        ],
+        true,
+    );
+    let b = submission(10, vec![node("solo", &[], 0)], false);
+    let (run_a, run_b) = (a.run.run_id.clone(), b.run.run_id.clone());
+    q.submit(&a).await.expect("submit a");
+    q.submit(&b).await.expect("submit b");
+    let w = worker("w1", "mc-a");
+    q.register(&w).await.expect("register");
+    let claims = q.claim(&w, slots(8)).await.expect("claim");
+    let by_name = |name: &str| -> Claim {
+        claims
+            .iter()
+            .find(|c| {
+                let sub = if c.run_id == run_a { &a } else { &b };
+                sub.nodes[c.node as usize].name == name
+            })
+            .unwrap_or_else(|| panic!("`{name}` was claimed: {claims:?}"))
+            .clone()
+    };
+    let (p1, p2, retried, broken, solo) = (
+        by_name("p1"),
+        by_name("p2"),
+        by_name("retried"),
+        by_name("broken"),
+        by_name("solo"),
+    );
+    assert_eq!(claims.len(), 5, "child and below-broken wait: {claims:?}");
+    let not_mine = Claim {
+        node: 7,
+        ..solo.clone()
+    };
+    let (rec_p1, rec_p2) = (
+        entries_for(&run_a, "p1", 2, 20),
+        entries_for(&run_a, "p2", 1, 21),
+    );
+    let rec_solo = entries_for(&run_b, "solo", 1, 22);
+    let rec_forged = entries_for(&run_b, "forged", 1, 23);
+    let (ok, failed) = (
+        NodeEnd::Succeeded,
+        NodeEnd::Failed {
+            message: "exit 1".into(),
+        },
+    );
+    let f = |claim, end, records| Finish {
+        claim,
+        end,
+        records,
+    };
+    let answers = q
+        .complete_many(
+            &w.id,
+            &[
+                f(&p1, &ok, &rec_p1),
+                f(&not_mine, &ok, &rec_forged),
+                f(&retried, &failed, &[]),
+                f(&p2, &ok, &rec_p2),
+                f(&broken, &failed, &[]),
+                f(&solo, &ok, &rec_solo),
+            ],
+        )
+        .await
+        .expect("complete many");
+    let none = Completion::Accepted { run_finished: None };
+    assert_eq!(answers.len(), 6);
+    assert_eq!(answers[0], none);
+    assert!(
+        matches!(answers[1], Completion::Refused { .. }),
+        "{answers:?}"
+    );
+    assert_eq!(&answers[2..5], &[none.clone(), none.clone(), none.clone()]);
+    assert_eq!(
+        answers[5],
+        Completion::Accepted {
+            run_finished: Some(RunStatus::Succeeded)
+        }
+    );
+    assert_eq!(state_of(&q, &run_b).await, "succeeded");
+    let digests = |v: &[RecordEntry]| {
+        let mut d: Vec<_> = v.iter().map(|e| e.digest).collect();
+        d.sort();
+        d
+    };
+    assert_eq!(
+        digests(&records_of(&catalog, &run_b).await),
+        digests(&rec_solo),
+        "the refused claim's records are not stored"
+    );
+    let mut want_a = rec_p1.clone();
+    want_a.extend(rec_p2.iter().cloned());
+    assert_eq!(
+        digests(&records_of(&catalog, &run_a).await),
+        digests(&want_a)
+    );
+    let p = q.progress(&run_a).await.expect("progress").expect("run a");
+    assert_eq!((p.succeeded, p.failed, p.skipped), (2, 1, 1), "{p:?}");
+
+    // The child of both parents and the failed node's retry are ready (the retry after the
+    // queue's backoff); completing both in one group ends run A, reported once.
+    let mut next = Vec::new();
+    for _ in 0..200 {
+        next.extend(q.claim(&w, slots(8)).await.expect("claim"));
+        if next.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(names(&a, &next), ["child", "retried"]);
+    let retry = next.iter().find(|c| c.node == retried.node).expect("retry");
+    assert_eq!(retry.attempt, 2);
+    let group: Vec<Finish<'_>> = next.iter().map(|c| f(c, &ok, &[])).collect();
+    let answers = q.complete_many(&w.id, &group).await.expect("complete many");
+    let ended: Vec<_> = answers
+        .iter()
+        .filter(|a| {
+            matches!(
+                a,
+                Completion::Accepted {
+                    run_finished: Some(_)
+                }
+            )
+        })
+        .collect();
+    assert_eq!(
+        ended,
+        [&Completion::Accepted {
+            run_finished: Some(RunStatus::Failed)
+        }],
+        "{answers:?}"
+    );
+    assert_eq!(state_of(&q, &run_a).await, "failed");
 }
 
 /// A worker presumed dead (its liveness severed, as SIGKILL drops its connection): `maintain`

@@ -20,13 +20,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::Notify;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 use benchfleet_model::{NodeKind, RunId};
 use benchfleet_sched::{NodeId, NodeState, Readiness};
 use benchfleet_store::{
-    BlobKey, Capacity, Claim, Completion, ErrorKind, LeaseTimes, NodeEnd, Queue, QueuedNode,
-    Storage, Submission, WorkerInfo,
+    BlobKey, Capacity, Claim, Completion, ErrorKind, Finish, LeaseTimes, NodeEnd, Queue,
+    QueuedNode, Storage, Submission, WorkerInfo,
 };
 
 use crate::event::{CancelToken, RunnerEvent};
@@ -200,6 +201,11 @@ struct Worker {
     /// Runs whose nodes the queue says to stop.
     cancelled: Mutex<Vec<RunId>>,
     running: AtomicUsize,
+    /// A running node ended: the claim loop may fill its slot.
+    slot_freed: Notify,
+    /// Finished claims handed to the completer and not yet completed in the queue.
+    completing: AtomicUsize,
+    finished: UnboundedSender<Finished>,
     /// Exclusive nodes (benchmarks) take it for writing: they run alone on the worker.
     alone: tokio::sync::RwLock<()>,
     /// Exclusive nodes claimed and not finished: claim nothing meanwhile.
@@ -236,6 +242,7 @@ pub async fn run_worker(
         memory_bytes: host::host_info().memory_bytes,
     };
     queue.register(&info).await?;
+    let (finished_tx, finished_rx) = tokio::sync::mpsc::unbounded_channel();
     let w = Arc::new(Worker {
         queue,
         storage,
@@ -249,17 +256,21 @@ pub async fn run_worker(
         runs: tokio::sync::Mutex::new(HashMap::new()),
         cancelled: Mutex::new(Vec::new()),
         running: AtomicUsize::new(0),
+        slot_freed: Notify::new(),
+        completing: AtomicUsize::new(0),
+        finished: finished_tx,
         alone: tokio::sync::RwLock::new(()),
         exclusive: AtomicUsize::new(0),
         concurrency: AtomicUsize::new(start_jobs),
         held: Mutex::new((0.0, 0)),
     });
     let beat = tokio::spawn(heartbeat_loop(w.clone()));
+    let completions = tokio::spawn(completer(w.clone(), finished_rx));
     let auto = matches!(w.opts.jobs, Jobs::Auto).then(|| tokio::spawn(autoscale(w.clone(), cores)));
     let result = claim_loop(&w).await;
-    // Drained: wait for what runs, then leave the queue.
+    // Drained: wait for what runs and its completions, then leave the queue.
     let mut waited = 0;
-    while w.running.load(Ordering::SeqCst) > 0 {
+    while w.running.load(Ordering::SeqCst) + w.completing.load(Ordering::SeqCst) > 0 {
         tokio::time::sleep(Duration::from_millis(20)).await;
         waited += 1;
         if waited % 500 == 0 {
@@ -270,6 +281,7 @@ pub async fn run_worker(
         }
     }
     beat.abort();
+    completions.abort();
     if let Some(a) = auto {
         a.abort();
     }
@@ -316,6 +328,7 @@ async fn claim_loop(w: &Arc<Worker>) -> Result<(), Error> {
                     held.1 = held.1.saturating_sub(claim.memory_bytes);
                 }
                 w2.running.fetch_sub(1, Ordering::SeqCst);
+                w2.slot_freed.notify_one();
             });
         }
         if !claimed.is_empty() {
@@ -336,7 +349,7 @@ async fn claim_loop(w: &Arc<Worker>) -> Result<(), Error> {
         tokio::select! {
             () = w.queue.wait_for_work(w.opts.poll) => {}
             () = w.opts.drain.cancelled() => {}
-            () = tokio::time::sleep(Duration::from_millis(if free == 0 { 5 } else { 1000 })), if running > 0 => {}
+            () = w.slot_freed.notified(), if running > 0 => {}
         }
     }
 }
@@ -501,7 +514,16 @@ async fn run_claim(w: &Arc<Worker>, claim: Claim) {
             let end = NodeEnd::Failed {
                 message: format!("worker {} could not load the suite: {message}", w.info.id),
             };
-            finish_claim(w, &claim, String::new(), end, Vec::new(), 0).await;
+            finish_claim(
+                w,
+                Finished {
+                    claim,
+                    name: String::new(),
+                    end,
+                    records: Vec::new(),
+                    inputs_fetched: 0,
+                },
+            );
             return;
         }
     };
@@ -509,7 +531,16 @@ async fn run_claim(w: &Arc<Worker>, claim: Claim) {
         let end = NodeEnd::Failed {
             message: format!("the suite has no node #{index}"),
         };
-        finish_claim(w, &claim, String::new(), end, Vec::new(), 0).await;
+        finish_claim(
+            w,
+            Finished {
+                claim,
+                name: String::new(),
+                end,
+                records: Vec::new(),
+                inputs_fetched: 0,
+            },
+        );
         return;
     };
     let _ = w.events.send(RunnerEvent::FleetClaimed {
@@ -563,7 +594,16 @@ async fn run_claim(w: &Arc<Worker>, claim: Claim) {
             };
         }
     }
-    finish_claim(w, &claim, node.name.clone(), end, records, fetched).await;
+    finish_claim(
+        w,
+        Finished {
+            claim,
+            name: node.name.clone(),
+            end,
+            records,
+            inputs_fetched: fetched,
+        },
+    );
 }
 
 enum Guard<'a> {
@@ -571,58 +611,125 @@ enum Guard<'a> {
     Write(#[allow(dead_code)] tokio::sync::RwLockWriteGuard<'a, ()>),
 }
 
-/// Store the records' bytes, then complete the claim with their entries (retrying while the
-/// queue is unreachable, so nothing measured is dropped by a passing outage).
-async fn finish_claim(
-    w: &Worker,
-    claim: &Claim,
+/// A claim its worker is done with, on its way to the queue.
+struct Finished {
+    claim: Claim,
     name: String,
     end: NodeEnd,
     records: Vec<benchfleet_model::RunRecord>,
     inputs_fetched: usize,
-) {
+}
+
+/// Most completions one queue transaction carries.
+const COMPLETION_GROUP: usize = 64;
+
+/// Give a finished claim to the completer; its slot is free from now on.
+fn finish_claim(w: &Worker, f: Finished) {
+    w.completing.fetch_add(1, Ordering::SeqCst);
+    if w.finished.send(f).is_err() {
+        // The completer only ends with the worker.
+        w.completing.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Group commit: what finished while the previous group was being stored goes in the next (at
+/// most [`COMPLETION_GROUP`]), one write of their records' bytes and one queue transaction. A
+/// lone completion leaves at once, so nothing waits for company.
+async fn completer(w: Arc<Worker>, mut rx: UnboundedReceiver<Finished>) {
+    while let Some(first) = rx.recv().await {
+        let mut group = vec![first];
+        while group.len() < COMPLETION_GROUP {
+            match rx.try_recv() {
+                Ok(f) => group.push(f),
+                Err(_) => break,
+            }
+        }
+        let n = group.len();
+        complete_group(&w, group).await;
+        w.completing.fetch_sub(n, Ordering::SeqCst);
+    }
+}
+
+/// Store the group's records' bytes, then complete its claims with their entries (retrying
+/// while storage or the queue is unreachable, so nothing measured is dropped by a passing
+/// outage).
+async fn complete_group(w: &Worker, mut group: Vec<Finished>) {
     let started = Instant::now();
     let mut delay = Duration::from_millis(100);
-    let mut end = end;
-    let entries = loop {
+    let counts: Vec<usize> = group.iter().map(|f| f.records.len()).collect();
+    let records: Vec<benchfleet_model::RunRecord> = group
+        .iter_mut()
+        .flat_map(|f| std::mem::take(&mut f.records))
+        .collect();
+    let mut entries = loop {
         match w.storage.put_record_blobs(&records).await {
             Ok(e) => break e,
             Err(e) if started.elapsed() < Duration::from_secs(300) => {
-                tracing::warn!("storing the records of `{name}` failed, retrying: {e}");
+                tracing::warn!(
+                    "storing the records of {} node(s) failed, retrying: {e}",
+                    group.len()
+                );
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(5));
             }
             Err(e) => {
-                end = NodeEnd::Failed {
-                    message: format!("its records could not be stored: {e}"),
-                };
+                for (f, &count) in group.iter_mut().zip(&counts) {
+                    if count > 0 {
+                        f.end = NodeEnd::Failed {
+                            message: format!("its records could not be stored: {e}"),
+                        };
+                    }
+                }
                 break Vec::new();
             }
         }
     };
-    let state = match &end {
-        NodeEnd::Succeeded => NodeState::Succeeded,
-        NodeEnd::Failed { .. } => NodeState::Failed,
-        NodeEnd::Cancelled => NodeState::Cancelled,
-    };
-    let completion = loop {
-        match w
-            .queue
-            .complete(&w.info.id, claim, end.clone(), &entries)
-            .await
-        {
-            Ok(c) => break c,
+    drop(records);
+    // Each claim's own entries, in order.
+    let mut per_claim: Vec<Vec<benchfleet_store::RecordEntry>> = Vec::with_capacity(group.len());
+    for &count in &counts {
+        let rest = entries.split_off(count.min(entries.len()));
+        per_claim.push(std::mem::replace(&mut entries, rest));
+    }
+    let answers = loop {
+        let items: Vec<Finish<'_>> = group
+            .iter()
+            .zip(&per_claim)
+            .map(|(f, e)| Finish {
+                claim: &f.claim,
+                end: &f.end,
+                records: e,
+            })
+            .collect();
+        match w.queue.complete_many(&w.info.id, &items).await {
+            Ok(a) => break a,
             Err(e) if started.elapsed() < Duration::from_secs(300) => {
-                tracing::warn!("completing `{name}` failed, retrying: {e}");
+                tracing::warn!("completing {} node(s) failed, retrying: {e}", group.len());
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(5));
             }
             Err(e) => {
-                break Completion::Refused {
-                    reason: format!("the queue could not be reached: {e}"),
-                };
+                let reason = format!("the queue could not be reached: {e}");
+                break group
+                    .iter()
+                    .map(|_| Completion::Refused {
+                        reason: reason.clone(),
+                    })
+                    .collect();
             }
         }
+    };
+    for ((f, entries), completion) in group.into_iter().zip(per_claim).zip(answers) {
+        report_completion(w, f, entries.len(), completion).await;
+    }
+}
+
+/// Count a completion in the worker's report and tell the event stream.
+async fn report_completion(w: &Worker, f: Finished, records: usize, completion: Completion) {
+    let state = match &f.end {
+        NodeEnd::Succeeded => NodeState::Succeeded,
+        NodeEnd::Failed { .. } => NodeState::Failed,
+        NodeEnd::Cancelled => NodeState::Cancelled,
     };
     let refused = match &completion {
         Completion::Refused { reason } => Some(reason.clone()),
@@ -638,21 +745,21 @@ async fn finish_claim(
         }
     }
     let _ = w.events.send(RunnerEvent::FleetCompleted {
-        run_id: claim.run_id.clone(),
-        node: claim.node as usize,
-        name,
+        run_id: f.claim.run_id.clone(),
+        node: f.claim.node as usize,
+        name: f.name,
         state,
-        records: entries.len(),
+        records,
         refused,
-        inputs_fetched,
+        inputs_fetched: f.inputs_fetched,
     });
     if let Completion::Accepted {
         run_finished: Some(status),
     } = completion
     {
-        w.runs.lock().await.remove(&claim.run_id);
+        w.runs.lock().await.remove(&f.claim.run_id);
         let _ = w.events.send(RunnerEvent::FleetRunEnded {
-            run_id: claim.run_id.clone(),
+            run_id: f.claim.run_id,
             status,
         });
     }

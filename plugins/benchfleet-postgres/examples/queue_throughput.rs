@@ -1,8 +1,9 @@
 //! Claim + complete throughput of the PostgreSQL queue (`--claims K`: each worker stops after K
 //! claims, to time claims against a backlog of `--nodes`): `--nodes` independent no-op nodes, and
 //! `--workers` workers, each a store of its own (its own pool and liveness lock, as a worker
-//! process has), claiming up to `--batch` nodes a transaction and completing each (one
-//! transaction per completion, as a worker does). Also the enqueue time of the submission.
+//! process has), claiming up to `--batch` nodes a transaction and completing them `--complete`
+//! at a time (default: the whole claim, as a worker's group commit does when they finish
+//! together; `--complete 1`: one transaction per node). Also the enqueue time of the submission.
 //!
 //! ```text
 //! cargo run --release -p benchfleet-postgres --example queue_throughput -- \
@@ -14,7 +15,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use benchfleet_postgres::{PgOptions, PgStore};
-use benchfleet_store::{Capacity, Completion, NodeEnd, Queue, QueuedNode, Submission, WorkerInfo};
+use benchfleet_store::{
+    Capacity, Completion, Finish, NodeEnd, Queue, QueuedNode, Submission, WorkerInfo,
+};
 
 fn arg(args: &[String], name: &str, default: usize) -> usize {
     args.iter()
@@ -36,6 +39,8 @@ async fn main() {
     let batch = arg(&args, "--batch", 32);
     // Stop each worker after this many claims (to time claims against a large backlog).
     let max_claims = arg(&args, "--claims", usize::MAX);
+    // Completions per transaction (1: one transaction per node); at most the claim batch.
+    let complete_group = arg(&args, "--complete", batch).max(1);
     let schema = format!(
         "qbench_{}",
         std::time::SystemTime::now()
@@ -111,14 +116,21 @@ async fn main() {
                 if claims.is_empty() {
                     break;
                 }
-                for c in &claims {
-                    match store
-                        .complete(&w.id, c, NodeEnd::Succeeded, &[])
-                        .await
-                        .expect("complete")
-                    {
-                        Completion::Accepted { .. } => done += 1,
-                        Completion::Refused { reason } => panic!("refused: {reason}"),
+                // Completions go in groups of `--complete` (a worker's group commit).
+                for group in claims.chunks(complete_group) {
+                    let ends: Vec<Finish<'_>> = group
+                        .iter()
+                        .map(|c| Finish {
+                            claim: c,
+                            end: &NodeEnd::Succeeded,
+                            records: &[],
+                        })
+                        .collect();
+                    for answer in store.complete_many(&w.id, &ends).await.expect("complete") {
+                        match answer {
+                            Completion::Accepted { .. } => done += 1,
+                            Completion::Refused { reason } => panic!("refused: {reason}"),
+                        }
                     }
                 }
             }
@@ -140,7 +152,7 @@ async fn main() {
         assert_eq!(total, nodes, "every node completed once");
     }
     println!(
-        "{{\"nodes\": {nodes}, \"workers\": {workers}, \"batch\": {batch}, \"enqueue_s\": {:.3}, \"claim_complete_s\": {secs:.3}, \"nodes_per_s\": {:.0}, \"claim_ms_p50\": {:.2}, \"claim_ms_p95\": {:.2}}}",
+        "{{\"nodes\": {nodes}, \"workers\": {workers}, \"batch\": {batch}, \"complete\": {complete_group}, \"enqueue_s\": {:.3}, \"claim_complete_s\": {secs:.3}, \"nodes_per_s\": {:.0}, \"claim_ms_p50\": {:.2}, \"claim_ms_p95\": {:.2}}}",
         enqueue.as_secs_f64(),
         total as f64 / secs,
         pct(0.5),

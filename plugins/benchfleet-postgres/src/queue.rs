@@ -27,8 +27,8 @@ use sqlx::{Connection, PgConnection, Row};
 use benchfleet_model::{RunId, RunStatus};
 use benchfleet_store::queue::worker_state;
 use benchfleet_store::{
-    Capacity, Claim, Completion, ErrorKind, FleetStatus, LeaseTimes, NodeEnd, PoolStatus, Queue,
-    QueuedSuite, RecordEntry, Result, RunProgress, StoreError, Submission, WorkerInfo,
+    Capacity, Claim, Completion, ErrorKind, Finish, FleetStatus, LeaseTimes, NodeEnd, PoolStatus,
+    Queue, QueuedSuite, RecordEntry, Result, RunProgress, StoreError, Submission, WorkerInfo,
     WorkerStatus,
 };
 
@@ -456,121 +456,185 @@ impl Queue for PgStore {
         end: NodeEnd,
         records: &[RecordEntry],
     ) -> Result<Completion> {
-        let (cols, months) = Columns::of(records);
-        if !records.is_empty() {
+        let finish = Finish {
+            claim,
+            end: &end,
+            records,
+        };
+        let mut out = self.complete_many(worker, &[finish]).await?;
+        Ok(out.pop().expect("one answer per completion"))
+    }
+
+    async fn complete_many(&self, worker: &str, items: &[Finish<'_>]) -> Result<Vec<Completion>> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let months = Columns::of(
+            &items
+                .iter()
+                .flat_map(|f| f.records)
+                .cloned()
+                .collect::<Vec<_>>(),
+        )
+        .1;
+        if !months.is_empty() {
             self.ensure_partitions(&months).await?;
         }
-        let run = claim.run_id.as_str();
-        let idx = claim.node as i32;
-        let attempt = claim.attempt as i32;
-        let (target, message) = match &end {
-            NodeEnd::Succeeded => ("succeeded", None),
-            NodeEnd::Failed { message } => ("failed", Some(message.as_str())),
-            NodeEnd::Cancelled => ("cancelled", None),
-        };
-        self.retry("complete", Some(run), || async {
+        let n = items.len();
+        let (mut runs, mut idxs, mut attempts, mut targets, mut messages) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for f in items {
+            let (target, message) = match f.end {
+                NodeEnd::Succeeded => ("succeeded", None),
+                NodeEnd::Failed { message } => ("failed", Some(message.as_str())),
+                NodeEnd::Cancelled => ("cancelled", None),
+            };
+            runs.push(f.claim.run_id.as_str());
+            idxs.push(f.claim.node as i32);
+            attempts.push(f.claim.attempt as i32);
+            targets.push(target);
+            messages.push(message);
+        }
+        let key = (n == 1).then(|| items[0].claim.run_id.as_str());
+        self.retry("complete", key, || async {
             let mut tx = self.pool.begin().await?;
-            // Fenced: only the current claim of this worker may finish the node. A failure with
+            // Fenced: only the current claim of this worker may finish a node. A failure with
             // attempts left goes back to ready (after a short backoff).
             let fenced = sqlx::query(
-                "UPDATE bf_fleet_nodes
-                 SET state = CASE WHEN $5 = 'failed' AND attempt < max_attempts THEN 'ready'
-                                  ELSE $5 END,
+                "UPDATE bf_fleet_nodes n
+                 SET state = CASE WHEN t.target = 'failed' AND n.attempt < n.max_attempts
+                                  THEN 'ready' ELSE t.target END,
                      ready_at = now() + $7 * interval '1 millisecond',
-                     message = $6
-                 WHERE run_id = $1 AND idx = $2 AND attempt = $3 AND worker = $4
-                   AND state = 'running'
-                 RETURNING state, name",
+                     message = t.message
+                 FROM UNNEST($1::text[], $2::int4[], $3::int4[], $5::text[], $6::text[])
+                      AS t(run_id, idx, attempt, target, message)
+                 WHERE n.run_id = t.run_id AND n.idx = t.idx AND n.attempt = t.attempt
+                   AND n.worker = $4 AND n.state = 'running'
+                 RETURNING n.run_id, n.idx, n.state, n.name",
             )
-            .bind(run)
-            .bind(idx)
-            .bind(attempt)
+            .bind(&runs)
+            .bind(&idxs)
+            .bind(&attempts)
             .bind(worker)
-            .bind(target)
-            .bind(message)
+            .bind(&targets)
+            .bind(&messages)
             .bind(RETRY_BACKOFF_MS)
-            .fetch_optional(&mut *tx)
+            .fetch_all(&mut *tx)
             .await?;
-            let Some(fenced) = fenced else {
-                // Not running under this claim: a retry of a completion that committed finds its
-                // own result; anything else was taken back.
-                let mine: Option<String> = sqlx::query_scalar(
-                    "SELECT state FROM bf_fleet_nodes
-                     WHERE run_id = $1 AND idx = $2 AND attempt = $3 AND worker = $4
-                       AND state <> 'running'",
-                )
-                .bind(run)
-                .bind(idx)
-                .bind(attempt)
-                .bind(worker)
-                .fetch_optional(&mut *tx)
-                .await?;
-                return Ok(match mine {
-                    Some(_) => Completion::Accepted { run_finished: None },
-                    None => Completion::Refused {
-                        reason: format!(
-                            "attempt {attempt} of node {idx} of run {run} is no longer this worker's claim (its lease lapsed or the run was cancelled)"
-                        ),
-                    },
-                });
-            };
-            let state: String = fenced.try_get("state")?;
-            let name: String = fenced.try_get("name")?;
-            // Every attempt's runs are kept (a retried attempt's too, tagged with its attempt),
-            // as in a local run.
-            if !records.is_empty() {
-                insert_query(&cols).execute(&mut *tx).await?;
+            // (state, name) of each item this transaction finished.
+            let mut done: Vec<Option<(String, String)>> = vec![None; n];
+            for row in &fenced {
+                let (run, idx): (String, i32) = (row.try_get("run_id")?, row.try_get("idx")?);
+                if let Some(i) = (0..n).find(|&i| runs[i] == run && idxs[i] == idx) {
+                    done[i] = Some((row.try_get("state")?, row.try_get("name")?));
+                }
             }
-            let mut notify = false;
-            match state.as_str() {
-                "succeeded" => {
-                    let ready: Vec<bool> = sqlx::query_scalar(
-                        "UPDATE bf_fleet_nodes n
-                         SET pending = n.pending - 1,
-                             state = CASE WHEN n.pending = 1 THEN 'ready' ELSE n.state END,
-                             ready_at = now(),
-                             affinity = COALESCE(n.affinity, $3)
+            // Not running under its claim: a retry of a completion that committed finds its own
+            // result; anything else was taken back.
+            let missed: Vec<usize> = (0..n).filter(|&i| done[i].is_none()).collect();
+            let mut already = vec![false; n];
+            if !missed.is_empty() {
+                let rows = sqlx::query(
+                    "SELECT n.run_id, n.idx FROM bf_fleet_nodes n
+                     JOIN UNNEST($1::text[], $2::int4[], $3::int4[]) AS t(run_id, idx, attempt)
+                       ON n.run_id = t.run_id AND n.idx = t.idx AND n.attempt = t.attempt
+                     WHERE n.worker = $4 AND n.state <> 'running'",
+                )
+                .bind(missed.iter().map(|&i| runs[i]).collect::<Vec<_>>())
+                .bind(missed.iter().map(|&i| idxs[i]).collect::<Vec<_>>())
+                .bind(missed.iter().map(|&i| attempts[i]).collect::<Vec<_>>())
+                .bind(worker)
+                .fetch_all(&mut *tx)
+                .await?;
+                for row in &rows {
+                    let (run, idx): (String, i32) = (row.try_get("run_id")?, row.try_get("idx")?);
+                    if let Some(&i) = missed.iter().find(|&&i| runs[i] == run && idxs[i] == idx) {
+                        already[i] = true;
+                    }
+                }
+            }
+            // Every attempt's runs are kept (a retried attempt's too, tagged with its attempt),
+            // as in a local run; those of refused claims are not.
+            let accepted: Vec<RecordEntry> = (0..n)
+                .filter(|&i| done[i].is_some())
+                .flat_map(|i| items[i].records.iter().cloned())
+                .collect();
+            if !accepted.is_empty() {
+                insert_query(&Columns::of(&accepted).0).execute(&mut *tx).await?;
+            }
+            // Children of the nodes that succeeded: one decrement per finished parent, their
+            // rows locked in one order so concurrent batches never deadlock on shared children.
+            let succeeded: Vec<usize> = (0..n)
+                .filter(|&i| matches!(&done[i], Some((s, _)) if s == "succeeded"))
+                .collect();
+            let mut notify = (0..n).any(|i| matches!(&done[i], Some((s, _)) if s == "ready"));
+            if !succeeded.is_empty() {
+                let ready: Vec<bool> = sqlx::query_scalar(
+                    "WITH c AS (
+                         SELECT e.run_id, e.child, count(*)::int4 AS k
                          FROM bf_fleet_edges e
-                         WHERE e.run_id = $1 AND e.parent = $2
-                           AND n.run_id = $1 AND n.idx = e.child AND n.state = 'waiting'
-                         RETURNING n.state = 'ready'",
-                    )
-                    .bind(run)
-                    .bind(idx)
-                    .bind(worker)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                    notify = ready.iter().any(|r| *r);
+                         JOIN UNNEST($1::text[], $2::int4[]) AS t(run_id, idx)
+                           ON e.run_id = t.run_id AND e.parent = t.idx
+                         GROUP BY e.run_id, e.child),
+                     locked AS (
+                         SELECT n.run_id, n.idx, c.k FROM bf_fleet_nodes n
+                         JOIN c ON n.run_id = c.run_id AND n.idx = c.child
+                         WHERE n.state = 'waiting'
+                         ORDER BY n.run_id, n.idx
+                         FOR UPDATE OF n)
+                     UPDATE bf_fleet_nodes n
+                     SET pending = n.pending - l.k,
+                         state = CASE WHEN n.pending = l.k THEN 'ready' ELSE n.state END,
+                         ready_at = now(),
+                         affinity = COALESCE(n.affinity, $3)
+                     FROM locked l
+                     WHERE n.run_id = l.run_id AND n.idx = l.idx
+                     RETURNING n.state = 'ready'",
+                )
+                .bind(succeeded.iter().map(|&i| runs[i]).collect::<Vec<_>>())
+                .bind(succeeded.iter().map(|&i| idxs[i]).collect::<Vec<_>>())
+                .bind(worker)
+                .fetch_all(&mut *tx)
+                .await?;
+                notify |= ready.iter().any(|r| *r);
+            }
+            // Final failures skip their dependents (and, without keep_going, the rest of the
+            // run). Rare: one statement per failed node.
+            for i in 0..n {
+                let Some((state, name)) = &done[i] else { continue };
+                if state != "failed" {
+                    continue;
                 }
-                "failed" => {
-                    sqlx::query(
-                        "WITH RECURSIVE below(idx) AS (
-                             SELECT child FROM bf_fleet_edges WHERE run_id = $1 AND parent = $2
-                             UNION
-                             SELECT e.child FROM bf_fleet_edges e JOIN below b ON e.parent = b.idx
-                             WHERE e.run_id = $1)
-                         UPDATE bf_fleet_nodes n SET state = 'skipped', message = $3
-                         FROM below WHERE n.run_id = $1 AND n.idx = below.idx
-                           AND n.state IN ('waiting', 'ready')",
-                    )
-                    .bind(run)
-                    .bind(idx)
-                    .bind(format!("needs `{name}`, which failed"))
-                    .execute(&mut *tx)
-                    .await?;
-                    sqlx::query(
-                        "UPDATE bf_fleet_nodes n SET state = 'skipped',
-                             message = 'an earlier node failed and the suite does not keep going'
-                         FROM bf_fleet_runs r
-                         WHERE r.run_id = $1 AND NOT r.keep_going AND n.run_id = $1
-                           AND n.state IN ('waiting', 'ready')",
-                    )
-                    .bind(run)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                "ready" => notify = true,
-                _ => {}
+                sqlx::query(
+                    "WITH RECURSIVE below(idx) AS (
+                         SELECT child FROM bf_fleet_edges WHERE run_id = $1 AND parent = $2
+                         UNION
+                         SELECT e.child FROM bf_fleet_edges e JOIN below b ON e.parent = b.idx
+                         WHERE e.run_id = $1)
+                     UPDATE bf_fleet_nodes n SET state = 'skipped', message = $3
+                     FROM below WHERE n.run_id = $1 AND n.idx = below.idx
+                       AND n.state IN ('waiting', 'ready')",
+                )
+                .bind(runs[i])
+                .bind(idxs[i])
+                .bind(format!("needs `{name}`, which failed"))
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "UPDATE bf_fleet_nodes n SET state = 'skipped',
+                         message = 'an earlier node failed and the suite does not keep going'
+                     FROM bf_fleet_runs r
+                     WHERE r.run_id = $1 AND NOT r.keep_going AND n.run_id = $1
+                       AND n.state IN ('waiting', 'ready')",
+                )
+                .bind(runs[i])
+                .execute(&mut *tx)
+                .await?;
             }
             if notify {
                 sqlx::query("SELECT pg_notify($1, '')")
@@ -578,13 +642,36 @@ impl Queue for PgStore {
                     .execute(&mut *tx)
                     .await?;
             }
-            let run_finished = if state == "ready" {
-                None
-            } else {
-                finish_if_done(&mut tx, run).await?
-            };
+            // Each run that may have ended, checked once, reported on its last finished node.
+            let mut out: Vec<Completion> = (0..n)
+                .map(|i| {
+                    if done[i].is_some() || already[i] {
+                        Completion::Accepted { run_finished: None }
+                    } else {
+                        Completion::Refused {
+                            reason: format!(
+                                "attempt {} of node {} of run {} is no longer this worker's claim (its lease lapsed or the run was cancelled)",
+                                attempts[i], idxs[i], runs[i]
+                            ),
+                        }
+                    }
+                })
+                .collect();
+            let mut checked: Vec<&str> = Vec::new();
+            for i in (0..n).rev() {
+                let Some((state, _)) = &done[i] else { continue };
+                if state == "ready" || checked.contains(&runs[i]) {
+                    continue;
+                }
+                checked.push(runs[i]);
+                if let Some(status) = finish_if_done(&mut tx, runs[i]).await? {
+                    out[i] = Completion::Accepted {
+                        run_finished: Some(status),
+                    };
+                }
+            }
             tx.commit().await?;
-            Ok(Completion::Accepted { run_finished })
+            Ok(out)
         })
         .await
     }
