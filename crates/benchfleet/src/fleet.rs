@@ -293,7 +293,6 @@ pub async fn run_worker(
 }
 
 async fn claim_loop(w: &Arc<Worker>) -> Result<(), Error> {
-    let mut idle_since: Option<Instant> = None;
     loop {
         if w.opts.drain.is_cancelled() || w.opts.stop.is_cancelled() {
             return Ok(());
@@ -332,19 +331,18 @@ async fn claim_loop(w: &Arc<Worker>) -> Result<(), Error> {
             });
         }
         if !claimed.is_empty() {
-            idle_since = None;
             // Let exclusive nodes see whether they must wait before claiming more.
             tokio::task::yield_now().await;
             continue;
         }
-        if w.running.load(Ordering::SeqCst) == 0 {
-            let since = *idle_since.get_or_insert_with(Instant::now);
-            if w.opts.until_idle
-                && since.elapsed() >= Duration::from_millis(200)
-                && !w.queue.has_work(&w.opts.pools).await?
-            {
-                return Ok(());
-            }
+        // Idle, with nothing of ours left to complete: leave once the queue has nothing either
+        // (nothing ready, claimed or waiting: no other worker's node can make work appear).
+        if w.opts.until_idle
+            && w.running.load(Ordering::SeqCst) == 0
+            && w.completing.load(Ordering::SeqCst) == 0
+            && !w.queue.has_work(&w.opts.pools).await?
+        {
+            return Ok(());
         }
         tokio::select! {
             () = w.queue.wait_for_work(w.opts.poll) => {}

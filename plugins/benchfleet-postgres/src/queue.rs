@@ -15,8 +15,8 @@
 //! - **Fenced completion.** The update that finishes a node requires the claim's attempt and
 //!   worker; the records' entries are inserted in that transaction, or not at all. A retried
 //!   completion whose first try committed finds its own result and is accepted again.
-//! - **Load.** At most one `NOTIFY` per transaction, and only when a node became ready; workers
-//!   also poll. The queue tables have autovacuum tuned for churn (see the migration).
+//! - **Load.** At most one `NOTIFY` per transaction, and only when a node became ready or a run
+//!   ended; workers also poll. The queue tables have autovacuum tuned for churn (see the migration).
 
 use std::time::Duration;
 
@@ -636,12 +636,6 @@ impl Queue for PgStore {
                 .execute(&mut *tx)
                 .await?;
             }
-            if notify {
-                sqlx::query("SELECT pg_notify($1, '')")
-                    .bind(channel())
-                    .execute(&mut *tx)
-                    .await?;
-            }
             // Each run that may have ended, checked once, reported on its last finished node.
             let mut out: Vec<Completion> = (0..n)
                 .map(|i| {
@@ -669,6 +663,17 @@ impl Queue for PgStore {
                         run_finished: Some(status),
                     };
                 }
+            }
+            // One notification: nodes became ready, or a run ended (idle workers waiting for
+            // the last of the queue's work may leave).
+            let ended = out
+                .iter()
+                .any(|c| matches!(c, Completion::Accepted { run_finished: Some(_) }));
+            if notify || ended {
+                sqlx::query("SELECT pg_notify($1, '')")
+                    .bind(channel())
+                    .execute(&mut *tx)
+                    .await?;
             }
             tx.commit().await?;
             Ok(out)
