@@ -176,10 +176,10 @@ impl BenchmarkResult {
         self.user.push(p.user);
         self.system.push(p.system);
         self.max_rss_bytes.push(p.max_rss_bytes);
-        self.exit_codes.push(p.exit_code);
-        self.instructions.push(p.instructions);
-        self.cycles.push(p.cycles);
-        self.concurrent.push(p.concurrent);
+        self.exit_codes.push(p.exit_code());
+        self.instructions.push(p.instructions());
+        self.cycles.push(p.cycles());
+        self.concurrent.push(p.concurrent());
     }
 
     /// Runs that ran beside others (`run.concurrent` = true).
@@ -232,8 +232,10 @@ impl BenchmarkResult {
     }
 }
 
-/// What a report needs of one run: a few numbers (about 80 bytes), not its record. A runner
-/// keeps these for the nodes it has stored, instead of the records themselves.
+/// What a report needs of one run: a few numbers (56 bytes), not its record. A runner keeps
+/// these for the nodes it has stored, instead of the records themselves, so the uncommon
+/// counters are held without `Option`'s tag (read them through [`RunPoint::instructions`] and
+/// [`RunPoint::cycles`]).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RunPoint {
     /// Wall-clock time, seconds.
@@ -243,12 +245,19 @@ pub struct RunPoint {
     /// System CPU time, seconds.
     pub system: f64,
     pub max_rss_bytes: u64,
-    /// As [`BenchmarkResult::exit_codes`].
-    pub exit_code: Option<i32>,
-    pub concurrent: Option<bool>,
-    pub instructions: Option<u64>,
-    pub cycles: Option<u64>,
+    /// `hw.instructions` and `hw.cycles`, [`NOT_COUNTED`] when absent.
+    instructions: u64,
+    cycles: u64,
+    /// The exit code, [`NO_EXIT_CODE`] when the run had none (killed by a signal).
+    exit_code: i32,
+    /// `run.concurrent`: 0 false, 1 true, 2 not recorded.
+    concurrent: u8,
 }
+
+/// A counter that was not read (no value can reach it: it would take centuries at any clock).
+const NOT_COUNTED: u64 = u64::MAX;
+/// No exit code (exit statuses are 0–255).
+const NO_EXIT_CODE: i32 = i32::MIN;
 
 impl RunPoint {
     pub fn of(r: &RunRecord) -> Self {
@@ -257,11 +266,31 @@ impl RunPoint {
             user: r.measurement.user_secs(),
             system: r.measurement.sys_secs(),
             max_rss_bytes: r.measurement.max_rss_bytes,
-            exit_code: r.outcome.exit_code(),
-            concurrent: r.concurrent(),
-            instructions: r.instructions(),
-            cycles: r.cycles(),
+            exit_code: r.outcome.exit_code().unwrap_or(NO_EXIT_CODE),
+            concurrent: r.concurrent().map_or(2, u8::from),
+            instructions: r.instructions().unwrap_or(NOT_COUNTED),
+            cycles: r.cycles().unwrap_or(NOT_COUNTED),
         }
+    }
+
+    /// As [`BenchmarkResult::exit_codes`].
+    pub fn exit_code(&self) -> Option<i32> {
+        (self.exit_code != NO_EXIT_CODE).then_some(self.exit_code)
+    }
+
+    /// Whether it ran beside others (`run.concurrent`); `None`: not recorded.
+    pub fn concurrent(&self) -> Option<bool> {
+        (self.concurrent != 2).then_some(self.concurrent == 1)
+    }
+
+    /// Instructions retired (`hw.instructions`); `None`: not counted.
+    pub fn instructions(&self) -> Option<u64> {
+        (self.instructions != NOT_COUNTED).then_some(self.instructions)
+    }
+
+    /// CPU cycles (`hw.cycles`); `None`: not counted.
+    pub fn cycles(&self) -> Option<u64> {
+        (self.cycles != NOT_COUNTED).then_some(self.cycles)
     }
 }
 
@@ -396,6 +425,56 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
         }
+    }
+
+    #[test]
+    fn a_run_point_keeps_what_is_absent_as_absent_in_56_bytes() {
+        let killed = Outcome::Failed {
+            exit_code: None,
+            signal: Some(9),
+        };
+        let failed = Outcome::Failed {
+            exit_code: Some(3),
+            signal: None,
+        };
+        let cases = [
+            (
+                rec(0, 1, Outcome::Success, &[]),
+                (Some(0), None, None, None),
+            ),
+            (
+                rec(1, 1, killed, &[("run.concurrent", "true")]),
+                (None, Some(true), None, None),
+            ),
+            (
+                rec(
+                    2,
+                    1,
+                    failed,
+                    &[("run.concurrent", "false"), ("hw.instructions", "0")],
+                ),
+                (Some(3), Some(false), Some(0), None),
+            ),
+            (
+                rec(
+                    3,
+                    1,
+                    Outcome::Success,
+                    &[("hw.cycles", "18446744073709551614")],
+                ),
+                (Some(0), None, None, Some(u64::MAX - 1)),
+            ),
+        ];
+        for (r, want) in cases {
+            let p = RunPoint::of(&r);
+            assert_eq!(
+                (p.exit_code(), p.concurrent(), p.instructions(), p.cycles()),
+                want,
+                "{r:?}"
+            );
+        }
+        // A runner keeps one per job of a suite of up to 100,000 nodes.
+        assert_eq!(std::mem::size_of::<RunPoint>(), 56);
     }
 
     #[test]
