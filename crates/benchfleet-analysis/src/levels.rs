@@ -302,6 +302,53 @@ pub fn compare_levels(
     })
 }
 
+/// How many runs a side a head-to-head comparison of runs like these needs to detect a change
+/// of `change` (a fraction of the baseline's mean) with `cfg.power` at `cfg.compare.alpha`: the
+/// count at which [`Assessment::min_detectable`](crate::Assessment) of [`compare_levels`] in
+/// [`Mode::HeadToHead`] would be at most `change`, from the runs' spread so far (sizing the
+/// experiment from the measured variance, as Kalibera & Jones do). Stopping when this count is
+/// reached looks at the spread, never at the difference, so it does not bias the verdict.
+///
+/// `None` when it cannot be said: fewer than 2 runs a side, a mean that is not positive, or a
+/// `change` no larger than the noise floor (no run count makes such a change a verdict).
+///
+/// ```
+/// use benchfleet_analysis::{LevelsConfig, head_to_head_runs_to_detect};
+/// let a: Vec<f64> = (0..20).map(|i| 1.0 + 0.3 * ((i % 5) as f64 - 2.0) / 2.0).collect();
+/// let n10 = head_to_head_runs_to_detect(&a, &a, 0.10, &LevelsConfig::default()).unwrap();
+/// let n20 = head_to_head_runs_to_detect(&a, &a, 0.20, &LevelsConfig::default()).unwrap();
+/// assert!(n10 > 3 * n20, "half the change needs about four times the runs");
+/// ```
+pub fn head_to_head_runs_to_detect(
+    baseline: &[f64],
+    candidate: &[f64],
+    change: f64,
+    cfg: &LevelsConfig,
+) -> Option<usize> {
+    let (a, b) = (sorted_finite(baseline), sorted_finite(candidate));
+    if a.len() < 2 || b.len() < 2 || !(change.is_finite() && change > 0.0) {
+        return None;
+    }
+    let floor = cfg.compare.noise_threshold;
+    if change <= floor {
+        return None;
+    }
+    let (ma, mb) = (mean(&a), mean(&b));
+    if !(ma > 0.0 && mb > 0.0) {
+        return None;
+    }
+    let var = sample_variance(&a, ma)? + sample_variance(&b, mb)?;
+    let normal = Normal::new(0.0, 1.0).ok()?;
+    let z_alpha = normal.inverse_cdf(1.0 - cfg.compare.alpha / 2.0);
+    let z_power = normal.inverse_cdf(cfg.power);
+    // min_detectable = max(z_α·se, floor) + z_p·se ≤ change.
+    let se_max = (change / (z_alpha + z_power)).min((change - floor) / z_power);
+    // The verdict also needs Mann–Whitney's U to be significant, which needs π/3 times the runs
+    // of Welch's t under normal noise (its asymptotic relative efficiency, 3/π).
+    let n = std::f64::consts::FRAC_PI_3 * var / (ma * ma * se_max * se_max);
+    n.is_finite().then(|| (n.ceil() as usize).max(2))
+}
+
 /// Blocks of consecutive runs [`drift_cv`] cuts an invocation into.
 pub const DRIFT_BLOCKS: usize = 5;
 /// Fewest runs a block of [`drift_cv`] needs.

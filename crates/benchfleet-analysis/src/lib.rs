@@ -46,8 +46,8 @@ pub use error::AnalysisError;
 pub use hypothesis::{EffectSize, MannWhitney, TTest, effect_size, mann_whitney_u, welch_t_test};
 pub use levels::{
     DEFAULT_ASSUMED_BETWEEN_CV, DRIFT_BLOCKS, DRIFT_MIN_BLOCK, HISTORY_MIN_RUNS, HistoryBand,
-    LevelsConfig, compare, compare_levels, drift_cv, hierarchical_bootstrap_ratio,
-    invocation_ratio_interval,
+    LevelsConfig, compare, compare_levels, drift_cv, head_to_head_runs_to_detect,
+    hierarchical_bootstrap_ratio, invocation_ratio_interval,
 };
 pub use outliers::{
     MODIFIED_Z_THRESHOLD, OutlierClass, OutlierWarning, Outliers, classify_outliers,

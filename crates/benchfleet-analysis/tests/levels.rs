@@ -7,7 +7,8 @@ mod sim;
 
 use benchfleet_analysis::{
     BandSource, BootstrapConfig, CompareConfig, HistoryBand, LevelsConfig, Mode, Verdict, compare,
-    compare_levels, hierarchical_bootstrap_ratio, invocation_ratio_interval,
+    compare_levels, head_to_head_runs_to_detect, hierarchical_bootstrap_ratio,
+    invocation_ratio_interval,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -308,4 +309,66 @@ fn one_invocation_a_side_on_a_drifting_machine_widens_its_band() {
     .unwrap();
     assert_eq!(s.assessment.band_source, BandSource::Assumed, "{s:?}");
     assert_eq!(s.verdict, Verdict::Unchanged);
+}
+
+#[test]
+fn runs_sized_from_a_pilot_detect_the_change_and_keep_aa_quiet() {
+    // A noisy machine: runs vary by ±30% within the invocation, the sides measured head to
+    // head. A pilot of 20 runs a side says how many runs +10% needs; measured that many, +10%
+    // is `regressed` in at least about `power` (95%) of trials (98% here), and A/A raises no
+    // more alarms than α.
+    let cfg = LevelsConfig {
+        head_to_head: true,
+        ..no_bootstrap()
+    };
+    let (trials, cv) = (200, 0.30);
+    let (mut detected, mut alarms, mut sizes) = (0, 0, Vec::new());
+    for t in 0..trials {
+        let mut r = rng(41, t);
+        // As `bench --detect` measures: a pilot, then more runs whenever the runs so far say
+        // they are too few (at least a fifth more each time).
+        let (mut a, mut slow, mut same) = (Vec::new(), Vec::new(), Vec::new());
+        let mut n = 20;
+        loop {
+            let more = n - a.len();
+            a.extend(sim::sample(&mut r, more, 1.0, cv));
+            slow.extend(sim::sample(&mut r, more, 1.10, cv));
+            same.extend(sim::sample(&mut r, more, 1.0, cv));
+            let need = [&slow, &same]
+                .iter()
+                .map(|c| head_to_head_runs_to_detect(&a, c, 0.10, &cfg).expect("sized"))
+                .max()
+                .unwrap();
+            if need <= a.len() {
+                break;
+            }
+            n = need.max(a.len() + a.len() / 5);
+        }
+        sizes.push(a.len());
+        detected += usize::from(
+            compare_levels(&[a.clone()], &[slow], &cfg).unwrap().verdict == Verdict::Regressed,
+        );
+        alarms += usize::from(alarm(compare_levels(&[a], &[same], &cfg).unwrap().verdict));
+    }
+    sizes.sort();
+    let median = sizes[sizes.len() / 2];
+    // π/3 · (z₀.₉₉₅ + z₀.₉₅)² · (0.3² + 0.33²) / 0.1² ≈ 370, and the runs overshoot it by
+    // up to a fifth.
+    assert!((340..480).contains(&median), "median runs {median}");
+    let (detected, alarms) = (
+        detected as f64 / trials as f64,
+        alarms as f64 / trials as f64,
+    );
+    assert!(detected >= 0.93, "+10% detected in {detected} of trials");
+    assert!(alarms <= 0.02, "A/A alarms in {alarms} of trials");
+    // No run count makes a change within the noise floor a verdict.
+    let pilot = sim::sample(&mut rng(42, 0), 20, 1.0, cv);
+    assert_eq!(
+        head_to_head_runs_to_detect(&pilot, &pilot, 0.02, &cfg),
+        None
+    );
+    assert_eq!(
+        head_to_head_runs_to_detect(&pilot[..1], &pilot, 0.10, &cfg),
+        None
+    );
 }
