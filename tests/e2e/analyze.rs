@@ -888,6 +888,68 @@ fn head_to_head_bench_gates_on_an_injected_slowdown() {
     assert!(bad.stderr().contains("--noise -1"), "{bad:?}");
 }
 
+/// Issue 21: `--detect` sizes a head-to-head gate from the noise it sees. Runs that vary by
+/// ±80% (sleeps of 10–90 ms, by iteration) are measured past the 10 runs planned, both
+/// commands alike, until a 50% change could be seen (≈ 40 runs; or -M stops them); bad values
+/// are usage errors.
+#[test]
+fn head_to_head_detect_measures_until_the_change_could_be_seen() {
+    let w = Workdir::new();
+    let noisy = "sleep 0.0$(( (HYPERFINE_ITERATION * 7) % 9 + 1 ))";
+    let out = ok(w.run(&[
+        "bench",
+        "--reference",
+        noisy,
+        "--reference-name",
+        "main",
+        "-n",
+        "pr",
+        noisy,
+        "--detect",
+        "0.5",
+        "--min-benchmarking-time",
+        "0.05",
+        "-M",
+        "120",
+        "--export-json",
+        "gate.json",
+        "--style",
+        "none",
+    ]));
+    let v: Value =
+        serde_json::from_str(&std::fs::read_to_string(w.path().join("gate.json")).unwrap())
+            .unwrap();
+    let runs = |name: &str| {
+        crate::support::result(&v, name)["times"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let (main, pr) = (runs("main"), runs("pr"));
+    assert_eq!(main, pr, "measured alike: {out:?}");
+    assert!(main > 10 && main <= 120, "{main} runs: {out:?}");
+    let a = &crate::support::result(&v, "pr")["comparison"]["assessment"];
+    let mdc = a["min_detectable"].as_f64().unwrap();
+    assert!(
+        mdc <= 0.55 || main == 120,
+        "{main} runs, detectable {mdc}: {a}"
+    );
+
+    for (args, says) in [
+        (vec!["--detect", "0.01"], "--detect 0.01"),
+        (vec!["--detect", "0.1", "-r", "5"], "--runs"),
+        (vec!["--detect", "0.1", "--order", "sequential"], "rounds"),
+    ] {
+        let mut all = vec!["bench", "--reference", "true", "true"];
+        all.extend(args);
+        let bad = w.run(&all);
+        assert_eq!(bad.code(), 2, "{bad:?}");
+        assert!(bad.stderr().contains(says), "{says}: {bad:?}");
+    }
+    let alone = w.run(&["bench", "--detect", "0.1", "true"]);
+    assert_eq!(alone.code(), 2, "--detect needs a reference: {alone:?}");
+}
+
 /// Issue 21: separate invocations are compared on their invocation means when each side has
 /// several (comma-separated), and with one a side the report says the between-invocation noise
 /// was not measured; every verdict states its mode.

@@ -579,7 +579,29 @@ pub struct BenchSettings {
     /// the next may use every CPU (free to move away from other work). Recorded as
     /// [`TAG_MEASURING_CPU`].
     pub pin_measuring: bool,
+    /// `--detect`: with a reference command measured in rounds, keep measuring every command
+    /// past its planned runs until a change of this size against the reference could be
+    /// detected ([`Detect`]).
+    pub detect: Option<Detect>,
 }
+
+/// Size a head-to-head comparison from the noise it sees (Kalibera & Jones): once every command
+/// has its planned runs, more rounds are measured while the runs so far say that a change of
+/// `change` between a command and the reference could not yet be detected with the verdict's
+/// power ([`benchfleet_analysis::head_to_head_runs_to_detect`]); each extension adds at least a
+/// fifth. The count follows the spread, never the difference, so the verdict stays unbiased.
+/// Bounded by `max_runs` of the policy and by `max_time` of measuring.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Detect {
+    /// The change to be able to detect (a fraction of the reference's mean).
+    pub change: f64,
+    /// The verdict's significance level, noise floor and power.
+    pub levels: benchfleet_analysis::LevelsConfig,
+    pub max_time: Duration,
+}
+
+/// Longest a `--detect` measurement goes on by default.
+pub const DETECT_MAX_TIME: Duration = Duration::from_secs(300);
 
 impl Default for BenchSettings {
     fn default() -> Self {
@@ -607,6 +629,7 @@ impl Default for BenchSettings {
             grace: Duration::from_secs(2),
             idle_harness: true,
             pin_measuring: true,
+            detect: None,
         }
     }
 }
@@ -735,6 +758,10 @@ struct Cmd {
     failed_runs: u32,
     /// CPU time (user + system) of its latest run, warmups included.
     last_cpu_ns: Option<u64>,
+    /// The `--reference` command.
+    reference: bool,
+    /// Wall times of its successful measured runs, seconds (kept only for `detect`).
+    walls: Vec<f64>,
 }
 
 /// Runs of a command whose previous run used less CPU time than this (a first run counts as
@@ -929,6 +956,7 @@ fn measure_group(
 
     let warmup = settings.policy.warmup as u64;
     let mut round: u64 = 0;
+    let measuring_since = std::time::Instant::now();
     loop {
         if kill.is_killed() {
             break;
@@ -952,6 +980,9 @@ fn measure_group(
                 .filter_map(|i| step_of(&cmds[i]).map(|s| (i, s)))
                 .collect();
         if tasks.is_empty() && round >= warmup {
+            if grow_to_detect(cmds, group, settings, measuring_since.elapsed()) {
+                continue;
+            }
             break;
         }
         round += 1;
@@ -1048,6 +1079,9 @@ fn measure_group(
                     c.planned = Some(settings.policy.run_count(first));
                 }
                 c.measured += 1;
+                if settings.detect.is_some() && ok {
+                    c.walls.push(result.measurement.wall_ns as f64 / 1e9);
+                }
                 let mut result = result;
                 let output = match result.stdout.take().filter(|o| !o.is_empty()) {
                     None => None,
@@ -1082,6 +1116,62 @@ fn measure_group(
             c.stopped = Some(e);
         }
     }
+}
+
+/// [`Detect`]: when the group's planned runs are done, plan more for every command still
+/// measuring if a command's runs and the reference's are too few to detect the change. `true`
+/// when more runs were planned.
+fn grow_to_detect(
+    cmds: &mut [Cmd],
+    group: &[usize],
+    settings: &BenchSettings,
+    measuring: Duration,
+) -> bool {
+    let Some(d) = settings.detect else {
+        return false;
+    };
+    let Some(r) = group.iter().copied().find(|&i| cmds[i].reference) else {
+        return false;
+    };
+    if measuring >= d.max_time || cmds[r].stopped.is_some() {
+        return false;
+    }
+    let live: Vec<usize> = group
+        .iter()
+        .copied()
+        .filter(|&i| cmds[i].stopped.is_none())
+        .collect();
+    let need = live
+        .iter()
+        .filter(|&&i| i != r)
+        .filter_map(|&i| {
+            benchfleet_analysis::head_to_head_runs_to_detect(
+                &cmds[r].walls,
+                &cmds[i].walls,
+                d.change,
+                &d.levels,
+            )
+        })
+        .max();
+    let have = live.iter().map(|&i| cmds[i].measured).min().unwrap_or(0);
+    let Some(need) = need.map(|n| n.min(u32::MAX as usize) as u32) else {
+        return false;
+    };
+    if need <= have {
+        return false;
+    }
+    let mut to = need.max(have + (have / 5).max(1));
+    if let Some(max) = settings.policy.max_runs {
+        to = to.min(max);
+    }
+    let mut grew = false;
+    for &i in &live {
+        if cmds[i].planned.is_some_and(|p| p < to) {
+            cmds[i].planned = Some(to);
+            grew = true;
+        }
+    }
+    grew
 }
 
 type StepResult = Result<(Timestamp, ProcessResult, bool), String>;
@@ -1368,6 +1458,8 @@ pub async fn run_bench_with(
             stopped: None,
             failed_runs: 0,
             last_cpu_ns: None,
+            reference: c.reference,
+            walls: Vec::new(),
         });
     }
 

@@ -156,6 +156,27 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 0.01, requires = "reference")]
     pub alpha: f64,
 
+    /// With --reference: once the planned runs are done, keep measuring in rounds until a
+    /// change of this fraction against the reference could be detected (95% power at --alpha),
+    /// sized from the noise the runs show, e.g. 0.1 for 10%. Bounded by -M/--max-runs and
+    /// --detect-max-time.
+    #[arg(
+        long,
+        value_name = "FRACTION",
+        requires = "reference",
+        conflicts_with = "runs"
+    )]
+    pub detect: Option<f64>,
+
+    /// With --detect: measure for at most this long.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "5m",
+        requires = "detect"
+    )]
+    pub detect_max_time: DurationSpec,
+
     /// Name of a benchmark in results (`{VAR}` placeholders allowed): one per command, or with
     /// -L/-P once for all or one per benchmark, like hyperfine.
     #[arg(short = 'n', long, value_name = "NAME")]
@@ -481,7 +502,40 @@ pub fn settings(
         None => (None, None),
     };
     let seed = args.seed.unwrap_or_else(random_seed);
+    let detect = match args.detect {
+        None => None,
+        Some(change) => {
+            let compare =
+                crate::flags::compare_config(args.noise, args.alpha).map_err(|e| e.to_string())?;
+            if !(change.is_finite() && change > compare.noise_threshold) {
+                return Err(format!(
+                    "--detect {change}: expected a fraction larger than --noise ({}), e.g. 0.1 for 10%: no run count makes a smaller change a verdict",
+                    compare.noise_threshold
+                ));
+            }
+            if order == Order::Sequential {
+                return Err(format!(
+                    "--detect sizes a head-to-head comparison: the commands must be measured in rounds, not {}; use --order interleaved",
+                    if args.order.is_none() {
+                        "one after the other (the default with -s/-c)"
+                    } else {
+                        "--order sequential"
+                    }
+                ));
+            }
+            Some(bench::Detect {
+                change,
+                levels: benchfleet::analysis::LevelsConfig {
+                    compare,
+                    head_to_head: true,
+                    ..Default::default()
+                },
+                max_time: args.detect_max_time.0,
+            })
+        }
+    };
     Ok(BenchSettings {
+        detect,
         policy: RunPolicy {
             // hyperfine: `-M` below the default minimum lowers the minimum.
             min_runs: match (args.min_runs, args.max_runs) {

@@ -813,6 +813,92 @@ mod with_a_fake_executor {
         assert_eq!(mock.log(), [round, round].concat());
     }
 
+    /// `--detect`: a noisy pair (runs ±30%) is measured past its planned runs until the runs
+    /// say a 10% change could be detected, every command alike; a quiet pair stops at its plan;
+    /// `max_runs` bounds the extension.
+    #[tokio::test]
+    async fn detect_measures_a_noisy_pair_until_the_change_could_be_seen() {
+        // Deterministic noise: a hash of the run number, uniform in ±`spread`.
+        fn noisy(base_ms: f64, spread: f64) -> impl Fn(&str, usize) -> Scripted {
+            move |cmd, n| {
+                let h = (n as u64 ^ cmd.len() as u64)
+                    .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                    .rotate_left(17)
+                    .wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                let u = (h >> 11) as f64 / (1u64 << 53) as f64;
+                let scale = if cmd.starts_with("cand") { 1.1 } else { 1.0 };
+                Scripted::ok((base_ms * scale * (1.0 + spread * (2.0 * u - 1.0)) * 1e6) as u64)
+            }
+        }
+        let commands = expand(&BenchInput {
+            commands: vec!["cand".into()],
+            reference: Some("ref".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        let levels = benchfleet_analysis::LevelsConfig {
+            head_to_head: true,
+            ..Default::default()
+        };
+        let detect = |max_runs| BenchSettings {
+            order: Order::Interleaved,
+            policy: RunPolicy {
+                runs: None,
+                min_runs: 10,
+                max_runs,
+                min_time: Duration::ZERO,
+                ..RunPolicy::BENCHMARK
+            },
+            detect: Some(Detect {
+                change: 0.10,
+                levels,
+                max_time: Duration::from_secs(60),
+            }),
+            ..settings(1)
+        };
+        let walls = |records: &[RunRecord], cmd: &str| -> Vec<f64> {
+            let mut v: Vec<(u32, f64)> = records
+                .iter()
+                .filter(|r| r.command == cmd)
+                .map(|r| (r.iteration, r.measurement.wall_secs()))
+                .collect();
+            v.sort_by_key(|x| x.0);
+            v.into_iter().map(|x| x.1).collect()
+        };
+        for (spread, max_runs) in [(0.5, None), (0.5, Some(40)), (0.01, None)] {
+            let storage = mem_storage();
+            let mock = Arc::new(Mock::new(noisy(10.0, spread)));
+            let outcome = run_bench_with(&commands, &detect(max_runs), &storage, no_events(), mock)
+                .await
+                .unwrap();
+            let records = crate::load_records(&storage, &outcome.run.run_id)
+                .await
+                .unwrap();
+            let (r, c) = (walls(&records, "ref"), walls(&records, "cand"));
+            assert_eq!(r.len(), c.len(), "measured alike: {spread} {max_runs:?}");
+            let need = benchfleet_analysis::head_to_head_runs_to_detect(&r, &c, 0.10, &levels)
+                .expect("sized");
+            match (spread, max_runs) {
+                (0.01, _) => assert_eq!(r.len(), 10, "a quiet pair keeps its plan"),
+                (_, Some(max)) => assert_eq!(r.len(), max as usize, "bounded by max_runs"),
+                _ => {
+                    // ±50% uniform is a CV of ≈ 29%: a few hundred runs a side.
+                    assert!(r.len() > 100, "extended: {}", r.len());
+                    assert!(
+                        need <= r.len(),
+                        "enough runs: need {need}, have {}",
+                        r.len()
+                    );
+                    let verdict = benchfleet_analysis::compare_levels(&[r], &[c], &levels)
+                        .unwrap()
+                        .assessment
+                        .min_detectable;
+                    assert!(verdict <= 0.105, "detectable change {verdict}");
+                }
+            }
+        }
+    }
+
     #[tokio::test]
     async fn a_failed_run_stops_its_command_with_the_described_failure() {
         let storage = mem_storage();

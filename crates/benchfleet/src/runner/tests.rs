@@ -898,7 +898,7 @@ mod metrics_of_a_suite {
             .results
             .iter()
             .flat_map(|r| &r.runs.points)
-            .filter(|p| p.exit_code != Some(0))
+            .filter(|p| p.exit_code() != Some(0))
             .count();
         let states = |s: NodeState| outcome.states.iter().filter(|(_, st)| *st == s).count() as f64;
         for text in [served, written.as_str()] {
