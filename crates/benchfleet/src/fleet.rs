@@ -506,40 +506,20 @@ async fn run_ctx(w: &Worker, run_id: &RunId) -> Result<Arc<RunCtx>, String> {
 
 async fn run_claim(w: &Arc<Worker>, claim: Claim) {
     let index = claim.node as usize;
+    // A claim this worker cannot even start fails at once, with why.
+    let cannot = |claim, message| {
+        let end = NodeEnd::Failed { message };
+        finish_claim(w, Finished::without_runs(claim, end));
+    };
     let ctx = match run_ctx(w, &claim.run_id).await {
         Ok(ctx) => ctx,
         Err(message) => {
-            let end = NodeEnd::Failed {
-                message: format!("worker {} could not load the suite: {message}", w.info.id),
-            };
-            finish_claim(
-                w,
-                Finished {
-                    claim,
-                    name: String::new(),
-                    end,
-                    records: Vec::new(),
-                    inputs_fetched: 0,
-                },
-            );
-            return;
+            let message = format!("worker {} could not load the suite: {message}", w.info.id);
+            return cannot(claim, message);
         }
     };
     let Some(node) = ctx.suite.nodes.get(index).cloned() else {
-        let end = NodeEnd::Failed {
-            message: format!("the suite has no node #{index}"),
-        };
-        finish_claim(
-            w,
-            Finished {
-                claim,
-                name: String::new(),
-                end,
-                records: Vec::new(),
-                inputs_fetched: 0,
-            },
-        );
-        return;
+        return cannot(claim, format!("the suite has no node #{index}"));
     };
     let _ = w.events.send(RunnerEvent::FleetClaimed {
         run_id: claim.run_id.clone(),
@@ -616,6 +596,18 @@ struct Finished {
     end: NodeEnd,
     records: Vec<benchfleet_model::RunRecord>,
     inputs_fetched: usize,
+}
+
+impl Finished {
+    fn without_runs(claim: Claim, end: NodeEnd) -> Finished {
+        Finished {
+            claim,
+            name: String::new(),
+            end,
+            records: Vec::new(),
+            inputs_fetched: 0,
+        }
+    }
 }
 
 /// Most completions one queue transaction carries.
