@@ -13,7 +13,9 @@ INSERT INTO bf_meta (key, value) VALUES ('layout', 1);
 -- Record entries: up to 128 of one run per row, in the packed binary encoding shared with the
 -- embedded catalog (benchfleet_store::pack). What queries select on is beside it:
 --   keys   32-bit hashes (FNV-1a) of 's' || suite and 'n' || name of the chunk's entries, each
---          once; the GIN index answers "chunks holding benchmark X (of suite S)" across runs
+--          once; a job's name only as one of 1024 buckets (hash of 'j' || name), so that a DAG
+--          of many jobs does not add a key per job. The GIN index answers "chunks holding
+--          benchmark X (of suite S)" across runs
 --   first_ns, last_ns  the span of the entries' start times
 --   tiers  bit 1 hot, 2 warm, 4 cold: the tiers the chunk's entries are in
 -- A chunk is rewritten when entries are appended to it (the run's last one) or move between

@@ -109,12 +109,15 @@ impl PgStore {
             n += 1;
             n
         };
-        let keys = chunks::query_keys(q);
+        let (all, any) = chunks::query_keys(q);
         if q.run_id.is_some() {
             sql.push_str(&format!(" AND run_id = ${}", param()));
         }
-        if !keys.is_empty() {
+        if !all.is_empty() {
             sql.push_str(&format!(" AND keys @> ${}::int4[]", param()));
+        }
+        if !any.is_empty() {
+            sql.push_str(&format!(" AND keys && ${}::int4[]", param()));
         }
         if q.since.is_some() {
             sql.push_str(&format!(" AND last_ns >= ${}", param()));
@@ -128,14 +131,17 @@ impl PgStore {
         let rows = self
             .retry(op, None, || {
                 let sql = sql.clone();
-                let keys = &keys;
+                let (all, any) = (&all, &any);
                 async move {
                     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
                     if let Some(r) = &q.run_id {
                         query = query.bind(r.as_str());
                     }
-                    if !keys.is_empty() {
-                        query = query.bind(keys);
+                    if !all.is_empty() {
+                        query = query.bind(all);
+                    }
+                    if !any.is_empty() {
+                        query = query.bind(any);
                     }
                     if let Some(t) = q.since {
                         query = query.bind(t.0);
@@ -435,9 +441,59 @@ impl Catalog for PgStore {
         }))
     }
 
-    /// Plain `VACUUM` of the tables a migration or gc rewrites, so that their dead rows' space
-    /// is reused (and empty pages at their end given back) without waiting for autovacuum.
+    /// Plain `VACUUM` of the tables a migration or gc rewrites (record chunks, hot packs, blob
+    /// rows), so that their dead rows' space is reused without waiting for autovacuum; then
+    /// `VACUUM FULL` of each of them whose size (heap, TOAST, indexes) exceeds 1.4 times what its
+    /// live rows take plus 64 KiB — a migration rewrites every chunk it touches and empties hot
+    /// packs, which plain `VACUUM` cannot give back — as the embedded catalog compacts its
+    /// file. That rewrite holds an exclusive lock on the table while it runs (about a second per
+    /// 100,000 entries of the chunk table; an emptied pack table is instant).
     async fn reclaim_space(&self) -> Result<u64> {
+        let mut given = self.reclaim_plain().await?;
+        // What each table's live rows take: their columns as stored (a TOASTed value's stored
+        // size, read from its pointer without fetching it) and a row header each.
+        for (table, live) in [
+            (
+                "bf_chunks",
+                "pg_column_size(t.pack) + pg_column_size(t.keys) + octet_length(t.run_id) + 56",
+            ),
+            (
+                "bf_hot_packs",
+                "pg_column_size(t.data) + pg_column_size(t.dir) + 64",
+            ),
+            (
+                "bf_blobs",
+                "pg_column_size(t.data) + octet_length(t.key) + 48",
+            ),
+        ] {
+            let sizes = || async {
+                sqlx::query_as::<_, (i64, i64)>(sqlx::AssertSqlSafe(format!(
+                    "SELECT pg_total_relation_size('{table}')::int8,
+                            coalesce(sum({live}), 0)::int8 FROM {table} t"
+                )))
+                .fetch_one(&self.pool)
+                .await
+            };
+            let (total, live) = self.retry("reclaim_space", None, sizes).await?;
+            if (total as f64) <= 1.4 * live as f64 + 65_536.0 {
+                continue;
+            }
+            self.retry("reclaim_space", None, || async {
+                sqlx::query(sqlx::AssertSqlSafe(format!("VACUUM FULL {table}")))
+                    .execute(&self.pool)
+                    .await
+            })
+            .await?;
+            let (after, _) = self.retry("reclaim_space", None, sizes).await?;
+            given += (total - after).max(0) as u64;
+        }
+        Ok(given)
+    }
+}
+
+impl PgStore {
+    /// Plain `VACUUM` of the tables migrations and gc rewrite; the bytes it gave back.
+    async fn reclaim_plain(&self) -> Result<u64> {
         let size = || async {
             sqlx::query_scalar::<_, i64>(
                 "SELECT (pg_total_relation_size('bf_chunks') + pg_total_relation_size('bf_hot_packs')

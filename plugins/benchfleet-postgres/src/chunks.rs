@@ -27,16 +27,29 @@ pub(crate) fn key_hash(tag: u8, s: &str) -> i32 {
     h as i32
 }
 
-/// The `keys` a query needs a chunk to have (empty: any chunk).
-pub(crate) fn query_keys(q: &RecordQuery) -> Vec<i32> {
-    let mut keys = Vec::new();
-    if let Some(s) = &q.suite {
-        keys.push(key_hash(b's', s));
-    }
-    if let Some(n) = &q.name {
-        keys.push(key_hash(b'n', n));
-    }
-    keys
+/// Buckets of job names in `keys`: a job's name is indexed coarsely, by one of this many
+/// values, a benchmark's exactly. History and compare ask for benchmarks across runs; a DAG of
+/// 10,000 jobs would otherwise add 10,000 distinct keys (about 50 bytes each in the GIN index)
+/// to the catalog per suite. A job's entries stay findable by name: its bucket leads to a few
+/// more chunks, which are decoded and filtered exactly like every other.
+const JOB_BUCKETS: u32 = 1024;
+
+/// The `keys` value of a job named `name`: a small number, never a benchmark's full hash in
+/// practice (and a collision only makes a query decode a chunk more).
+pub(crate) fn job_key(name: &str) -> i32 {
+    (key_hash(b'j', name) as u32 % JOB_BUCKETS) as i32
+}
+
+/// The `keys` a query needs a chunk to have all of (suite), and one of (name: as a benchmark or
+/// as a job); empty: any chunk.
+pub(crate) fn query_keys(q: &RecordQuery) -> (Vec<i32>, Vec<i32>) {
+    let all = q.suite.iter().map(|s| key_hash(b's', s)).collect();
+    let any = q
+        .name
+        .iter()
+        .flat_map(|n| [key_hash(b'n', n), job_key(n)])
+        .collect();
+    (all, any)
 }
 
 /// A chunk row as written.
@@ -59,7 +72,13 @@ impl ChunkRow {
         let tiers = entries.iter().fold(0u8, |m, e| m | pack::tier_bit(e.tier));
         let mut keys: Vec<i32> = entries
             .iter()
-            .flat_map(|e| [key_hash(b's', &e.suite), key_hash(b'n', &e.name)])
+            .flat_map(|e| {
+                let name = match e.kind {
+                    benchfleet_model::NodeKind::Benchmark => key_hash(b'n', &e.name),
+                    benchfleet_model::NodeKind::Job => job_key(&e.name),
+                };
+                [key_hash(b's', &e.suite), name]
+            })
             .collect();
         keys.sort_unstable();
         keys.dedup();
