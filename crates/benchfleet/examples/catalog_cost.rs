@@ -19,7 +19,8 @@
 //! `pg_total_relation_size` of the catalog's tables (runs, record entries in either layout, meta,
 //! daily summary, alerts) and of the hot tier's (`bf_hot_packs`, `bf_blobs`), read with `psql`
 //! (which must be on `PATH`). The store is `VACUUM`ed before each measurement, as autovacuum
-//! would do, so that dead row versions left by rewrites are not counted as live data.
+//! would do, so that dead row versions left by rewrites are not counted as live data. With
+//! `CATALOG_COST_KEEP=1` in the environment the schema is kept (and named) for inspection.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -168,8 +168,13 @@ impl PgStore {
                 .parse()
                 .map_err(|e| self.decode_err("run id of a record chunk", e))?;
             let mut entries = benchfleet_store::pack::decode(&run_id, &value).map_err(|e| {
-                StoreError::new(ErrorKind::Corrupt, &self.name, op, e.message)
-                    .with_key(format!("{run}/{}", out.len()))
+                StoreError::new(
+                    e.kind,
+                    &self.name,
+                    op,
+                    format!("a record chunk of run {run}: {}", e.message),
+                )
+                .with_key(&run)
             })?;
             out.append(&mut entries);
         }

@@ -635,3 +635,36 @@ async fn tier_moves_verify_after_each_step() {
         assert_eq!(count(&store, "bf_hot_packs").await, 0, "step {step}");
     }
 }
+
+/// A damaged chunk (bytes cut short, an unknown format) is a typed error naming its run, never
+/// a panic; the other runs' entries stay readable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_chunk_is_an_error() {
+    let Some(url) = support::url("a_damaged_chunk_is_an_error") else {
+        return;
+    };
+    let store = support::fresh(&url).await;
+    let entries = legacy_entries(3, 40);
+    store.insert_records(&entries).await.unwrap();
+    for damage in [
+        "UPDATE bf_chunks SET pack = substring(pack FROM 1 FOR 30) WHERE run_id = $1",
+        "UPDATE bf_chunks SET pack = set_byte(pack, 0, 9) WHERE run_id = $1",
+    ] {
+        sqlx::query(damage)
+            .bind(run_id(1).as_str())
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let err = store
+            .query_records(&RecordQuery::run(&run_id(1)))
+            .await
+            .expect_err("a damaged chunk must not read as entries");
+        assert!(
+            matches!(err.kind, ErrorKind::Corrupt | ErrorKind::Decode),
+            "{err}"
+        );
+        assert!(err.to_string().contains(run_id(1).as_str()), "{err}");
+        let other = store.query_records(&RecordQuery::run(&run_id(2))).await.unwrap();
+        assert_eq!(other, expected(&entries, &RecordQuery::run(&run_id(2))));
+    }
+}
