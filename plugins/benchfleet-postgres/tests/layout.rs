@@ -664,7 +664,10 @@ async fn a_damaged_chunk_is_an_error() {
             "{err}"
         );
         assert!(err.to_string().contains(run_id(1).as_str()), "{err}");
-        let other = store.query_records(&RecordQuery::run(&run_id(2))).await.unwrap();
+        let other = store
+            .query_records(&RecordQuery::run(&run_id(2)))
+            .await
+            .unwrap();
         assert_eq!(other, expected(&entries, &RecordQuery::run(&run_id(2))));
     }
 }
