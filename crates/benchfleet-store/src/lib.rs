@@ -51,6 +51,7 @@ pub mod lease;
 mod maintain;
 pub mod mem;
 mod migrate;
+pub mod pack;
 mod policy;
 pub mod queue;
 mod storage;

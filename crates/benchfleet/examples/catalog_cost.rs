@@ -4,6 +4,8 @@
 //!
 //! ```text
 //! cargo run --release -p benchfleet --example catalog_cost -- [RECORDS] [DIR] [SHAPE]
+//! cargo run --release -p benchfleet --features postgres --example catalog_cost -- \
+//!     RECORDS DIR SHAPE --postgres postgres://USER@HOST:PORT/DB
 //! ```
 //! RECORDS defaults to 10000; DIR (default: a temporary directory) holds the store; SHAPE is
 //! `dag` (default: one run of RECORDS `touch` jobs, like `cargo xtask bench dag-vs-ninja`) or
@@ -11,6 +13,14 @@
 //! 1000, migrates them to warm and then to cold, and prints after each step the raw record bytes,
 //! the catalog's own bytes (`tier status`), the redb file, the warm and cold directories and the
 //! ratios; with `history` it also times a history query (every record of the one benchmark).
+//!
+//! With `--postgres URL` the catalog and the hot tier are PostgreSQL (a schema of their own,
+//! dropped at the end; warm and cold stay files under DIR), and the sizes are
+//! `pg_total_relation_size` of the catalog's tables (runs, record entries in either layout, meta,
+//! daily summary, alerts) and of the hot tier's (`bf_hot_packs`, `bf_blobs`), read with `psql`
+//! (which must be on `PATH`). The store is `VACUUM`ed before each measurement, as autovacuum
+//! would do, so that dead row versions left by rewrites are not counted as live data. With
+//! `CATALOG_COST_KEEP=1` in the environment the schema is kept (and named) for inspection.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -119,8 +129,78 @@ fn dir_bytes(p: &Path) -> u64 {
         .sum()
 }
 
-async fn report(step: &str, storage: &Storage, root: &Path, raw: u64) {
+/// The PostgreSQL store of a run with `--postgres`: its URL and schema.
+struct Pg {
+    url: String,
+    schema: String,
+}
+
+/// Catalog tables of both layouts (the partitioned `bf_records` of layout 1 is summed over its
+/// partitions).
+const PG_CATALOG: &str = "SELECT coalesce(sum(pg_total_relation_size(c)), 0) \
+    FROM unnest(ARRAY['bf_runs','bf_chunks','bf_meta','bf_daily_summary','bf_alerts','bf_record_digests']) t(n) \
+    CROSS JOIN LATERAL (SELECT to_regclass(current_schema() || '.' || t.n) c) r WHERE c IS NOT NULL";
+const PG_LEGACY: &str = "SELECT coalesce(sum(pg_total_relation_size(relid)), 0) \
+    FROM pg_partition_tree(to_regclass(current_schema() || '.bf_records'))";
+const PG_HOT: &str = "SELECT coalesce(sum(pg_total_relation_size(c)), 0) \
+    FROM unnest(ARRAY['bf_hot_packs','bf_blobs']) t(n) \
+    CROSS JOIN LATERAL (SELECT to_regclass(current_schema() || '.' || t.n) c) r WHERE c IS NOT NULL";
+
+impl Pg {
+    fn psql(&self, sql: &str) -> String {
+        let out = std::process::Command::new("psql")
+            .args([self.url.as_str(), "-XAtq", "-v", "ON_ERROR_STOP=1", "-c"])
+            .arg(format!("SET search_path TO {}", self.schema))
+            .args(["-c", sql])
+            .output()
+            .expect("run psql");
+        assert!(
+            out.status.success(),
+            "psql: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    fn bytes(&self, sql: &str) -> u64 {
+        self.psql(sql).parse().expect("a size")
+    }
+
+    /// (catalog tables, hot tier tables), after a VACUUM.
+    fn sizes(&self) -> (u64, u64) {
+        self.psql("VACUUM");
+        (
+            self.bytes(PG_CATALOG) + self.bytes(PG_LEGACY),
+            self.bytes(PG_HOT),
+        )
+    }
+}
+
+async fn report(step: &str, storage: &Storage, root: &Path, raw: u64, pg: Option<&Pg>) {
     let s = benchfleet::store::status(storage).await.unwrap();
+    if let Some(pg) = pg {
+        let (catalog, hot) = pg.sizes();
+        let (warm, cold) = (dir_bytes(&root.join("warm")), dir_bytes(&root.join("cold")));
+        let pct = |b: u64| 100.0 * b as f64 / raw as f64;
+        let tiers: Vec<String> = s
+            .tiers
+            .iter()
+            .map(|t| format!("{} {} rec/{} B", t.tier, t.records, t.stored_bytes))
+            .collect();
+        let shown = s
+            .catalog
+            .as_ref()
+            .map_or("n/a".to_owned(), |c| format!("{} B", c.bytes));
+        println!(
+            "{step:>5}: [{}] catalog {catalog} B ({:.1}%; tier status: {shown}) | hot tables {hot} B ({:.1}%) | warm dir {warm} B | cold dir {cold} B | whole store {} B ({:.1}%)",
+            tiers.join(", "),
+            pct(catalog),
+            pct(hot),
+            catalog + hot + warm + cold,
+            pct(catalog + hot + warm + cold),
+        );
+        return;
+    }
     let file = std::fs::metadata(root.join("catalog.redb")).map_or(0, |m| m.len());
     let (warm, cold) = (dir_bytes(&root.join("warm")), dir_bytes(&root.join("cold")));
     let pct = |b: u64| 100.0 * b as f64 / raw as f64;
@@ -162,7 +242,15 @@ async fn time_history(storage: &Storage, label: &str) {
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args().collect();
+    let mut args: Vec<String> = std::env::args().collect();
+    let pg = args.iter().position(|a| a == "--postgres").map(|i| {
+        let url = args.get(i + 1).cloned().expect("--postgres URL");
+        args.drain(i..i + 2);
+        Pg {
+            url,
+            schema: format!("bfcost_{}", std::process::id()),
+        }
+    });
     let n: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10_000);
     let tmp = tempfile::tempdir().unwrap();
     let dir = args
@@ -182,16 +270,28 @@ async fn main() {
     );
     let root = dir.join("store");
     let _ = std::fs::remove_dir_all(&root);
-    let storage = benchfleet::open_storage(&StorageSettings::embedded(&root))
-        .await
-        .unwrap();
+    let settings = match &pg {
+        Some(pg) => StorageSettings {
+            catalog: benchfleet::CatalogChoice::Postgres {
+                url: pg.url.clone(),
+                options: benchfleet::PgSettings {
+                    schema: Some(pg.schema.clone()),
+                    ..Default::default()
+                },
+            },
+            hot: benchfleet::BlobChoice::PostgresCatalog,
+            ..StorageSettings::embedded(&root)
+        },
+        None => StorageSettings::embedded(&root),
+    };
+    let storage = benchfleet::open_storage(&settings).await.unwrap();
     let t = Instant::now();
     for chunk in recs.chunks(1000) {
         storage.write_records(chunk).await.unwrap();
     }
     storage.release_lease().await.unwrap();
     println!("stored in {:.3} s", t.elapsed().as_secs_f64());
-    report("hot", &storage, &root, raw).await;
+    report("hot", &storage, &root, raw, pg.as_ref()).await;
     if shape == "history" {
         time_history(&storage, "hot").await;
     }
@@ -206,13 +306,13 @@ async fn main() {
         .await
         .unwrap();
     println!("to warm in {:.3} s", t.elapsed().as_secs_f64());
-    report("warm", &storage, &root, raw).await;
+    report("warm", &storage, &root, raw, pg.as_ref()).await;
     let t = Instant::now();
     benchfleet::store::migrate(&storage, &as_of(400))
         .await
         .unwrap();
     println!("to cold in {:.3} s", t.elapsed().as_secs_f64());
-    report("cold", &storage, &root, raw).await;
+    report("cold", &storage, &root, raw, pg.as_ref()).await;
     if shape == "history" {
         time_history(&storage, "cold").await;
     }
@@ -223,5 +323,12 @@ async fn main() {
         v.problems.len()
     );
     drop(storage);
+    if let Some(pg) = &pg {
+        if std::env::var_os("CATALOG_COST_KEEP").is_some() {
+            println!("kept schema {}", pg.schema);
+        } else {
+            pg.psql(&format!("DROP SCHEMA {} CASCADE", pg.schema));
+        }
+    }
     let _ = std::fs::remove_dir_all(&root);
 }

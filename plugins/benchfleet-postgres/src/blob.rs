@@ -1,4 +1,5 @@
-//! [`BlobStore`] on PostgreSQL: one `bf_blobs` row per key, bytes in a bytea column.
+//! [`BlobStore`] on PostgreSQL: hot records packed per write batch (`hot.rs`), every other key
+//! one `bf_blobs` row, bytes in a bytea column.
 
 use std::collections::HashSet;
 use std::ops::Range;
@@ -12,6 +13,7 @@ use benchfleet_store::{
 };
 
 use crate::PgStore;
+use crate::hot;
 
 /// Largest blob accepted: PostgreSQL's bytea limit is 1 GiB per value, and a value travels
 /// through the protocol in one message; stay well below.
@@ -31,6 +33,127 @@ fn like_prefix(prefix: &str) -> String {
 }
 
 impl PgStore {
+    pub(crate) fn check_blob_sizes(&self, items: &[(BlobKey, Bytes)]) -> Result<()> {
+        match items.iter().find(|(_, b)| b.len() as u64 > MAX_BLOB) {
+            Some((k, b)) => Err(self.too_large(k, b.len())),
+            None => Ok(()),
+        }
+    }
+
+    /// Put `items` in the transaction of `conn`: hot records into a pack, the rest as rows.
+    /// The first occurrence of a key in the batch is the one written.
+    pub(crate) async fn put_blobs_in(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        items: &[(BlobKey, Bytes)],
+    ) -> sqlx::Result<Vec<PutOutcome>> {
+        let mut out = vec![PutOutcome::AlreadyExists; items.len()];
+        let (mut packed, mut packed_at, mut rows_at) = (Vec::new(), Vec::new(), Vec::new());
+        for (i, (k, b)) in items.iter().enumerate() {
+            match hot::packed_key(k) {
+                Some(pk) => {
+                    packed.push((pk, b.as_ref()));
+                    packed_at.push(i);
+                }
+                None => rows_at.push(i),
+            }
+        }
+        if !packed.is_empty() {
+            // Hot records of stores written before packs are rows; they stay where they are.
+            let keys: Vec<&str> = packed_at.iter().map(|&i| items[i].0.as_str()).collect();
+            let legacy: Vec<String> =
+                sqlx::query_scalar("SELECT key FROM bf_blobs WHERE key = ANY($1::text[])")
+                    .bind(&keys)
+                    .fetch_all(&mut *conn)
+                    .await?;
+            let legacy: HashSet<(i64, benchfleet_model::Digest)> = legacy
+                .iter()
+                .filter_map(|k| BlobKey::new(k.as_str()).ok())
+                .filter_map(|k| hot::packed_key(&k))
+                .collect();
+            let created = hot::put(conn, &packed, &legacy).await?;
+            for (&i, c) in packed_at.iter().zip(created) {
+                if c {
+                    out[i] = PutOutcome::Created;
+                }
+            }
+        }
+        if !rows_at.is_empty() {
+            let mut first = HashSet::with_capacity(rows_at.len());
+            let (mut keys, mut sizes, mut datas) = (Vec::new(), Vec::new(), Vec::<&[u8]>::new());
+            let mut is_first = Vec::with_capacity(rows_at.len());
+            for &i in &rows_at {
+                let (k, b) = &items[i];
+                let f = first.insert(k.as_str());
+                is_first.push(f);
+                if f {
+                    keys.push(k.as_str());
+                    sizes.push(b.len() as i64);
+                    datas.push(b.as_ref());
+                }
+            }
+            let created: Vec<String> = sqlx::query_scalar(
+                "INSERT INTO bf_blobs (key, size, data)
+                 SELECT * FROM UNNEST($1::text[], $2::int8[], $3::bytea[])
+                 ON CONFLICT (key) DO NOTHING
+                 RETURNING key",
+            )
+            .bind(&keys)
+            .bind(&sizes)
+            .bind(&datas)
+            .fetch_all(&mut *conn)
+            .await?;
+            let created: HashSet<&str> = created.iter().map(String::as_str).collect();
+            for (&i, f) in rows_at.iter().zip(is_first) {
+                if f && created.contains(items[i].0.as_str()) {
+                    out[i] = PutOutcome::Created;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Delete `keys` (absent ones are skipped) in the transaction of `conn`.
+    pub(crate) async fn delete_blobs_in(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        keys: &[BlobKey],
+    ) -> sqlx::Result<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let packed: Vec<(i64, benchfleet_model::Digest)> =
+            keys.iter().filter_map(hot::packed_key).collect();
+        hot::delete(conn, &packed).await?;
+        let all: Vec<&str> = keys.iter().map(BlobKey::as_str).collect();
+        sqlx::query("DELETE FROM bf_blobs WHERE key = ANY($1::text[])")
+            .bind(&all)
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Where a packed hot record is: (pack id, offset, length). For tests and diagnosis.
+    #[doc(hidden)]
+    pub async fn hot_slot(&self, key: &BlobKey) -> Result<Option<(i64, u32, u32)>> {
+        Ok(self
+            .slot_of("hot_slot", key)
+            .await?
+            .map(|s| (s.pack, s.offset, s.len)))
+    }
+
+    async fn slot_of(&self, op: &'static str, key: &BlobKey) -> Result<Option<hot::Slot>> {
+        let Some(pk) = hot::packed_key(key) else {
+            return Ok(None);
+        };
+        let found = self
+            .retry(op, Some(key.as_str()), || async {
+                hot::locate(&self.pool, &[pk]).await
+            })
+            .await?;
+        Ok(found.get(&pk).copied())
+    }
+
     fn too_large(&self, key: &BlobKey, len: usize) -> StoreError {
         StoreError::new(
             ErrorKind::Unsupported,
@@ -60,30 +183,21 @@ impl BlobStore for PgStore {
     }
 
     async fn put_if_absent(&self, key: &BlobKey, bytes: Bytes) -> Result<PutOutcome> {
-        if bytes.len() as u64 > MAX_BLOB {
-            return Err(self.too_large(key, bytes.len()));
-        }
-        let done = self
-            .retry("put_if_absent", Some(key.as_str()), || async {
-                sqlx::query(
-                    "INSERT INTO bf_blobs (key, size, data) VALUES ($1, $2, $3)
-                     ON CONFLICT (key) DO NOTHING",
-                )
-                .bind(key.as_str())
-                .bind(bytes.len() as i64)
-                .bind(bytes.as_ref())
-                .execute(&self.pool)
-                .await
-            })
-            .await?;
-        Ok(if done.rows_affected() == 1 {
-            PutOutcome::Created
-        } else {
-            PutOutcome::AlreadyExists
-        })
+        let mut out = self.put_many(vec![(key.clone(), bytes)]).await?;
+        Ok(out.pop().unwrap_or(PutOutcome::AlreadyExists))
     }
 
     async fn get(&self, key: &BlobKey) -> Result<Bytes> {
+        if let Some(slot) = self.slot_of("get", key).await? {
+            let mut got = self
+                .retry("get", Some(key.as_str()), || async {
+                    hot::read_slots(&self.pool, &[slot]).await
+                })
+                .await?;
+            if let Some(Some(b)) = got.pop() {
+                return Ok(Bytes::from(b));
+            }
+        }
         let data: Option<Vec<u8>> = self
             .retry("get", Some(key.as_str()), || async {
                 sqlx::query_scalar("SELECT data FROM bf_blobs WHERE key = $1")
@@ -96,22 +210,55 @@ impl BlobStore for PgStore {
             .ok_or_else(|| StoreError::not_found(&self.name, "get", key))
     }
 
-    /// One query for all of them.
+    /// Packed records in two queries (where, then the bytes), the rest in one.
     async fn get_many(&self, keys: &[BlobKey]) -> Result<Vec<Bytes>> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let wanted: Vec<&str> = keys.iter().map(BlobKey::as_str).collect();
-        let rows: Vec<(String, Vec<u8>)> = self
-            .retry("get_many", None, || async {
-                sqlx::query_as("SELECT key, data FROM bf_blobs WHERE key = ANY($1::text[])")
-                    .bind(&wanted)
-                    .fetch_all(&self.pool)
-                    .await
-            })
-            .await?;
-        let found: std::collections::HashMap<String, Bytes> =
-            rows.into_iter().map(|(k, d)| (k, Bytes::from(d))).collect();
+        let packed: Vec<(i64, benchfleet_model::Digest)> =
+            keys.iter().filter_map(hot::packed_key).collect();
+        let mut found: std::collections::HashMap<&str, Bytes> = std::collections::HashMap::new();
+        if !packed.is_empty() {
+            let got = self
+                .retry("get_many", None, || async {
+                    let slots = hot::locate(&self.pool, &packed).await?;
+                    let (mut ks, mut ss) = (Vec::new(), Vec::new());
+                    for k in keys {
+                        if let Some(s) = hot::packed_key(k).and_then(|pk| slots.get(&pk)) {
+                            ks.push(k.as_str());
+                            ss.push(*s);
+                        }
+                    }
+                    let bytes = hot::read_slots(&self.pool, &ss).await?;
+                    Ok(ks.into_iter().zip(bytes).collect::<Vec<_>>())
+                })
+                .await?;
+            for (k, b) in got {
+                if let Some(b) = b {
+                    found.insert(k, Bytes::from(b));
+                }
+            }
+        }
+        let wanted: Vec<&str> = keys
+            .iter()
+            .map(BlobKey::as_str)
+            .filter(|k| !found.contains_key(k))
+            .collect();
+        if !wanted.is_empty() {
+            let rows: Vec<(String, Vec<u8>)> = self
+                .retry("get_many", None, || async {
+                    sqlx::query_as("SELECT key, data FROM bf_blobs WHERE key = ANY($1::text[])")
+                        .bind(&wanted)
+                        .fetch_all(&self.pool)
+                        .await
+                })
+                .await?;
+            for (k, d) in rows {
+                if let Some(key) = keys.iter().find(|x| x.as_str() == k) {
+                    found.insert(key.as_str(), Bytes::from(d));
+                }
+            }
+        }
         keys.iter()
             .map(|k| {
                 // A key asked twice gets the same bytes twice.
@@ -124,6 +271,12 @@ impl BlobStore for PgStore {
     }
 
     async fn head(&self, key: &BlobKey) -> Result<Option<BlobMeta>> {
+        if let Some(slot) = self.slot_of("head", key).await? {
+            return Ok(Some(BlobMeta {
+                key: key.clone(),
+                size: u64::from(slot.len),
+            }));
+        }
         let size: Option<i64> = self
             .retry("head", Some(key.as_str()), || async {
                 sqlx::query_scalar("SELECT size FROM bf_blobs WHERE key = $1")
@@ -139,30 +292,20 @@ impl BlobStore for PgStore {
     }
 
     async fn delete(&self, key: &BlobKey) -> Result<()> {
-        self.retry("delete", Some(key.as_str()), || async {
-            sqlx::query("DELETE FROM bf_blobs WHERE key = $1")
-                .bind(key.as_str())
-                .execute(&self.pool)
-                .await
-        })
-        .await?;
-        Ok(())
+        self.delete_many(vec![key.clone()]).await
     }
 
-    /// One statement, so one transaction, for all of them.
+    /// One transaction for all of them.
     async fn delete_many(&self, keys: Vec<BlobKey>) -> Result<()> {
         if keys.is_empty() {
             return Ok(());
         }
-        let keys: Vec<&str> = keys.iter().map(BlobKey::as_str).collect();
         self.retry("delete_many", None, || async {
-            sqlx::query("DELETE FROM bf_blobs WHERE key = ANY($1::text[])")
-                .bind(&keys)
-                .execute(&self.pool)
-                .await
+            let mut tx = self.pool.begin().await?;
+            self.delete_blobs_in(&mut tx, &keys).await?;
+            tx.commit().await
         })
-        .await?;
-        Ok(())
+        .await
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<BlobMeta>> {
@@ -180,6 +323,21 @@ impl BlobStore for PgStore {
             })
             .await?;
         let mut out = Vec::with_capacity(rows.len());
+        // Packed hot records, when the prefix may name some.
+        let ns = format!("{}/", benchfleet_store::codec::HOT_NS);
+        if ns.starts_with(prefix) || prefix.starts_with(&ns) {
+            let packed = self
+                .retry("list", Some(prefix), || async {
+                    hot::list(&self.pool).await
+                })
+                .await?;
+            out.extend(
+                packed
+                    .into_iter()
+                    .filter(|(k, _)| k.as_str().starts_with(prefix))
+                    .map(|(key, size)| BlobMeta { key, size }),
+            );
+        }
         for r in rows {
             let key: String = r.try_get("key").map_err(|e| {
                 StoreError::new(ErrorKind::Decode, &self.name, "list", e.to_string())
@@ -195,6 +353,8 @@ impl BlobStore for PgStore {
                 });
             }
         }
+        out.sort_by(|a, b| a.key.as_str().cmp(b.key.as_str()));
+        out.dedup_by(|a, b| a.key == b.key);
         Ok(out)
     }
 
@@ -207,6 +367,36 @@ impl BlobStore for PgStore {
                 format!("reversed range {}..{}", range.start, range.end),
             )
             .with_key(key));
+        }
+        if let Some(slot) = self.slot_of("get_range", key).await? {
+            let size = u64::from(slot.len);
+            if range.start > size {
+                return Err(StoreError::new(
+                    ErrorKind::Other,
+                    &self.name,
+                    "get_range",
+                    format!(
+                        "range {}..{} outside blob of {size} bytes",
+                        range.start, range.end
+                    ),
+                )
+                .with_key(key));
+            }
+            let end = range.end.min(size);
+            let part = hot::Slot {
+                pack: slot.pack,
+                offset: slot.offset + range.start as u32,
+                len: (end - range.start) as u32,
+            };
+            let mut got = self
+                .retry("get_range", Some(key.as_str()), || async {
+                    hot::read_slots(&self.pool, &[part]).await
+                })
+                .await?;
+            return match got.pop() {
+                Some(Some(b)) => Ok(Bytes::from(b)),
+                _ => Err(StoreError::not_found(&self.name, "get_range", key)),
+            };
         }
         // substring() counts from 1; with uncompressed out-of-line storage it reads only the
         // TOAST chunks covering the range.
@@ -243,55 +433,19 @@ impl BlobStore for PgStore {
         Ok(Bytes::from(data))
     }
 
+    /// One transaction: hot records in one new pack, the rest in one statement.
     async fn put_many(&self, items: Vec<(BlobKey, Bytes)>) -> Result<Vec<PutOutcome>> {
         if items.is_empty() {
             return Ok(Vec::new());
         }
-        if let Some((k, b)) = items.iter().find(|(_, b)| b.len() as u64 > MAX_BLOB) {
-            return Err(self.too_large(k, b.len()));
-        }
-        // The first occurrence of a key in the batch is the one written.
-        let mut first = HashSet::with_capacity(items.len());
-        let mut keys = Vec::new();
-        let mut sizes = Vec::new();
-        let mut datas: Vec<&[u8]> = Vec::new();
-        let mut is_first = Vec::with_capacity(items.len());
-        for (k, b) in &items {
-            let f = first.insert(k.as_str());
-            is_first.push(f);
-            if f {
-                keys.push(k.as_str());
-                sizes.push(b.len() as i64);
-                datas.push(b.as_ref());
-            }
-        }
-        let created: Vec<String> = self
-            .retry("put_many", None, || async {
-                sqlx::query_scalar(
-                    "INSERT INTO bf_blobs (key, size, data)
-                     SELECT * FROM UNNEST($1::text[], $2::int8[], $3::bytea[])
-                     ON CONFLICT (key) DO NOTHING
-                     RETURNING key",
-                )
-                .bind(&keys)
-                .bind(&sizes)
-                .bind(&datas)
-                .fetch_all(&self.pool)
-                .await
-            })
-            .await?;
-        let created: HashSet<&str> = created.iter().map(String::as_str).collect();
-        Ok(items
-            .iter()
-            .zip(is_first)
-            .map(|((k, _), f)| {
-                if f && created.contains(k.as_str()) {
-                    PutOutcome::Created
-                } else {
-                    PutOutcome::AlreadyExists
-                }
-            })
-            .collect())
+        self.check_blob_sizes(&items)?;
+        self.retry("put_many", None, || async {
+            let mut tx = self.pool.begin().await?;
+            let out = self.put_blobs_in(&mut tx, &items).await?;
+            tx.commit().await?;
+            Ok(out)
+        })
+        .await
     }
 }
 

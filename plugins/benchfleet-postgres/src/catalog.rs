@@ -1,161 +1,88 @@
-//! [`Catalog`] on PostgreSQL: runs as JSON rows, record entries in monthly partitions, inserted
-//! in batches with `UNNEST`.
+//! [`Catalog`] on PostgreSQL: runs as JSON rows; record entries packed per run in `bf_chunks`
+//! (`chunks.rs`), found through the chunks' run, time span, tiers and suite/name hashes, then
+//! decoded and filtered exactly.
 
-use std::collections::HashSet;
+use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use sqlx::Row;
-use sqlx::postgres::PgRow;
 
-use benchfleet_model::{Digest, Measurement, NodeKind, Outcome, RunId, RunInfo, Timestamp};
+use benchfleet_model::RunId;
+use benchfleet_model::RunInfo;
 use benchfleet_store::{
-    BlobKey, Catalog, ErrorKind, RecordEntry, RecordQuery, Result, RunFilter, StoreError, Tier,
+    BlobKey, Catalog, CatalogFootprint, ErrorKind, RecordEntry, RecordQuery, Result, RunFilter,
+    StoreError,
 };
 
 use crate::PgStore;
-use crate::months::{micros_of_nanos, month_of_unix_nanos};
+use crate::chunks;
 
 pub use benchfleet_store::{DailySummary, SummaryQuery};
 
-fn kind_str(k: NodeKind) -> &'static str {
-    k.as_str()
+/// A batch of entries for [`insert_query`] (the fleet queue's completion inserts them in its own
+/// transaction). The second value is kept for callers that created monthly partitions first: the
+/// catalog has none since layout 2, so it is always empty.
+pub(crate) struct Columns<'a> {
+    entries: &'a [RecordEntry],
 }
 
-fn parse_kind(s: &str) -> Option<NodeKind> {
-    match s {
-        "job" => Some(NodeKind::Job),
-        "benchmark" => Some(NodeKind::Benchmark),
-        _ => None,
+impl<'a> Columns<'a> {
+    pub(crate) fn of(entries: &'a [RecordEntry]) -> (Columns<'a>, Vec<i64>) {
+        (Columns { entries }, Vec::new())
     }
 }
 
-fn parse_tier(s: &str) -> Option<Tier> {
-    match s {
-        "hot" => Some(Tier::Hot),
-        "warm" => Some(Tier::Warm),
-        "cold" => Some(Tier::Cold),
-        _ => None,
+/// Inserting a batch of entries inside a caller's transaction: `insert_query(&cols).execute(&mut
+/// *tx)`.
+pub(crate) struct InsertQuery<'c, 'a> {
+    cols: &'c Columns<'a>,
+}
+
+pub(crate) fn insert_query<'c, 'a>(cols: &'c Columns<'a>) -> InsertQuery<'c, 'a> {
+    InsertQuery { cols }
+}
+
+impl InsertQuery<'_, '_> {
+    pub(crate) async fn execute(self, mut conn: impl AsConn) -> sqlx::Result<()> {
+        chunks::insert(conn.conn(), self.cols.entries).await
     }
 }
 
-/// Columns of a batch, as arrays for `UNNEST`. Unsigned values are stored bit-for-bit in bigint.
-#[derive(Default)]
-pub(crate) struct Columns {
-    digest: Vec<Vec<u8>>,
-    run_id: Vec<String>,
-    suite: Vec<String>,
-    name: Vec<String>,
-    kind: Vec<&'static str>,
-    iteration: Vec<i64>,
-    started_ns: Vec<i64>,
-    started_us: Vec<i64>,
-    m: [Vec<i64>; 10],
-    success: Vec<bool>,
-    outcome: Vec<String>,
-    size: Vec<i64>,
-    tier: Vec<&'static str>,
-    location: Vec<String>,
+/// A connection in a transaction, as [`InsertQuery::execute`] takes it (`&mut *tx`).
+pub(crate) trait AsConn {
+    fn conn(&mut self) -> &mut sqlx::PgConnection;
 }
 
-impl Columns {
-    fn push(&mut self, e: &RecordEntry) {
-        self.digest.push(e.digest.as_bytes().to_vec());
-        self.run_id.push(e.run_id.as_str().to_owned());
-        self.suite.push(e.suite.clone());
-        self.name.push(e.name.clone());
-        self.kind.push(kind_str(e.kind));
-        self.iteration.push(i64::from(e.iteration));
-        self.started_ns.push(e.started_at.0);
-        self.started_us.push(micros_of_nanos(e.started_at.0));
-        for (col, v) in self.m.iter_mut().zip(e.measurement.counters()) {
-            col.push(v as i64);
-        }
-        self.success.push(e.outcome.is_success());
-        self.outcome
-            .push(serde_json::to_string(&e.outcome).expect("Outcome serializes"));
-        self.size.push(e.size as i64);
-        self.tier.push(e.tier.as_str());
-        self.location.push(e.location.clone());
+impl AsConn for &mut sqlx::PgConnection {
+    fn conn(&mut self) -> &mut sqlx::PgConnection {
+        self
     }
 }
 
-impl Columns {
-    /// The columns of `entries`, one row per digest (the first wins, as a repeated digest is
-    /// "already present"), and the months their partitions must exist for.
-    pub(crate) fn of(entries: &[RecordEntry]) -> (Columns, Vec<i64>) {
-        let mut seen = HashSet::with_capacity(entries.len());
-        let mut cols = Columns::default();
-        let mut months = Vec::new();
-        for e in entries {
-            if seen.insert(e.digest) {
-                cols.push(e);
-                months.push(month_of_unix_nanos(e.started_at.0));
-            }
-        }
-        (cols, months)
-    }
+/// The catalog's own tables, for [`Catalog::footprint`] (not the blob tables of the hot tier).
+const CATALOG_TABLES: &str = "
+SELECT coalesce(sum(pg_total_relation_size(c)), 0)::int8
+FROM unnest(ARRAY['bf_runs', 'bf_chunks', 'bf_meta', 'bf_daily_summary', 'bf_alerts',
+                  'bf_record_digests']) AS t(name)
+CROSS JOIN LATERAL (SELECT to_regclass(quote_ident(current_schema()) || '.' || t.name) AS c) AS r
+WHERE c IS NOT NULL";
+
+/// Layout 1's partitioned record table, while an upgrade has not dropped it yet.
+const LEGACY_RECORDS: &str = "
+SELECT coalesce(sum(pg_total_relation_size(relid)), 0)::int8
+FROM pg_partition_tree(to_regclass(quote_ident(current_schema()) || '.bf_records'))";
+
+/// The daily summary's metrics, in `DailySummary::metric` spelling.
+const METRICS: [&str; 4] = ["wall_ns", "user_ns", "sys_ns", "max_rss_bytes"];
+
+/// Percentile with linear interpolation between the closest ranks (`percentile_cont`).
+fn percentile_cont(sorted: &[f64], p: f64) -> f64 {
+    let pos = p * (sorted.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
 }
 
-/// The one statement inserting a batch of record entries (used by `insert_records` and by the
-/// fleet queue's completion, inside its transaction).
-pub(crate) fn insert_query(
-    cols: &Columns,
-) -> sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments> {
-    sqlx::query(INSERT_RECORDS)
-        .bind(&cols.digest)
-        .bind(&cols.run_id)
-        .bind(&cols.suite)
-        .bind(&cols.name)
-        .bind(&cols.kind)
-        .bind(&cols.iteration)
-        .bind(&cols.started_ns)
-        .bind(&cols.started_us)
-        .bind(&cols.m[0])
-        .bind(&cols.m[1])
-        .bind(&cols.m[2])
-        .bind(&cols.m[3])
-        .bind(&cols.m[4])
-        .bind(&cols.m[5])
-        .bind(&cols.m[6])
-        .bind(&cols.m[7])
-        .bind(&cols.m[8])
-        .bind(&cols.m[9])
-        .bind(&cols.success)
-        .bind(&cols.outcome)
-        .bind(&cols.size)
-        .bind(&cols.tier)
-        .bind(&cols.location)
-}
-
-const INSERT_RECORDS: &str = "
-WITH input AS (
-    SELECT * FROM UNNEST(
-        $1::bytea[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::int8[],
-        $8::int8[], $9::int8[], $10::int8[], $11::int8[], $12::int8[], $13::int8[], $14::int8[],
-        $15::int8[], $16::int8[], $17::int8[], $18::int8[], $19::bool[], $20::text[], $21::int8[],
-        $22::text[], $23::text[]
-    ) AS t(digest, run_id, suite, name, kind, iteration, started_ns, started_us,
-           wall_ns, user_ns, sys_ns, max_rss_bytes, minor_faults, major_faults, vol_cs, invol_cs,
-           block_in, block_out, success, outcome, size, tier, location)
-),
-fresh AS (
-    INSERT INTO bf_record_digests (digest, started_at)
-    SELECT digest, 'epoch'::timestamptz + started_us * interval '1 microsecond' FROM input
-    ON CONFLICT (digest) DO NOTHING
-    RETURNING digest
-)
-INSERT INTO bf_records (digest, run_id, suite, name, kind, iteration, started_at, started_ns,
-    wall_ns, user_ns, sys_ns, max_rss_bytes, minor_faults, major_faults, vol_cs, invol_cs,
-    block_in, block_out, success, outcome, size, tier, location)
-SELECT digest, run_id, suite, name, kind, iteration,
-       'epoch'::timestamptz + started_us * interval '1 microsecond', started_ns,
-       wall_ns, user_ns, sys_ns, max_rss_bytes, minor_faults, major_faults, vol_cs, invol_cs,
-       block_in, block_out, success, outcome::jsonb, size, tier, location
-FROM input WHERE digest IN (SELECT digest FROM fresh)";
-
-const RECORD_COLUMNS: &str = "digest, run_id, suite, name, kind, iteration, started_ns, wall_ns, \
-    user_ns, sys_ns, max_rss_bytes, minor_faults, major_faults, vol_cs, invol_cs, block_in, \
-    block_out, outcome::text AS outcome, size, tier, location";
+const NS_PER_DAY: i64 = 86_400 * 1_000_000_000;
 
 impl PgStore {
     fn decode_err(&self, what: &str, detail: impl std::fmt::Display) -> StoreError {
@@ -167,59 +94,153 @@ impl PgStore {
         )
     }
 
-    fn record_from_row(&self, row: &PgRow) -> Result<RecordEntry> {
-        let get_err = |e: sqlx::Error| self.decode_err("record column", e);
-        let digest: Vec<u8> = row.try_get("digest").map_err(get_err)?;
-        let digest: [u8; 32] = digest
-            .try_into()
-            .map_err(|_| self.decode_err("digest", "not 32 bytes"))?;
-        let run_id: String = row.try_get("run_id").map_err(get_err)?;
-        let run_id: RunId = run_id.parse().map_err(|e| self.decode_err("run_id", e))?;
-        let kind: String = row.try_get("kind").map_err(get_err)?;
-        let tier: String = row.try_get("tier").map_err(get_err)?;
-        let outcome: String = row.try_get("outcome").map_err(get_err)?;
-        let outcome: Outcome =
-            serde_json::from_str(&outcome).map_err(|e| self.decode_err("outcome", e))?;
-        let iteration: i64 = row.try_get("iteration").map_err(get_err)?;
-        let u = |c: &str| -> Result<u64> { Ok(row.try_get::<i64, _>(c).map_err(get_err)? as u64) };
-        Ok(RecordEntry {
-            digest: Digest::from_bytes(digest),
-            run_id,
-            suite: row.try_get("suite").map_err(get_err)?,
-            name: row.try_get("name").map_err(get_err)?,
-            kind: parse_kind(&kind).ok_or_else(|| self.decode_err("kind", &kind))?,
-            iteration: u32::try_from(iteration).map_err(|e| self.decode_err("iteration", e))?,
-            started_at: Timestamp(row.try_get("started_ns").map_err(get_err)?),
-            measurement: Measurement {
-                wall_ns: u("wall_ns")?,
-                user_ns: u("user_ns")?,
-                sys_ns: u("sys_ns")?,
-                max_rss_bytes: u("max_rss_bytes")?,
-                minor_faults: u("minor_faults")?,
-                major_faults: u("major_faults")?,
-                voluntary_context_switches: u("vol_cs")?,
-                involuntary_context_switches: u("invol_cs")?,
-                block_in: u("block_in")?,
-                block_out: u("block_out")?,
-            },
-            outcome,
-            size: u("size")?,
-            tier: parse_tier(&tier).ok_or_else(|| self.decode_err("tier", &tier))?,
-            location: row.try_get("location").map_err(get_err)?,
-        })
-    }
-
     fn run_from_json(&self, json: &str) -> Result<RunInfo> {
         serde_json::from_str(json).map_err(|e| self.decode_err("run info", e))
     }
 
-    /// Refresh the daily summary without blocking readers (`REFRESH MATERIALIZED VIEW
-    /// CONCURRENTLY`).
+    /// Every entry of the chunks matching `q` (by run, suite/name hashes, span and tiers), not
+    /// yet filtered exactly nor ordered.
+    async fn chunk_entries(&self, op: &'static str, q: &RecordQuery) -> Result<Vec<RecordEntry>> {
+        // Built from fixed fragments only; every value is a bind parameter. Only the conditions a
+        // query has are written, so that the planner sees which index serves it.
+        let mut sql = String::from("SELECT run_id, pack FROM bf_chunks WHERE true");
+        let mut n = 0;
+        let mut param = || {
+            n += 1;
+            n
+        };
+        let (all, any) = chunks::query_keys(q);
+        if q.run_id.is_some() {
+            sql.push_str(&format!(" AND run_id = ${}", param()));
+        }
+        if !all.is_empty() {
+            sql.push_str(&format!(" AND keys @> ${}::int4[]", param()));
+        }
+        if !any.is_empty() {
+            sql.push_str(&format!(" AND keys && ${}::int4[]", param()));
+        }
+        if q.since.is_some() {
+            sql.push_str(&format!(" AND last_ns >= ${}", param()));
+        }
+        if q.until.is_some() {
+            sql.push_str(&format!(" AND first_ns < ${}", param()));
+        }
+        if q.tier.is_some() {
+            sql.push_str(&format!(" AND tiers & ${}::int2 <> 0", param()));
+        }
+        let rows = self
+            .retry(op, None, || {
+                let sql = sql.clone();
+                let (all, any) = (&all, &any);
+                async move {
+                    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    if let Some(r) = &q.run_id {
+                        query = query.bind(r.as_str());
+                    }
+                    if !all.is_empty() {
+                        query = query.bind(all);
+                    }
+                    if !any.is_empty() {
+                        query = query.bind(any);
+                    }
+                    if let Some(t) = q.since {
+                        query = query.bind(t.0);
+                    }
+                    if let Some(t) = q.until {
+                        query = query.bind(t.0);
+                    }
+                    if let Some(t) = q.tier {
+                        query = query.bind(chunks::tier_bit(t));
+                    }
+                    query.fetch_all(&self.pool).await
+                }
+            })
+            .await?;
+        let mut out = Vec::new();
+        for r in &rows {
+            let run: String = r
+                .try_get("run_id")
+                .map_err(|e| self.decode_err("chunk column", e))?;
+            let value: Vec<u8> = r
+                .try_get("pack")
+                .map_err(|e| self.decode_err("chunk column", e))?;
+            let run_id: RunId = run
+                .parse()
+                .map_err(|e| self.decode_err("run id of a record chunk", e))?;
+            let mut entries = benchfleet_store::pack::decode(&run_id, &value).map_err(|e| {
+                StoreError::new(
+                    e.kind,
+                    &self.name,
+                    op,
+                    format!("a record chunk of run {run}: {}", e.message),
+                )
+                .with_key(&run)
+            })?;
+            out.append(&mut entries);
+        }
+        Ok(out)
+    }
+
+    /// Recompute the daily summary from the record entries and replace it in one transaction
+    /// (readers see the old rows until it commits, never an empty table).
     pub async fn refresh_daily_summary(&self) -> Result<()> {
+        let entries = self
+            .chunk_entries("refresh daily summary", &RecordQuery::default())
+            .await?;
+        // (day, suite, name) -> the four metrics' values of successful records.
+        let mut groups: BTreeMap<(i64, &str, &str), [Vec<f64>; 4]> = BTreeMap::new();
+        for e in entries.iter().filter(|e| e.outcome.is_success()) {
+            let day = e.started_at.0.div_euclid(NS_PER_DAY);
+            let m = &e.measurement;
+            let slot = groups.entry((day, &e.suite, &e.name)).or_default();
+            for (v, x) in slot
+                .iter_mut()
+                .zip([m.wall_ns, m.user_ns, m.sys_ns, m.max_rss_bytes])
+            {
+                v.push(x as f64);
+            }
+        }
+        let mut cols: (Vec<String>, Vec<&str>, Vec<&str>, Vec<&str>) = Default::default();
+        let mut count: Vec<i64> = Vec::new();
+        let mut nums: [Vec<f64>; 4] = Default::default();
+        for ((day, suite, name), mut values) in groups {
+            for (metric, v) in METRICS.iter().zip(values.iter_mut()) {
+                v.sort_by(f64::total_cmp);
+                cols.0.push(crate::months::date_of_day(day));
+                cols.1.push(suite);
+                cols.2.push(name);
+                cols.3.push(metric);
+                count.push(v.len() as i64);
+                nums[0].push(v.iter().sum::<f64>() / v.len() as f64);
+                nums[1].push(v[0]);
+                nums[2].push(v[v.len() - 1]);
+                nums[3].push(percentile_cont(v, 0.95));
+            }
+        }
         self.retry("refresh daily summary", None, || async {
-            sqlx::query("REFRESH MATERIALIZED VIEW CONCURRENTLY bf_daily_summary")
-                .execute(&self.pool)
-                .await
+            let mut tx = self.pool.begin().await?;
+            sqlx::query("DELETE FROM bf_daily_summary")
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO bf_daily_summary (day, suite, name, metric, count, mean, min, max, p95)
+                 SELECT day::date, suite, name, metric, count, mean, min, max, p95
+                 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[],
+                             $6::float8[], $7::float8[], $8::float8[], $9::float8[])
+                      AS t(day, suite, name, metric, count, mean, min, max, p95)",
+            )
+            .bind(&cols.0)
+            .bind(&cols.1)
+            .bind(&cols.2)
+            .bind(&cols.3)
+            .bind(&count)
+            .bind(&nums[0])
+            .bind(&nums[1])
+            .bind(&nums[2])
+            .bind(&nums[3])
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await
         })
         .await?;
         Ok(())
@@ -265,12 +286,6 @@ impl PgStore {
             })
             .collect()
     }
-}
-
-/// Is this "no partition of relation found for row" (a partition dropped behind our back)?
-fn missing_partition(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some("23514")
-        && db.message().contains("no partition"))
 }
 
 #[async_trait]
@@ -349,188 +364,194 @@ impl Catalog for PgStore {
         if entries.is_empty() {
             return Ok(());
         }
-        let (cols, months) = Columns::of(entries);
-        self.ensure_partitions(&months).await?;
-        let run = || async { insert_query(&cols).execute(&self.pool).await };
-        match self.retry("insert_records", None, run).await {
-            Err(e)
-                if e.source
-                    .as_deref()
-                    .and_then(|s| s.downcast_ref::<sqlx::Error>())
-                    .is_some_and(missing_partition) =>
-            {
-                // Someone dropped a partition we thought existed: recreate and try once more.
-                self.forget_partitions();
-                self.ensure_partitions(&months).await?;
-                self.retry("insert_records", None, run).await?;
-            }
-            other => {
-                other?;
-            }
-        }
-        Ok(())
+        self.retry("insert_records", None, || async {
+            let mut tx = self.pool.begin().await?;
+            chunks::insert(&mut tx, entries).await?;
+            tx.commit().await
+        })
+        .await
     }
 
     async fn query_records(&self, q: &RecordQuery) -> Result<Vec<RecordEntry>> {
         if q.limit == Some(0) {
             return Ok(Vec::new());
         }
-        // Built from fixed fragments only; every value is a bind parameter.
-        let mut sql = format!("SELECT {RECORD_COLUMNS} FROM bf_records WHERE true");
-        let mut n = 0;
-        let mut param = || {
-            n += 1;
-            n
-        };
-        if q.run_id.is_some() {
-            sql.push_str(&format!(" AND run_id = ${}", param()));
-        }
-        if q.suite.is_some() {
-            sql.push_str(&format!(" AND suite = ${}", param()));
-        }
-        if q.name.is_some() {
-            sql.push_str(&format!(" AND name = ${}", param()));
-        }
-        // The exact bound on started_ns, plus the implied bound on the partition key (whole
-        // microseconds, rounded down) so that PostgreSQL prunes partitions.
-        if q.since.is_some() {
-            let (a, b) = (param(), param());
-            sql.push_str(&format!(
-                " AND started_ns >= ${a} AND started_at >= 'epoch'::timestamptz + ${b} * interval '1 microsecond'"
-            ));
-        }
-        if q.until.is_some() {
-            let (a, b) = (param(), param());
-            sql.push_str(&format!(
-                " AND started_ns < ${a} AND started_at <= 'epoch'::timestamptz + ${b} * interval '1 microsecond'"
-            ));
-        }
-        if q.tier.is_some() {
-            sql.push_str(&format!(" AND tier = ${}", param()));
-        }
-        sql.push_str(" ORDER BY started_ns, run_id, name, iteration");
-        if q.limit.is_some() {
-            sql.push_str(&format!(" LIMIT ${}", param()));
-        }
-        let rows = self
-            .retry("query_records", None, || {
-                let sql = sql.clone();
-                async move {
-                    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-                    if let Some(r) = &q.run_id {
-                        query = query.bind(r.as_str());
-                    }
-                    if let Some(s) = &q.suite {
-                        query = query.bind(s.as_str());
-                    }
-                    if let Some(s) = &q.name {
-                        query = query.bind(s.as_str());
-                    }
-                    if let Some(t) = q.since {
-                        query = query.bind(t.0).bind(micros_of_nanos(t.0));
-                    }
-                    if let Some(t) = q.until {
-                        query = query.bind(t.0).bind(micros_of_nanos(t.0));
-                    }
-                    if let Some(t) = q.tier {
-                        query = query.bind(t.as_str());
-                    }
-                    if let Some(l) = q.limit {
-                        query = query.bind(l.min(i64::MAX as usize) as i64);
-                    }
-                    query.fetch_all(&self.pool).await
-                }
-            })
-            .await?;
-        rows.iter().map(|r| self.record_from_row(r)).collect()
+        let mut out: Vec<RecordEntry> = self
+            .chunk_entries("query_records", q)
+            .await?
+            .into_iter()
+            .filter(|e| q.matches(e))
+            .collect();
+        out.sort_by(|a, b| {
+            (a.started_at, a.run_id.as_str(), &a.name, a.iteration).cmp(&(
+                b.started_at,
+                b.run_id.as_str(),
+                &b.name,
+                b.iteration,
+            ))
+        });
+        out.truncate(q.limit.unwrap_or(usize::MAX));
+        Ok(out)
     }
 
     async fn move_records(&self, entries: &[RecordEntry]) -> Result<()> {
         self.move_rows("move_records", entries, &[]).await
     }
 
-    /// The flip and the deletes of the hot sources (`bf_blobs` rows of this database) in one
-    /// transaction.
+    /// The flip and the deletes of the hot sources (rows of this database) in one transaction.
     async fn move_records_deleting(
         &self,
         entries: &[RecordEntry],
         sources: &[BlobKey],
     ) -> Result<bool> {
-        let keys: Vec<&str> = sources.iter().map(BlobKey::as_str).collect();
-        self.move_rows("move_records_deleting", entries, &keys)
+        self.move_rows("move_records_deleting", entries, sources)
             .await?;
         Ok(true)
+    }
+
+    /// The hot records' blobs and their entries in one transaction.
+    async fn insert_records_with_blobs(
+        &self,
+        blobs: &[(BlobKey, bytes::Bytes)],
+        entries: &[RecordEntry],
+    ) -> Result<bool> {
+        self.check_blob_sizes(blobs)?;
+        self.retry("insert_records_with_blobs", None, || async {
+            let mut tx = self.pool.begin().await?;
+            self.put_blobs_in(&mut tx, blobs).await?;
+            chunks::insert(&mut tx, entries).await?;
+            tx.commit().await
+        })
+        .await?;
+        Ok(true)
+    }
+
+    /// The catalog's own tables (`pg_total_relation_size`: heap, TOAST and indexes of runs,
+    /// record chunks, meta, daily summary and alerts), not the hot tier's blob tables.
+    async fn footprint(&self) -> Result<Option<CatalogFootprint>> {
+        let bytes: i64 = self
+            .retry("footprint", None, || async {
+                let own: i64 = sqlx::query_scalar(CATALOG_TABLES)
+                    .fetch_one(&self.pool)
+                    .await?;
+                let legacy: i64 = sqlx::query_scalar(LEGACY_RECORDS)
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(own + legacy)
+            })
+            .await?;
+        Ok(Some(CatalogFootprint {
+            catalog_bytes: bytes.max(0) as u64,
+            file_bytes: None,
+        }))
+    }
+
+    /// Plain `VACUUM` of the tables a migration or gc rewrites (record chunks, hot packs, blob
+    /// rows), so that their dead rows' space is reused without waiting for autovacuum; then
+    /// `VACUUM FULL` of each of them whose size (heap, TOAST, indexes) exceeds 1.4 times what its
+    /// live rows take plus 64 KiB — a migration rewrites every chunk it touches and empties hot
+    /// packs, which plain `VACUUM` cannot give back — as the embedded catalog compacts its
+    /// file. That rewrite holds an exclusive lock on the table while it runs (about a second per
+    /// 100,000 entries of the chunk table; an emptied pack table is instant).
+    async fn reclaim_space(&self) -> Result<u64> {
+        let mut given = self.reclaim_plain().await?;
+        // What each table's live rows take: their columns as stored (a TOASTed value's stored
+        // size, read from its pointer without fetching it) and a row header each.
+        for (table, live) in [
+            (
+                "bf_chunks",
+                "pg_column_size(t.pack) + pg_column_size(t.keys) + octet_length(t.run_id) + 56",
+            ),
+            (
+                "bf_hot_packs",
+                "pg_column_size(t.data) + pg_column_size(t.dir) + 64",
+            ),
+            (
+                "bf_blobs",
+                "pg_column_size(t.data) + octet_length(t.key) + 48",
+            ),
+        ] {
+            let sizes = || async {
+                sqlx::query_as::<_, (i64, i64)>(sqlx::AssertSqlSafe(format!(
+                    "SELECT pg_total_relation_size('{table}')::int8,
+                            coalesce(sum({live}), 0)::int8 FROM {table} t"
+                )))
+                .fetch_one(&self.pool)
+                .await
+            };
+            let (total, live) = self.retry("reclaim_space", None, sizes).await?;
+            if (total as f64) <= 1.4 * live as f64 + 65_536.0 {
+                continue;
+            }
+            self.retry("reclaim_space", None, || async {
+                sqlx::query(sqlx::AssertSqlSafe(format!("VACUUM FULL {table}")))
+                    .execute(&self.pool)
+                    .await
+            })
+            .await?;
+            let (after, _) = self.retry("reclaim_space", None, sizes).await?;
+            given += (total - after).max(0) as u64;
+        }
+        Ok(given)
     }
 }
 
 impl PgStore {
-    /// Set the rows' tier and location and delete the blobs under `delete`, in one transaction
-    /// that is rolled back (nothing changes) if any entry has no row.
+    /// Plain `VACUUM` of the tables migrations and gc rewrite; the bytes it gave back.
+    async fn reclaim_plain(&self) -> Result<u64> {
+        let size = || async {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT (pg_total_relation_size('bf_chunks') + pg_total_relation_size('bf_hot_packs')
+                        + pg_total_relation_size('bf_blobs'))::int8",
+            )
+            .fetch_one(&self.pool)
+            .await
+        };
+        let before = self.retry("reclaim_space", None, size).await?;
+        self.retry("reclaim_space", None, || async {
+            sqlx::query("VACUUM bf_chunks, bf_hot_packs, bf_blobs")
+                .execute(&self.pool)
+                .await
+        })
+        .await?;
+        let after = self.retry("reclaim_space", None, size).await?;
+        Ok((before - after).max(0) as u64)
+    }
+}
+
+impl PgStore {
+    /// Set the entries' tier and location and delete the blobs under `delete`, in one
+    /// transaction that is rolled back (nothing changes) if any entry has no row.
     async fn move_rows(
         &self,
         op: &'static str,
         entries: &[RecordEntry],
-        delete: &[&str],
+        delete: &[BlobKey],
     ) -> Result<()> {
         if entries.is_empty() {
             return Ok(());
         }
-        // One row per digest (the first wins), like `insert_records`.
-        let mut seen = HashSet::with_capacity(entries.len());
-        let (mut digests, mut tiers, mut locations) = (Vec::new(), Vec::new(), Vec::new());
-        for e in entries {
-            if seen.insert(e.digest) {
-                digests.push(e.digest.as_bytes().to_vec());
-                tiers.push(e.tier.as_str());
-                locations.push(e.location.clone());
-            }
-        }
-        let missing: Option<Vec<u8>> = self
+        let missing = self
             .retry(op, None, || async {
                 let mut tx = self.pool.begin().await?;
-                let moved: Vec<Vec<u8>> = sqlx::query_scalar(MOVE_RECORDS)
-                    .bind(&digests)
-                    .bind(&tiers)
-                    .bind(&locations)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                if moved.len() != digests.len() {
+                if let Some(d) = chunks::move_entries(&mut tx, entries).await? {
                     tx.rollback().await?;
-                    let moved: HashSet<Vec<u8>> = moved.into_iter().collect();
-                    return Ok(digests.iter().find(|d| !moved.contains(*d)).cloned());
+                    return Ok(Some(d));
                 }
-                if !delete.is_empty() {
-                    sqlx::query("DELETE FROM bf_blobs WHERE key = ANY($1::text[])")
-                        .bind(delete)
-                        .execute(&mut *tx)
-                        .await?;
-                }
+                self.delete_blobs_in(&mut tx, delete).await?;
                 tx.commit().await?;
                 Ok(None)
             })
             .await?;
         match missing {
             None => Ok(()),
-            Some(d) => {
-                let mut err = StoreError::new(
-                    ErrorKind::NotFound,
-                    &self.name,
-                    op,
-                    "no catalog entry with this digest; nothing was moved",
-                );
-                if let Ok(d) = <[u8; 32]>::try_from(d.as_slice()) {
-                    err = err.with_key(Digest::from_bytes(d));
-                }
-                Err(err)
-            }
+            Some(d) => Err(StoreError::new(
+                ErrorKind::NotFound,
+                &self.name,
+                op,
+                "no catalog entry with this digest; nothing was moved",
+            )
+            .with_key(d)),
         }
     }
 }
-
-/// Set tier and location of the rows whose digests are given (distinct); returns the digests of
-/// the rows it found. Each digest has one row (`bf_record_digests`), in one partition.
-const MOVE_RECORDS: &str = "
-UPDATE bf_records AS r SET tier = u.tier, location = u.location
-FROM UNNEST($1::bytea[], $2::text[], $3::text[]) AS u(digest, tier, location)
-WHERE r.digest = u.digest
-RETURNING r.digest";

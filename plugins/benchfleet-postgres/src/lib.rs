@@ -4,19 +4,21 @@
 //! - **Migrations** are embedded (`sqlx::migrate!`, `migrations/`), versioned, and applied on
 //!   [`PgStore::connect`]; sqlx holds a PostgreSQL advisory lock while migrating, so several
 //!   processes may connect at once.
-//! - **Record entries** live in `bf_records`, partitioned by month of `started_at`
-//!   (`PARTITION BY RANGE`). Partitions are created ahead (this month and the next
-//!   [`PgOptions::partitions_ahead`]) and on demand for older or later timestamps (imports).
-//!   Indexes cover (suite, name, started_at), run and time. A unique key on a partitioned table
-//!   must include the partition key, so the small `bf_record_digests` table holds the global
-//!   "one entry per digest" rule.
-//! - **Daily summaries**: the materialized view `bf_daily_summary` (day, suite, name, metric,
-//!   count, mean, min, max, p95 over successful runs) with the unique index that
-//!   `REFRESH MATERIALIZED VIEW CONCURRENTLY` needs; see [`PgStore::refresh_daily_summary`] and
-//!   [`PgStore::daily_summary`].
-//! - **Batched inserts**: one `INSERT … SELECT FROM UNNEST(arrays)` statement per batch.
-//! - **Blobs**: `bf_blobs` (bytea, stored uncompressed out of line so range reads fetch only the
-//!   chunks they need).
+//! - **Record entries** (catalog layout 2, migration 0004): packed per run in `bf_chunks`, up to
+//!   128 entries a row in the binary encoding the embedded catalog uses too
+//!   ([`benchfleet_store::pack`]), with the chunk's time span, tiers and 32-bit hashes of its
+//!   suites and names beside it; a GIN index on those hashes finds a benchmark's chunks across
+//!   runs, the primary key (run, chunk) a run's. No row and no index entry per record
+//!   (`chunks.rs`). Stores of layout 1 (a `bf_records` row per record) are upgraded in place on
+//!   connect, resumably (`upgrade.rs`); stores of newer builds are refused.
+//! - **Daily summaries**: the table `bf_daily_summary` (day, suite, name, metric, count, mean,
+//!   min, max, p95 over successful runs), recomputed and replaced in one transaction by
+//!   [`PgStore::refresh_daily_summary`]; read with [`PgStore::daily_summary`].
+//! - **Batched writes**: a batch of entries is one transaction (a few statements, whatever its
+//!   size).
+//! - **Blobs**: hot records of a write batch in one `bf_hot_packs` row (`hot.rs`: the records
+//!   end to end, a 48-byte directory entry each); every other blob one `bf_blobs` row. Bytes are
+//!   stored uncompressed out of line, so range reads fetch only the TOAST chunks they need.
 //! - **Resilience**: a connection pool; transient failures (connection reset or terminated,
 //!   refused while the server restarts, serialization failure, deadlock, server shutting down or
 //!   starting up) are retried with exponential backoff, for at most [`PgOptions::retry_for`];
@@ -41,14 +43,16 @@
 mod alerts;
 mod blob;
 mod catalog;
+mod chunks;
+mod hot;
+mod legacy;
 mod months;
 mod queue;
+mod upgrade;
 
-use std::collections::HashSet;
 use std::fmt;
 use std::future::Future;
 use std::str::FromStr;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -56,6 +60,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use benchfleet_store::{ErrorKind, Result, StoreError};
 
 pub use catalog::{DailySummary, SummaryQuery};
+pub use upgrade::{LAYOUT, UpgradeStop};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 
@@ -77,8 +82,6 @@ pub struct PgOptions {
     /// Stop retrying an operation once this much time has passed since its first attempt (so
     /// a server that stays down is an error, not a hang), whatever `max_attempts` says.
     pub retry_for: Duration,
-    /// Monthly partitions created ahead of the current month at connect.
-    pub partitions_ahead: u32,
     /// `application_name` of the connections (shown in `pg_stat_activity`).
     pub application_name: String,
 }
@@ -93,7 +96,6 @@ impl Default for PgOptions {
             initial_backoff: Duration::from_millis(50),
             max_backoff: Duration::from_secs(2),
             retry_for: Duration::from_secs(30),
-            partitions_ahead: 2,
             application_name: "benchfleet".into(),
         }
     }
@@ -108,8 +110,6 @@ pub struct PgStore {
     /// `host:port` (or the socket path), for error messages.
     addr: String,
     opts: PgOptions,
-    /// Months (as `year * 12 + month0`) whose partition is known to exist.
-    partitions: Mutex<HashSet<i64>>,
     /// The fleet worker's own connection, holding its liveness lock (see [`queue`]).
     fleet_lock: tokio::sync::Mutex<Option<queue::LockConn>>,
     /// Notifications of ready work, for [`benchfleet_store::Queue::wait_for_work`].
@@ -137,10 +137,20 @@ fn valid_schema(s: &str) -> bool {
 }
 
 impl PgStore {
-    /// Connect, create the schema if asked, apply pending migrations and create the partitions
-    /// ahead. Fails with a message naming host and port if the server cannot be reached within
-    /// [`PgOptions::connect_timeout`].
+    /// Connect, create the schema if asked, refuse a store of a newer build, apply pending
+    /// migrations and upgrade an older catalog layout in place. Fails with a message naming host
+    /// and port if the server cannot be reached within [`PgOptions::connect_timeout`].
     pub async fn connect(url: &str, opts: PgOptions) -> Result<PgStore> {
+        Self::connect_stopping(url, opts, UpgradeStop::Never).await
+    }
+
+    /// [`PgStore::connect`], stopping where `stop` says: for tests of the upgrade.
+    #[doc(hidden)]
+    pub async fn connect_stopping(
+        url: &str,
+        opts: PgOptions,
+        stop: UpgradeStop,
+    ) -> Result<PgStore> {
         let shown = redact_url(url);
         let conf = |msg: String| StoreError::new(ErrorKind::Other, &shown, "connect", msg);
         let mut co = PgConnectOptions::from_str(url).map_err(|e| {
@@ -198,7 +208,6 @@ impl PgStore {
             name,
             addr,
             opts,
-            partitions: Mutex::new(HashSet::new()),
             fleet_lock: tokio::sync::Mutex::new(None),
             listener: tokio::sync::Mutex::new(None),
         };
@@ -225,24 +234,33 @@ impl PgStore {
                 })
                 .await?;
         }
+        store.refuse_newer().await?;
+        let subset;
+        let migrator = match stop {
+            UpgradeStop::MigrationsUpTo(v) => {
+                subset = sqlx::migrate::Migrator {
+                    migrations: MIGRATOR
+                        .iter()
+                        .filter(|m| m.version <= v)
+                        .cloned()
+                        .collect(),
+                    ..sqlx::migrate::Migrator::DEFAULT
+                };
+                &subset
+            }
+            _ => &MIGRATOR,
+        };
         store
             .retry("migrate", None, || async {
-                MIGRATOR.run(&store.pool).await.map_err(|e| match e {
+                migrator.run(&store.pool).await.map_err(|e| match e {
                     sqlx::migrate::MigrateError::Execute(e) => e,
                     other => sqlx::Error::Migrate(Box::new(other)),
                 })
             })
             .await?;
-        let now = months::month_of_unix_nanos(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as i64)
-                .unwrap_or(0),
-        );
-        let ahead: Vec<i64> = (0..=i64::from(store.opts.partitions_ahead))
-            .map(|i| now + i)
-            .collect();
-        store.ensure_partitions(&ahead).await?;
+        if !matches!(stop, UpgradeStop::MigrationsUpTo(_)) {
+            store.upgrade(stop).await?;
+        }
         Ok(store)
     }
 
@@ -268,44 +286,10 @@ impl PgStore {
         MIGRATOR.iter().map(|m| m.version).collect()
     }
 
-    /// Make sure the monthly partitions for `months` (as `year * 12 + month0`) exist.
-    pub(crate) async fn ensure_partitions(&self, months: &[i64]) -> Result<()> {
-        let missing: Vec<i64> = {
-            let known = self.partitions.lock().unwrap_or_else(|p| p.into_inner());
-            let mut m: Vec<i64> = months
-                .iter()
-                .copied()
-                .filter(|m| !known.contains(m))
-                .collect();
-            m.sort_unstable();
-            m.dedup();
-            m
-        };
-        for month in missing {
-            let micros = months::month_start_micros(month);
-            self.retry("create partition", None, || async move {
-                sqlx::query(
-                    "SELECT bf_ensure_partition('epoch'::timestamptz + $1 * interval '1 microsecond')",
-                )
-                .bind(micros)
-                .execute(&self.pool)
-                .await
-            })
-            .await?;
-            self.partitions
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(month);
-        }
+    /// The catalog has had no monthly partitions since layout 2: nothing to create. Kept for the
+    /// fleet queue's completion, which still asks.
+    pub(crate) async fn ensure_partitions(&self, _months: &[i64]) -> Result<()> {
         Ok(())
-    }
-
-    /// Forget which partitions exist (after an insert found one missing).
-    pub(crate) fn forget_partitions(&self) {
-        self.partitions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
     }
 
     /// Run `f`, retrying transient failures with exponential backoff.

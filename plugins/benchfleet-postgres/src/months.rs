@@ -13,6 +13,12 @@ pub fn month_start_micros(month: i64) -> i64 {
     days_from_civil(y, m, 1) * 86_400 * 1_000_000
 }
 
+/// `YYYY-MM-DD` of the UTC day `days` after 1970-01-01.
+pub fn date_of_day(days: i64) -> String {
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
 /// Nanoseconds to microseconds, rounding down (as PostgreSQL's timestamptz keeps them).
 pub fn micros_of_nanos(nanos: i64) -> i64 {
     nanos.div_euclid(1_000)
@@ -85,6 +91,17 @@ mod tests {
             assert_eq!(month_of_unix_nanos(start_ns), month);
             assert_eq!(month_of_unix_nanos(start_ns - 1), month - 1);
             assert_eq!(month_of_unix_nanos(start_ns + 27 * DAY), month);
+        }
+    }
+
+    #[test]
+    fn dates_of_days() {
+        for (days, want) in [
+            (0, "1970-01-01"),
+            (-1, "1969-12-31"),
+            (20_255, "2025-06-16"),
+        ] {
+            assert_eq!(date_of_day(days), want, "{days}");
         }
     }
 

@@ -11,7 +11,8 @@ use benchfleet_store::{
 };
 
 use crate::writer::Work;
-use crate::{Error, RECORD_CHUNKS, RUNS, RUNS_BY_SUITE, RedbStore, pack};
+use crate::{Error, RECORD_CHUNKS, RUNS, RUNS_BY_SUITE, RedbStore};
+use benchfleet_store::pack;
 
 fn decode<T: serde::de::DeserializeOwned>(what: &str, id: &str, bytes: &[u8]) -> Result<T, Error> {
     serde_json::from_slice(bytes).map_err(|e| {

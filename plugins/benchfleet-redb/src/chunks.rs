@@ -9,7 +9,7 @@ use benchfleet_store::{ErrorKind, RecordEntry, StoreError};
 use redb::{ReadableTable, Table, WriteTransaction};
 
 use crate::RECORD_CHUNKS;
-use crate::pack::{self, CHUNK_RECORDS};
+use benchfleet_store::pack::{self, CHUNK_RECORDS};
 
 /// Digests whose chunk the writer remembers (about 16 bytes each); past this, the state of every
 /// run is dropped at once and rebuilt from its chunks when the run is written again.

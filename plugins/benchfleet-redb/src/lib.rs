@@ -8,7 +8,7 @@
 //!   calling thread (cheaper than the hop to the blocking pool), larger ones on the blocking pool.
 //! - **Catalog layout** (version 2). `runs` (run id → JSON [`RunInfo`]), `runs_by_suite`
 //!   (suite, run id), and `record_chunks`: (run id, chunk number) → up to
-//!   128 record entries of that run in one value (`pack.rs`: binary, with a
+//!   128 record entries of that run in one value (`benchfleet_store::pack`: binary, with a
 //!   header that lets [`Catalog::query_records`] skip a chunk on its time span, tiers, suites and
 //!   names without decoding it). There is no row per record and no index keyed by digest: the
 //!   writer thread knows which chunk holds which digest of the runs it writes (`chunks.rs`).
@@ -42,7 +42,6 @@ mod alerts;
 mod blob;
 mod catalog;
 mod chunks;
-mod pack;
 mod share;
 mod upgrade;
 mod writer;
@@ -69,8 +68,8 @@ pub(crate) const LARGE_SIZES: TableDefinition<&str, u64> = TableDefinition::new(
 pub(crate) const RUNS: TableDefinition<&str, &[u8]> = TableDefinition::new("runs");
 pub(crate) const RUNS_BY_SUITE: TableDefinition<(&str, &str), ()> =
     TableDefinition::new("runs_by_suite");
-/// Record entries: (run id, chunk number) → up to [`pack::CHUNK_RECORDS`] entries of that run,
-/// packed ([`pack`]).
+/// Record entries: (run id, chunk number) → up to [`benchfleet_store::pack::CHUNK_RECORDS`] entries of that run,
+/// packed ([`benchfleet_store::pack`]).
 pub(crate) const RECORD_CHUNKS: TableDefinition<(&str, u32), &[u8]> =
     TableDefinition::new("record_chunks");
 

@@ -1,5 +1,5 @@
 //! The binary encoding of a record chunk: up to [`CHUNK_RECORDS`] catalog entries of one run in
-//! one redb value.
+//! one value (a redb value, a PostgreSQL bytea): the catalogs' shared packed layout (issue 20).
 //!
 //! ```text
 //! header (never compressed, read by queries to skip chunks without decoding them)
@@ -21,13 +21,13 @@
 
 use std::collections::HashMap;
 
+use crate::codec::{self, Location};
+use crate::{ErrorKind, RecordEntry, StoreError, Tier};
 use benchfleet_model::{Digest, Measurement, NodeKind, Outcome, RunId, Timestamp};
-use benchfleet_store::codec::{self, Location};
-use benchfleet_store::{ErrorKind, RecordEntry, StoreError, Tier};
 
 /// Most entries in one chunk. A chunk is rewritten whole when an entry is appended or moved
 /// between tiers, so this bounds that cost; larger chunks compress better.
-pub(crate) const CHUNK_RECORDS: usize = 128;
+pub const CHUNK_RECORDS: usize = 128;
 
 const FORMAT: u8 = 1;
 const FLAG_ZSTD: u8 = 1;
@@ -37,7 +37,7 @@ const ZSTD_MIN: usize = 256;
 
 /// What a query can learn from a chunk without decoding its entries.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) struct Header<'a> {
+pub struct Header<'a> {
     pub first: i64,
     pub last: i64,
     pub tiers: u8,
@@ -47,7 +47,7 @@ pub(crate) struct Header<'a> {
     body: &'a [u8],
 }
 
-pub(crate) fn tier_bit(t: Tier) -> u8 {
+pub fn tier_bit(t: Tier) -> u8 {
     match t {
         Tier::Hot => 1,
         Tier::Warm => 2,
@@ -70,7 +70,7 @@ impl Header<'_> {
 fn corrupt(why: impl std::fmt::Display) -> StoreError {
     StoreError::new(
         ErrorKind::Corrupt,
-        "redb",
+        "catalog",
         "decode record chunk",
         format!("a record chunk of the catalog is damaged ({why}); restore a backup"),
     )
@@ -244,7 +244,7 @@ fn loc_of(e: &RecordEntry) -> Loc<'_> {
     }
 }
 
-/// A content-addressed key `NS/ab/cd/<sha256 hex>` ([`benchfleet_store::content::key_for`]):
+/// A content-addressed key `NS/ab/cd/<sha256 hex>` ([`crate::content::key_for`]):
 /// its namespace and digest.
 fn content_key(key: &str) -> Option<(&str, Digest)> {
     let (head, hex) = key.rsplit_once('/')?;
@@ -278,7 +278,7 @@ fn put_measurement(out: &mut Vec<u8>, m: &Measurement) {
 }
 
 /// Encode `entries` (all of one run, at most [`CHUNK_RECORDS`]) as one chunk value.
-pub(crate) fn encode(entries: &[RecordEntry]) -> Vec<u8> {
+pub fn encode(entries: &[RecordEntry]) -> Vec<u8> {
     let locs: Vec<Loc<'_>> = entries.iter().map(loc_of).collect();
     let (first, last) = entries.iter().fold((i64::MAX, i64::MIN), |(lo, hi), e| {
         (lo.min(e.started_at.0), hi.max(e.started_at.0))
@@ -410,13 +410,13 @@ fn read_key<'s>(
 }
 
 /// The header of a chunk value.
-pub(crate) fn header(value: &[u8]) -> Result<Header<'_>, StoreError> {
+pub fn header(value: &[u8]) -> Result<Header<'_>, StoreError> {
     let mut r = Reader { bytes: value };
     let format = r.u8()?;
     if format != FORMAT {
         return Err(StoreError::new(
             ErrorKind::Decode,
-            "redb",
+            "catalog",
             "decode record chunk",
             format!(
                 "record chunk format {format} is unknown to this build; was it written by a newer benchfleet?"
@@ -442,7 +442,7 @@ pub(crate) fn header(value: &[u8]) -> Result<Header<'_>, StoreError> {
 }
 
 /// Every entry of a chunk of run `run_id`, in the order they were encoded.
-pub(crate) fn decode(run_id: &RunId, value: &[u8]) -> Result<Vec<RecordEntry>, StoreError> {
+pub fn decode(run_id: &RunId, value: &[u8]) -> Result<Vec<RecordEntry>, StoreError> {
     let h = header(value)?;
     let plain;
     let body = if h.zstd {
@@ -589,9 +589,7 @@ mod tests {
         let started_at = Timestamp(1_700_000_000_000_000_000 + i64::from(i) * 1_000_003);
         let location = match tier {
             Tier::Hot if i.is_multiple_of(2) => codec::hot_key(started_at, &digest).to_string(),
-            Tier::Hot if i % 4 == 1 => {
-                benchfleet_store::content::key_for("records", &digest).to_string()
-            }
+            Tier::Hot if i % 4 == 1 => crate::content::key_for("records", &digest).to_string(),
             Tier::Hot => format!("records/ab/cd/{}", digest.to_hex()),
             Tier::Warm if i.is_multiple_of(2) => format!(
                 "warm/packs/p1@{}+{}?dict={}",
@@ -601,14 +599,14 @@ mod tests {
             ),
             Tier::Warm if i % 3 == 1 => format!("warm/{}", digest.to_hex()),
             Tier::Warm => {
-                let pack = benchfleet_store::content::key_for("warm", &Digest::of(b"pack"));
+                let pack = crate::content::key_for("warm", &Digest::of(b"pack"));
                 format!("{pack}@{}+90?dict={}", i * 90, Digest::of(b"dict"))
             }
             Tier::Cold if i.is_multiple_of(4) => {
                 format!("cold/seg1#0+{}@{}+{}", 4000 + i, i * 470, 470)
             }
             Tier::Cold => {
-                let seg = benchfleet_store::content::key_for("cold", &Digest::of(b"seg"));
+                let seg = crate::content::key_for("cold", &Digest::of(b"seg"));
                 format!("{seg}#{}+{}@{}+470", i * 1000, 4000 + i, i * 470)
             }
         };
