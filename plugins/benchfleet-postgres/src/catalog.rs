@@ -19,46 +19,6 @@ use crate::chunks;
 
 pub use benchfleet_store::{DailySummary, SummaryQuery};
 
-/// A batch of entries for [`insert_query`] (the fleet queue's completion inserts them in its own
-/// transaction). The second value is kept for callers that created monthly partitions first: the
-/// catalog has none since layout 2, so it is always empty.
-pub(crate) struct Columns<'a> {
-    entries: &'a [RecordEntry],
-}
-
-impl<'a> Columns<'a> {
-    pub(crate) fn of(entries: &'a [RecordEntry]) -> (Columns<'a>, Vec<i64>) {
-        (Columns { entries }, Vec::new())
-    }
-}
-
-/// Inserting a batch of entries inside a caller's transaction: `insert_query(&cols).execute(&mut
-/// *tx)`.
-pub(crate) struct InsertQuery<'c, 'a> {
-    cols: &'c Columns<'a>,
-}
-
-pub(crate) fn insert_query<'c, 'a>(cols: &'c Columns<'a>) -> InsertQuery<'c, 'a> {
-    InsertQuery { cols }
-}
-
-impl InsertQuery<'_, '_> {
-    pub(crate) async fn execute(self, mut conn: impl AsConn) -> sqlx::Result<()> {
-        chunks::insert(conn.conn(), self.cols.entries).await
-    }
-}
-
-/// A connection in a transaction, as [`InsertQuery::execute`] takes it (`&mut *tx`).
-pub(crate) trait AsConn {
-    fn conn(&mut self) -> &mut sqlx::PgConnection;
-}
-
-impl AsConn for &mut sqlx::PgConnection {
-    fn conn(&mut self) -> &mut sqlx::PgConnection {
-        self
-    }
-}
-
 /// The catalog's own tables, for [`Catalog::footprint`] (not the blob tables of the hot tier).
 const CATALOG_TABLES: &str = "
 SELECT coalesce(sum(pg_total_relation_size(c)), 0)::int8

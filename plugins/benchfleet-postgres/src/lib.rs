@@ -286,12 +286,6 @@ impl PgStore {
         MIGRATOR.iter().map(|m| m.version).collect()
     }
 
-    /// The catalog has had no monthly partitions since layout 2: nothing to create. Kept for the
-    /// fleet queue's completion, which still asks.
-    pub(crate) async fn ensure_partitions(&self, _months: &[i64]) -> Result<()> {
-        Ok(())
-    }
-
     /// Run `f`, retrying transient failures with exponential backoff.
     pub(crate) async fn retry<T, F, Fut>(
         &self,

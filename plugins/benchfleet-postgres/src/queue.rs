@@ -33,7 +33,6 @@ use benchfleet_store::{
 };
 
 use crate::PgStore;
-use crate::catalog::{Columns, insert_query};
 
 /// The worker's own connection and the lock it holds on it.
 #[derive(Debug)]
@@ -469,17 +468,6 @@ impl Queue for PgStore {
         if items.is_empty() {
             return Ok(Vec::new());
         }
-        let months = Columns::of(
-            &items
-                .iter()
-                .flat_map(|f| f.records)
-                .cloned()
-                .collect::<Vec<_>>(),
-        )
-        .1;
-        if !months.is_empty() {
-            self.ensure_partitions(&months).await?;
-        }
         let n = items.len();
         let (mut runs, mut idxs, mut attempts, mut targets, mut messages) = (
             Vec::with_capacity(n),
@@ -565,7 +553,7 @@ impl Queue for PgStore {
                 .flat_map(|i| items[i].records.iter().cloned())
                 .collect();
             if !accepted.is_empty() {
-                insert_query(&Columns::of(&accepted).0).execute(&mut *tx).await?;
+                crate::chunks::insert(&mut tx, &accepted).await?;
             }
             // Children of the nodes that succeeded: one decrement per finished parent, their
             // rows locked in one order so concurrent batches never deadlock on shared children.
