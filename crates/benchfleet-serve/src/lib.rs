@@ -129,10 +129,9 @@ pub(crate) struct AppState {
     pub token: Option<Arc<str>>,
     pub writes: bool,
     pub cache: Arc<api::ResponseCache>,
-    /// Every run's commit, with the generation it was listed at (`api::run_commits`).
-    #[allow(clippy::type_complexity)]
-    pub commits:
-        Arc<std::sync::Mutex<Option<(u64, Arc<std::collections::HashMap<String, String>>)>>>,
+    /// Every run's row and commit, with the generation they were listed at
+    /// (`api::run_rows`).
+    pub runs: Arc<std::sync::Mutex<Option<(u64, Arc<api::RunRows>)>>>,
 }
 
 /// A bound server: the port is known, nothing is served yet.
@@ -162,7 +161,7 @@ pub async fn bind(storage: Storage, opts: ServeOptions) -> Result<Server, ServeE
         token: opts.token.as_deref().map(Arc::from),
         writes: opts.writes(),
         cache: Arc::default(),
-        commits: Arc::default(),
+        runs: Arc::default(),
     };
     Ok(Server {
         listener,
