@@ -167,6 +167,7 @@ struct Drawn<'a> {
 }
 
 impl Drawn<'_> {
+    #[cfg(test)]
     fn values(&self) -> impl Iterator<Item = f64> + '_ {
         self.from
             .iter()
