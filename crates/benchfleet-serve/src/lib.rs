@@ -132,6 +132,7 @@ pub(crate) struct AppState {
     pub cache: Arc<api::ResponseCache>,
     /// Every run's row and commit, with the generation they were listed at
     /// (`api::run_rows`).
+    #[allow(clippy::type_complexity)]
     pub runs: Arc<std::sync::Mutex<Option<(u64, Arc<api::RunRows>)>>>,
 }
 
