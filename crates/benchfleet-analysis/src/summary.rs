@@ -122,17 +122,44 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     if n == 0 || p.is_nan() {
         return f64::NAN;
     }
+    let (lo, hi, t) = ranks(n, p);
+    lerp(sorted[lo], sorted[hi], t)
+}
+
+/// The two ranks [`percentile`] interpolates between in a sample of `n`, and the weight.
+pub(crate) fn ranks(n: usize, p: f64) -> (usize, usize, f64) {
     let rank = p.clamp(0.0, 100.0) / 100.0 * (n - 1) as f64;
     let lo = rank.floor() as usize;
     let hi = (lo + 1).min(n - 1);
-    let t = rank - lo as f64;
-    let (a, b) = (sorted[lo], sorted[hi]);
-    // numpy's lerp: exact at both ends, symmetric around t = 0.5.
+    (lo, hi, rank - lo as f64)
+}
+
+/// numpy's lerp: exact at both ends, symmetric around t = 0.5.
+pub(crate) fn lerp(a: f64, b: f64, t: f64) -> f64 {
     if t >= 0.5 {
         b - (b - a) * (1.0 - t)
     } else {
         a + (b - a) * t
     }
+}
+
+/// [`percentile`] of `xs` in any order (reordered in place), without sorting it: the two ranks
+/// are selected (`select_nth_unstable`, linear time). Equal to `percentile` of `xs` sorted by
+/// `f64::total_cmp`; NaN for an empty slice or a NaN `p`.
+pub(crate) fn percentile_unsorted(xs: &mut [f64], p: f64) -> f64 {
+    let n = xs.len();
+    if n == 0 || p.is_nan() {
+        return f64::NAN;
+    }
+    let (lo, hi, t) = ranks(n, p);
+    let (_, &mut a, right) = xs.select_nth_unstable_by(lo, f64::total_cmp);
+    let b = if hi == lo {
+        a
+    } else {
+        // The next rank is the smallest of what lies above `lo`.
+        right.iter().copied().min_by(f64::total_cmp).unwrap_or(a)
+    };
+    lerp(a, b, t)
 }
 
 #[cfg(test)]

@@ -15,17 +15,19 @@ pub async fn start(flags: &MetricsFlags) -> Result<Option<Exposition>> {
     if !flags.wanted() {
         return Ok(None);
     }
-    let expo = prom::start(
+    let mut expo = prom::start(
         Arc::new(RunnerMetrics::new()),
         &PromOptions {
             file: flags.metrics_file.clone(),
-            listen: flags.metrics_listen,
             interval: flags.metrics_interval.0,
         },
     )
     .await?;
-    if let Some(addr) = expo.local_addr() {
-        eprintln!("serving metrics on http://{addr}/metrics");
+    if let Some(addr) = flags.metrics_listen {
+        // Served by axum (`benchfleet-serve`), stopped with the exposition by `finish`.
+        let (bound, task) = benchfleet_serve::metrics::listen(addr, expo.metrics().clone()).await?;
+        expo.attach_server(bound, task);
+        eprintln!("serving metrics on http://{bound}/metrics");
     }
     Ok(Some(expo))
 }

@@ -67,25 +67,35 @@ pub fn compare_invocations(
     history: impl Fn(&str) -> Option<HistoryBand>,
 ) -> ComparisonSet {
     let mut set = ComparisonSet::default();
+    // Names in first-seen order, and per invocation each name's first result: looked up by
+    // hash, so that a compare of thousands of benchmarks stays linear.
     let names = |side: &[Vec<BenchmarkResult>]| -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
-        for r in side.iter().flatten() {
-            if !out.contains(&r.name) {
-                out.push(r.name.clone());
-            }
-        }
-        out
-    };
-    let times = |side: &[Vec<BenchmarkResult>], name: &str| -> Vec<Vec<f64>> {
+        let mut seen = std::collections::HashSet::new();
         side.iter()
-            .filter_map(|inv| inv.iter().find(|r| r.name == name))
-            .map(BenchmarkResult::successful_times)
-            .filter(|t| !t.is_empty())
+            .flatten()
+            .filter(|r| seen.insert(r.name.as_str()))
+            .map(|r| r.name.clone())
             .collect()
     };
+    let (bi, ci) = (index(baseline), index(candidate));
+    let times =
+        |side: &[std::collections::HashMap<&str, &BenchmarkResult>], name: &str| -> Vec<Vec<f64>> {
+            side.iter()
+                .filter_map(|inv| inv.get(name))
+                .map(|r| r.successful_times())
+                .filter(|t| !t.is_empty())
+                .collect()
+        };
     let (bn, cn) = (names(baseline), names(candidate));
+    let (bset, cset): (
+        std::collections::HashSet<&str>,
+        std::collections::HashSet<&str>,
+    ) = (
+        bn.iter().map(String::as_str).collect(),
+        cn.iter().map(String::as_str).collect(),
+    );
     for name in &cn {
-        if !bn.contains(name) {
+        if !bset.contains(name.as_str()) {
             set.skipped
                 .push((name.clone(), "not in the baseline".into()));
             continue;
@@ -94,7 +104,7 @@ pub fn compare_invocations(
             history: cfg.history.or_else(|| history(name)),
             ..*cfg
         };
-        match compare_levels(&times(baseline, name), &times(candidate, name), &cfg) {
+        match compare_levels(&times(&bi, name), &times(&ci, name), &cfg) {
             Ok(comparison) => set.compared.push(NamedComparison {
                 name: name.clone(),
                 comparison,
@@ -105,12 +115,28 @@ pub fn compare_invocations(
             }
         }
     }
-    for name in bn {
-        if !cn.contains(&name) {
-            set.skipped.push((name, "not in the candidate".into()));
+    for name in &bn {
+        if !cset.contains(name.as_str()) {
+            set.skipped
+                .push((name.clone(), "not in the candidate".into()));
         }
     }
     set
+}
+
+/// One invocation's results by name (the first of each name).
+type ByName<'a> = std::collections::HashMap<&'a str, &'a BenchmarkResult>;
+
+fn index(side: &[Vec<BenchmarkResult>]) -> Vec<ByName<'_>> {
+    side.iter()
+        .map(|inv| {
+            let mut m = ByName::new();
+            for r in inv {
+                m.entry(r.name.as_str()).or_insert(r);
+            }
+            m
+        })
+        .collect()
 }
 
 /// One line saying what a verdict saw: its mode, the noise at each level, the band a change had

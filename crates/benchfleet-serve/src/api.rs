@@ -5,12 +5,13 @@
 use std::collections::BTreeMap;
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::Json;
 use axum::routing::{get, post};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use benchfleet::analysis::LevelsConfig;
@@ -82,21 +83,21 @@ pub(crate) fn percent_decode(s: &str) -> String {
 /// history again and again while nothing new is stored.
 #[derive(Debug, Default)]
 pub(crate) struct ResponseCache {
-    entries: std::sync::Mutex<std::collections::HashMap<String, (u64, axum::body::Bytes, String)>>,
+    entries: std::sync::Mutex<std::collections::HashMap<String, (u64, Bytes, String)>>,
 }
 
 /// Entries kept, at most (the cache is emptied when full).
 const CACHE_ENTRIES: usize = 64;
 
 impl ResponseCache {
-    fn get(&self, key: &str, generation: u64) -> Option<(axum::body::Bytes, String)> {
+    fn get(&self, key: &str, generation: u64) -> Option<(Bytes, String)> {
         let map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         map.get(key)
             .filter(|(g, _, _)| *g == generation)
             .map(|(_, b, t)| (b.clone(), t.clone()))
     }
 
-    fn put(&self, key: String, generation: u64, body: axum::body::Bytes, timing: String) {
+    fn put(&self, key: String, generation: u64, body: Bytes, timing: String) {
         let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() >= CACHE_ENTRIES {
             map.clear();
@@ -105,11 +106,12 @@ impl ResponseCache {
     }
 }
 
-/// Serve `uri` from the cache, or compute it with `f` and keep a successful answer.
+/// Serve `uri` from the cache, or compute it with `f` (a JSON body) and keep a successful
+/// answer.
 async fn cached<F, Fut>(s: &AppState, uri: &Uri, f: F) -> axum::response::Response
 where
     F: FnOnce() -> Fut,
-    Fut: std::future::Future<Output = Result<(axum::http::HeaderMap, Json<Value>), ApiError>>,
+    Fut: std::future::Future<Output = Result<(axum::http::HeaderMap, Bytes), ApiError>>,
 {
     use axum::response::IntoResponse;
     let key = uri.to_string();
@@ -127,8 +129,7 @@ where
         return (h, body).into_response();
     }
     match f().await {
-        Ok((mut h, Json(v))) => {
-            let body = axum::body::Bytes::from(serde_json::to_vec(&v).unwrap_or_default());
+        Ok((mut h, body)) => {
             let timing = h
                 .get("server-timing")
                 .and_then(|t| t.to_str().ok())
@@ -140,6 +141,13 @@ where
         }
         Err(e) => e.into_response(),
     }
+}
+
+/// `v` as a response body.
+fn to_body(v: &impl Serialize) -> Result<Bytes, ApiError> {
+    serde_json::to_vec(v)
+        .map(Bytes::from)
+        .map_err(|e| ApiError::internal(format!("cannot encode the answer as JSON: {e}")))
 }
 
 async fn cached_history(
@@ -158,9 +166,8 @@ async fn cached_compare(
 ) -> axum::response::Response {
     let s2 = s.clone();
     cached(&s, &uri, || async move {
-        compare(State(s2), q)
-            .await
-            .map(|j| (axum::http::HeaderMap::new(), j))
+        let Json(v) = compare(State(s2), q).await?;
+        Ok((axum::http::HeaderMap::new(), to_body(&v)?))
     })
     .await
 }
@@ -318,12 +325,40 @@ struct HistoryParams {
     format: Option<String>,
 }
 
+/// The columns of a history's points (`format=columns`), serialised straight from the points.
+#[derive(Serialize)]
+struct PointColumns<'a> {
+    run_id: Vec<&'a str>,
+    time_ns: Vec<i64>,
+    value: Vec<f64>,
+    runs: Vec<usize>,
+    stddev: Vec<Option<f64>>,
+    commit: Vec<Option<&'a str>>,
+    git_commit: Vec<Option<&'a str>>,
+}
+
+/// A `format=columns` answer: `history --changes --format json`'s fields with `points` as
+/// columns.
+#[derive(Serialize)]
+struct ColumnsAnswer<'a> {
+    schema_version: u32,
+    benchmark: &'a str,
+    suite: Option<&'a str>,
+    metric: &'static str,
+    unit: &'static str,
+    format: &'static str,
+    points: PointColumns<'a>,
+    changes: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    raw: Option<Value>,
+}
+
 /// `GET /api/history`: one benchmark's series with its change points, as
 /// `history --changes --format json`, plus per-point standard deviations.
 async fn history(
     State(s): State<AppState>,
     q: Result<Query<HistoryParams>, QueryRejection>,
-) -> Result<(axum::http::HeaderMap, Json<Value>), ApiError> {
+) -> Result<(axum::http::HeaderMap, Bytes), ApiError> {
     let q = query(q)?;
     let mut timing = Timing::new();
     let Some(name) = q.benchmark.filter(|b| !b.is_empty()) else {
@@ -337,23 +372,38 @@ async fn history(
         .unwrap_or("wall")
         .parse()
         .map_err(ApiError::bad_request)?;
-    let hq = HistoryQuery {
-        suite: q.suite.clone().filter(|s| !s.is_empty()),
-        limit: q.limit,
-        ..HistoryQuery::new(name.clone(), metric)
-    };
-    let points = match q.by.as_deref().unwrap_or("time") {
-        "time" => history::benchmark_history(&s.storage, &hq).await?,
-        "commit" => {
-            history::benchmark_history_by_commit(&s.storage, &hq, None)
-                .await?
-                .0
+    let columns = match q.format.as_deref() {
+        None | Some("points") => false,
+        Some("columns") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "format `{other}`: expected points or columns"
+            )));
         }
+    };
+    let by_commit = match q.by.as_deref().unwrap_or("time") {
+        "time" => false,
+        "commit" => true,
         other => {
             return Err(ApiError::bad_request(format!(
                 "by `{other}`: expected time or commit"
             )));
         }
+    };
+    let hq = HistoryQuery {
+        suite: q.suite.clone().filter(|s| !s.is_empty()),
+        limit: q.limit,
+        ..HistoryQuery::new(name.clone(), metric)
+    };
+    // Every run's row (its machine class, commit and position), read once per generation.
+    let rows = run_rows(&s).await?;
+    timing.mark("runs");
+    let points = if by_commit {
+        history::benchmark_history_by_commit_among(&s.storage, &hq, None, &rows.runs)
+            .await?
+            .0
+    } else {
+        history::benchmark_history_among(&s.storage, &hq, &rows.runs).await?
     };
     timing.mark("points");
     if points.is_empty() {
@@ -367,58 +417,19 @@ async fn history(
     }
     let changes = history::detect_changes(&points, None).map_err(benchfleet::Error::from)?;
     timing.mark("changes");
-    let columns = match q.format.as_deref() {
-        None | Some("points") => false,
-        Some("columns") => true,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "format `{other}`: expected points or columns"
-            )));
-        }
-    };
-    let mut v = if columns {
-        history::history_json(&hq, &[], None)
-    } else {
-        history::history_json(&hq, &points, None)
-    };
-    v["changes"] = history::changes_json(&points, &changes);
-    timing.mark("json");
-    // Each point's run commit (`git.commit`), also in a history ordered by time.
-    let commits = run_commits(&s).await?;
-    timing.mark("runs");
-    if columns {
-        v["format"] = "columns".into();
-        v["points"] = json!({
-            "run_id": points.iter().map(|p| p.run_id.as_str()).collect::<Vec<_>>(),
-            "time_ns": points.iter().map(|p| p.time.unix_nanos()).collect::<Vec<_>>(),
-            "value": points.iter().map(|p| p.value).collect::<Vec<_>>(),
-            "runs": points.iter().map(|p| p.runs).collect::<Vec<_>>(),
-            "stddev": points.iter().map(|p| p.stddev).collect::<Vec<_>>(),
-            "commit": points.iter().map(|p| p.commit.as_deref()).collect::<Vec<_>>(),
-            "git_commit": points
-                .iter()
-                .map(|p| commits.get(p.run_id.as_str()))
-                .collect::<Vec<_>>(),
-        });
-    } else if let Some(arr) = v["points"].as_array_mut() {
-        for (p, j) in points.iter().zip(arr.iter_mut()) {
-            j["stddev"] = json!(p.stddev);
-            j["git_commit"] = json!(commits.get(p.run_id.as_str()));
-        }
-    }
-    if q.raw == Some(true) {
-        let entries = s
+    let raw = if q.raw == Some(true) {
+        let samples = s
             .storage
             .catalog
-            .query_records(&RecordQuery {
+            .query_samples(&RecordQuery {
                 name: Some(name.clone()),
                 suite: hq.suite.clone(),
                 ..Default::default()
             })
             .await?;
-        let raw: Vec<Value> = entries
+        let raw: Vec<Value> = samples
             .iter()
-            .filter(|e| e.outcome.is_success())
+            .filter(|e| e.success)
             .map(|e| {
                 json!([
                     e.started_at.unix_nanos(),
@@ -427,34 +438,78 @@ async fn history(
                 ])
             })
             .collect();
-        v["raw"] = json!(raw);
         timing.mark("raw");
-    }
-    Ok((timing.header(), Json(v)))
+        Some(Value::from(raw))
+    } else {
+        None
+    };
+    // Each point's run commit (`git.commit`), also in a history ordered by time.
+    let git_commit =
+        |p: &history::HistoryPoint| rows.commits.get(p.run_id.as_str()).map(String::as_str);
+    let body = if columns {
+        to_body(&ColumnsAnswer {
+            schema_version: report::JSON_SCHEMA_VERSION,
+            benchmark: &hq.name,
+            suite: hq.suite.as_deref(),
+            metric: metric.as_str(),
+            unit: metric.unit(),
+            format: "columns",
+            points: PointColumns {
+                run_id: points.iter().map(|p| p.run_id.as_str()).collect(),
+                time_ns: points.iter().map(|p| p.time.unix_nanos()).collect(),
+                value: points.iter().map(|p| p.value).collect(),
+                runs: points.iter().map(|p| p.runs).collect(),
+                stddev: points.iter().map(|p| p.stddev).collect(),
+                commit: points.iter().map(|p| p.commit.as_deref()).collect(),
+                git_commit: points.iter().map(git_commit).collect(),
+            },
+            changes: history::changes_json(&points, &changes),
+            raw,
+        })?
+    } else {
+        let mut v = history::history_json(&hq, &points, Some(&changes));
+        if let Some(arr) = v["points"].as_array_mut() {
+            for (p, j) in points.iter().zip(arr.iter_mut()) {
+                j["stddev"] = json!(p.stddev);
+                j["git_commit"] = json!(git_commit(p));
+            }
+        }
+        if let Some(raw) = raw {
+            v["raw"] = raw;
+        }
+        to_body(&v)?
+    };
+    timing.mark("json");
+    Ok((timing.header(), body))
 }
 
-/// Every run's `git.commit`, by run id: listed once per [`Live::generation`](crate::live::Live)
-/// (a history of 10,000 runs would otherwise decode 10,000 run rows on every request).
-async fn run_commits(
-    s: &AppState,
-) -> Result<std::sync::Arc<std::collections::HashMap<String, String>>, ApiError> {
+/// Every run's row, and its `git.commit` by run id.
+#[derive(Debug)]
+pub(crate) struct RunRows {
+    pub runs: Vec<benchfleet::model::RunInfo>,
+    pub commits: std::collections::HashMap<String, String>,
+}
+
+/// Every run's row: listed once per [`Live::generation`](crate::live::Live) (a history of
+/// 10,000 runs would otherwise decode 10,000 run rows on every request).
+async fn run_rows(s: &AppState) -> Result<std::sync::Arc<RunRows>, ApiError> {
     let generation = s.live.generation();
-    if let Some((g, map)) = s.commits.lock().unwrap_or_else(|p| p.into_inner()).as_ref()
+    if let Some((g, rows)) = s.runs.lock().unwrap_or_else(|p| p.into_inner()).as_ref()
         && *g == generation
     {
-        return Ok(map.clone());
+        return Ok(rows.clone());
     }
     let runs = s.storage.catalog.find_runs(&RunFilter::default()).await?;
-    let map: std::collections::HashMap<String, String> = runs
-        .into_iter()
+    let commits = runs
+        .iter()
         .filter_map(|r| {
             let c = r.tags.get(benchfleet::commits::TAG_COMMIT)?.clone();
             Some((r.run_id.to_string(), c))
         })
         .collect();
-    let map = std::sync::Arc::new(map);
-    *s.commits.lock().unwrap_or_else(|p| p.into_inner()) = Some((generation, map.clone()));
-    Ok(map)
+    let rows = std::sync::Arc::new(RunRows { runs, commits });
+    *s.runs.lock().unwrap_or_else(|p| p.into_inner()) = Some((generation, rows.clone()));
+    Ok(rows)
 }
 
 /// Where a request's time went, as a `Server-Timing` header (browsers' developer tools show it).

@@ -27,6 +27,7 @@ mod api;
 pub mod assets;
 mod error;
 pub mod live;
+pub mod metrics;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -129,10 +130,10 @@ pub(crate) struct AppState {
     pub token: Option<Arc<str>>,
     pub writes: bool,
     pub cache: Arc<api::ResponseCache>,
-    /// Every run's commit, with the generation it was listed at (`api::run_commits`).
+    /// Every run's row and commit, with the generation they were listed at
+    /// (`api::run_rows`).
     #[allow(clippy::type_complexity)]
-    pub commits:
-        Arc<std::sync::Mutex<Option<(u64, Arc<std::collections::HashMap<String, String>>)>>>,
+    pub runs: Arc<std::sync::Mutex<Option<(u64, Arc<api::RunRows>)>>>,
 }
 
 /// A bound server: the port is known, nothing is served yet.
@@ -142,6 +143,9 @@ pub struct Server {
     app: Router,
     addr: SocketAddr,
     follower: tokio::task::JoinHandle<()>,
+    /// The server's own metrics (`GET /metrics`: the machine's CPU and memory, read every
+    /// second).
+    exposition: benchfleet::prom::Exposition,
 }
 
 /// Check `opts`, bind the listener and start following the catalog.
@@ -156,19 +160,26 @@ pub async fn bind(storage: Storage, opts: ServeOptions) -> Result<Server, ServeE
     let addr = listener.local_addr()?;
     let live = Arc::new(live::Live::new());
     let follower = tokio::spawn(live::follow(storage.clone(), live.clone(), opts.poll));
+    let exposition = benchfleet::prom::start(
+        Arc::new(benchfleet::prom::RunnerMetrics::new()),
+        &benchfleet::prom::PromOptions::default(),
+    )
+    .await
+    .map_err(|e| ServeError::Usage(e.to_string()))?;
     let state = AppState {
         storage,
         live,
         token: opts.token.as_deref().map(Arc::from),
         writes: opts.writes(),
         cache: Arc::default(),
-        commits: Arc::default(),
+        runs: Arc::default(),
     };
     Ok(Server {
         listener,
-        app: router(state),
+        app: router(state, exposition.metrics().clone()),
         addr,
         follower,
+        exposition,
     })
 }
 
@@ -186,6 +197,7 @@ impl Server {
             .with_graceful_shutdown(shutdown)
             .await;
         self.follower.abort();
+        let _ = self.exposition.finish().await;
         res
     }
 }
@@ -194,12 +206,16 @@ impl Server {
 /// at once).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-fn router(state: AppState) -> Router {
+fn router(state: AppState, metrics: Arc<benchfleet::prom::RunnerMetrics>) -> Router {
+    // The metrics need the token too when one is set (they describe the machine).
+    let guarded = metrics::metrics_route(metrics)
+        .layer(middleware::from_fn_with_state(state.clone(), authorize));
     let api = api::routes()
         .layer(middleware::from_fn_with_state(state.clone(), authorize))
         .with_state(state);
     Router::new()
         .merge(api)
+        .merge(guarded)
         .merge(assets::routes())
         .layer(middleware::from_fn(security_headers))
         .layer(CompressionLayer::new())
@@ -295,6 +311,49 @@ mod tests {
         assert!(opts("0.0.0.0:0", Some("t"), true).writes());
         let shown = format!("{:?}", opts("0.0.0.0:0", Some("hunter2"), false));
         assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    /// `GET` of `path` with optional headers: (status line, whole answer).
+    async fn get(addr: SocketAddr, path: &str, headers: &str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}\r\n");
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        out
+    }
+
+    #[tokio::test]
+    async fn serve_exposes_its_metrics_behind_its_token() {
+        use benchfleet::store::mem::{MemBlobStore, MemCatalog};
+        let storage = Storage::new(
+            Arc::new(MemCatalog::default()),
+            Arc::new(MemBlobStore::new()),
+        );
+        let server = bind(
+            storage,
+            ServeOptions {
+                token: Some("t0k".into()),
+                ..ServeOptions::new("127.0.0.1:0".parse().unwrap())
+            },
+        )
+        .await
+        .unwrap();
+        let addr = server.local_addr();
+        let task = tokio::spawn(server.run(std::future::pending()));
+        let denied = get(addr, "/metrics", "").await;
+        assert!(denied.starts_with("HTTP/1.1 401"), "{denied}");
+        let ok = get(addr, "/metrics", "Authorization: Bearer t0k\r\n").await;
+        assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+        assert!(ok.contains("application/openmetrics-text"), "{ok}");
+        let (_, body) = ok.split_once("\r\n\r\n").unwrap();
+        let series = benchfleet::prom::parse_exposition(body).unwrap();
+        assert!(
+            series.contains_key("benchfleet_memory_used_bytes"),
+            "{body}"
+        );
+        task.abort();
     }
 
     #[test]

@@ -60,6 +60,36 @@ pub struct RecordEntry {
     pub location: String,
 }
 
+/// One record's measurement as a series over many runs needs it: the lean projection of a
+/// [`RecordEntry`] (no digest, suite, name, tier or location), returned by
+/// [`Catalog::query_samples`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecordSample {
+    pub run_id: RunId,
+    pub started_at: Timestamp,
+    pub iteration: u32,
+    pub measurement: Measurement,
+    /// Whether the run succeeded ([`Outcome::is_success`]).
+    pub success: bool,
+}
+
+impl From<&RecordEntry> for RecordSample {
+    fn from(e: &RecordEntry) -> Self {
+        RecordSample {
+            run_id: e.run_id.clone(),
+            started_at: e.started_at,
+            iteration: e.iteration,
+            measurement: e.measurement,
+            success: e.outcome.is_success(),
+        }
+    }
+}
+
+/// The order of [`Catalog::query_samples`]: (`started_at`, `run_id`, `iteration`).
+pub fn sample_order(a: &RecordSample, b: &RecordSample) -> std::cmp::Ordering {
+    (a.started_at, &a.run_id, a.iteration).cmp(&(b.started_at, &b.run_id, b.iteration))
+}
+
 /// Which runs to list. Empty fields match everything; results are newest first.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RunFilter {
@@ -148,6 +178,29 @@ pub trait Catalog: crate::AlertCatalog + Send + Sync + fmt::Debug + 'static {
     async fn insert_records(&self, entries: &[RecordEntry]) -> Result<()>;
 
     async fn query_records(&self, query: &RecordQuery) -> Result<Vec<RecordEntry>>;
+
+    /// The entries [`query_records`](Catalog::query_records) returns for `query`, projected to
+    /// [`RecordSample`]s: what a benchmark's history reads (one name over every run). Ordered
+    /// by (`started_at`, `run_id`, `iteration`) (for a query by name, `query_records`' order);
+    /// samples equal in all three come in no promised order. `limit` counts samples in this
+    /// order. The default projects `query_records`; a backend overrides it when it can skip
+    /// decoding what a sample leaves out (the redb catalog never builds the entries' names and
+    /// locations).
+    async fn query_samples(&self, query: &RecordQuery) -> Result<Vec<RecordSample>> {
+        let all = RecordQuery {
+            limit: None,
+            ..query.clone()
+        };
+        let mut out: Vec<RecordSample> = self
+            .query_records(&all)
+            .await?
+            .iter()
+            .map(RecordSample::from)
+            .collect();
+        out.sort_by(sample_order);
+        out.truncate(query.limit.unwrap_or(usize::MAX));
+        Ok(out)
+    }
 
     /// Replace the `tier` and `location` of existing entries, all in ONE transaction: either
     /// every entry moves or none does. Each element is a complete row as returned by

@@ -63,8 +63,8 @@ pub use blob::{
     byte_stream,
 };
 pub use catalog::{
-    Catalog, CatalogFootprint, DailySummary, RecordEntry, RecordQuery, RunFilter, SummaryQuery,
-    Tier,
+    Catalog, CatalogFootprint, DailySummary, RecordEntry, RecordQuery, RecordSample, RunFilter,
+    SummaryQuery, Tier, sample_order,
 };
 pub use content::{OUTPUTS_NS, StreamedBlob, put_file, put_reader};
 pub use error::{ErrorKind, StoreError};

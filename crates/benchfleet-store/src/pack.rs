@@ -22,7 +22,7 @@
 use std::collections::HashMap;
 
 use crate::codec::{self, Location};
-use crate::{ErrorKind, RecordEntry, StoreError, Tier};
+use crate::{ErrorKind, RecordEntry, RecordQuery, RecordSample, StoreError, Tier};
 use benchfleet_model::{Digest, Measurement, NodeKind, Outcome, RunId, Timestamp};
 
 /// Most entries in one chunk. A chunk is rewritten whole when an entry is appended or moved
@@ -393,19 +393,123 @@ pub fn encode(entries: &[RecordEntry]) -> Vec<u8> {
 
 // ---- decoding -------------------------------------------------------------------------------
 
-/// A key written by `put_key`.
-fn read_key<'s>(
-    r: &mut Reader<'_>,
-    string: &impl Fn(u64) -> Result<&'s str, StoreError>,
-) -> Result<String, StoreError> {
+/// A key written by `put_key`, not yet put together.
+#[derive(Clone, Copy)]
+enum RawKey<'a> {
+    Verbatim(&'a str),
+    /// A content-addressed key: namespace and digest bytes.
+    Content(&'a str, &'a [u8]),
+}
+
+impl RawKey<'_> {
+    fn build(self) -> String {
+        match self {
+            RawKey::Verbatim(s) => s.to_owned(),
+            RawKey::Content(ns, digest) => {
+                let hex = Digest::from_bytes(digest.try_into().expect("32 bytes")).to_hex();
+                format!("{ns}/{}/{}/{hex}", &hex[0..2], &hex[2..4])
+            }
+        }
+    }
+}
+
+fn read_key<'a>(
+    r: &mut Reader<'a>,
+    string: &impl Fn(u64) -> Result<&'a str, StoreError>,
+) -> Result<RawKey<'a>, StoreError> {
     match r.u8()? {
-        0 => Ok(string(r.var()?)?.to_owned()),
+        0 => Ok(RawKey::Verbatim(string(r.var()?)?)),
         1 => {
             let ns = string(r.var()?)?;
-            let hex = Digest::from_bytes(r.take(32)?.try_into().expect("32 bytes")).to_hex();
-            Ok(format!("{ns}/{}/{}/{hex}", &hex[0..2], &hex[2..4]))
+            Ok(RawKey::Content(ns, r.take(32)?))
         }
         _ => Err(corrupt("unknown key encoding")),
+    }
+}
+
+/// A location as it lies in a chunk; [`RawLoc::build`] puts the string together.
+enum RawLoc<'a> {
+    Verbatim(&'a str),
+    HotDefault,
+    HotKey(RawKey<'a>),
+    Warm {
+        key: RawKey<'a>,
+        dict: Option<&'a [u8]>,
+        frame: Option<(u64, u64)>,
+    },
+    Cold {
+        segment: RawKey<'a>,
+        nums: [u64; 4],
+    },
+}
+
+impl RawLoc<'_> {
+    fn build(&self, started_at: Timestamp, digest: &Digest) -> String {
+        match self {
+            RawLoc::Verbatim(s) => (*s).to_owned(),
+            RawLoc::HotDefault => codec::hot_key(started_at, digest).to_string(),
+            RawLoc::HotKey(k) => k.build(),
+            RawLoc::Warm { key, dict, frame } => {
+                let mut loc = key.build();
+                if let Some((offset, len)) = frame {
+                    loc.push_str(&format!("@{offset}+{len}"));
+                }
+                if let Some(d) = dict {
+                    let d = Digest::from_bytes((*d).try_into().expect("32 bytes"));
+                    loc.push_str(&format!("?dict={d}"));
+                }
+                loc
+            }
+            RawLoc::Cold { segment, nums: n } => {
+                format!("{}#{}+{}@{}+{}", segment.build(), n[0], n[1], n[2], n[3])
+            }
+        }
+    }
+}
+
+/// One entry as it lies in a chunk: strings borrowed, the location not put together. Only
+/// [`decode`] builds whole [`RecordEntry`]s; [`samples`] takes what a history needs.
+struct Raw<'a> {
+    digest: &'a [u8],
+    suite: &'a str,
+    name: &'a str,
+    kind: NodeKind,
+    tier: Tier,
+    iteration: u32,
+    started_at: Timestamp,
+    measurement: Measurement,
+    outcome: Outcome,
+    size: u64,
+    loc: RawLoc<'a>,
+}
+
+impl Raw<'_> {
+    fn entry(self, run_id: &RunId) -> RecordEntry {
+        let digest = Digest::from_bytes(self.digest.try_into().expect("32 bytes"));
+        RecordEntry {
+            location: self.loc.build(self.started_at, &digest),
+            digest,
+            run_id: run_id.clone(),
+            suite: self.suite.to_owned(),
+            name: self.name.to_owned(),
+            kind: self.kind,
+            iteration: self.iteration,
+            started_at: self.started_at,
+            measurement: self.measurement,
+            outcome: self.outcome,
+            size: self.size,
+            tier: self.tier,
+        }
+    }
+
+    /// [`RecordQuery::matches`] on the fields a chunk's entries differ in (a chunk is of one
+    /// run: the query's run is checked on the chunk's key).
+    fn matches(&self, q: &RecordQuery) -> bool {
+        q.suite.as_deref().is_none_or(|s| s == self.suite)
+            && q.name.as_deref().is_none_or(|n| n == self.name)
+            && q.since.is_none_or(|t| self.started_at >= t)
+            && q.until.is_none_or(|t| self.started_at < t)
+            && q.tier.is_none_or(|t| self.tier == t)
     }
 }
 
@@ -441,8 +545,11 @@ pub fn header(value: &[u8]) -> Result<Header<'_>, StoreError> {
     })
 }
 
-/// Every entry of a chunk of run `run_id`, in the order they were encoded.
-pub fn decode(run_id: &RunId, value: &[u8]) -> Result<Vec<RecordEntry>, StoreError> {
+/// Call `f` on every entry of a chunk, in the order they were encoded.
+fn walk(
+    value: &[u8],
+    mut f: impl FnMut(Raw<'_>) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
     let h = header(value)?;
     let plain;
     let body = if h.zstd {
@@ -468,12 +575,11 @@ pub fn decode(run_id: &RunId, value: &[u8]) -> Result<Vec<RecordEntry>, StoreErr
             .ok_or_else(|| corrupt("a string number is out of range"))
     };
     let count = usize::try_from(h.entries).map_err(|_| corrupt("too many entries"))?;
-    let mut out = Vec::with_capacity(count.min(CHUNK_RECORDS));
     let mut prev_t = h.first;
     for _ in 0..count {
-        let digest = Digest::from_bytes(r.take(32)?.try_into().expect("32 bytes"));
-        let suite = string(r.var()?)?.to_owned();
-        let name = string(r.var()?)?.to_owned();
+        let digest = r.take(32)?;
+        let suite = string(r.var()?)?;
+        let name = string(r.var()?)?;
         let flags = r.u8()?;
         let kind = if flags & 1 == 0 {
             NodeKind::Job
@@ -530,53 +636,79 @@ pub fn decode(run_id: &RunId, value: &[u8]) -> Result<Vec<RecordEntry>, StoreErr
             _ => return Err(corrupt("unknown outcome")),
         };
         let size = r.var()?;
-        let started_at = Timestamp(started_at);
-        let location = match flags >> 3 {
-            LOC_VERBATIM => string(r.var()?)?.to_owned(),
-            LOC_HOT_DEFAULT => codec::hot_key(started_at, &digest).to_string(),
-            LOC_HOT_KEY => read_key(&mut r, &string)?,
+        let loc = match flags >> 3 {
+            LOC_VERBATIM => RawLoc::Verbatim(string(r.var()?)?),
+            LOC_HOT_DEFAULT => RawLoc::HotDefault,
+            LOC_HOT_KEY => RawLoc::HotKey(read_key(&mut r, &string)?),
             LOC_WARM => {
-                let mut loc = read_key(&mut r, &string)?;
+                let key = read_key(&mut r, &string)?;
                 let parts = r.u8()?;
                 let dict = if parts & 1 != 0 {
-                    Some(Digest::from_bytes(
-                        r.take(32)?.try_into().expect("32 bytes"),
-                    ))
+                    Some(r.take(32)?)
                 } else {
                     None
                 };
-                if parts & 2 != 0 {
-                    let (offset, len) = (r.var()?, r.var()?);
-                    loc.push_str(&format!("@{offset}+{len}"));
-                }
-                if let Some(d) = dict {
-                    loc.push_str(&format!("?dict={d}"));
-                }
-                loc
+                let frame = if parts & 2 != 0 {
+                    Some((r.var()?, r.var()?))
+                } else {
+                    None
+                };
+                RawLoc::Warm { key, dict, frame }
             }
             LOC_COLD => {
                 let segment = read_key(&mut r, &string)?;
-                let n = [r.var()?, r.var()?, r.var()?, r.var()?];
-                format!("{segment}#{}+{}@{}+{}", n[0], n[1], n[2], n[3])
+                let nums = [r.var()?, r.var()?, r.var()?, r.var()?];
+                RawLoc::Cold { segment, nums }
             }
             _ => return Err(corrupt("unknown location kind")),
         };
-        out.push(RecordEntry {
+        f(Raw {
             digest,
-            run_id: run_id.clone(),
             suite,
             name,
             kind,
+            tier,
             iteration,
-            started_at,
+            started_at: Timestamp(started_at),
             measurement,
             outcome,
             size,
-            tier,
-            location,
-        });
+            loc,
+        })?;
     }
+    Ok(())
+}
+
+/// Every entry of a chunk of run `run_id`, in the order they were encoded.
+pub fn decode(run_id: &RunId, value: &[u8]) -> Result<Vec<RecordEntry>, StoreError> {
+    let mut out = Vec::with_capacity(CHUNK_RECORDS);
+    walk(value, |raw| {
+        out.push(raw.entry(run_id));
+        Ok(())
+    })?;
     Ok(out)
+}
+
+/// The entries of a chunk of run `run_id` that match `q` (its run aside), as samples: no
+/// name, suite or location is built.
+pub fn samples(
+    run_id: &RunId,
+    value: &[u8],
+    q: &RecordQuery,
+    out: &mut Vec<RecordSample>,
+) -> Result<(), StoreError> {
+    walk(value, |raw| {
+        if raw.matches(q) {
+            out.push(RecordSample {
+                run_id: run_id.clone(),
+                started_at: raw.started_at,
+                iteration: raw.iteration,
+                measurement: raw.measurement,
+                success: raw.outcome.is_success(),
+            });
+        }
+        Ok(())
+    })
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@
 
 use benchfleet_model::{RunInfo, RunStatus, Timestamp};
 use benchfleet_store::{
-    AlertCatalog, Catalog, ErrorKind, RecordEntry, RecordQuery, RunFilter, Tier,
+    AlertCatalog, Catalog, ErrorKind, RecordEntry, RecordQuery, RecordSample, RunFilter, Tier,
+    sample_order,
 };
 
 use crate::{CatalogHarness, data, skip};
@@ -47,17 +48,11 @@ fn ids(entries: &[RecordEntry]) -> Vec<String> {
         .collect()
 }
 
-/// A batch inserted at once is queryable by run, suite, name, tier and time range (inclusive
-/// `since`, exclusive `until`), with limit, in (started_at, run_id, name, iteration) order.
-pub async fn query_records_filters_and_order<H: CatalogHarness>(h: &H) {
-    let cat = h.make_catalog().await;
-    let (runs, all) = fixture();
-    cat.insert_records(&all)
-        .await
-        .unwrap_or_else(|e| panic!("{}: insert_records: {e}", cat.name()));
+/// Queries over [`fixture`] touching every filter, limits included.
+fn fixture_queries(runs: &[RunInfo]) -> Vec<RecordQuery> {
     let (r1, r2) = (runs[0].run_id.clone(), runs[1].run_id.clone());
     let t = Timestamp;
-    let queries = [
+    vec![
         RecordQuery::default(),
         RecordQuery::run(&r1),
         RecordQuery::run(&r2),
@@ -124,7 +119,19 @@ pub async fn query_records_filters_and_order<H: CatalogHarness>(h: &H) {
             limit: Some(0),
             ..Default::default()
         },
-    ];
+    ]
+}
+
+/// A batch inserted at once is queryable by run, suite, name, tier and time range (inclusive
+/// `since`, exclusive `until`), with limit, in (started_at, run_id, name, iteration) order.
+pub async fn query_records_filters_and_order<H: CatalogHarness>(h: &H) {
+    let cat = h.make_catalog().await;
+    let (runs, all) = fixture();
+    cat.insert_records(&all)
+        .await
+        .unwrap_or_else(|e| panic!("{}: insert_records: {e}", cat.name()));
+    let r1 = runs[0].run_id.clone();
+    let queries = fixture_queries(&runs);
     for q in &queries {
         let got = cat
             .query_records(q)
@@ -151,6 +158,41 @@ pub async fn query_records_filters_and_order<H: CatalogHarness>(h: &H) {
         )
         .len()
             < all.len()
+    );
+}
+
+/// `query_samples` returns what `query_records` does for the same query, projected to samples
+/// and ordered by (started_at, run_id, iteration), `limit` counted in that order.
+pub async fn query_samples_project_query_records<H: CatalogHarness>(h: &H) {
+    let cat = h.make_catalog().await;
+    let (runs, all) = fixture();
+    cat.insert_records(&all)
+        .await
+        .unwrap_or_else(|e| panic!("{}: insert_records: {e}", cat.name()));
+    for q in &fixture_queries(&runs) {
+        let got = cat
+            .query_samples(q)
+            .await
+            .unwrap_or_else(|e| panic!("{}: query_samples {q:?}: {e}", cat.name()));
+        let mut want: Vec<RecordSample> = all
+            .iter()
+            .filter(|e| q.matches(e))
+            .map(RecordSample::from)
+            .collect();
+        want.sort_by(sample_order);
+        want.truncate(q.limit.unwrap_or(usize::MAX));
+        // Samples equal in (started_at, run_id, iteration) are equal here (the fixture's two
+        // names of an iteration measure the same), so the order is fully determined.
+        assert_eq!(got, want, "{}: query_samples {q:?}", cat.name());
+    }
+    let failed = cat
+        .query_samples(&RecordQuery::run(&runs[0].run_id))
+        .await
+        .expect("query_samples");
+    assert!(
+        failed.iter().any(|s| !s.success) && failed.iter().any(|s| s.success),
+        "{}: the fixture has failed and successful runs: {failed:?}",
+        cat.name()
     );
 }
 

@@ -137,6 +137,7 @@ macro_rules! catalog_conformance {
             $harness,
             [
                 query_records_filters_and_order,
+                query_samples_project_query_records,
                 insert_records_is_idempotent,
                 put_run_upserts,
                 find_runs_newest_first_with_filters,

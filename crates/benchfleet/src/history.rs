@@ -1,8 +1,10 @@
 //! One benchmark's history across stored runs: one value per run (the mean of that run's
 //! successful runs for a metric), and the change points of that series.
 //!
-//! Built from the catalog's [`RecordEntry`](benchfleet_store::RecordEntry) summaries only
-//! (`query_records`), never from raw records, so it stays cheap with long histories.
+//! Built from the catalog's record samples only ([`Catalog::query_samples`]: run, start time,
+//! measurement, outcome), never from raw records, so it stays cheap with long histories.
+//!
+//! [`Catalog::query_samples`]: benchfleet_store::Catalog::query_samples
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -199,52 +201,73 @@ pub async fn runs_of(storage: &Storage, q: &HistoryQuery) -> Result<Vec<RunInfo>
         .await?)
 }
 
-/// [`benchmark_history`] with the run rows (from [`runs_of`]) already read, for callers that
-/// need them too.
+/// [`benchmark_history`] with the run rows (from [`runs_of`], or every run: only the points' runs
+/// are looked up) already read, for callers that need them too or keep them.
 pub async fn benchmark_history_among(
     storage: &Storage,
     q: &HistoryQuery,
     runs: &[RunInfo],
 ) -> Result<Vec<HistoryPoint>, Error> {
-    let entries = storage
+    let samples = storage
         .catalog
-        .query_records(&RecordQuery {
+        .query_samples(&RecordQuery {
             name: Some(q.name.clone()),
             suite: q.suite.clone(),
             until: q.until,
             ..Default::default()
         })
         .await?;
-    // Entries come ordered by (started_at, run_id, …): a run's position is its first entry.
-    let mut order: Vec<RunId> = Vec::new();
-    let mut acc: HashMap<RunId, (Timestamp, Vec<f64>)> = HashMap::new();
-    for e in &entries {
-        let slot = acc.entry(e.run_id.clone()).or_insert_with(|| {
-            order.push(e.run_id.clone());
-            (e.started_at, Vec::new())
-        });
-        slot.0 = slot.0.min(e.started_at);
-        if e.outcome.is_success() {
+    // Samples come ordered by (started_at, run_id, …): a run's position is its first sample.
+    // A run's samples are usually adjacent, so the map is consulted once per run, not per
+    // sample.
+    struct Group<'a> {
+        run: &'a RunId,
+        time: Timestamp,
+        values: Vec<f64>,
+        class: Option<&'a String>,
+    }
+    let mut groups: Vec<Group<'_>> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut last: Option<usize> = None;
+    for e in &samples {
+        let g = match last {
+            Some(g) if groups[g].run == &e.run_id => g,
+            _ => *index.entry(e.run_id.as_str()).or_insert_with(|| {
+                groups.push(Group {
+                    run: &e.run_id,
+                    time: e.started_at,
+                    values: Vec::new(),
+                    class: None,
+                });
+                groups.len() - 1
+            }),
+        };
+        last = Some(g);
+        let slot = &mut groups[g];
+        slot.time = slot.time.min(e.started_at);
+        if e.success {
             let v = q.metric.value(&e.measurement);
             if v.is_finite() {
-                slot.1.push(v);
+                slot.values.push(v);
             }
         }
     }
-    let classes: HashMap<&RunId, &String> = runs
-        .iter()
-        .filter_map(|r| Some((&r.run_id, r.tags.get(crate::machine::TAG_CLASS)?)))
-        .collect();
-    let mut points: Vec<HistoryPoint> = order
+    // The machine class of each run that has samples (only those runs are looked up).
+    for r in runs {
+        if let Some(&g) = index.get(r.run_id.as_str()) {
+            groups[g].class = r.tags.get(crate::machine::TAG_CLASS);
+        }
+    }
+    let mut points: Vec<HistoryPoint> = groups
         .into_iter()
-        .filter_map(|id| {
-            let (time, values) = acc.remove(&id)?;
-            let machine_class = classes.get(&id).map(|c| (*c).clone());
+        .filter_map(|g| {
+            let machine_class = g.class.cloned();
+            let values = g.values;
             let value = values.iter().sum::<f64>() / values.len() as f64;
             (!values.is_empty() && (q.machine_class.is_none() || q.machine_class == machine_class))
                 .then(|| HistoryPoint {
-                    run_id: id,
-                    time,
+                    run_id: g.run.clone(),
+                    time: g.time,
                     value,
                     runs: values.len(),
                     stddev: benchfleet_analysis::sample_variance(&values, value).map(f64::sqrt),
@@ -272,13 +295,24 @@ pub async fn benchmark_history_by_commit(
     q: &HistoryQuery,
     repo: Option<&crate::git::Repo>,
 ) -> Result<(Vec<HistoryPoint>, usize), Error> {
+    let runs = runs_of(storage, q).await?;
+    benchmark_history_by_commit_among(storage, q, repo, &runs).await
+}
+
+/// [`benchmark_history_by_commit`] with the run rows (from [`runs_of`], or every run) already
+/// read.
+pub async fn benchmark_history_by_commit_among(
+    storage: &Storage,
+    q: &HistoryQuery,
+    repo: Option<&crate::git::Repo>,
+    runs: &[RunInfo],
+) -> Result<(Vec<HistoryPoint>, usize), Error> {
     use crate::commits::{TAG_COMMIT, TAG_DEPTH};
     let all = HistoryQuery {
         limit: None,
         ..q.clone()
     };
-    let runs = runs_of(storage, q).await?;
-    let points = benchmark_history_among(storage, &all, &runs).await?;
+    let points = benchmark_history_among(storage, &all, runs).await?;
     let tags: HashMap<&RunId, &std::collections::BTreeMap<String, String>> =
         runs.iter().map(|r| (&r.run_id, &r.tags)).collect();
     let mut looked_up: HashMap<String, Option<u64>> = HashMap::new();

@@ -4,9 +4,11 @@
 //!
 //! [`RunnerMetrics`] is fed only by the event stream of suite runs, `bench` and `load`
 //! ([`RunnerMetrics::apply`] on each [`RunnerEvent`]; [`tee`] does it for a channel and forwards
-//! the events to the progress display). [`start`] exposes it: a
-//! file rewritten atomically every interval and at the end, and/or `GET /metrics` on a loopback
-//! address (anything else is refused). Encoding is `prometheus-client`'s (OpenMetrics text, which
+//! the events to the progress display). [`start`] exposes it in a file rewritten atomically
+//! every interval and at the end; `GET /metrics` on a loopback address (anything else is
+//! refused, [`loopback_addr`]) is served by axum in `benchfleet-serve` (`metrics::listen`, the
+//! only crate that speaks HTTP), attached to the [`Exposition`] with
+//! [`Exposition::attach_server`]. Encoding is `prometheus-client`'s (OpenMetrics text, which
 //! Prometheus scrapes; in the classic format the `# EOF` line is a comment).
 //!
 //! ```
@@ -30,7 +32,6 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 use benchfleet_sched::NodeState;
@@ -467,11 +468,11 @@ pub fn write_atomic(path: &Path, text: &str) -> Result<(), PromError> {
     })
 }
 
-/// Where and how often to expose.
+/// Where and how often to expose (the HTTP side is attached with
+/// [`Exposition::attach_server`]).
 #[derive(Clone, Debug)]
 pub struct PromOptions {
     pub file: Option<PathBuf>,
-    pub listen: Option<SocketAddr>,
     /// File rewrite and system reading interval.
     pub interval: Duration,
 }
@@ -480,7 +481,6 @@ impl Default for PromOptions {
     fn default() -> Self {
         PromOptions {
             file: None,
-            listen: None,
             interval: Duration::from_secs(1),
         }
     }
@@ -498,9 +498,16 @@ pub struct Exposition {
 }
 
 impl Exposition {
-    /// The bound address (useful with port 0).
+    /// The bound address of the attached server (useful with port 0).
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.local_addr
+    }
+
+    /// A server of this exposition's metrics, bound on `addr` and running as `task`: stopped by
+    /// [`finish`](Exposition::finish) with the rest.
+    pub fn attach_server(&mut self, addr: SocketAddr, task: tokio::task::JoinHandle<()>) {
+        self.local_addr = Some(addr);
+        self.tasks.push(task);
     }
 
     pub fn metrics(&self) -> &Arc<RunnerMetrics> {
@@ -531,26 +538,13 @@ impl Exposition {
     }
 }
 
-/// Start exposing `metrics`: bind the listener (loopback only), write the file once now, then
-/// every interval, and read the machine's CPU and memory every interval.
+/// Start exposing `metrics`: write the file once now, then every interval, and read the
+/// machine's CPU and memory every interval.
 pub async fn start(
     metrics: Arc<RunnerMetrics>,
     opts: &PromOptions,
 ) -> Result<Exposition, PromError> {
     let mut tasks = Vec::new();
-    let mut local_addr = None;
-    if let Some(addr) = opts.listen {
-        if !addr.ip().is_loopback() {
-            return Err(PromError::NotLoopback {
-                addr: addr.to_string(),
-            });
-        }
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|source| PromError::Bind { addr, source })?;
-        local_addr = listener.local_addr().ok();
-        tasks.push(tokio::spawn(serve(listener, metrics.clone())));
-    }
     if let Some(path) = &opts.file {
         write_atomic(path, &metrics.encode())?;
     }
@@ -580,7 +574,7 @@ pub async fn start(
     Ok(Exposition {
         metrics,
         file: opts.file.clone(),
-        local_addr,
+        local_addr: None,
         tasks,
         meter,
     })
@@ -588,86 +582,6 @@ pub async fn start(
 
 /// Content type of the exposition.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-
-/// Answer HTTP/1.1 requests on `listener`: `GET /metrics` (and `/`) with the exposition, 404 for
-/// other paths, 405 for other methods. One request per connection.
-///
-/// A failing `accept` (e.g. `EMFILE`: out of file descriptors, which persists) is logged once
-/// per streak and retried after [`accept_backoff`], not in a busy loop.
-pub async fn serve(listener: tokio::net::TcpListener, metrics: Arc<RunnerMetrics>) {
-    let mut failures = 0u32;
-    loop {
-        let mut conn = match listener.accept().await {
-            Ok((conn, _)) => {
-                failures = 0;
-                conn
-            }
-            Err(e) => {
-                failures = failures.saturating_add(1);
-                if failures == 1 {
-                    tracing::warn!("the metrics server cannot accept connections: {e}; retrying");
-                }
-                tokio::time::sleep(accept_backoff(failures)).await;
-                continue;
-            }
-        };
-        let metrics = metrics.clone();
-        tokio::spawn(async move {
-            let mut buf = Vec::with_capacity(1024);
-            let mut chunk = [0u8; 1024];
-            // Read the request head (bounded; the body, if any, is ignored).
-            while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 16 * 1024 {
-                match tokio::time::timeout(Duration::from_secs(5), conn.read(&mut chunk)).await {
-                    Ok(Ok(n)) if n > 0 => buf.extend_from_slice(&chunk[..n]),
-                    _ => break,
-                }
-            }
-            let response = respond(&buf, &metrics);
-            let _ = conn.write_all(&response).await;
-            let _ = conn.shutdown().await;
-        });
-    }
-}
-
-/// How long [`serve`] waits after its `failures`-th accept error in a row: 100 ms, doubling,
-/// at most [`ACCEPT_BACKOFF_MAX`].
-pub fn accept_backoff(failures: u32) -> Duration {
-    let doublings = failures.saturating_sub(1).min(16);
-    (Duration::from_millis(100) * 2u32.pow(doublings)).min(ACCEPT_BACKOFF_MAX)
-}
-
-/// The longest wait between accept attempts of [`serve`].
-pub const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(5);
-
-/// The full HTTP response to a raw request head.
-pub fn respond(request: &[u8], metrics: &RunnerMetrics) -> Vec<u8> {
-    let head = String::from_utf8_lossy(request);
-    let mut parts = head.lines().next().unwrap_or("").split_whitespace();
-    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let path = target.split('?').next().unwrap_or("");
-    let (status, ctype, body) = match (method, path) {
-        ("GET" | "HEAD", "/metrics" | "/") => ("200 OK", CONTENT_TYPE, metrics.encode()),
-        ("GET" | "HEAD", _) => (
-            "404 Not Found",
-            "text/plain; charset=utf-8",
-            "not found; the metrics are at /metrics\n".to_owned(),
-        ),
-        _ => (
-            "405 Method Not Allowed",
-            "text/plain; charset=utf-8",
-            "only GET /metrics\n".to_owned(),
-        ),
-    };
-    let mut out = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    if method != "HEAD" {
-        out.extend_from_slice(body.as_bytes());
-    }
-    out
-}
 
 /// Parse an exposition into `(series with labels, value)`, checking every line: comments are
 /// `# HELP`, `# TYPE`, `# UNIT` or `# EOF`, samples are `name{labels} value`. For tests and for

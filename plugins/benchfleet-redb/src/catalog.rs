@@ -7,7 +7,8 @@ use benchfleet_model::{RunId, RunInfo};
 use bytes::Bytes;
 
 use benchfleet_store::{
-    BlobKey, Catalog, ErrorKind, RecordEntry, RecordQuery, Result, RunFilter, StoreError,
+    BlobKey, Catalog, ErrorKind, RecordEntry, RecordQuery, RecordSample, Result, RunFilter,
+    StoreError,
 };
 
 use crate::writer::Work;
@@ -142,11 +143,14 @@ pub(crate) fn query_order(a: &RecordEntry, b: &RecordEntry) -> std::cmp::Orderin
         ))
 }
 
-fn run_query(txn: &ReadTransaction, q: &RecordQuery) -> Result<Vec<RecordEntry>, Error> {
-    let mut out = Vec::new();
-    if q.limit == Some(0) {
-        return Ok(out);
-    }
+/// Call `f` with the run and value of every chunk that may hold entries matching `q`: the
+/// query's run only, and chunks skipped on their headers (time span, tiers, bloom filter of
+/// suites and names) without decoding them.
+fn for_chunks(
+    txn: &ReadTransaction,
+    q: &RecordQuery,
+    mut f: impl FnMut(&RunId, &[u8]) -> Result<(), StoreError>,
+) -> Result<(), Error> {
     let table = txn.open_table(RECORD_CHUNKS)?;
     let range = match &q.run_id {
         Some(run) => table.range((run.as_str(), 0)..=(run.as_str(), u32::MAX))?,
@@ -173,11 +177,38 @@ fn run_query(txn: &ReadTransaction, q: &RecordQuery) -> Result<Vec<RecordEntry>,
                 )
             })?);
         }
-        let id = run.as_ref().expect("set above");
-        let entries = pack::decode(id, v.value()).map_err(Error::Store)?;
-        out.extend(entries.into_iter().filter(|e| q.matches(e)));
+        f(run.as_ref().expect("set above"), v.value()).map_err(Error::Store)?;
     }
+    Ok(())
+}
+
+fn run_query(txn: &ReadTransaction, q: &RecordQuery) -> Result<Vec<RecordEntry>, Error> {
+    let mut out = Vec::new();
+    if q.limit == Some(0) {
+        return Ok(out);
+    }
+    for_chunks(txn, q, |id, value| {
+        let entries = pack::decode(id, value)?;
+        out.extend(entries.into_iter().filter(|e| q.matches(e)));
+        Ok(())
+    })?;
     out.sort_by(query_order);
+    if let Some(l) = q.limit {
+        out.truncate(l);
+    }
+    Ok(out)
+}
+
+/// [`run_query`] as samples ([`Catalog::query_samples`]), with no entry built whole.
+fn run_samples(txn: &ReadTransaction, q: &RecordQuery) -> Result<Vec<RecordSample>, Error> {
+    let mut out = Vec::new();
+    if q.limit == Some(0) {
+        return Ok(out);
+    }
+    for_chunks(txn, q, |id, value| pack::samples(id, value, q, &mut out))?;
+    // Chunks come in run id order, which for ULIDs is nearly start order: a stable sort of
+    // nearly sorted samples is close to linear.
+    out.sort_by(benchfleet_store::sample_order);
     if let Some(l) = q.limit {
         out.truncate(l);
     }
@@ -251,6 +282,12 @@ impl Catalog for RedbStore {
     async fn query_records(&self, query: &RecordQuery) -> Result<Vec<RecordEntry>> {
         let q = query.clone();
         self.read("query_records", move |txn| run_query(txn, &q))
+            .await
+    }
+
+    async fn query_samples(&self, query: &RecordQuery) -> Result<Vec<RecordSample>> {
+        let q = query.clone();
+        self.read("query_samples", move |txn| run_samples(txn, &q))
             .await
     }
 

@@ -363,7 +363,6 @@ async fn finish_takes_a_last_system_reading() {
         metrics.clone(),
         &PromOptions {
             file: Some(file.clone()),
-            listen: None,
             interval: Duration::from_secs(3600),
         },
     )
@@ -417,50 +416,4 @@ fn only_loopback_addresses_are_accepted() {
         loopback_addr("0.0.0.0:1"),
         Err(PromError::NotLoopback { .. })
     ));
-}
-
-#[test]
-fn http_responses_follow_the_request() {
-    let m = RunnerMetrics::new();
-    for (request, status, has_body) in [
-        ("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", "200 OK", true),
-        ("GET /metrics?x=1 HTTP/1.1\r\n\r\n", "200 OK", true),
-        ("HEAD /metrics HTTP/1.1\r\n\r\n", "200 OK", false),
-        ("GET /other HTTP/1.1\r\n\r\n", "404 Not Found", true),
-        (
-            "POST /metrics HTTP/1.1\r\n\r\n",
-            "405 Method Not Allowed",
-            true,
-        ),
-        ("", "405 Method Not Allowed", true),
-    ] {
-        let r = String::from_utf8(respond(request.as_bytes(), &m)).unwrap();
-        let (head, body) = r.split_once("\r\n\r\n").unwrap();
-        assert!(
-            head.starts_with(&format!("HTTP/1.1 {status}\r\n")),
-            "{request:?}: {head}"
-        );
-        let len: usize = head
-            .lines()
-            .find_map(|l| l.strip_prefix("Content-Length: "))
-            .unwrap()
-            .parse()
-            .unwrap();
-        assert_eq!(body.is_empty(), !has_body, "{request:?}");
-        if has_body {
-            assert_eq!(body.len(), len, "{request:?}");
-        }
-        if status == "200 OK" && has_body {
-            parse_exposition(body).unwrap();
-        }
-    }
-}
-
-/// A persistent accept error (EMFILE) is retried after a growing pause, never in a busy loop.
-#[test]
-fn accept_errors_back_off_growing_and_capped() {
-    let ms = |n| accept_backoff(n).as_millis();
-    assert_eq!([ms(1), ms(2), ms(3), ms(4)], [100, 200, 400, 800]);
-    assert_eq!(ms(7), ACCEPT_BACKOFF_MAX.as_millis());
-    assert_eq!(accept_backoff(u32::MAX), ACCEPT_BACKOFF_MAX);
 }
