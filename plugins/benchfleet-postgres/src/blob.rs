@@ -33,6 +33,20 @@ fn like_prefix(prefix: &str) -> String {
 }
 
 impl PgStore {
+    /// A range that starts past the end of its blob.
+    fn outside(&self, key: &BlobKey, range: &Range<u64>, size: u64) -> StoreError {
+        StoreError::new(
+            ErrorKind::Other,
+            &self.name,
+            "get_range",
+            format!(
+                "range {}..{} outside blob of {size} bytes",
+                range.start, range.end
+            ),
+        )
+        .with_key(key)
+    }
+
     pub(crate) fn check_blob_sizes(&self, items: &[(BlobKey, Bytes)]) -> Result<()> {
         match items.iter().find(|(_, b)| b.len() as u64 > MAX_BLOB) {
             Some((k, b)) => Err(self.too_large(k, b.len())),
@@ -371,16 +385,7 @@ impl BlobStore for PgStore {
         if let Some(slot) = self.slot_of("get_range", key).await? {
             let size = u64::from(slot.len);
             if range.start > size {
-                return Err(StoreError::new(
-                    ErrorKind::Other,
-                    &self.name,
-                    "get_range",
-                    format!(
-                        "range {}..{} outside blob of {size} bytes",
-                        range.start, range.end
-                    ),
-                )
-                .with_key(key));
+                return Err(self.outside(key, &range, size));
             }
             let end = range.end.min(size);
             let part = hot::Slot {
@@ -419,16 +424,7 @@ impl BlobStore for PgStore {
             return Err(StoreError::not_found(&self.name, "get_range", key));
         };
         if range.start > size as u64 {
-            return Err(StoreError::new(
-                ErrorKind::Other,
-                &self.name,
-                "get_range",
-                format!(
-                    "range {}..{} outside blob of {size} bytes",
-                    range.start, range.end
-                ),
-            )
-            .with_key(key));
+            return Err(self.outside(key, &range, size as u64));
         }
         Ok(Bytes::from(data))
     }
